@@ -1,0 +1,359 @@
+//! Applying layers, bottom to top, into a [`Tree`], by the OCI layer rules
+//! (image-spec `layer.md`): `.wh.<name>` deletes `<name>` from lower layers; `<dir>/.wh..wh..opq`
+//! hides everything under `<dir>` from lower layers wherever it stands in the tar; a directory
+//! over a directory keeps the children and takes the new attributes; anything else over an
+//! existing path replaces it and everything below it. Parent paths resolve through symlinks
+//! already in the image, clamped at the root, so no entry lands outside it.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use anyhow::{bail, Context, Result};
+
+use super::tree::{Entry, Kind, Tree};
+use crate::digest::{Digest, HashingWriter, VerifyingReader};
+use crate::oci::manifest::{layer_compression, Compression, Descriptor};
+
+/// Where spooled content goes: files named by their sha256, so a hardlink and its target, or
+/// two identical files, share one copy.
+pub struct Spool {
+    dir: PathBuf,
+}
+
+impl Spool {
+    pub fn new(dir: PathBuf) -> Result<Self> {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Spool { dir })
+    }
+    pub fn path(&self, d: &Digest) -> PathBuf {
+        self.dir.join(d.hex())
+    }
+}
+
+/// What to keep the content of.
+pub enum Wanted {
+    Nothing,
+    Paths(HashSet<String>),
+    Everything,
+}
+
+impl Wanted {
+    fn wants(&self, a: &str, b: &str) -> bool {
+        match self {
+            Wanted::Nothing => false,
+            Wanted::Paths(p) => p.contains(a) || p.contains(b),
+            Wanted::Everything => true,
+        }
+    }
+}
+
+pub struct Limits {
+    pub max_entries: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_entries: 2_000_000 }
+    }
+}
+
+/// The result: the tree, and the digests of spooled content by path.
+pub struct Flattened {
+    pub tree: Tree,
+    pub content: HashMap<String, Digest>,
+}
+
+pub struct Flattener<'a> {
+    tree: Tree,
+    content: HashMap<String, Digest>,
+    wanted: Wanted,
+    spool: Option<&'a Spool>,
+    limits: Limits,
+}
+
+/// One tar entry of a layer, read and hashed.
+struct LayerEntry {
+    path: String,
+    entry: Entry,
+    spooled: bool,
+}
+
+impl<'a> Flattener<'a> {
+    pub fn new(wanted: Wanted, spool: Option<&'a Spool>) -> Self {
+        Flattener { tree: Tree::default(), content: HashMap::new(), wanted, spool, limits: Limits::default() }
+    }
+
+    pub fn finish(self) -> Flattened {
+        Flattened { tree: self.tree, content: self.content }
+    }
+
+    /// Applies one layer blob from a file, verifying its size and digest as it is read: every
+    /// byte up to the end of the blob, not just up to the end of the tar.
+    pub fn apply_blob(&mut self, path: &Path, desc: &Descriptor) -> Result<()> {
+        let compression = layer_compression(&desc.media_type).map_err(anyhow::Error::msg)?;
+        let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let what = format!("layer {}", desc.digest);
+        let verifying = Rc::new(RefCell::new(VerifyingReader::new(BufReader::with_capacity(1 << 20, file), desc.digest.clone(), desc.size, what.clone())));
+        let shared = SharedReader(verifying.clone());
+        let mut decoded: Box<dyn Read> = match compression {
+            Compression::None => Box::new(shared),
+            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(shared)),
+            Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(shared)?),
+        };
+        let applied = self.apply_tar(&mut decoded, &what);
+        // Integrity first: a broken blob explains any parse error that came out of it.
+        let drained = io::copy(&mut decoded, &mut io::sink()).map(|_| ());
+        drop(decoded);
+        let verified = Rc::try_unwrap(verifying).ok().expect("reader released").into_inner().finish();
+        verified?;
+        drained.with_context(|| format!("{what}: decompressing"))?;
+        applied
+    }
+
+    /// Applies one uncompressed tar stream.
+    pub fn apply_tar(&mut self, reader: &mut dyn Read, what: &str) -> Result<()> {
+        let mut archive = tar::Archive::new(reader);
+        let mut adds: Vec<LayerEntry> = Vec::new();
+        let mut whiteouts: Vec<String> = Vec::new();
+        let mut opaques: Vec<String> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        for item in archive.entries().with_context(|| format!("{what}: reading tar"))? {
+            let mut e = item.with_context(|| format!("{what}: reading tar"))?;
+            let raw = e.path_bytes().into_owned();
+            let raw = String::from_utf8(raw).map_err(|b| anyhow::anyhow!("{what}: entry name is not UTF-8: {:?}", String::from_utf8_lossy(b.as_bytes())))?;
+            let path = normalize(&raw).with_context(|| format!("{what}: entry '{raw}'"))?;
+            if path.is_empty() {
+                continue;
+            }
+            if !seen.insert(path.clone()) {
+                bail!("{what}: holds '{path}' twice (a layer must not hold the same path twice)");
+            }
+            if seen.len() > self.limits.max_entries {
+                bail!("{what}: more than {} entries", self.limits.max_entries);
+            }
+            let (parent, name) = path.rsplit_once('/').unwrap_or(("", &path));
+            if name == ".wh..wh..opq" {
+                opaques.push(parent.to_string());
+                continue;
+            }
+            if let Some(target) = name.strip_prefix(".wh.") {
+                if target.is_empty() {
+                    bail!("{what}: '{raw}' is a bare whiteout marker with no name");
+                }
+                if target.starts_with(".wh.") {
+                    continue; // aufs bookkeeping (.wh..wh.plnk and friends), not a deletion
+                }
+                whiteouts.push(if parent.is_empty() { target.to_string() } else { format!("{parent}/{target}") });
+                continue;
+            }
+            let resolved = self.resolve(&path, false)?;
+            let spool = self.spool.filter(|_| self.wanted.wants(&path, &resolved));
+            let (entry, spooled) = read_entry(&mut e, spool).with_context(|| format!("{what}: entry '{raw}'"))?;
+            adds.push(LayerEntry { path, entry, spooled });
+        }
+        // Deletions refer to lower layers only, so they apply before this layer's entries.
+        for dir in opaques {
+            let dir = self.resolve(&dir, true)?;
+            for k in self.tree.children_keys(&dir) {
+                self.tree.entries.remove(&k);
+                self.content.remove(&k);
+            }
+        }
+        for w in whiteouts {
+            let w = self.resolve(&w, false)?;
+            for k in self.tree.subtree_keys(&w) {
+                self.tree.entries.remove(&k);
+                self.content.remove(&k);
+            }
+        }
+        for add in adds {
+            self.insert(add, what)?;
+        }
+        Ok(())
+    }
+
+    fn insert(&mut self, add: LayerEntry, what: &str) -> Result<()> {
+        let path = self.resolve(&add.path, false)?;
+        if path.is_empty() {
+            return Ok(());
+        }
+        let mut entry = add.entry;
+        if entry.kind == Kind::Hardlink {
+            let raw_target = entry.link.clone().unwrap_or_default();
+            let target = self.resolve(&normalize(&raw_target)?, false)?;
+            match self.tree.get(&target) {
+                // A hardlink shares its target's inode: content, mode and owner are the target's
+                // as of now; a later change to the target path does not reach it.
+                Some(t) if t.kind.has_content() => {
+                    entry = Entry { kind: Kind::Hardlink, link: Some(target.clone()), ..t.clone() };
+                    if let Some(d) = self.content.get(&target).cloned() {
+                        self.content.insert(path.clone(), d);
+                    }
+                }
+                Some(t) => bail!("{what}: hardlink '{}' points at a {} '{target}'", add.path, t.kind.name()),
+                None => bail!("{what}: hardlink '{}' points at '{raw_target}', which is not in the image", add.path),
+            }
+        }
+        self.make_parents(&path);
+        match self.tree.entries.get(&path) {
+            Some(old) if old.kind == Kind::Dir && entry.kind == Kind::Dir => {}
+            Some(_) => {
+                for k in self.tree.subtree_keys(&path) {
+                    self.tree.entries.remove(&k);
+                    self.content.remove(&k);
+                }
+            }
+            None => {}
+        }
+        if add.spooled {
+            if let Some(d) = &entry.sha256 {
+                self.content.insert(path.clone(), d.clone());
+            }
+        } else if entry.kind != Kind::Hardlink {
+            self.content.remove(&path);
+        }
+        self.tree.entries.insert(path, entry);
+        Ok(())
+    }
+
+    /// Parents a layer did not list are created as directories, replacing a non-directory.
+    fn make_parents(&mut self, path: &str) {
+        let mut at = 0;
+        while let Some(i) = path[at..].find('/') {
+            let parent = &path[..at + i];
+            match self.tree.entries.get(parent) {
+                Some(e) if e.kind == Kind::Dir => {}
+                Some(_) => {
+                    self.tree.entries.insert(parent.to_string(), Entry::implicit_dir());
+                    self.content.remove(parent);
+                }
+                None => {
+                    self.tree.entries.insert(parent.to_string(), Entry::implicit_dir());
+                }
+            }
+            at += i + 1;
+        }
+    }
+
+    /// Resolves a path through the symlinks in the tree so far, like a chroot would: absolute
+    /// targets start at the image root and `..` stops there. The last component is followed
+    /// only when `follow_last` (a directory named by an opaque marker).
+    pub fn resolve(&self, path: &str, follow_last: bool) -> Result<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut todo: VecDeque<String> = path.split('/').filter(|c| !c.is_empty()).map(str::to_string).collect();
+        let mut hops = 0;
+        while let Some(c) = todo.pop_front() {
+            match c.as_str() {
+                "." => continue,
+                ".." => {
+                    out.pop();
+                    continue;
+                }
+                _ => {}
+            }
+            let last = todo.is_empty();
+            let candidate = if out.is_empty() { c.clone() } else { format!("{}/{c}", out.join("/")) };
+            if !last || follow_last {
+                if let Some(Entry { kind: Kind::Symlink, link: Some(target), .. }) = self.tree.get(&candidate) {
+                    hops += 1;
+                    if hops > 40 {
+                        bail!("too many levels of symbolic links resolving '{path}'");
+                    }
+                    if target.starts_with('/') {
+                        out.clear();
+                    }
+                    for comp in target.split('/').filter(|s| !s.is_empty()).rev() {
+                        todo.push_front(comp.to_string());
+                    }
+                    continue;
+                }
+            }
+            out.push(c);
+        }
+        Ok(out.join("/"))
+    }
+}
+
+/// Tar entry names are relative to the root: leading `/` and `./` are dropped. `..` is refused
+/// outright; no image tool writes it and an extractor that honours it writes outside the root.
+pub fn normalize(raw: &str) -> Result<String> {
+    let mut parts = Vec::new();
+    for c in raw.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => bail!("'{raw}' has a '..' component, which would escape the image root"),
+            c => parts.push(c),
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+fn read_entry<R: Read>(e: &mut tar::Entry<'_, R>, spool: Option<&Spool>) -> Result<(Entry, bool)> {
+    let h = e.header();
+    let mut uid = h.uid().context("bad uid")?;
+    let mut gid = h.gid().context("bad gid")?;
+    let mode = h.mode().context("bad mode")? & 0o7777;
+    let et = h.entry_type();
+    let device = match et {
+        tar::EntryType::Char | tar::EntryType::Block => Some((h.device_major()?.unwrap_or(0), h.device_minor()?.unwrap_or(0))),
+        _ => None,
+    };
+    if let Some(exts) = e.pax_extensions().context("bad PAX header")? {
+        for ext in exts.flatten() {
+            match (ext.key(), ext.value()) {
+                (Ok("uid"), Ok(v)) => uid = v.parse().context("bad PAX uid")?,
+                (Ok("gid"), Ok(v)) => gid = v.parse().context("bad PAX gid")?,
+                _ => {}
+            }
+        }
+    }
+    let link = e.link_name().context("bad link name")?.map(|l| l.to_string_lossy().into_owned());
+    let base = Entry { kind: Kind::File, mode, uid, gid, size: None, sha256: None, link: None, device };
+    let entry = match et {
+        tar::EntryType::Regular | tar::EntryType::Continuous => {
+            let (digest, size, spooled) = hash_content(e, spool)?;
+            return Ok((Entry { size: Some(size), sha256: Some(digest), ..base }, spooled));
+        }
+        tar::EntryType::Directory => Entry { kind: Kind::Dir, ..base },
+        tar::EntryType::Symlink => Entry { kind: Kind::Symlink, link: Some(link.context("symlink without a target")?), ..base },
+        tar::EntryType::Link => Entry { kind: Kind::Hardlink, link: Some(link.context("hardlink without a target")?), ..base },
+        tar::EntryType::Char => Entry { kind: Kind::Char, ..base },
+        tar::EntryType::Block => Entry { kind: Kind::Block, ..base },
+        tar::EntryType::Fifo => Entry { kind: Kind::Fifo, ..base },
+        other => bail!("unsupported tar entry type {other:?}"),
+    };
+    Ok((entry, false))
+}
+
+fn hash_content(r: &mut impl Read, spool: Option<&Spool>) -> Result<(Digest, u64, bool)> {
+    match spool {
+        None => {
+            let mut w = HashingWriter::new(io::sink());
+            io::copy(r, &mut w)?;
+            let (d, n) = w.hasher.finish();
+            Ok((d, n, false))
+        }
+        Some(spool) => {
+            let tmp = tempfile::NamedTempFile::new_in(&spool.dir)?;
+            let mut w = HashingWriter::new(io::BufWriter::new(tmp));
+            io::copy(r, &mut w)?;
+            w.flush()?;
+            let (d, n) = w.hasher.finish();
+            let tmp = w.inner.into_inner().map_err(|e| e.into_error())?;
+            tmp.persist(spool.path(&d)).map_err(|e| e.error)?;
+            Ok((d, n, true))
+        }
+    }
+}
+
+struct SharedReader<R>(Rc<RefCell<R>>);
+
+impl<R: Read> Read for SharedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.borrow_mut().read(buf)
+    }
+}

@@ -1,0 +1,14 @@
+//! tdg: a test-driven validation harness for Talos Linux boot-asset images.
+//!
+//! Data flows one way: a [`spec`] is loaded and planned into checks; [`oci`] resolves and pulls
+//! the image; [`layers`] flattens it; [`check`] turns expectations into outcomes; [`report`]
+//! prints them. [`verify`] wires those stages together for the CLI and the test harness.
+
+pub mod check;
+pub mod digest;
+pub mod layers;
+pub mod oci;
+pub mod reference;
+pub mod report;
+pub mod spec;
+pub mod verify;

@@ -1,0 +1,143 @@
+//! OCI image layouts on disk (`oci-layout`, `index.json`, `blobs/sha256/…`): reading one as a
+//! source, and writing one (fixtures, build output).
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+
+use super::manifest::{Descriptor, Index, MAX_DOCUMENT};
+use crate::digest::{Digest, HashingWriter};
+
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+pub struct LayoutSource {
+    pub dir: PathBuf,
+}
+
+impl LayoutSource {
+    pub fn open(dir: &Path) -> Result<Self> {
+        let marker = dir.join("oci-layout");
+        let text = fs::read_to_string(&marker).with_context(|| format!("{} is not an OCI image layout (no readable oci-layout file)", dir.display()))?;
+        let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: malformed oci-layout file", marker.display()))?;
+        if v.get("imageLayoutVersion").and_then(|v| v.as_str()) != Some("1.0.0") {
+            bail!("{}: unsupported imageLayoutVersion (expected 1.0.0)", marker.display());
+        }
+        Ok(LayoutSource { dir: dir.to_path_buf() })
+    }
+
+    fn index(&self) -> Result<Index> {
+        let p = self.dir.join("index.json");
+        let bytes = read_capped(&p, MAX_DOCUMENT)?;
+        serde_json::from_slice(&bytes).with_context(|| format!("{}: malformed index.json", p.display()))
+    }
+
+    /// The top-level manifest for a tag (`org.opencontainers.image.ref.name`), a digest, or,
+    /// with neither, the layout's only manifest.
+    pub fn top(&self, tag: Option<&str>, digest: Option<&Digest>) -> Result<Descriptor> {
+        let index = self.index()?;
+        let name = |d: &Descriptor| d.annotations.get(REF_NAME).cloned();
+        if let Some(digest) = digest {
+            if let Some(d) = index.manifests.iter().find(|d| &d.digest == digest) {
+                return Ok(d.clone());
+            }
+            bail!("{}: no manifest {digest} in index.json", self.dir.display());
+        }
+        match tag {
+            Some(tag) => index
+                .manifests
+                .iter()
+                .find(|d| name(d).is_some_and(|n| n == tag || n.ends_with(&format!(":{tag}"))))
+                .cloned()
+                .with_context(|| {
+                    let tags: Vec<String> = index.manifests.iter().filter_map(name).collect();
+                    format!("{}: no tag '{tag}' (tags: {})", self.dir.display(), if tags.is_empty() { "none".into() } else { tags.join(", ") })
+                }),
+            None if index.manifests.len() == 1 => Ok(index.manifests[0].clone()),
+            None => bail!("{}: the layout holds {} manifests; name one as oci:<dir>:<tag>", self.dir.display(), index.manifests.len()),
+        }
+    }
+
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.dir.join("blobs/sha256").join(digest.hex())
+    }
+
+    /// Reads a small blob (manifest, config) whole, checking its size and digest.
+    pub fn document(&self, digest: &Digest, size: Option<u64>) -> Result<Vec<u8>> {
+        let p = self.blob_path(digest);
+        let bytes = read_capped(&p, MAX_DOCUMENT)?;
+        if size.is_some_and(|s| s != bytes.len() as u64) || &Digest::of(&bytes) != digest {
+            bail!(crate::digest::IntegrityError(format!("{}: blob {digest} does not match its digest or size", self.dir.display())));
+        }
+        Ok(bytes)
+    }
+}
+
+fn read_capped(p: &Path, cap: u64) -> Result<Vec<u8>> {
+    let f = fs::File::open(p).with_context(|| format!("reading {}", p.display()))?;
+    let mut buf = Vec::new();
+    f.take(cap + 1).read_to_end(&mut buf).with_context(|| format!("reading {}", p.display()))?;
+    if buf.len() as u64 > cap {
+        bail!("{}: larger than the {cap}-byte limit for manifests and configs", p.display());
+    }
+    Ok(buf)
+}
+
+/// Writes an OCI image layout. Blobs are content-addressed, so writing one twice is harmless.
+pub struct LayoutWriter {
+    dir: PathBuf,
+    manifests: Vec<Descriptor>,
+}
+
+impl LayoutWriter {
+    pub fn create(dir: &Path) -> Result<Self> {
+        fs::create_dir_all(dir.join("blobs/sha256")).with_context(|| format!("creating {}", dir.display()))?;
+        fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        Ok(LayoutWriter { dir: dir.to_path_buf(), manifests: Vec::new() })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn write_blob(&self, bytes: &[u8]) -> Result<(Digest, u64)> {
+        let d = Digest::of(bytes);
+        let p = self.dir.join("blobs/sha256").join(d.hex());
+        if !p.exists() {
+            fs::write(&p, bytes).with_context(|| format!("writing {}", p.display()))?;
+        }
+        Ok((d, bytes.len() as u64))
+    }
+
+    /// Streams a blob from a reader into the layout.
+    pub fn write_blob_from(&self, mut r: impl Read) -> Result<(Digest, u64)> {
+        let tmp = tempfile::NamedTempFile::new_in(self.dir.join("blobs"))?;
+        let mut w = HashingWriter::new(std::io::BufWriter::new(tmp));
+        std::io::copy(&mut r, &mut w)?;
+        w.flush()?;
+        let (d, n) = w.hasher.finish();
+        let tmp = w.inner.into_inner().map_err(|e| e.into_error())?;
+        tmp.persist(self.dir.join("blobs/sha256").join(d.hex())).map_err(|e| e.error)?;
+        Ok((d, n))
+    }
+
+    /// Adds a top-level manifest or index to `index.json`, tagged when `tag` is given.
+    pub fn add_manifest(&mut self, media_type: &str, bytes: &[u8], tag: Option<&str>) -> Result<Descriptor> {
+        let (digest, size) = self.write_blob(bytes)?;
+        let mut annotations = std::collections::BTreeMap::new();
+        if let Some(t) = tag {
+            annotations.insert(REF_NAME.to_string(), t.to_string());
+        }
+        let d = Descriptor { media_type: media_type.to_string(), digest, size, platform: None, annotations };
+        self.manifests.push(d.clone());
+        let index = json!({
+            "schemaVersion": 2,
+            "mediaType": super::manifest::OCI_INDEX,
+            "manifests": self.manifests,
+        });
+        fs::write(self.dir.join("index.json"), serde_json::to_vec(&index)?)?;
+        Ok(d)
+    }
+}

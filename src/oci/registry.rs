@@ -1,0 +1,158 @@
+//! Reading from (and writing to) a registry over the distribution API, through oci-client.
+//! oci-client does the HTTP and the token dance; tdg checks every byte itself, because
+//! `pull_blob_stream` reports a bad digest only after the bad bytes went by and never checks
+//! the size.
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, Result};
+use futures_util::TryStreamExt;
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+
+use super::cache::BlobCache;
+use super::manifest::{Descriptor, ACCEPTED};
+use crate::digest::Digest;
+
+pub struct RegistrySource {
+    client: Client,
+    auth: RegistryAuth,
+    pub host: String,
+    pub repository: String,
+}
+
+impl RegistrySource {
+    pub fn new(host: &str, repository: &str, plain_http: bool) -> Result<Self> {
+        let auth = super::auth::for_host(host)?;
+        let protocol = if plain_http { ClientProtocol::HttpsExcept(vec![host.to_string()]) } else { ClientProtocol::Https };
+        let config = ClientConfig {
+            protocol,
+            connect_timeout: Some(std::time::Duration::from_secs(30)),
+            ..Default::default()
+        };
+        Ok(RegistrySource { client: Client::new(config), auth, host: host.to_string(), repository: repository.to_string() })
+    }
+
+    fn reference(&self, tag_or_digest: &str) -> Reference {
+        if tag_or_digest.starts_with("sha256:") {
+            Reference::with_digest(self.host.clone(), self.repository.clone(), tag_or_digest.to_string())
+        } else {
+            Reference::with_tag(self.host.clone(), self.repository.clone(), tag_or_digest.to_string())
+        }
+    }
+
+    /// Fetches a manifest or index by tag or digest. Returns its bytes; the caller hashes them.
+    pub async fn manifest(&self, tag_or_digest: &str) -> Result<Vec<u8>> {
+        let r = self.reference(tag_or_digest);
+        let (bytes, _) = self
+            .client
+            .pull_manifest_raw(&r, &self.auth, ACCEPTED)
+            .await
+            .map_err(|e| self.error(&format!("fetching manifest {}:{tag_or_digest}", self.repository), e))?;
+        Ok(bytes.to_vec())
+    }
+
+    /// Downloads a blob into the cache unless it is already there.
+    pub async fn blob(&self, desc: &Descriptor, cache: &BlobCache) -> Result<PathBuf> {
+        if cache.has(&desc.digest, desc.size) {
+            return Ok(cache.path(&desc.digest));
+        }
+        let r = self.reference(&desc.digest.to_string());
+        self.client.store_auth_if_needed(r.resolve_registry(), &self.auth).await;
+        let what = format!("blob {} of {}/{}", desc.digest, self.host, self.repository);
+        let digest = desc.digest.to_string();
+        let sized = self.client.pull_blob_stream(&r, digest.as_str()).await.map_err(|e| self.error(&format!("fetching {what}"), e))?;
+        let stream = sized.stream.map_err(std::io::Error::other);
+        cache.ingest(&desc.digest, desc.size, stream, &what).await
+    }
+
+    /// Uploads a blob from a file unless the registry has it already.
+    pub async fn push_blob(&self, digest: &Digest, path: &std::path::Path) -> Result<()> {
+        let r = self.reference("latest");
+        let d = digest.to_string();
+        self.client.auth(&r, &self.auth, oci_client::RegistryOperation::Push).await.map_err(|e| self.error("authenticating for push", e))?;
+        if self.client.blob_exists(&r, &d).await.map_err(|e| self.error(&format!("checking blob {d}"), e))? {
+            return Ok(());
+        }
+        let file = tokio::fs::File::open(path).await?;
+        let size = file.metadata().await?.len();
+        let stream = tokio_util_stream(file);
+        self.client
+            .push_blob_stream(&r, stream, &d, Some(size))
+            .await
+            .map_err(|e| self.error(&format!("uploading blob {d}"), e))?;
+        Ok(())
+    }
+
+    pub async fn push_manifest(&self, tag_or_digest: &str, bytes: Vec<u8>, media_type: &str) -> Result<()> {
+        let r = self.reference(tag_or_digest);
+        let ct = media_type.parse().map_err(|_| anyhow!("invalid media type {media_type}"))?;
+        self.client
+            .push_manifest_raw(&r, bytes, ct)
+            .await
+            .map_err(|e| self.error(&format!("pushing manifest {}:{tag_or_digest}", self.repository), e))?;
+        Ok(())
+    }
+
+    fn error(&self, doing: &str, e: OciDistributionError) -> anyhow::Error {
+        anyhow!("registry {}: {doing}: {}", self.host, describe(&e))
+    }
+}
+
+/// Reads a file as a stream of chunks, for uploads that must not hold the blob in memory.
+fn tokio_util_stream(
+    file: tokio::fs::File,
+) -> impl futures_util::Stream<Item = oci_client::errors::Result<bytes::Bytes>> + Send + 'static {
+    futures_util::stream::try_unfold(file, |mut f| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 4 << 20];
+        let n = f.read(&mut buf).await.map_err(OciDistributionError::IoError)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.truncate(n);
+        Ok(Some((bytes::Bytes::from(buf), f)))
+    })
+}
+
+/// A short, actionable description of a registry failure.
+fn describe(e: &OciDistributionError) -> String {
+    use OciDistributionError as O;
+    match e {
+        O::RequestError(r) => {
+            let mut cause = String::new();
+            let mut src: Option<&dyn std::error::Error> = Some(r);
+            while let Some(s) = src {
+                cause = s.to_string();
+                src = s.source();
+            }
+            if r.is_connect() {
+                format!("cannot connect ({cause})")
+            } else if r.is_timeout() {
+                "timed out".to_string()
+            } else {
+                cause
+            }
+        }
+        O::UnauthorizedError { .. } => "authentication required or credentials rejected (401 Unauthorized)".into(),
+        O::AuthenticationFailure(m) => format!("authentication failed: {}", m.trim()),
+        O::ImageManifestNotFoundError(_) => "manifest unknown".into(),
+        O::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .map(|err| {
+                let code = serde_json::to_value(&err.code).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                format!("{code}: {}", err.message)
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        O::ServerError { code, message, .. } => {
+            let m = message.trim();
+            format!("HTTP {code}{}", if m.is_empty() { String::new() } else { format!(": {}", m.chars().take(200).collect::<String>()) })
+        }
+        O::DigestError(d) => format!("integrity: {d}"),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,126 @@
+//! One way to read images whatever holds them: a registry or an OCI layout. Everything after
+//! this (resolution, flattening, checks) reads bytes through a `Source` and never knows which.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+
+use super::cache::BlobCache;
+use super::layout::LayoutSource;
+use super::manifest::{Descriptor, MAX_DOCUMENT};
+use super::mirror::Endpoint;
+use super::registry::RegistrySource;
+use crate::digest::{Digest, IntegrityError};
+use crate::reference::ImageRef;
+
+pub enum Source {
+    Registry(RegistrySource),
+    Layout(LayoutSource),
+}
+
+/// A layer blob on disk: in the cache (already verified on the way in) or in a layout (verified
+/// as it is read).
+pub struct BlobFile {
+    pub path: PathBuf,
+    pub descriptor: Descriptor,
+    pub cached: bool,
+}
+
+impl Source {
+    pub fn open(endpoint: &Endpoint) -> Result<Self> {
+        Ok(match endpoint {
+            Endpoint::Registry { host, repository, plain_http } => Source::Registry(RegistrySource::new(host, repository, *plain_http)?),
+            Endpoint::Layout { dir } => Source::Layout(LayoutSource::open(dir)?),
+        })
+    }
+
+    /// Where the bytes come from, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Registry(r) => format!("{}/{}", r.host, r.repository),
+            Source::Layout(l) => format!("oci:{}", l.dir.display()),
+        }
+    }
+
+    /// The document the reference names (an index or a manifest) and its digest. A reference
+    /// pinned by digest must get exactly those bytes.
+    pub async fn top(&self, image: &ImageRef) -> Result<(Vec<u8>, Digest)> {
+        let bytes = match self {
+            Source::Registry(r) => r.manifest(&image.registry_reference()).await?,
+            Source::Layout(l) => {
+                let d = l.top(image.tag.as_deref(), image.digest.as_ref())?;
+                l.document(&d.digest, Some(d.size))?
+            }
+        };
+        if bytes.len() as u64 > MAX_DOCUMENT {
+            bail!("{}: manifest larger than {MAX_DOCUMENT} bytes", self.describe());
+        }
+        let got = Digest::of(&bytes);
+        if let Some(want) = &image.digest {
+            if &got != want {
+                bail!(IntegrityError(format!("{}: manifest digest mismatch: asked for {want}, got {got}", self.describe())));
+            }
+        }
+        Ok((bytes, got))
+    }
+
+    /// A manifest named by an index entry, checked against the entry's digest and size.
+    pub async fn child(&self, desc: &Descriptor) -> Result<Vec<u8>> {
+        let bytes = match self {
+            Source::Registry(r) => r.manifest(&desc.digest.to_string()).await?,
+            Source::Layout(l) => l.document(&desc.digest, None)?,
+        };
+        self.check_document(desc, bytes)
+    }
+
+    /// A config blob, read whole (configs are small and capped).
+    pub async fn config(&self, desc: &Descriptor, cache: &BlobCache) -> Result<Vec<u8>> {
+        if desc.size > MAX_DOCUMENT {
+            bail!("{}: config {} is {} bytes, over the {MAX_DOCUMENT}-byte limit", self.describe(), desc.digest, desc.size);
+        }
+        let bytes = match self {
+            Source::Registry(r) => {
+                let p = r.blob(desc, cache).await?;
+                std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?
+            }
+            Source::Layout(l) => l.document(&desc.digest, None)?,
+        };
+        let checked = self.check_document(desc, bytes);
+        if checked.is_err() {
+            cache.evict(&desc.digest);
+        }
+        checked
+    }
+
+    fn check_document(&self, desc: &Descriptor, bytes: Vec<u8>) -> Result<Vec<u8>> {
+        let got = Digest::of(&bytes);
+        if got != desc.digest || bytes.len() as u64 != desc.size {
+            bail!(IntegrityError(format!(
+                "{}: {} {} does not match its descriptor (got {got}, {} bytes; expected {} bytes)",
+                self.describe(),
+                desc.media_type,
+                desc.digest,
+                bytes.len(),
+                desc.size
+            )));
+        }
+        Ok(bytes)
+    }
+
+    /// Makes a layer available on disk.
+    pub async fn layer(&self, desc: &Descriptor, cache: &BlobCache) -> Result<BlobFile> {
+        match self {
+            Source::Registry(r) => {
+                let path = r.blob(desc, cache).await?;
+                Ok(BlobFile { path, descriptor: desc.clone(), cached: true })
+            }
+            Source::Layout(l) => {
+                let path = l.blob_path(&desc.digest);
+                if !path.is_file() {
+                    bail!("{}: layer {} is missing from the layout", self.describe(), desc.digest);
+                }
+                Ok(BlobFile { path, descriptor: desc.clone(), cached: false })
+            }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! Specs: the YAML model ([`model`]), strict loading with file:line:col errors ([`load`]), and
+//! the validated form the rest of tdg reads ([`Spec`]).
+
+pub mod load;
+pub mod model;
+pub mod size;
+
+use std::path::PathBuf;
+
+pub use load::{load_file, load_str, SpecError};
+pub use model::FileType;
+
+use crate::digest::Digest;
+use crate::oci::platform::Platform;
+use crate::reference::ImageRef;
+
+/// A loaded, validated spec.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub path: PathBuf,
+    /// sha256 of the spec file's bytes, for reports and evidence.
+    pub file_digest: Digest,
+    pub name: String,
+    pub image: ImageRef,
+    pub platform: Option<Platform>,
+    pub digest: Option<Digest>,
+    pub expect: Expectations,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Expectations {
+    pub platforms: Option<Vec<Platform>>,
+    pub labels: Vec<(String, ValueMatch)>,
+    pub files: Vec<FileExpectation>,
+    pub absent: Vec<String>,
+}
+
+/// An expected string: exact, or a regex when the spec writes it `^...$`.
+#[derive(Debug, Clone)]
+pub enum ValueMatch {
+    Exact(String),
+    Regex(regex::Regex),
+}
+
+impl ValueMatch {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s.len() >= 2 && s.starts_with('^') && s.ends_with('$') {
+            regex::Regex::new(s).map(ValueMatch::Regex).map_err(|e| format!("invalid regex: {}", first_line(&e.to_string())))
+        } else {
+            Ok(ValueMatch::Exact(s.to_string()))
+        }
+    }
+    pub fn matches(&self, v: &str) -> bool {
+        match self {
+            ValueMatch::Exact(s) => s == v,
+            ValueMatch::Regex(r) => r.is_match(v),
+        }
+    }
+}
+
+impl std::fmt::Display for ValueMatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ValueMatch::Exact(s) => write!(f, "'{s}'"),
+            ValueMatch::Regex(r) => write!(f, "/{}/", r.as_str()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FileExpectation {
+    pub path: String,
+    pub kind: Option<FileType>,
+    pub mode: Option<u32>,
+    pub size: Option<(Option<u64>, Option<u64>)>,
+    pub sha256: Option<Digest>,
+    pub contains: Vec<String>,
+    pub matches: Vec<regex::bytes::Regex>,
+}
+
+impl FileExpectation {
+    pub fn needs_content(&self) -> bool {
+        !self.contains.is_empty() || !self.matches.is_empty()
+    }
+}
+
+pub(crate) fn first_line(s: &str) -> String {
+    s.lines().map(str::trim).filter(|l| !l.is_empty()).last().unwrap_or("").to_string()
+}
+
+/// The JSON Schema of spec v1, generated from the model.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(model::Spec);
+    serde_json::to_string_pretty(&schema).expect("schema serializes") + "\n"
+}

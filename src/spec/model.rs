@@ -1,0 +1,109 @@
+//! The spec format, v1: what an image must contain. Field names are the user contract; the JSON
+//! Schema (`tdg schema`) is generated from these types.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::size::ByteSize;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "tdg spec v1", description = "What a Talos boot-asset image must contain.")]
+pub struct Spec {
+    /// Always `tdg/v1`.
+    #[serde(rename = "apiVersion")]
+    pub api_version: ApiVersion,
+    /// Names the spec's checks: trials are `<name>::<check>`. Lowercase letters, digits, `.`, `_`, `-`.
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    /// The image to verify: `registry/repo:tag`, `...@sha256:...`, or `oci:<dir>[:tag]`.
+    #[schemars(with = "String")]
+    pub image: Spanned<String>,
+    /// `os/arch[/variant]` to pick from an index; optional for single-platform images.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub platform: Option<Spanned<String>>,
+    /// Pin: the digest the reference must resolve to (the index's or the platform manifest's).
+    #[serde(default)]
+    #[schemars(with = "Option<String>", regex(pattern = r"^sha256:[0-9a-f]{64}$"))]
+    pub digest: Option<Spanned<String>>,
+    /// What the image must contain.
+    #[schemars(with = "Expect")]
+    pub expect: Spanned<Expect>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq)]
+pub enum ApiVersion {
+    #[serde(rename = "tdg/v1")]
+    V1,
+}
+
+#[derive(Debug, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// The exact set of platforms an index lists (attestation manifests are not platforms).
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub platforms: Option<Vec<Spanned<String>>>,
+    /// Config labels. A value is matched exactly, or as a regex when written `^...$`.
+    #[serde(default)]
+    #[schemars(with = "Option<BTreeMap<String, String>>")]
+    pub labels: Option<BTreeMap<String, Spanned<String>>>,
+    /// Paths that must exist, with optional properties.
+    #[serde(default)]
+    #[schemars(with = "Vec<FileExpect>")]
+    pub files: Vec<Spanned<FileExpect>>,
+    /// Paths that must not exist (nor anything below them).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub absent: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FileExpect {
+    /// Path inside the image, relative to its root.
+    pub path: String,
+    /// `file`, `dir` or `symlink`. A hardlink counts as a file.
+    #[serde(default, rename = "type")]
+    pub kind: Option<FileType>,
+    /// Permission bits as 3 or 4 octal digits, quoted: `"0644"`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>", regex(pattern = r"^[0-7]{3,4}$"))]
+    pub mode: Option<Spanned<String>>,
+    /// Size bounds, inclusive: bytes or a string with a unit (`1MiB`, `200MB`).
+    #[serde(default)]
+    #[schemars(with = "Option<SizeRange>")]
+    pub size: Option<Spanned<SizeRange>>,
+    /// Expected sha256 of the content, 64 hex digits (a `sha256:` prefix is allowed).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub sha256: Option<Spanned<String>>,
+    /// Substrings the content must contain.
+    #[serde(default)]
+    pub contains: Vec<String>,
+    /// Regexes (Rust `regex` syntax) the content must match somewhere; `(?m)` for line anchors.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub matches: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FileType {
+    File,
+    Dir,
+    Symlink,
+}
+
+#[derive(Debug, Deserialize, JsonSchema, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub struct SizeRange {
+    #[serde(default)]
+    pub min: Option<ByteSize>,
+    #[serde(default)]
+    pub max: Option<ByteSize>,
+}
