@@ -5,6 +5,7 @@
 //! prints them. [`verify`] wires those stages together for the CLI and the test harness.
 
 pub mod check;
+pub mod demo;
 pub mod digest;
 pub mod layers;
 pub mod oci;

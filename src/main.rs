@@ -1,1 +1,154 @@
-fn main() {}
+//! The `tdg` command line: parse, call the library, print. Exit codes: 0 every check passed,
+//! 1 a check failed, 2 the run could not be evaluated (bad spec, registry fault, integrity).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use tdg::check::plan;
+use tdg::layers::flatten::Wanted;
+use tdg::oci::cache::BlobCache;
+use tdg::oci::mirror::Mirrors;
+use tdg::oci::platform::Platform;
+use tdg::reference::ImageRef;
+use tdg::report::{self, Format};
+use tdg::verify::{self, Env};
+
+#[derive(Parser)]
+#[command(name = "tdg", version, about = "Verify Talos boot-asset images against declarative specs")]
+struct Cli {
+    /// Rewrite a registry host: HOST=http://H:P (plain HTTP), HOST=https://H[/prefix], or
+    /// HOST=oci:/dir (OCI layouts under dir/<repository>). Repeatable; adds to TDG_MIRROR.
+    #[arg(long, global = true, value_name = "HOST=URL")]
+    mirror: Vec<String>,
+    /// Blob cache directory.
+    #[arg(long, global = true, env = "TDG_CACHE", value_name = "DIR")]
+    cache: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Verify images against specs.
+    Verify {
+        #[arg(required = true, value_name = "SPEC")]
+        specs: Vec<PathBuf>,
+        /// Check this image instead of the one each spec names (e.g. a pinned digest).
+        #[arg(long, value_name = "REF")]
+        image: Option<String>,
+        /// Platform to pick from an index, overriding the spec's.
+        #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+        platform: Option<String>,
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+        /// Write the report here instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Print the flattened image, one entry a line, sorted by path.
+    Tree {
+        image: String,
+        #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+        platform: Option<String>,
+    },
+    /// Write the flattened image into an empty directory.
+    Export {
+        image: String,
+        dir: PathBuf,
+        #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+        platform: Option<String>,
+    },
+    /// Print the JSON Schema of spec v1.
+    Schema,
+    /// Write a sample asset image (OCI layout) and its spec into DIR and verify it, offline.
+    Demo {
+        #[arg(default_value = "tdg-demo")]
+        dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("tdg: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn env(cli: &Cli) -> Result<Env> {
+    let from_env = std::env::var("TDG_MIRROR").ok();
+    let mirrors = Mirrors::parse(from_env.as_deref(), cli.mirror.iter().map(String::as_str))?;
+    let root = cli.cache.clone().unwrap_or_else(BlobCache::default_root);
+    Ok(Env { mirrors, cache: Arc::new(BlobCache::open(root)?) })
+}
+
+fn platform(p: &Option<String>) -> Result<Option<Platform>> {
+    Ok(p.as_deref().map(str::parse).transpose()?)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    match &cli.command {
+        Command::Schema => {
+            print!("{}", tdg::spec::json_schema());
+            Ok(0)
+        }
+        Command::Verify { specs, image, platform: p, format, output } => {
+            let image: Option<ImageRef> = image.as_deref().map(str::parse).transpose()?;
+            let platform = platform(p)?;
+            let mut plans = Vec::new();
+            for path in specs {
+                let spec = tdg::spec::load_file(path).map_err(|e| anyhow::anyhow!("{e}{}", e.snippet.as_ref().map(|s| format!("\n{s}")).unwrap_or_default()))?;
+                plans.push(plan::plan(spec, image.clone(), platform.clone()));
+            }
+            let env = env(&cli)?;
+            let rt = runtime()?;
+            let runs: Vec<_> = plans.iter().map(|p| rt.block_on(verify::run(&env, p))).collect();
+            let text = report::render(*format, &runs)?;
+            match output {
+                Some(path) => std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?,
+                None => print!("{text}"),
+            }
+            Ok(verify::exit_code(&runs))
+        }
+        Command::Tree { image, platform: p } => {
+            let image: ImageRef = image.parse()?;
+            let env = env(&cli)?;
+            let pulled = runtime()?.block_on(verify::pull(&env, &image, platform(p)?.as_ref(), Wanted::Nothing))?;
+            print!("{}", pulled.flat.tree.listing());
+            Ok(0)
+        }
+        Command::Export { image, dir, platform: p } => {
+            let image: ImageRef = image.parse()?;
+            let env = env(&cli)?;
+            let pulled = runtime()?.block_on(verify::pull(&env, &image, platform(p)?.as_ref(), Wanted::Everything))?;
+            let notes = tdg::layers::export::write_tree(&pulled.flat, &pulled.spool, dir)?;
+            for d in &notes.skipped_devices {
+                eprintln!("tdg: warning: device node {d} not created (needs privilege)");
+            }
+            eprintln!("exported {} entries of {}@{} to {}", pulled.flat.tree.entries.len(), image, pulled.resolved.digest, dir.display());
+            Ok(0)
+        }
+        Command::Demo { dir } => {
+            let spec_path = tdg::demo::write(dir)?;
+            eprintln!("wrote {} and an OCI layout beside it; verifying:", spec_path.display());
+            let spec = tdg::spec::load_file(&spec_path)?;
+            let plan = plan::plan(spec, None, None);
+            let env = env(&cli)?;
+            let run = runtime()?.block_on(verify::run(&env, &plan));
+            let runs = [run];
+            print!("{}", report::human(&runs));
+            Ok(verify::exit_code(&runs))
+        }
+    }
+}

@@ -6,7 +6,7 @@
 //! already in the image, clamped at the root, so no entry lands outside it.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -239,42 +239,8 @@ impl<'a> Flattener<'a> {
         }
     }
 
-    /// Resolves a path through the symlinks in the tree so far, like a chroot would: absolute
-    /// targets start at the image root and `..` stops there. The last component is followed
-    /// only when `follow_last` (a directory named by an opaque marker).
     pub fn resolve(&self, path: &str, follow_last: bool) -> Result<String> {
-        let mut out: Vec<String> = Vec::new();
-        let mut todo: VecDeque<String> = path.split('/').filter(|c| !c.is_empty()).map(str::to_string).collect();
-        let mut hops = 0;
-        while let Some(c) = todo.pop_front() {
-            match c.as_str() {
-                "." => continue,
-                ".." => {
-                    out.pop();
-                    continue;
-                }
-                _ => {}
-            }
-            let last = todo.is_empty();
-            let candidate = if out.is_empty() { c.clone() } else { format!("{}/{c}", out.join("/")) };
-            if !last || follow_last {
-                if let Some(Entry { kind: Kind::Symlink, link: Some(target), .. }) = self.tree.get(&candidate) {
-                    hops += 1;
-                    if hops > 40 {
-                        bail!("too many levels of symbolic links resolving '{path}'");
-                    }
-                    if target.starts_with('/') {
-                        out.clear();
-                    }
-                    for comp in target.split('/').filter(|s| !s.is_empty()).rev() {
-                        todo.push_front(comp.to_string());
-                    }
-                    continue;
-                }
-            }
-            out.push(c);
-        }
-        Ok(out.join("/"))
+        self.tree.resolve(path, follow_last)
     }
 }
 

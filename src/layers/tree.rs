@@ -1,7 +1,7 @@
 //! The flattened image as an index: path → type, mode, owner, size, sha256, link target. No
 //! file content lives here; content that checks need is spooled to disk by digest.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 
 use crate::digest::Digest;
@@ -102,6 +102,44 @@ impl Tree {
         for k in self.subtree_keys(path) {
             self.entries.remove(&k);
         }
+    }
+
+    /// Resolves a path through the symlinks in the tree so far, like a chroot would: absolute
+    /// targets start at the image root and `..` stops there. The last component is followed
+    /// only when `follow_last` (a directory named by an opaque marker).
+    pub fn resolve(&self, path: &str, follow_last: bool) -> anyhow::Result<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut todo: VecDeque<String> = path.split('/').filter(|c| !c.is_empty()).map(str::to_string).collect();
+        let mut hops = 0;
+        while let Some(c) = todo.pop_front() {
+            match c.as_str() {
+                "." => continue,
+                ".." => {
+                    out.pop();
+                    continue;
+                }
+                _ => {}
+            }
+            let last = todo.is_empty();
+            let candidate = if out.is_empty() { c.clone() } else { format!("{}/{c}", out.join("/")) };
+            if !last || follow_last {
+                if let Some(Entry { kind: Kind::Symlink, link: Some(target), .. }) = self.get(&candidate) {
+                    hops += 1;
+                    if hops > 40 {
+                        anyhow::bail!("too many levels of symbolic links resolving '{path}'");
+                    }
+                    if target.starts_with('/') {
+                        out.clear();
+                    }
+                    for comp in target.split('/').filter(|s| !s.is_empty()).rev() {
+                        todo.push_front(comp.to_string());
+                    }
+                    continue;
+                }
+            }
+            out.push(c);
+        }
+        Ok(out.join("/"))
     }
 
     /// The `tdg tree` listing, one line per entry, sorted by path.

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod cache;
+pub mod image;
 pub mod layout;
 pub mod manifest;
 pub mod mirror;

@@ -1,0 +1,113 @@
+//! Reporters: the same [`SpecRun`]s printed for people (human), scripts (json) and CI
+//! dashboards (junit).
+
+use std::fmt::Write as _;
+
+use anyhow::Result;
+
+use crate::check::Status;
+use crate::verify::SpecRun;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    Junit,
+}
+
+pub fn render(format: Format, runs: &[SpecRun]) -> Result<String> {
+    match format {
+        Format::Human => Ok(human(runs)),
+        Format::Json => json(runs),
+        Format::Junit => junit(runs),
+    }
+}
+
+pub fn human(runs: &[SpecRun]) -> String {
+    let mut out = String::new();
+    let (mut pass, mut fail, mut error, mut skipped) = (0, 0, 0, 0);
+    for r in runs {
+        let _ = writeln!(out, "{} ({})", r.spec, r.spec_path);
+        let _ = write!(out, "  image {}", r.image);
+        if let Some(d) = &r.digest {
+            let _ = write!(out, "@{}", d);
+        }
+        if let Some(p) = &r.platform {
+            let _ = write!(out, " [{p}]");
+        }
+        out.push('\n');
+        if let Some(e) = &r.error {
+            // Nothing was evaluated: one line says why instead of the same error per check.
+            let _ = writeln!(out, "  error: {e}\n  {} checks not evaluated", r.outcomes.len());
+            error += r.outcomes.len();
+            continue;
+        }
+        for o in &r.outcomes {
+            let word = match o.status {
+                Status::Pass => "ok  ",
+                Status::Fail => "FAIL",
+                Status::Error => "ERR ",
+                Status::Skipped => "skip",
+            };
+            let _ = write!(out, "  {word} {}", o.check);
+            if !o.message.is_empty() && o.status != Status::Error {
+                let _ = write!(out, ": {}", o.message);
+            }
+            out.push('\n');
+            match o.status {
+                Status::Pass => pass += 1,
+                Status::Fail => fail += 1,
+                Status::Error => error += 1,
+                Status::Skipped => skipped += 1,
+            }
+        }
+    }
+    let _ = writeln!(out, "{pass} passed, {fail} failed, {error} errors, {skipped} skipped");
+    out
+}
+
+/// JSON report, schema `tdg.report/v1`: documented in the README.
+pub fn json(runs: &[SpecRun]) -> Result<String> {
+    let v = serde_json::json!({
+        "schema": "tdg.report/v1",
+        "tdg_version": env!("CARGO_PKG_VERSION"),
+        "exit_code": crate::verify::exit_code(runs),
+        "specs": runs,
+    });
+    Ok(serde_json::to_string_pretty(&v)? + "\n")
+}
+
+pub fn junit(runs: &[SpecRun]) -> Result<String> {
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    let mut report = Report::new("tdg");
+    for r in runs {
+        let mut suite = TestSuite::new(r.spec.clone());
+        suite.set_time(std::time::Duration::from_secs_f64(r.duration_ms / 1e3));
+        for o in &r.outcomes {
+            let status = match o.status {
+                Status::Pass => TestCaseStatus::success(),
+                Status::Fail => {
+                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    s.set_message(o.message.clone());
+                    s
+                }
+                Status::Error => {
+                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+                    s.set_message(o.message.clone());
+                    s
+                }
+                Status::Skipped => {
+                    let mut s = TestCaseStatus::skipped();
+                    s.set_message(o.message.clone());
+                    s
+                }
+            };
+            let mut case = TestCase::new(o.check.clone(), status);
+            case.set_classname(r.spec.clone());
+            case.set_time(std::time::Duration::from_secs_f64(o.duration_ms / 1e3));
+            suite.add_test_case(case);
+        }
+        report.add_test_suite(suite);
+    }
+    Ok(report.to_string()?)
+}

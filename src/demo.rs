@@ -1,0 +1,115 @@
+//! The embedded default: a Talos boot-asset image like the published spin-only / spin-tailscale
+//! images (arm64 kernel header, zstd initramfs, checksums, build report), written to an OCI
+//! layout with a spec that describes it, so `tdg demo DIR` shows the whole verify path with no
+//! network. The test harness builds its registry fixtures from the same pieces.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::digest::Digest;
+use crate::oci::image::{self, Flavor, Layer, TarEntry};
+use crate::oci::layout::LayoutWriter;
+use crate::oci::manifest::Compression;
+use crate::oci::platform::Platform;
+
+pub const TALOS: &str = "v1.11.5";
+pub const COMMIT: &str = "0123abcdef0123abcdef0123abcdef0123abcdef";
+
+/// Deterministic filler bytes (xorshift), so stand-ins have a realistic size but no pattern a
+/// compressor would flatten.
+pub fn filler(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// An arm64 `Image` stand-in: the 64-byte header (with `MZ` for the EFI stub and `ARM\x64` at
+/// 0x38) followed by filler. An amd64 stand-in carries `HdrS` at 0x202 instead.
+pub fn kernel(arch: &str, len: usize) -> Vec<u8> {
+    let mut k = filler(len.max(1024), 7);
+    match arch {
+        "arm64" => {
+            k[..64].fill(0);
+            k[0..2].copy_from_slice(b"MZ");
+            k[8..16].copy_from_slice(&0u64.to_le_bytes()); // text_offset
+            k[16..24].copy_from_slice(&(len as u64).to_le_bytes()); // image_size
+            k[24..32].copy_from_slice(&0xAu64.to_le_bytes()); // flags: LE, 4K pages
+            k[0x38..0x3c].copy_from_slice(b"ARM\x64");
+        }
+        _ => {
+            k[0..2].copy_from_slice(b"MZ");
+            k[0x1fe..0x200].copy_from_slice(&[0x55, 0xAA]);
+            k[0x202..0x206].copy_from_slice(b"HdrS");
+        }
+    }
+    k
+}
+
+/// The boot-asset tree of one variant for one arch, as the published images lay it out.
+pub fn asset_entries(variant: &str, arch: &str, kernel_len: usize) -> Result<Vec<TarEntry>> {
+    let root = format!("assets/talos/{arch}");
+    let vmlinuz = kernel(arch, kernel_len);
+    let initramfs = zstd::encode_all(&filler(kernel_len / 2, 11)[..], 1)?;
+    let report = format!(
+        "Talos Build Report\n==================\nTarget: {arch}\nVariant: {variant}\nTalos Version: {TALOS}\nCozyStack Commit: {COMMIT}\nBuild Date: 2026-01-01T00:00:00Z\nOutputs:\n  boot/vmlinuz {} bytes\n  boot/initramfs.xz {} bytes\n",
+        vmlinuz.len(),
+        initramfs.len()
+    );
+    let sums = format!(
+        "{}  ./boot/vmlinuz\n{}  ./boot/initramfs.xz\n{}  ./validation/build-report.txt\n",
+        Digest::of(&vmlinuz).hex(),
+        Digest::of(&initramfs).hex(),
+        Digest::of(report.as_bytes()).hex()
+    );
+    Ok(vec![
+        TarEntry::dir("assets", 0o755),
+        TarEntry::dir("assets/talos", 0o755),
+        TarEntry::dir(&root, 0o755),
+        TarEntry::dir(&format!("{root}/boot"), 0o755),
+        TarEntry::file(&format!("{root}/boot/vmlinuz"), vmlinuz, 0o644),
+        TarEntry::file(&format!("{root}/boot/initramfs.xz"), initramfs, 0o644),
+        TarEntry::file(&format!("{root}/checksums.sha256"), sums, 0o644),
+        TarEntry::dir(&format!("{root}/validation"), 0o755),
+        TarEntry::file(&format!("{root}/validation/build-report.txt"), report, 0o644),
+    ])
+}
+
+pub fn labels(variant: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("org.opencontainers.image.source".to_string(), "https://github.com/urmanac/talos-cozystack-demo".to_string()),
+        ("org.opencontainers.image.revision".to_string(), COMMIT.to_string()),
+        ("org.opencontainers.image.title".to_string(), format!("talos-cozystack-{variant}")),
+    ])
+}
+
+/// Writes the asset image of `variant` for arm64 into an OCI layout, tagged `tag`.
+pub fn write_asset_layout(dir: &Path, variant: &str, tag: &str, kernel_len: usize) -> Result<Digest> {
+    let mut out = LayoutWriter::create(dir)?;
+    let layer = Layer::new(&asset_entries(variant, "arm64", kernel_len)?, Compression::Gzip, Flavor::Oci)?;
+    let d = image::write_image(&out, &Platform::new("linux", "arm64", None), &[layer], &labels(variant), Flavor::Oci)?;
+    let bytes = image::manifest_bytes(&out, &d)?;
+    out.add_manifest(&d.media_type, &bytes, Some(tag))?;
+    Ok(d.digest)
+}
+
+pub const SPEC_TEMPLATE: &str = include_str!("demo_spec.yaml");
+
+/// Writes `DIR/layout` and `DIR/spec.yaml`; returns the spec's path.
+pub fn write(dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let dir = dir.canonicalize()?;
+    let layout = dir.join("layout");
+    write_asset_layout(&layout, "spin-only", TALOS, 1 << 20)?;
+    let spec = dir.join("spec.yaml");
+    std::fs::write(&spec, SPEC_TEMPLATE.replace("@LAYOUT@", &layout.display().to_string()))?;
+    Ok(spec)
+}
