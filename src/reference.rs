@@ -191,7 +191,7 @@ mod tests {
         let r: ImageRef = "oci:rel/dir".parse().unwrap();
         assert_eq!(r.tag, None);
         let r: ImageRef = format!("oci:/x@{D}").parse().unwrap();
-        assert_eq!(r.digest.unwrap().to_string(), D);
+        assert_eq!(r.digest.as_ref().unwrap().to_string(), D);
         assert_eq!(r.to_string(), format!("oci:/x@{D}"));
     }
 

@@ -1,0 +1,159 @@
+//! The OCI layer rules, one behaviour per test, on in-memory tars.
+
+use super::flatten::{Flattener, Wanted};
+use super::tree::{Kind, Tree};
+use crate::oci::image::{tar_bytes, TarEntry as E};
+
+fn flatten(layers: &[Vec<E>]) -> anyhow::Result<Tree> {
+    let mut f = Flattener::new(Wanted::Nothing, None);
+    for l in layers {
+        let tar = tar_bytes(l, 0)?;
+        f.apply_tar(&mut &tar[..], "layer")?;
+    }
+    Ok(f.finish().tree)
+}
+
+fn paths(t: &Tree) -> Vec<&str> {
+    t.entries.keys().map(String::as_str).collect()
+}
+
+#[test]
+fn whiteout_deletes_lower_file_and_marker_never_appears() {
+    let t = flatten(&[vec![E::dir("etc", 0o755), E::file("etc/a", "1", 0o644), E::file("etc/b", "2", 0o644)], vec![E::whiteout("etc/a")]]).unwrap();
+    assert_eq!(paths(&t), ["etc", "etc/b"]);
+}
+
+#[test]
+fn whiteout_of_directory_removes_its_subtree() {
+    let t = flatten(&[vec![E::dir("d", 0o755), E::dir("d/s", 0o755), E::file("d/s/x", "x", 0o644)], vec![E::whiteout("d")]]).unwrap();
+    assert!(t.entries.is_empty(), "{:?}", paths(&t));
+}
+
+#[test]
+fn whiteout_applies_to_lower_layers_only() {
+    // The same layer recreates the path after deleting the lower one.
+    let t = flatten(&[vec![E::file("f", "old", 0o644)], vec![E::file("f", "new", 0o600), E::whiteout("f")]]).unwrap();
+    assert_eq!(t.get("f").unwrap().mode, 0o600);
+}
+
+#[test]
+fn opaque_marker_after_sibling_keeps_sibling() {
+    let t = flatten(&[
+        vec![E::dir("o", 0o755), E::file("o/old", "1", 0o644), E::dir("o/sub", 0o755), E::file("o/sub/old2", "2", 0o644)],
+        vec![E::dir("o", 0o700), E::file("o/new", "3", 0o644), E::opaque("o")],
+    ])
+    .unwrap();
+    assert_eq!(paths(&t), ["o", "o/new"]);
+    assert_eq!(t.get("o").unwrap().mode, 0o700);
+}
+
+#[test]
+fn opaque_marker_without_directory_entry_keeps_lower_attributes() {
+    let t = flatten(&[vec![E::dir("o", 0o751), E::file("o/old", "1", 0o644)], vec![E::opaque("o")]]).unwrap();
+    assert_eq!(paths(&t), ["o"]);
+    assert_eq!(t.get("o").unwrap().mode, 0o751);
+}
+
+#[test]
+fn deleted_then_recreated_directory_does_not_bring_back_old_children() {
+    let t = flatten(&[
+        vec![E::dir("r", 0o755), E::file("r/old", "1", 0o644)],
+        vec![E::whiteout("r"), E::dir("r", 0o755), E::file("r/new", "2", 0o644)],
+    ])
+    .unwrap();
+    assert_eq!(paths(&t), ["r", "r/new"]);
+}
+
+#[test]
+fn directory_replaced_by_file_and_back() {
+    let t = flatten(&[
+        vec![E::dir("x", 0o755), E::file("x/child", "1", 0o644)],
+        vec![E::file("x", "now a file", 0o644)],
+        vec![E::dir("x", 0o755), E::file("x/new", "2", 0o644)],
+    ])
+    .unwrap();
+    assert_eq!(paths(&t), ["x", "x/new"]);
+    assert_eq!(t.get("x").unwrap().kind, Kind::Dir);
+}
+
+#[test]
+fn directory_over_directory_keeps_children_and_takes_new_attributes() {
+    let t = flatten(&[vec![E::dir("d", 0o755), E::file("d/a", "1", 0o644)], vec![E::dir("d", 0o700).owned(5, 6)]]).unwrap();
+    let d = t.get("d").unwrap();
+    assert_eq!((d.mode, d.uid, d.gid), (0o700, 5, 6));
+    assert!(t.get("d/a").is_some());
+}
+
+#[test]
+fn file_written_through_symlinked_parent_lands_at_the_target() {
+    let t = flatten(&[vec![E::dir("usr", 0o755), E::dir("usr/lib", 0o755), E::symlink("lib", "usr/lib")], vec![E::file("lib/x.so", "so", 0o755)]]).unwrap();
+    assert!(t.get("usr/lib/x.so").is_some());
+    assert!(t.get("lib/x.so").is_none());
+}
+
+#[test]
+fn absolute_and_dotdot_symlinks_stay_inside_the_root() {
+    let t = flatten(&[vec![E::symlink("evil", "/../../tmp/outside"), E::symlink("up", "../../..")], vec![E::file("evil/x", "1", 0o644), E::file("up/y", "2", 0o644)]]).unwrap();
+    assert!(t.get("tmp/outside/x").is_some(), "{:?}", paths(&t));
+    assert!(t.get("y").is_some(), "{:?}", paths(&t));
+}
+
+#[test]
+fn dotdot_entry_names_are_refused() {
+    let err = flatten(&[vec![E::file("../x", "1", 0o644)]]).unwrap_err();
+    assert!(format!("{err:#}").contains("escape the image root"), "{err:#}");
+}
+
+#[test]
+fn hardlink_shares_content_and_survives_target_replacement() {
+    let t = flatten(&[vec![E::file("a", "data", 0o640), E::hardlink("b", "a")], vec![E::file("a", "changed", 0o644)]]).unwrap();
+    let b = t.get("b").unwrap();
+    assert_eq!((b.kind, b.size, b.mode), (Kind::Hardlink, Some(4), 0o640));
+    assert_eq!(b.link.as_deref(), Some("a"));
+    assert_eq!(t.get("a").unwrap().size, Some(7));
+}
+
+#[test]
+fn hardlink_to_missing_target_is_an_error() {
+    let err = flatten(&[vec![E::hardlink("b", "nope")]]).unwrap_err();
+    assert!(format!("{err:#}").contains("not in the image"), "{err:#}");
+}
+
+#[test]
+fn same_path_twice_in_a_layer_is_an_error() {
+    let err = flatten(&[vec![E::file("a", "1", 0o644), E::file("a", "2", 0o644)]]).unwrap_err();
+    assert!(format!("{err:#}").contains("twice"), "{err:#}");
+}
+
+#[test]
+fn bare_whiteout_is_an_error() {
+    let err = flatten(&[vec![E::file("d/.wh.", "", 0o644)]]).unwrap_err();
+    assert!(format!("{err:#}").contains("bare whiteout"), "{err:#}");
+}
+
+#[test]
+fn missing_parents_are_created_as_directories() {
+    let t = flatten(&[vec![E::file("a/b/c", "1", 0o644)]]).unwrap();
+    assert_eq!(paths(&t), ["a", "a/b", "a/b/c"]);
+    assert_eq!(t.get("a/b").unwrap().kind, Kind::Dir);
+}
+
+#[test]
+fn listing_format() {
+    let t = flatten(&[vec![
+        E::dir("d", 0o755),
+        E::file("d/f", "hello", 0o644).owned(1000, 100),
+        E::symlink("d/l", "f"),
+        E::hardlink("d/h", "d/f"),
+        E { path: "d/null".into(), body: crate::oci::image::Body::Char(1, 3), mode: 0o644, uid: 0, gid: 0 },
+    ]])
+    .unwrap();
+    let out = t.listing();
+    let lines: Vec<&str> = out.lines().collect();
+    let sha = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+    assert_eq!(lines[0], "d 0755 0:0 - - d");
+    assert_eq!(lines[1], format!("f 0644 1000:100 5 {sha} d/f"));
+    assert_eq!(lines[2], format!("h 0644 1000:100 5 {sha} d/h => d/f"));
+    assert_eq!(lines[3], "l 0777 0:0 - - d/l -> f");
+    assert_eq!(lines[4], "c 0644 0:0 - - d/null = 1:3");
+}

@@ -74,6 +74,12 @@ pub fn tar_bytes(entries: &[TarEntry], mtime: u64) -> Result<Vec<u8>> {
         h.set_mtime(mtime);
         h.set_size(0);
         let path = e.path.clone();
+        if path.split('/').any(|c| c == "..") {
+            // The tar crate refuses such names; hostile fixtures need them, so write the
+            // name field directly.
+            append_raw_name(&mut b, &mut h, e)?;
+            continue;
+        }
         match &e.body {
             Body::File(data) => {
                 h.set_entry_type(tar::EntryType::Regular);
@@ -103,6 +109,21 @@ pub fn tar_bytes(entries: &[TarEntry], mtime: u64) -> Result<Vec<u8>> {
         b.append_data(&mut h, &p, std::io::empty())?;
     }
     Ok(b.into_inner()?)
+}
+
+fn append_raw_name(b: &mut tar::Builder<Vec<u8>>, h: &mut tar::Header, e: &TarEntry) -> Result<()> {
+    let name = e.path.as_bytes();
+    anyhow::ensure!(name.len() < 100, "raw tar names must be shorter than 100 bytes");
+    h.as_old_mut().name[..name.len()].copy_from_slice(name);
+    let data: &[u8] = match &e.body {
+        Body::File(d) => d,
+        _ => anyhow::bail!("raw tar names are only written for files"),
+    };
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_size(data.len() as u64);
+    h.set_cksum();
+    b.append(h, data)?;
+    Ok(())
 }
 
 pub fn compress(tar: &[u8], c: Compression) -> Result<Vec<u8>> {

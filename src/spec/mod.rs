@@ -93,3 +93,6 @@ pub fn json_schema() -> String {
     let schema = schemars::schema_for!(model::Spec);
     serde_json::to_string_pretty(&schema).expect("schema serializes") + "\n"
 }
+
+#[cfg(test)]
+mod tests;
