@@ -1,1 +1,38 @@
-fn main() {}
+//! `cargo test`'s harness (libtest-mimic): every check of every spec in `specs/` is a trial
+//! named `<spec name>::<check>`, run against fixture images served by a real registry on
+//! loopback through a mirror for `ghcr.io`, exactly as a release would run against GHCR.
+//! Behaviour trials (`behaviour::…`) prove the pull, flatten, auth, cache and error paths, and
+//! that every check kind fails on an image that breaks it.
+//!
+//! `--list` reads the YAML only: the registry starts the first time a trial needs it.
+
+mod cases;
+mod fixtures;
+mod registry;
+mod world;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+
+fn main() {
+    let args = Arguments::from_args();
+    let mut trials = match world::spec_trials() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("harness: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    trials.extend(cases::all());
+    trials.sort_by(|a, b| a.name().cmp(b.name()));
+    let conclusion = libtest_mimic::run(&args, trials);
+    world::shutdown();
+    conclusion.exit();
+}
+
+/// Wraps an anyhow test body as a trial body.
+pub fn trial(name: &str, f: fn() -> anyhow::Result<()>) -> Trial {
+    Trial::test(format!("behaviour::{name}"), move || {
+        f().map_err(|e| Failed::from(format!("{e:#}")))
+    })
+    .with_kind("behaviour")
+}

@@ -79,23 +79,51 @@ pub fn asset_entries(variant: &str, arch: &str, kernel_len: usize) -> Result<Vec
         TarEntry::file(&format!("{root}/boot/initramfs.xz"), initramfs, 0o644),
         TarEntry::file(&format!("{root}/checksums.sha256"), sums, 0o644),
         TarEntry::dir(&format!("{root}/validation"), 0o755),
-        TarEntry::file(&format!("{root}/validation/build-report.txt"), report, 0o644),
+        TarEntry::file(
+            &format!("{root}/validation/build-report.txt"),
+            report,
+            0o644,
+        ),
     ])
 }
 
 pub fn labels(variant: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
-        ("org.opencontainers.image.source".to_string(), "https://github.com/urmanac/talos-cozystack-demo".to_string()),
-        ("org.opencontainers.image.revision".to_string(), COMMIT.to_string()),
-        ("org.opencontainers.image.title".to_string(), format!("talos-cozystack-{variant}")),
+        (
+            "org.opencontainers.image.source".to_string(),
+            "https://github.com/urmanac/talos-cozystack-demo".to_string(),
+        ),
+        (
+            "org.opencontainers.image.revision".to_string(),
+            COMMIT.to_string(),
+        ),
+        (
+            "org.opencontainers.image.title".to_string(),
+            format!("talos-cozystack-{variant}"),
+        ),
     ])
 }
 
 /// Writes the asset image of `variant` for arm64 into an OCI layout, tagged `tag`.
-pub fn write_asset_layout(dir: &Path, variant: &str, tag: &str, kernel_len: usize) -> Result<Digest> {
+pub fn write_asset_layout(
+    dir: &Path,
+    variant: &str,
+    tag: &str,
+    kernel_len: usize,
+) -> Result<Digest> {
     let mut out = LayoutWriter::create(dir)?;
-    let layer = Layer::new(&asset_entries(variant, "arm64", kernel_len)?, Compression::Gzip, Flavor::Oci)?;
-    let d = image::write_image(&out, &Platform::new("linux", "arm64", None), &[layer], &labels(variant), Flavor::Oci)?;
+    let layer = Layer::new(
+        &asset_entries(variant, "arm64", kernel_len)?,
+        Compression::Gzip,
+        Flavor::Oci,
+    )?;
+    let d = image::write_image(
+        &out,
+        &Platform::new("linux", "arm64", None),
+        &[layer],
+        &labels(variant),
+        Flavor::Oci,
+    )?;
     let bytes = image::manifest_bytes(&out, &d)?;
     out.add_manifest(&d.media_type, &bytes, Some(tag))?;
     Ok(d.digest)
@@ -110,6 +138,9 @@ pub fn write(dir: &Path) -> Result<PathBuf> {
     let layout = dir.join("layout");
     write_asset_layout(&layout, "spin-only", TALOS, 1 << 20)?;
     let spec = dir.join("spec.yaml");
-    std::fs::write(&spec, SPEC_TEMPLATE.replace("@LAYOUT@", &layout.display().to_string()))?;
+    std::fs::write(
+        &spec,
+        SPEC_TEMPLATE.replace("@LAYOUT@", &layout.display().to_string()),
+    )?;
     Ok(spec)
 }

@@ -17,15 +17,23 @@ pub struct Digest {
 
 impl Digest {
     pub fn from_hex(hex: &str) -> Result<Self, DigestError> {
-        if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-            Ok(Digest { hex: hex.to_string() })
+        if hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            Ok(Digest {
+                hex: hex.to_string(),
+            })
         } else {
             Err(DigestError(format!("sha256:{hex}")))
         }
     }
 
     pub fn of(bytes: &[u8]) -> Self {
-        Digest { hex: hex::encode(Sha256::digest(bytes)) }
+        Digest {
+            hex: hex::encode(Sha256::digest(bytes)),
+        }
     }
 
     pub fn hex(&self) -> &str {
@@ -89,7 +97,12 @@ impl Hasher {
         self.len == 0
     }
     pub fn finish(self) -> (Digest, u64) {
-        (Digest { hex: hex::encode(self.sha.finalize()) }, self.len)
+        (
+            Digest {
+                hex: hex::encode(self.sha.finalize()),
+            },
+            self.len,
+        )
     }
 }
 
@@ -107,7 +120,14 @@ pub struct VerifyingReader<R> {
 
 impl<R: Read> VerifyingReader<R> {
     pub fn new(inner: R, expected: Digest, expected_size: u64, what: impl Into<String>) -> Self {
-        VerifyingReader { inner, hasher: Hasher::default(), expected, expected_size, what: what.into(), verified: false }
+        VerifyingReader {
+            inner,
+            hasher: Hasher::default(),
+            expected,
+            expected_size,
+            what: what.into(),
+            verified: false,
+        }
     }
 
     /// Reads the rest of the input and returns an error unless size and digest match.
@@ -116,7 +136,10 @@ impl<R: Read> VerifyingReader<R> {
         if self.verified {
             Ok(())
         } else {
-            Err(io::Error::other(format!("{}: verification did not complete", self.what)))
+            Err(io::Error::other(format!(
+                "{}: verification did not complete",
+                self.what
+            )))
         }
     }
 
@@ -177,7 +200,10 @@ pub struct HashingWriter<W> {
 
 impl<W: Write> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
-        HashingWriter { inner, hasher: Hasher::default() }
+        HashingWriter {
+            inner,
+            hasher: Hasher::default(),
+        }
     }
 }
 
@@ -198,10 +224,16 @@ mod tests {
 
     #[test]
     fn parses_and_rejects() {
-        let d: Digest = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".parse().unwrap();
+        let d: Digest = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+            .parse()
+            .unwrap();
         assert_eq!(d, Digest::of(b""));
         assert!("sha512:abcd".parse::<Digest>().is_err());
-        assert!("sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855".parse::<Digest>().is_err());
+        assert!(
+            "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"
+                .parse::<Digest>()
+                .is_err()
+        );
         assert!("sha256:abc".parse::<Digest>().is_err());
     }
 
@@ -214,7 +246,13 @@ mod tests {
         let r = VerifyingReader::new(&b"hello!"[..], good.clone(), 5, "blob");
         assert!(r.finish().unwrap_err().to_string().contains("more bytes"));
         let r = VerifyingReader::new(&b"hell"[..], good.clone(), 5, "blob");
-        assert!(r.finish().unwrap_err().to_string().contains("size mismatch"));
-        VerifyingReader::new(&b"hello"[..], good, 5, "blob").finish().unwrap();
+        assert!(r
+            .finish()
+            .unwrap_err()
+            .to_string()
+            .contains("size mismatch"));
+        VerifyingReader::new(&b"hello"[..], good, 5, "blob")
+            .finish()
+            .unwrap();
     }
 }

@@ -18,7 +18,11 @@ use tdg::report::{self, Format};
 use tdg::verify::{self, Env};
 
 #[derive(Parser)]
-#[command(name = "tdg", version, about = "Verify Talos boot-asset images against declarative specs")]
+#[command(
+    name = "tdg",
+    version,
+    about = "Verify Talos boot-asset images against declarative specs"
+)]
 struct Cli {
     /// Rewrite a registry host: HOST=http://H:P (plain HTTP), HOST=https://H[/prefix], or
     /// HOST=oci:/dir (OCI layouts under dir/<repository>). Repeatable; adds to TDG_MIRROR.
@@ -86,7 +90,10 @@ fn env(cli: &Cli) -> Result<Env> {
     let from_env = std::env::var("TDG_MIRROR").ok();
     let mirrors = Mirrors::parse(from_env.as_deref(), cli.mirror.iter().map(String::as_str))?;
     let root = cli.cache.clone().unwrap_or_else(BlobCache::default_root);
-    Ok(Env { mirrors, cache: Arc::new(BlobCache::open(root)?) })
+    Ok(Env {
+        mirrors,
+        cache: Arc::new(BlobCache::open(root)?),
+    })
 }
 
 fn platform(p: &Option<String>) -> Result<Option<Platform>> {
@@ -94,7 +101,9 @@ fn platform(p: &Option<String>) -> Result<Option<Platform>> {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn run(cli: Cli) -> Result<i32> {
@@ -103,20 +112,38 @@ fn run(cli: Cli) -> Result<i32> {
             print!("{}", tdg::spec::json_schema());
             Ok(0)
         }
-        Command::Verify { specs, image, platform: p, format, output } => {
+        Command::Verify {
+            specs,
+            image,
+            platform: p,
+            format,
+            output,
+        } => {
             let image: Option<ImageRef> = image.as_deref().map(str::parse).transpose()?;
             let platform = platform(p)?;
             let mut plans = Vec::new();
             for path in specs {
-                let spec = tdg::spec::load_file(path).map_err(|e| anyhow::anyhow!("{e}{}", e.snippet.as_ref().map(|s| format!("\n{s}")).unwrap_or_default()))?;
+                let spec = tdg::spec::load_file(path).map_err(|e| {
+                    anyhow::anyhow!(
+                        "{e}{}",
+                        e.snippet
+                            .as_ref()
+                            .map(|s| format!("\n{s}"))
+                            .unwrap_or_default()
+                    )
+                })?;
                 plans.push(plan::plan(spec, image.clone(), platform.clone()));
             }
             let env = env(&cli)?;
             let rt = runtime()?;
-            let runs: Vec<_> = plans.iter().map(|p| rt.block_on(verify::run(&env, p))).collect();
+            let runs: Vec<_> = plans
+                .iter()
+                .map(|p| rt.block_on(verify::run(&env, p)))
+                .collect();
             let text = report::render(*format, &runs)?;
             match output {
-                Some(path) => std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?,
+                Some(path) => std::fs::write(path, text)
+                    .with_context(|| format!("writing {}", path.display()))?,
                 None => print!("{text}"),
             }
             Ok(verify::exit_code(&runs))
@@ -124,24 +151,47 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Tree { image, platform: p } => {
             let image: ImageRef = image.parse()?;
             let env = env(&cli)?;
-            let pulled = runtime()?.block_on(verify::pull(&env, &image, platform(p)?.as_ref(), Wanted::Nothing))?;
+            let pulled = runtime()?.block_on(verify::pull(
+                &env,
+                &image,
+                platform(p)?.as_ref(),
+                Wanted::Nothing,
+            ))?;
             print!("{}", pulled.flat.tree.listing());
             Ok(0)
         }
-        Command::Export { image, dir, platform: p } => {
+        Command::Export {
+            image,
+            dir,
+            platform: p,
+        } => {
             let image: ImageRef = image.parse()?;
             let env = env(&cli)?;
-            let pulled = runtime()?.block_on(verify::pull(&env, &image, platform(p)?.as_ref(), Wanted::Everything))?;
+            let pulled = runtime()?.block_on(verify::pull(
+                &env,
+                &image,
+                platform(p)?.as_ref(),
+                Wanted::Everything,
+            ))?;
             let notes = tdg::layers::export::write_tree(&pulled.flat, &pulled.spool, dir)?;
             for d in &notes.skipped_devices {
                 eprintln!("tdg: warning: device node {d} not created (needs privilege)");
             }
-            eprintln!("exported {} entries of {}@{} to {}", pulled.flat.tree.entries.len(), image, pulled.resolved.digest, dir.display());
+            eprintln!(
+                "exported {} entries of {}@{} to {}",
+                pulled.flat.tree.entries.len(),
+                image,
+                pulled.resolved.digest,
+                dir.display()
+            );
             Ok(0)
         }
         Command::Demo { dir } => {
             let spec_path = tdg::demo::write(dir)?;
-            eprintln!("wrote {} and an OCI layout beside it; verifying:", spec_path.display());
+            eprintln!(
+                "wrote {} and an OCI layout beside it; verifying:",
+                spec_path.display()
+            );
             let spec = tdg::spec::load_file(&spec_path)?;
             let plan = plan::plan(spec, None, None);
             let env = env(&cli)?;

@@ -20,7 +20,10 @@ pub struct ImageRef {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Location {
     /// A registry host (with optional port) and a repository path.
-    Registry { registry: String, repository: String },
+    Registry {
+        registry: String,
+        repository: String,
+    },
     /// An OCI image layout directory.
     Layout { dir: PathBuf },
 }
@@ -33,7 +36,10 @@ pub struct RefError {
 }
 
 fn err(input: &str, reason: impl Into<String>) -> RefError {
-    RefError { input: input.to_string(), reason: reason.into() }
+    RefError {
+        input: input.to_string(),
+        reason: reason.into(),
+    }
 }
 
 impl ImageRef {
@@ -60,14 +66,17 @@ fn valid_tag(tag: &str) -> bool {
     !b.is_empty()
         && b.len() <= 128
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 fn valid_repository(repo: &str) -> bool {
     !repo.is_empty()
         && repo.split('/').all(|part| {
             !part.is_empty()
-                && part.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-'))
+                && part.bytes().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-')
+                })
                 && part.as_bytes()[0].is_ascii_alphanumeric()
                 && part.as_bytes()[part.len() - 1].is_ascii_alphanumeric()
         })
@@ -87,12 +96,18 @@ impl FromStr for ImageRef {
             return parse_layout(input, rest);
         }
         let (name_tag, digest) = match input.split_once('@') {
-            Some((n, d)) => (n, Some(d.parse::<Digest>().map_err(|e| err(input, e.to_string()))?)),
+            Some((n, d)) => (
+                n,
+                Some(d.parse::<Digest>().map_err(|e| err(input, e.to_string()))?),
+            ),
             None => (input, None),
         };
         let last_slash = name_tag.rfind('/').map_or(0, |i| i + 1);
         let (name, tag) = match name_tag[last_slash..].rfind(':') {
-            Some(i) => (&name_tag[..last_slash + i], Some(&name_tag[last_slash + i + 1..])),
+            Some(i) => (
+                &name_tag[..last_slash + i],
+                Some(&name_tag[last_slash + i + 1..]),
+            ),
             None => (name_tag, None),
         };
         if let Some(t) = tag {
@@ -112,8 +127,15 @@ impl FromStr for ImageRef {
             return Err(err(input, format!("'{repository}' is not a valid repository name (lowercase letters, digits, '.', '_', '-', '/')")));
         }
         Ok(ImageRef {
-            location: Location::Registry { registry, repository },
-            tag: tag.map(str::to_string).or(if digest.is_none() { Some("latest".into()) } else { None }),
+            location: Location::Registry {
+                registry,
+                repository,
+            },
+            tag: tag.map(str::to_string).or(if digest.is_none() {
+                Some("latest".into())
+            } else {
+                None
+            }),
             digest,
         })
     }
@@ -122,7 +144,11 @@ impl FromStr for ImageRef {
 fn parse_layout(input: &str, rest: &str) -> Result<ImageRef, RefError> {
     // skopeo splits the layout path from the reference at the first ':'.
     let (dir, tag, digest) = if let Some((dir, d)) = rest.split_once('@') {
-        (dir, None, Some(d.parse::<Digest>().map_err(|e| err(input, e.to_string()))?))
+        (
+            dir,
+            None,
+            Some(d.parse::<Digest>().map_err(|e| err(input, e.to_string()))?),
+        )
     } else if let Some((dir, tag)) = rest.split_once(':') {
         if !valid_tag(tag) {
             return Err(err(input, format!("'{tag}' is not a valid tag")));
@@ -134,13 +160,22 @@ fn parse_layout(input: &str, rest: &str) -> Result<ImageRef, RefError> {
     if dir.is_empty() {
         return Err(err(input, "missing layout directory after 'oci:'"));
     }
-    Ok(ImageRef { location: Location::Layout { dir: PathBuf::from(dir) }, tag, digest })
+    Ok(ImageRef {
+        location: Location::Layout {
+            dir: PathBuf::from(dir),
+        },
+        tag,
+        digest,
+    })
 }
 
 impl fmt::Display for ImageRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.location {
-            Location::Registry { registry, repository } => write!(f, "{registry}/{repository}")?,
+            Location::Registry {
+                registry,
+                repository,
+            } => write!(f, "{registry}/{repository}")?,
             Location::Layout { dir } => write!(f, "oci:{}", dir.display())?,
         }
         if let Some(t) = &self.tag {
@@ -160,7 +195,10 @@ mod tests {
     fn reg(s: &str) -> (String, String, Option<String>, Option<String>) {
         let r: ImageRef = s.parse().unwrap();
         match r.location {
-            Location::Registry { registry, repository } => (registry, repository, r.tag, r.digest.map(|d| d.to_string())),
+            Location::Registry {
+                registry,
+                repository,
+            } => (registry, repository, r.tag, r.digest.map(|d| d.to_string())),
             _ => panic!("not a registry ref"),
         }
     }
@@ -169,24 +207,83 @@ mod tests {
 
     #[test]
     fn registry_forms() {
-        assert_eq!(reg("ghcr.io/urmanac/x:v1.11.5"), ("ghcr.io".into(), "urmanac/x".into(), Some("v1.11.5".into()), None));
-        assert_eq!(reg(&format!("ghcr.io/a/b@{D}")), ("ghcr.io".into(), "a/b".into(), None, Some(D.into())));
-        assert_eq!(reg(&format!("ghcr.io/a/b:t@{D}")), ("ghcr.io".into(), "a/b".into(), Some("t".into()), Some(D.into())));
-        assert_eq!(reg("127.0.0.1:5000/a/b:t"), ("127.0.0.1:5000".into(), "a/b".into(), Some("t".into()), None));
-        assert_eq!(reg("localhost/a"), ("localhost".into(), "a".into(), Some("latest".into()), None));
+        assert_eq!(
+            reg("ghcr.io/urmanac/x:v1.11.5"),
+            (
+                "ghcr.io".into(),
+                "urmanac/x".into(),
+                Some("v1.11.5".into()),
+                None
+            )
+        );
+        assert_eq!(
+            reg(&format!("ghcr.io/a/b@{D}")),
+            ("ghcr.io".into(), "a/b".into(), None, Some(D.into()))
+        );
+        assert_eq!(
+            reg(&format!("ghcr.io/a/b:t@{D}")),
+            (
+                "ghcr.io".into(),
+                "a/b".into(),
+                Some("t".into()),
+                Some(D.into())
+            )
+        );
+        assert_eq!(
+            reg("127.0.0.1:5000/a/b:t"),
+            (
+                "127.0.0.1:5000".into(),
+                "a/b".into(),
+                Some("t".into()),
+                None
+            )
+        );
+        assert_eq!(
+            reg("localhost/a"),
+            ("localhost".into(), "a".into(), Some("latest".into()), None)
+        );
     }
 
     #[test]
     fn docker_hub_short_names() {
-        assert_eq!(reg("alpine"), ("docker.io".into(), "library/alpine".into(), Some("latest".into()), None));
-        assert_eq!(reg("alpine:3.20"), ("docker.io".into(), "library/alpine".into(), Some("3.20".into()), None));
-        assert_eq!(reg("user/repo:x"), ("docker.io".into(), "user/repo".into(), Some("x".into()), None));
+        assert_eq!(
+            reg("alpine"),
+            (
+                "docker.io".into(),
+                "library/alpine".into(),
+                Some("latest".into()),
+                None
+            )
+        );
+        assert_eq!(
+            reg("alpine:3.20"),
+            (
+                "docker.io".into(),
+                "library/alpine".into(),
+                Some("3.20".into()),
+                None
+            )
+        );
+        assert_eq!(
+            reg("user/repo:x"),
+            (
+                "docker.io".into(),
+                "user/repo".into(),
+                Some("x".into()),
+                None
+            )
+        );
     }
 
     #[test]
     fn layout_forms() {
         let r: ImageRef = "oci:/tmp/lay:v1".parse().unwrap();
-        assert_eq!(r.location, Location::Layout { dir: "/tmp/lay".into() });
+        assert_eq!(
+            r.location,
+            Location::Layout {
+                dir: "/tmp/lay".into()
+            }
+        );
         assert_eq!(r.tag.as_deref(), Some("v1"));
         let r: ImageRef = "oci:rel/dir".parse().unwrap();
         assert_eq!(r.tag, None);
@@ -197,7 +294,15 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["ghcr.io/A/b", "ghcr.io/a/b:", "ghcr.io/a/b@sha256:xyz", "ghcr.io//b", "oci:", "a/b:t t", "ghcr.io/a/b:-x"] {
+        for bad in [
+            "ghcr.io/A/b",
+            "ghcr.io/a/b:",
+            "ghcr.io/a/b@sha256:xyz",
+            "ghcr.io//b",
+            "oci:",
+            "a/b:t t",
+            "ghcr.io/a/b:-x",
+        ] {
             assert!(bad.parse::<ImageRef>().is_err(), "{bad} should be rejected");
         }
     }

@@ -46,7 +46,11 @@ pub struct SpecRun {
 
 impl SpecRun {
     pub fn worst(&self) -> Status {
-        self.outcomes.iter().map(|o| o.status).max().unwrap_or(Status::Pass)
+        self.outcomes
+            .iter()
+            .map(|o| o.status)
+            .max()
+            .unwrap_or(Status::Pass)
     }
 }
 
@@ -59,11 +63,19 @@ pub struct Pulled {
 }
 
 /// Resolves, fetches and flattens an image, keeping the content of `wanted` paths.
-pub async fn pull(ctx: &Env, image: &ImageRef, platform: Option<&Platform>, wanted: Wanted) -> Result<Pulled> {
+pub async fn pull(
+    ctx: &Env,
+    image: &ImageRef,
+    platform: Option<&Platform>,
+    wanted: Wanted,
+) -> Result<Pulled> {
     let source = Source::open(&ctx.mirrors.endpoint(image))?;
     let resolved = resolve::resolve(&source, image, platform, &ctx.cache).await?;
     let layers = resolve::fetch_layers(&source, &resolved, &ctx.cache).await?;
-    let spool_dir = tempfile::Builder::new().prefix("spool-").tempdir_in(ctx.cache.root().join("tmp")).context("creating a spool directory in the cache")?;
+    let spool_dir = tempfile::Builder::new()
+        .prefix("spool-")
+        .tempdir_in(ctx.cache.root().join("tmp"))
+        .context("creating a spool directory in the cache")?;
     let spool = Spool::new(spool_dir.path().to_path_buf())?;
     let wanted_paths = match &wanted {
         Wanted::Paths(p) => Some(p.clone()),
@@ -75,13 +87,28 @@ pub async fn pull(ctx: &Env, image: &ImageRef, platform: Option<&Platform>, want
         let targets: HashSet<String> = paths
             .iter()
             .filter(|p| !flat.content.contains_key(*p))
-            .filter_map(|p| flat.tree.get(p).filter(|e| e.kind == Kind::Hardlink).and_then(|e| e.link.clone()))
+            .filter_map(|p| {
+                flat.tree
+                    .get(p)
+                    .filter(|e| e.kind == Kind::Hardlink)
+                    .and_then(|e| e.link.clone())
+            })
             .collect();
         if !targets.is_empty() {
-            flat = flatten(ctx, &layers, Wanted::Paths(paths.union(&targets).cloned().collect()), &spool)?;
+            flat = flatten(
+                ctx,
+                &layers,
+                Wanted::Paths(paths.union(&targets).cloned().collect()),
+                &spool,
+            )?;
         }
     }
-    Ok(Pulled { resolved, flat, spool, _spool_dir: spool_dir })
+    Ok(Pulled {
+        resolved,
+        flat,
+        spool,
+        _spool_dir: spool_dir,
+    })
 }
 
 fn flatten(ctx: &Env, layers: &[BlobFile], wanted: Wanted, spool: &Spool) -> Result<Flattened> {
@@ -99,7 +126,12 @@ fn flatten(ctx: &Env, layers: &[BlobFile], wanted: Wanted, spool: &Spool) -> Res
 }
 
 pub fn is_integrity(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.is::<IntegrityError>() || c.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).is_some_and(|i| i.is::<IntegrityError>()))
+    e.chain().any(|c| {
+        c.is::<IntegrityError>()
+            || c.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .is_some_and(|i| i.is::<IntegrityError>())
+    })
 }
 
 /// Runs one planned spec.
@@ -127,7 +159,14 @@ pub async fn run(ctx: &Env, plan: &Plan) -> SpecRun {
             run.digest = Some(p.resolved.digest.to_string());
             run.manifest_digest = Some(p.resolved.manifest_digest.to_string());
             run.platform = Some(p.resolved.platform.to_string());
-            run.outcomes = evaluate::evaluate(plan, &Subject { resolved: &p.resolved, flat: &p.flat, spool: &p.spool });
+            run.outcomes = evaluate::evaluate(
+                plan,
+                &Subject {
+                    resolved: &p.resolved,
+                    flat: &p.flat,
+                    spool: &p.spool,
+                },
+            );
         }
         Err(e) => match e.downcast_ref::<PlatformChoiceError>() {
             // The image lacks the platform: that check fails; the rest cannot be evaluated.
@@ -146,13 +185,20 @@ pub async fn run(ctx: &Env, plan: &Plan) -> SpecRun {
             }
             _ => {
                 let msg = format!("{e:#}");
-                run.outcomes = plan.checks.iter().map(|c| Outcome::new(&c.id, Status::Error, msg.clone())).collect();
+                run.outcomes = plan
+                    .checks
+                    .iter()
+                    .map(|c| Outcome::new(&c.id, Status::Error, msg.clone()))
+                    .collect();
                 run.error = Some(msg);
             }
         },
     }
     let after = ctx.cache.stats();
-    run.fetched = FetchStats { blobs: after.blobs - before.blobs, bytes: after.bytes - before.bytes };
+    run.fetched = FetchStats {
+        blobs: after.blobs - before.blobs,
+        bytes: after.bytes - before.bytes,
+    };
     run.duration_ms = start.elapsed().as_secs_f64() * 1e3;
     run
 }
@@ -160,7 +206,11 @@ pub async fn run(ctx: &Env, plan: &Plan) -> SpecRun {
 /// The CLI's exit code for a set of runs: 2 if anything could not be evaluated, else 1 if any
 /// check failed, else 0.
 pub fn exit_code(runs: &[SpecRun]) -> i32 {
-    let worst = runs.iter().map(SpecRun::worst).max().unwrap_or(Status::Pass);
+    let worst = runs
+        .iter()
+        .map(SpecRun::worst)
+        .max()
+        .unwrap_or(Status::Pass);
     match worst {
         Status::Error => 2,
         Status::Fail => 1,

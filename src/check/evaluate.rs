@@ -29,7 +29,12 @@ pub fn evaluate(plan: &Plan, subject: &Subject<'_>) -> Vec<Outcome> {
                 Err(Verdict::Fail(m)) => (Status::Fail, m),
                 Err(Verdict::Error(m)) => (Status::Error, m),
             };
-            Outcome { check: c.id.clone(), status, message, duration_ms: start.elapsed().as_secs_f64() * 1e3 }
+            Outcome {
+                check: c.id.clone(),
+                status,
+                message,
+                duration_ms: start.elapsed().as_secs_f64() * 1e3,
+            }
         })
         .collect()
 }
@@ -50,14 +55,20 @@ fn one(plan: &Plan, check: &Check, s: &Subject<'_>) -> Result<(), Verdict> {
             if want == &r.digest || want == &r.manifest_digest {
                 Ok(())
             } else {
-                fail(format!("pinned {want}, but the image resolved to {}", r.digest))
+                fail(format!(
+                    "pinned {want}, but the image resolved to {}",
+                    r.digest
+                ))
             }
         }
         What::Platform(want) => {
             if r.platform.satisfies(want) {
                 Ok(())
             } else {
-                fail(format!("expected platform {want}, the image is {}", r.platform))
+                fail(format!(
+                    "expected platform {want}, the image is {}",
+                    r.platform
+                ))
             }
         }
         What::Platforms(want) => {
@@ -73,7 +84,11 @@ fn one(plan: &Plan, check: &Check, s: &Subject<'_>) -> Result<(), Verdict> {
             }
             let missing: Vec<&String> = want.iter().filter(|w| !found.contains(w)).collect();
             let extra: Vec<&String> = found.iter().filter(|f| !want.contains(f)).collect();
-            let mut m = format!("expected [{}], found [{}]", want.join(", "), found.join(", "));
+            let mut m = format!(
+                "expected [{}], found [{}]",
+                want.join(", "),
+                found.join(", ")
+            );
             if !missing.is_empty() {
                 m += &format!("; missing {}", join(&missing));
             }
@@ -93,7 +108,14 @@ fn one(plan: &Plan, check: &Check, s: &Subject<'_>) -> Result<(), Verdict> {
                 Some(v) => fail(format!("label {key} is '{}', expected {want}", clip(v))),
                 None => {
                     let keys: Vec<&String> = labels.keys().collect();
-                    fail(format!("label {key} is missing (labels: {})", if keys.is_empty() { "none".into() } else { join(&keys) }))
+                    fail(format!(
+                        "label {key} is missing (labels: {})",
+                        if keys.is_empty() {
+                            "none".into()
+                        } else {
+                            join(&keys)
+                        }
+                    ))
                 }
             }
         }
@@ -105,7 +127,11 @@ fn one(plan: &Plan, check: &Check, s: &Subject<'_>) -> Result<(), Verdict> {
                 None => Ok(()),
                 Some(e) => {
                     let below = tree.children_keys(&p).len();
-                    let extra = if e.kind == Kind::Dir { format!(", {below} entries below") } else { String::new() };
+                    let extra = if e.kind == Kind::Dir {
+                        format!(", {below} entries below")
+                    } else {
+                        String::new()
+                    };
                     fail(format!("present: {} ({}{extra})", p, e.kind.name()))
                 }
             }
@@ -115,7 +141,9 @@ fn one(plan: &Plan, check: &Check, s: &Subject<'_>) -> Result<(), Verdict> {
 
 fn file(f: &FileExpectation, prop: FileProp, s: &Subject<'_>) -> Result<(), Verdict> {
     let tree = &s.flat.tree;
-    let path = tree.resolve(&f.path, false).map_err(|e| Verdict::Error(e.to_string()))?;
+    let path = tree
+        .resolve(&f.path, false)
+        .map_err(|e| Verdict::Error(e.to_string()))?;
     let Some(e) = tree.get(&path) else {
         return fail(format!("missing{}", near(s, &path)));
     };
@@ -131,7 +159,11 @@ fn file(f: &FileExpectation, prop: FileProp, s: &Subject<'_>) -> Result<(), Verd
             if ok {
                 Ok(())
             } else {
-                fail(format!("expected {}, found {}", type_word(want), describe(e)))
+                fail(format!(
+                    "expected {}, found {}",
+                    type_word(want),
+                    describe(e)
+                ))
             }
         }
         FileProp::Mode => {
@@ -146,10 +178,18 @@ fn file(f: &FileExpectation, prop: FileProp, s: &Subject<'_>) -> Result<(), Verd
             let size = content_size(e)?;
             let (min, max) = f.size.expect("planned with a size");
             if let Some(min) = min.filter(|m| size < *m) {
-                return fail(format!("size {} is below the minimum {}", bytes(size), bytes(min)));
+                return fail(format!(
+                    "size {} is below the minimum {}",
+                    bytes(size),
+                    bytes(min)
+                ));
             }
             if let Some(max) = max.filter(|m| size > *m) {
-                return fail(format!("size {} is above the maximum {}", bytes(size), bytes(max)));
+                return fail(format!(
+                    "size {} is above the maximum {}",
+                    bytes(size),
+                    bytes(max)
+                ));
             }
             Ok(())
         }
@@ -158,22 +198,42 @@ fn file(f: &FileExpectation, prop: FileProp, s: &Subject<'_>) -> Result<(), Verd
             let want = f.sha256.as_ref().expect("planned with a sha256");
             match &e.sha256 {
                 Some(got) if got == want => Ok(()),
-                Some(got) => fail(format!("expected sha256 {}, found {}", want.hex(), got.hex())),
+                Some(got) => fail(format!(
+                    "expected sha256 {}, found {}",
+                    want.hex(),
+                    got.hex()
+                )),
                 None => fail("has no content"),
             }
         }
         FileProp::Contains | FileProp::Matches => {
             let text = read_text(s, &path, e)?;
             let missing: Vec<String> = if prop == FileProp::Contains {
-                f.contains.iter().filter(|needle| !contains(&text, needle.as_bytes())).map(|n| format!("'{}'", clip(n))).collect()
+                f.contains
+                    .iter()
+                    .filter(|needle| !contains(&text, needle.as_bytes()))
+                    .map(|n| format!("'{}'", clip(n)))
+                    .collect()
             } else {
-                f.matches.iter().filter(|re| !re.is_match(&text)).map(|re| format!("/{}/", clip(re.as_str()))).collect()
+                f.matches
+                    .iter()
+                    .filter(|re| !re.is_match(&text))
+                    .map(|re| format!("/{}/", clip(re.as_str())))
+                    .collect()
             };
             if missing.is_empty() {
                 Ok(())
             } else {
-                let verb = if prop == FileProp::Contains { "does not contain" } else { "has no match for" };
-                fail(format!("{verb} {} ({} bytes)", missing.join(", "), text.len()))
+                let verb = if prop == FileProp::Contains {
+                    "does not contain"
+                } else {
+                    "has no match for"
+                };
+                fail(format!(
+                    "{verb} {} ({} bytes)",
+                    missing.join(", "),
+                    text.len()
+                ))
             }
         }
     }
@@ -189,9 +249,17 @@ fn content_size(e: &Entry) -> Result<u64, Verdict> {
 fn read_text(s: &Subject<'_>, path: &str, e: &Entry) -> Result<Vec<u8>, Verdict> {
     let size = content_size(e)?;
     if size > MAX_TEXT {
-        return fail(format!("{} is too large for text checks (limit {})", bytes(size), bytes(MAX_TEXT)));
+        return fail(format!(
+            "{} is too large for text checks (limit {})",
+            bytes(size),
+            bytes(MAX_TEXT)
+        ));
     }
-    let d = s.flat.content.get(path).ok_or_else(|| Verdict::Error(format!("content of {path} was not captured")))?;
+    let d = s
+        .flat
+        .content
+        .get(path)
+        .ok_or_else(|| Verdict::Error(format!("content of {path} was not captured")))?;
     let mut buf = Vec::with_capacity(size as usize);
     std::fs::File::open(s.spool.path(d))
         .and_then(|f| f.take(MAX_TEXT).read_to_end(&mut buf))
@@ -226,10 +294,29 @@ fn near(s: &Subject<'_>, path: &str) -> String {
         parent = p;
         if tree.get(parent).is_some_and(|e| e.kind == Kind::Dir) {
             let depth = parent.matches('/').count() + 1;
-            let kids: Vec<String> = tree.children_keys(parent).into_iter().filter(|k| k.matches('/').count() == depth).collect();
-            let names: Vec<&str> = kids.iter().take(5).map(|k| k.rsplit('/').next().unwrap_or(k)).collect();
-            let more = if kids.len() > 5 { format!(", … {} more", kids.len() - 5) } else { String::new() };
-            return format!(" ({parent}/ holds: {}{more})", if names.is_empty() { "nothing".to_string() } else { names.join(", ") });
+            let kids: Vec<String> = tree
+                .children_keys(parent)
+                .into_iter()
+                .filter(|k| k.matches('/').count() == depth)
+                .collect();
+            let names: Vec<&str> = kids
+                .iter()
+                .take(5)
+                .map(|k| k.rsplit('/').next().unwrap_or(k))
+                .collect();
+            let more = if kids.len() > 5 {
+                format!(", … {} more", kids.len() - 5)
+            } else {
+                String::new()
+            };
+            return format!(
+                " ({parent}/ holds: {}{more})",
+                if names.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    names.join(", ")
+                }
+            );
         }
     }
     String::new()
@@ -248,5 +335,8 @@ fn clip(s: &str) -> String {
 }
 
 fn join<T: std::fmt::Display>(v: &[T]) -> String {
-    v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
+    v.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

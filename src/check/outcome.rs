@@ -34,6 +34,11 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn new(check: &str, status: Status, message: impl Into<String>) -> Self {
-        Outcome { check: check.to_string(), status, message: message.into(), duration_ms: 0.0 }
+        Outcome {
+            check: check.to_string(),
+            status,
+            message: message.into(),
+            duration_ms: 0.0,
+        }
     }
 }

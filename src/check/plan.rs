@@ -89,22 +89,39 @@ pub fn plan(spec: Spec, image: Option<ImageRef>, platform: Option<Platform>) -> 
         for (on, prop) in props {
             if on {
                 any = true;
-                add(format!("files::{}::{}", f.path, prop.word()), What::File(i, prop));
+                add(
+                    format!("files::{}::{}", f.path, prop.word()),
+                    What::File(i, prop),
+                );
             }
         }
         if !any {
-            add(format!("files::{}::exists", f.path), What::File(i, FileProp::Exists));
+            add(
+                format!("files::{}::exists", f.path),
+                What::File(i, FileProp::Exists),
+            );
         }
     }
     for a in &spec.expect.absent {
         add(format!("absent::{a}"), What::Absent(a.clone()));
     }
-    Plan { spec, image, platform, checks }
+    Plan {
+        spec,
+        image,
+        platform,
+        checks,
+    }
 }
 
 impl Plan {
     /// Paths whose content the checks read; only these are spooled while flattening.
     pub fn content_paths(&self) -> HashSet<String> {
-        self.spec.expect.files.iter().filter(|f| f.needs_content()).map(|f| f.path.clone()).collect()
+        self.spec
+            .expect
+            .files
+            .iter()
+            .filter(|f| f.needs_content())
+            .map(|f| f.path.clone())
+            .collect()
     }
 }

@@ -21,25 +21,39 @@ pub struct ExportNotes {
 pub fn write_tree(flat: &Flattened, spool: &Spool, dest: &Path) -> Result<ExportNotes> {
     fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
     if fs::read_dir(dest)?.next().is_some() {
-        bail!("{} is not empty; export writes into an empty directory", dest.display());
+        bail!(
+            "{} is not empty; export writes into an empty directory",
+            dest.display()
+        );
     }
     let root = is_root();
-    let mut notes = ExportNotes { ownership_kept: root, ..Default::default() };
+    let mut notes = ExportNotes {
+        ownership_kept: root,
+        ..Default::default()
+    };
     for (path, e) in &flat.tree.entries {
         let target = dest.join(path);
         // Parents were written earlier in sorted order as real directories; check anyway,
         // since a symlinked parent is the one way a write could leave `dest`.
         if let Some(parent) = target.parent() {
-            let meta = fs::symlink_metadata(parent).with_context(|| format!("{}: parent missing", target.display()))?;
+            let meta = fs::symlink_metadata(parent)
+                .with_context(|| format!("{}: parent missing", target.display()))?;
             if !meta.is_dir() {
-                bail!("refusing to write {}: its parent is not a directory", target.display());
+                bail!(
+                    "refusing to write {}: its parent is not a directory",
+                    target.display()
+                );
             }
         }
         match e.kind {
             Kind::Dir => fs::create_dir(&target)?,
             Kind::File => {
-                let d = flat.content.get(path).with_context(|| format!("no content spooled for {path}"))?;
-                fs::copy(spool.path(d), &target).with_context(|| format!("writing {}", target.display()))?;
+                let d = flat
+                    .content
+                    .get(path)
+                    .with_context(|| format!("no content spooled for {path}"))?;
+                fs::copy(spool.path(d), &target)
+                    .with_context(|| format!("writing {}", target.display()))?;
             }
             Kind::Hardlink => {
                 let t = e.link.as_deref().unwrap_or_default();
@@ -47,7 +61,10 @@ pub fn write_tree(flat: &Flattened, spool: &Spool, dest: &Path) -> Result<Export
                     Ok(()) => {}
                     // The target was replaced after the link was made: the link keeps the old content.
                     Err(_) => {
-                        let d = flat.content.get(path).with_context(|| format!("no content spooled for {path}"))?;
+                        let d = flat
+                            .content
+                            .get(path)
+                            .with_context(|| format!("no content spooled for {path}"))?;
                         fs::copy(spool.path(d), &target)?;
                     }
                 }
@@ -87,7 +104,15 @@ fn mknod(path: &Path, kind: Kind, mode: u32, (major, minor): (u32, u32)) -> bool
         Kind::Block => libc::S_IFBLK,
         _ => libc::S_IFIFO,
     };
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else { return false };
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
     // SAFETY: c is a valid NUL-terminated path.
-    unsafe { libc::mknod(c.as_ptr(), ty | (mode & 0o7777), libc::makedev(major, minor)) == 0 }
+    unsafe {
+        libc::mknod(
+            c.as_ptr(),
+            ty | (mode & 0o7777),
+            libc::makedev(major, minor),
+        ) == 0
+    }
 }

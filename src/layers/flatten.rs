@@ -57,7 +57,9 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_entries: 2_000_000 }
+        Limits {
+            max_entries: 2_000_000,
+        }
     }
 }
 
@@ -84,11 +86,20 @@ struct LayerEntry {
 
 impl<'a> Flattener<'a> {
     pub fn new(wanted: Wanted, spool: Option<&'a Spool>) -> Self {
-        Flattener { tree: Tree::default(), content: HashMap::new(), wanted, spool, limits: Limits::default() }
+        Flattener {
+            tree: Tree::default(),
+            content: HashMap::new(),
+            wanted,
+            spool,
+            limits: Limits::default(),
+        }
     }
 
     pub fn finish(self) -> Flattened {
-        Flattened { tree: self.tree, content: self.content }
+        Flattened {
+            tree: self.tree,
+            content: self.content,
+        }
     }
 
     /// Applies one layer blob from a file, verifying its size and digest as it is read: every
@@ -97,7 +108,12 @@ impl<'a> Flattener<'a> {
         let compression = layer_compression(&desc.media_type).map_err(anyhow::Error::msg)?;
         let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
         let what = format!("layer {}", desc.digest);
-        let verifying = Rc::new(RefCell::new(VerifyingReader::new(BufReader::with_capacity(1 << 20, file), desc.digest.clone(), desc.size, what.clone())));
+        let verifying = Rc::new(RefCell::new(VerifyingReader::new(
+            BufReader::with_capacity(1 << 20, file),
+            desc.digest.clone(),
+            desc.size,
+            what.clone(),
+        )));
         let shared = SharedReader(verifying.clone());
         let mut decoded: Box<dyn Read> = match compression {
             Compression::None => Box::new(shared),
@@ -108,7 +124,11 @@ impl<'a> Flattener<'a> {
         // Integrity first: a broken blob explains any parse error that came out of it.
         let drained = io::copy(&mut decoded, &mut io::sink()).map(|_| ());
         drop(decoded);
-        let verified = Rc::try_unwrap(verifying).ok().expect("reader released").into_inner().finish();
+        let verified = Rc::try_unwrap(verifying)
+            .ok()
+            .expect("reader released")
+            .into_inner()
+            .finish();
         verified?;
         drained.with_context(|| format!("{what}: decompressing"))?;
         applied
@@ -121,10 +141,18 @@ impl<'a> Flattener<'a> {
         let mut whiteouts: Vec<String> = Vec::new();
         let mut opaques: Vec<String> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
-        for item in archive.entries().with_context(|| format!("{what}: reading tar"))? {
+        for item in archive
+            .entries()
+            .with_context(|| format!("{what}: reading tar"))?
+        {
             let mut e = item.with_context(|| format!("{what}: reading tar"))?;
             let raw = e.path_bytes().into_owned();
-            let raw = String::from_utf8(raw).map_err(|b| anyhow::anyhow!("{what}: entry name is not UTF-8: {:?}", String::from_utf8_lossy(b.as_bytes())))?;
+            let raw = String::from_utf8(raw).map_err(|b| {
+                anyhow::anyhow!(
+                    "{what}: entry name is not UTF-8: {:?}",
+                    String::from_utf8_lossy(b.as_bytes())
+                )
+            })?;
             let path = normalize(&raw).with_context(|| format!("{what}: entry '{raw}'"))?;
             if path.is_empty() {
                 continue;
@@ -147,13 +175,22 @@ impl<'a> Flattener<'a> {
                 if target.starts_with(".wh.") {
                     continue; // aufs bookkeeping (.wh..wh.plnk and friends), not a deletion
                 }
-                whiteouts.push(if parent.is_empty() { target.to_string() } else { format!("{parent}/{target}") });
+                whiteouts.push(if parent.is_empty() {
+                    target.to_string()
+                } else {
+                    format!("{parent}/{target}")
+                });
                 continue;
             }
             let resolved = self.resolve(&path, false)?;
             let spool = self.spool.filter(|_| self.wanted.wants(&path, &resolved));
-            let (entry, spooled) = read_entry(&mut e, spool).with_context(|| format!("{what}: entry '{raw}'"))?;
-            adds.push(LayerEntry { path, entry, spooled });
+            let (entry, spooled) =
+                read_entry(&mut e, spool).with_context(|| format!("{what}: entry '{raw}'"))?;
+            adds.push(LayerEntry {
+                path,
+                entry,
+                spooled,
+            });
         }
         // Deletions refer to lower layers only, so they apply before this layer's entries.
         for dir in opaques {
@@ -189,13 +226,24 @@ impl<'a> Flattener<'a> {
                 // A hardlink shares its target's inode: content, mode and owner are the target's
                 // as of now; a later change to the target path does not reach it.
                 Some(t) if t.kind.has_content() => {
-                    entry = Entry { kind: Kind::Hardlink, link: Some(target.clone()), ..t.clone() };
+                    entry = Entry {
+                        kind: Kind::Hardlink,
+                        link: Some(target.clone()),
+                        ..t.clone()
+                    };
                     if let Some(d) = self.content.get(&target).cloned() {
                         self.content.insert(path.clone(), d);
                     }
                 }
-                Some(t) => bail!("{what}: hardlink '{}' points at a {} '{target}'", add.path, t.kind.name()),
-                None => bail!("{what}: hardlink '{}' points at '{raw_target}', which is not in the image", add.path),
+                Some(t) => bail!(
+                    "{what}: hardlink '{}' points at a {} '{target}'",
+                    add.path,
+                    t.kind.name()
+                ),
+                None => bail!(
+                    "{what}: hardlink '{}' points at '{raw_target}', which is not in the image",
+                    add.path
+                ),
             }
         }
         self.make_parents(&path);
@@ -228,11 +276,15 @@ impl<'a> Flattener<'a> {
             match self.tree.entries.get(parent) {
                 Some(e) if e.kind == Kind::Dir => {}
                 Some(_) => {
-                    self.tree.entries.insert(parent.to_string(), Entry::implicit_dir());
+                    self.tree
+                        .entries
+                        .insert(parent.to_string(), Entry::implicit_dir());
                     self.content.remove(parent);
                 }
                 None => {
-                    self.tree.entries.insert(parent.to_string(), Entry::implicit_dir());
+                    self.tree
+                        .entries
+                        .insert(parent.to_string(), Entry::implicit_dir());
                 }
             }
             at += i + 1;
@@ -265,7 +317,10 @@ fn read_entry<R: Read>(e: &mut tar::Entry<'_, R>, spool: Option<&Spool>) -> Resu
     let mode = h.mode().context("bad mode")? & 0o7777;
     let et = h.entry_type();
     let device = match et {
-        tar::EntryType::Char | tar::EntryType::Block => Some((h.device_major()?.unwrap_or(0), h.device_minor()?.unwrap_or(0))),
+        tar::EntryType::Char | tar::EntryType::Block => Some((
+            h.device_major()?.unwrap_or(0),
+            h.device_minor()?.unwrap_or(0),
+        )),
         _ => None,
     };
     if let Some(exts) = e.pax_extensions().context("bad PAX header")? {
@@ -277,19 +332,58 @@ fn read_entry<R: Read>(e: &mut tar::Entry<'_, R>, spool: Option<&Spool>) -> Resu
             }
         }
     }
-    let link = e.link_name().context("bad link name")?.map(|l| l.to_string_lossy().into_owned());
-    let base = Entry { kind: Kind::File, mode, uid, gid, size: None, sha256: None, link: None, device };
+    let link = e
+        .link_name()
+        .context("bad link name")?
+        .map(|l| l.to_string_lossy().into_owned());
+    let base = Entry {
+        kind: Kind::File,
+        mode,
+        uid,
+        gid,
+        size: None,
+        sha256: None,
+        link: None,
+        device,
+    };
     let entry = match et {
         tar::EntryType::Regular | tar::EntryType::Continuous => {
             let (digest, size, spooled) = hash_content(e, spool)?;
-            return Ok((Entry { size: Some(size), sha256: Some(digest), ..base }, spooled));
+            return Ok((
+                Entry {
+                    size: Some(size),
+                    sha256: Some(digest),
+                    ..base
+                },
+                spooled,
+            ));
         }
-        tar::EntryType::Directory => Entry { kind: Kind::Dir, ..base },
-        tar::EntryType::Symlink => Entry { kind: Kind::Symlink, link: Some(link.context("symlink without a target")?), ..base },
-        tar::EntryType::Link => Entry { kind: Kind::Hardlink, link: Some(link.context("hardlink without a target")?), ..base },
-        tar::EntryType::Char => Entry { kind: Kind::Char, ..base },
-        tar::EntryType::Block => Entry { kind: Kind::Block, ..base },
-        tar::EntryType::Fifo => Entry { kind: Kind::Fifo, ..base },
+        tar::EntryType::Directory => Entry {
+            kind: Kind::Dir,
+            ..base
+        },
+        tar::EntryType::Symlink => Entry {
+            kind: Kind::Symlink,
+            link: Some(link.context("symlink without a target")?),
+            ..base
+        },
+        tar::EntryType::Link => Entry {
+            kind: Kind::Hardlink,
+            link: Some(link.context("hardlink without a target")?),
+            ..base
+        },
+        tar::EntryType::Char => Entry {
+            kind: Kind::Char,
+            ..base
+        },
+        tar::EntryType::Block => Entry {
+            kind: Kind::Block,
+            ..base
+        },
+        tar::EntryType::Fifo => Entry {
+            kind: Kind::Fifo,
+            ..base
+        },
         other => bail!("unsupported tar entry type {other:?}"),
     };
     Ok((entry, false))

@@ -19,28 +19,57 @@ fn paths(t: &Tree) -> Vec<&str> {
 
 #[test]
 fn whiteout_deletes_lower_file_and_marker_never_appears() {
-    let t = flatten(&[vec![E::dir("etc", 0o755), E::file("etc/a", "1", 0o644), E::file("etc/b", "2", 0o644)], vec![E::whiteout("etc/a")]]).unwrap();
+    let t = flatten(&[
+        vec![
+            E::dir("etc", 0o755),
+            E::file("etc/a", "1", 0o644),
+            E::file("etc/b", "2", 0o644),
+        ],
+        vec![E::whiteout("etc/a")],
+    ])
+    .unwrap();
     assert_eq!(paths(&t), ["etc", "etc/b"]);
 }
 
 #[test]
 fn whiteout_of_directory_removes_its_subtree() {
-    let t = flatten(&[vec![E::dir("d", 0o755), E::dir("d/s", 0o755), E::file("d/s/x", "x", 0o644)], vec![E::whiteout("d")]]).unwrap();
+    let t = flatten(&[
+        vec![
+            E::dir("d", 0o755),
+            E::dir("d/s", 0o755),
+            E::file("d/s/x", "x", 0o644),
+        ],
+        vec![E::whiteout("d")],
+    ])
+    .unwrap();
     assert!(t.entries.is_empty(), "{:?}", paths(&t));
 }
 
 #[test]
 fn whiteout_applies_to_lower_layers_only() {
     // The same layer recreates the path after deleting the lower one.
-    let t = flatten(&[vec![E::file("f", "old", 0o644)], vec![E::file("f", "new", 0o600), E::whiteout("f")]]).unwrap();
+    let t = flatten(&[
+        vec![E::file("f", "old", 0o644)],
+        vec![E::file("f", "new", 0o600), E::whiteout("f")],
+    ])
+    .unwrap();
     assert_eq!(t.get("f").unwrap().mode, 0o600);
 }
 
 #[test]
 fn opaque_marker_after_sibling_keeps_sibling() {
     let t = flatten(&[
-        vec![E::dir("o", 0o755), E::file("o/old", "1", 0o644), E::dir("o/sub", 0o755), E::file("o/sub/old2", "2", 0o644)],
-        vec![E::dir("o", 0o700), E::file("o/new", "3", 0o644), E::opaque("o")],
+        vec![
+            E::dir("o", 0o755),
+            E::file("o/old", "1", 0o644),
+            E::dir("o/sub", 0o755),
+            E::file("o/sub/old2", "2", 0o644),
+        ],
+        vec![
+            E::dir("o", 0o700),
+            E::file("o/new", "3", 0o644),
+            E::opaque("o"),
+        ],
     ])
     .unwrap();
     assert_eq!(paths(&t), ["o", "o/new"]);
@@ -49,7 +78,11 @@ fn opaque_marker_after_sibling_keeps_sibling() {
 
 #[test]
 fn opaque_marker_without_directory_entry_keeps_lower_attributes() {
-    let t = flatten(&[vec![E::dir("o", 0o751), E::file("o/old", "1", 0o644)], vec![E::opaque("o")]]).unwrap();
+    let t = flatten(&[
+        vec![E::dir("o", 0o751), E::file("o/old", "1", 0o644)],
+        vec![E::opaque("o")],
+    ])
+    .unwrap();
     assert_eq!(paths(&t), ["o"]);
     assert_eq!(t.get("o").unwrap().mode, 0o751);
 }
@@ -58,7 +91,11 @@ fn opaque_marker_without_directory_entry_keeps_lower_attributes() {
 fn deleted_then_recreated_directory_does_not_bring_back_old_children() {
     let t = flatten(&[
         vec![E::dir("r", 0o755), E::file("r/old", "1", 0o644)],
-        vec![E::whiteout("r"), E::dir("r", 0o755), E::file("r/new", "2", 0o644)],
+        vec![
+            E::whiteout("r"),
+            E::dir("r", 0o755),
+            E::file("r/new", "2", 0o644),
+        ],
     ])
     .unwrap();
     assert_eq!(paths(&t), ["r", "r/new"]);
@@ -78,7 +115,11 @@ fn directory_replaced_by_file_and_back() {
 
 #[test]
 fn directory_over_directory_keeps_children_and_takes_new_attributes() {
-    let t = flatten(&[vec![E::dir("d", 0o755), E::file("d/a", "1", 0o644)], vec![E::dir("d", 0o700).owned(5, 6)]]).unwrap();
+    let t = flatten(&[
+        vec![E::dir("d", 0o755), E::file("d/a", "1", 0o644)],
+        vec![E::dir("d", 0o700).owned(5, 6)],
+    ])
+    .unwrap();
     let d = t.get("d").unwrap();
     assert_eq!((d.mode, d.uid, d.gid), (0o700, 5, 6));
     assert!(t.get("d/a").is_some());
@@ -86,14 +127,29 @@ fn directory_over_directory_keeps_children_and_takes_new_attributes() {
 
 #[test]
 fn file_written_through_symlinked_parent_lands_at_the_target() {
-    let t = flatten(&[vec![E::dir("usr", 0o755), E::dir("usr/lib", 0o755), E::symlink("lib", "usr/lib")], vec![E::file("lib/x.so", "so", 0o755)]]).unwrap();
+    let t = flatten(&[
+        vec![
+            E::dir("usr", 0o755),
+            E::dir("usr/lib", 0o755),
+            E::symlink("lib", "usr/lib"),
+        ],
+        vec![E::file("lib/x.so", "so", 0o755)],
+    ])
+    .unwrap();
     assert!(t.get("usr/lib/x.so").is_some());
     assert!(t.get("lib/x.so").is_none());
 }
 
 #[test]
 fn absolute_and_dotdot_symlinks_stay_inside_the_root() {
-    let t = flatten(&[vec![E::symlink("evil", "/../../tmp/outside"), E::symlink("up", "../../..")], vec![E::file("evil/x", "1", 0o644), E::file("up/y", "2", 0o644)]]).unwrap();
+    let t = flatten(&[
+        vec![
+            E::symlink("evil", "/../../tmp/outside"),
+            E::symlink("up", "../../.."),
+        ],
+        vec![E::file("evil/x", "1", 0o644), E::file("up/y", "2", 0o644)],
+    ])
+    .unwrap();
     assert!(t.get("tmp/outside/x").is_some(), "{:?}", paths(&t));
     assert!(t.get("y").is_some(), "{:?}", paths(&t));
 }
@@ -101,12 +157,19 @@ fn absolute_and_dotdot_symlinks_stay_inside_the_root() {
 #[test]
 fn dotdot_entry_names_are_refused() {
     let err = flatten(&[vec![E::file("../x", "1", 0o644)]]).unwrap_err();
-    assert!(format!("{err:#}").contains("escape the image root"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("escape the image root"),
+        "{err:#}"
+    );
 }
 
 #[test]
 fn hardlink_shares_content_and_survives_target_replacement() {
-    let t = flatten(&[vec![E::file("a", "data", 0o640), E::hardlink("b", "a")], vec![E::file("a", "changed", 0o644)]]).unwrap();
+    let t = flatten(&[
+        vec![E::file("a", "data", 0o640), E::hardlink("b", "a")],
+        vec![E::file("a", "changed", 0o644)],
+    ])
+    .unwrap();
     let b = t.get("b").unwrap();
     assert_eq!((b.kind, b.size, b.mode), (Kind::Hardlink, Some(4), 0o640));
     assert_eq!(b.link.as_deref(), Some("a"));
@@ -145,7 +208,13 @@ fn listing_format() {
         E::file("d/f", "hello", 0o644).owned(1000, 100),
         E::symlink("d/l", "f"),
         E::hardlink("d/h", "d/f"),
-        E { path: "d/null".into(), body: crate::oci::image::Body::Char(1, 3), mode: 0o644, uid: 0, gid: 0 },
+        E {
+            path: "d/null".into(),
+            body: crate::oci::image::Body::Char(1, 3),
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+        },
     ]])
     .unwrap();
     let out = t.listing();

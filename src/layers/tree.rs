@@ -64,7 +64,16 @@ pub struct Entry {
 
 impl Entry {
     pub fn implicit_dir() -> Self {
-        Entry { kind: Kind::Dir, mode: 0o755, uid: 0, gid: 0, size: None, sha256: None, link: None, device: None }
+        Entry {
+            kind: Kind::Dir,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            size: None,
+            sha256: None,
+            link: None,
+            device: None,
+        }
     }
 }
 
@@ -109,7 +118,11 @@ impl Tree {
     /// only when `follow_last` (a directory named by an opaque marker).
     pub fn resolve(&self, path: &str, follow_last: bool) -> anyhow::Result<String> {
         let mut out: Vec<String> = Vec::new();
-        let mut todo: VecDeque<String> = path.split('/').filter(|c| !c.is_empty()).map(str::to_string).collect();
+        let mut todo: VecDeque<String> = path
+            .split('/')
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect();
         let mut hops = 0;
         while let Some(c) = todo.pop_front() {
             match c.as_str() {
@@ -121,9 +134,18 @@ impl Tree {
                 _ => {}
             }
             let last = todo.is_empty();
-            let candidate = if out.is_empty() { c.clone() } else { format!("{}/{c}", out.join("/")) };
+            let candidate = if out.is_empty() {
+                c.clone()
+            } else {
+                format!("{}/{c}", out.join("/"))
+            };
             if !last || follow_last {
-                if let Some(Entry { kind: Kind::Symlink, link: Some(target), .. }) = self.get(&candidate) {
+                if let Some(Entry {
+                    kind: Kind::Symlink,
+                    link: Some(target),
+                    ..
+                }) = self.get(&candidate)
+                {
                     hops += 1;
                     if hops > 40 {
                         anyhow::bail!("too many levels of symbolic links resolving '{path}'");
@@ -158,7 +180,17 @@ pub fn line(path: &str, e: &Entry) -> String {
     let mut s = String::with_capacity(120 + path.len());
     let size = e.size.map_or("-".to_string(), |n| n.to_string());
     let sha = e.sha256.as_ref().map_or("-", |d| d.hex());
-    let _ = write!(s, "{} {:04o} {}:{} {} {} {}", e.kind.letter(), e.mode, e.uid, e.gid, size, sha, escape(path));
+    let _ = write!(
+        s,
+        "{} {:04o} {}:{} {} {} {}",
+        e.kind.letter(),
+        e.mode,
+        e.uid,
+        e.gid,
+        size,
+        sha,
+        escape(path)
+    );
     match (e.kind, &e.link, e.device) {
         (Kind::Symlink, Some(t), _) => {
             let _ = write!(s, " -> {}", escape(t));
@@ -177,7 +209,16 @@ pub fn line(path: &str, e: &Entry) -> String {
 /// Keeps one entry per line whatever bytes a path holds.
 fn escape(p: &str) -> std::borrow::Cow<'_, str> {
     if p.chars().any(|c| c.is_control() || c == '\\') {
-        p.chars().flat_map(|c| if c.is_control() || c == '\\' { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect::<String>().into()
+        p.chars()
+            .flat_map(|c| {
+                if c.is_control() || c == '\\' {
+                    c.escape_default().collect::<Vec<_>>()
+                } else {
+                    vec![c]
+                }
+            })
+            .collect::<String>()
+            .into()
     } else {
         p.into()
     }

@@ -8,17 +8,28 @@ use oci_client::secrets::RegistryAuth;
 
 pub fn for_host(host: &str) -> Result<RegistryAuth> {
     // Docker Hub credentials are stored under the legacy index URL.
-    let key = if host == crate::reference::DOCKER_HUB || host == "index.docker.io" { "https://index.docker.io/v1/" } else { host };
+    let key = if host == crate::reference::DOCKER_HUB || host == "index.docker.io" {
+        "https://index.docker.io/v1/"
+    } else {
+        host
+    };
     match docker_credential::get_credential(key) {
         Ok(DockerCredential::UsernamePassword(u, p)) => Ok(RegistryAuth::Basic(u, p)),
         Ok(DockerCredential::IdentityToken(_)) => {
             bail!("credentials for {host}: the Docker config holds an identity token, which tdg cannot exchange; log in with a username and password or token")
         }
-        Err(E::NoCredentialConfigured | E::ConfigNotFound | E::ConfigReadError) => Ok(RegistryAuth::Anonymous),
+        Err(E::NoCredentialConfigured | E::ConfigNotFound | E::ConfigReadError) => {
+            Ok(RegistryAuth::Anonymous)
+        }
         // Helpers answer "credentials not found" for hosts they hold nothing for.
-        Err(E::HelperFailure { stdout, .. }) if stdout.contains("credentials not found") => Ok(RegistryAuth::Anonymous),
+        Err(E::HelperFailure { stdout, .. }) if stdout.contains("credentials not found") => {
+            Ok(RegistryAuth::Anonymous)
+        }
         Err(E::HelperFailure { helper, stderr, .. }) => {
-            bail!("credentials for {host}: credential helper docker-credential-{helper} failed: {}", stderr.trim())
+            bail!(
+                "credentials for {host}: credential helper docker-credential-{helper} failed: {}",
+                stderr.trim()
+            )
         }
         Err(e) => bail!("credentials for {host}: {e}"),
     }

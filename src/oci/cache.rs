@@ -29,16 +29,24 @@ impl BlobCache {
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
         let root = root.into();
         for sub in ["blobs/sha256", "tmp"] {
-            fs::create_dir_all(root.join(sub)).with_context(|| format!("creating cache directory {}", root.join(sub).display()))?;
+            fs::create_dir_all(root.join(sub)).with_context(|| {
+                format!("creating cache directory {}", root.join(sub).display())
+            })?;
         }
-        Ok(BlobCache { root, fetched_blobs: AtomicU64::new(0), fetched_bytes: AtomicU64::new(0) })
+        Ok(BlobCache {
+            root,
+            fetched_blobs: AtomicU64::new(0),
+            fetched_bytes: AtomicU64::new(0),
+        })
     }
 
     /// `TDG_CACHE`, else `<user cache dir>/tdg`.
     pub fn default_root() -> PathBuf {
         match std::env::var_os("TDG_CACHE") {
             Some(p) if !p.is_empty() => PathBuf::from(p),
-            _ => dirs::cache_dir().unwrap_or_else(std::env::temp_dir).join("tdg"),
+            _ => dirs::cache_dir()
+                .unwrap_or_else(std::env::temp_dir)
+                .join("tdg"),
         }
     }
 
@@ -62,17 +70,29 @@ impl BlobCache {
     }
 
     pub fn stats(&self) -> FetchStats {
-        FetchStats { blobs: self.fetched_blobs.load(Ordering::Relaxed), bytes: self.fetched_bytes.load(Ordering::Relaxed) }
+        FetchStats {
+            blobs: self.fetched_blobs.load(Ordering::Relaxed),
+            bytes: self.fetched_bytes.load(Ordering::Relaxed),
+        }
     }
 
     /// Streams a blob into the cache, checking size and digest as it arrives. `what` names the
     /// blob in errors (e.g. `layer sha256:… of ghcr.io/x:y`).
-    pub async fn ingest<S>(&self, digest: &Digest, size: u64, mut stream: S, what: &str) -> Result<PathBuf>
+    pub async fn ingest<S>(
+        &self,
+        digest: &Digest,
+        size: u64,
+        mut stream: S,
+        what: &str,
+    ) -> Result<PathBuf>
     where
         S: Stream<Item = io::Result<bytes::Bytes>> + Unpin,
     {
         let final_path = self.path(digest);
-        let tmp = tempfile::Builder::new().prefix("ingest-").tempfile_in(self.root.join("tmp")).context("creating a temporary file in the cache")?;
+        let tmp = tempfile::Builder::new()
+            .prefix("ingest-")
+            .tempfile_in(self.root.join("tmp"))
+            .context("creating a temporary file in the cache")?;
         let mut out = io::BufWriter::with_capacity(1 << 20, tmp);
         let mut hasher = Hasher::default();
         while let Some(chunk) = stream.next().await {
@@ -80,19 +100,30 @@ impl BlobCache {
             let chunk = chunk.with_context(|| format!("{what}: download failed"))?;
             hasher.update(&chunk);
             if hasher.len() > size {
-                bail!(crate::digest::IntegrityError(format!("{what}: registry sent more than the expected {size} bytes")));
+                bail!(crate::digest::IntegrityError(format!(
+                    "{what}: registry sent more than the expected {size} bytes"
+                )));
             }
             out.write_all(&chunk).context("writing to the cache")?;
         }
         let (got, len) = hasher.finish();
         if len != size {
-            bail!(crate::digest::IntegrityError(format!("{what}: size mismatch: expected {size} bytes, got {len}")));
+            bail!(crate::digest::IntegrityError(format!(
+                "{what}: size mismatch: expected {size} bytes, got {len}"
+            )));
         }
         if &got != digest {
-            bail!(crate::digest::IntegrityError(format!("{what}: digest mismatch: expected {digest}, got {got}")));
+            bail!(crate::digest::IntegrityError(format!(
+                "{what}: digest mismatch: expected {digest}, got {got}"
+            )));
         }
-        let tmp = out.into_inner().map_err(|e| e.into_error()).context("flushing to the cache")?;
-        tmp.persist(&final_path).map_err(|e| e.error).with_context(|| format!("storing {}", final_path.display()))?;
+        let tmp = out
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .context("flushing to the cache")?;
+        tmp.persist(&final_path)
+            .map_err(|e| e.error)
+            .with_context(|| format!("storing {}", final_path.display()))?;
         self.fetched_blobs.fetch_add(1, Ordering::Relaxed);
         self.fetched_bytes.fetch_add(len, Ordering::Relaxed);
         Ok(final_path)
@@ -112,15 +143,30 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = BlobCache::open(dir.path()).unwrap();
         let want = Digest::of(b"hello world");
-        let err = cache.ingest(&want, 11, chunks(b"hello w0rld"), "blob").await.unwrap_err();
+        let err = cache
+            .ingest(&want, 11, chunks(b"hello w0rld"), "blob")
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("digest mismatch"), "{err}");
         assert!(!cache.path(&want).exists());
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
-        let err = cache.ingest(&want, 11, chunks(b"hello world!!"), "blob").await.unwrap_err();
+        let err = cache
+            .ingest(&want, 11, chunks(b"hello world!!"), "blob")
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("more than"), "{err}");
-        let p = cache.ingest(&want, 11, chunks(b"hello world"), "blob").await.unwrap();
+        let p = cache
+            .ingest(&want, 11, chunks(b"hello world"), "blob")
+            .await
+            .unwrap();
         assert_eq!(fs::read(p).unwrap(), b"hello world");
         assert!(cache.has(&want, 11));
-        assert_eq!(cache.stats(), FetchStats { blobs: 1, bytes: 11 });
+        assert_eq!(
+            cache.stats(),
+            FetchStats {
+                blobs: 1,
+                bytes: 11
+            }
+        );
     }
 }

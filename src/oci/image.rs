@@ -35,21 +35,49 @@ pub enum Body {
 
 impl TarEntry {
     pub fn file(path: &str, content: impl Into<Vec<u8>>, mode: u32) -> Self {
-        TarEntry { path: path.into(), body: Body::File(content.into()), mode, uid: 0, gid: 0 }
+        TarEntry {
+            path: path.into(),
+            body: Body::File(content.into()),
+            mode,
+            uid: 0,
+            gid: 0,
+        }
     }
     pub fn dir(path: &str, mode: u32) -> Self {
-        TarEntry { path: path.into(), body: Body::Dir, mode, uid: 0, gid: 0 }
+        TarEntry {
+            path: path.into(),
+            body: Body::Dir,
+            mode,
+            uid: 0,
+            gid: 0,
+        }
     }
     pub fn symlink(path: &str, target: &str) -> Self {
-        TarEntry { path: path.into(), body: Body::Symlink(target.into()), mode: 0o777, uid: 0, gid: 0 }
+        TarEntry {
+            path: path.into(),
+            body: Body::Symlink(target.into()),
+            mode: 0o777,
+            uid: 0,
+            gid: 0,
+        }
     }
     pub fn hardlink(path: &str, target: &str) -> Self {
-        TarEntry { path: path.into(), body: Body::Hardlink(target.into()), mode: 0o644, uid: 0, gid: 0 }
+        TarEntry {
+            path: path.into(),
+            body: Body::Hardlink(target.into()),
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+        }
     }
     /// A whiteout marker deleting `path` from lower layers.
     pub fn whiteout(path: &str) -> Self {
         let (dir, name) = path.rsplit_once('/').map_or(("", path), |(d, n)| (d, n));
-        let p = if dir.is_empty() { format!(".wh.{name}") } else { format!("{dir}/.wh.{name}") };
+        let p = if dir.is_empty() {
+            format!(".wh.{name}")
+        } else {
+            format!("{dir}/.wh.{name}")
+        };
         TarEntry::file(&p, Vec::new(), 0o644)
     }
     /// An opaque marker hiding everything under `dir` from lower layers.
@@ -99,13 +127,21 @@ pub fn tar_bytes(entries: &[TarEntry], mtime: u64) -> Result<Vec<u8>> {
                 continue;
             }
             Body::Char(ma, mi) | Body::Block(ma, mi) => {
-                h.set_entry_type(if matches!(e.body, Body::Char(..)) { tar::EntryType::Char } else { tar::EntryType::Block });
+                h.set_entry_type(if matches!(e.body, Body::Char(..)) {
+                    tar::EntryType::Char
+                } else {
+                    tar::EntryType::Block
+                });
                 h.set_device_major(*ma)?;
                 h.set_device_minor(*mi)?;
             }
             Body::Fifo => h.set_entry_type(tar::EntryType::Fifo),
         }
-        let p = if matches!(e.body, Body::Dir) && !path.ends_with('/') { format!("{path}/") } else { path };
+        let p = if matches!(e.body, Body::Dir) && !path.ends_with('/') {
+            format!("{path}/")
+        } else {
+            path
+        };
         b.append_data(&mut h, &p, std::io::empty())?;
     }
     Ok(b.into_inner()?)
@@ -113,7 +149,10 @@ pub fn tar_bytes(entries: &[TarEntry], mtime: u64) -> Result<Vec<u8>> {
 
 fn append_raw_name(b: &mut tar::Builder<Vec<u8>>, h: &mut tar::Header, e: &TarEntry) -> Result<()> {
     let name = e.path.as_bytes();
-    anyhow::ensure!(name.len() < 100, "raw tar names must be shorter than 100 bytes");
+    anyhow::ensure!(
+        name.len() < 100,
+        "raw tar names must be shorter than 100 bytes"
+    );
     h.as_old_mut().name[..name.len()].copy_from_slice(name);
     let data: &[u8] = match &e.body {
         Body::File(d) => d,
@@ -161,9 +200,15 @@ impl Layer {
             (Flavor::Oci, Compression::Zstd) => manifest::OCI_LAYER_ZSTD,
             (Flavor::Docker, Compression::Gzip) => manifest::DOCKER_LAYER_GZIP,
             (Flavor::Docker, Compression::None) => "application/vnd.docker.image.rootfs.diff.tar",
-            (Flavor::Docker, Compression::Zstd) => "application/vnd.docker.image.rootfs.diff.tar.zstd",
+            (Flavor::Docker, Compression::Zstd) => {
+                "application/vnd.docker.image.rootfs.diff.tar.zstd"
+            }
         };
-        Ok(Layer { diff_id: Digest::of(&tar), blob: compress(&tar, c)?, media_type: media_type.into() })
+        Ok(Layer {
+            diff_id: Digest::of(&tar),
+            blob: compress(&tar, c)?,
+            media_type: media_type.into(),
+        })
     }
 }
 
@@ -211,7 +256,11 @@ pub fn write_image(
         media_type: manifest_type.into(),
         digest,
         size,
-        platform: Some(PlatformJson { os: platform.os.clone(), architecture: platform.arch.clone(), variant: platform.variant.clone() }),
+        platform: Some(PlatformJson {
+            os: platform.os.clone(),
+            architecture: platform.arch.clone(),
+            variant: platform.variant.clone(),
+        }),
         annotations: BTreeMap::new(),
     })
 }
@@ -228,5 +277,7 @@ pub fn index_bytes(manifests: &[Descriptor], flavor: Flavor) -> Result<(String, 
 
 /// The bytes of a manifest stored in the layout, to tag it.
 pub fn manifest_bytes(out: &LayoutWriter, d: &Descriptor) -> Result<Vec<u8>> {
-    Ok(std::fs::read(out.dir().join("blobs/sha256").join(d.digest.hex()))?)
+    Ok(std::fs::read(
+        out.dir().join("blobs/sha256").join(d.digest.hex()),
+    )?)
 }

@@ -20,18 +20,30 @@ pub struct LayoutSource {
 impl LayoutSource {
     pub fn open(dir: &Path) -> Result<Self> {
         let marker = dir.join("oci-layout");
-        let text = fs::read_to_string(&marker).with_context(|| format!("{} is not an OCI image layout (no readable oci-layout file)", dir.display()))?;
-        let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: malformed oci-layout file", marker.display()))?;
+        let text = fs::read_to_string(&marker).with_context(|| {
+            format!(
+                "{} is not an OCI image layout (no readable oci-layout file)",
+                dir.display()
+            )
+        })?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{}: malformed oci-layout file", marker.display()))?;
         if v.get("imageLayoutVersion").and_then(|v| v.as_str()) != Some("1.0.0") {
-            bail!("{}: unsupported imageLayoutVersion (expected 1.0.0)", marker.display());
+            bail!(
+                "{}: unsupported imageLayoutVersion (expected 1.0.0)",
+                marker.display()
+            );
         }
-        Ok(LayoutSource { dir: dir.to_path_buf() })
+        Ok(LayoutSource {
+            dir: dir.to_path_buf(),
+        })
     }
 
     fn index(&self) -> Result<Index> {
         let p = self.dir.join("index.json");
         let bytes = read_capped(&p, MAX_DOCUMENT)?;
-        serde_json::from_slice(&bytes).with_context(|| format!("{}: malformed index.json", p.display()))
+        serde_json::from_slice(&bytes)
+            .with_context(|| format!("{}: malformed index.json", p.display()))
     }
 
     /// The top-level manifest for a tag (`org.opencontainers.image.ref.name`), a digest, or,
@@ -53,10 +65,22 @@ impl LayoutSource {
                 .cloned()
                 .with_context(|| {
                     let tags: Vec<String> = index.manifests.iter().filter_map(name).collect();
-                    format!("{}: no tag '{tag}' (tags: {})", self.dir.display(), if tags.is_empty() { "none".into() } else { tags.join(", ") })
+                    format!(
+                        "{}: no tag '{tag}' (tags: {})",
+                        self.dir.display(),
+                        if tags.is_empty() {
+                            "none".into()
+                        } else {
+                            tags.join(", ")
+                        }
+                    )
                 }),
             None if index.manifests.len() == 1 => Ok(index.manifests[0].clone()),
-            None => bail!("{}: the layout holds {} manifests; name one as oci:<dir>:<tag>", self.dir.display(), index.manifests.len()),
+            None => bail!(
+                "{}: the layout holds {} manifests; name one as oci:<dir>:<tag>",
+                self.dir.display(),
+                index.manifests.len()
+            ),
         }
     }
 
@@ -69,7 +93,10 @@ impl LayoutSource {
         let p = self.blob_path(digest);
         let bytes = read_capped(&p, MAX_DOCUMENT)?;
         if size.is_some_and(|s| s != bytes.len() as u64) || &Digest::of(&bytes) != digest {
-            bail!(crate::digest::IntegrityError(format!("{}: blob {digest} does not match its digest or size", self.dir.display())));
+            bail!(crate::digest::IntegrityError(format!(
+                "{}: blob {digest} does not match its digest or size",
+                self.dir.display()
+            )));
         }
         Ok(bytes)
     }
@@ -78,9 +105,14 @@ impl LayoutSource {
 fn read_capped(p: &Path, cap: u64) -> Result<Vec<u8>> {
     let f = fs::File::open(p).with_context(|| format!("reading {}", p.display()))?;
     let mut buf = Vec::new();
-    f.take(cap + 1).read_to_end(&mut buf).with_context(|| format!("reading {}", p.display()))?;
+    f.take(cap + 1)
+        .read_to_end(&mut buf)
+        .with_context(|| format!("reading {}", p.display()))?;
     if buf.len() as u64 > cap {
-        bail!("{}: larger than the {cap}-byte limit for manifests and configs", p.display());
+        bail!(
+            "{}: larger than the {cap}-byte limit for manifests and configs",
+            p.display()
+        );
     }
     Ok(buf)
 }
@@ -93,9 +125,13 @@ pub struct LayoutWriter {
 
 impl LayoutWriter {
     pub fn create(dir: &Path) -> Result<Self> {
-        fs::create_dir_all(dir.join("blobs/sha256")).with_context(|| format!("creating {}", dir.display()))?;
+        fs::create_dir_all(dir.join("blobs/sha256"))
+            .with_context(|| format!("creating {}", dir.display()))?;
         fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-        Ok(LayoutWriter { dir: dir.to_path_buf(), manifests: Vec::new() })
+        Ok(LayoutWriter {
+            dir: dir.to_path_buf(),
+            manifests: Vec::new(),
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -119,18 +155,30 @@ impl LayoutWriter {
         w.flush()?;
         let (d, n) = w.hasher.finish();
         let tmp = w.inner.into_inner().map_err(|e| e.into_error())?;
-        tmp.persist(self.dir.join("blobs/sha256").join(d.hex())).map_err(|e| e.error)?;
+        tmp.persist(self.dir.join("blobs/sha256").join(d.hex()))
+            .map_err(|e| e.error)?;
         Ok((d, n))
     }
 
     /// Adds a top-level manifest or index to `index.json`, tagged when `tag` is given.
-    pub fn add_manifest(&mut self, media_type: &str, bytes: &[u8], tag: Option<&str>) -> Result<Descriptor> {
+    pub fn add_manifest(
+        &mut self,
+        media_type: &str,
+        bytes: &[u8],
+        tag: Option<&str>,
+    ) -> Result<Descriptor> {
         let (digest, size) = self.write_blob(bytes)?;
         let mut annotations = std::collections::BTreeMap::new();
         if let Some(t) = tag {
             annotations.insert(REF_NAME.to_string(), t.to_string());
         }
-        let d = Descriptor { media_type: media_type.to_string(), digest, size, platform: None, annotations };
+        let d = Descriptor {
+            media_type: media_type.to_string(),
+            digest,
+            size,
+            platform: None,
+            annotations,
+        };
         self.manifests.push(d.clone());
         let index = json!({
             "schemaVersion": 2,

@@ -100,7 +100,10 @@ impl ImageConfig {
         Platform::new(&self.os, &self.architecture, self.variant.as_deref())
     }
     pub fn labels(&self) -> BTreeMap<String, String> {
-        self.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default()
+        self.config
+            .as_ref()
+            .and_then(|c| c.labels.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -125,7 +128,8 @@ struct Probe {
 /// Parses a manifest or index. The `mediaType` field wins over the transport's content type;
 /// OCI documents may omit it, in which case the shape (`manifests` or `layers`) decides.
 pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Manifest, String> {
-    let probe: Probe = serde_json::from_slice(bytes).map_err(|e| format!("manifest is not valid JSON: {e}"))?;
+    let probe: Probe =
+        serde_json::from_slice(bytes).map_err(|e| format!("manifest is not valid JSON: {e}"))?;
     if probe.schema_version != Some(2) {
         return Err(format!(
             "unsupported manifest schemaVersion {:?} (Docker schema 1 is not supported; only schema 2 and OCI)",
@@ -140,9 +144,13 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Manifest, Strin
         other => return Err(format!("unsupported manifest media type '{other}'")),
     };
     if is_index {
-        serde_json::from_slice(bytes).map(Manifest::Index).map_err(|e| format!("malformed image index: {e}"))
+        serde_json::from_slice(bytes)
+            .map(Manifest::Index)
+            .map_err(|e| format!("malformed image index: {e}"))
     } else {
-        serde_json::from_slice(bytes).map(Manifest::Image).map_err(|e| format!("malformed image manifest: {e}"))
+        serde_json::from_slice(bytes)
+            .map(Manifest::Image)
+            .map_err(|e| format!("malformed image manifest: {e}"))
     }
 }
 
@@ -158,10 +166,12 @@ pub fn layer_compression(media_type: &str) -> Result<Compression, String> {
     let base = media_type.replace(".nondistributable", "");
     match base.as_str() {
         OCI_LAYER_TAR | "application/vnd.docker.image.rootfs.diff.tar" => Ok(Compression::None),
-        OCI_LAYER_GZIP | DOCKER_LAYER_GZIP | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => {
-            Ok(Compression::Gzip)
+        OCI_LAYER_GZIP
+        | DOCKER_LAYER_GZIP
+        | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => Ok(Compression::Gzip),
+        OCI_LAYER_ZSTD | "application/vnd.docker.image.rootfs.diff.tar.zstd" => {
+            Ok(Compression::Zstd)
         }
-        OCI_LAYER_ZSTD | "application/vnd.docker.image.rootfs.diff.tar.zstd" => Ok(Compression::Zstd),
         other => Err(format!("unsupported layer media type '{other}'")),
     }
 }
@@ -178,8 +188,12 @@ fn ser_display<S: serde::Serializer>(v: &Digest, s: S) -> Result<S::Ok, S::Error
 /// Whether an index entry is a build attestation rather than a runnable image (BuildKit writes
 /// these as `unknown/unknown` with a reference-type annotation); they are not platforms.
 pub fn is_attestation(d: &Descriptor) -> bool {
-    d.annotations.get("vnd.docker.reference.type").is_some_and(|t| t == "attestation-manifest")
-        || d.platform.as_ref().is_some_and(|p| p.os == "unknown" && p.architecture == "unknown")
+    d.annotations
+        .get("vnd.docker.reference.type")
+        .is_some_and(|t| t == "attestation-manifest")
+        || d.platform
+            .as_ref()
+            .is_some_and(|p| p.os == "unknown" && p.architecture == "unknown")
 }
 
 #[cfg(test)]
@@ -194,14 +208,27 @@ mod tests {
             r#"{{"schemaVersion":2,"config":{{"mediaType":"{OCI_CONFIG}","digest":"sha256:{}","size":2}},"layers":[]}}"#,
             "a".repeat(64)
         );
-        assert!(matches!(parse(m.as_bytes(), None).unwrap(), Manifest::Image(_)));
+        assert!(matches!(
+            parse(m.as_bytes(), None).unwrap(),
+            Manifest::Image(_)
+        ));
     }
 
     #[test]
     fn rejects_schema1_and_unknown_types() {
-        assert!(parse(br#"{"schemaVersion":1,"fsLayers":[]}"#, None).unwrap_err().contains("schema 1"));
-        assert!(parse(br#"{"schemaVersion":2,"mediaType":"text/plain"}"#, None).unwrap_err().contains("unsupported"));
+        assert!(parse(br#"{"schemaVersion":1,"fsLayers":[]}"#, None)
+            .unwrap_err()
+            .contains("schema 1"));
+        assert!(
+            parse(br#"{"schemaVersion":2,"mediaType":"text/plain"}"#, None)
+                .unwrap_err()
+                .contains("unsupported")
+        );
         assert!(layer_compression("application/vnd.oci.image.layer.v1.tar+bzip2").is_err());
-        assert_eq!(layer_compression("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip").unwrap(), Compression::Gzip);
+        assert_eq!(
+            layer_compression("application/vnd.oci.image.layer.nondistributable.v1.tar+gzip")
+                .unwrap(),
+            Compression::Gzip
+        );
     }
 }

@@ -8,8 +8,14 @@ use crate::reference::{ImageRef, Location};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MirrorTarget {
-    Registry { host: String, prefix: String, plain_http: bool },
-    Layouts { root: PathBuf },
+    Registry {
+        host: String,
+        prefix: String,
+        plain_http: bool,
+    },
+    Layouts {
+        root: PathBuf,
+    },
 }
 
 #[derive(Clone, Debug, Default)]
@@ -20,8 +26,14 @@ pub struct Mirrors {
 /// Where the bytes of one image are actually read from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Endpoint {
-    Registry { host: String, repository: String, plain_http: bool },
-    Layout { dir: PathBuf },
+    Registry {
+        host: String,
+        repository: String,
+        plain_http: bool,
+    },
+    Layout {
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -31,9 +43,16 @@ pub struct MirrorError(pub String);
 impl Mirrors {
     /// Rules from `TDG_MIRROR` first, then flags; a later rule for the same host wins, so a flag
     /// overrides the environment.
-    pub fn parse<'a>(env: Option<&'a str>, flags: impl IntoIterator<Item = &'a str>) -> Result<Self, MirrorError> {
+    pub fn parse<'a>(
+        env: Option<&'a str>,
+        flags: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Self, MirrorError> {
         let mut m = Mirrors::default();
-        let from_env = env.into_iter().flat_map(|e| e.split(',')).map(str::trim).filter(|s| !s.is_empty());
+        let from_env = env
+            .into_iter()
+            .flat_map(|e| e.split(','))
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
         for rule in from_env.chain(flags) {
             let (host, target) = parse_rule(rule)?;
             m.rules.retain(|(h, _)| h != &host);
@@ -51,13 +70,29 @@ impl Mirrors {
     pub fn endpoint(&self, image: &ImageRef) -> Endpoint {
         match &image.location {
             Location::Layout { dir } => Endpoint::Layout { dir: dir.clone() },
-            Location::Registry { registry, repository } => match self.rules.iter().find(|(h, _)| h == registry) {
-                Some((_, MirrorTarget::Registry { host, prefix, plain_http })) => Endpoint::Registry {
+            Location::Registry {
+                registry,
+                repository,
+            } => match self.rules.iter().find(|(h, _)| h == registry) {
+                Some((
+                    _,
+                    MirrorTarget::Registry {
+                        host,
+                        prefix,
+                        plain_http,
+                    },
+                )) => Endpoint::Registry {
                     host: host.clone(),
-                    repository: if prefix.is_empty() { repository.clone() } else { format!("{prefix}/{repository}") },
+                    repository: if prefix.is_empty() {
+                        repository.clone()
+                    } else {
+                        format!("{prefix}/{repository}")
+                    },
                     plain_http: *plain_http,
                 },
-                Some((_, MirrorTarget::Layouts { root })) => Endpoint::Layout { dir: root.join(repository) },
+                Some((_, MirrorTarget::Layouts { root })) => Endpoint::Layout {
+                    dir: root.join(repository),
+                },
                 None => Endpoint::Registry {
                     host: registry.clone(),
                     repository: repository.clone(),
@@ -73,7 +108,11 @@ pub fn is_loopback(host: &str) -> bool {
         Some(rest) => rest.split(']').next().unwrap_or(""),
         None => host.rsplit_once(':').map_or(host, |(h, _)| h),
     };
-    name == "localhost" || name == "::1" || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+    name == "localhost"
+        || name == "::1"
+        || name
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn parse_rule(rule: &str) -> Result<(String, MirrorTarget), MirrorError> {
@@ -87,7 +126,9 @@ fn parse_rule(rule: &str) -> Result<(String, MirrorTarget), MirrorError> {
         if root.is_empty() {
             return Err(bad());
         }
-        MirrorTarget::Layouts { root: PathBuf::from(root) }
+        MirrorTarget::Layouts {
+            root: PathBuf::from(root),
+        }
     } else {
         let (plain_http, rest) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
             (Some(r), _) => (true, r),
@@ -99,7 +140,11 @@ fn parse_rule(rule: &str) -> Result<(String, MirrorTarget), MirrorError> {
         if mhost.is_empty() {
             return Err(bad());
         }
-        MirrorTarget::Registry { host: mhost.to_string(), prefix: prefix.to_string(), plain_http }
+        MirrorTarget::Registry {
+            host: mhost.to_string(),
+            prefix: prefix.to_string(),
+            plain_http,
+        }
     };
     Ok((host.to_string(), target))
 }
@@ -110,18 +155,35 @@ mod tests {
 
     #[test]
     fn registry_and_layout_mirrors() {
-        let m = Mirrors::parse(Some("ghcr.io=https://mirror.example/cache, quay.io=oci:/srv/l"), ["ghcr.io=http://127.0.0.1:5000"]).unwrap();
+        let m = Mirrors::parse(
+            Some("ghcr.io=https://mirror.example/cache, quay.io=oci:/srv/l"),
+            ["ghcr.io=http://127.0.0.1:5000"],
+        )
+        .unwrap();
         let r: ImageRef = "ghcr.io/siderolabs/spin:v0.21.0".parse().unwrap();
         assert_eq!(
             m.endpoint(&r),
-            Endpoint::Registry { host: "127.0.0.1:5000".into(), repository: "siderolabs/spin".into(), plain_http: true }
+            Endpoint::Registry {
+                host: "127.0.0.1:5000".into(),
+                repository: "siderolabs/spin".into(),
+                plain_http: true
+            }
         );
         let q: ImageRef = "quay.io/a/b:c".parse().unwrap();
-        assert_eq!(m.endpoint(&q), Endpoint::Layout { dir: "/srv/l/a/b".into() });
+        assert_eq!(
+            m.endpoint(&q),
+            Endpoint::Layout {
+                dir: "/srv/l/a/b".into()
+            }
+        );
         let m2 = Mirrors::parse(Some("ghcr.io=https://mirror.example/cache"), []).unwrap();
         assert_eq!(
             m2.endpoint(&r),
-            Endpoint::Registry { host: "mirror.example".into(), repository: "cache/siderolabs/spin".into(), plain_http: false }
+            Endpoint::Registry {
+                host: "mirror.example".into(),
+                repository: "cache/siderolabs/spin".into(),
+                plain_http: false
+            }
         );
     }
 
@@ -129,14 +191,38 @@ mod tests {
     fn loopback_is_plain_http_and_others_are_tls() {
         let m = Mirrors::default();
         let ep = |s: &str| m.endpoint(&s.parse().unwrap());
-        assert!(matches!(ep("127.0.0.1:5000/a:b"), Endpoint::Registry { plain_http: true, .. }));
-        assert!(matches!(ep("localhost:5000/a:b"), Endpoint::Registry { plain_http: true, .. }));
-        assert!(matches!(ep("ghcr.io/a:b"), Endpoint::Registry { plain_http: false, .. }));
+        assert!(matches!(
+            ep("127.0.0.1:5000/a:b"),
+            Endpoint::Registry {
+                plain_http: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            ep("localhost:5000/a:b"),
+            Endpoint::Registry {
+                plain_http: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            ep("ghcr.io/a:b"),
+            Endpoint::Registry {
+                plain_http: false,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn rejects_malformed_rules() {
-        for bad in ["ghcr.io", "=http://x", "ghcr.io=", "ghcr.io=oci:", "gh/cr=http://x"] {
+        for bad in [
+            "ghcr.io",
+            "=http://x",
+            "ghcr.io=",
+            "ghcr.io=oci:",
+            "gh/cr=http://x",
+        ] {
             assert!(Mirrors::parse(None, [bad]).is_err(), "{bad}");
         }
     }

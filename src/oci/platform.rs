@@ -12,13 +12,20 @@ pub struct Platform {
 
 impl Platform {
     pub fn new(os: &str, arch: &str, variant: Option<&str>) -> Self {
-        Platform { os: os.to_string(), arch: arch.to_string(), variant: variant.map(str::to_string) }.normalized()
+        Platform {
+            os: os.to_string(),
+            arch: arch.to_string(),
+            variant: variant.map(str::to_string),
+        }
+        .normalized()
     }
 
     /// `arm64/v8` is the same platform as `arm64` (containerd's normalisation), and an empty
     /// variant is no variant.
     fn normalized(mut self) -> Self {
-        if self.variant.as_deref() == Some("") || (self.arch == "arm64" && self.variant.as_deref() == Some("v8")) {
+        if self.variant.as_deref() == Some("")
+            || (self.arch == "arm64" && self.variant.as_deref() == Some("v8"))
+        {
             self.variant = None;
         }
         self
@@ -27,7 +34,9 @@ impl Platform {
     /// Whether an image of platform `self` satisfies a request for `wanted`: os and arch must be
     /// equal; a variant is compared only when the request names one.
     pub fn satisfies(&self, wanted: &Platform) -> bool {
-        self.os == wanted.os && self.arch == wanted.arch && (wanted.variant.is_none() || self.variant == wanted.variant)
+        self.os == wanted.os
+            && self.arch == wanted.arch
+            && (wanted.variant.is_none() || self.variant == wanted.variant)
     }
 }
 
@@ -39,7 +48,11 @@ impl FromStr for Platform {
     type Err = PlatformError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let parts: Vec<&str> = s.split('/').collect();
-        let ok = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        let ok = |p: &&str| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        };
         match parts.as_slice() {
             [os, arch] if ok(os) && ok(arch) => Ok(Platform::new(os, arch, None)),
             [os, arch, v] if ok(os) && ok(arch) && ok(v) => Ok(Platform::new(os, arch, Some(v))),

@@ -12,10 +12,22 @@ use crate::reference::ImageRef;
 
 /// Pushes the layout's image named by `layout_tag` (or its only one) to `target`, through
 /// mirrors. Returns the pushed top-level digest.
-pub async fn push_layout(layout: &LayoutSource, layout_tag: Option<&str>, target: &ImageRef, mirrors: &Mirrors) -> Result<Digest> {
+pub async fn push_layout(
+    layout: &LayoutSource,
+    layout_tag: Option<&str>,
+    target: &ImageRef,
+    mirrors: &Mirrors,
+) -> Result<Digest> {
     let registry = match mirrors.endpoint(target) {
-        Endpoint::Registry { host, repository, plain_http } => RegistrySource::new(&host, &repository, plain_http)?,
-        Endpoint::Layout { dir } => bail!("cannot push {target}: it maps to the OCI layout {}; push to a registry", dir.display()),
+        Endpoint::Registry {
+            host,
+            repository,
+            plain_http,
+        } => RegistrySource::new(&host, &repository, plain_http)?,
+        Endpoint::Layout { dir } => bail!(
+            "cannot push {target}: it maps to the OCI layout {}; push to a registry",
+            dir.display()
+        ),
     };
     let top = layout.top(layout_tag, None)?;
     let bytes = layout.document(&top.digest, Some(top.size))?;
@@ -30,14 +42,23 @@ pub async fn push_layout(layout: &LayoutSource, layout_tag: Option<&str>, target
     let reference = target.tag.clone().unwrap_or_else(|| top.digest.to_string());
     if let Some(d) = &target.digest {
         if d != &top.digest {
-            bail!("cannot push {target}: the layout's image is {}, not the pinned digest", top.digest);
+            bail!(
+                "cannot push {target}: the layout's image is {}, not the pinned digest",
+                top.digest
+            );
         }
     }
-    registry.push_manifest(&reference, bytes, &top.media_type).await?;
+    registry
+        .push_manifest(&reference, bytes, &top.media_type)
+        .await?;
     Ok(top.digest)
 }
 
-async fn push_image(layout: &LayoutSource, registry: &RegistrySource, desc: &Descriptor) -> Result<()> {
+async fn push_image(
+    layout: &LayoutSource,
+    registry: &RegistrySource,
+    desc: &Descriptor,
+) -> Result<()> {
     let bytes = layout.document(&desc.digest, Some(desc.size))?;
     let m = match manifest::parse(&bytes, Some(&desc.media_type)).map_err(anyhow::Error::msg)? {
         Manifest::Image(m) => m,
@@ -46,9 +67,15 @@ async fn push_image(layout: &LayoutSource, registry: &RegistrySource, desc: &Des
     for blob in std::iter::once(&m.config).chain(m.layers.iter()) {
         let path = layout.blob_path(&blob.digest);
         if !path.is_file() {
-            bail!("layout {}: blob {} is missing", layout.dir.display(), blob.digest);
+            bail!(
+                "layout {}: blob {} is missing",
+                layout.dir.display(),
+                blob.digest
+            );
         }
         registry.push_blob(&blob.digest, &path).await?;
     }
-    registry.push_manifest(&desc.digest.to_string(), bytes, &desc.media_type).await
+    registry
+        .push_manifest(&desc.digest.to_string(), bytes, &desc.media_type)
+        .await
 }

@@ -26,20 +26,37 @@ pub struct RegistrySource {
 impl RegistrySource {
     pub fn new(host: &str, repository: &str, plain_http: bool) -> Result<Self> {
         let auth = super::auth::for_host(host)?;
-        let protocol = if plain_http { ClientProtocol::HttpsExcept(vec![host.to_string()]) } else { ClientProtocol::Https };
+        let protocol = if plain_http {
+            ClientProtocol::HttpsExcept(vec![host.to_string()])
+        } else {
+            ClientProtocol::Https
+        };
         let config = ClientConfig {
             protocol,
             connect_timeout: Some(std::time::Duration::from_secs(30)),
             ..Default::default()
         };
-        Ok(RegistrySource { client: Client::new(config), auth, host: host.to_string(), repository: repository.to_string() })
+        Ok(RegistrySource {
+            client: Client::new(config),
+            auth,
+            host: host.to_string(),
+            repository: repository.to_string(),
+        })
     }
 
     fn reference(&self, tag_or_digest: &str) -> Reference {
         if tag_or_digest.starts_with("sha256:") {
-            Reference::with_digest(self.host.clone(), self.repository.clone(), tag_or_digest.to_string())
+            Reference::with_digest(
+                self.host.clone(),
+                self.repository.clone(),
+                tag_or_digest.to_string(),
+            )
         } else {
-            Reference::with_tag(self.host.clone(), self.repository.clone(), tag_or_digest.to_string())
+            Reference::with_tag(
+                self.host.clone(),
+                self.repository.clone(),
+                tag_or_digest.to_string(),
+            )
         }
     }
 
@@ -50,7 +67,12 @@ impl RegistrySource {
             .client
             .pull_manifest_raw(&r, &self.auth, ACCEPTED)
             .await
-            .map_err(|e| self.error(&format!("fetching manifest {}:{tag_or_digest}", self.repository), e))?;
+            .map_err(|e| {
+                self.error(
+                    &format!("fetching manifest {}:{tag_or_digest}", self.repository),
+                    e,
+                )
+            })?;
         Ok(bytes.to_vec())
     }
 
@@ -60,10 +82,16 @@ impl RegistrySource {
             return Ok(cache.path(&desc.digest));
         }
         let r = self.reference(&desc.digest.to_string());
-        self.client.store_auth_if_needed(r.resolve_registry(), &self.auth).await;
+        self.client
+            .store_auth_if_needed(r.resolve_registry(), &self.auth)
+            .await;
         let what = format!("blob {} of {}/{}", desc.digest, self.host, self.repository);
         let digest = desc.digest.to_string();
-        let sized = self.client.pull_blob_stream(&r, digest.as_str()).await.map_err(|e| self.error(&format!("fetching {what}"), e))?;
+        let sized = self
+            .client
+            .pull_blob_stream(&r, digest.as_str())
+            .await
+            .map_err(|e| self.error(&format!("fetching {what}"), e))?;
         let stream = sized.stream.map_err(std::io::Error::other);
         cache.ingest(&desc.digest, desc.size, stream, &what).await
     }
@@ -72,8 +100,16 @@ impl RegistrySource {
     pub async fn push_blob(&self, digest: &Digest, path: &std::path::Path) -> Result<()> {
         let r = self.reference("latest");
         let d = digest.to_string();
-        self.client.auth(&r, &self.auth, oci_client::RegistryOperation::Push).await.map_err(|e| self.error("authenticating for push", e))?;
-        if self.client.blob_exists(&r, &d).await.map_err(|e| self.error(&format!("checking blob {d}"), e))? {
+        self.client
+            .auth(&r, &self.auth, oci_client::RegistryOperation::Push)
+            .await
+            .map_err(|e| self.error("authenticating for push", e))?;
+        if self
+            .client
+            .blob_exists(&r, &d)
+            .await
+            .map_err(|e| self.error(&format!("checking blob {d}"), e))?
+        {
             return Ok(());
         }
         let file = tokio::fs::File::open(path).await?;
@@ -86,13 +122,25 @@ impl RegistrySource {
         Ok(())
     }
 
-    pub async fn push_manifest(&self, tag_or_digest: &str, bytes: Vec<u8>, media_type: &str) -> Result<()> {
+    pub async fn push_manifest(
+        &self,
+        tag_or_digest: &str,
+        bytes: Vec<u8>,
+        media_type: &str,
+    ) -> Result<()> {
         let r = self.reference(tag_or_digest);
-        let ct = media_type.parse().map_err(|_| anyhow!("invalid media type {media_type}"))?;
+        let ct = media_type
+            .parse()
+            .map_err(|_| anyhow!("invalid media type {media_type}"))?;
         self.client
             .push_manifest_raw(&r, bytes, ct)
             .await
-            .map_err(|e| self.error(&format!("pushing manifest {}:{tag_or_digest}", self.repository), e))?;
+            .map_err(|e| {
+                self.error(
+                    &format!("pushing manifest {}:{tag_or_digest}", self.repository),
+                    e,
+                )
+            })?;
         Ok(())
     }
 
@@ -108,7 +156,10 @@ fn tokio_util_stream(
     futures_util::stream::try_unfold(file, |mut f| async move {
         use tokio::io::AsyncReadExt;
         let mut buf = vec![0u8; 4 << 20];
-        let n = f.read(&mut buf).await.map_err(OciDistributionError::IoError)?;
+        let n = f
+            .read(&mut buf)
+            .await
+            .map_err(OciDistributionError::IoError)?;
         if n == 0 {
             return Ok(None);
         }
@@ -136,21 +187,33 @@ fn describe(e: &OciDistributionError) -> String {
                 cause
             }
         }
-        O::UnauthorizedError { .. } => "authentication required or credentials rejected (401 Unauthorized)".into(),
+        O::UnauthorizedError { .. } => {
+            "authentication required or credentials rejected (401 Unauthorized)".into()
+        }
         O::AuthenticationFailure(m) => format!("authentication failed: {}", m.trim()),
         O::ImageManifestNotFoundError(_) => "manifest unknown".into(),
         O::RegistryError { envelope, .. } => envelope
             .errors
             .iter()
             .map(|err| {
-                let code = serde_json::to_value(&err.code).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                let code = serde_json::to_value(&err.code)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
                 format!("{code}: {}", err.message)
             })
             .collect::<Vec<_>>()
             .join("; "),
         O::ServerError { code, message, .. } => {
             let m = message.trim();
-            format!("HTTP {code}{}", if m.is_empty() { String::new() } else { format!(": {}", m.chars().take(200).collect::<String>()) })
+            format!(
+                "HTTP {code}{}",
+                if m.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", m.chars().take(200).collect::<String>())
+                }
+            )
         }
         O::DigestError(d) => format!("integrity: {d}"),
         other => other.to_string(),

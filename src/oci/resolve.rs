@@ -39,7 +39,11 @@ pub struct Resolved {
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformChoiceError {
     #[error("no {wanted} manifest in the index (it has {})", list(.available))]
-    Missing { wanted: Platform, available: Vec<Platform>, digest: Digest },
+    Missing {
+        wanted: Platform,
+        available: Vec<Platform>,
+        digest: Digest,
+    },
     #[error("the image is an index of {}; set `platform` in the spec or pass --platform", list(.0))]
     Ambiguous(Vec<Platform>),
 }
@@ -48,21 +52,47 @@ fn list(p: &[Platform]) -> String {
     if p.is_empty() {
         return "no platforms".into();
     }
-    p.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
+    p.iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-pub async fn resolve(source: &Source, image: &ImageRef, wanted: Option<&Platform>, cache: &BlobCache) -> Result<Resolved> {
+pub async fn resolve(
+    source: &Source,
+    image: &ImageRef,
+    wanted: Option<&Platform>,
+    cache: &BlobCache,
+) -> Result<Resolved> {
     let (top, digest) = source.top(image).await?;
-    let parsed = manifest::parse(&top, None).map_err(|e| anyhow::anyhow!("{}: {e}", source.describe()))?;
+    let parsed =
+        manifest::parse(&top, None).map_err(|e| anyhow::anyhow!("{}: {e}", source.describe()))?;
     let (index_platforms, manifest_digest, manifest_raw) = match parsed {
         Manifest::Image(_) => (None, digest.clone(), top.clone()),
         Manifest::Index(index) => {
-            let entries: Vec<&Descriptor> = index.manifests.iter().filter(|d| !manifest::is_attestation(d)).collect();
-            let platforms: Vec<Platform> = entries.iter().filter_map(|d| d.platform.as_ref().map(|p| p.platform())).collect();
+            let entries: Vec<&Descriptor> = index
+                .manifests
+                .iter()
+                .filter(|d| !manifest::is_attestation(d))
+                .collect();
+            let platforms: Vec<Platform> = entries
+                .iter()
+                .filter_map(|d| d.platform.as_ref().map(|p| p.platform()))
+                .collect();
             let chosen = match wanted {
-                Some(w) => entries.iter().find(|d| d.platform.as_ref().is_some_and(|p| p.platform().satisfies(w))).copied().ok_or_else(|| {
-                    PlatformChoiceError::Missing { wanted: w.clone(), available: platforms.clone(), digest: digest.clone() }
-                })?,
+                Some(w) => entries
+                    .iter()
+                    .find(|d| {
+                        d.platform
+                            .as_ref()
+                            .is_some_and(|p| p.platform().satisfies(w))
+                    })
+                    .copied()
+                    .ok_or_else(|| PlatformChoiceError::Missing {
+                        wanted: w.clone(),
+                        available: platforms.clone(),
+                        digest: digest.clone(),
+                    })?,
                 None if entries.len() == 1 => entries[0],
                 None => bail!(PlatformChoiceError::Ambiguous(platforms)),
             };
@@ -70,12 +100,18 @@ pub async fn resolve(source: &Source, image: &ImageRef, wanted: Option<&Platform
             (Some(platforms), chosen.digest.clone(), raw)
         }
     };
-    let manifest = match manifest::parse(&manifest_raw, None).map_err(|e| anyhow::anyhow!("{}: {e}", source.describe()))? {
+    let manifest = match manifest::parse(&manifest_raw, None)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", source.describe()))?
+    {
         Manifest::Image(m) => m,
-        Manifest::Index(_) => bail!("{}: nested image indexes are not supported", source.describe()),
+        Manifest::Index(_) => bail!(
+            "{}: nested image indexes are not supported",
+            source.describe()
+        ),
     };
     let config_raw = source.config(&manifest.config, cache).await?;
-    let config: ImageConfig = serde_json::from_slice(&config_raw).with_context(|| format!("{}: malformed image config", source.describe()))?;
+    let config: ImageConfig = serde_json::from_slice(&config_raw)
+        .with_context(|| format!("{}: malformed image config", source.describe()))?;
     Ok(Resolved {
         source: source.describe(),
         digest,
@@ -84,17 +120,32 @@ pub async fn resolve(source: &Source, image: &ImageRef, wanted: Option<&Platform
         platform: config.platform(),
         manifest,
         config,
-        raw: RawDocuments { top, manifest: manifest_raw, config: config_raw },
+        raw: RawDocuments {
+            top,
+            manifest: manifest_raw,
+            config: config_raw,
+        },
     })
 }
 
 /// Brings every layer of a resolved image onto disk, a few at a time.
-pub async fn fetch_layers(source: &Source, resolved: &Resolved, cache: &BlobCache) -> Result<Vec<BlobFile>> {
+pub async fn fetch_layers(
+    source: &Source,
+    resolved: &Resolved,
+    cache: &BlobCache,
+) -> Result<Vec<BlobFile>> {
     for l in &resolved.manifest.layers {
-        manifest::layer_compression(&l.media_type).map_err(|e| anyhow::anyhow!("{}: layer {}: {e}", source.describe(), l.digest))?;
+        manifest::layer_compression(&l.media_type)
+            .map_err(|e| anyhow::anyhow!("{}: layer {}: {e}", source.describe(), l.digest))?;
     }
-    futures_util::stream::iter(resolved.manifest.layers.iter().map(|d| source.layer(d, cache)))
-        .buffered(4)
-        .try_collect()
-        .await
+    futures_util::stream::iter(
+        resolved
+            .manifest
+            .layers
+            .iter()
+            .map(|d| source.layer(d, cache)),
+    )
+    .buffered(4)
+    .try_collect()
+    .await
 }

@@ -29,7 +29,11 @@ pub struct BlobFile {
 impl Source {
     pub fn open(endpoint: &Endpoint) -> Result<Self> {
         Ok(match endpoint {
-            Endpoint::Registry { host, repository, plain_http } => Source::Registry(RegistrySource::new(host, repository, *plain_http)?),
+            Endpoint::Registry {
+                host,
+                repository,
+                plain_http,
+            } => Source::Registry(RegistrySource::new(host, repository, *plain_http)?),
             Endpoint::Layout { dir } => Source::Layout(LayoutSource::open(dir)?),
         })
     }
@@ -53,12 +57,18 @@ impl Source {
             }
         };
         if bytes.len() as u64 > MAX_DOCUMENT {
-            bail!("{}: manifest larger than {MAX_DOCUMENT} bytes", self.describe());
+            bail!(
+                "{}: manifest larger than {MAX_DOCUMENT} bytes",
+                self.describe()
+            );
         }
         let got = Digest::of(&bytes);
         if let Some(want) = &image.digest {
             if &got != want {
-                bail!(IntegrityError(format!("{}: manifest digest mismatch: asked for {want}, got {got}", self.describe())));
+                bail!(IntegrityError(format!(
+                    "{}: manifest digest mismatch: asked for {want}, got {got}",
+                    self.describe()
+                )));
             }
         }
         Ok((bytes, got))
@@ -76,7 +86,12 @@ impl Source {
     /// A config blob, read whole (configs are small and capped).
     pub async fn config(&self, desc: &Descriptor, cache: &BlobCache) -> Result<Vec<u8>> {
         if desc.size > MAX_DOCUMENT {
-            bail!("{}: config {} is {} bytes, over the {MAX_DOCUMENT}-byte limit", self.describe(), desc.digest, desc.size);
+            bail!(
+                "{}: config {} is {} bytes, over the {MAX_DOCUMENT}-byte limit",
+                self.describe(),
+                desc.digest,
+                desc.size
+            );
         }
         let bytes = match self {
             Source::Registry(r) => {
@@ -112,14 +127,26 @@ impl Source {
         match self {
             Source::Registry(r) => {
                 let path = r.blob(desc, cache).await?;
-                Ok(BlobFile { path, descriptor: desc.clone(), cached: true })
+                Ok(BlobFile {
+                    path,
+                    descriptor: desc.clone(),
+                    cached: true,
+                })
             }
             Source::Layout(l) => {
                 let path = l.blob_path(&desc.digest);
                 if !path.is_file() {
-                    bail!("{}: layer {} is missing from the layout", self.describe(), desc.digest);
+                    bail!(
+                        "{}: layer {} is missing from the layout",
+                        self.describe(),
+                        desc.digest
+                    );
                 }
-                Ok(BlobFile { path, descriptor: desc.clone(), cached: false })
+                Ok(BlobFile {
+                    path,
+                    descriptor: desc.clone(),
+                    cached: false,
+                })
             }
         }
     }

@@ -38,7 +38,11 @@ pub fn human(runs: &[SpecRun]) -> String {
         out.push('\n');
         if let Some(e) = &r.error {
             // Nothing was evaluated: one line says why instead of the same error per check.
-            let _ = writeln!(out, "  error: {e}\n  {} checks not evaluated", r.outcomes.len());
+            let _ = writeln!(
+                out,
+                "  error: {e}\n  {} checks not evaluated",
+                r.outcomes.len()
+            );
             error += r.outcomes.len();
             continue;
         }
@@ -62,7 +66,10 @@ pub fn human(runs: &[SpecRun]) -> String {
             }
         }
     }
-    let _ = writeln!(out, "{pass} passed, {fail} failed, {error} errors, {skipped} skipped");
+    let _ = writeln!(
+        out,
+        "{pass} passed, {fail} failed, {error} errors, {skipped} skipped"
+    );
     out
 }
 

@@ -24,7 +24,14 @@ pub struct SpecError {
 
 impl fmt::Display for SpecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.message
+        )
     }
 }
 
@@ -49,14 +56,21 @@ pub fn load_file(path: &Path) -> Result<Spec, SpecError> {
 }
 
 pub fn load_str(path: &Path, text: &str) -> Result<Spec, SpecError> {
-    let options = serde_saphyr::options! { strict_booleans: true, leading_zero_numbers_as_strings: true };
+    let options =
+        serde_saphyr::options! { strict_booleans: true, leading_zero_numbers_as_strings: true };
     let raw: model::Spec = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
         let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
         let plain = e.without_snippet().to_string();
         let message = clean_message(&plain);
         let rendered = e.to_string();
         let snippet = rendered.split_once('\n').map(|(_, rest)| rest.to_string());
-        SpecError { file: path.to_path_buf(), line, column, message, snippet }
+        SpecError {
+            file: path.to_path_buf(),
+            line,
+            column,
+            message,
+            snippet,
+        }
     })?;
     Validator { file: path }.spec(raw, Digest::of(text.as_bytes()))
 }
@@ -77,32 +91,79 @@ struct Validator<'a> {
 
 impl Validator<'_> {
     fn err(&self, at: &Location, message: impl Into<String>) -> SpecError {
-        SpecError { file: self.file.to_path_buf(), line: at.line(), column: at.column(), message: message.into(), snippet: None }
+        SpecError {
+            file: self.file.to_path_buf(),
+            line: at.line(),
+            column: at.column(),
+            message: message.into(),
+            snippet: None,
+        }
     }
 
     fn spec(&self, raw: model::Spec, file_digest: Digest) -> Result<Spec, SpecError> {
         let model::ApiVersion::V1 = raw.api_version;
         let name = &raw.name;
         let name_ok = !name.value.is_empty()
-            && name.value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'));
+            && name.value.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+            });
         if !name_ok {
-            return Err(self.err(&name.referenced, format!("invalid name '{}': use lowercase letters, digits, '.', '_', '-'", name.value)));
+            return Err(self.err(
+                &name.referenced,
+                format!(
+                    "invalid name '{}': use lowercase letters, digits, '.', '_', '-'",
+                    name.value
+                ),
+            ));
         }
-        let image: ImageRef = raw.image.value.parse().map_err(|e: crate::reference::RefError| self.err(&raw.image.referenced, e.to_string()))?;
-        let platform = raw.platform.as_ref().map(|p| self.platform(p)).transpose()?;
-        let digest = raw.digest.as_ref().map(|d| d.value.parse::<Digest>().map_err(|e| self.err(&d.referenced, e.to_string()))).transpose()?;
+        let image: ImageRef =
+            raw.image
+                .value
+                .parse()
+                .map_err(|e: crate::reference::RefError| {
+                    self.err(&raw.image.referenced, e.to_string())
+                })?;
+        let platform = raw
+            .platform
+            .as_ref()
+            .map(|p| self.platform(p))
+            .transpose()?;
+        let digest = raw
+            .digest
+            .as_ref()
+            .map(|d| {
+                d.value
+                    .parse::<Digest>()
+                    .map_err(|e| self.err(&d.referenced, e.to_string()))
+            })
+            .transpose()?;
         let expect = self.expect(&raw.expect)?;
-        Ok(Spec { path: self.file.to_path_buf(), file_digest, name: name.value.clone(), image, platform, digest, expect })
+        Ok(Spec {
+            path: self.file.to_path_buf(),
+            file_digest,
+            name: name.value.clone(),
+            image,
+            platform,
+            digest,
+            expect,
+        })
     }
 
     fn platform(&self, p: &Spanned<String>) -> Result<Platform, SpecError> {
-        p.value.parse().map_err(|e: crate::oci::platform::PlatformError| self.err(&p.referenced, e.to_string()))
+        p.value
+            .parse()
+            .map_err(|e: crate::oci::platform::PlatformError| {
+                self.err(&p.referenced, e.to_string())
+            })
     }
 
     fn path(&self, p: &str, at: &Location) -> Result<String, SpecError> {
         let norm = crate::layers::flatten::normalize(p).map_err(|e| self.err(at, e.to_string()))?;
         if norm.is_empty() {
-            return Err(self.err(at, format!("path '{p}' names the image root; name a path inside it")));
+            return Err(self.err(
+                at,
+                format!("path '{p}' names the image root; name a path inside it"),
+            ));
         }
         Ok(norm)
     }
@@ -110,31 +171,56 @@ impl Validator<'_> {
     fn expect(&self, raw: &Spanned<model::Expect>) -> Result<Expectations, SpecError> {
         let e = &raw.value;
         let platforms = match &e.platforms {
-            Some(list) => Some(list.iter().map(|p| self.platform(p)).collect::<Result<Vec<_>, _>>()?),
+            Some(list) => Some(
+                list.iter()
+                    .map(|p| self.platform(p))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
             None => None,
         };
         let mut labels = Vec::new();
         for (k, v) in e.labels.iter().flatten() {
-            labels.push((k.clone(), ValueMatch::parse(&v.value).map_err(|m| self.err(&v.referenced, m))?));
+            labels.push((
+                k.clone(),
+                ValueMatch::parse(&v.value).map_err(|m| self.err(&v.referenced, m))?,
+            ));
         }
         let mut files: Vec<FileExpectation> = Vec::new();
         for f in &e.files {
             let fe = self.file(f)?;
             if files.iter().any(|o| o.path == fe.path) {
-                return Err(self.err(&f.referenced, format!("'{}' is listed twice under files", fe.path)));
+                return Err(self.err(
+                    &f.referenced,
+                    format!("'{}' is listed twice under files", fe.path),
+                ));
             }
             files.push(fe);
         }
         let mut absent = Vec::new();
         for a in &e.absent {
             let p = self.path(&a.value, &a.referenced)?;
-            if files.iter().any(|f| f.path == p || f.path.starts_with(&format!("{p}/"))) {
-                return Err(self.err(&a.referenced, format!("'{p}' is expected both present (files) and absent")));
+            if files
+                .iter()
+                .any(|f| f.path == p || f.path.starts_with(&format!("{p}/")))
+            {
+                return Err(self.err(
+                    &a.referenced,
+                    format!("'{p}' is expected both present (files) and absent"),
+                ));
             }
             absent.push(p);
         }
-        let exp = Expectations { platforms, labels, files, absent };
-        if exp.platforms.is_none() && exp.labels.is_empty() && exp.files.is_empty() && exp.absent.is_empty() {
+        let exp = Expectations {
+            platforms,
+            labels,
+            files,
+            absent,
+        };
+        if exp.platforms.is_none()
+            && exp.labels.is_empty()
+            && exp.files.is_empty()
+            && exp.absent.is_empty()
+        {
             return Err(self.err(&raw.referenced, "the spec checks nothing: give expect at least one of platforms, labels, files, absent"));
         }
         Ok(exp)
@@ -145,9 +231,16 @@ impl Validator<'_> {
         let path = self.path(&v.path, &f.referenced)?;
         let mode = match &v.mode {
             Some(m) => {
-                let ok = (3..=4).contains(&m.value.len()) && m.value.bytes().all(|b| (b'0'..=b'7').contains(&b));
+                let ok = (3..=4).contains(&m.value.len())
+                    && m.value.bytes().all(|b| (b'0'..=b'7').contains(&b));
                 if !ok {
-                    return Err(self.err(&m.referenced, format!("invalid mode '{}': write 3 or 4 octal digits in quotes, e.g. \"0644\"", m.value)));
+                    return Err(self.err(
+                        &m.referenced,
+                        format!(
+                            "invalid mode '{}': write 3 or 4 octal digits in quotes, e.g. \"0644\"",
+                            m.value
+                        ),
+                    ));
                 }
                 Some(u32::from_str_radix(&m.value, 8).expect("octal digits"))
             }
@@ -157,8 +250,15 @@ impl Validator<'_> {
             Some(s) => {
                 let (min, max) = (s.value.min.map(|b| b.0), s.value.max.map(|b| b.0));
                 match (min, max) {
-                    (None, None) => return Err(self.err(&s.referenced, "size needs min, max or both")),
-                    (Some(a), Some(b)) if a > b => return Err(self.err(&s.referenced, format!("size min {a} is larger than max {b}"))),
+                    (None, None) => {
+                        return Err(self.err(&s.referenced, "size needs min, max or both"))
+                    }
+                    (Some(a), Some(b)) if a > b => {
+                        return Err(self.err(
+                            &s.referenced,
+                            format!("size min {a} is larger than max {b}"),
+                        ))
+                    }
                     _ => Some((min, max)),
                 }
             }
@@ -167,19 +267,51 @@ impl Validator<'_> {
         let sha256 = match &v.sha256 {
             Some(s) => {
                 let hex = s.value.strip_prefix("sha256:").unwrap_or(&s.value);
-                Some(Digest::from_hex(hex).map_err(|_| self.err(&s.referenced, format!("invalid sha256 '{}': expected 64 lowercase hex digits", s.value)))?)
+                Some(Digest::from_hex(hex).map_err(|_| {
+                    self.err(
+                        &s.referenced,
+                        format!(
+                            "invalid sha256 '{}': expected 64 lowercase hex digits",
+                            s.value
+                        ),
+                    )
+                })?)
             }
             None => None,
         };
         let mut matches = Vec::new();
         for m in &v.matches {
-            let re = regex::bytes::Regex::new(&m.value).map_err(|e| self.err(&m.referenced, format!("invalid regex: {}", super::first_line(&e.to_string()))))?;
+            let re = regex::bytes::Regex::new(&m.value).map_err(|e| {
+                self.err(
+                    &m.referenced,
+                    format!("invalid regex: {}", super::first_line(&e.to_string())),
+                )
+            })?;
             matches.push(re);
         }
-        let content_checks = !v.contains.is_empty() || !v.matches.is_empty() || sha256.is_some() || size.is_some();
+        let content_checks =
+            !v.contains.is_empty() || !v.matches.is_empty() || sha256.is_some() || size.is_some();
         if content_checks && matches!(v.kind, Some(FileType::Dir | FileType::Symlink)) {
-            return Err(self.err(&f.referenced, format!("'{path}': size, sha256, contains and matches apply to files, not to a {}", if v.kind == Some(FileType::Dir) { "dir" } else { "symlink" })));
+            return Err(self.err(
+                &f.referenced,
+                format!(
+                    "'{path}': size, sha256, contains and matches apply to files, not to a {}",
+                    if v.kind == Some(FileType::Dir) {
+                        "dir"
+                    } else {
+                        "symlink"
+                    }
+                ),
+            ));
         }
-        Ok(FileExpectation { path, kind: v.kind, mode, size, sha256, contains: v.contains.clone(), matches })
+        Ok(FileExpectation {
+            path,
+            kind: v.kind,
+            mode,
+            size,
+            sha256,
+            contains: v.contains.clone(),
+            matches,
+        })
     }
 }

@@ -45,7 +45,9 @@ pub enum ValueMatch {
 impl ValueMatch {
     pub fn parse(s: &str) -> Result<Self, String> {
         if s.len() >= 2 && s.starts_with('^') && s.ends_with('$') {
-            regex::Regex::new(s).map(ValueMatch::Regex).map_err(|e| format!("invalid regex: {}", first_line(&e.to_string())))
+            regex::Regex::new(s)
+                .map(ValueMatch::Regex)
+                .map_err(|e| format!("invalid regex: {}", first_line(&e.to_string())))
         } else {
             Ok(ValueMatch::Exact(s.to_string()))
         }
@@ -85,7 +87,12 @@ impl FileExpectation {
 }
 
 pub(crate) fn first_line(s: &str) -> String {
-    s.lines().map(str::trim).filter(|l| !l.is_empty()).last().unwrap_or("").to_string()
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .last()
+        .unwrap_or("")
+        .to_string()
 }
 
 /// The JSON Schema of spec v1, generated from the model.

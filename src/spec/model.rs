@@ -11,7 +11,10 @@ use super::size::ByteSize;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(title = "tdg spec v1", description = "What a Talos boot-asset image must contain.")]
+#[schemars(
+    title = "tdg spec v1",
+    description = "What a Talos boot-asset image must contain."
+)]
 pub struct Spec {
     /// Always `tdg/v1`.
     #[serde(rename = "apiVersion")]

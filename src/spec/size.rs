@@ -9,7 +9,9 @@ pub struct ByteSize(pub u64);
 
 pub fn parse(s: &str) -> Result<u64, String> {
     let t = s.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = (t[..split].trim(), t[split..].trim());
     let mult: u64 = match unit {
         "" | "B" => 1,
@@ -19,7 +21,11 @@ pub fn parse(s: &str) -> Result<u64, String> {
         "MiB" | "Mi" => 1 << 20,
         "G" | "GB" => 1_000_000_000,
         "GiB" | "Gi" => 1 << 30,
-        _ => return Err(format!("invalid size '{s}': unknown unit '{unit}' (use B, KB, KiB, MB, MiB, GB, GiB)")),
+        _ => {
+            return Err(format!(
+                "invalid size '{s}': unknown unit '{unit}' (use B, KB, KiB, MB, MiB, GB, GiB)"
+            ))
+        }
     };
     if num.is_empty() {
         return Err(format!("invalid size '{s}': no number"));
@@ -48,7 +54,9 @@ impl<'de> serde::Deserialize<'de> for ByteSize {
                 Ok(ByteSize(v))
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ByteSize, E> {
-                u64::try_from(v).map(ByteSize).map_err(|_| E::custom("a size cannot be negative"))
+                u64::try_from(v)
+                    .map(ByteSize)
+                    .map_err(|_| E::custom("a size cannot be negative"))
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ByteSize, E> {
                 parse(v).map(ByteSize).map_err(E::custom)

@@ -13,7 +13,9 @@ expect:
 ";
 
 fn err(src: &str) -> String {
-    load_str(Path::new("specs/x.yaml"), src).unwrap_err().to_string()
+    load_str(Path::new("specs/x.yaml"), src)
+        .unwrap_err()
+        .to_string()
 }
 
 #[test]
@@ -26,7 +28,10 @@ fn good_spec_loads() {
 #[test]
 fn unknown_key_names_line_and_column() {
     let e = err(&GOOD.replace("    - path: a/b\n", "    - path: a/b\n      sha265: abc\n"));
-    assert!(e.starts_with("specs/x.yaml:7:7: unknown field `sha265`, expected one of"), "{e}");
+    assert!(
+        e.starts_with("specs/x.yaml:7:7: unknown field `sha265`, expected one of"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -44,32 +49,94 @@ fn wrong_type_is_an_error() {
 #[test]
 fn wrong_api_version_is_an_error() {
     let e = err(&GOOD.replace("tdg/v1", "tdg/v2"));
-    assert!(e.starts_with("specs/x.yaml:1:13: unknown variant `tdg/v2`"), "{e}");
+    assert!(
+        e.starts_with("specs/x.yaml:1:13: unknown variant `tdg/v2`"),
+        "{e}"
+    );
 }
 
 #[test]
 fn spec_that_checks_nothing_is_an_error() {
     let e = err("apiVersion: tdg/v1\nname: x\nimage: ghcr.io/a/b:v1\nexpect: {}\n");
-    assert!(e.starts_with("specs/x.yaml:4:9: the spec checks nothing"), "{e}");
+    assert!(
+        e.starts_with("specs/x.yaml:4:9: the spec checks nothing"),
+        "{e}"
+    );
 }
 
 #[test]
 fn invalid_values_name_their_position() {
     let cases = [
-        ("    - path: a/b\n", "    - path: a/b\n      mode: \"999\"\n", "specs/x.yaml:7:13: invalid mode"),
-        ("    - path: a/b\n", "    - path: a/b\n      matches: [\"(\"]\n", "specs/x.yaml:7:17: invalid regex"),
-        ("    - path: a/b\n", "    - path: a/b\n      size: {min: 2MiB, max: 1MiB}\n", "specs/x.yaml:7:13: size min"),
-        ("    - path: a/b\n", "    - path: a/b\n      size: {min: 5 parsecs}\n", "specs/x.yaml:7:"),
-        ("    - path: a/b\n", "    - path: a/b\n      sha256: xyz\n", "specs/x.yaml:7:15: invalid sha256"),
-        ("    - path: a/b\n", "    - path: ../b\n", "specs/x.yaml:6:7: '../b' has a '..' component"),
-        ("    - path: a/b\n", "    - path: a/b\n    - path: ./a/b\n", "specs/x.yaml:7:7: 'a/b' is listed twice"),
-        ("image: ghcr.io/a/b:v1", "image: ghcr.io/A/b:v1", "specs/x.yaml:3:8: invalid image reference"),
-        ("image: ghcr.io/a/b:v1", "image: ghcr.io/a/b:v1\nplatform: linux", "specs/x.yaml:4:11: invalid platform"),
-        ("image: ghcr.io/a/b:v1", "image: ghcr.io/a/b:v1\ndigest: sha256:12", "specs/x.yaml:4:9: invalid digest"),
-        ("name: x", "name: Bad Name", "specs/x.yaml:2:7: invalid name"),
-        ("    - path: a/b\n", "    - path: a/b\n      type: dir\n      size: {min: 1}\n", "specs/x.yaml:6:7: 'a/b': size"),
-        ("  files:\n", "  absent: [a]\n  files:\n", "specs/x.yaml:5:12: 'a' is expected both present"),
-        ("  files:\n", "  labels: {k: \"^(x$\"}\n  files:\n", "specs/x.yaml:5:15: invalid regex"),
+        (
+            "    - path: a/b\n",
+            "    - path: a/b\n      mode: \"999\"\n",
+            "specs/x.yaml:7:13: invalid mode",
+        ),
+        (
+            "    - path: a/b\n",
+            "    - path: a/b\n      matches: [\"(\"]\n",
+            "specs/x.yaml:7:17: invalid regex",
+        ),
+        (
+            "    - path: a/b\n",
+            "    - path: a/b\n      size: {min: 2MiB, max: 1MiB}\n",
+            "specs/x.yaml:7:13: size min",
+        ),
+        (
+            "    - path: a/b\n",
+            "    - path: a/b\n      size: {min: 5 parsecs}\n",
+            "specs/x.yaml:7:",
+        ),
+        (
+            "    - path: a/b\n",
+            "    - path: a/b\n      sha256: xyz\n",
+            "specs/x.yaml:7:15: invalid sha256",
+        ),
+        (
+            "    - path: a/b\n",
+            "    - path: ../b\n",
+            "specs/x.yaml:6:7: '../b' has a '..' component",
+        ),
+        (
+            "    - path: a/b\n",
+            "    - path: a/b\n    - path: ./a/b\n",
+            "specs/x.yaml:7:7: 'a/b' is listed twice",
+        ),
+        (
+            "image: ghcr.io/a/b:v1",
+            "image: ghcr.io/A/b:v1",
+            "specs/x.yaml:3:8: invalid image reference",
+        ),
+        (
+            "image: ghcr.io/a/b:v1",
+            "image: ghcr.io/a/b:v1\nplatform: linux",
+            "specs/x.yaml:4:11: invalid platform",
+        ),
+        (
+            "image: ghcr.io/a/b:v1",
+            "image: ghcr.io/a/b:v1\ndigest: sha256:12",
+            "specs/x.yaml:4:9: invalid digest",
+        ),
+        (
+            "name: x",
+            "name: Bad Name",
+            "specs/x.yaml:2:7: invalid name",
+        ),
+        (
+            "    - path: a/b\n",
+            "    - path: a/b\n      type: dir\n      size: {min: 1}\n",
+            "specs/x.yaml:6:7: 'a/b': size",
+        ),
+        (
+            "  files:\n",
+            "  absent: [a]\n  files:\n",
+            "specs/x.yaml:5:12: 'a' is expected both present",
+        ),
+        (
+            "  files:\n",
+            "  labels: {k: \"^(x$\"}\n  files:\n",
+            "specs/x.yaml:5:15: invalid regex",
+        ),
     ];
     for (from, to, want) in cases {
         let e = err(&GOOD.replace(from, to));
@@ -79,12 +146,20 @@ fn invalid_values_name_their_position() {
 
 #[test]
 fn yes_is_not_a_boolean_and_leading_zero_modes_stay_strings() {
-    let s = load_str(Path::new("x.yaml"), &GOOD.replace("    - path: a/b\n", "    - path: a/b\n      mode: 0755\n")).unwrap();
+    let s = load_str(
+        Path::new("x.yaml"),
+        &GOOD.replace("    - path: a/b\n", "    - path: a/b\n      mode: 0755\n"),
+    )
+    .unwrap();
     assert_eq!(s.expect.files[0].mode, Some(0o755));
 }
 
 #[test]
 fn committed_schema_is_current() {
     let committed = include_str!("../../schema/spec-v1.schema.json");
-    assert_eq!(committed, super::json_schema(), "run `cargo run -- schema > schema/spec-v1.schema.json`");
+    assert_eq!(
+        committed,
+        super::json_schema(),
+        "run `cargo run -- schema > schema/spec-v1.schema.json`"
+    );
 }

@@ -1,0 +1,172 @@
+//! Fixture images, built by code: OCI layouts written with tdg's image writer, pushed to the
+//! test registry either by tdg (oci-client) or by skopeo, so each client checks the other.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+use tdg::digest::Digest;
+use tdg::oci::image::{self, Body, Flavor, Layer, TarEntry as E};
+use tdg::oci::layout::{LayoutSource, LayoutWriter};
+use tdg::oci::manifest::Compression;
+use tdg::oci::mirror::Mirrors;
+use tdg::oci::platform::Platform;
+
+/// Every layer rule in three layers (gzip, plain tar, zstd), plus every entry type.
+pub fn whiteout_layers() -> Vec<(Vec<E>, Compression)> {
+    let dev = |p: &str, body: Body| E {
+        path: p.into(),
+        body,
+        mode: 0o660,
+        uid: 0,
+        gid: 6,
+    };
+    let l1 = vec![
+        E::dir("etc", 0o755),
+        E::file("etc/a", "deleted by a whiteout", 0o644),
+        E::file("etc/b", "kept", 0o600).owned(1000, 1000),
+        E::dir("opq", 0o755),
+        E::file("opq/old", "hidden by the opaque marker", 0o644),
+        E::dir("opq/sub", 0o755),
+        E::file("opq/sub/old2", "hidden too", 0o644),
+        E::dir("del", 0o755),
+        E::file("del/x", "gone with its dir", 0o644),
+        E::dir("recreate", 0o755),
+        E::file("recreate/old", "must not come back", 0o644),
+        E::dir("dir2file", 0o755),
+        E::file("dir2file/child", "gone when the dir becomes a file", 0o644),
+        E::file("file2dir", "becomes a dir", 0o644),
+        E::dir("usr", 0o755),
+        E::dir("usr/lib", 0o755),
+        E::symlink("lib", "usr/lib"),
+        E::file("data", "original data", 0o640).owned(0, 42),
+        E::hardlink("data.link", "data"),
+        E::dir("dev", 0o755),
+        dev("dev/null", Body::Char(1, 3)),
+        dev("dev/loop0", Body::Block(7, 0)),
+        dev("dev/fifo", Body::Fifo),
+        E::file("suid", "#!/bin/sh\n", 0o4755),
+        E::dir("sticky", 0o1777),
+    ];
+    let l2 = vec![
+        E::whiteout("etc/a"),
+        E::dir("opq", 0o700),
+        E::file("opq/new", "written before the marker", 0o644),
+        E::opaque("opq"),
+        E::whiteout("del"),
+        E::whiteout("recreate"),
+        E::dir("recreate", 0o750),
+        E::file("recreate/new", "new child", 0o644),
+        E::file("dir2file", "a file now", 0o644),
+        E::dir("file2dir", 0o755),
+        E::file("file2dir/inner", "inside", 0o644),
+        E::file("lib/libx.so", "through the lib symlink", 0o755),
+        E::file("data", "replaced data", 0o644),
+    ];
+    let l3 = vec![
+        E::dir("dir2file", 0o711),
+        E::file("dir2file/again", "a dir again", 0o644),
+        E::symlink("abs", "/etc/b"),
+        E::symlink("dangling", "../nowhere"),
+        E::hardlink("data.link2", "data"),
+    ];
+    vec![
+        (l1, Compression::Gzip),
+        (l2, Compression::None),
+        (l3, Compression::Zstd),
+    ]
+}
+
+/// Writes a single-platform image into a layout, tagged.
+pub fn layout_image(
+    dir: &Path,
+    tag: &str,
+    layers: &[(Vec<E>, Compression)],
+    platform: &str,
+    labels: &BTreeMap<String, String>,
+    flavor: Flavor,
+) -> Result<Digest> {
+    let mut out = LayoutWriter::create(dir)?;
+    let layers: Vec<Layer> = layers
+        .iter()
+        .map(|(e, c)| Layer::new(e, *c, flavor))
+        .collect::<Result<_>>()?;
+    let d = image::write_image(&out, &platform.parse()?, &layers, labels, flavor)?;
+    let bytes = image::manifest_bytes(&out, &d)?;
+    out.add_manifest(&d.media_type, &bytes, Some(tag))?;
+    Ok(d.digest)
+}
+
+/// Writes an index over one small image per platform; each image names its platform in a file.
+pub fn layout_index(dir: &Path, tag: &str, platforms: &[&str], flavor: Flavor) -> Result<Digest> {
+    let mut out = LayoutWriter::create(dir)?;
+    let mut descs = Vec::new();
+    for p in platforms {
+        let plat: Platform = p.parse()?;
+        let entries = vec![
+            E::dir("etc", 0o755),
+            E::file("etc/platform", p.to_string(), 0o644),
+            E::file(&format!("arch-{}", plat.arch), "", 0o644),
+        ];
+        let layer = Layer::new(&entries, Compression::Gzip, flavor)?;
+        descs.push(image::write_image(
+            &out,
+            &plat,
+            &[layer],
+            &BTreeMap::new(),
+            flavor,
+        )?);
+    }
+    let (mt, bytes) = image::index_bytes(&descs, flavor)?;
+    Ok(out.add_manifest(&mt, &bytes, Some(tag))?.digest)
+}
+
+/// tdg pushes (oci-client).
+pub fn push_with_tdg(layout: &Path, tag: &str, target: &str) -> Result<Digest> {
+    let rt = tokio::runtime::Runtime::new()?;
+    let src = LayoutSource::open(layout)?;
+    rt.block_on(tdg::oci::push::push_layout(
+        &src,
+        Some(tag),
+        &target.parse()?,
+        &Mirrors::default(),
+    ))
+}
+
+/// skopeo pushes, keeping manifests byte for byte.
+pub fn push_with_skopeo(layout: &Path, tag: &str, target: &str) -> Result<()> {
+    run(Command::new("skopeo")
+        .args([
+            "copy",
+            "--quiet",
+            "--all",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+        ])
+        .arg(format!("oci:{}:{tag}", layout.display()))
+        .arg(format!("docker://{target}")))
+}
+
+pub fn run(cmd: &mut Command) -> Result<()> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+pub fn output(cmd: &mut Command) -> Result<String> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
