@@ -139,10 +139,6 @@ impl Registry {
             .filter(|l| l.contains("\"GET /v2/") && l.contains("/blobs/sha256:"))
             .count()
     }
-
-    pub fn log_path(&self) -> Option<PathBuf> {
-        self.dir.as_ref().map(|d| d.path().join("registry.log"))
-    }
 }
 
 impl Drop for Registry {

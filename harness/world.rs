@@ -2,7 +2,6 @@
 //! it under their GHCR names, a mirror `ghcr.io=http://127.0.0.1:PORT`, and one verify run per
 //! spec whose outcomes the spec's trials read.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -142,9 +141,4 @@ pub fn write_spec(dir: &Path, name: &str, text: &str) -> Result<PathBuf> {
     let p = dir.join(format!("{name}.yaml"));
     std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
     Ok(p)
-}
-
-#[allow(dead_code)]
-pub fn runs_by_name(runs: Vec<SpecRun>) -> HashMap<String, SpecRun> {
-    runs.into_iter().map(|r| (r.spec.clone(), r)).collect()
 }

@@ -1,9 +1,42 @@
 //! Behaviour trials, grouped by what they prove.
 
+mod auth;
+mod checks;
+pub mod cli;
+mod errors;
+mod flatten;
+mod pull;
+
 use libtest_mimic::Trial;
 
 use crate::trial;
 
+macro_rules! trials {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        vec![$(trial(concat!(stringify!($module), "::", stringify!($name)), $module::$name)),*]
+    };
+}
+
 pub fn all() -> Vec<Trial> {
-    vec![]
+    trials![
+        auth::basic_auth_credentials_come_from_the_docker_config,
+        auth::malformed_docker_config_is_a_clear_error,
+        checks::every_check_of_the_real_spec_fails_on_a_broken_image,
+        checks::remaining_check_kinds_fail_with_short_messages,
+        errors::bad_spec_names_file_line_column_and_exits_2,
+        errors::connection_refused_names_the_host,
+        errors::missing_spec_file_exits_2,
+        errors::pinned_digest_reference_that_does_not_exist_is_an_error,
+        errors::unknown_repository_is_a_clear_error,
+        errors::unknown_tag_is_a_clear_error,
+        flatten::export_matches_tree_and_stays_inside_the_directory,
+        flatten::tdg_pushed_image_reads_back_in_skopeo_and_umoci,
+        flatten::tree_matches_umoci_unpack_of_skopeo_pushed_image,
+        pull::corrupted_cache_blob_is_caught_evicted_and_fetched_again,
+        pull::docker_media_types_pushed_by_tdg_verify,
+        pull::index_selects_the_requested_platform,
+        pull::second_run_fetches_no_blob,
+        pull::tampered_layout_blob_is_an_error,
+        pull::tampered_registry_blob_is_an_error_and_never_cached,
+    ]
 }

@@ -57,16 +57,22 @@ pub fn write_tree(flat: &Flattened, spool: &Spool, dest: &Path) -> Result<Export
             }
             Kind::Hardlink => {
                 let t = e.link.as_deref().unwrap_or_default();
-                match fs::hard_link(dest.join(t), &target) {
-                    Ok(()) => {}
-                    // The target was replaced after the link was made: the link keeps the old content.
-                    Err(_) => {
-                        let d = flat
-                            .content
-                            .get(path)
-                            .with_context(|| format!("no content spooled for {path}"))?;
-                        fs::copy(spool.path(d), &target)?;
-                    }
+                // Link only while the target still is the file the link was made to; a target
+                // replaced in a later layer leaves the link with the old content, as a copy.
+                let same = flat.tree.get(t).is_some_and(|te| {
+                    te.kind == Kind::File
+                        && te.sha256 == e.sha256
+                        && te.mode == e.mode
+                        && te.uid == e.uid
+                        && te.gid == e.gid
+                });
+                if !(same && fs::hard_link(dest.join(t), &target).is_ok()) {
+                    let d = flat
+                        .content
+                        .get(path)
+                        .with_context(|| format!("no content spooled for {path}"))?;
+                    fs::copy(spool.path(d), &target)
+                        .with_context(|| format!("writing {}", target.display()))?;
                 }
             }
             Kind::Symlink => symlink(e.link.as_deref().unwrap_or_default(), &target)?,

@@ -96,8 +96,22 @@ impl BlobCache {
         let mut out = io::BufWriter::with_capacity(1 << 20, tmp);
         let mut hasher = Hasher::default();
         while let Some(chunk) = stream.next().await {
-            // oci-client keeps yielding errors after the first one; stop at the first.
-            let chunk = chunk.with_context(|| format!("{what}: download failed"))?;
+            // oci-client keeps yielding errors after the first one; stop at the first. Its own
+            // digest check fails as the last item, after every byte arrived: judge those bytes
+            // ourselves so an integrity failure always reads the same.
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) if hasher.len() == size => {
+                    let (got, _) = hasher.finish();
+                    if &got != digest {
+                        bail!(crate::digest::IntegrityError(format!(
+                            "{what}: digest mismatch: expected {digest}, got {got}"
+                        )));
+                    }
+                    return Err(e).with_context(|| format!("{what}: download failed"));
+                }
+                Err(e) => return Err(e).with_context(|| format!("{what}: download failed")),
+            };
             hasher.update(&chunk);
             if hasher.len() > size {
                 bail!(crate::digest::IntegrityError(format!(

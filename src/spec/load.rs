@@ -284,7 +284,7 @@ impl Validator<'_> {
             let re = regex::bytes::Regex::new(&m.value).map_err(|e| {
                 self.err(
                     &m.referenced,
-                    format!("invalid regex: {}", super::first_line(&e.to_string())),
+                    format!("invalid regex: {}", super::last_line(&e.to_string())),
                 )
             })?;
             matches.push(re);

@@ -47,7 +47,7 @@ impl ValueMatch {
         if s.len() >= 2 && s.starts_with('^') && s.ends_with('$') {
             regex::Regex::new(s)
                 .map(ValueMatch::Regex)
-                .map_err(|e| format!("invalid regex: {}", first_line(&e.to_string())))
+                .map_err(|e| format!("invalid regex: {}", last_line(&e.to_string())))
         } else {
             Ok(ValueMatch::Exact(s.to_string()))
         }
@@ -86,11 +86,11 @@ impl FileExpectation {
     }
 }
 
-pub(crate) fn first_line(s: &str) -> String {
+/// The last non-empty line of a multi-line error (regex puts the reason there).
+pub(crate) fn last_line(s: &str) -> String {
     s.lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .last()
+        .rfind(|l| !l.is_empty())
         .unwrap_or("")
         .to_string()
 }

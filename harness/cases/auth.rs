@@ -1,0 +1,78 @@
+//! Registries that need credentials: basic auth from a Docker config file.
+
+use anyhow::{ensure, Context, Result};
+
+use super::cli::{expect_exit, Tdg};
+use crate::fixtures;
+use crate::registry::{write_docker_config, Auth, Registry};
+use crate::world;
+
+pub fn basic_auth_credentials_come_from_the_docker_config() -> Result<()> {
+    let reg = Registry::start(Some(Auth {
+        user: "release",
+        password: "s3cret",
+    }))?;
+    let tmp = tempfile::tempdir()?;
+    let layout = tmp.path().join("l");
+    tdg::demo::write_asset_layout(&layout, "spin-only", "v1.11.5", 256 << 10)?;
+    let image = format!("{}/urmanac/talos-cozystack-spin-only:v1.11.5", reg.addr);
+    fixtures::run(
+        std::process::Command::new("skopeo")
+            .args([
+                "copy",
+                "--quiet",
+                "--dest-tls-verify=false",
+                "--dest-creds",
+                "release:s3cret",
+            ])
+            .arg(format!("oci:{}:v1.11.5", layout.display()))
+            .arg(format!("docker://{image}")),
+    )?;
+    let spec = world::write_spec(tmp.path(), "auth", &format!("apiVersion: tdg/v1\nname: auth\nimage: {image}\nexpect:\n  files:\n    - path: assets/talos/arm64/boot/vmlinuz\n      type: file\n"))?;
+    let spec = spec.to_str().context("utf-8")?;
+
+    let tdg = Tdg::new()?;
+    write_docker_config(&tdg.docker_config, &reg.addr, "release", "s3cret")?;
+    expect_exit(&tdg.run(["verify", spec])?, 0)?;
+
+    let wrong = Tdg::new()?;
+    write_docker_config(&wrong.docker_config, &reg.addr, "release", "wrong")?;
+    let out = expect_exit(&wrong.run(["verify", spec])?, 2)?;
+    ensure!(
+        out.contains(&format!("registry {}", reg.addr)) && out.contains("credentials rejected"),
+        "{out}"
+    );
+
+    let anonymous = Tdg::new()?;
+    let out = expect_exit(&anonymous.run(["verify", spec])?, 2)?;
+    ensure!(
+        out.contains(&format!("registry {}", reg.addr)) && out.contains("401"),
+        "{out}"
+    );
+    Ok(())
+}
+
+pub fn malformed_docker_config_is_a_clear_error() -> Result<()> {
+    let w = world::world()?;
+    let tdg = Tdg::new()?;
+    std::fs::write(
+        tdg.docker_config.join("config.json"),
+        r#"{"auths": {"HOST": {"auth": "not base64!"}}}"#.replace("HOST", &w.registry.addr),
+    )?;
+    let spec = world::repo_root().join("specs/spin-only-arm64.yaml");
+    let mirror = format!("ghcr.io=http://{}", w.registry.addr);
+    let out = expect_exit(
+        &tdg.run([
+            "verify",
+            spec.to_str().context("utf-8")?,
+            "--mirror",
+            &mirror,
+        ])?,
+        2,
+    )?;
+    ensure!(
+        out.contains(&format!("credentials for {}", w.registry.addr)),
+        "{out}"
+    );
+    Ok(())
+}

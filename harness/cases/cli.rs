@@ -1,0 +1,57 @@
+//! Running the real `tdg` binary, isolated from the host: its own cache, an empty Docker
+//! config unless a test gives one, and no TDG_MIRROR from the environment.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+pub struct Tdg {
+    pub cache: PathBuf,
+    pub docker_config: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl Tdg {
+    pub fn new() -> anyhow::Result<Self> {
+        let tmp = tempfile::tempdir()?;
+        let docker_config = tmp.path().join("docker");
+        std::fs::create_dir_all(&docker_config)?;
+        Ok(Tdg {
+            cache: tmp.path().join("cache"),
+            docker_config,
+            _tmp: tmp,
+        })
+    }
+
+    pub fn run<I, S>(&self, args: I) -> anyhow::Result<Output>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        Ok(Command::new(env!("CARGO_BIN_EXE_tdg"))
+            .env("TDG_CACHE", &self.cache)
+            .env("DOCKER_CONFIG", &self.docker_config)
+            .env_remove("TDG_MIRROR")
+            .env("NO_COLOR", "1")
+            .args(args)
+            .output()?)
+    }
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Asserts the exit code and returns stdout + stderr.
+pub fn expect_exit(o: &Output, code: i32) -> anyhow::Result<String> {
+    let t = text(o);
+    anyhow::ensure!(
+        o.status.code() == Some(code),
+        "expected exit {code}, got {:?}:\n{t}",
+        o.status.code()
+    );
+    Ok(t)
+}
