@@ -76,3 +76,56 @@ pub fn malformed_docker_config_is_a_clear_error() -> Result<()> {
     );
     Ok(())
 }
+
+/// `credsStore` in the Docker config runs `docker-credential-<name> get`, as Docker does.
+pub fn credential_helper_supplies_the_password() -> Result<()> {
+    let reg = Registry::start(Some(Auth {
+        user: "helper",
+        password: "from-helper",
+    }))?;
+    let tmp = tempfile::tempdir()?;
+    let layout = tmp.path().join("l");
+    tdg::demo::write_asset_layout(&layout, "spin-only", "v1.11.5", 64 << 10)?;
+    let image = format!("{}/x/helper:v1", reg.addr);
+    fixtures::run(
+        std::process::Command::new("skopeo")
+            .args([
+                "copy",
+                "--quiet",
+                "--dest-tls-verify=false",
+                "--dest-creds",
+                "helper:from-helper",
+            ])
+            .arg(format!("oci:{}:v1.11.5", layout.display()))
+            .arg(format!("docker://{image}")),
+    )?;
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir(&bin)?;
+    let helper = bin.join("docker-credential-tdgtest");
+    std::fs::write(&helper, "#!/bin/sh\nread host\necho \"{\\\"ServerURL\\\":\\\"$host\\\",\\\"Username\\\":\\\"helper\\\",\\\"Secret\\\":\\\"from-helper\\\"}\"\n")?;
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    let tdg = Tdg::new()?;
+    std::fs::write(
+        tdg.docker_config.join("config.json"),
+        r#"{"credsStore": "tdgtest"}"#,
+    )?;
+    let spec = world::write_spec(
+        tmp.path(),
+        "helper",
+        &format!("apiVersion: tdg/v1\nname: helper\nimage: {image}\nexpect:\n  absent: [etc]\n"),
+    )?;
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tdg"))
+        .env("TDG_CACHE", &tdg.cache)
+        .env("DOCKER_CONFIG", &tdg.docker_config)
+        .env("PATH", path)
+        .arg("verify")
+        .arg(&spec)
+        .output()?;
+    expect_exit(&out, 0)?;
+    Ok(())
+}

@@ -6,6 +6,7 @@ pub mod cli;
 mod errors;
 mod flatten;
 mod pull;
+mod reports;
 
 use libtest_mimic::Trial;
 
@@ -20,6 +21,7 @@ macro_rules! trials {
 pub fn all() -> Vec<Trial> {
     trials![
         auth::basic_auth_credentials_come_from_the_docker_config,
+        auth::credential_helper_supplies_the_password,
         auth::malformed_docker_config_is_a_clear_error,
         checks::every_check_of_the_real_spec_fails_on_a_broken_image,
         checks::remaining_check_kinds_fail_with_short_messages,
@@ -35,8 +37,14 @@ pub fn all() -> Vec<Trial> {
         pull::corrupted_cache_blob_is_caught_evicted_and_fetched_again,
         pull::docker_media_types_pushed_by_tdg_verify,
         pull::index_selects_the_requested_platform,
+        pull::layout_mirror_and_tdg_mirror_env,
         pull::second_run_fetches_no_blob,
         pull::tampered_layout_blob_is_an_error,
         pull::tampered_registry_blob_is_an_error_and_never_cached,
+        reports::demo_verifies_offline_and_a_broken_demo_fails,
+        reports::json_report_carries_every_outcome,
+        reports::junit_report_parses_and_counts_failures,
+        reports::schema_command_prints_the_committed_schema,
+        reports::tree_prints_sorted_listing,
     ]
 }

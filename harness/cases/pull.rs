@@ -280,3 +280,44 @@ pub fn tampered_layout_blob_is_an_error() -> Result<()> {
     );
     Ok(())
 }
+
+/// `--mirror ghcr.io=oci:/root` reads `ghcr.io/org/name:tag` from `oci:/root/org/name:tag`,
+/// and `TDG_MIRROR` carries the same rules.
+pub fn layout_mirror_and_tdg_mirror_env() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let root = tmp.path().join("layouts");
+    tdg::demo::write_asset_layout(
+        &root.join("urmanac/talos-cozystack-spin-only"),
+        "spin-only",
+        "v1.11.5",
+        1 << 20,
+    )?;
+    let spec = world::repo_root().join("specs/spin-only-arm64.yaml");
+    let spec = spec.to_str().context("utf-8")?;
+    let mirror = format!("ghcr.io=oci:{}", root.display());
+    let tdg = Tdg::new()?;
+    expect_exit(&tdg.run(["verify", spec, "--mirror", &mirror])?, 0)?;
+    let out = Command::new(env!("CARGO_BIN_EXE_tdg"))
+        .env("TDG_CACHE", &tdg.cache)
+        .env("DOCKER_CONFIG", &tdg.docker_config)
+        .env(
+            "TDG_MIRROR",
+            format!("quay.io=http://127.0.0.1:1, {mirror}"),
+        )
+        .args(["verify", spec])
+        .output()?;
+    expect_exit(&out, 0)?;
+    // A flag overrides the environment's rule for the same host.
+    let out = Command::new(env!("CARGO_BIN_EXE_tdg"))
+        .env("TDG_CACHE", &tdg.cache)
+        .env("DOCKER_CONFIG", &tdg.docker_config)
+        .env("TDG_MIRROR", &mirror)
+        .args(["verify", spec, "--mirror", "ghcr.io=oci:/nonexistent"])
+        .output()?;
+    let text = expect_exit(&out, 2)?;
+    ensure!(
+        text.contains("/nonexistent/urmanac/talos-cozystack-spin-only is not an OCI image layout"),
+        "{text}"
+    );
+    Ok(())
+}

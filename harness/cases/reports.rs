@@ -1,0 +1,169 @@
+//! The CLI's outputs: exit codes, JSON and JUnit reports read by independent parsers, the
+//! schema, and the offline demo of the Quick start.
+
+use std::process::Command;
+
+use anyhow::{ensure, Context, Result};
+
+use super::cli::{expect_exit, Tdg};
+use crate::world;
+
+fn spec_and_broken_tag() -> Result<(String, String, String)> {
+    let w = world::world()?;
+    let spec = world::repo_root()
+        .join("specs/spin-only-arm64.yaml")
+        .to_str()
+        .context("utf-8")?
+        .to_string();
+    let mirror = format!("ghcr.io=http://{}", w.registry.addr);
+    // The spin-tailscale image checked against the spin-only spec: labels and report differ.
+    let wrong = format!(
+        "{}/urmanac/talos-cozystack-spin-tailscale:v1.11.5",
+        w.registry.addr
+    );
+    Ok((spec, mirror, wrong))
+}
+
+pub fn json_report_carries_every_outcome() -> Result<()> {
+    let (spec, mirror, wrong) = spec_and_broken_tag()?;
+    let tmp = tempfile::tempdir()?;
+    let file = tmp.path().join("r.json");
+    let tdg = Tdg::new()?;
+    expect_exit(
+        &tdg.run([
+            "verify",
+            &spec,
+            "--mirror",
+            &mirror,
+            "--image",
+            &wrong,
+            "--format",
+            "json",
+            "--output",
+            file.to_str().context("utf-8")?,
+        ])?,
+        1,
+    )?;
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&file)?)?;
+    ensure!(v["schema"] == "tdg.report/v1" && v["exit_code"] == 1, "{v}");
+    let s = &v["specs"][0];
+    ensure!(
+        s["spec"] == "spin-only-arm64"
+            && s["digest"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("sha256:")),
+        "{s}"
+    );
+    let outcomes = s["outcomes"].as_array().context("outcomes")?;
+    ensure!(outcomes.len() == 19, "{} outcomes", outcomes.len());
+    let failed: Vec<&str> = outcomes
+        .iter()
+        .filter(|o| o["status"] == "fail")
+        .filter_map(|o| o["check"].as_str())
+        .collect();
+    ensure!(
+        failed
+            == [
+                "labels::org.opencontainers.image.title",
+                "files::assets/talos/arm64/validation/build-report.txt::matches"
+            ],
+        "{failed:?}"
+    );
+    Ok(())
+}
+
+pub fn junit_report_parses_and_counts_failures() -> Result<()> {
+    let (spec, mirror, wrong) = spec_and_broken_tag()?;
+    let tmp = tempfile::tempdir()?;
+    let file = tmp.path().join("r.xml");
+    expect_exit(
+        &Tdg::new()?.run([
+            "verify",
+            &spec,
+            "--mirror",
+            &mirror,
+            "--image",
+            &wrong,
+            "--format",
+            "junit",
+            "--output",
+            file.to_str().context("utf-8")?,
+        ])?,
+        1,
+    )?;
+    // Python's XML parser, not ours, reads the file.
+    let script = "import sys, xml.etree.ElementTree as E\nr = E.parse(sys.argv[1]).getroot()\ns = r.find('testsuite')\nprint(r.tag, s.get('name'), s.get('tests'), s.get('failures'), s.get('errors'), len(s.findall('testcase')), len(s.findall('testcase/failure')))";
+    let out = crate::fixtures::output(Command::new("python3").arg("-c").arg(script).arg(&file))?;
+    ensure!(
+        out.trim() == "testsuites spin-only-arm64 19 2 0 19 2",
+        "python read: {out}"
+    );
+    Ok(())
+}
+
+pub fn schema_command_prints_the_committed_schema() -> Result<()> {
+    let out = Tdg::new()?.run(["schema"])?;
+    let printed = expect_exit(&out, 0)?;
+    let committed = std::fs::read_to_string(world::repo_root().join("schema/spec-v1.schema.json"))?;
+    ensure!(
+        printed == committed,
+        "tdg schema differs from schema/spec-v1.schema.json"
+    );
+    let v: serde_json::Value = serde_json::from_str(&printed)?;
+    ensure!(
+        v["$schema"] == "https://json-schema.org/draft/2020-12/schema",
+        "{}",
+        v["$schema"]
+    );
+    Ok(())
+}
+
+pub fn demo_verifies_offline_and_a_broken_demo_fails() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("demo");
+    let tdg = Tdg::new()?;
+    let out = expect_exit(&tdg.run(["demo".as_ref(), dir.as_os_str()])?, 0)?;
+    ensure!(
+        out.contains("12 passed, 0 failed, 0 errors, 0 skipped"),
+        "{out}"
+    );
+    // The spec it wrote verifies on its own, and fails once the image is not what it says.
+    let spec = dir.join("spec.yaml");
+    expect_exit(&tdg.run(["verify".as_ref(), spec.as_os_str()])?, 0)?;
+    let text = std::fs::read_to_string(&spec)?.replace("min: 512KiB", "min: 2MiB");
+    std::fs::write(&spec, text)?;
+    let out = expect_exit(&tdg.run(["verify".as_ref(), spec.as_os_str()])?, 1)?;
+    ensure!(out.contains("FAIL files::assets/talos/arm64/boot/vmlinuz::size: size 1048576 bytes (1.0 MiB) is below the minimum 2097152 bytes (2.0 MiB)"), "{out}");
+    Ok(())
+}
+
+pub fn tree_prints_sorted_listing() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    tdg::demo::write_asset_layout(&tmp.path().join("l"), "spin-only", "v1.11.5", 1 << 20)?;
+    let out = Tdg::new()?.run([
+        "tree",
+        &format!("oci:{}:v1.11.5", tmp.path().join("l").display()),
+    ])?;
+    let text = expect_exit(&out, 0)?;
+    let paths: Vec<&str> = text
+        .lines()
+        .map(|l| l.split(' ').nth(5).unwrap_or(""))
+        .collect();
+    let mut sorted = paths.clone();
+    sorted.sort();
+    ensure!(paths == sorted && paths.len() == 9, "{text}");
+    let vmlinuz = text
+        .lines()
+        .find(|l| l.ends_with(" assets/talos/arm64/boot/vmlinuz"))
+        .context("no vmlinuz")?;
+    let expected = tdg::digest::Digest::of(&tdg::demo::kernel("arm64", 1 << 20));
+    ensure!(
+        vmlinuz
+            == format!(
+                "f 0644 0:0 1048576 {} assets/talos/arm64/boot/vmlinuz",
+                expected.hex()
+            ),
+        "{vmlinuz}"
+    );
+    Ok(())
+}
