@@ -312,9 +312,10 @@ pub fn normalize(raw: &str) -> Result<String> {
 
 fn read_entry<R: Read>(e: &mut tar::Entry<'_, R>, spool: Option<&Spool>) -> Result<(Entry, bool)> {
     let h = e.header();
-    let mut uid = h.uid().context("bad uid")?;
-    let mut gid = h.gid().context("bad gid")?;
-    let mode = h.mode().context("bad mode")? & 0o7777;
+    let old = h.as_old();
+    let mut uid = numeric(h.uid(), &old.uid).context("bad uid")?;
+    let mut gid = numeric(h.gid(), &old.gid).context("bad gid")?;
+    let mode = numeric(h.mode().map(u64::from), &old.mode).context("bad mode")? as u32 & 0o7777;
     let et = h.entry_type();
     let device = match et {
         tar::EntryType::Char | tar::EntryType::Block => Some((
@@ -387,6 +388,15 @@ fn read_entry<R: Read>(e: &mut tar::Entry<'_, R>, spool: Option<&Spool>) -> Resu
         other => bail!("unsupported tar entry type {other:?}"),
     };
     Ok((entry, false))
+}
+
+/// Go's archive/tar (behind skopeo, umoci, containerd) reads a numeric field of only NULs or
+/// spaces as 0; so does tdg, rather than refuse images those tools accept.
+fn numeric(parsed: io::Result<u64>, raw: &[u8]) -> io::Result<u64> {
+    match parsed {
+        Err(_) if raw.iter().all(|b| *b == 0 || *b == b' ') => Ok(0),
+        other => other,
+    }
 }
 
 fn hash_content(r: &mut impl Read, spool: Option<&Spool>) -> Result<(Digest, u64, bool)> {

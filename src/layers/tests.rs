@@ -226,3 +226,38 @@ fn listing_format() {
     assert_eq!(lines[3], "l 0777 0:0 - - d/l -> f");
     assert_eq!(lines[4], "c 0644 0:0 - - d/null = 1:3");
 }
+
+#[test]
+fn empty_numeric_fields_read_as_zero_like_go() {
+    let mut h = tar::Header::new_gnu();
+    h.set_path("f").unwrap();
+    h.set_size(1);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mode(0o644);
+    h.as_old_mut().uid = [0; 8];
+    h.as_old_mut().gid = [0; 8];
+    h.set_cksum();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append(&h, &b"x"[..]).unwrap();
+    let tar = b.into_inner().unwrap();
+    let mut f = Flattener::new(Wanted::Nothing, None);
+    f.apply_tar(&mut &tar[..], "layer").unwrap();
+    let e = f.finish().tree.entries["f"].clone();
+    assert_eq!((e.uid, e.gid, e.mode), (0, 0, 0o644));
+}
+
+#[test]
+fn garbage_numeric_fields_are_errors() {
+    let mut h = tar::Header::new_gnu();
+    h.set_path("f").unwrap();
+    h.set_size(0);
+    h.set_mode(0o644);
+    h.as_old_mut().uid = *b"zz\0\0\0\0\0\0";
+    h.set_cksum();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append(&h, &b""[..]).unwrap();
+    let tar = b.into_inner().unwrap();
+    let mut f = Flattener::new(Wanted::Nothing, None);
+    let err = f.apply_tar(&mut &tar[..], "layer").unwrap_err();
+    assert!(format!("{err:#}").contains("bad uid"), "{err:#}");
+}

@@ -1,0 +1,235 @@
+//! `cargo bench`: a multi-layer image of at least 1 GiB in a real registry on loopback, and in
+//! one run: `tdg verify` cold, `tdg verify` with a warm cache, `skopeo copy` + `umoci unpack`
+//! of the same image, and `sha256sum` over the same blob bytes. Prints the ratios and tdg's
+//! peak RSS. Sizes: `TDG_BENCH_LAYERS` (default 8) × `TDG_BENCH_LAYER_MIB` (default 136).
+
+#[path = "registry.rs"]
+#[allow(dead_code)]
+mod registry;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Result};
+use serde_json::json;
+
+use tdg::digest::HashingWriter;
+use tdg::oci::layout::LayoutWriter;
+use tdg::oci::manifest;
+
+fn env_num(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Streams one layer of `files` × `file_mib` MiB of incompressible data to the layout.
+fn write_layer(
+    out: &LayoutWriter,
+    index: usize,
+    mib: usize,
+    gzip: bool,
+) -> Result<serde_json::Value> {
+    let tmp = tempfile::NamedTempFile::new_in(out.dir())?;
+    let file = std::io::BufWriter::with_capacity(1 << 20, tmp.reopen()?);
+    let sink: Box<dyn Write> = if gzip {
+        Box::new(flate2::write::GzEncoder::new(
+            file,
+            flate2::Compression::fast(),
+        ))
+    } else {
+        Box::new(file)
+    };
+    let mut hashing = HashingWriter::new(sink);
+    {
+        let mut b = tar::Builder::new(&mut hashing);
+        let dir = format!("data/layer{index}");
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_size(0);
+        b.append_data(&mut h, format!("{dir}/"), std::io::empty())?;
+        let file_mib = 8;
+        for f in 0..mib.div_ceil(file_mib) {
+            let data = tdg::demo::filler(file_mib << 20, (index * 1000 + f) as u64);
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(0o644);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(0);
+            h.set_size(data.len() as u64);
+            b.append_data(&mut h, format!("{dir}/blob{f:03}.bin"), &data[..])?;
+        }
+        b.finish()?;
+    }
+    hashing.flush()?;
+    let (diff_id, _) = hashing.hasher.clone().finish();
+    drop(hashing);
+    let (digest, size) = out.write_blob_from(std::fs::File::open(tmp.path())?)?;
+    let media_type = if gzip {
+        manifest::OCI_LAYER_GZIP
+    } else {
+        manifest::OCI_LAYER_TAR
+    };
+    Ok(
+        json!({"mediaType": media_type, "digest": digest.to_string(), "size": size, "diff_id": diff_id.to_string()}),
+    )
+}
+
+fn build_image(dir: &Path, layers: usize, mib: usize) -> Result<u64> {
+    let mut out = LayoutWriter::create(dir)?;
+    let mut descs = Vec::new();
+    for i in 0..layers {
+        descs.push(write_layer(&out, i, mib, i % 2 == 0)?);
+    }
+    let mut text = Vec::new();
+    writeln!(text, "Talos Version: v1.11.5")?;
+    let small = tdg::oci::image::Layer::new(
+        &[tdg::oci::image::TarEntry::file("report.txt", text, 0o644)],
+        manifest::Compression::Gzip,
+        tdg::oci::image::Flavor::Oci,
+    )?;
+    let (sd, ss) = out.write_blob(&small.blob)?;
+    descs.push(json!({"mediaType": small.media_type, "digest": sd.to_string(), "size": ss, "diff_id": small.diff_id.to_string()}));
+    let diff_ids: Vec<_> = descs.iter().map(|d| d["diff_id"].clone()).collect();
+    let config = serde_json::to_vec(
+        &json!({"architecture": "arm64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": diff_ids}, "config": {}}),
+    )?;
+    let (cd, cs) = out.write_blob(&config)?;
+    let layers_json: Vec<_> = descs
+        .iter()
+        .map(|d| json!({"mediaType": d["mediaType"], "digest": d["digest"], "size": d["size"]}))
+        .collect();
+    let total: u64 = descs.iter().map(|d| d["size"].as_u64().unwrap_or(0)).sum();
+    let m = serde_json::to_vec(
+        &json!({"schemaVersion": 2, "mediaType": manifest::OCI_MANIFEST, "config": {"mediaType": manifest::OCI_CONFIG, "digest": cd.to_string(), "size": cs}, "layers": layers_json}),
+    )?;
+    out.add_manifest(manifest::OCI_MANIFEST, &m, Some("1"))?;
+    Ok(total)
+}
+
+fn timed(cmd: &mut Command) -> Result<Duration> {
+    let start = Instant::now();
+    let out = cmd.output()?;
+    let took = start.elapsed();
+    ensure!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(took)
+}
+
+fn peak_child_rss_mib() -> f64 {
+    // SAFETY: getrusage fills the struct it is given.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    ru.ru_maxrss as f64 / 1024.0
+}
+
+fn main() -> Result<()> {
+    // `cargo bench` passes --bench; `cargo test --benches` would run this too, so do the work
+    // only when benchmarking.
+    if !std::env::args().any(|a| a == "--bench") {
+        return Ok(());
+    }
+    let (layers, mib) = (
+        env_num("TDG_BENCH_LAYERS", 8),
+        env_num("TDG_BENCH_LAYER_MIB", 136),
+    );
+    let tmp = tempfile::tempdir()?;
+    let layout = tmp.path().join("layout");
+    let t = Instant::now();
+    let total = build_image(&layout, layers, mib)?;
+    eprintln!(
+        "built a {layers}+1-layer image, {:.0} MiB of blobs, in {:.1}s",
+        total as f64 / 1048576.0,
+        t.elapsed().as_secs_f64()
+    );
+    let reg = registry::Registry::start(None)?;
+    let image = format!("{}/bench/big:1", reg.addr);
+    timed(
+        Command::new("skopeo")
+            .args([
+                "copy",
+                "--quiet",
+                "--preserve-digests",
+                "--dest-tls-verify=false",
+            ])
+            .arg(format!("oci:{}:1", layout.display()))
+            .arg(format!("docker://{image}")),
+    )?;
+
+    let spec = tmp.path().join("bench.yaml");
+    std::fs::write(
+        &spec,
+        format!("apiVersion: tdg/v1\nname: bench\nimage: {image}\nexpect:\n  files:\n    - path: data/layer0/blob000.bin\n      size: {{min: 8MiB, max: 8MiB}}\n    - path: report.txt\n      contains: [\"Talos Version: v1.11.5\"]\n  absent: [etc]\n"),
+    )?;
+    let tdg = env!("CARGO_BIN_EXE_tdg");
+    let cache = tmp.path().join("cache");
+    let verify = || {
+        let mut c = Command::new(tdg);
+        c.env("TDG_CACHE", &cache)
+            .env("DOCKER_CONFIG", tmp.path())
+            .arg("verify")
+            .arg(&spec);
+        c
+    };
+    let cold = timed(&mut verify())?;
+    let warm = timed(&mut verify())?;
+    let rss = peak_child_rss_mib();
+
+    let pulled = tmp.path().join("pulled");
+    let bundle = tmp.path().join("bundle");
+    let t = Instant::now();
+    timed(
+        Command::new("skopeo")
+            .args(["copy", "--quiet", "--src-tls-verify=false"])
+            .arg(format!("docker://{image}"))
+            .arg(format!("oci:{}:1", pulled.display())),
+    )?;
+    timed(
+        Command::new("umoci")
+            .arg("unpack")
+            .arg("--image")
+            .arg(format!("{}:1", pulled.display()))
+            .arg(&bundle),
+    )?;
+    let skopeo_umoci = t.elapsed();
+
+    let blobs: Vec<_> = std::fs::read_dir(layout.join("blobs/sha256"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    let sha = timed(Command::new("sha256sum").args(&blobs))?;
+
+    let mib_total = total as f64 / 1048576.0;
+    let row = |name: &str, d: Duration| {
+        println!(
+            "{name:<34} {:>8.2}s {:>8.0} MiB/s {:>7.2}x",
+            d.as_secs_f64(),
+            mib_total / d.as_secs_f64(),
+            d.as_secs_f64() / cold.as_secs_f64()
+        )
+    };
+    println!(
+        "image: {} layers, {mib_total:.0} MiB of blobs (half gzip, half plain tar)",
+        layers + 1
+    );
+    println!(
+        "{:<34} {:>9} {:>13} {:>8}",
+        "", "time", "throughput", "vs cold"
+    );
+    row("tdg verify, cold cache", cold);
+    row("tdg verify, warm cache", warm);
+    row("skopeo copy + umoci unpack", skopeo_umoci);
+    row("sha256sum over the blobs", sha);
+    println!("tdg peak RSS: {rss:.1} MiB");
+    Ok(())
+}
