@@ -114,7 +114,7 @@ pub async fn pull(
 fn flatten(ctx: &Env, layers: &[BlobFile], wanted: Wanted, spool: &Spool) -> Result<Flattened> {
     let mut f = Flattener::new(wanted, Some(spool));
     for l in layers {
-        if let Err(e) = f.apply_blob(&l.path, &l.descriptor) {
+        if let Err(e) = f.apply_blob(&l.path, &l.descriptor, l.verified) {
             // Bad bytes never stay in the cache: the next run fetches them again.
             if l.cached && is_integrity(&e) {
                 ctx.cache.evict(&l.descriptor.digest);

@@ -76,10 +76,11 @@ impl RegistrySource {
         Ok(bytes.to_vec())
     }
 
-    /// Downloads a blob into the cache unless it is already there.
-    pub async fn blob(&self, desc: &Descriptor, cache: &BlobCache) -> Result<PathBuf> {
+    /// Downloads a blob into the cache unless it is already there. Returns its path and
+    /// whether this call fetched (and so verified) it.
+    pub async fn blob(&self, desc: &Descriptor, cache: &BlobCache) -> Result<(PathBuf, bool)> {
         if cache.has(&desc.digest, desc.size) {
-            return Ok(cache.path(&desc.digest));
+            return Ok((cache.path(&desc.digest), false));
         }
         let r = self.reference(&desc.digest.to_string());
         self.client
@@ -93,7 +94,10 @@ impl RegistrySource {
             .await
             .map_err(|e| self.error(&format!("fetching {what}"), e))?;
         let stream = sized.stream.map_err(std::io::Error::other);
-        cache.ingest(&desc.digest, desc.size, stream, &what).await
+        Ok((
+            cache.ingest(&desc.digest, desc.size, stream, &what).await?,
+            true,
+        ))
     }
 
     /// Uploads a blob from a file unless the registry has it already.

@@ -18,12 +18,13 @@ pub enum Source {
     Layout(LayoutSource),
 }
 
-/// A layer blob on disk: in the cache (already verified on the way in) or in a layout (verified
-/// as it is read).
+/// A layer blob on disk: in the cache or in a layout.
 pub struct BlobFile {
     pub path: PathBuf,
     pub descriptor: Descriptor,
     pub cached: bool,
+    /// Hashed on its way into the cache by this run; anything else is verified as it is read.
+    pub verified: bool,
 }
 
 impl Source {
@@ -95,7 +96,7 @@ impl Source {
         }
         let bytes = match self {
             Source::Registry(r) => {
-                let p = r.blob(desc, cache).await?;
+                let (p, _) = r.blob(desc, cache).await?;
                 std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?
             }
             Source::Layout(l) => l.document(&desc.digest, None)?,
@@ -126,11 +127,12 @@ impl Source {
     pub async fn layer(&self, desc: &Descriptor, cache: &BlobCache) -> Result<BlobFile> {
         match self {
             Source::Registry(r) => {
-                let path = r.blob(desc, cache).await?;
+                let (path, fetched) = r.blob(desc, cache).await?;
                 Ok(BlobFile {
                     path,
                     descriptor: desc.clone(),
                     cached: true,
+                    verified: fetched,
                 })
             }
             Source::Layout(l) => {
@@ -146,6 +148,7 @@ impl Source {
                     path,
                     descriptor: desc.clone(),
                     cached: false,
+                    verified: false,
                 })
             }
         }
