@@ -149,6 +149,20 @@ pub fn push_with_skopeo(layout: &Path, tag: &str, target: &str) -> Result<()> {
         .arg(format!("docker://{target}")))
 }
 
+/// skopeo pushes to a registry that needs credentials.
+pub fn push_with_skopeo_as(layout: &Path, tag: &str, target: &str, creds: &str) -> Result<()> {
+    run(Command::new("skopeo")
+        .args([
+            "copy",
+            "--quiet",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            creds,
+        ])
+        .arg(format!("oci:{}:{tag}", layout.display()))
+        .arg(format!("docker://{target}")))
+}
+
 pub fn run(cmd: &mut Command) -> Result<()> {
     let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
     if !out.status.success() {

@@ -106,6 +106,19 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// Resolves, pulls and flattens one image for `tree` and `export`.
+fn pull(
+    cli: &Cli,
+    image: &str,
+    p: &Option<String>,
+    wanted: Wanted,
+) -> Result<(ImageRef, verify::Pulled)> {
+    let image: ImageRef = image.parse()?;
+    let env = env(cli)?;
+    let pulled = runtime()?.block_on(verify::pull(&env, &image, platform(p)?.as_ref(), wanted))?;
+    Ok((image, pulled))
+}
+
 fn run(cli: Cli) -> Result<i32> {
     match &cli.command {
         Command::Schema => {
@@ -149,14 +162,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(verify::exit_code(&runs))
         }
         Command::Tree { image, platform: p } => {
-            let image: ImageRef = image.parse()?;
-            let env = env(&cli)?;
-            let pulled = runtime()?.block_on(verify::pull(
-                &env,
-                &image,
-                platform(p)?.as_ref(),
-                Wanted::Nothing,
-            ))?;
+            let (_, pulled) = pull(&cli, image, p, Wanted::Nothing)?;
             print!("{}", pulled.flat.tree.listing());
             Ok(0)
         }
@@ -165,14 +171,7 @@ fn run(cli: Cli) -> Result<i32> {
             dir,
             platform: p,
         } => {
-            let image: ImageRef = image.parse()?;
-            let env = env(&cli)?;
-            let pulled = runtime()?.block_on(verify::pull(
-                &env,
-                &image,
-                platform(p)?.as_ref(),
-                Wanted::Everything,
-            ))?;
+            let (image, pulled) = pull(&cli, image, p, Wanted::Everything)?;
             let notes = tdg::layers::export::write_tree(&pulled.flat, &pulled.spool, dir)?;
             for d in &notes.skipped_devices {
                 eprintln!("tdg: warning: device node {d} not created (needs privilege)");

@@ -16,18 +16,7 @@ pub fn basic_auth_credentials_come_from_the_docker_config() -> Result<()> {
     let layout = tmp.path().join("l");
     tdg::demo::write_asset_layout(&layout, "spin-only", "v1.11.5", 256 << 10)?;
     let image = format!("{}/urmanac/talos-cozystack-spin-only:v1.11.5", reg.addr);
-    fixtures::run(
-        std::process::Command::new("skopeo")
-            .args([
-                "copy",
-                "--quiet",
-                "--dest-tls-verify=false",
-                "--dest-creds",
-                "release:s3cret",
-            ])
-            .arg(format!("oci:{}:v1.11.5", layout.display()))
-            .arg(format!("docker://{image}")),
-    )?;
+    fixtures::push_with_skopeo_as(&layout, "v1.11.5", &image, "release:s3cret")?;
     let spec = world::write_spec(tmp.path(), "auth", &format!("apiVersion: tdg/v1\nname: auth\nimage: {image}\nexpect:\n  files:\n    - path: assets/talos/arm64/boot/vmlinuz\n      type: file\n"))?;
     let spec = spec.to_str().context("utf-8")?;
 
@@ -87,18 +76,7 @@ pub fn credential_helper_supplies_the_password() -> Result<()> {
     let layout = tmp.path().join("l");
     tdg::demo::write_asset_layout(&layout, "spin-only", "v1.11.5", 64 << 10)?;
     let image = format!("{}/x/helper:v1", reg.addr);
-    fixtures::run(
-        std::process::Command::new("skopeo")
-            .args([
-                "copy",
-                "--quiet",
-                "--dest-tls-verify=false",
-                "--dest-creds",
-                "helper:from-helper",
-            ])
-            .arg(format!("oci:{}:v1.11.5", layout.display()))
-            .arg(format!("docker://{image}")),
-    )?;
+    fixtures::push_with_skopeo_as(&layout, "v1.11.5", &image, "helper:from-helper")?;
     let bin = tmp.path().join("bin");
     std::fs::create_dir(&bin)?;
     let helper = bin.join("docker-credential-tdgtest");

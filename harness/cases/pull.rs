@@ -27,16 +27,17 @@ fn index_spec(
     )
 }
 
+fn three_platform_index(dir: &std::path::Path, flavor: Flavor) -> Result<std::path::PathBuf> {
+    let layout = dir.join("l");
+    let platforms = ["linux/amd64", "linux/arm64", "linux/arm/v7"];
+    fixtures::layout_index(&layout, "t", &platforms, flavor)?;
+    Ok(layout)
+}
+
 pub fn index_selects_the_requested_platform() -> Result<()> {
     let w = world::world()?;
     let tmp = tempfile::tempdir()?;
-    let layout = tmp.path().join("l");
-    fixtures::layout_index(
-        &layout,
-        "t",
-        &["linux/amd64", "linux/arm64", "linux/arm/v7"],
-        Flavor::Oci,
-    )?;
+    let layout = three_platform_index(tmp.path(), Flavor::Oci)?;
     let image = format!("{}/fixtures/index:oci", w.registry.addr);
     fixtures::push_with_skopeo(&layout, "t", &image)?;
     let tdg = Tdg::new()?;
@@ -85,13 +86,7 @@ pub fn index_selects_the_requested_platform() -> Result<()> {
 pub fn docker_media_types_pushed_by_tdg_verify() -> Result<()> {
     let w = world::world()?;
     let tmp = tempfile::tempdir()?;
-    let layout = tmp.path().join("l");
-    fixtures::layout_index(
-        &layout,
-        "t",
-        &["linux/amd64", "linux/arm64", "linux/arm/v7"],
-        Flavor::Docker,
-    )?;
+    let layout = three_platform_index(tmp.path(), Flavor::Docker)?;
     let image = format!("{}/fixtures/index:docker", w.registry.addr);
     fixtures::push_with_tdg(&layout, "t", &image)?;
     let raw = fixtures::output(

@@ -47,14 +47,7 @@ pub fn write_tree(flat: &Flattened, spool: &Spool, dest: &Path) -> Result<Export
         }
         match e.kind {
             Kind::Dir => fs::create_dir(&target)?,
-            Kind::File => {
-                let d = flat
-                    .content
-                    .get(path)
-                    .with_context(|| format!("no content spooled for {path}"))?;
-                fs::copy(spool.path(d), &target)
-                    .with_context(|| format!("writing {}", target.display()))?;
-            }
+            Kind::File => copy_content(flat, spool, path, &target)?,
             Kind::Hardlink => {
                 let t = e.link.as_deref().unwrap_or_default();
                 // Link only while the target still is the file the link was made to; a target
@@ -67,12 +60,7 @@ pub fn write_tree(flat: &Flattened, spool: &Spool, dest: &Path) -> Result<Export
                         && te.gid == e.gid
                 });
                 if !(same && fs::hard_link(dest.join(t), &target).is_ok()) {
-                    let d = flat
-                        .content
-                        .get(path)
-                        .with_context(|| format!("no content spooled for {path}"))?;
-                    fs::copy(spool.path(d), &target)
-                        .with_context(|| format!("writing {}", target.display()))?;
+                    copy_content(flat, spool, path, &target)?;
                 }
             }
             Kind::Symlink => symlink(e.link.as_deref().unwrap_or_default(), &target)?,
@@ -97,6 +85,15 @@ pub fn write_tree(flat: &Flattened, spool: &Spool, dest: &Path) -> Result<Export
         fs::set_permissions(dest.join(path), fs::Permissions::from_mode(e.mode))?;
     }
     Ok(notes)
+}
+
+fn copy_content(flat: &Flattened, spool: &Spool, path: &str, target: &Path) -> Result<()> {
+    let d = flat
+        .content
+        .get(path)
+        .with_context(|| format!("no content spooled for {path}"))?;
+    fs::copy(spool.path(d), target).with_context(|| format!("writing {}", target.display()))?;
+    Ok(())
 }
 
 fn is_root() -> bool {
