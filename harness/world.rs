@@ -74,10 +74,7 @@ fn build_world() -> Result<World> {
         }
     }
     let mirrors = Mirrors::parse(None, [format!("ghcr.io=http://{}", registry.addr).as_str()])?;
-    let env = Env {
-        mirrors,
-        cache: Arc::new(BlobCache::open(tmp.path().join("cache"))?),
-    };
+    let env = Env::new(mirrors, BlobCache::open(tmp.path().join("cache"))?);
     Ok(World {
         registry,
         env,

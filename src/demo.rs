@@ -13,9 +13,15 @@ use crate::oci::image::{self, Flavor, Layer, TarEntry};
 use crate::oci::layout::LayoutWriter;
 use crate::oci::manifest::Compression;
 use crate::oci::platform::Platform;
+use crate::talos::assemble::{self, ExtensionInput, FileSpec};
+use crate::talos::extensions::{Compatibility, Metadata, TalosCompat};
+use crate::talos::initramfs::Compression as Segment;
 
 pub const TALOS: &str = "v1.11.5";
+/// The commit of the repository that built the image (its revision label).
 pub const COMMIT: &str = "0123abcdef0123abcdef0123abcdef0123abcdef";
+/// The CozyStack commit the assets were built from.
+pub const COZYSTACK: &str = "9f3c2e1d4b5a69788796a5b4c3d2e1f0a9b8c7d6";
 
 /// Deterministic filler bytes (xorshift), so stand-ins have a realistic size but no pattern a
 /// compressor would flatten.
@@ -54,13 +60,143 @@ pub fn kernel(arch: &str, len: usize) -> Vec<u8> {
     k
 }
 
+fn metadata(name: &str, version: &str, author: &str, description: &str) -> Metadata {
+    Metadata {
+        name: name.into(),
+        version: version.into(),
+        author: author.into(),
+        description: description.into(),
+        compatibility: Compatibility {
+            talos: TalosCompat {
+                version: ">= v1.0.0".into(),
+            },
+        },
+    }
+}
+
+/// The spin extension as siderolabs/extensions ships it (v0.21.0 for Talos 1.11): the shim and
+/// its containerd runtime config.
+pub fn spin() -> ExtensionInput {
+    ExtensionInput {
+        metadata: metadata("spin", "v0.21.0", "Sven Pfennig", "This system extension provides the Spin WebAssembly runtime shim for containerd."),
+        rootfs: vec![
+            FileSpec::dir("usr"),
+            FileSpec::dir("usr/local"),
+            FileSpec::dir("usr/local/bin"),
+            FileSpec::file("usr/local/bin/containerd-shim-spin-v2", filler(64 << 10, 21), 0o755),
+            FileSpec::dir("usr/local/share"),
+            FileSpec::dir("usr/local/share/spdx"),
+            FileSpec::file("usr/local/share/spdx/spin.spdx.json", "{\"spdxVersion\":\"SPDX-2.3\"}\n", 0o644),
+            FileSpec::dir("etc"),
+            FileSpec::dir("etc/cri"),
+            FileSpec::dir("etc/cri/conf.d"),
+            FileSpec::file("etc/cri/conf.d/10-spin.part", "[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.spin]\n  runtime_type = \"io.containerd.spin.v2\"\n", 0o644),
+        ],
+    }
+}
+
+/// The tailscale extension (1.88.1 for Talos 1.11): binaries under its container root and the
+/// extension service definition.
+pub fn tailscale() -> ExtensionInput {
+    let bin = "usr/local/lib/containers/tailscale/usr/local/bin";
+    let mut rootfs = vec![
+        FileSpec::dir("usr"),
+        FileSpec::dir("usr/local"),
+        FileSpec::dir("usr/local/lib"),
+        FileSpec::dir("usr/local/lib/containers"),
+    ];
+    for d in [
+        "tailscale",
+        "tailscale/usr",
+        "tailscale/usr/local",
+        "tailscale/usr/local/bin",
+    ] {
+        rootfs.push(FileSpec::dir(&format!("usr/local/lib/containers/{d}")));
+    }
+    for (i, b) in ["tailscale", "tailscaled", "containerboot"]
+        .iter()
+        .enumerate()
+    {
+        rootfs.push(FileSpec::file(
+            &format!("{bin}/{b}"),
+            filler(32 << 10, 30 + i as u64),
+            0o755,
+        ));
+    }
+    rootfs.extend([
+        FileSpec::dir("usr/local/etc"),
+        FileSpec::dir("usr/local/etc/containers"),
+        FileSpec::file(
+            "usr/local/etc/containers/tailscale.yaml",
+            "name: tailscale\ncontainer:\n  entrypoint: ./usr/local/bin/containerboot\n",
+            0o644,
+        ),
+    ]);
+    ExtensionInput {
+        metadata: metadata(
+            "tailscale",
+            "1.88.1",
+            "Siderolabs",
+            "This system extension provides Tailscale.",
+        ),
+        rootfs,
+    }
+}
+
+/// The extensions of a published variant.
+pub fn variant_extensions(variant: &str) -> Vec<ExtensionInput> {
+    match variant {
+        "spin-tailscale" => vec![spin(), tailscale()],
+        _ => vec![spin()],
+    }
+}
+
+/// A Talos-like initramfs: on amd64 an uncompressed microcode cpio first, then the base zstd
+/// cpio (`init`, `rootfs.sqsh`), then the appended extensions segment.
+pub fn initramfs(arch: &str, exts: &[ExtensionInput], compression: Segment) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    if arch == "amd64" {
+        out.extend(assemble::newc(&[
+            FileSpec::dir("kernel"),
+            FileSpec::dir("kernel/x86"),
+            FileSpec::dir("kernel/x86/microcode"),
+            FileSpec::file(
+                "kernel/x86/microcode/GenuineIntel.bin",
+                filler(4096, 40),
+                0o644,
+            ),
+        ])?);
+    }
+    let rootfs = assemble::squashfs(
+        &[
+            FileSpec::dir("etc"),
+            FileSpec::file(
+                "etc/os-release",
+                format!("NAME=Talos\nVERSION_ID={TALOS}\n"),
+                0o644,
+            ),
+        ],
+        compression,
+    )?;
+    let base = assemble::newc(&[
+        FileSpec::file("init", filler(256 << 10, 41), 0o755),
+        FileSpec::file("rootfs.sqsh", rootfs, 0o444),
+    ])?;
+    out.extend(assemble::compress(&base, compression, 3)?);
+    if !exts.is_empty() {
+        out.extend(assemble::extensions_segment(exts, compression)?);
+    }
+    Ok(out)
+}
+
 /// The boot-asset tree of one variant for one arch, as the published images lay it out.
 pub fn asset_entries(variant: &str, arch: &str, kernel_len: usize) -> Result<Vec<TarEntry>> {
     let root = format!("assets/talos/{arch}");
     let vmlinuz = kernel(arch, kernel_len);
-    let initramfs = zstd::encode_all(&filler(kernel_len / 2, 11)[..], 1)?;
+    let initramfs = initramfs(arch, &variant_extensions(variant), Segment::Zstd)?;
     let report = format!(
-        "Talos Build Report\n==================\nTarget: {arch}\nVariant: {variant}\nTalos Version: {TALOS}\nCozyStack Commit: {COMMIT}\nBuild Date: 2026-01-01T00:00:00Z\nOutputs:\n  boot/vmlinuz {} bytes\n  boot/initramfs.xz {} bytes\n",
+        "Talos Build Report\n==================\nTarget: {arch}\nVariant: {variant}\nTalos Version: {TALOS}\nCozyStack Commit: {COZYSTACK}\nSource Commit: {COMMIT}\nExtensions: {}\nBuild Date: 2026-01-01T00:00:00Z\nOutputs:\n  boot/vmlinuz {} bytes\n  boot/initramfs.xz {} bytes\n",
+        variant_extensions(variant).iter().map(|e| format!("{} {}", e.metadata.name, e.metadata.version)).collect::<Vec<_>>().join(", "),
         vmlinuz.len(),
         initramfs.len()
     );

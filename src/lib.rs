@@ -12,4 +12,5 @@ pub mod oci;
 pub mod reference;
 pub mod report;
 pub mod spec;
+pub mod talos;
 pub mod verify;

@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -31,6 +30,18 @@ struct Cli {
     /// Blob cache directory.
     #[arg(long, global = true, env = "TDG_CACHE", value_name = "DIR")]
     cache: Option<PathBuf>,
+    /// Cap on the decompressed bytes of one initramfs segment (a bomb ends in an error).
+    #[arg(long, global = true, env = "TDG_MAX_DECOMPRESSED", value_name = "SIZE", default_value = "4GiB", value_parser = size_arg)]
+    max_decompressed: u64,
+    /// Cap on the cpio entries of one initramfs.
+    #[arg(
+        long,
+        global = true,
+        env = "TDG_MAX_ENTRIES",
+        value_name = "N",
+        default_value_t = 1_000_000
+    )]
+    max_entries: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -90,10 +101,20 @@ fn env(cli: &Cli) -> Result<Env> {
     let from_env = std::env::var("TDG_MIRROR").ok();
     let mirrors = Mirrors::parse(from_env.as_deref(), cli.mirror.iter().map(String::as_str))?;
     let root = cli.cache.clone().unwrap_or_else(BlobCache::default_root);
-    Ok(Env {
-        mirrors,
-        cache: Arc::new(BlobCache::open(root)?),
-    })
+    let mut env = Env::new(mirrors, BlobCache::open(root)?);
+    env.limits = limits(cli);
+    Ok(env)
+}
+
+fn limits(cli: &Cli) -> tdg::talos::initramfs::Limits {
+    tdg::talos::initramfs::Limits {
+        max_segment_bytes: cli.max_decompressed,
+        max_entries: cli.max_entries,
+    }
+}
+
+fn size_arg(s: &str) -> Result<u64, String> {
+    tdg::spec::size::parse(s)
 }
 
 fn platform(p: &Option<String>) -> Result<Option<Platform>> {

@@ -24,6 +24,18 @@ use crate::reference::ImageRef;
 pub struct Env {
     pub mirrors: Mirrors,
     pub cache: Arc<BlobCache>,
+    /// Caps on initramfs decompression.
+    pub limits: crate::talos::initramfs::Limits,
+}
+
+impl Env {
+    pub fn new(mirrors: Mirrors, cache: BlobCache) -> Self {
+        Env {
+            mirrors,
+            cache: Arc::new(cache),
+            limits: Default::default(),
+        }
+    }
 }
 
 /// What one spec's run found, for every reporter.
@@ -165,6 +177,8 @@ pub async fn run(ctx: &Env, plan: &Plan) -> SpecRun {
                     resolved: &p.resolved,
                     flat: &p.flat,
                     spool: &p.spool,
+                    limits: ctx.limits,
+                    walks: Default::default(),
                 },
             );
         }

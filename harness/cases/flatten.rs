@@ -113,10 +113,10 @@ fn umoci_unpack(registry: &Registry, repo: &str, work: &Path) -> Result<BTreeMap
 
 fn tdg_tree(registry: &Registry, repo: &str) -> Result<String> {
     let tmp = tempfile::tempdir()?;
-    let env = tdg::verify::Env {
-        mirrors: tdg::oci::mirror::Mirrors::default(),
-        cache: std::sync::Arc::new(tdg::oci::cache::BlobCache::open(tmp.path())?),
-    };
+    let env = tdg::verify::Env::new(
+        tdg::oci::mirror::Mirrors::default(),
+        tdg::oci::cache::BlobCache::open(tmp.path())?,
+    );
     let image = format!("{}/{repo}", registry.addr).parse()?;
     let pulled = tokio::runtime::Runtime::new()?.block_on(tdg::verify::pull(
         &env,

@@ -55,20 +55,18 @@ pub fn json_report_carries_every_outcome() -> Result<()> {
         "{s}"
     );
     let outcomes = s["outcomes"].as_array().context("outcomes")?;
-    ensure!(outcomes.len() == 19, "{} outcomes", outcomes.len());
+    ensure!(outcomes.len() == 23, "{} outcomes", outcomes.len());
     let failed: Vec<&str> = outcomes
         .iter()
         .filter(|o| o["status"] == "fail")
         .filter_map(|o| o["check"].as_str())
         .collect();
-    ensure!(
-        failed
-            == [
-                "labels::org.opencontainers.image.title",
-                "files::assets/talos/arm64/validation/build-report.txt::matches"
-            ],
-        "{failed:?}"
-    );
+    let want = [
+        "labels::org.opencontainers.image.title",
+        "files::assets/talos/arm64/boot/initramfs.xz::initramfs::extensions",
+        "files::assets/talos/arm64/validation/build-report.txt::report",
+    ];
+    ensure!(failed == want, "{failed:?}");
     Ok(())
 }
 
@@ -95,7 +93,7 @@ pub fn junit_report_parses_and_counts_failures() -> Result<()> {
     let script = "import sys, xml.etree.ElementTree as E\nr = E.parse(sys.argv[1]).getroot()\ns = r.find('testsuite')\nprint(r.tag, s.get('name'), s.get('tests'), s.get('failures'), s.get('errors'), len(s.findall('testcase')), len(s.findall('testcase/failure')))";
     let out = crate::fixtures::output(Command::new("python3").arg("-c").arg(script).arg(&file))?;
     ensure!(
-        out.trim() == "testsuites spin-only-arm64 19 2 0 19 2",
+        out.trim() == "testsuites spin-only-arm64 23 3 0 23 3",
         "python read: {out}"
     );
     Ok(())
@@ -124,7 +122,7 @@ pub fn demo_verifies_offline_and_a_broken_demo_fails() -> Result<()> {
     let tdg = Tdg::new()?;
     let out = expect_exit(&tdg.run(["demo".as_ref(), dir.as_os_str()])?, 0)?;
     ensure!(
-        out.contains("12 passed, 0 failed, 0 errors, 0 skipped"),
+        out.contains("17 passed, 0 failed, 0 errors, 0 skipped"),
         "{out}"
     );
     // The spec it wrote verifies on its own, and fails once the image is not what it says.

@@ -17,6 +17,8 @@ pub struct Subject<'a> {
     pub resolved: &'a Resolved,
     pub flat: &'a Flattened,
     pub spool: &'a Spool,
+    pub limits: crate::talos::initramfs::Limits,
+    pub walks: super::talos::Walks,
 }
 
 pub fn evaluate(plan: &Plan, subject: &Subject<'_>) -> Vec<Outcome> {
@@ -39,12 +41,12 @@ pub fn evaluate(plan: &Plan, subject: &Subject<'_>) -> Vec<Outcome> {
         .collect()
 }
 
-enum Verdict {
+pub(super) enum Verdict {
     Fail(String),
     Error(String),
 }
 
-fn fail<T>(m: impl Into<String>) -> Result<T, Verdict> {
+pub(super) fn fail<T>(m: impl Into<String>) -> Result<T, Verdict> {
     Err(Verdict::Fail(m.into()))
 }
 
@@ -119,7 +121,8 @@ fn one(plan: &Plan, check: &Check, s: &Subject<'_>) -> Result<(), Verdict> {
                 }
             }
         }
-        What::File(i, prop) => file(&plan.spec.expect.files[*i], *prop, s),
+        What::File(i, prop) => file(plan, &plan.spec.expect.files[*i], *prop, s),
+        What::Extension(p) => super::talos::extension(plan, *p, s),
         What::Absent(path) => {
             let tree = &s.flat.tree;
             let p = tree.resolve(path, false).unwrap_or_else(|_| path.clone());
@@ -139,7 +142,7 @@ fn one(plan: &Plan, check: &Check, s: &Subject<'_>) -> Result<(), Verdict> {
     }
 }
 
-fn file(f: &FileExpectation, prop: FileProp, s: &Subject<'_>) -> Result<(), Verdict> {
+fn file(plan: &Plan, f: &FileExpectation, prop: FileProp, s: &Subject<'_>) -> Result<(), Verdict> {
     let tree = &s.flat.tree;
     let path = tree
         .resolve(&f.path, false)
@@ -149,6 +152,12 @@ fn file(f: &FileExpectation, prop: FileProp, s: &Subject<'_>) -> Result<(), Verd
     };
     match prop {
         FileProp::Exists => Ok(()),
+        FileProp::Kernel
+        | FileProp::Uki
+        | FileProp::Initramfs { .. }
+        | FileProp::Checksums
+        | FileProp::Report
+        | FileProp::Revision => super::talos::file(plan, f, &path, prop, s),
         FileProp::Type => {
             let want = f.kind.expect("planned with a type");
             let ok = match want {

@@ -5,6 +5,7 @@
 pub mod evaluate;
 pub mod outcome;
 pub mod plan;
+pub mod talos;
 
 pub use outcome::{Outcome, Status};
 pub use plan::{plan, Check, Plan, What};

@@ -32,6 +32,21 @@ pub enum What {
     Label(usize),
     File(usize, FileProp),
     Absent(String),
+    Extension(ExtensionProp),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtensionProp {
+    Manifest,
+    Rootfs,
+    Compatibility,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitramfsPart {
+    Extensions,
+    Compatibility,
+    Compression,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,10 +58,28 @@ pub enum FileProp {
     Sha256,
     Contains,
     Matches,
+    Kernel,
+    Uki,
+    /// A check on an initramfs file, or (`in_uki`) on a UKI's `.initrd`.
+    Initramfs {
+        part: InitramfsPart,
+        in_uki: bool,
+    },
+    Checksums,
+    Report,
+    Revision,
 }
 
 impl FileProp {
-    fn word(self) -> &'static str {
+    fn word(self) -> String {
+        if let FileProp::Initramfs { part, in_uki } = self {
+            let p = match part {
+                InitramfsPart::Extensions => "extensions",
+                InitramfsPart::Compatibility => "compatibility",
+                InitramfsPart::Compression => "compression",
+            };
+            return format!("{}initramfs::{p}", if in_uki { "uki::" } else { "" });
+        }
         match self {
             FileProp::Exists => "exists",
             FileProp::Type => "type",
@@ -55,7 +88,14 @@ impl FileProp {
             FileProp::Sha256 => "sha256",
             FileProp::Contains => "contains",
             FileProp::Matches => "matches",
+            FileProp::Kernel => "kernel",
+            FileProp::Uki => "uki",
+            FileProp::Checksums => "checksums",
+            FileProp::Report => "report",
+            FileProp::Revision => "report::revision",
+            FileProp::Initramfs { .. } => unreachable!("handled above"),
         }
+        .to_string()
     }
 }
 
@@ -77,14 +117,34 @@ pub fn plan(spec: Spec, image: Option<ImageRef>, platform: Option<Platform>) -> 
         add(format!("labels::{key}"), What::Label(i));
     }
     for (i, f) in spec.expect.files.iter().enumerate() {
-        let props = [
+        let mut props = vec![
             (f.kind.is_some(), FileProp::Type),
             (f.mode.is_some(), FileProp::Mode),
             (f.size.is_some(), FileProp::Size),
             (f.sha256.is_some(), FileProp::Sha256),
             (!f.contains.is_empty(), FileProp::Contains),
             (!f.matches.is_empty(), FileProp::Matches),
+            (f.kernel.is_some(), FileProp::Kernel),
+            (f.uki.is_some(), FileProp::Uki),
         ];
+        let uki_initramfs = f.uki.as_ref().and_then(|u| u.initramfs.as_ref());
+        for (expectation, in_uki) in [(f.initramfs.as_ref(), false), (uki_initramfs, true)] {
+            if let Some(i) = expectation {
+                let part = |part| FileProp::Initramfs { part, in_uki };
+                props.push((i.checks_extensions(), part(InitramfsPart::Extensions)));
+                props.push((spec.talos.is_some(), part(InitramfsPart::Compatibility)));
+                props.push((i.compression.is_some(), part(InitramfsPart::Compression)));
+            }
+        }
+        props.push((f.checksums.is_some(), FileProp::Checksums));
+        props.push((
+            f.report.as_ref().is_some_and(|r| !r.fields.is_empty()),
+            FileProp::Report,
+        ));
+        props.push((
+            f.report.as_ref().is_some_and(|r| r.revision.is_some()),
+            FileProp::Revision,
+        ));
         let mut any = false;
         for (on, prop) in props {
             if on {
@@ -104,6 +164,22 @@ pub fn plan(spec: Spec, image: Option<ImageRef>, platform: Option<Platform>) -> 
     }
     for a in &spec.expect.absent {
         add(format!("absent::{a}"), What::Absent(a.clone()));
+    }
+    if let Some(x) = &spec.expect.extension {
+        add(
+            "extension::manifest".into(),
+            What::Extension(ExtensionProp::Manifest),
+        );
+        add(
+            "extension::rootfs".into(),
+            What::Extension(ExtensionProp::Rootfs),
+        );
+        if x.talos.is_some() || spec.talos.is_some() {
+            add(
+                "extension::compatibility".into(),
+                What::Extension(ExtensionProp::Compatibility),
+            );
+        }
     }
     Plan {
         spec,

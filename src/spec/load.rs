@@ -7,10 +7,14 @@ use std::path::{Path, PathBuf};
 use serde_saphyr::{Location, Spanned};
 
 use super::model::{self, FileType};
-use super::{Expectations, FileExpectation, Spec, ValueMatch};
+use super::{
+    Expectations, ExtensionImageExpectation, FileExpectation, InitramfsExpectation,
+    ReportExpectation, Spec, UkiExpectation, ValueMatch,
+};
 use crate::digest::Digest;
 use crate::oci::platform::Platform;
 use crate::reference::ImageRef;
+use crate::talos::extensions::Requirement;
 
 #[derive(Debug, Clone)]
 pub struct SpecError {
@@ -137,6 +141,10 @@ impl Validator<'_> {
                     .map_err(|e| self.err(&d.referenced, e.to_string()))
             })
             .transpose()?;
+        let talos = match &raw.talos {
+            Some(t) => Some(self.talos_version(t)?),
+            None => None,
+        };
         let expect = self.expect(&raw.expect)?;
         Ok(Spec {
             path: self.file.to_path_buf(),
@@ -145,8 +153,56 @@ impl Validator<'_> {
             image,
             platform,
             digest,
+            talos,
             expect,
         })
+    }
+
+    fn talos_version(&self, t: &Spanned<String>) -> Result<String, SpecError> {
+        crate::talos::version::parse_version(&t.value)
+            .map_err(|m| self.err(&t.referenced, format!("invalid Talos version: {m}")))?;
+        Ok(t.value.clone())
+    }
+
+    fn requirements(&self, list: &[Spanned<String>]) -> Result<Vec<Requirement>, SpecError> {
+        list.iter()
+            .map(|r| Requirement::parse(&r.value).map_err(|m| self.err(&r.referenced, m)))
+            .collect()
+    }
+
+    fn initramfs(
+        &self,
+        i: &model::InitramfsExpect,
+        at: &Location,
+    ) -> Result<InitramfsExpectation, SpecError> {
+        let mut out = InitramfsExpectation {
+            compression: i.compression,
+            ..Default::default()
+        };
+        if let Some(e) = &i.extensions {
+            out.present = self.requirements(&e.present)?;
+            out.absent = self.requirements(&e.absent)?;
+            out.exact = e.exact.as_ref().map(|x| self.requirements(x)).transpose()?;
+            for p in &out.present {
+                if out
+                    .absent
+                    .iter()
+                    .any(|a| a.name == p.name && a.version.is_none())
+                {
+                    return Err(self.err(
+                        at,
+                        format!("extension '{}' is expected both present and absent", p.name),
+                    ));
+                }
+            }
+        }
+        if !out.checks_extensions() && out.compression.is_none() {
+            return Err(self.err(
+                at,
+                "initramfs checks nothing: give extensions or compression",
+            ));
+        }
+        Ok(out)
     }
 
     fn platform(&self, p: &Spanned<String>) -> Result<Platform, SpecError> {
@@ -210,18 +266,39 @@ impl Validator<'_> {
             }
             absent.push(p);
         }
+        let extension = match &e.extension {
+            Some(x) => {
+                let talos = x
+                    .value
+                    .talos
+                    .as_ref()
+                    .map(|t| self.talos_version(t))
+                    .transpose()?;
+                if x.value.name.trim().is_empty() {
+                    return Err(self.err(&x.referenced, "extension needs a name"));
+                }
+                Some(ExtensionImageExpectation {
+                    name: x.value.name.clone(),
+                    version: x.value.version.clone(),
+                    talos,
+                })
+            }
+            None => None,
+        };
         let exp = Expectations {
             platforms,
             labels,
             files,
             absent,
+            extension,
         };
         if exp.platforms.is_none()
             && exp.labels.is_empty()
             && exp.files.is_empty()
             && exp.absent.is_empty()
+            && exp.extension.is_none()
         {
-            return Err(self.err(&raw.referenced, "the spec checks nothing: give expect at least one of platforms, labels, files, absent"));
+            return Err(self.err(&raw.referenced, "the spec checks nothing: give expect at least one of platforms, labels, files, absent, extension"));
         }
         Ok(exp)
     }
@@ -289,13 +366,64 @@ impl Validator<'_> {
             })?;
             matches.push(re);
         }
-        let content_checks =
-            !v.contains.is_empty() || !v.matches.is_empty() || sha256.is_some() || size.is_some();
+        let at = &f.referenced;
+        let uki = match &v.uki {
+            Some(u) => Some(UkiExpectation {
+                cmdline_contains: u.cmdline_contains.clone(),
+                initramfs: u
+                    .initramfs
+                    .as_ref()
+                    .map(|i| self.initramfs(i, at))
+                    .transpose()?,
+            }),
+            None => None,
+        };
+        let initramfs = v
+            .initramfs
+            .as_ref()
+            .map(|i| self.initramfs(i, at))
+            .transpose()?;
+        let checksums = match &v.checksums {
+            Some(c) => Some((
+                crate::layers::flatten::normalize(&c.root)
+                    .map_err(|e| self.err(at, e.to_string()))?,
+                c.complete,
+            )),
+            None => None,
+        };
+        let report = match &v.report {
+            Some(r) => {
+                let mut fields = Vec::new();
+                for (k, val) in &r.fields {
+                    fields.push((
+                        k.clone(),
+                        ValueMatch::parse(&val.value).map_err(|m| self.err(&val.referenced, m))?,
+                    ));
+                }
+                if fields.is_empty() && r.revision.is_none() {
+                    return Err(self.err(at, "report checks nothing: give fields or revision"));
+                }
+                Some(ReportExpectation {
+                    fields,
+                    revision: r.revision.clone(),
+                })
+            }
+            None => None,
+        };
+        let content_checks = !v.contains.is_empty()
+            || !v.matches.is_empty()
+            || sha256.is_some()
+            || size.is_some()
+            || v.kernel.is_some()
+            || uki.is_some()
+            || initramfs.is_some()
+            || checksums.is_some()
+            || report.is_some();
         if content_checks && matches!(v.kind, Some(FileType::Dir | FileType::Symlink)) {
             return Err(self.err(
                 &f.referenced,
                 format!(
-                    "'{path}': size, sha256, contains and matches apply to files, not to a {}",
+                    "'{path}': size, sha256, contains, matches and the Talos checks apply to files, not to a {}",
                     if v.kind == Some(FileType::Dir) {
                         "dir"
                     } else {
@@ -312,6 +440,11 @@ impl Validator<'_> {
             sha256,
             contains: v.contains.clone(),
             matches,
+            kernel: v.kernel.as_ref().map(|k| k.arch),
+            uki,
+            initramfs,
+            checksums,
+            report,
         })
     }
 }

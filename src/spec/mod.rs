@@ -8,7 +8,10 @@ pub mod size;
 use std::path::PathBuf;
 
 pub use load::{load_file, load_str, SpecError};
-pub use model::FileType;
+pub use model::{Arch, FileType};
+
+use crate::talos::extensions::Requirement;
+use crate::talos::initramfs::Compression;
 
 use crate::digest::Digest;
 use crate::oci::platform::Platform;
@@ -24,6 +27,7 @@ pub struct Spec {
     pub image: ImageRef,
     pub platform: Option<Platform>,
     pub digest: Option<Digest>,
+    pub talos: Option<String>,
     pub expect: Expectations,
 }
 
@@ -33,6 +37,40 @@ pub struct Expectations {
     pub labels: Vec<(String, ValueMatch)>,
     pub files: Vec<FileExpectation>,
     pub absent: Vec<String>,
+    pub extension: Option<ExtensionImageExpectation>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExtensionImageExpectation {
+    pub name: String,
+    pub version: Option<String>,
+    pub talos: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct InitramfsExpectation {
+    pub present: Vec<Requirement>,
+    pub absent: Vec<Requirement>,
+    pub exact: Option<Vec<Requirement>>,
+    pub compression: Option<Compression>,
+}
+
+impl InitramfsExpectation {
+    pub fn checks_extensions(&self) -> bool {
+        !self.present.is_empty() || !self.absent.is_empty() || self.exact.is_some()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct UkiExpectation {
+    pub cmdline_contains: Vec<String>,
+    pub initramfs: Option<InitramfsExpectation>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReportExpectation {
+    pub fields: Vec<(String, ValueMatch)>,
+    pub revision: Option<String>,
 }
 
 /// An expected string: exact, or a regex when the spec writes it `^...$`.
@@ -78,11 +116,23 @@ pub struct FileExpectation {
     pub sha256: Option<Digest>,
     pub contains: Vec<String>,
     pub matches: Vec<regex::bytes::Regex>,
+    pub kernel: Option<Arch>,
+    pub uki: Option<UkiExpectation>,
+    pub initramfs: Option<InitramfsExpectation>,
+    /// The checksums root (normalised) and whether the listing must be complete.
+    pub checksums: Option<(String, bool)>,
+    pub report: Option<ReportExpectation>,
 }
 
 impl FileExpectation {
     pub fn needs_content(&self) -> bool {
-        !self.contains.is_empty() || !self.matches.is_empty()
+        !self.contains.is_empty()
+            || !self.matches.is_empty()
+            || self.kernel.is_some()
+            || self.uki.is_some()
+            || self.initramfs.is_some()
+            || self.checksums.is_some()
+            || self.report.is_some()
     }
 }
 

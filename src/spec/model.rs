@@ -33,6 +33,10 @@ pub struct Spec {
     #[serde(default)]
     #[schemars(with = "Option<String>", regex(pattern = r"^sha256:[0-9a-f]{64}$"))]
     pub digest: Option<Spanned<String>>,
+    /// The Talos version the image is for (`v1.11.5`); extensions must be compatible with it.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub talos: Option<Spanned<String>>,
     /// What the image must contain.
     #[schemars(with = "Expect")]
     pub expect: Spanned<Expect>,
@@ -63,6 +67,110 @@ pub struct Expect {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub absent: Vec<Spanned<String>>,
+    /// The image is a system extension: `/manifest.yaml` and `/rootfs` as Talos accepts them.
+    #[serde(default)]
+    #[schemars(with = "Option<ExtensionImageExpect>")]
+    pub extension: Option<Spanned<ExtensionImageExpect>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionImageExpect {
+    /// `metadata.name` of the manifest.
+    pub name: String,
+    /// `metadata.version`, exactly.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// A Talos version the extension must be compatible with (defaults to the spec's `talos`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub talos: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    Arm64,
+    Amd64,
+}
+
+impl Arch {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arch::Arm64 => "arm64",
+            Arch::Amd64 => "amd64",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KernelExpect {
+    /// The architecture the bytes say: arm64 `Image`, bzImage, PE machine, or a UKI's kernel.
+    pub arch: Arch,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UkiExpect {
+    /// Substrings of the `.cmdline` section.
+    #[serde(default)]
+    pub cmdline_contains: Vec<String>,
+    /// Checks on the `.initrd` section, as for `initramfs`.
+    #[serde(default)]
+    pub initramfs: Option<InitramfsExpect>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InitramfsExpect {
+    /// Which extensions `extensions.yaml` lists.
+    #[serde(default)]
+    pub extensions: Option<ExtensionsExpect>,
+    /// The compression of every compressed segment (uncompressed ones, like microcode, are allowed).
+    #[serde(default)]
+    pub compression: Option<crate::talos::initramfs::Compression>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionsExpect {
+    /// Names that must be there, each with an optional constraint: `tailscale >= 1.88.0`.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub present: Vec<Spanned<String>>,
+    /// Names (or name + constraint) that must not be there.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub absent: Vec<Spanned<String>>,
+    /// The exact set of extensions, in any order.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub exact: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChecksumsExpect {
+    /// The directory the paths in the file are relative to.
+    pub root: String,
+    /// Every regular file under `root`, except the checksums file, must be listed.
+    #[serde(default)]
+    pub complete: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportExpect {
+    /// `Key: Value` fields; a value is exact, or a regex when written `^...$`. Also checked in
+    /// `build-report.json` beside the file when the image has one.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub fields: BTreeMap<String, Spanned<String>>,
+    /// A field naming the commit built, which must match the `org.opencontainers.image.revision`
+    /// label (catches a moving tag that points at an old build).
+    #[serde(default)]
+    pub revision: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -92,6 +200,21 @@ pub struct FileExpect {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub matches: Vec<Spanned<String>>,
+    /// The file is a kernel of this architecture.
+    #[serde(default)]
+    pub kernel: Option<KernelExpect>,
+    /// The file is a UKI.
+    #[serde(default)]
+    pub uki: Option<UkiExpect>,
+    /// The file is an initramfs.
+    #[serde(default)]
+    pub initramfs: Option<InitramfsExpect>,
+    /// The file is a `sha256sum` listing that verifies.
+    #[serde(default)]
+    pub checksums: Option<ChecksumsExpect>,
+    /// The file is a build report with these facts.
+    #[serde(default)]
+    pub report: Option<ReportExpect>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,233 @@
+//! System extensions: `extensions.yaml` in a built initramfs (siderolabs/talos
+//! `pkg/machinery/extensions/config.go`) and `manifest.yaml` in an extension image, the paths
+//! Talos accepts under `/rootfs`, and expectations about which extensions are there.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::version::{parse_version, Constraint};
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct ExtensionsConfig {
+    #[serde(default)]
+    pub layers: Vec<Layer>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Layer {
+    pub image: String,
+    pub metadata: Metadata,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+pub struct Metadata {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub author: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub compatibility: Compatibility,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+pub struct Compatibility {
+    #[serde(default)]
+    pub talos: TalosCompat,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+pub struct TalosCompat {
+    #[serde(default)]
+    pub version: String,
+}
+
+/// An extension image's `/manifest.yaml`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub version: String,
+    pub metadata: Metadata,
+}
+
+/// Where Talos accepts extension files (siderolabs/talos `pkg/machinery/extensions`).
+pub const ALLOWED_ROOTFS_PATHS: &[&str] = &[
+    "etc/cri/conf.d",
+    "usr/lib/firmware",
+    "usr/lib/modules",
+    "usr/local",
+];
+
+/// Whether a path below `rootfs/` is one Talos accepts: under an allowed prefix, or one of the
+/// directories leading to one.
+pub fn rootfs_path_allowed(rel: &str) -> bool {
+    ALLOWED_ROOTFS_PATHS.iter().any(|a| {
+        rel == *a || rel.starts_with(&format!("{a}/")) || a.starts_with(&format!("{rel}/"))
+    })
+}
+
+pub fn parse_config(text: &str) -> Result<ExtensionsConfig, String> {
+    serde_saphyr::from_str(text)
+        .map_err(|e| format!("malformed extensions.yaml: {}", e.without_snippet()))
+}
+
+pub fn parse_manifest(text: &str) -> Result<Manifest, String> {
+    let m: Manifest = serde_saphyr::from_str(text)
+        .map_err(|e| format!("malformed manifest.yaml: {}", e.without_snippet()))?;
+    if m.version != "v1alpha1" {
+        return Err(format!(
+            "manifest.yaml version is '{}', expected v1alpha1",
+            m.version
+        ));
+    }
+    for (field, v) in [
+        ("name", &m.metadata.name),
+        ("version", &m.metadata.version),
+        ("author", &m.metadata.author),
+        ("description", &m.metadata.description),
+    ] {
+        if v.trim().is_empty() {
+            return Err(format!("manifest.yaml has no metadata.{field}"));
+        }
+    }
+    Ok(m)
+}
+
+/// `name` or `name <constraint>`, e.g. `tailscale >= 1.88.0`.
+#[derive(Clone, Debug)]
+pub struct Requirement {
+    pub name: String,
+    pub version: Option<Constraint>,
+}
+
+impl Requirement {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let (name, rest) = match s.find(|c: char| c.is_whitespace() || "<>=!~".contains(c)) {
+            Some(i) => (&s[..i], s[i..].trim()),
+            None => (s, ""),
+        };
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b))
+        {
+            return Err(format!(
+                "'{s}' is not an extension name with an optional version constraint"
+            ));
+        }
+        let version = if rest.is_empty() {
+            None
+        } else {
+            Some(Constraint::parse(rest)?)
+        };
+        Ok(Requirement {
+            name: name.to_string(),
+            version,
+        })
+    }
+
+    /// Whether a layer satisfies this requirement; `Err` says why a same-named layer does not.
+    pub fn check(&self, m: &Metadata) -> Result<bool, String> {
+        if m.name != self.name {
+            return Ok(false);
+        }
+        let Some(c) = &self.version else {
+            return Ok(true);
+        };
+        let v = parse_version(&m.version).map_err(|e| format!("{} {}: {e}", m.name, m.version))?;
+        if c.matches(&v) {
+            Ok(true)
+        } else {
+            Err(format!(
+                "{} is {}, which does not satisfy {c}",
+                m.name, m.version
+            ))
+        }
+    }
+}
+
+impl fmt::Display for Requirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.version {
+            Some(c) => write!(f, "{} {c}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// `Err` with the reason when the extension cannot run on `talos`. An empty constraint means
+/// any version, as Talos itself treats it.
+pub fn compatible(m: &Metadata, talos: &str) -> Result<(), String> {
+    let want = m.compatibility.talos.version.trim();
+    if want.is_empty() {
+        return Ok(());
+    }
+    let c = Constraint::parse(want)
+        .map_err(|e| format!("{}: compatibility.talos.version {e}", m.name))?;
+    let v = parse_version(talos)?;
+    if c.matches(&v) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} {} requires Talos {c}, not {talos}",
+            m.name, m.version
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requirements() {
+        let m = Metadata {
+            name: "tailscale".into(),
+            version: "1.88.1".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            Requirement::parse("tailscale >= 1.88.0").unwrap().check(&m),
+            Ok(true)
+        );
+        assert!(Requirement::parse("tailscale >= 1.90")
+            .unwrap()
+            .check(&m)
+            .unwrap_err()
+            .contains("does not satisfy >= 1.90"));
+        assert_eq!(Requirement::parse("spin").unwrap().check(&m), Ok(false));
+        assert!(Requirement::parse("bad name!").is_err());
+        assert!(Requirement::parse("spin >=").is_err());
+    }
+
+    #[test]
+    fn rootfs_paths() {
+        assert!(rootfs_path_allowed("usr/local/bin/x"));
+        assert!(rootfs_path_allowed("usr") && rootfs_path_allowed("usr/lib"));
+        assert!(rootfs_path_allowed("etc/cri/conf.d/10-spin.part"));
+        assert!(!rootfs_path_allowed("etc/passwd"));
+        assert!(!rootfs_path_allowed("usr/bin/evil"));
+        assert!(!rootfs_path_allowed("usr/localx"));
+    }
+
+    #[test]
+    fn manifest_schema() {
+        let good = "version: v1alpha1\nmetadata:\n  name: spin\n  version: v0.21.0\n  author: A\n  description: D\n  compatibility:\n    talos:\n      version: '>= v1.0.0'\n";
+        let m = parse_manifest(good).unwrap();
+        assert_eq!(compatible(&m.metadata, "v1.11.5"), Ok(()));
+        assert!(compatible(&m.metadata, "v0.9.0")
+            .unwrap_err()
+            .contains("requires Talos >= v1.0.0, not v0.9.0"));
+        assert!(parse_manifest(&good.replace("v1alpha1", "v2"))
+            .unwrap_err()
+            .contains("expected v1alpha1"));
+        assert!(parse_manifest(&good.replace("  author: A\n", ""))
+            .unwrap_err()
+            .contains("metadata.author"));
+    }
+}

@@ -1,0 +1,12 @@
+//! What Talos boot assets are made of, read from their bytes: kernels and UKIs, initramfs
+//! segments and the extensions baked into them, extension images, checksums files and build
+//! reports; and the writing side the imager has, for fixtures and builds.
+
+pub mod assemble;
+pub mod checksums;
+pub mod extensions;
+pub mod initramfs;
+
+pub mod kernel;
+pub mod report;
+pub mod version;
