@@ -189,38 +189,82 @@ pub fn initramfs(arch: &str, exts: &[ExtensionInput], compression: Segment) -> R
     Ok(out)
 }
 
+/// The files of one variant's boot assets, before they are laid out; tests break one at a
+/// time to make negative fixtures.
+#[derive(Clone, Debug)]
+pub struct AssetParts {
+    pub arch: String,
+    pub vmlinuz: Vec<u8>,
+    pub initramfs: Vec<u8>,
+    pub report: String,
+    /// `None`: computed from the files, as a correct build writes it.
+    pub checksums: Option<String>,
+}
+
+impl AssetParts {
+    pub fn new(variant: &str, arch: &str, kernel_len: usize) -> Result<Self> {
+        let vmlinuz = kernel(arch, kernel_len);
+        let initramfs = initramfs(arch, &variant_extensions(variant), Segment::Zstd)?;
+        let exts = variant_extensions(variant)
+            .iter()
+            .map(|e| format!("{} {}", e.metadata.name, e.metadata.version))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let report = format!(
+            "Talos Build Report\n==================\nTarget: {arch}\nVariant: {variant}\nTalos Version: {TALOS}\nCozyStack Commit: {COZYSTACK}\nSource Commit: {COMMIT}\nExtensions: {exts}\nBuild Date: 2026-01-01T00:00:00Z\nOutputs:\n  boot/vmlinuz {} bytes\n  boot/initramfs.xz {} bytes\n",
+            vmlinuz.len(),
+            initramfs.len()
+        );
+        Ok(AssetParts {
+            arch: arch.into(),
+            vmlinuz,
+            initramfs,
+            report,
+            checksums: None,
+        })
+    }
+
+    /// `sha256sum` lines for every file but the checksums file itself, with `./` paths.
+    pub fn computed_checksums(&self) -> String {
+        format!(
+            "{}  ./boot/vmlinuz\n{}  ./boot/initramfs.xz\n{}  ./validation/build-report.txt\n",
+            Digest::of(&self.vmlinuz).hex(),
+            Digest::of(&self.initramfs).hex(),
+            Digest::of(self.report.as_bytes()).hex()
+        )
+    }
+
+    pub fn entries(&self) -> Vec<TarEntry> {
+        let root = format!("assets/talos/{}", self.arch);
+        let sums = self
+            .checksums
+            .clone()
+            .unwrap_or_else(|| self.computed_checksums());
+        vec![
+            TarEntry::dir("assets", 0o755),
+            TarEntry::dir("assets/talos", 0o755),
+            TarEntry::dir(&root, 0o755),
+            TarEntry::dir(&format!("{root}/boot"), 0o755),
+            TarEntry::file(&format!("{root}/boot/vmlinuz"), self.vmlinuz.clone(), 0o644),
+            TarEntry::file(
+                &format!("{root}/boot/initramfs.xz"),
+                self.initramfs.clone(),
+                0o644,
+            ),
+            TarEntry::file(&format!("{root}/checksums.sha256"), sums, 0o644),
+            TarEntry::dir(&format!("{root}/validation"), 0o755),
+            TarEntry::file(
+                &format!("{root}/validation/build-report.txt"),
+                self.report.clone(),
+                0o644,
+            ),
+        ]
+    }
+}
+
 /// The boot-asset tree of one variant for one arch, as the published images lay it out.
 pub fn asset_entries(variant: &str, arch: &str, kernel_len: usize) -> Result<Vec<TarEntry>> {
-    let root = format!("assets/talos/{arch}");
-    let vmlinuz = kernel(arch, kernel_len);
-    let initramfs = initramfs(arch, &variant_extensions(variant), Segment::Zstd)?;
-    let report = format!(
-        "Talos Build Report\n==================\nTarget: {arch}\nVariant: {variant}\nTalos Version: {TALOS}\nCozyStack Commit: {COZYSTACK}\nSource Commit: {COMMIT}\nExtensions: {}\nBuild Date: 2026-01-01T00:00:00Z\nOutputs:\n  boot/vmlinuz {} bytes\n  boot/initramfs.xz {} bytes\n",
-        variant_extensions(variant).iter().map(|e| format!("{} {}", e.metadata.name, e.metadata.version)).collect::<Vec<_>>().join(", "),
-        vmlinuz.len(),
-        initramfs.len()
-    );
-    let sums = format!(
-        "{}  ./boot/vmlinuz\n{}  ./boot/initramfs.xz\n{}  ./validation/build-report.txt\n",
-        Digest::of(&vmlinuz).hex(),
-        Digest::of(&initramfs).hex(),
-        Digest::of(report.as_bytes()).hex()
-    );
-    Ok(vec![
-        TarEntry::dir("assets", 0o755),
-        TarEntry::dir("assets/talos", 0o755),
-        TarEntry::dir(&root, 0o755),
-        TarEntry::dir(&format!("{root}/boot"), 0o755),
-        TarEntry::file(&format!("{root}/boot/vmlinuz"), vmlinuz, 0o644),
-        TarEntry::file(&format!("{root}/boot/initramfs.xz"), initramfs, 0o644),
-        TarEntry::file(&format!("{root}/checksums.sha256"), sums, 0o644),
-        TarEntry::dir(&format!("{root}/validation"), 0o755),
-        TarEntry::file(
-            &format!("{root}/validation/build-report.txt"),
-            report,
-            0o644,
-        ),
-    ])
+    Ok(AssetParts::new(variant, arch, kernel_len)?.entries())
 }
 
 pub fn labels(variant: &str) -> BTreeMap<String, String> {

@@ -7,6 +7,7 @@
 pub mod check;
 pub mod demo;
 pub mod digest;
+pub mod inspect;
 pub mod layers;
 pub mod oci;
 pub mod reference;

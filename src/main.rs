@@ -77,6 +77,11 @@ enum Command {
         #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
         platform: Option<String>,
     },
+    /// Show what a kernel, UKI, initramfs or extension image holds.
+    Inspect {
+        #[command(subcommand)]
+        what: Inspect,
+    },
     /// Print the JSON Schema of spec v1.
     Schema,
     /// Write a sample asset image (OCI layout) and its spec into DIR and verify it, offline.
@@ -84,6 +89,40 @@ enum Command {
         #[arg(default_value = "tdg-demo")]
         dir: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum Inspect {
+    /// A kernel: arm64 Image, bzImage, EFI-stub PE or UKI.
+    Kernel(InspectFile),
+    /// An initramfs: its segments, entries and extensions.
+    Initramfs(InspectFile),
+    /// A UKI: its sections, embedded kernel, cmdline and os-release.
+    Uki(InspectFile),
+    /// A system extension image: manifest and rootfs, and whether Talos accepts them.
+    Extension {
+        image: String,
+        #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+        platform: Option<String>,
+        #[arg(long, value_enum, default_value = "human")]
+        format: InspectFormat,
+    },
+}
+
+#[derive(clap::Args)]
+struct InspectFile {
+    /// A local file, or REF//path/in/image.
+    target: String,
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    platform: Option<String>,
+    #[arg(long, value_enum, default_value = "human")]
+    format: InspectFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum InspectFormat {
+    Human,
+    Json,
 }
 
 fn main() -> ExitCode {
@@ -127,6 +166,55 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+fn inspect(cli: &Cli, what: &Inspect) -> Result<i32> {
+    use tdg::inspect as i;
+    let rt = runtime()?;
+    let env = env(cli)?;
+    let print = |format: InspectFormat, json: serde_json::Value, human: String| match format {
+        InspectFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&json).unwrap_or_default()
+        ),
+        InspectFormat::Human => print!("{human}"),
+    };
+    match what {
+        Inspect::Kernel(f) | Inspect::Uki(f) | Inspect::Initramfs(f) => {
+            let target = i::parse_target(&f.target)?;
+            let opened = rt.block_on(i::open(&env, &target, platform(&f.platform)?.as_ref()))?;
+            if let Inspect::Initramfs(_) = what {
+                let info =
+                    i::initramfs(&opened.path, env.limits).with_context(|| f.target.clone())?;
+                print(
+                    f.format,
+                    serde_json::to_value(&info)?,
+                    i::human_initramfs(&info),
+                );
+                return Ok(0);
+            }
+            let k = i::kernel(&opened.path).with_context(|| f.target.clone())?;
+            if matches!(what, Inspect::Uki(_)) && k.uki.is_none() {
+                anyhow::bail!(
+                    "{}: not a UKI (an {} with no .linux section)",
+                    f.target,
+                    k.format.describe()
+                );
+            }
+            print(f.format, serde_json::to_value(&k)?, i::human_kernel(&k));
+            Ok(0)
+        }
+        Inspect::Extension {
+            image,
+            platform: p,
+            format,
+        } => {
+            let image: ImageRef = image.parse()?;
+            let x = rt.block_on(i::extension(&env, &image, platform(p)?.as_ref()))?;
+            print(*format, serde_json::to_value(&x)?, i::human_extension(&x));
+            Ok(if x.problems.is_empty() { 0 } else { 1 })
+        }
+    }
+}
+
 /// Resolves, pulls and flattens one image for `tree` and `export`.
 fn pull(
     cli: &Cli,
@@ -142,6 +230,7 @@ fn pull(
 
 fn run(cli: Cli) -> Result<i32> {
     match &cli.command {
+        Command::Inspect { what } => inspect(&cli, what),
         Command::Schema => {
             print!("{}", tdg::spec::json_schema());
             Ok(0)

@@ -13,7 +13,7 @@ use crate::layers::tree::Kind;
 use crate::spec::{FileExpectation, InitramfsExpectation};
 use crate::talos::extensions::{self, Requirement};
 use crate::talos::initramfs::{self, Compression, Initramfs};
-use crate::talos::kernel::{self, Format, KernelInfo};
+use crate::talos::kernel::{self, KernelInfo};
 use crate::talos::{checksums, report};
 
 pub const MANIFEST: &str = "manifest.yaml";
@@ -54,15 +54,6 @@ fn sniff(s: &Subject<'_>, path: &str) -> Result<KernelInfo, Verdict> {
     kernel::sniff(&mut f).map_err(|e| Verdict::Fail(format!("{e:#}")))
 }
 
-fn format_word(f: &Format) -> &'static str {
-    match f {
-        Format::Arm64Image => "arm64 Image",
-        Format::BzImage => "bzImage",
-        Format::Pe => "PE image",
-        Format::Uki => "UKI",
-    }
-}
-
 pub(super) fn file(
     plan: &Plan,
     f: &FileExpectation,
@@ -80,7 +71,7 @@ pub(super) fn file(
                 fail(format!(
                     "expected an {want} kernel, found {} ({})",
                     k.arch,
-                    format_word(&k.format)
+                    k.format.describe()
                 ))
             }
         }
@@ -89,7 +80,7 @@ pub(super) fn file(
             let Some(u) = &k.uki else {
                 return fail(format!(
                     "not a UKI: a {} with no .linux section",
-                    format_word(&k.format)
+                    k.format.describe()
                 ));
             };
             let missing: Vec<String> = f

@@ -27,6 +27,17 @@ pub enum Format {
     Uki,
 }
 
+impl Format {
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Format::Arm64Image => "arm64 Image",
+            Format::BzImage => "bzImage",
+            Format::Pe => "PE image",
+            Format::Uki => "UKI",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct KernelInfo {
     pub format: Format,

@@ -1,0 +1,275 @@
+//! `tdg inspect`: what a kernel, UKI, initramfs or extension image holds, from a local file or
+//! a path inside an image (`REF//path/in/image`), for people (human) and scripts (json).
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use crate::layers::flatten::Wanted;
+use crate::oci::platform::Platform;
+use crate::reference::ImageRef;
+use crate::talos::extensions::{self, Manifest};
+use crate::talos::initramfs::{self, Initramfs};
+use crate::talos::kernel::{self, KernelInfo};
+use crate::verify::{self, Env, Pulled};
+
+/// A file to inspect: on disk, or inside an image.
+pub enum Target {
+    File(PathBuf),
+    InImage { image: ImageRef, path: String },
+}
+
+pub fn parse_target(s: &str) -> Result<Target> {
+    match s.split_once("//") {
+        Some((image, path)) if !image.is_empty() => {
+            let path = crate::layers::flatten::normalize(path)?;
+            if path.is_empty() {
+                bail!("'{s}': name a file after '//'");
+            }
+            Ok(Target::InImage {
+                image: image.parse()?,
+                path,
+            })
+        }
+        _ => Ok(Target::File(PathBuf::from(s))),
+    }
+}
+
+/// The file's bytes on disk; the pulled image (when there is one) keeps its spool alive.
+pub struct Opened {
+    pub path: PathBuf,
+    _pulled: Option<Pulled>,
+}
+
+pub async fn open(env: &Env, target: &Target, platform: Option<&Platform>) -> Result<Opened> {
+    match target {
+        Target::File(p) => {
+            if !p.is_file() {
+                bail!("{}: no such file", p.display());
+            }
+            Ok(Opened {
+                path: p.clone(),
+                _pulled: None,
+            })
+        }
+        Target::InImage { image, path } => {
+            let pulled =
+                verify::pull(env, image, platform, Wanted::Paths([path.clone()].into())).await?;
+            let resolved = pulled.flat.tree.resolve(path, false)?;
+            let entry = pulled
+                .flat
+                .tree
+                .get(&resolved)
+                .with_context(|| format!("{image} has no {path}"))?;
+            if !entry.kind.has_content() {
+                bail!("{image}//{path} is a {}, not a file", entry.kind.name());
+            }
+            let digest = pulled
+                .flat
+                .content
+                .get(&resolved)
+                .with_context(|| format!("content of {path} was not captured"))?;
+            Ok(Opened {
+                path: pulled.spool.path(digest),
+                _pulled: Some(pulled),
+            })
+        }
+    }
+}
+
+pub fn kernel(path: &std::path::Path) -> Result<KernelInfo> {
+    let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    kernel::sniff(&mut f)
+}
+
+pub fn initramfs(path: &std::path::Path, limits: initramfs::Limits) -> Result<Initramfs> {
+    let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    initramfs::walk(std::io::BufReader::new(f), limits)
+}
+
+/// What an extension image holds and whether Talos would accept it.
+#[derive(Debug, Serialize)]
+pub struct ExtensionImage {
+    pub image: String,
+    pub digest: String,
+    pub manifest: Option<Manifest>,
+    pub rootfs: Vec<String>,
+    pub problems: Vec<String>,
+}
+
+pub async fn extension(
+    env: &Env,
+    image: &ImageRef,
+    platform: Option<&Platform>,
+) -> Result<ExtensionImage> {
+    let pulled = verify::pull(
+        env,
+        image,
+        platform,
+        Wanted::Paths(["manifest.yaml".to_string()].into()),
+    )
+    .await?;
+    let mut problems = Vec::new();
+    let manifest = match pulled.flat.content.get("manifest.yaml") {
+        Some(d) => {
+            match extensions::parse_manifest(&std::fs::read_to_string(pulled.spool.path(d))?) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    problems.push(e);
+                    None
+                }
+            }
+        }
+        None => {
+            problems.push("no /manifest.yaml".into());
+            None
+        }
+    };
+    let mut rootfs = Vec::new();
+    for p in pulled.flat.tree.entries.keys() {
+        match p.split_once('/') {
+            Some(("rootfs", rel)) => {
+                if !extensions::rootfs_path_allowed(rel) {
+                    problems.push(format!("/{p} is outside the paths Talos accepts"));
+                }
+                if pulled.flat.tree.entries[p].kind.has_content() {
+                    rootfs.push(format!("/{p}"));
+                }
+            }
+            None if p == "manifest.yaml" || p == "rootfs" => {}
+            _ => problems.push(format!("/{p} is neither /manifest.yaml nor under /rootfs")),
+        }
+    }
+    Ok(ExtensionImage {
+        image: image.to_string(),
+        digest: pulled.resolved.digest.to_string(),
+        manifest,
+        rootfs,
+        problems,
+    })
+}
+
+pub fn human_kernel(k: &KernelInfo) -> String {
+    let mut s = format!("{} for {}, {} bytes", k.format.describe(), k.arch, k.size);
+    if let Some(m) = &k.pe_machine {
+        let _ = write!(s, ", PE machine {m}");
+    }
+    s.push('\n');
+    if let Some(u) = &k.uki {
+        let _ = writeln!(
+            s,
+            "embedded kernel: {} for {}, {} bytes",
+            u.kernel.format.describe(),
+            u.kernel.arch,
+            u.kernel.size
+        );
+        for sec in &u.sections {
+            let _ = writeln!(
+                s,
+                "  section {:<9} offset {:>10}  {:>10} bytes",
+                sec.name, sec.offset, sec.size
+            );
+        }
+        if let Some(c) = &u.cmdline {
+            let _ = writeln!(s, "cmdline: {c}");
+        }
+        if let Some(u) = &u.uname {
+            let _ = writeln!(s, "uname: {u}");
+        }
+        if let Some(o) = &u.os_release {
+            for line in o.lines() {
+                let _ = writeln!(s, "os-release: {line}");
+            }
+        }
+    }
+    s
+}
+
+pub fn human_initramfs(i: &Initramfs) -> String {
+    let mut s = format!(
+        "initramfs, {} bytes, {} segments\n",
+        i.size,
+        i.segments.len()
+    );
+    for seg in &i.segments {
+        let names: Vec<String> = seg
+            .entries
+            .iter()
+            .take(6)
+            .map(|e| match &e.squashfs {
+                Some(c) => format!("{} (squashfs {c})", e.name),
+                None => e.name.clone(),
+            })
+            .collect();
+        let more = if seg.entries.len() > 6 {
+            format!(", … {} more", seg.entries.len() - 6)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            s,
+            "  offset {:>10}  {:<12} {:>10} bytes -> {:>10}  {} entries: {}{more}",
+            seg.offset,
+            format!("{:?}", seg.compression).to_lowercase(),
+            seg.size,
+            seg.uncompressed_size,
+            seg.entries.len(),
+            names.join(", ")
+        );
+    }
+    match &i.extensions {
+        Some(c) => {
+            let _ = writeln!(s, "extensions ({}):", c.layers.len());
+            for l in &c.layers {
+                let compat = &l.metadata.compatibility.talos.version;
+                let _ = writeln!(
+                    s,
+                    "  {:<8} {:<20} {:<12} Talos {}",
+                    l.image,
+                    l.metadata.name,
+                    l.metadata.version,
+                    if compat.is_empty() { "any" } else { compat }
+                );
+            }
+        }
+        None => s.push_str("extensions: none (no extensions.yaml)\n"),
+    }
+    s
+}
+
+pub fn human_extension(x: &ExtensionImage) -> String {
+    let mut s = format!("{}@{}\n", x.image, x.digest);
+    if let Some(m) = &x.manifest {
+        let md = &m.metadata;
+        let _ = writeln!(
+            s,
+            "{} {} by {}: {}",
+            md.name,
+            md.version,
+            md.author,
+            md.description.trim()
+        );
+        let _ = writeln!(
+            s,
+            "Talos {}",
+            if md.compatibility.talos.version.is_empty() {
+                "any"
+            } else {
+                &md.compatibility.talos.version
+            }
+        );
+    }
+    for f in &x.rootfs {
+        let _ = writeln!(s, "  {f}");
+    }
+    if x.problems.is_empty() {
+        s.push_str("accepted by Talos: yes\n");
+    } else {
+        for p in &x.problems {
+            let _ = writeln!(s, "problem: {p}");
+        }
+    }
+    s
+}
