@@ -64,9 +64,8 @@ impl Registry {
                     Ok(())
                 });
             }
-            let child = cmd
-                .spawn()
-                .context("starting docker-registry (apt-get install docker-registry)")?;
+            let child =
+                spawn(cmd).context("starting docker-registry (apt-get install docker-registry)")?;
             let mut reg = Registry {
                 addr,
                 child: Some(child),
@@ -148,6 +147,32 @@ impl Drop for Registry {
             let _ = c.wait();
         }
     }
+}
+
+/// Spawns from one thread that lives as long as the process. PR_SET_PDEATHSIG fires when the
+/// *thread* that forked the child exits, and trials run on short-lived worker threads: a
+/// registry spawned from one would be killed when its trial ended, under the others.
+fn spawn(cmd: Command) -> std::io::Result<Child> {
+    use std::sync::mpsc::{channel, Sender};
+    use std::sync::{Mutex, OnceLock};
+    type Request = (Command, Sender<std::io::Result<Child>>);
+    static SPAWNER: OnceLock<Mutex<Sender<Request>>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = channel::<Request>();
+        std::thread::spawn(move || {
+            for (mut cmd, reply) in rx {
+                let _ = reply.send(cmd.spawn());
+            }
+        });
+        Mutex::new(tx)
+    });
+    let (tx, rx) = channel();
+    spawner
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .send((cmd, tx))
+        .map_err(std::io::Error::other)?;
+    rx.recv().map_err(std::io::Error::other)?
 }
 
 /// A minimal HTTP/1.0 GET, to probe readiness without a client library.

@@ -324,3 +324,25 @@ pub fn write(dir: &Path) -> Result<PathBuf> {
     )?;
     Ok(spec)
 }
+
+/// A system extension image's tree, as siderolabs/extensions builds it `FROM scratch`:
+/// `/manifest.yaml` and the rootfs under `/rootfs`.
+pub fn extension_image_entries(ext: &ExtensionInput) -> Result<Vec<TarEntry>> {
+    let manifest = crate::talos::extensions::Manifest {
+        version: "v1alpha1".into(),
+        metadata: ext.metadata.clone(),
+    };
+    let yaml = serde_saphyr::to_string(&manifest).context("serialising manifest.yaml")?;
+    let mut out = vec![
+        TarEntry::file("manifest.yaml", yaml, 0o644),
+        TarEntry::dir("rootfs", 0o755),
+    ];
+    for f in &ext.rootfs {
+        let p = format!("rootfs/{}", f.path);
+        out.push(match &f.data {
+            Some(d) => TarEntry::file(&p, d.clone(), f.mode),
+            None => TarEntry::dir(&p, f.mode),
+        });
+    }
+    Ok(out)
+}

@@ -7,6 +7,7 @@ mod errors;
 mod flatten;
 mod pull;
 mod reports;
+mod talos;
 
 use libtest_mimic::Trial;
 
@@ -46,5 +47,10 @@ pub fn all() -> Vec<Trial> {
         reports::junit_report_parses_and_counts_failures,
         reports::schema_command_prints_the_committed_schema,
         reports::tree_prints_sorted_listing,
+        talos::extension_images_are_checked_against_what_talos_accepts,
+        talos::negative_fixtures_fail_the_real_specs_with_specific_messages,
+        talos::reference_tools_read_what_tdg_writes,
+        talos::tdg_reads_an_initramfs_built_by_cpio_zstd_and_mksquashfs,
+        talos::uki_sections_are_checked_and_read_by_objdump,
     ]
 }

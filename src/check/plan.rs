@@ -192,12 +192,21 @@ pub fn plan(spec: Spec, image: Option<ImageRef>, platform: Option<Platform>) -> 
 impl Plan {
     /// Paths whose content the checks read; only these are spooled while flattening.
     pub fn content_paths(&self) -> HashSet<String> {
-        self.spec
-            .expect
-            .files
+        let files = &self.spec.expect.files;
+        let mut paths: HashSet<String> = files
             .iter()
             .filter(|f| f.needs_content())
             .map(|f| f.path.clone())
-            .collect()
+            .collect();
+        // A report's JSON twin is read beside it when the image has one.
+        for f in files.iter().filter(|f| f.report.is_some()) {
+            if let Some(stem) = f.path.strip_suffix(".txt") {
+                paths.insert(format!("{stem}.json"));
+            }
+        }
+        if self.spec.expect.extension.is_some() {
+            paths.insert(super::talos::MANIFEST.to_string());
+        }
+        paths
     }
 }

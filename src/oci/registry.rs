@@ -63,9 +63,7 @@ impl RegistrySource {
     /// Fetches a manifest or index by tag or digest. Returns its bytes; the caller hashes them.
     pub async fn manifest(&self, tag_or_digest: &str) -> Result<Vec<u8>> {
         let r = self.reference(tag_or_digest);
-        let (bytes, _) = self
-            .client
-            .pull_manifest_raw(&r, &self.auth, ACCEPTED)
+        let (bytes, _) = retry(|| self.client.pull_manifest_raw(&r, &self.auth, ACCEPTED))
             .await
             .map_err(|e| {
                 self.error(
@@ -88,16 +86,22 @@ impl RegistrySource {
             .await;
         let what = format!("blob {} of {}/{}", desc.digest, self.host, self.repository);
         let digest = desc.digest.to_string();
-        let sized = self
-            .client
-            .pull_blob_stream(&r, digest.as_str())
-            .await
-            .map_err(|e| self.error(&format!("fetching {what}"), e))?;
-        let stream = sized.stream.map_err(std::io::Error::other);
-        Ok((
-            cache.ingest(&desc.digest, desc.size, stream, &what).await?,
-            true,
-        ))
+        let mut attempt = 1;
+        loop {
+            let sized = retry(|| self.client.pull_blob_stream(&r, digest.as_str()))
+                .await
+                .map_err(|e| self.error(&format!("fetching {what}"), e))?;
+            let stream = sized.stream.map_err(std::io::Error::other);
+            match cache.ingest(&desc.digest, desc.size, stream, &what).await {
+                Ok(path) => return Ok((path, true)),
+                // A connection cut mid-blob is fetched again; bad bytes never are.
+                Err(e) if attempt < ATTEMPTS && !crate::verify::is_integrity(&e) => {
+                    attempt += 1;
+                    tokio::time::sleep(BACKOFF * attempt).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Uploads a blob from a file unless the registry has it already.
@@ -108,21 +112,23 @@ impl RegistrySource {
             .auth(&r, &self.auth, oci_client::RegistryOperation::Push)
             .await
             .map_err(|e| self.error("authenticating for push", e))?;
-        if self
-            .client
-            .blob_exists(&r, &d)
+        if retry(|| self.client.blob_exists(&r, &d))
             .await
             .map_err(|e| self.error(&format!("checking blob {d}"), e))?
         {
             return Ok(());
         }
-        let file = tokio::fs::File::open(path).await?;
-        let size = file.metadata().await?.len();
-        let stream = tokio_util_stream(file);
-        self.client
-            .push_blob_stream(&r, stream, &d, Some(size))
-            .await
-            .map_err(|e| self.error(&format!("uploading blob {d}"), e))?;
+        // An upload starts over from the file on a transient fault: blobs are content-addressed,
+        // so a repeated upload cannot store anything else.
+        retry(|| async {
+            let file = tokio::fs::File::open(path).await?;
+            let size = file.metadata().await?.len();
+            self.client
+                .push_blob_stream(&r, tokio_util_stream(file), &d, Some(size))
+                .await
+        })
+        .await
+        .map_err(|e| self.error(&format!("uploading blob {d}"), e))?;
         Ok(())
     }
 
@@ -133,11 +139,11 @@ impl RegistrySource {
         media_type: &str,
     ) -> Result<()> {
         let r = self.reference(tag_or_digest);
-        let ct = media_type
+        let ct: reqwest::header::HeaderValue = media_type
             .parse()
             .map_err(|_| anyhow!("invalid media type {media_type}"))?;
-        self.client
-            .push_manifest_raw(&r, bytes, ct)
+        let bytes = bytes::Bytes::from(bytes);
+        retry(|| self.client.push_manifest_raw(&r, bytes.clone(), ct.clone()))
             .await
             .map_err(|e| {
                 self.error(
@@ -150,6 +156,39 @@ impl RegistrySource {
 
     fn error(&self, doing: &str, e: OciDistributionError) -> anyhow::Error {
         anyhow!("registry {}: {doing}: {}", self.host, describe(&e))
+    }
+}
+
+const ATTEMPTS: u32 = 3;
+const BACKOFF: std::time::Duration = std::time::Duration::from_millis(150);
+
+/// Runs an idempotent registry request, again on a transient fault: a connection the server
+/// closed under a reused keep-alive, a timeout, or a 502/503/504/429. Anything else (a refused
+/// connection, an auth or not-found answer) is final at once.
+async fn retry<T, F, Fut>(mut f: F) -> Result<T, OciDistributionError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, OciDistributionError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match f().await {
+            Err(e) if attempt < ATTEMPTS && transient(&e) => {
+                attempt += 1;
+                tokio::time::sleep(BACKOFF * attempt).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn transient(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::RequestError(r) => {
+            !r.is_connect() && (r.is_timeout() || r.is_request() || r.is_body() || r.is_decode())
+        }
+        OciDistributionError::ServerError { code, .. } => matches!(code, 429 | 502 | 503 | 504),
+        _ => false,
     }
 }
 

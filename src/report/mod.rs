@@ -54,7 +54,7 @@ pub fn human(runs: &[SpecRun]) -> String {
                 Status::Skipped => "skip",
             };
             let _ = write!(out, "  {word} {}", o.check);
-            if !o.message.is_empty() && o.status != Status::Error {
+            if !o.message.is_empty() {
                 let _ = write!(out, ": {}", o.message);
             }
             out.push('\n');

@@ -1,0 +1,443 @@
+//! The Talos checks on real bytes: negative fixtures that each break one thing, reference
+//! tools (cpio, zstd, xz, unsquashfs, sha256sum, objdump) reading what tdg writes, tdg reading
+//! what those tools write, UKIs, and system extension images.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{ensure, Context, Result};
+
+use tdg::demo::{self, AssetParts};
+use tdg::oci::image::{Flavor, TarEntry};
+use tdg::oci::manifest::Compression as Layer;
+use tdg::talos::assemble::{self, FileSpec};
+use tdg::talos::initramfs::Compression;
+use tdg::talos::kernel;
+
+use super::cli::{expect_exit, Tdg};
+use crate::fixtures::{self, output, run};
+use crate::world;
+
+/// Pushes an image of `entries` to the shared registry and returns its reference.
+fn push(tag: &str, entries: Vec<TarEntry>, labels: &BTreeMap<String, String>) -> Result<String> {
+    let w = world::world()?;
+    let tmp = tempfile::tempdir()?;
+    let layout = tmp.path().join("l");
+    fixtures::layout_image(
+        &layout,
+        "t",
+        &[(entries, Layer::Gzip)],
+        "linux/arm64",
+        labels,
+        Flavor::Oci,
+    )?;
+    let image = format!("{}/fixtures/talos:{tag}", w.registry.addr);
+    fixtures::push_with_tdg(&layout, "t", &image)?;
+    Ok(image)
+}
+
+/// Runs `tdg verify SPEC --image IMAGE --format json`, expecting exit 1, and returns the
+/// outcome of `check`.
+fn failing_check(spec: &Path, image: &str, check: &str) -> Result<(String, String)> {
+    let out = Tdg::new()?.run([
+        "verify".as_ref(),
+        spec.as_os_str(),
+        "--image".as_ref(),
+        image.as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ])?;
+    let text = expect_exit(&out, 1)?;
+    let v: serde_json::Value = serde_json::from_str(&String::from_utf8_lossy(&out.stdout))
+        .with_context(|| text.clone())?;
+    let o = v["specs"][0]["outcomes"]
+        .as_array()
+        .context("outcomes")?
+        .iter()
+        .find(|o| o["check"] == check)
+        .with_context(|| format!("no check {check}"))?
+        .clone();
+    Ok((
+        o["status"].as_str().unwrap_or("").to_string(),
+        o["message"].as_str().unwrap_or("").to_string(),
+    ))
+}
+
+fn spin(compat: &str) -> assemble::ExtensionInput {
+    let mut s = demo::spin();
+    s.metadata.compatibility.talos.version = compat.into();
+    s
+}
+
+pub fn negative_fixtures_fail_the_real_specs_with_specific_messages() -> Result<()> {
+    let specs = world::repo_root().join("specs");
+    let f = "files::assets/talos/arm64";
+    let initramfs =
+        |exts: Vec<assemble::ExtensionInput>| demo::initramfs("arm64", &exts, Compression::Zstd);
+    type Break = Box<dyn Fn(&mut AssetParts) -> Result<()>>;
+    let cases: Vec<(&str, &str, Break, String, &str)> = vec![
+        ("amd64-kernel", "spin-only", Box::new(|p| { p.vmlinuz = kernel_bytes("amd64"); Ok(()) }), format!("{f}/boot/vmlinuz::kernel"), "expected an arm64 kernel, found amd64 (bzImage)"),
+        ("tailscale-in-spin-only", "spin-only", Box::new(move |p| { p.initramfs = initramfs(vec![demo::spin(), demo::tailscale()])?; Ok(()) }), format!("{f}/boot/initramfs.xz::initramfs::extensions"), "tailscale 1.88.1 is present"),
+        ("spin-missing", "spin-tailscale", Box::new(move |p| { p.initramfs = initramfs(vec![demo::tailscale()])?; Ok(()) }), format!("{f}/boot/initramfs.xz::initramfs::extensions"), "spin is missing"),
+        ("incompatible", "spin-only", Box::new(move |p| { p.initramfs = initramfs(vec![spin(">= v1.12.0")])?; Ok(()) }), format!("{f}/boot/initramfs.xz::initramfs::compatibility"), "spin v0.21.0 requires Talos >= v1.12.0, not v1.11.5"),
+        ("checksum-mismatch", "spin-only", Box::new(|p| { p.checksums = Some(p.computed_checksums().replacen(&tdg::digest::Digest::of(&p.vmlinuz).hex()[..8], "00000000", 1)); Ok(()) }), format!("{f}/checksums.sha256::checksums"), "./boot/vmlinuz: expected 00000000"),
+        ("not-listed", "spin-only", Box::new(|p| { p.checksums = Some(p.computed_checksums().lines().take(2).map(|l| format!("{l}\n")).collect()); Ok(()) }), format!("{f}/checksums.sha256::checksums"), "./validation/build-report.txt: not listed"),
+        ("other-commit", "spin-only", Box::new(|p| { p.report = p.report.replace(&format!("Source Commit: {}", demo::COMMIT), "Source Commit: 5555555aaaaaaa"); Ok(()) }), format!("{f}/validation/build-report.txt::report::revision"), "the report's Source Commit is 5555555aaaaaaa, but the image's org.opencontainers.image.revision is 0123abcdef"),
+        ("truncated", "spin-only", Box::new(|p| { p.initramfs.truncate(p.initramfs.len() - 500); Ok(()) }), format!("{f}/boot/initramfs.xz::initramfs::extensions"), "truncated"),
+        ("corrupt-zstd", "spin-only", Box::new(|p| {
+            let n = p.initramfs.len();
+            p.initramfs[n - 2000..n - 1900].fill(0x55);
+            Ok(())
+        }), format!("{f}/boot/initramfs.xz::initramfs::extensions"), "zstd segment at offset"),
+        ("dotdot-entry", "spin-only", Box::new(|p| {
+            let evil = assemble::compress(&assemble::newc(&[FileSpec::file("../x", "x", 0o644)])?, Compression::Zstd, 3)?;
+            p.initramfs.extend(evil);
+            Ok(())
+        }), format!("{f}/boot/initramfs.xz::initramfs::extensions"), "cpio entry '../x' escapes the root"),
+    ];
+    let mut problems = Vec::new();
+    for (tag, variant, breaker, check, fragment) in cases {
+        let mut parts = AssetParts::new(variant, "arm64", 1 << 20)?;
+        breaker(&mut parts)?;
+        let image = push(tag, parts.entries(), &demo::labels(variant))?;
+        let (status, message) =
+            failing_check(&specs.join(format!("{variant}-arm64.yaml")), &image, &check)?;
+        if status != "fail" || !message.contains(fragment) || message.len() > 240 {
+            problems.push(format!(
+                "{tag}: {check} is {status}: {message:?}, wanted {fragment:?}"
+            ));
+        }
+    }
+    ensure!(problems.is_empty(), "{}", problems.join("\n"));
+    Ok(())
+}
+
+fn kernel_bytes(arch: &str) -> Vec<u8> {
+    demo::kernel(arch, 1 << 20)
+}
+
+fn sh(script: &str, dir: &Path) -> Result<String> {
+    output(Command::new("sh").arg("-c").arg(script).current_dir(dir))
+}
+
+pub fn reference_tools_read_what_tdg_writes() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path();
+    for (compression, tool) in [(Compression::Zstd, "zstd -dc"), (Compression::Xz, "xz -dc")] {
+        let data = demo::initramfs(
+            "amd64",
+            &demo::variant_extensions("spin-tailscale"),
+            compression,
+        )?;
+        let walked = tdg::talos::initramfs::walk(&data[..], Default::default())?;
+        ensure!(
+            walked.segments.len() == 3,
+            "{} segments",
+            walked.segments.len()
+        );
+        for (i, seg) in walked.segments.iter().enumerate() {
+            let file = dir.join(format!("seg{i}"));
+            std::fs::write(
+                &file,
+                &data[seg.offset as usize..(seg.offset + seg.size) as usize],
+            )?;
+            let listing = if seg.compression == Compression::None {
+                sh(&format!("cpio -t --quiet < seg{i}"), dir)?
+            } else {
+                sh(&format!("{tool} seg{i} | cpio -t --quiet"), dir)?
+            };
+            let theirs: Vec<&str> = listing.lines().collect();
+            let ours: Vec<&str> = seg.entries.iter().map(|e| e.name.as_str()).collect();
+            ensure!(
+                theirs == ours,
+                "segment {i}: cpio lists {theirs:?}, tdg {ours:?}"
+            );
+        }
+        // The extension squashfs reads in unsquashfs, root-owned, with the extension's files.
+        let last = walked.segments.len() - 1;
+        let x = dir.join(format!("x{last}-{tool}").replace(' ', ""));
+        std::fs::create_dir_all(&x)?;
+        sh(&format!("{tool} ../seg{last} | cpio -id --quiet"), &x)?;
+        let sq = sh("unsquashfs -lln 0.sqsh", &x)?;
+        ensure!(
+            sq.contains("squashfs-root/usr/local/bin/containerd-shim-spin-v2")
+                && sq.contains(" 0/0 "),
+            "{sq}"
+        );
+        let sq1 = sh("unsquashfs -l 1.sqsh", &x)?;
+        ensure!(
+            sq1.contains("squashfs-root/usr/local/etc/containers/tailscale.yaml"),
+            "{sq1}"
+        );
+        let yaml = std::fs::read_to_string(x.join("extensions.yaml"))?;
+        ensure!(
+            yaml.contains("name: spin") && yaml.contains("image: 1.sqsh"),
+            "{yaml}"
+        );
+    }
+    // sha256sum -c verifies the checksums in an exported asset image.
+    let layout = dir.join("layout");
+    demo::write_asset_layout(&layout, "spin-only", "t", 1 << 20)?;
+    let export = dir.join("export");
+    expect_exit(
+        &Tdg::new()?.run([
+            "export".as_ref(),
+            format!("oci:{}:t", layout.display()).as_ref(),
+            export.as_os_str(),
+        ])?,
+        0,
+    )?;
+    let ok = sh(
+        "sha256sum -c checksums.sha256",
+        &export.join("assets/talos/arm64"),
+    )?;
+    ensure!(
+        ok.lines().count() == 3 && ok.lines().all(|l| l.ends_with(": OK")),
+        "{ok}"
+    );
+    Ok(())
+}
+
+pub fn tdg_reads_an_initramfs_built_by_cpio_zstd_and_mksquashfs() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let d = tmp.path();
+    for (dir, files) in [
+        ("base", vec![("init", "#!/init\n")]),
+        (
+            "spin-root/usr/local/bin",
+            vec![("containerd-shim-spin-v2", "shim")],
+        ),
+        (
+            "ts-root/usr/local/etc/containers",
+            vec![("tailscale.yaml", "name: tailscale\n")],
+        ),
+        ("ext", vec![]),
+    ] {
+        std::fs::create_dir_all(d.join(dir))?;
+        for (name, content) in files {
+            std::fs::write(d.join(dir).join(name), content)?;
+        }
+    }
+    let yaml = "layers:\n  - image: 0.sqsh\n    metadata:\n      name: spin\n      version: v0.21.0\n      author: Sven Pfennig\n      description: Spin\n      compatibility:\n        talos:\n          version: '>= v1.0.0'\n  - image: 1.sqsh\n    metadata:\n      name: tailscale\n      version: 1.88.1\n      author: Siderolabs\n      description: Tailscale\n      compatibility:\n        talos:\n          version: '>= v1.0.0'\n";
+    std::fs::write(d.join("ext/extensions.yaml"), yaml)?;
+    run(Command::new("mksquashfs")
+        .args([
+            "spin-root",
+            "ext/0.sqsh",
+            "-comp",
+            "zstd",
+            "-all-root",
+            "-noappend",
+            "-quiet",
+        ])
+        .current_dir(d))?;
+    run(Command::new("mksquashfs")
+        .args([
+            "ts-root",
+            "ext/1.sqsh",
+            "-comp",
+            "zstd",
+            "-all-root",
+            "-noappend",
+            "-quiet",
+        ])
+        .current_dir(d))?;
+    sh(
+        "cd base && find . | cpio -o -H newc --quiet | zstd -q -o ../base.zst",
+        d,
+    )?;
+    sh("cd ext && printf 'extensions.yaml\\n0.sqsh\\n1.sqsh\\n' | cpio -o -H newc --quiet --reproducible -R +0:+0 | zstd -18 -q -o ../ext.zst", d)?;
+    sh("cat base.zst ext.zst > initramfs.xz", d)?;
+    let out = Tdg::new()?.run([
+        "inspect",
+        "initramfs",
+        "--format",
+        "json",
+        d.join("initramfs.xz").to_str().context("utf-8")?,
+    ])?;
+    expect_exit(&out, 0)?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let names: Vec<&str> = v["extensions"]["layers"]
+        .as_array()
+        .context("layers")?
+        .iter()
+        .filter_map(|l| l["metadata"]["name"].as_str())
+        .collect();
+    ensure!(names == ["spin", "tailscale"], "{names:?}");
+    let segs = v["segments"].as_array().context("segments")?;
+    ensure!(
+        segs.len() == 2 && segs.iter().all(|s| s["compression"] == "zstd"),
+        "{segs:?}"
+    );
+    let sq: Vec<&str> = segs[1]["entries"]
+        .as_array()
+        .context("entries")?
+        .iter()
+        .filter_map(|e| e["squashfs"].as_str())
+        .collect();
+    ensure!(sq == ["zstd", "zstd"], "{sq:?}");
+    let human = Tdg::new()?.run([
+        "inspect",
+        "initramfs",
+        d.join("initramfs.xz").to_str().context("utf-8")?,
+    ])?;
+    let text = expect_exit(&human, 0)?;
+    ensure!(
+        text.contains("1.sqsh   tailscale") && text.contains("Talos >= v1.0.0"),
+        "{text}"
+    );
+    Ok(())
+}
+
+fn uki(arch: &str, cmdline: &str) -> Result<Vec<u8>> {
+    let machine = if arch == "arm64" {
+        kernel::MACHINE_ARM64
+    } else {
+        kernel::MACHINE_AMD64
+    };
+    let initrd = demo::initramfs(arch, &[demo::spin()], Compression::Zstd)?;
+    let linux = kernel_bytes(arch);
+    Ok(kernel::write_pe(
+        machine,
+        &[
+            (".osrel", b"NAME=Talos\nID=talos\nVERSION_ID=v1.11.5\n"),
+            (".cmdline", cmdline.as_bytes()),
+            (".uname", b"6.12.57-talos"),
+            (".linux", &linux),
+            (".initrd", &initrd),
+        ],
+    ))
+}
+
+pub fn uki_sections_are_checked_and_read_by_objdump() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let spec = world::write_spec(
+        tmp.path(),
+        "uki",
+        "apiVersion: tdg/v1\nname: uki\nimage: x/y:z\ntalos: v1.11.5\nexpect:\n  files:\n    - path: usr/install/arm64/vmlinuz.efi\n      kernel: {arch: arm64}\n      uki:\n        cmdline_contains: [talos.platform=metal, console=ttyS0]\n        initramfs:\n          compression: zstd\n          extensions: {present: [spin], absent: [tailscale]}\n",
+    )?;
+    let good = push(
+        "uki-good",
+        vec![
+            TarEntry::dir("usr", 0o755),
+            TarEntry::dir("usr/install", 0o755),
+            TarEntry::dir("usr/install/arm64", 0o755),
+            TarEntry::file(
+                "usr/install/arm64/vmlinuz.efi",
+                uki("arm64", "talos.platform=metal console=ttyS0")?,
+                0o644,
+            ),
+        ],
+        &BTreeMap::new(),
+    )?;
+    expect_exit(
+        &Tdg::new()?.run([
+            "verify".as_ref(),
+            spec.as_os_str(),
+            "--image".as_ref(),
+            good.as_ref(),
+        ])?,
+        0,
+    )?;
+    let bad = push(
+        "uki-bad",
+        vec![TarEntry::file(
+            "usr/install/arm64/vmlinuz.efi",
+            uki("amd64", "talos.platform=aws")?,
+            0o644,
+        )],
+        &BTreeMap::new(),
+    )?;
+    let f = "files::usr/install/arm64/vmlinuz.efi";
+    let (s, m) = failing_check(&spec, &bad, &format!("{f}::kernel"))?;
+    ensure!(
+        s == "fail" && m == "expected an arm64 kernel, found amd64 (UKI)",
+        "{s}: {m}"
+    );
+    let (s, m) = failing_check(&spec, &bad, &format!("{f}::uki"))?;
+    ensure!(s == "fail" && m.starts_with(".cmdline lacks 'talos.platform=metal', 'console=ttyS0' (it is 'talos.platform=aws')"), "{s}: {m}");
+    // binutils reads the sections tdg wrote.
+    let file = tmp.path().join("vmlinuz.efi");
+    std::fs::write(&file, uki("amd64", "talos.platform=metal")?)?;
+    let sections = output(Command::new("objdump").arg("-h").arg(&file))?;
+    for s in [".osrel", ".cmdline", ".uname", ".linux", ".initrd"] {
+        ensure!(
+            sections.contains(s),
+            "objdump does not see {s}:\n{sections}"
+        );
+    }
+    let human = expect_exit(
+        &Tdg::new()?.run(["inspect".as_ref(), "uki".as_ref(), file.as_os_str()])?,
+        0,
+    )?;
+    ensure!(
+        human.contains("embedded kernel: bzImage for amd64")
+            && human.contains("cmdline: talos.platform=metal"),
+        "{human}"
+    );
+    Ok(())
+}
+
+pub fn extension_images_are_checked_against_what_talos_accepts() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let spec = world::write_spec(tmp.path(), "ext", "apiVersion: tdg/v1\nname: ext\nimage: x/y:z\ntalos: v1.11.5\nexpect:\n  extension: {name: spin, version: v0.21.0}\n")?;
+    let good = push(
+        "ext-good",
+        demo::extension_image_entries(&demo::spin())?,
+        &BTreeMap::new(),
+    )?;
+    expect_exit(
+        &Tdg::new()?.run([
+            "verify".as_ref(),
+            spec.as_os_str(),
+            "--image".as_ref(),
+            good.as_ref(),
+        ])?,
+        0,
+    )?;
+    let inspect = expect_exit(&Tdg::new()?.run(["inspect", "extension", &good])?, 0)?;
+    ensure!(
+        inspect.contains("spin v0.21.0 by Sven Pfennig")
+            && inspect.contains("accepted by Talos: yes"),
+        "{inspect}"
+    );
+    let mut entries = demo::extension_image_entries(&spin(">= v1.12.0"))?;
+    entries.push(TarEntry::dir("rootfs/etc/ssh", 0o755));
+    entries.push(TarEntry::file(
+        "rootfs/etc/ssh/sshd_config",
+        "PermitRootLogin yes\n",
+        0o644,
+    ));
+    entries.push(TarEntry::file("README.md", "stray\n", 0o644));
+    let bad = push("ext-bad", entries, &BTreeMap::new())?;
+    let (s, m) = failing_check(&spec, &bad, "extension::rootfs")?;
+    ensure!(
+        s == "fail"
+            && m.contains("3 paths outside what Talos accepts")
+            && m.contains("/README.md, /rootfs/etc/ssh, /rootfs/etc/ssh/sshd_config"),
+        "{s}: {m}"
+    );
+    let (s, m) = failing_check(&spec, &bad, "extension::compatibility")?;
+    ensure!(
+        s == "fail" && m == "spin v0.21.0 requires Talos >= v1.12.0, not v1.11.5",
+        "{s}: {m}"
+    );
+    let wrong_name = push(
+        "ext-tailscale",
+        demo::extension_image_entries(&demo::tailscale())?,
+        &BTreeMap::new(),
+    )?;
+    let (s, m) = failing_check(&spec, &wrong_name, "extension::manifest")?;
+    ensure!(
+        s == "fail" && m == "manifest names 'tailscale', expected 'spin'",
+        "{s}: {m}"
+    );
+    let out = Tdg::new()?.run(["inspect", "extension", &bad])?;
+    let text = expect_exit(&out, 1)?;
+    ensure!(
+        text.contains("problem: /rootfs/etc/ssh/sshd_config is outside the paths Talos accepts"),
+        "{text}"
+    );
+    Ok(())
+}
