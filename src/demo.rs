@@ -197,6 +197,8 @@ pub struct AssetParts {
     pub vmlinuz: Vec<u8>,
     pub initramfs: Vec<u8>,
     pub report: String,
+    /// `validation/build-report.json`, when the image carries one.
+    pub report_json: Option<String>,
     /// `None`: computed from the files, as a correct build writes it.
     pub checksums: Option<String>,
 }
@@ -204,61 +206,77 @@ pub struct AssetParts {
 impl AssetParts {
     pub fn new(variant: &str, arch: &str, kernel_len: usize) -> Result<Self> {
         let vmlinuz = kernel(arch, kernel_len);
-        let initramfs = initramfs(arch, &variant_extensions(variant), Segment::Zstd)?;
-        let exts = variant_extensions(variant)
+        let exts = variant_extensions(variant);
+        let initramfs = initramfs(arch, &exts, Segment::Zstd)?;
+        let names: Vec<String> = exts
             .iter()
             .map(|e| format!("{} {}", e.metadata.name, e.metadata.version))
-            .collect::<Vec<_>>()
-            .join(", ");
+            .collect();
         let report = format!(
-            "Talos Build Report\n==================\nTarget: {arch}\nVariant: {variant}\nTalos Version: {TALOS}\nCozyStack Commit: {COZYSTACK}\nSource Commit: {COMMIT}\nExtensions: {exts}\nBuild Date: 2026-01-01T00:00:00Z\nOutputs:\n  boot/vmlinuz {} bytes\n  boot/initramfs.xz {} bytes\n",
+            "Talos Build Report\n==================\nTarget: {arch}\nVariant: {variant}\nTalos Version: {TALOS}\n\
+             CozyStack Commit: {COZYSTACK}\nSource Commit: {COMMIT}\nExtensions: {}\nBuild Date: 2026-01-01T00:00:00Z\n\
+             Outputs:\n  boot/vmlinuz {} bytes\n  boot/initramfs.xz {} bytes\n",
+            names.join(", "),
             vmlinuz.len(),
             initramfs.len()
         );
+        // The JSON twin carries the same facts, as a build writes both.
+        let fields = crate::talos::report::fields(&report);
+        let json = serde_json::json!({"fields": fields, "inventory": names});
+        let report_json = Some(serde_json::to_string_pretty(&json)? + "\n");
         Ok(AssetParts {
             arch: arch.into(),
             vmlinuz,
             initramfs,
             report,
+            report_json,
             checksums: None,
         })
     }
 
+    /// The files under the asset root but the checksums file, relative to it.
+    fn files(&self) -> Vec<(&'static str, &[u8])> {
+        let mut f: Vec<(&'static str, &[u8])> = vec![
+            ("boot/vmlinuz", &self.vmlinuz),
+            ("boot/initramfs.xz", &self.initramfs),
+        ];
+        if let Some(j) = &self.report_json {
+            f.push(("validation/build-report.json", j.as_bytes()));
+        }
+        f.push(("validation/build-report.txt", self.report.as_bytes()));
+        f
+    }
+
     /// `sha256sum` lines for every file but the checksums file itself, with `./` paths.
     pub fn computed_checksums(&self) -> String {
-        format!(
-            "{}  ./boot/vmlinuz\n{}  ./boot/initramfs.xz\n{}  ./validation/build-report.txt\n",
-            Digest::of(&self.vmlinuz).hex(),
-            Digest::of(&self.initramfs).hex(),
-            Digest::of(self.report.as_bytes()).hex()
-        )
+        self.files()
+            .iter()
+            .map(|(p, d)| format!("{}  ./{p}\n", Digest::of(d).hex()))
+            .collect()
     }
 
     pub fn entries(&self) -> Vec<TarEntry> {
         let root = format!("assets/talos/{}", self.arch);
+        let mut out = vec![
+            TarEntry::dir("assets", 0o755),
+            TarEntry::dir("assets/talos", 0o755),
+            TarEntry::dir(&root, 0o755),
+        ];
+        out.push(TarEntry::dir(&format!("{root}/boot"), 0o755));
+        out.push(TarEntry::dir(&format!("{root}/validation"), 0o755));
+        for (p, d) in self.files() {
+            out.push(TarEntry::file(&format!("{root}/{p}"), d.to_vec(), 0o644));
+        }
         let sums = self
             .checksums
             .clone()
             .unwrap_or_else(|| self.computed_checksums());
-        vec![
-            TarEntry::dir("assets", 0o755),
-            TarEntry::dir("assets/talos", 0o755),
-            TarEntry::dir(&root, 0o755),
-            TarEntry::dir(&format!("{root}/boot"), 0o755),
-            TarEntry::file(&format!("{root}/boot/vmlinuz"), self.vmlinuz.clone(), 0o644),
-            TarEntry::file(
-                &format!("{root}/boot/initramfs.xz"),
-                self.initramfs.clone(),
-                0o644,
-            ),
-            TarEntry::file(&format!("{root}/checksums.sha256"), sums, 0o644),
-            TarEntry::dir(&format!("{root}/validation"), 0o755),
-            TarEntry::file(
-                &format!("{root}/validation/build-report.txt"),
-                self.report.clone(),
-                0o644,
-            ),
-        ]
+        out.push(TarEntry::file(
+            &format!("{root}/checksums.sha256"),
+            sums,
+            0o644,
+        ));
+        out
     }
 }
 

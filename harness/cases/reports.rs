@@ -149,7 +149,7 @@ pub fn tree_prints_sorted_listing() -> Result<()> {
         .collect();
     let mut sorted = paths.clone();
     sorted.sort();
-    ensure!(paths == sorted && paths.len() == 9, "{text}");
+    ensure!(paths == sorted && paths.len() == 10, "{text}");
     let vmlinuz = text
         .lines()
         .find(|l| l.ends_with(" assets/talos/arm64/boot/vmlinuz"))

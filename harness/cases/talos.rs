@@ -84,6 +84,7 @@ pub fn negative_fixtures_fail_the_real_specs_with_specific_messages() -> Result<
         ("checksum-mismatch", "spin-only", Box::new(|p| { p.checksums = Some(p.computed_checksums().replacen(&tdg::digest::Digest::of(&p.vmlinuz).hex()[..8], "00000000", 1)); Ok(()) }), format!("{f}/checksums.sha256::checksums"), "./boot/vmlinuz: expected 00000000"),
         ("not-listed", "spin-only", Box::new(|p| { p.checksums = Some(p.computed_checksums().lines().take(2).map(|l| format!("{l}\n")).collect()); Ok(()) }), format!("{f}/checksums.sha256::checksums"), "./validation/build-report.txt: not listed"),
         ("other-commit", "spin-only", Box::new(|p| { p.report = p.report.replace(&format!("Source Commit: {}", demo::COMMIT), "Source Commit: 5555555aaaaaaa"); Ok(()) }), format!("{f}/validation/build-report.txt::report::revision"), "the report's Source Commit is 5555555aaaaaaa, but the image's org.opencontainers.image.revision is 0123abcdef"),
+        ("json-twin-disagrees", "spin-only", Box::new(|p| { p.report_json = Some(r#"{"fields": {"Talos Version": "v1.10.9", "Variant": "spin-only", "Target": "arm64", "CozyStack Commit": "9f3c2e1"}}"#.into()); Ok(()) }), format!("{f}/validation/build-report.txt::report"), "build-report.json: Talos Version is 'v1.10.9', expected 'v1.11.5'"),
         ("truncated", "spin-only", Box::new(|p| { p.initramfs.truncate(p.initramfs.len() - 500); Ok(()) }), format!("{f}/boot/initramfs.xz::initramfs::extensions"), "truncated"),
         ("corrupt-zstd", "spin-only", Box::new(|p| {
             let n = p.initramfs.len();
@@ -193,7 +194,7 @@ pub fn reference_tools_read_what_tdg_writes() -> Result<()> {
         &export.join("assets/talos/arm64"),
     )?;
     ensure!(
-        ok.lines().count() == 3 && ok.lines().all(|l| l.ends_with(": OK")),
+        ok.lines().count() == 4 && ok.lines().all(|l| l.ends_with(": OK")),
         "{ok}"
     );
     Ok(())
