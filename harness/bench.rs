@@ -127,14 +127,78 @@ fn timed(cmd: &mut Command) -> Result<Duration> {
     Ok(took)
 }
 
-fn peak_child_rss_mib() -> f64 {
-    // SAFETY: getrusage fills the struct it is given.
+/// Runs a command and returns its time and its own peak RSS (MiB). On Linux, exec folds the
+/// old address space's high-water mark into `ru_maxrss`, so a child of this (large) process
+/// would report our memory: a fresh, small copy of this binary (`--measure`) spawns it instead.
+fn measured(cmd: &mut Command) -> Result<(Duration, f64)> {
+    let mut m = Command::new(std::env::current_exe()?);
+    m.arg("--measure")
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => m.env(k, v),
+            None => m.env_remove(k),
+        };
+    }
+    let out = m.output()?;
+    ensure!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout)?;
+    let mut it = text.split_whitespace();
+    let secs: f64 = it.next().unwrap_or("").parse()?;
+    let kib: f64 = it.next().unwrap_or("").parse()?;
+    Ok((Duration::from_secs_f64(secs), kib / 1024.0))
+}
+
+/// The `--measure` side: run argv, wait4 it, print seconds and peak RSS in KiB.
+fn measure_child(argv: &[String]) -> Result<()> {
+    let start = Instant::now();
+    let child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdout(std::process::Stdio::null())
+        .spawn()?;
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: wait4 on our own child fills `status` and `ru`; the Child is not waited on again.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
-    ru.ru_maxrss as f64 / 1024.0
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    std::mem::forget(child);
+    ensure!(
+        r == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{argv:?} failed (status {status})"
+    );
+    println!("{} {}", start.elapsed().as_secs_f64(), ru.ru_maxrss);
+    Ok(())
+}
+
+/// A Talos-like initramfs of about `mib` MiB: a base zstd cpio whose rootfs.sqsh is
+/// incompressible filler, and the spin + tailscale extensions segment.
+fn big_initramfs(path: &Path, mib: usize) -> Result<()> {
+    use tdg::talos::assemble::{compress, extensions_segment, newc, FileSpec};
+    use tdg::talos::initramfs::Compression;
+    let base = newc(&[
+        FileSpec::file("init", tdg::demo::filler(1 << 20, 1), 0o755),
+        FileSpec::file("rootfs.sqsh", tdg::demo::filler(mib << 20, 2), 0o444),
+    ])?;
+    let mut out = compress(&base, Compression::Zstd, 1)?;
+    drop(base);
+    out.extend(extensions_segment(
+        &tdg::demo::variant_extensions("spin-tailscale"),
+        Compression::Zstd,
+    )?);
+    std::fs::write(path, out)?;
+    Ok(())
 }
 
 fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--measure") {
+        return measure_child(&args[2..]);
+    }
     // `cargo bench` passes --bench; `cargo test --benches` would run this too, so do the work
     // only when benchmarking.
     if !std::env::args().any(|a| a == "--bench") {
@@ -182,9 +246,9 @@ fn main() -> Result<()> {
             .arg(&spec);
         c
     };
-    let cold = timed(&mut verify())?;
-    let warm = timed(&mut verify())?;
-    let rss = peak_child_rss_mib();
+    let (cold, rss_cold) = measured(&mut verify())?;
+    let (warm, rss_warm) = measured(&mut verify())?;
+    let rss = rss_cold.max(rss_warm);
 
     let pulled = tmp.path().join("pulled");
     let bundle = tmp.path().join("bundle");
@@ -231,5 +295,12 @@ fn main() -> Result<()> {
     row("skopeo copy + umoci unpack", skopeo_umoci);
     row("sha256sum over the blobs", sha);
     println!("tdg peak RSS: {rss:.1} MiB");
+
+    let initramfs_mib = env_num("TDG_BENCH_INITRAMFS_MIB", 200);
+    let path = tmp.path().join("initramfs.xz");
+    big_initramfs(&path, initramfs_mib)?;
+    let size = std::fs::metadata(&path)?.len() as f64 / 1048576.0;
+    let (took, rss) = measured(Command::new(tdg).arg("inspect").arg("initramfs").arg(&path))?;
+    println!("tdg inspect initramfs ({size:.0} MiB, 2 zstd segments, 2 extensions): {:.2}s, peak RSS {rss:.1} MiB", took.as_secs_f64());
     Ok(())
 }
