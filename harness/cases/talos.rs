@@ -292,12 +292,21 @@ pub fn tdg_reads_an_initramfs_built_by_cpio_zstd_and_mksquashfs() -> Result<()> 
 }
 
 fn uki(arch: &str, cmdline: &str) -> Result<Vec<u8>> {
+    uki_with(arch, cmdline, &[demo::spin()], Compression::Zstd)
+}
+
+fn uki_with(
+    arch: &str,
+    cmdline: &str,
+    exts: &[assemble::ExtensionInput],
+    c: Compression,
+) -> Result<Vec<u8>> {
     let machine = if arch == "arm64" {
         kernel::MACHINE_ARM64
     } else {
         kernel::MACHINE_AMD64
     };
-    let initrd = demo::initramfs(arch, &[demo::spin()], Compression::Zstd)?;
+    let initrd = demo::initramfs(arch, exts, c)?;
     let linux = kernel_bytes(arch);
     Ok(kernel::write_pe(
         machine,
@@ -345,7 +354,12 @@ pub fn uki_sections_are_checked_and_read_by_objdump() -> Result<()> {
         "uki-bad",
         vec![TarEntry::file(
             "usr/install/arm64/vmlinuz.efi",
-            uki("amd64", "talos.platform=aws")?,
+            uki_with(
+                "amd64",
+                "talos.platform=aws",
+                &[demo::spin(), demo::tailscale()],
+                Compression::Xz,
+            )?,
             0o644,
         )],
         &BTreeMap::new(),
@@ -358,6 +372,16 @@ pub fn uki_sections_are_checked_and_read_by_objdump() -> Result<()> {
     );
     let (s, m) = failing_check(&spec, &bad, &format!("{f}::uki"))?;
     ensure!(s == "fail" && m.starts_with(".cmdline lacks 'talos.platform=metal', 'console=ttyS0' (it is 'talos.platform=aws')"), "{s}: {m}");
+    let (s, m) = failing_check(&spec, &bad, &format!("{f}::uki::initramfs::extensions"))?;
+    ensure!(
+        s == "fail" && m.starts_with("tailscale 1.88.1 is present"),
+        "{s}: {m}"
+    );
+    let (s, m) = failing_check(&spec, &bad, &format!("{f}::uki::initramfs::compression"))?;
+    ensure!(
+        s == "fail" && m == "expected zstd segments: segment at offset 4744 is xz, segment at offset 267612 is xz",
+        "{s}: {m}"
+    );
     // binutils reads the sections tdg wrote.
     let file = tmp.path().join("vmlinuz.efi");
     std::fs::write(&file, uki("amd64", "talos.platform=metal")?)?;
