@@ -110,16 +110,21 @@ fn fetched_blobs(json: &str) -> Result<u64> {
         .context("no fetched.blobs in the report")
 }
 
-pub fn second_run_fetches_no_blob() -> Result<()> {
+/// A registry of the test's own (its log and storage are read) serving the spin-only image,
+/// pushed by skopeo from `<tmp>/l`.
+fn own_registry_with_spin_only() -> Result<(Registry, tempfile::TempDir)> {
     let reg = Registry::start(None)?;
     let tmp = tempfile::tempdir()?;
     let layout = tmp.path().join("l");
     tdg::demo::write_asset_layout(&layout, "spin-only", "v1.11.5", 1 << 20)?;
-    fixtures::push_with_skopeo(
-        &layout,
-        "v1.11.5",
-        &format!("{}/urmanac/talos-cozystack-spin-only:v1.11.5", reg.addr),
-    )?;
+    let target = format!("{}/urmanac/talos-cozystack-spin-only:v1.11.5", reg.addr);
+    fixtures::push_with_skopeo(&layout, "v1.11.5", &target)?;
+    Ok((reg, tmp))
+}
+
+pub fn second_run_fetches_no_blob() -> Result<()> {
+    let (reg, tmp) = own_registry_with_spin_only()?;
+    let layout = tmp.path().join("l");
     let tdg = Tdg::new()?;
     let spec = world::repo_root().join("specs/spin-only-arm64.yaml");
     let mirror = format!("ghcr.io=http://{}", reg.addr);
@@ -184,15 +189,8 @@ fn layer_digest(layout: &std::path::Path) -> Result<String> {
 }
 
 pub fn tampered_registry_blob_is_an_error_and_never_cached() -> Result<()> {
-    let reg = Registry::start(None)?;
-    let tmp = tempfile::tempdir()?;
+    let (reg, tmp) = own_registry_with_spin_only()?;
     let layout = tmp.path().join("l");
-    tdg::demo::write_asset_layout(&layout, "spin-only", "v1.11.5", 1 << 20)?;
-    fixtures::push_with_skopeo(
-        &layout,
-        "v1.11.5",
-        &format!("{}/urmanac/talos-cozystack-spin-only:v1.11.5", reg.addr),
-    )?;
     let layer = layer_digest(&layout)?;
     let hex = layer.trim_start_matches("sha256:");
     flip_byte(&reg.blob_file(hex).context("own registry")?, 4096)?;

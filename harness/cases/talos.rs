@@ -64,6 +64,17 @@ fn failing_check(spec: &Path, image: &str, check: &str) -> Result<(String, Strin
     ))
 }
 
+/// `tdg verify SPEC --image IMAGE` passes.
+fn passes(spec: &Path, image: &str) -> Result<()> {
+    let out = Tdg::new()?.run([
+        "verify".as_ref(),
+        spec.as_os_str(),
+        "--image".as_ref(),
+        image.as_ref(),
+    ])?;
+    expect_exit(&out, 0).map(|_| ())
+}
+
 fn spin(compat: &str) -> assemble::ExtensionInput {
     let mut s = demo::spin();
     s.metadata.compatibility.talos.version = compat.into();
@@ -341,15 +352,7 @@ pub fn uki_sections_are_checked_and_read_by_objdump() -> Result<()> {
         ],
         &BTreeMap::new(),
     )?;
-    expect_exit(
-        &Tdg::new()?.run([
-            "verify".as_ref(),
-            spec.as_os_str(),
-            "--image".as_ref(),
-            good.as_ref(),
-        ])?,
-        0,
-    )?;
+    passes(&spec, &good)?;
     let bad = push(
         "uki-bad",
         vec![TarEntry::file(
@@ -412,15 +415,7 @@ pub fn extension_images_are_checked_against_what_talos_accepts() -> Result<()> {
         demo::extension_image_entries(&demo::spin())?,
         &BTreeMap::new(),
     )?;
-    expect_exit(
-        &Tdg::new()?.run([
-            "verify".as_ref(),
-            spec.as_os_str(),
-            "--image".as_ref(),
-            good.as_ref(),
-        ])?,
-        0,
-    )?;
+    passes(&spec, &good)?;
     let inspect = expect_exit(&Tdg::new()?.run(["inspect", "extension", &good])?, 0)?;
     ensure!(
         inspect.contains("spin v0.21.0 by Sven Pfennig")
