@@ -123,8 +123,7 @@ fn own_registry_with_spin_only() -> Result<(Registry, tempfile::TempDir)> {
 }
 
 pub fn second_run_fetches_no_blob() -> Result<()> {
-    let (reg, tmp) = own_registry_with_spin_only()?;
-    let layout = tmp.path().join("l");
+    let (reg, _tmp) = own_registry_with_spin_only()?;
     let tdg = Tdg::new()?;
     let spec = world::repo_root().join("specs/spin-only-arm64.yaml");
     let mirror = format!("ghcr.io=http://{}", reg.addr);
