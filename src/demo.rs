@@ -13,7 +13,7 @@ use crate::oci::image::{self, Flavor, Layer, TarEntry};
 use crate::oci::layout::LayoutWriter;
 use crate::oci::manifest::Compression;
 use crate::oci::platform::Platform;
-use crate::talos::assemble::{self, ExtensionInput, FileSpec};
+use crate::talos::assemble::{self, Content, ExtensionInput, FileSpec};
 use crate::talos::extensions::{Compatibility, Metadata, TalosCompat};
 use crate::talos::initramfs::Compression as Segment;
 
@@ -357,9 +357,11 @@ pub fn extension_image_entries(ext: &ExtensionInput) -> Result<Vec<TarEntry>> {
     ];
     for f in &ext.rootfs {
         let p = format!("rootfs/{}", f.path);
-        out.push(match &f.data {
-            Some(d) => TarEntry::file(&p, d.clone(), f.mode),
-            None => TarEntry::dir(&p, f.mode),
+        out.push(match &f.content {
+            Content::Dir => TarEntry::dir(&p, f.mode),
+            Content::Bytes(d) => TarEntry::file(&p, d.clone(), f.mode),
+            Content::Path(src) => TarEntry::file(&p, std::fs::read(src)?, f.mode),
+            Content::Symlink(t) => TarEntry::symlink(&p, t),
         });
     }
     Ok(out)

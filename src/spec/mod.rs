@@ -29,6 +29,32 @@ pub struct Spec {
     pub digest: Option<Digest>,
     pub talos: Option<String>,
     pub expect: Expectations,
+    pub build: Option<Build>,
+}
+
+/// The validated `build:` section.
+#[derive(Debug, Clone)]
+pub struct Build {
+    pub arches: Vec<Arch>,
+    pub base: ImageRef,
+    pub extensions: Vec<ImageRef>,
+    /// With `{arch}` still in it.
+    pub layout: String,
+    pub report: std::collections::BTreeMap<String, String>,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub annotations: std::collections::BTreeMap<String, String>,
+    pub push: Option<ImageRef>,
+    pub kernel_args: Vec<String>,
+}
+
+/// The kernel arguments CozyStack's matchbox profile boots Talos with.
+pub const COZYSTACK_KERNEL_ARGS: &[&str] =
+    &["initrd=initramfs.xz", "init_on_alloc=1", "slab_nomerge", "pti=on", "console=tty0", "console=ttyS0", "printk.devkmsg=on", "talos.platform=metal"];
+
+impl Build {
+    pub fn layout_for(&self, arch: Arch) -> String {
+        self.layout.replace("{arch}", arch.as_str())
+    }
 }
 
 #[derive(Debug, Clone, Default)]

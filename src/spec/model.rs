@@ -40,6 +40,89 @@ pub struct Spec {
     /// What the image must contain.
     #[schemars(with = "Expect")]
     pub expect: Spanned<Expect>,
+    /// How to make an image that passes `expect` (`tdg build`).
+    #[serde(default)]
+    #[schemars(with = "Option<BuildSpec>")]
+    pub build: Option<Spanned<BuildSpec>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BuildSpec {
+    /// `arm64`, or a list for a multi-arch index.
+    #[schemars(with = "ArchList")]
+    pub arch: Spanned<ArchList>,
+    /// The imager image (`/usr/install/<arch>/vmlinuz` and `initramfs.xz`) or an installer
+    /// image (`/usr/install/<arch>/vmlinuz.efi`, a UKI, Talos >= 1.10).
+    #[schemars(with = "String")]
+    pub base: Spanned<String>,
+    /// System extension images, each optionally pinned `@sha256:…`.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub extensions: Vec<Spanned<String>>,
+    /// Where the assets go in the image; `{arch}` is replaced.
+    #[serde(default = "default_layout")]
+    pub layout: String,
+    /// Extra `Key: Value` facts for the build report.
+    #[serde(default)]
+    pub report: BTreeMap<String, String>,
+    /// Image config labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Manifest annotations.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// Where `tdg build --push` pushes the image.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub push: Option<Spanned<String>>,
+    /// Kernel arguments for the matchbox profile (default: CozyStack's).
+    #[serde(default)]
+    pub kernel_args: Option<Vec<String>>,
+}
+
+fn default_layout() -> String {
+    "assets/talos/{arch}".into()
+}
+
+/// One architecture, or several.
+#[derive(Debug, JsonSchema, Clone)]
+#[serde(untagged)]
+pub enum ArchList {
+    One(Arch),
+    Many(Vec<Arch>),
+}
+
+impl ArchList {
+    pub fn to_vec(&self) -> Vec<Arch> {
+        match self {
+            ArchList::One(a) => vec![*a],
+            ArchList::Many(v) => v.clone(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ArchList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ArchList;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("arm64, amd64, or a list of them")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ArchList, E> {
+                Arch::deserialize(serde::de::value::StrDeserializer::new(v)).map(ArchList::One)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<ArchList, A::Error> {
+                let mut out = Vec::new();
+                while let Some(a) = seq.next_element::<Arch>()? {
+                    out.push(a);
+                }
+                Ok(ArchList::Many(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq)]
