@@ -9,6 +9,7 @@
 mod cases;
 mod fixtures;
 mod registry;
+mod upstream;
 mod world;
 
 use libtest_mimic::{Arguments, Failed, Trial};

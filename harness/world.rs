@@ -2,6 +2,7 @@
 //! it under their GHCR names, a mirror `ghcr.io=http://127.0.0.1:PORT`, and one verify run per
 //! spec whose outcomes the spec's trials read.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -13,26 +14,19 @@ use tdg::oci::cache::BlobCache;
 use tdg::oci::mirror::Mirrors;
 use tdg::verify::{Env, SpecRun};
 
-use crate::fixtures;
 use crate::registry::Registry;
+use crate::upstream;
 
 pub struct World {
     pub registry: Registry,
     pub env: Env,
+    /// What building each spec gave, by spec name.
+    pub builds: HashMap<String, Result<tdg::build::Built, String>>,
     _tmp: tempfile::TempDir,
 }
 
 static WORLD: Mutex<Option<Arc<World>>> = Mutex::new(None);
 static WORLD_ERR: OnceLock<String> = OnceLock::new();
-
-/// The GHCR images the specs name, and the fixture variant that stands in for each.
-const PUBLISHED: &[(&str, &str)] = &[
-    ("urmanac/talos-cozystack-spin-only:v1.11.5", "spin-only"),
-    (
-        "urmanac/talos-cozystack-spin-tailscale:v1.11.5",
-        "spin-tailscale",
-    ),
-];
 
 pub fn world() -> Result<Arc<World>> {
     if let Some(e) = WORLD_ERR.get() {
@@ -62,24 +56,44 @@ fn build_world() -> Result<World> {
         _ => Registry::start(None)?,
     };
     let tmp = tempfile::tempdir()?;
-    for (i, (name, variant)) in PUBLISHED.iter().enumerate() {
-        let layout = tmp.path().join(variant);
-        tdg::demo::write_asset_layout(&layout, variant, "v1.11.5", 1 << 20)?;
-        let target = format!("{}/{name}", registry.addr);
-        // One variant goes up through skopeo, the other through tdg's own push.
-        if i % 2 == 0 {
-            fixtures::push_with_skopeo(&layout, "v1.11.5", &target)?;
-        } else {
-            fixtures::push_with_tdg(&layout, "v1.11.5", &target)?;
-        }
-    }
+    upstream::push_all(&registry.addr, tmp.path())?;
     let mirrors = Mirrors::parse(None, [format!("ghcr.io=http://{}", registry.addr).as_str()])?;
     let env = Env::new(mirrors, BlobCache::open(tmp.path().join("cache"))?);
+    // Every spec with a build section is built from the upstream fixtures and pushed to its
+    // ghcr.io name through the mirror, as a release would; the spec trials then pull it back.
+    let mut builds = HashMap::new();
+    let rt = tokio::runtime::Runtime::new()?;
+    for path in spec_paths()? {
+        let spec = tdg::spec::load_file(&path).map_err(|e| anyhow!("{e}"))?;
+        if spec.build.is_none() {
+            continue;
+        }
+        let opts = tdg::build::Options {
+            output: None,
+            push: Some(None),
+            matchbox: None,
+            epoch: 1_700_000_000,
+        };
+        let built = rt
+            .block_on(tdg::build::build(&env, &spec, &opts))
+            .map_err(|e| format!("{e:#}"));
+        builds.insert(spec.name.clone(), built);
+    }
     Ok(World {
         registry,
         env,
+        builds,
         _tmp: tmp,
     })
+}
+
+fn spec_paths() -> Result<Vec<PathBuf>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(repo_root().join("specs"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    paths.sort();
+    Ok(paths)
 }
 
 /// Stops the shared registry; called once the trials are done.
@@ -97,13 +111,15 @@ type RunCell = Arc<OnceLock<Result<SpecRun, String>>>;
 /// One trial per check of every spec in `specs/`. Planning reads YAML only.
 pub fn spec_trials() -> Result<Vec<Trial>> {
     let mut trials = Vec::new();
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(repo_root().join("specs"))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-        .collect();
-    paths.sort();
-    for path in paths {
+    for path in spec_paths()? {
         let spec = tdg::spec::load_file(&path).map_err(|e| anyhow!("{e}"))?;
+        if spec.build.is_some() {
+            let name = spec.name.clone();
+            trials.push(
+                Trial::test(format!("{name}::build"), move || build_result(&name))
+                    .with_kind("spec"),
+            );
+        }
         let plan = Arc::new(plan::plan(spec, None, None));
         let cell: RunCell = Arc::new(OnceLock::new());
         for check in &plan.checks {
@@ -113,6 +129,15 @@ pub fn spec_trials() -> Result<Vec<Trial>> {
         }
     }
     Ok(trials)
+}
+
+fn build_result(name: &str) -> Result<(), Failed> {
+    let w = world().map_err(|e| Failed::from(format!("{e:#}")))?;
+    match w.builds.get(name) {
+        Some(Ok(_)) => Ok(()),
+        Some(Err(e)) => Err(Failed::from(e.as_str())),
+        None => Err(Failed::from("not built")),
+    }
 }
 
 fn run_check(plan: &Plan, cell: &RunCell, id: &str) -> Result<(), Failed> {

@@ -77,6 +77,32 @@ enum Command {
         #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
         platform: Option<String>,
     },
+    /// Build the image a spec describes, from its build section.
+    Build {
+        #[arg(required = true, value_name = "SPEC")]
+        specs: Vec<PathBuf>,
+        /// Write the image to an OCI layout (created, or added to).
+        #[arg(long, value_name = "oci:DIR[:TAG]")]
+        output: Option<String>,
+        /// Push to the spec's build.push, or to REF.
+        #[arg(long, value_name = "REF", num_args = 0..=1, default_missing_value = "")]
+        push: Option<String>,
+        /// Also write the assets and a matchbox profile and group here.
+        #[arg(long, value_name = "DIR")]
+        matchbox: Option<PathBuf>,
+        /// After building, verify the result against the same spec.
+        #[arg(long)]
+        verify: bool,
+        #[arg(long, value_enum, default_value = "human")]
+        format: InspectFormat,
+    },
+    /// Fetch each asset a checksums file lists from a server and check it (the bastion check).
+    VerifyServed {
+        /// Base URL the assets are served under, e.g. http://bastion:8080/assets
+        url: String,
+        #[arg(long, value_name = "FILE")]
+        checksums: PathBuf,
+    },
     /// Show what a kernel, UKI, initramfs or extension image holds.
     Inspect {
         #[command(subcommand)]
@@ -215,6 +241,71 @@ fn inspect(cli: &Cli, what: &Inspect) -> Result<i32> {
     }
 }
 
+fn build(
+    cli: &Cli,
+    specs: &[PathBuf],
+    output: &Option<String>,
+    push: &Option<String>,
+    matchbox: &Option<PathBuf>,
+    then_verify: bool,
+    format: InspectFormat,
+) -> Result<i32> {
+    let output = match output {
+        Some(o) => {
+            let r: ImageRef = o.parse()?;
+            match r.location {
+                tdg::reference::Location::Layout { dir } => Some((dir, r.tag)),
+                _ => anyhow::bail!("--output takes oci:DIR[:TAG], not {o}"),
+            }
+        }
+        None => None,
+    };
+    let push = match push.as_deref() {
+        None => None,
+        Some("") => Some(None),
+        Some(r) => Some(Some(r.parse()?)),
+    };
+    let opts = tdg::build::Options {
+        output,
+        push,
+        matchbox: matchbox.clone(),
+        epoch: tdg::build::source_date_epoch()?,
+    };
+    let env = env(cli)?;
+    let rt = runtime()?;
+    let mut code = 0;
+    for path in specs {
+        let spec = tdg::spec::load_file(path).map_err(|e| {
+            anyhow::anyhow!(
+                "{e}{}",
+                e.snippet
+                    .as_ref()
+                    .map(|s| format!("\n{s}"))
+                    .unwrap_or_default()
+            )
+        })?;
+        let built = rt.block_on(tdg::build::build(&env, &spec, &opts))?;
+        match format {
+            InspectFormat::Json => println!("{}", serde_json::to_string_pretty(&built)?),
+            InspectFormat::Human => eprint!("{}", tdg::build::human(&built)),
+        }
+        if then_verify {
+            let image: ImageRef = match &built.pushed {
+                Some(p) => p.parse()?,
+                None => format!("oci:{}@{}", built.layout, built.digest).parse()?,
+            };
+            let plan = plan::plan(spec, Some(image), None);
+            let run = rt.block_on(verify::run(&env, &plan));
+            let runs = [run];
+            if format == InspectFormat::Human {
+                print!("{}", report::human(&runs));
+            }
+            code = code.max(verify::exit_code(&runs));
+        }
+    }
+    Ok(code)
+}
+
 /// Resolves, pulls and flattens one image for `tree` and `export`.
 fn pull(
     cli: &Cli,
@@ -231,6 +322,21 @@ fn pull(
 fn run(cli: Cli) -> Result<i32> {
     match &cli.command {
         Command::Inspect { what } => inspect(&cli, what),
+        Command::Build {
+            specs,
+            output,
+            push,
+            matchbox,
+            verify: then_verify,
+            format,
+        } => build(&cli, specs, output, push, matchbox, *then_verify, *format),
+        Command::VerifyServed { url, checksums } => {
+            let text = std::fs::read_to_string(checksums)
+                .with_context(|| format!("reading {}", checksums.display()))?;
+            let report = runtime()?.block_on(tdg::build::served::verify(url, &text))?;
+            print!("{}", report.human());
+            Ok(report.exit_code())
+        }
         Command::Schema => {
             print!("{}", tdg::spec::json_schema());
             Ok(0)

@@ -128,9 +128,18 @@ impl LayoutWriter {
         fs::create_dir_all(dir.join("blobs/sha256"))
             .with_context(|| format!("creating {}", dir.display()))?;
         fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        // Adding to an existing layout keeps what it holds.
+        let manifests = match fs::read(dir.join("index.json")) {
+            Ok(bytes) => {
+                serde_json::from_slice::<Index>(&bytes)
+                    .with_context(|| format!("{}: malformed index.json", dir.display()))?
+                    .manifests
+            }
+            Err(_) => Vec::new(),
+        };
         Ok(LayoutWriter {
             dir: dir.to_path_buf(),
-            manifests: Vec::new(),
+            manifests,
         })
     }
 
@@ -179,6 +188,11 @@ impl LayoutWriter {
             platform: None,
             annotations,
         };
+        // A tag names one manifest: the new one replaces an older one with the same tag.
+        if tag.is_some() {
+            self.manifests
+                .retain(|m| m.annotations.get(REF_NAME).map(String::as_str) != tag);
+        }
         self.manifests.push(d.clone());
         let index = json!({
             "schemaVersion": 2,

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use serde_saphyr::{Location, Spanned};
 
 use super::model::{self, FileType};
-use super::{Build, 
-    Expectations, ExtensionImageExpectation, FileExpectation, InitramfsExpectation,
+use super::{
+    Build, Expectations, ExtensionImageExpectation, FileExpectation, InitramfsExpectation,
     ReportExpectation, Spec, UkiExpectation, ValueMatch,
 };
 use crate::digest::Digest;
@@ -163,24 +163,40 @@ impl Validator<'_> {
     }
 
     fn image(&self, r: &Spanned<String>) -> Result<ImageRef, SpecError> {
-        r.value.parse().map_err(|e: crate::reference::RefError| self.err(&r.referenced, e.to_string()))
+        r.value
+            .parse()
+            .map_err(|e: crate::reference::RefError| self.err(&r.referenced, e.to_string()))
     }
 
     fn build(&self, b: &Spanned<model::BuildSpec>, has_talos: bool) -> Result<Build, SpecError> {
         let v = &b.value;
         if !has_talos {
-            return Err(self.err(&b.referenced, "build needs the top-level `talos` version: it decides zstd (>= v1.8) or xz"));
+            return Err(self.err(
+                &b.referenced,
+                "build needs the top-level `talos` version: it decides zstd (>= v1.8) or xz",
+            ));
         }
         let arches = v.arch.value.to_vec();
         if arches.is_empty() {
             return Err(self.err(&v.arch.referenced, "build.arch names no architecture"));
         }
-        if arches.iter().enumerate().any(|(i, a)| arches[..i].contains(a)) {
+        if arches
+            .iter()
+            .enumerate()
+            .any(|(i, a)| arches[..i].contains(a))
+        {
             return Err(self.err(&v.arch.referenced, "build.arch names an architecture twice"));
         }
-        let layout_ok = crate::layers::flatten::normalize(&v.layout.replace("{arch}", "arm64")).is_ok_and(|p| !p.is_empty());
+        let layout_ok = crate::layers::flatten::normalize(&v.layout.replace("{arch}", "arm64"))
+            .is_ok_and(|p| !p.is_empty());
         if !layout_ok {
-            return Err(self.err(&b.referenced, format!("build.layout '{}' must be a path inside the image", v.layout)));
+            return Err(self.err(
+                &b.referenced,
+                format!(
+                    "build.layout '{}' must be a path inside the image",
+                    v.layout
+                ),
+            ));
         }
         for (k, val) in v.report.iter() {
             if k.is_empty() || k.contains(':') || k.contains('\n') || val.contains('\n') {
@@ -190,13 +206,22 @@ impl Validator<'_> {
         Ok(Build {
             arches,
             base: self.image(&v.base)?,
-            extensions: v.extensions.iter().map(|e| self.image(e)).collect::<Result<_, _>>()?,
+            extensions: v
+                .extensions
+                .iter()
+                .map(|e| self.image(e))
+                .collect::<Result<_, _>>()?,
             layout: v.layout.clone(),
             report: v.report.clone(),
             labels: v.labels.clone(),
             annotations: v.annotations.clone(),
             push: v.push.as_ref().map(|p| self.image(p)).transpose()?,
-            kernel_args: v.kernel_args.clone().unwrap_or_else(|| super::COZYSTACK_KERNEL_ARGS.iter().map(|s| s.to_string()).collect()),
+            kernel_args: v.kernel_args.clone().unwrap_or_else(|| {
+                super::COZYSTACK_KERNEL_ARGS
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
+            }),
         })
     }
 

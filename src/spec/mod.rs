@@ -48,8 +48,16 @@ pub struct Build {
 }
 
 /// The kernel arguments CozyStack's matchbox profile boots Talos with.
-pub const COZYSTACK_KERNEL_ARGS: &[&str] =
-    &["initrd=initramfs.xz", "init_on_alloc=1", "slab_nomerge", "pti=on", "console=tty0", "console=ttyS0", "printk.devkmsg=on", "talos.platform=metal"];
+pub const COZYSTACK_KERNEL_ARGS: &[&str] = &[
+    "initrd=initramfs.xz",
+    "init_on_alloc=1",
+    "slab_nomerge",
+    "pti=on",
+    "console=tty0",
+    "console=ttyS0",
+    "printk.devkmsg=on",
+    "talos.platform=metal",
+];
 
 impl Build {
     pub fn layout_for(&self, arch: Arch) -> String {

@@ -113,7 +113,10 @@ impl<'de> Deserialize<'de> for ArchList {
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ArchList, E> {
                 Arch::deserialize(serde::de::value::StrDeserializer::new(v)).map(ArchList::One)
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<ArchList, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<ArchList, A::Error> {
                 let mut out = Vec::new();
                 while let Some(a) = seq.next_element::<Arch>()? {
                     out.push(a);

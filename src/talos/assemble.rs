@@ -33,23 +33,41 @@ pub enum Content {
 
 impl FileSpec {
     pub fn file(path: &str, data: impl Into<Vec<u8>>, mode: u32) -> Self {
-        FileSpec { path: path.into(), mode, content: Content::Bytes(data.into()) }
+        FileSpec {
+            path: path.into(),
+            mode,
+            content: Content::Bytes(data.into()),
+        }
     }
     pub fn from_path(path: &str, source: PathBuf, mode: u32) -> Self {
-        FileSpec { path: path.into(), mode, content: Content::Path(source) }
+        FileSpec {
+            path: path.into(),
+            mode,
+            content: Content::Path(source),
+        }
     }
     pub fn dir(path: &str) -> Self {
-        FileSpec { path: path.into(), mode: 0o755, content: Content::Dir }
+        FileSpec {
+            path: path.into(),
+            mode: 0o755,
+            content: Content::Dir,
+        }
     }
     pub fn symlink(path: &str, target: &str) -> Self {
-        FileSpec { path: path.into(), mode: 0o777, content: Content::Symlink(target.into()) }
+        FileSpec {
+            path: path.into(),
+            mode: 0o777,
+            content: Content::Symlink(target.into()),
+        }
     }
 
     fn size(&self) -> Result<u64> {
         Ok(match &self.content {
             Content::Dir => 0,
             Content::Bytes(b) => b.len() as u64,
-            Content::Path(p) => std::fs::metadata(p).with_context(|| format!("reading {}", p.display()))?.len(),
+            Content::Path(p) => std::fs::metadata(p)
+                .with_context(|| format!("reading {}", p.display()))?
+                .len(),
             Content::Symlink(t) => t.len() as u64,
         })
     }
@@ -58,7 +76,9 @@ impl FileSpec {
         Ok(match &self.content {
             Content::Dir => Box::new(io::empty()),
             Content::Bytes(b) => Box::new(&b[..]),
-            Content::Path(p) => Box::new(File::open(p).with_context(|| format!("opening {}", p.display()))?),
+            Content::Path(p) => {
+                Box::new(File::open(p).with_context(|| format!("opening {}", p.display()))?)
+            }
             Content::Symlink(t) => Box::new(t.as_bytes()),
         })
     }
@@ -77,10 +97,22 @@ pub fn write_newc<W: Write>(mut out: W, files: &[FileSpec]) -> Result<W> {
         if size > u32::MAX as u64 {
             bail!("{} is {size} bytes, more than newc can hold", f.path);
         }
-        let nlink = if matches!(f.content, Content::Dir) { 2 } else { 1 };
-        let b = cpio::newc::Builder::new(&f.path).ino(i as u32 + 1).mode(f.mode & 0o7777).set_mode_file_type(kind).uid(0).gid(0).mtime(0).nlink(nlink);
+        let nlink = if matches!(f.content, Content::Dir) {
+            2
+        } else {
+            1
+        };
+        let b = cpio::newc::Builder::new(&f.path)
+            .ino(i as u32 + 1)
+            .mode(f.mode & 0o7777)
+            .set_mode_file_type(kind)
+            .uid(0)
+            .gid(0)
+            .mtime(0)
+            .nlink(nlink);
         let mut w = b.write(&mut out, size as u32);
-        io::copy(&mut f.reader()?, &mut w).with_context(|| format!("writing {} into the cpio", f.path))?;
+        io::copy(&mut f.reader()?, &mut w)
+            .with_context(|| format!("writing {} into the cpio", f.path))?;
         w.finish()?;
     }
     Ok(cpio::newc::trailer(out)?)
@@ -93,7 +125,11 @@ pub fn newc(files: &[FileSpec]) -> Result<Vec<u8>> {
 /// A compressing writer: zstd at `level` with a content checksum (as the zstd CLI writes by
 /// default, so a corrupted frame fails instead of decoding to garbage), xz with a crc32 check
 /// (what the kernel's unxz reads), gzip, or none.
-pub fn compressor<'a, W: Write + 'a>(out: W, c: Compression, level: i32) -> Result<Box<dyn FinishWrite<W> + 'a>> {
+pub fn compressor<'a, W: Write + 'a>(
+    out: W,
+    c: Compression,
+    level: i32,
+) -> Result<Box<dyn FinishWrite<W> + 'a>> {
     Ok(match c {
         Compression::None => Box::new(Plain(out)),
         Compression::Zstd => {
@@ -102,10 +138,14 @@ pub fn compressor<'a, W: Write + 'a>(out: W, c: Compression, level: i32) -> Resu
             Box::new(w)
         }
         Compression::Xz => {
-            let stream = liblzma::stream::Stream::new_easy_encoder(6, liblzma::stream::Check::Crc32)?;
+            let stream =
+                liblzma::stream::Stream::new_easy_encoder(6, liblzma::stream::Check::Crc32)?;
             Box::new(liblzma::write::XzEncoder::new_stream(out, stream))
         }
-        Compression::Gzip => Box::new(flate2::write::GzEncoder::new(out, flate2::Compression::default())),
+        Compression::Gzip => Box::new(flate2::write::GzEncoder::new(
+            out,
+            flate2::Compression::default(),
+        )),
     })
 }
 
@@ -206,17 +246,34 @@ fn is_firmware(p: &str) -> bool {
 /// The appended segment, written compressed to `out`: `extensions.yaml`, `<i>.sqsh` per
 /// extension, and the extensions' firmware moved out of the squashfs so the kernel finds it
 /// early. Squashfs images go through temporary files in `work`.
-pub fn write_extensions_segment<W: Write>(out: W, exts: &[ExtensionInput], c: Compression, work: &Path) -> Result<W> {
+pub fn write_extensions_segment<W: Write>(
+    out: W,
+    exts: &[ExtensionInput],
+    c: Compression,
+    work: &Path,
+) -> Result<W> {
     let config = ExtensionsConfig {
-        layers: exts.iter().enumerate().map(|(i, e)| Layer { image: format!("{i}.sqsh"), metadata: e.metadata.clone() }).collect(),
+        layers: exts
+            .iter()
+            .enumerate()
+            .map(|(i, e)| Layer {
+                image: format!("{i}.sqsh"),
+                metadata: e.metadata.clone(),
+            })
+            .collect(),
     };
     let yaml = serde_saphyr::to_string(&config).context("serialising extensions.yaml")?;
     let mut files = vec![FileSpec::file("extensions.yaml", yaml, 0o644)];
     let mut firmware: Vec<FileSpec> = Vec::new();
     for (i, e) in exts.iter().enumerate() {
-        let (fw, rest): (Vec<FileSpec>, Vec<FileSpec>) = e.rootfs.iter().cloned().partition(|f| is_firmware(&f.path));
+        let (fw, rest): (Vec<FileSpec>, Vec<FileSpec>) =
+            e.rootfs.iter().cloned().partition(|f| is_firmware(&f.path));
         let sq = work.join(format!("{i}.sqsh"));
-        write_squashfs(File::create(&sq).with_context(|| format!("creating {}", sq.display()))?, &rest, c)?;
+        write_squashfs(
+            File::create(&sq).with_context(|| format!("creating {}", sq.display()))?,
+            &rest,
+            c,
+        )?;
         files.push(FileSpec::from_path(&format!("{i}.sqsh"), sq, 0o444));
         for f in fw {
             if !firmware.iter().any(|g| g.path == f.path) {

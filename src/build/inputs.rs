@@ -1,0 +1,182 @@
+//! Stage inputs: the base image's kernel and initramfs for one arch (from an imager image's
+//! `/usr/install/<arch>/{vmlinuz,initramfs.xz}` or an installer's UKI `vmlinuz.efi`), and the
+//! system extension images, validated before anything is built.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::layers::flatten::Wanted;
+use crate::layers::tree::Kind;
+use crate::oci::platform::Platform;
+use crate::reference::ImageRef;
+use crate::spec::Arch;
+use crate::talos::assemble::{ExtensionInput, FileSpec};
+use crate::talos::extensions;
+use crate::talos::kernel;
+use crate::verify::{self, Env, Pulled};
+
+/// A kernel and base initramfs on disk, and where they came from.
+pub struct BaseAssets {
+    pub kernel: PathBuf,
+    pub initramfs: PathBuf,
+    pub image: String,
+    pub digest: String,
+    /// `vmlinuz`+`initramfs.xz`, or the sections of `vmlinuz.efi`.
+    pub from_uki: bool,
+    _pulled: Pulled,
+}
+
+pub fn platform(arch: Arch) -> Platform {
+    Platform::new("linux", arch.as_str(), None)
+}
+
+pub async fn base(env: &Env, image: &ImageRef, arch: Arch, work: &Path) -> Result<BaseAssets> {
+    let dir = format!("usr/install/{}", arch.as_str());
+    let (k, i, uki) = (
+        format!("{dir}/vmlinuz"),
+        format!("{dir}/initramfs.xz"),
+        format!("{dir}/vmlinuz.efi"),
+    );
+    let wanted = Wanted::Paths([k.clone(), i.clone(), uki.clone()].into());
+    let pulled = verify::pull(env, image, Some(&platform(arch)), wanted)
+        .await
+        .with_context(|| format!("pulling the base image {image} for {}", arch.as_str()))?;
+    let file = |p: &str| -> Option<PathBuf> {
+        let e = pulled.flat.tree.get(p)?;
+        if !e.kind.has_content() {
+            return None;
+        }
+        pulled.flat.content.get(p).map(|d| pulled.spool.path(d))
+    };
+    let digest = pulled.resolved.digest.to_string();
+    let (kernel, initramfs, from_uki) = match (file(&k), file(&i), file(&uki)) {
+        (Some(k), Some(i), _) => (k, i, false),
+        (_, _, Some(u)) => {
+            let (k, i) = uki_sections(&u, work, arch).with_context(|| format!("{image}: {uki}"))?;
+            (k, i, true)
+        }
+        _ => bail!(
+            "the base image {image} has no kernel for {}: neither /{k} with /{i} nor /{uki}",
+            arch.as_str()
+        ),
+    };
+    let info = kernel::sniff(&mut std::fs::File::open(&kernel)?)
+        .with_context(|| format!("{image}: the {} kernel", arch.as_str()))?;
+    if info.arch != arch.as_str() {
+        bail!(
+            "the base image {image} holds an {} kernel where {} was asked for",
+            info.arch,
+            arch.as_str()
+        );
+    }
+    Ok(BaseAssets {
+        kernel,
+        initramfs,
+        image: image.to_string(),
+        digest,
+        from_uki,
+        _pulled: pulled,
+    })
+}
+
+/// Copies a UKI's `.linux` and `.initrd` sections out to files.
+fn uki_sections(uki: &Path, work: &Path, arch: Arch) -> Result<(PathBuf, PathBuf)> {
+    let mut f = std::fs::File::open(uki)?;
+    let info = kernel::sniff(&mut f)?;
+    let u = info
+        .uki
+        .context("vmlinuz.efi is not a UKI (no .linux section)")?;
+    let mut out = Vec::new();
+    for (name, file) in [(".linux", "vmlinuz"), (".initrd", "initramfs.xz")] {
+        let s = u
+            .section(name)
+            .with_context(|| format!("the UKI has no {name} section"))?;
+        let dest = work.join(format!("uki-{}-{file}", arch.as_str()));
+        f.seek(SeekFrom::Start(s.offset))?;
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&dest)?);
+        std::io::copy(&mut (&mut f).take(s.size), &mut w)?;
+        w.flush()?;
+        out.push(dest);
+    }
+    Ok((out.remove(0), out.remove(0)))
+}
+
+/// An extension image, pulled and read: its manifest and rootfs, content in the spool.
+pub struct Extension {
+    pub image: String,
+    pub digest: String,
+    pub input: ExtensionInput,
+    _pulled: Pulled,
+}
+
+pub async fn extension(env: &Env, image: &ImageRef, arch: Arch, talos: &str) -> Result<Extension> {
+    let pulled = verify::pull(env, image, Some(&platform(arch)), Wanted::Everything)
+        .await
+        .with_context(|| format!("pulling the extension {image} for {}", arch.as_str()))?;
+    let tree = &pulled.flat.tree;
+    let manifest_path = pulled
+        .flat
+        .content
+        .get("manifest.yaml")
+        .with_context(|| format!("the extension {image} has no /manifest.yaml"))?;
+    let m = extensions::parse_manifest(&std::fs::read_to_string(pulled.spool.path(manifest_path))?)
+        .map_err(|e| anyhow::anyhow!("the extension {image}: {e}"))?;
+    extensions::compatible(&m.metadata, talos)
+        .map_err(|e| anyhow::anyhow!("the extension {image} is incompatible: {e}"))?;
+    let mut rootfs = Vec::new();
+    let mut outside = Vec::new();
+    for (p, e) in &tree.entries {
+        let rel = match p.split_once('/') {
+            Some(("rootfs", rel)) => rel,
+            None if p == "manifest.yaml" || p == "rootfs" => continue,
+            _ => {
+                outside.push(format!("/{p}"));
+                continue;
+            }
+        };
+        if !extensions::rootfs_path_allowed(rel) {
+            outside.push(format!("/{p}"));
+            continue;
+        }
+        rootfs.push(match e.kind {
+            Kind::Dir => FileSpec {
+                mode: e.mode,
+                ..FileSpec::dir(rel)
+            },
+            Kind::File | Kind::Hardlink => {
+                let d = pulled
+                    .flat
+                    .content
+                    .get(p)
+                    .with_context(|| format!("content of {p} was not captured"))?;
+                FileSpec::from_path(rel, pulled.spool.path(d), e.mode)
+            }
+            Kind::Symlink => FileSpec::symlink(rel, e.link.as_deref().unwrap_or_default()),
+            other => bail!(
+                "the extension {image} holds a {} at /{p}, which a squashfs for Talos cannot carry",
+                other.name()
+            ),
+        });
+    }
+    if !outside.is_empty() {
+        let n = outside.len();
+        outside.truncate(3);
+        bail!(
+            "the extension {image} has {n} path{} outside what Talos accepts (/rootfs/{{{}}}): {}",
+            if n == 1 { "" } else { "s" },
+            extensions::ALLOWED_ROOTFS_PATHS.join(","),
+            outside.join(", ")
+        );
+    }
+    Ok(Extension {
+        image: image.to_string(),
+        digest: pulled.resolved.digest.to_string(),
+        input: ExtensionInput {
+            metadata: m.metadata,
+            rootfs,
+        },
+        _pulled: pulled,
+    })
+}

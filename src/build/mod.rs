@@ -1,0 +1,299 @@
+//! `tdg build`: the stages that make an image pass its spec. Pull the base and extension
+//! images (platform = arch); validate every extension (manifest, Talos compatibility, allowed
+//! rootfs paths) before building anything; append the extensions to the base initramfs as the
+//! imager does; lay out kernel, initramfs, reports and checksums; package a scratch image (an
+//! index for several arches) into an OCI layout; push it, blobs first and the tag last. Each
+//! stage is timed.
+
+pub mod assets;
+pub mod inputs;
+pub mod matchbox;
+pub mod package;
+pub mod served;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use crate::digest::Digest;
+use crate::oci::layout::{LayoutSource, LayoutWriter};
+use crate::reference::ImageRef;
+use crate::spec::{Arch, Spec};
+use crate::talos::initramfs::Compression;
+use crate::talos::version::parse_version;
+use crate::verify::Env;
+
+pub struct Options {
+    /// Write the image to this OCI layout (created or added to).
+    pub output: Option<(PathBuf, Option<String>)>,
+    /// Push to the spec's `push` reference (or this one).
+    pub push: Option<Option<ImageRef>>,
+    /// Also write the assets and a matchbox profile and group here.
+    pub matchbox: Option<PathBuf>,
+    /// mtime of every layer entry and the image's `created`, from SOURCE_DATE_EPOCH.
+    pub epoch: u64,
+}
+
+#[derive(Debug, Serialize, Clone)]
+pub struct Stage {
+    pub name: String,
+    pub arch: Option<String>,
+    pub duration_ms: f64,
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Built {
+    pub spec: String,
+    pub digest: String,
+    pub layout: String,
+    pub tag: String,
+    pub pushed: Option<String>,
+    pub stages: Vec<Stage>,
+}
+
+struct Timer(Vec<Stage>);
+
+impl Timer {
+    fn run<T>(
+        &mut self,
+        name: &str,
+        arch: Option<Arch>,
+        f: impl FnOnce() -> Result<(T, String)>,
+    ) -> Result<T> {
+        let start = Instant::now();
+        let (v, detail) = f().with_context(|| {
+            format!(
+                "stage {name}{}",
+                arch.map(|a| format!(" ({})", a.as_str()))
+                    .unwrap_or_default()
+            )
+        })?;
+        self.record(name, arch, start.elapsed(), detail);
+        Ok(v)
+    }
+    fn record(&mut self, name: &str, arch: Option<Arch>, d: Duration, detail: String) {
+        self.0.push(Stage {
+            name: name.into(),
+            arch: arch.map(|a| a.as_str().into()),
+            duration_ms: d.as_secs_f64() * 1e3,
+            detail,
+        });
+    }
+}
+
+/// SOURCE_DATE_EPOCH, or 0: a build is reproducible unless told otherwise.
+pub fn source_date_epoch() -> Result<u64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .with_context(|| format!("SOURCE_DATE_EPOCH '{v}' is not a number of seconds")),
+        _ => Ok(0),
+    }
+}
+
+fn mib(n: u64) -> String {
+    format!("{:.1} MiB", n as f64 / 1048576.0)
+}
+
+pub async fn build(env: &Env, spec: &Spec, opts: &Options) -> Result<Built> {
+    let b = spec
+        .build
+        .as_ref()
+        .with_context(|| format!("{} has no build section", spec.path.display()))?;
+    let talos = spec.talos.as_deref().context("build needs talos")?;
+    // Talos 1.8 moved the initramfs and extension squashfs from xz to zstd.
+    let compression =
+        if parse_version(talos).map_err(anyhow::Error::msg)? >= semver::Version::new(1, 8, 0) {
+            Compression::Zstd
+        } else {
+            Compression::Xz
+        };
+    let push_ref = match &opts.push {
+        Some(Some(r)) => Some(r.clone()),
+        Some(None) => Some(
+            b.push
+                .clone()
+                .context("--push, but the spec's build has no push reference")?,
+        ),
+        None => None,
+    };
+    let tag = opts
+        .output
+        .as_ref()
+        .and_then(|(_, t)| t.clone())
+        .or_else(|| push_ref.as_ref().and_then(|r| r.tag.clone()))
+        .unwrap_or_else(|| "latest".into());
+    let work = tempfile::Builder::new()
+        .prefix("build-")
+        .tempdir_in(env.cache.root().join("tmp"))
+        .context("creating a build directory in the cache")?;
+    let mut t = Timer(Vec::new());
+    let created =
+        humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(opts.epoch)).to_string();
+
+    // Inputs for every arch first: a bad extension or base fails before anything is built.
+    let mut inputs = Vec::new();
+    for &arch in &b.arches {
+        let start = Instant::now();
+        let base = inputs::base(env, &b.base, arch, work.path()).await?;
+        t.record(
+            "pull base",
+            Some(arch),
+            start.elapsed(),
+            format!("{}@{}", base.image, &base.digest[..19]),
+        );
+        let start = Instant::now();
+        let mut exts = Vec::new();
+        for e in &b.extensions {
+            exts.push(inputs::extension(env, e, arch, talos).await?);
+        }
+        let names: Vec<String> = exts
+            .iter()
+            .map(|e| format!("{} {}", e.input.metadata.name, e.input.metadata.version))
+            .collect();
+        t.record(
+            "pull + validate extensions",
+            Some(arch),
+            start.elapsed(),
+            names.join(", "),
+        );
+        inputs.push((arch, base, exts));
+    }
+
+    let (out_dir, _out_tmp) = match &opts.output {
+        Some((dir, _)) => (dir.clone(), None),
+        None => {
+            let d = tempfile::Builder::new()
+                .prefix("image-")
+                .tempdir_in(env.cache.root().join("tmp"))?;
+            (d.path().to_path_buf(), Some(d))
+        }
+    };
+    let mut layout = LayoutWriter::create(&out_dir)?;
+    let mut manifests = Vec::new();
+    for (arch, base, exts) in &inputs {
+        let arch = *arch;
+        let stage = work.path().join(format!("stage-{}", arch.as_str()));
+        let root = assets::asset_root(&stage, &b.layout_for(arch));
+        std::fs::create_dir_all(&root)?;
+        let initramfs = work.path().join(format!("initramfs-{}", arch.as_str()));
+        let (_, size) = t.run("initramfs", Some(arch), || {
+            let r = assets::initramfs(base, exts, compression, &initramfs, work.path())?;
+            let detail = format!(
+                "{} base + {} extensions ({:?}) = {}",
+                mib(std::fs::metadata(&base.initramfs)?.len()),
+                exts.len(),
+                compression,
+                mib(r.1)
+            )
+            .to_lowercase();
+            Ok((r, detail))
+        })?;
+        let _ = size;
+        let facts = assets::ReportFacts {
+            arch: arch.as_str(),
+            talos,
+            spec: &spec.name,
+            base,
+            extensions: exts,
+            extra: &b.report,
+            revision: b
+                .labels
+                .get(crate::check::talos::REVISION_LABEL)
+                .map(String::as_str),
+            date: created.clone(),
+        };
+        let written = t.run("layout, report, checksums", Some(arch), || {
+            let w = assets::layout(&root, &base.kernel, &initramfs, &facts)?;
+            let n = w.len();
+            Ok((w, format!("{n} files under {}", b.layout_for(arch))))
+        })?;
+        if let Some(dir) = &opts.matchbox {
+            t.run("matchbox", Some(arch), || {
+                let multi = b.arches.len() > 1;
+                matchbox::write(
+                    dir,
+                    &spec.name,
+                    arch,
+                    multi,
+                    &root,
+                    &written,
+                    &b.kernel_args,
+                )?;
+                Ok(((), dir.display().to_string()))
+            })?;
+        }
+        let platform = inputs::platform(arch);
+        let mut annotations = b.annotations.clone();
+        annotations.insert("org.opencontainers.image.created".into(), created.clone());
+        let d = t.run("package", Some(arch), || {
+            let d = package::image(
+                &layout,
+                &stage,
+                &platform,
+                &b.labels,
+                &annotations,
+                opts.epoch,
+                &created,
+            )?;
+            let detail = format!("manifest {}", &d.digest.to_string()[..19]);
+            Ok((d, detail))
+        })?;
+        manifests.push(d);
+    }
+    let mut annotations = b.annotations.clone();
+    annotations.insert("org.opencontainers.image.created".into(), created.clone());
+    let top = t.run("tag", None, || {
+        let d = package::finish(&mut layout, manifests, &annotations, &tag)?;
+        let detail = format!("{}:{tag} = {}", out_dir.display(), d.digest);
+        Ok((d, detail))
+    })?;
+    let mut pushed = None;
+    if let Some(target) = &push_ref {
+        let start = Instant::now();
+        let src = LayoutSource::open(&out_dir)?;
+        let digest = crate::oci::push::push_layout(&src, Some(&tag), target, &env.mirrors)
+            .await
+            .with_context(|| format!("pushing to {target}"))?;
+        if digest != top.digest {
+            bail!("pushed {digest}, but the build made {}", top.digest);
+        }
+        t.record("push", None, start.elapsed(), format!("{target}@{digest}"));
+        pushed = Some(format!("{target}@{digest}"));
+    }
+    Ok(Built {
+        spec: spec.name.clone(),
+        digest: top.digest.to_string(),
+        layout: out_dir.display().to_string(),
+        tag,
+        pushed,
+        stages: t.0,
+    })
+}
+
+pub fn human(b: &Built) -> String {
+    let mut s = format!("built {} = {}\n", b.spec, b.digest);
+    for st in &b.stages {
+        s += &format!(
+            "  {:>9.1} ms  {:<28} {:<6} {}\n",
+            st.duration_ms,
+            st.name,
+            st.arch.as_deref().unwrap_or(""),
+            st.detail
+        );
+    }
+    s += &format!("  layout oci:{}:{}\n", b.layout, b.tag);
+    if let Some(p) = &b.pushed {
+        s += &format!("  pushed {p}\n");
+    }
+    s
+}
+
+/// The digest a build made, for callers that compare.
+pub fn digest_of(b: &Built) -> Result<Digest> {
+    Ok(b.digest.parse()?)
+}
