@@ -144,9 +144,12 @@ pub fn layout_multi(
     Ok(())
 }
 
+/// An image's entries for one arch.
+type EntriesFor = dyn Fn(&str) -> Result<Vec<TarEntry>>;
+
 /// Pushes every upstream input to `registry` (host:port) under its GHCR repository name.
 pub fn push_all(registry: &str, work: &Path) -> Result<()> {
-    let inputs: [(&str, Box<dyn Fn(&str) -> Result<Vec<TarEntry>>>); 4] = [
+    let inputs: [(&str, Box<EntriesFor>); 4] = [
         (IMAGER, Box::new(|a| imager_entries(a, KERNEL_LEN))),
         (INSTALLER, Box::new(installer_entries)),
         (
