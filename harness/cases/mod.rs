@@ -1,6 +1,7 @@
 //! Behaviour trials, grouped by what they prove.
 
 mod auth;
+mod build;
 mod checks;
 pub mod cli;
 mod errors;
@@ -23,6 +24,11 @@ pub fn all() -> Vec<Trial> {
     trials![
         auth::basic_auth_credentials_come_from_the_docker_config,
         auth::credential_helper_supplies_the_password,
+        build::bad_inputs_fail_before_anything_is_pushed,
+        build::build_push_verify_and_independent_readers,
+        build::matchbox_output_and_the_bastion_check,
+        build::two_builds_give_the_same_digest,
+        build::uki_base_and_several_arches,
         auth::malformed_docker_config_is_a_clear_error,
         checks::every_check_of_the_real_spec_fails_on_a_broken_image,
         checks::remaining_check_kinds_fail_with_short_messages,

@@ -111,6 +111,30 @@ pub struct Extension {
     _pulled: Pulled,
 }
 
+/// A reference pinned `tag@sha256:…` must still be what the tag names: a moved tag is an
+/// error, not a silent switch to other bytes.
+pub async fn check_pin(env: &Env, image: &ImageRef) -> Result<()> {
+    let (Some(tag), Some(pin)) = (&image.tag, &image.digest) else {
+        return Ok(());
+    };
+    let unpinned = ImageRef {
+        digest: None,
+        ..image.clone()
+    };
+    let source = crate::oci::source::Source::open(&env.mirrors.endpoint(&unpinned))?;
+    let (_, now) = source
+        .top(&unpinned)
+        .await
+        .with_context(|| format!("resolving the pinned {image}"))?;
+    if &now != pin {
+        bail!(
+            "{} is pinned to {pin}, but the tag {tag} now points at {now}",
+            unpinned
+        );
+    }
+    Ok(())
+}
+
 pub async fn extension(env: &Env, image: &ImageRef, arch: Arch, talos: &str) -> Result<Extension> {
     let pulled = verify::pull(env, image, Some(&platform(arch)), Wanted::Everything)
         .await

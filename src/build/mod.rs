@@ -136,6 +136,9 @@ pub async fn build(env: &Env, spec: &Spec, opts: &Options) -> Result<Built> {
         humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(opts.epoch)).to_string();
 
     // Inputs for every arch first: a bad extension or base fails before anything is built.
+    for r in std::iter::once(&b.base).chain(&b.extensions) {
+        inputs::check_pin(env, r).await?;
+    }
     let mut inputs = Vec::new();
     for &arch in &b.arches {
         let start = Instant::now();
