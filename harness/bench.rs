@@ -157,9 +157,13 @@ fn measured(cmd: &mut Command) -> Result<(Duration, f64)> {
 /// The `--measure` side: run argv, wait4 it, print seconds and peak RSS in KiB.
 fn measure_child(argv: &[String]) -> Result<()> {
     let start = Instant::now();
+    let stdout = match std::env::var_os("TDG_BENCH_STDOUT") {
+        Some(p) => std::process::Stdio::from(std::fs::File::create(p)?),
+        None => std::process::Stdio::null(),
+    };
     let child = Command::new(&argv[0])
         .args(&argv[1..])
-        .stdout(std::process::Stdio::null())
+        .stdout(stdout)
         .spawn()?;
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
@@ -191,6 +195,105 @@ fn big_initramfs(path: &Path, mib: usize) -> Result<()> {
         Compression::Zstd,
     )?);
     std::fs::write(path, out)?;
+    Ok(())
+}
+
+/// Upstream inputs of realistic size (a 60 MiB kernel, a ~90 MiB base initramfs, spin and
+/// tailscale with binaries of their real sizes) in the registry, and `tdg build --push` of the
+/// spin-tailscale spec against them, with each stage's time.
+fn build_bench(dir: &Path, registry: &str, tdg: &str) -> Result<()> {
+    use std::collections::BTreeMap;
+    use tdg::oci::image::{self as img, Flavor, Layer, TarEntry};
+    use tdg::talos::assemble::{compress, newc, Content, FileSpec};
+    use tdg::talos::initramfs::Compression;
+    let push = |name: &str, entries: Vec<TarEntry>| -> Result<()> {
+        let layout = dir.join(name.replace(['/', ':'], "_"));
+        let mut out = LayoutWriter::create(&layout)?;
+        let layer = Layer::new(&entries, manifest::Compression::Gzip, Flavor::Oci)?;
+        let d = img::write_image(
+            &out,
+            &"linux/arm64".parse()?,
+            &[layer],
+            &BTreeMap::new(),
+            Flavor::Oci,
+        )?;
+        let (mt, bytes) = img::index_bytes(&[d], Flavor::Oci)?;
+        out.add_manifest(&mt, &bytes, Some("t"))?;
+        timed(
+            Command::new("skopeo")
+                .args(["copy", "--quiet", "--all", "--dest-tls-verify=false"])
+                .arg(format!("oci:{}:t", layout.display()))
+                .arg(format!("docker://{registry}/{name}")),
+        )?;
+        Ok(())
+    };
+    let base = newc(&[
+        FileSpec::file("init", tdg::demo::filler(2 << 20, 3), 0o755),
+        FileSpec::file("rootfs.sqsh", tdg::demo::filler(88 << 20, 4), 0o444),
+    ])?;
+    let initramfs = compress(&base, Compression::Zstd, 1)?;
+    drop(base);
+    let d = "usr/install/arm64";
+    push(
+        "siderolabs/imager:v1.11.5",
+        vec![
+            TarEntry::dir("usr", 0o755),
+            TarEntry::dir("usr/install", 0o755),
+            TarEntry::dir(d, 0o755),
+            TarEntry::file(
+                &format!("{d}/vmlinuz"),
+                tdg::demo::kernel("arm64", 60 << 20),
+                0o644,
+            ),
+            TarEntry::file(&format!("{d}/initramfs.xz"), initramfs, 0o644),
+        ],
+    )?;
+    // Real sizes: the spin shim is about 40 MiB; tailscale's three binaries about 30 MiB each.
+    let mut spin = tdg::demo::spin();
+    let mut ts = tdg::demo::tailscale();
+    for (ext, mib) in [(&mut spin, 40usize), (&mut ts, 30)] {
+        for (i, f) in ext.rootfs.iter_mut().enumerate() {
+            if f.mode == 0o755 && matches!(f.content, Content::Bytes(_)) {
+                f.content = Content::Bytes(tdg::demo::filler(mib << 20, 100 + i as u64));
+            }
+        }
+    }
+    push(
+        "siderolabs/spin:v0.21.0",
+        tdg::demo::extension_image_entries(&spin)?,
+    )?;
+    push(
+        "siderolabs/tailscale:1.88.1",
+        tdg::demo::extension_image_entries(&ts)?,
+    )?;
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/spin-tailscale-arm64.yaml");
+    let json = dir.join("build.json");
+    let (took, rss) = measured(
+        Command::new(tdg)
+            .env("TDG_CACHE", dir.join("build-cache"))
+            .env("DOCKER_CONFIG", dir)
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .env("TDG_BENCH_STDOUT", &json)
+            .arg("build")
+            .arg(&spec)
+            .args([
+                "--mirror",
+                &format!("ghcr.io=http://{registry}"),
+                "--push",
+                "--format",
+                "json",
+            ]),
+    )?;
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json)?)?;
+    println!("tdg build specs/spin-tailscale-arm64.yaml --push (kernel 60 MiB, base initramfs 90 MiB, spin + tailscale): {:.2}s, peak RSS {rss:.1} MiB", took.as_secs_f64());
+    for st in v["stages"].as_array().into_iter().flatten() {
+        println!(
+            "  {:>8.0} ms  {:<28} {}",
+            st["duration_ms"].as_f64().unwrap_or(0.0),
+            st["name"].as_str().unwrap_or(""),
+            st["detail"].as_str().unwrap_or("")
+        );
+    }
     Ok(())
 }
 
@@ -302,5 +405,7 @@ fn main() -> Result<()> {
     let size = std::fs::metadata(&path)?.len() as f64 / 1048576.0;
     let (took, rss) = measured(Command::new(tdg).arg("inspect").arg("initramfs").arg(&path))?;
     println!("tdg inspect initramfs ({size:.0} MiB, 2 zstd segments, 2 extensions): {:.2}s, peak RSS {rss:.1} MiB", took.as_secs_f64());
+
+    build_bench(tmp.path(), &reg.addr, tdg)?;
     Ok(())
 }

