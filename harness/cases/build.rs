@@ -177,6 +177,18 @@ pub fn two_builds_give_the_same_digest() -> Result<()> {
         digest(&other)? != digests[0],
         "another SOURCE_DATE_EPOCH gave the same digest"
     );
+    // With neither --output nor --push, --verify checks the temporary layout before it goes.
+    let verified = build(
+        &Tdg::new()?,
+        &w.registry.addr,
+        &spec_path("spin-tailscale"),
+        &["--verify"],
+    )?;
+    let text = expect_exit(&verified, 0)?;
+    ensure!(
+        text.contains("0 failed, 0 errors") && !text.contains("layout oci:"),
+        "{text}"
+    );
     Ok(())
 }
 

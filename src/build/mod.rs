@@ -48,10 +48,14 @@ pub struct Stage {
 pub struct Built {
     pub spec: String,
     pub digest: String,
+    /// The OCI layout the image was written to: `--output`'s, or a temporary one.
     pub layout: String,
     pub tag: String,
     pub pushed: Option<String>,
     pub stages: Vec<Stage>,
+    /// Keeps a temporary layout (no `--output`) alive while the caller reads it.
+    #[serde(skip)]
+    pub temporary: Option<tempfile::TempDir>,
 }
 
 struct Timer(Vec<Stage>);
@@ -167,7 +171,7 @@ pub async fn build(env: &Env, spec: &Spec, opts: &Options) -> Result<Built> {
         inputs.push((arch, base, exts));
     }
 
-    let (out_dir, _out_tmp) = match &opts.output {
+    let (out_dir, temporary) = match &opts.output {
         Some((dir, _)) => (dir.clone(), None),
         None => {
             let d = tempfile::Builder::new()
@@ -252,7 +256,7 @@ pub async fn build(env: &Env, spec: &Spec, opts: &Options) -> Result<Built> {
     annotations.insert("org.opencontainers.image.created".into(), created.clone());
     let top = t.run("tag", None, || {
         let d = package::finish(&mut layout, manifests, &annotations, &tag)?;
-        let detail = format!("{}:{tag} = {}", out_dir.display(), d.digest);
+        let detail = format!("{tag} -> {}", d.digest);
         Ok((d, detail))
     })?;
     let mut pushed = None;
@@ -275,6 +279,7 @@ pub async fn build(env: &Env, spec: &Spec, opts: &Options) -> Result<Built> {
         tag,
         pushed,
         stages: t.0,
+        temporary,
     })
 }
 
@@ -289,7 +294,9 @@ pub fn human(b: &Built) -> String {
             st.detail
         );
     }
-    s += &format!("  layout oci:{}:{}\n", b.layout, b.tag);
+    if b.temporary.is_none() {
+        s += &format!("  layout oci:{}:{}\n", b.layout, b.tag);
+    }
     if let Some(p) = &b.pushed {
         s += &format!("  pushed {p}\n");
     }

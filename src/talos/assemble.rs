@@ -303,4 +303,3 @@ pub fn extensions_segment(exts: &[ExtensionInput], c: Compression) -> Result<Vec
     let work = tempfile::tempdir()?;
     write_extensions_segment(Vec::new(), exts, c, work.path())
 }
-
