@@ -111,8 +111,12 @@ type RunCell = Arc<OnceLock<Result<SpecRun, String>>>;
 /// One trial per check of every spec in `specs/`. Planning reads YAML only.
 pub fn spec_trials() -> Result<Vec<Trial>> {
     let mut trials = Vec::new();
+    let mut referenced = Vec::new();
     for path in spec_paths()? {
         let spec = tdg::spec::load_file(&path).map_err(|e| anyhow!("{e}"))?;
+        if let Some(t) = &spec.expect.tree {
+            referenced.push(t.golden.clone());
+        }
         if spec.build.is_some() {
             let name = spec.name.clone();
             trials.push(
@@ -128,7 +132,48 @@ pub fn spec_trials() -> Result<Vec<Trial>> {
             trials.push(Trial::test(name, move || run_check(&plan, &cell, &id)).with_kind("spec"));
         }
     }
+    let referenced = referenced.clone();
+    trials.push(
+        Trial::test("goldens::every_golden_is_referenced", move || {
+            unreferenced_goldens(&referenced)
+        })
+        .with_kind("spec"),
+    );
     Ok(trials)
+}
+
+/// A golden no spec names is dead weight that hides nothing; it is reported as a failure.
+fn unreferenced_goldens(referenced: &[PathBuf]) -> Result<(), Failed> {
+    let dir = repo_root().join("golden");
+    let known: Vec<PathBuf> = referenced
+        .iter()
+        .filter_map(|p| p.canonicalize().ok())
+        .collect();
+    let mut stray = Vec::new();
+    for e in std::fs::read_dir(&dir)
+        .map_err(|e| Failed::from(e.to_string()))?
+        .flatten()
+    {
+        let p = e.path();
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name == "README.md" || name.ends_with(".new") {
+            continue;
+        }
+        if !known.contains(&p.canonicalize().unwrap_or(p.clone())) {
+            stray.push(name);
+        }
+    }
+    if stray.is_empty() {
+        Ok(())
+    } else {
+        Err(Failed::from(format!(
+            "goldens no spec references: {}",
+            stray.join(", ")
+        )))
+    }
 }
 
 fn build_result(name: &str) -> Result<(), Failed> {
@@ -144,7 +189,15 @@ fn run_check(plan: &Plan, cell: &RunCell, id: &str) -> Result<(), Failed> {
     let run = cell.get_or_init(|| {
         let w = world().map_err(|e| format!("{e:#}"))?;
         let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-        Ok(rt.block_on(tdg::verify::run(&w.env, plan)))
+        let mut runs = [rt.block_on(tdg::verify::run(&w.env, plan))];
+        // TDG_BLESS=1 cargo test writes goldens; CI never writes; otherwise a `.new` to review.
+        for note in tdg::verify::settle_goldens(&mut runs, tdg::check::golden::Mode::from_env())
+            .map_err(|e| format!("{e:#}"))?
+        {
+            eprintln!("{note}");
+        }
+        let [run] = runs;
+        Ok(run)
     });
     let run = run.as_ref().map_err(|e| Failed::from(e.as_str()))?;
     let o = run

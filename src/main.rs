@@ -64,6 +64,15 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Verify specs and write their golden trees (never when CI is set).
+    Bless {
+        #[arg(required = true, value_name = "SPEC")]
+        specs: Vec<PathBuf>,
+        #[arg(long, value_name = "REF")]
+        image: Option<String>,
+        #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+        platform: Option<String>,
+    },
     /// Print the flattened image, one entry a line, sorted by path.
     Tree {
         image: String,
@@ -275,15 +284,7 @@ fn build(
     let rt = runtime()?;
     let mut code = 0;
     for path in specs {
-        let spec = tdg::spec::load_file(path).map_err(|e| {
-            anyhow::anyhow!(
-                "{e}{}",
-                e.snippet
-                    .as_ref()
-                    .map(|s| format!("\n{s}"))
-                    .unwrap_or_default()
-            )
-        })?;
+        let spec = load_spec(path)?;
         let built = rt.block_on(tdg::build::build(&env, &spec, &opts))?;
         match format {
             InspectFormat::Json => println!("{}", serde_json::to_string_pretty(&built)?),
@@ -304,6 +305,48 @@ fn build(
         }
     }
     Ok(code)
+}
+
+fn load_spec(path: &std::path::Path) -> Result<tdg::spec::Spec> {
+    tdg::spec::load_file(path).map_err(|e| {
+        anyhow::anyhow!(
+            "{e}{}",
+            e.snippet
+                .as_ref()
+                .map(|s| format!("\n{s}"))
+                .unwrap_or_default()
+        )
+    })
+}
+
+/// Verifies specs and settles their goldens by `mode`, telling the user what was written.
+fn verify_specs(
+    cli: &Cli,
+    specs: &[PathBuf],
+    image: &Option<String>,
+    p: &Option<String>,
+    mode: tdg::check::golden::Mode,
+) -> Result<Vec<verify::SpecRun>> {
+    let image: Option<ImageRef> = image.as_deref().map(str::parse).transpose()?;
+    let platform = platform(p)?;
+    let mut plans = Vec::new();
+    for path in specs {
+        plans.push(plan::plan(
+            load_spec(path)?,
+            image.clone(),
+            platform.clone(),
+        ));
+    }
+    let env = env(cli)?;
+    let rt = runtime()?;
+    let mut runs: Vec<_> = plans
+        .iter()
+        .map(|p| rt.block_on(verify::run(&env, p)))
+        .collect();
+    for note in verify::settle_goldens(&mut runs, mode)? {
+        eprintln!("tdg: {note}");
+    }
+    Ok(runs)
 }
 
 /// Resolves, pulls and flattens one image for `tree` and `export`.
@@ -348,33 +391,25 @@ fn run(cli: Cli) -> Result<i32> {
             format,
             output,
         } => {
-            let image: Option<ImageRef> = image.as_deref().map(str::parse).transpose()?;
-            let platform = platform(p)?;
-            let mut plans = Vec::new();
-            for path in specs {
-                let spec = tdg::spec::load_file(path).map_err(|e| {
-                    anyhow::anyhow!(
-                        "{e}{}",
-                        e.snippet
-                            .as_ref()
-                            .map(|s| format!("\n{s}"))
-                            .unwrap_or_default()
-                    )
-                })?;
-                plans.push(plan::plan(spec, image.clone(), platform.clone()));
-            }
-            let env = env(&cli)?;
-            let rt = runtime()?;
-            let runs: Vec<_> = plans
-                .iter()
-                .map(|p| rt.block_on(verify::run(&env, p)))
-                .collect();
+            let runs = verify_specs(&cli, specs, image, p, tdg::check::golden::Mode::from_env())?;
             let text = report::render(*format, &runs)?;
             match output {
                 Some(path) => std::fs::write(path, text)
                     .with_context(|| format!("writing {}", path.display()))?,
                 None => print!("{text}"),
             }
+            Ok(verify::exit_code(&runs))
+        }
+        Command::Bless {
+            specs,
+            image,
+            platform: p,
+        } => {
+            if tdg::check::golden::Mode::from_env() == tdg::check::golden::Mode::ReadOnly {
+                anyhow::bail!("CI is set: goldens are never written in CI; bless them locally and commit them");
+            }
+            let runs = verify_specs(&cli, specs, image, p, tdg::check::golden::Mode::Bless)?;
+            print!("{}", report::human(&runs));
             Ok(verify::exit_code(&runs))
         }
         Command::Tree { image, platform: p } => {

@@ -54,6 +54,9 @@ pub struct SpecRun {
     pub fetched: FetchStats,
     /// Why the image could not be evaluated, when it could not.
     pub error: Option<String>,
+    /// Golden listings for `settle`; not part of the report.
+    #[serde(skip)]
+    pub goldens: Vec<crate::check::golden::Pending>,
 }
 
 impl SpecRun {
@@ -163,6 +166,7 @@ pub async fn run(ctx: &Env, plan: &Plan) -> SpecRun {
         duration_ms: 0.0,
         fetched: FetchStats::default(),
         error: None,
+        goldens: Vec::new(),
     };
     let wanted = Wanted::Paths(plan.content_paths());
     match pull(ctx, &plan.image, plan.platform.as_ref(), wanted).await {
@@ -171,6 +175,15 @@ pub async fn run(ctx: &Env, plan: &Plan) -> SpecRun {
             run.digest = Some(p.resolved.digest.to_string());
             run.manifest_digest = Some(p.resolved.manifest_digest.to_string());
             run.platform = Some(p.resolved.platform.to_string());
+            if let Some(exp) = &plan.spec.expect.tree {
+                let actual = crate::check::golden::render(&p.flat.tree, exp);
+                let matched = std::fs::read_to_string(&exp.golden).is_ok_and(|g| g == actual);
+                run.goldens.push(crate::check::golden::Pending {
+                    golden: exp.golden.clone(),
+                    actual,
+                    matched,
+                });
+            }
             run.outcomes = evaluate::evaluate(
                 plan,
                 &Subject {
@@ -215,6 +228,29 @@ pub async fn run(ctx: &Env, plan: &Plan) -> SpecRun {
     };
     run.duration_ms = start.elapsed().as_secs_f64() * 1e3;
     run
+}
+
+/// Applies the golden mode to finished runs: writes what it allows and, when blessing, turns
+/// the tree checks it just wrote into passes. Returns notes for the user.
+pub fn settle_goldens(
+    runs: &mut [SpecRun],
+    mode: crate::check::golden::Mode,
+) -> Result<Vec<String>> {
+    let mut notes = Vec::new();
+    for run in runs.iter_mut() {
+        notes.extend(crate::check::golden::settle(&run.goldens, mode).map_err(anyhow::Error::msg)?);
+        if mode == crate::check::golden::Mode::Bless && !run.goldens.is_empty() {
+            for o in run
+                .outcomes
+                .iter_mut()
+                .filter(|o| o.check == "tree" && o.status == Status::Fail)
+            {
+                o.status = Status::Pass;
+                o.message = "blessed".into();
+            }
+        }
+    }
+    Ok(notes)
 }
 
 /// The CLI's exit code for a set of runs: 2 if anything could not be evaluated, else 1 if any

@@ -1,5 +1,6 @@
 //! Running the real `tdg` binary, isolated from the host: its own cache, an empty Docker
-//! config unless a test gives one, and no TDG_MIRROR from the environment.
+//! config unless a test gives one, no TDG_MIRROR from the environment, and `CI=1` so no run
+//! writes a golden.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -31,6 +32,8 @@ impl Tdg {
             .env("TDG_CACHE", &self.cache)
             .env("DOCKER_CONFIG", &self.docker_config)
             .env_remove("TDG_MIRROR")
+            // Never write goldens into the repository from a test's CLI run.
+            .env("CI", "1")
             .env("NO_COLOR", "1")
             .args(args)
             .output()?)

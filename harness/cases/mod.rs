@@ -6,6 +6,7 @@ mod checks;
 pub mod cli;
 mod errors;
 mod flatten;
+mod golden;
 mod pull;
 mod reports;
 mod talos;
@@ -41,6 +42,8 @@ pub fn all() -> Vec<Trial> {
         flatten::export_matches_tree_and_stays_inside_the_directory,
         flatten::tdg_pushed_image_reads_back_in_skopeo_and_umoci,
         flatten::tree_matches_umoci_unpack_of_skopeo_pushed_image,
+        golden::golden_review_bless_and_ci,
+        golden::redactions_mask_volatile_fields,
         pull::corrupted_cache_blob_is_caught_evicted_and_fetched_again,
         pull::docker_media_types_pushed_by_tdg_verify,
         pull::index_selects_the_requested_platform,

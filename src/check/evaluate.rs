@@ -123,6 +123,11 @@ fn one(plan: &Plan, check: &Check, s: &Subject<'_>) -> Result<(), Verdict> {
         }
         What::File(i, prop) => file(plan, &plan.spec.expect.files[*i], *prop, s),
         What::Extension(p) => super::talos::extension(plan, *p, s),
+        What::Tree => {
+            let exp = plan.spec.expect.tree.as_ref().expect("planned with a tree");
+            super::golden::compare(&exp.golden, &super::golden::render(&s.flat.tree, exp), 24)
+                .map_err(Verdict::Fail)
+        }
         What::Absent(path) => {
             let tree = &s.flat.tree;
             let p = tree.resolve(path, false).unwrap_or_else(|_| path.clone());

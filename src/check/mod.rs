@@ -3,6 +3,7 @@
 //! flattened image. Every reporter reads the same [`Outcome`]s.
 
 pub mod evaluate;
+pub mod golden;
 pub mod outcome;
 pub mod plan;
 pub mod talos;

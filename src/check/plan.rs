@@ -33,6 +33,7 @@ pub enum What {
     File(usize, FileProp),
     Absent(String),
     Extension(ExtensionProp),
+    Tree,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,6 +165,9 @@ pub fn plan(spec: Spec, image: Option<ImageRef>, platform: Option<Platform>) -> 
     }
     for a in &spec.expect.absent {
         add(format!("absent::{a}"), What::Absent(a.clone()));
+    }
+    if spec.expect.tree.is_some() {
+        add("tree".into(), What::Tree);
     }
     if let Some(x) = &spec.expect.extension {
         add(

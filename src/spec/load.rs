@@ -9,7 +9,7 @@ use serde_saphyr::{Location, Spanned};
 use super::model::{self, FileType};
 use super::{
     Build, Expectations, ExtensionImageExpectation, FileExpectation, InitramfsExpectation,
-    ReportExpectation, Spec, UkiExpectation, ValueMatch,
+    ReportExpectation, Spec, TreeExpectation, UkiExpectation, ValueMatch,
 };
 use crate::digest::Digest;
 use crate::oci::platform::Platform;
@@ -159,6 +159,41 @@ impl Validator<'_> {
             },
             talos,
             expect,
+        })
+    }
+
+    fn tree(&self, t: &Spanned<model::TreeExpect>) -> Result<TreeExpectation, SpecError> {
+        let v = &t.value;
+        if v.golden.trim().is_empty() {
+            return Err(self.err(&t.referenced, "tree.golden names no file"));
+        }
+        let base = self.file.parent().unwrap_or(Path::new("."));
+        let mut redactions = Vec::new();
+        for (name, r) in &v.redactions {
+            let mut set = globset::GlobSetBuilder::new();
+            for p in &r.paths {
+                let g = globset::GlobBuilder::new(p)
+                    .literal_separator(true)
+                    .build()
+                    .map_err(|e| self.err(&t.referenced, format!("redaction {name}: {e}")))?;
+                set.add(g);
+            }
+            if r.fields.is_empty() || r.paths.is_empty() {
+                return Err(self.err(
+                    &t.referenced,
+                    format!("redaction {name} needs paths and fields"),
+                ));
+            }
+            redactions.push((
+                name.clone(),
+                set.build()
+                    .map_err(|e| self.err(&t.referenced, e.to_string()))?,
+                r.fields.clone(),
+            ));
+        }
+        Ok(TreeExpectation {
+            golden: base.join(&v.golden),
+            redactions,
         })
     }
 
@@ -352,18 +387,24 @@ impl Validator<'_> {
             }
             None => None,
         };
+        let tree = match &e.tree {
+            Some(t) => Some(self.tree(t)?),
+            None => None,
+        };
         let exp = Expectations {
             platforms,
             labels,
             files,
             absent,
             extension,
+            tree,
         };
         if exp.platforms.is_none()
             && exp.labels.is_empty()
             && exp.files.is_empty()
             && exp.absent.is_empty()
             && exp.extension.is_none()
+            && exp.tree.is_none()
         {
             return Err(self.err(&raw.referenced, "the spec checks nothing: give expect at least one of platforms, labels, files, absent, extension"));
         }

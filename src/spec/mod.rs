@@ -72,6 +72,14 @@ pub struct Expectations {
     pub files: Vec<FileExpectation>,
     pub absent: Vec<String>,
     pub extension: Option<ExtensionImageExpectation>,
+    pub tree: Option<TreeExpectation>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TreeExpectation {
+    /// Resolved against the spec file's directory.
+    pub golden: PathBuf,
+    pub redactions: Vec<(String, globset::GlobSet, Vec<model::TreeField>)>,
 }
 
 #[derive(Debug, Clone)]

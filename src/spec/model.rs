@@ -157,6 +157,39 @@ pub struct Expect {
     #[serde(default)]
     #[schemars(with = "Option<ExtensionImageExpect>")]
     pub extension: Option<Spanned<ExtensionImageExpect>>,
+    /// The whole flattened image must equal a golden `tdg tree` listing.
+    #[serde(default)]
+    #[schemars(with = "Option<TreeExpect>")]
+    pub tree: Option<Spanned<TreeExpect>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TreeExpect {
+    /// The golden listing, relative to the spec file's directory.
+    pub golden: String,
+    /// Named masks for volatile fields: in matching paths the named fields read `[name]`.
+    #[serde(default)]
+    pub redactions: BTreeMap<String, Redaction>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Redaction {
+    /// Glob patterns of paths (`*` stays within a path component, `**` crosses them).
+    pub paths: Vec<String>,
+    /// Which fields to mask.
+    pub fields: Vec<TreeField>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TreeField {
+    Mode,
+    Owner,
+    Size,
+    Sha256,
+    Link,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

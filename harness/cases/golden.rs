@@ -1,0 +1,179 @@
+//! The golden-tree workflow on a throw-away repository: a missing golden goes to review, a
+//! bless writes it, one added, removed or changed file fails with a diff of a few lines, CI
+//! never writes, and `tdg bless` accepts the new tree.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use anyhow::{ensure, Context, Result};
+
+use tdg::demo::AssetParts;
+use tdg::oci::image::{Flavor, TarEntry};
+use tdg::oci::manifest::Compression;
+
+use super::cli::expect_exit;
+use crate::fixtures;
+
+/// Runs tdg with its own cache and the given environment, without the harness's CI=1.
+fn tdg(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Result<Output> {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tdg"));
+    c.env("TDG_CACHE", dir.join("cache"))
+        .env("DOCKER_CONFIG", dir)
+        .env_remove("CI")
+        .env_remove("TDG_BLESS")
+        .env_remove("TDG_MIRROR");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    Ok(c.args(args).output()?)
+}
+
+fn image(layout: &Path, tag: &str, entries: Vec<TarEntry>) -> Result<()> {
+    fixtures::layout_image(
+        layout,
+        tag,
+        &[(entries, Compression::Gzip)],
+        "linux/arm64",
+        &Default::default(),
+        Flavor::Oci,
+    )?;
+    Ok(())
+}
+
+pub fn golden_review_bless_and_ci() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let d = tmp.path();
+    let layout = d.join("layout");
+    let parts = AssetParts::new("spin-only", "arm64", 64 << 10)?;
+    image(&layout, "base", parts.entries())?;
+    let mut added = parts.entries();
+    added.push(TarEntry::file(
+        "assets/talos/arm64/boot/debug.bin",
+        "leftover",
+        0o755,
+    ));
+    image(&layout, "added", added)?;
+    let removed: Vec<TarEntry> = parts
+        .entries()
+        .into_iter()
+        .filter(|e| !e.path.ends_with("build-report.json"))
+        .collect();
+    image(&layout, "removed", removed)?;
+    let mut changed = parts.clone();
+    changed.vmlinuz[5000] ^= 1;
+    image(&layout, "changed", changed.entries())?;
+
+    std::fs::create_dir_all(d.join("specs"))?;
+    let spec = d.join("specs/g.yaml");
+    std::fs::write(&spec, format!("apiVersion: tdg/v1\nname: g\nimage: oci:{}:base\nexpect:\n  tree: {{golden: ../golden/g.tree}}\n", layout.display()))?;
+    let spec = spec.to_str().context("utf-8")?;
+    let golden = d.join("golden/g.tree");
+    let new = d.join("golden/g.tree.new");
+
+    // No golden yet: CI fails and writes nothing; a local run leaves a .new to review.
+    let out = expect_exit(&tdg(d, &[("CI", "true")], &["verify", spec])?, 1)?;
+    ensure!(
+        out.contains("FAIL tree: golden") && out.contains("is missing"),
+        "{out}"
+    );
+    ensure!(!golden.exists() && !new.exists(), "CI wrote a golden");
+    expect_exit(&tdg(d, &[], &["verify", spec])?, 1)?;
+    ensure!(new.exists() && !golden.exists(), "no .new for review");
+    // Blessing writes the golden, removes the .new, and passes.
+    let out = expect_exit(&tdg(d, &[("TDG_BLESS", "1")], &["verify", spec])?, 0)?;
+    ensure!(
+        out.contains("blessed") && golden.exists() && !new.exists(),
+        "{out}"
+    );
+    expect_exit(&tdg(d, &[], &["verify", spec])?, 0)?;
+
+    // One change each: a short diff naming exactly that entry.
+    for (tag, removed_lines, added_lines, needle) in [
+        ("added", 0, 1, "+f 0755 0:0 8 "),
+        ("removed", 1, 0, "-f 0644 0:0 "),
+        // The kernel and, with it, the checksums file.
+        ("changed", 2, 2, "assets/talos/arm64/boot/vmlinuz"),
+    ] {
+        let img = format!("oci:{}:{tag}", layout.display());
+        let out = expect_exit(
+            &tdg(d, &[("CI", "1")], &["verify", spec, "--image", &img])?,
+            1,
+        )?;
+        ensure!(
+            out.contains(&format!(
+                "{removed_lines} line(s) removed, {added_lines} added"
+            )) && out.contains(needle),
+            "{tag}: {out}"
+        );
+        let diff_lines = out
+            .lines()
+            .filter(|l| {
+                l.starts_with('+')
+                    || l.starts_with('-')
+                    || l.starts_with(' ')
+                    || l.starts_with("@@")
+            })
+            .count();
+        ensure!(
+            diff_lines <= 12,
+            "{tag}: the diff is not short ({diff_lines} lines):\n{out}"
+        );
+        ensure!(!new.exists(), "{tag}: CI wrote a .new");
+    }
+    // tdg bless accepts the new tree; CI refuses to.
+    let added = format!("oci:{}:added", layout.display());
+    let out = expect_exit(
+        &tdg(d, &[("CI", "1")], &["bless", spec, "--image", &added])?,
+        2,
+    )?;
+    ensure!(out.contains("goldens are never written in CI"), "{out}");
+    expect_exit(&tdg(d, &[], &["bless", spec, "--image", &added])?, 0)?;
+    ensure!(
+        std::fs::read_to_string(&golden)?.contains("boot/debug.bin"),
+        "bless did not update the golden"
+    );
+    expect_exit(
+        &tdg(d, &[("CI", "1")], &["verify", spec, "--image", &added])?,
+        0,
+    )?;
+    Ok(())
+}
+
+/// Redactions mask the fields they name, so a volatile report does not fail the tree.
+pub fn redactions_mask_volatile_fields() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let d = tmp.path();
+    let layout = d.join("layout");
+    let parts = AssetParts::new("spin-only", "arm64", 64 << 10)?;
+    image(&layout, "a", parts.entries())?;
+    let mut later = parts.clone();
+    later.report = later.report.replace(
+        "Build Date: 2026-01-01T00:00:00Z",
+        "Build Date: 2026-02-02T00:00:00Z",
+    );
+    later.report_json = later
+        .report_json
+        .map(|j| j.replace("2026-01-01", "2026-02-02"));
+    image(&layout, "b", later.entries())?;
+    let spec = d.join("g.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "apiVersion: tdg/v1\nname: g\nimage: oci:{}:a\nexpect:\n  tree:\n    golden: g.tree\n    redactions:\n      dates: {{paths: [\"assets/talos/*/validation/*\", \"**/checksums.sha256\"], fields: [size, sha256]}}\n",
+            layout.display()
+        ),
+    )?;
+    let spec = spec.to_str().context("utf-8")?;
+    expect_exit(&tdg(d, &[("TDG_BLESS", "1")], &["verify", spec])?, 0)?;
+    let g = std::fs::read_to_string(d.join("g.tree"))?;
+    ensure!(
+        g.contains("f 0644 0:0 [dates] [dates] assets/talos/arm64/validation/build-report.txt"),
+        "{g}"
+    );
+    let b = format!("oci:{}:b", layout.display());
+    expect_exit(
+        &tdg(d, &[("CI", "1")], &["verify", spec, "--image", &b])?,
+        0,
+    )?;
+    Ok(())
+}

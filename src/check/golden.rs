@@ -1,0 +1,179 @@
+//! Golden trees: the whole flattened image, as `tdg tree` lists it with named redactions
+//! applied, compared with a file kept in the repository. Evaluation only compares; `settle`
+//! is the one place that writes, by the rules people expect of snapshot tests: `TDG_BLESS=1`
+//! (or `tdg bless`) writes the golden, otherwise a differing listing goes beside it as `.new`
+//! for review, and with `CI` set nothing is ever written.
+
+use std::path::{Path, PathBuf};
+
+use similar::TextDiff;
+
+use crate::layers::tree::{self, Tree};
+use crate::spec::model::TreeField;
+use crate::spec::TreeExpectation;
+
+/// The listing as the golden holds it: masked fields read `[name]`.
+pub fn render(t: &Tree, exp: &TreeExpectation) -> String {
+    let mut out = String::new();
+    for (path, e) in &t.entries {
+        let line = tree::line(path, e);
+        let masks: Vec<(&str, TreeField)> = exp
+            .redactions
+            .iter()
+            .filter(|(_, set, _)| set.is_match(path))
+            .flat_map(|(n, _, fields)| fields.iter().map(move |f| (n.as_str(), *f)))
+            .collect();
+        out.push_str(&if masks.is_empty() {
+            line
+        } else {
+            mask(&line, &masks)
+        });
+        out.push('\n');
+    }
+    out
+}
+
+fn mask(line: &str, masks: &[(&str, TreeField)]) -> String {
+    let mut parts: Vec<String> = line.splitn(6, ' ').map(str::to_string).collect();
+    if parts.len() < 6 {
+        return line.to_string();
+    }
+    for (name, field) in masks {
+        let tag = format!("[{name}]");
+        match field {
+            TreeField::Mode => parts[1] = tag,
+            TreeField::Owner => parts[2] = tag,
+            TreeField::Size => parts[3] = tag,
+            TreeField::Sha256 => parts[4] = tag,
+            TreeField::Link => {
+                for sep in [" -> ", " => ", " = "] {
+                    if let Some(i) = parts[5].find(sep) {
+                        parts[5] = format!("{}{sep}{tag}", &parts[5][..i]);
+                    }
+                }
+            }
+        }
+    }
+    parts.join(" ")
+}
+
+/// Compares a rendered listing with the golden file: `Ok` when equal, else a short reason and
+/// a unified diff of at most `max_lines` lines.
+pub fn compare(golden: &Path, actual: &str, max_lines: usize) -> Result<(), String> {
+    let expected = match std::fs::read_to_string(golden) {
+        Ok(t) => t,
+        Err(_) => {
+            return Err(format!(
+                "golden {} is missing; bless it with TDG_BLESS=1 or `tdg bless`",
+                golden.display()
+            ))
+        }
+    };
+    if expected == actual {
+        return Ok(());
+    }
+    let diff = TextDiff::from_lines(&expected, actual);
+    let (mut added, mut removed) = (0, 0);
+    for change in diff.iter_all_changes() {
+        match change.tag() {
+            similar::ChangeTag::Insert => added += 1,
+            similar::ChangeTag::Delete => removed += 1,
+            similar::ChangeTag::Equal => {}
+        }
+    }
+    let text = diff
+        .unified_diff()
+        .context_radius(1)
+        .header(&golden.display().to_string(), "image")
+        .to_string();
+    let mut lines: Vec<&str> = text.lines().collect();
+    let more = lines.len().saturating_sub(max_lines);
+    lines.truncate(max_lines);
+    let tail = if more > 0 {
+        format!("\n… {more} more diff lines")
+    } else {
+        String::new()
+    };
+    Err(format!(
+        "differs from {}: {removed} line(s) removed, {added} added\n{}{tail}",
+        golden.display(),
+        lines.join("\n")
+    ))
+}
+
+/// What a run leaves for `settle`: the golden path, the listing, and whether they matched.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    pub golden: PathBuf,
+    pub actual: String,
+    pub matched: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Write goldens (`TDG_BLESS=1`, `tdg bless`).
+    Bless,
+    /// Write `.new` beside a golden that differs; remove a stale one when it matches.
+    Review,
+    /// `CI` is set: never write.
+    ReadOnly,
+}
+
+impl Mode {
+    pub fn from_env() -> Mode {
+        let set =
+            |k: &str| std::env::var(k).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+        if set("CI") {
+            Mode::ReadOnly
+        } else if set("TDG_BLESS") {
+            Mode::Bless
+        } else {
+            Mode::Review
+        }
+    }
+}
+
+pub fn new_path(golden: &Path) -> PathBuf {
+    let mut s = golden.as_os_str().to_owned();
+    s.push(".new");
+    PathBuf::from(s)
+}
+
+/// Writes what the mode allows; returns what it did, one line each, for the user.
+pub fn settle(pending: &[Pending], mode: Mode) -> Result<Vec<String>, String> {
+    let mut notes = Vec::new();
+    for p in pending {
+        let new = new_path(&p.golden);
+        match (mode, p.matched) {
+            (Mode::ReadOnly, _) => {}
+            (Mode::Bless, false) => {
+                if let Some(dir) = p.golden.parent() {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+                }
+                std::fs::write(&p.golden, &p.actual)
+                    .map_err(|e| format!("writing {}: {e}", p.golden.display()))?;
+                let _ = std::fs::remove_file(&new);
+                notes.push(format!("blessed {}", p.golden.display()));
+            }
+            (Mode::Review, false) => {
+                if let Some(dir) = p.golden.parent() {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+                }
+                std::fs::write(&new, &p.actual)
+                    .map_err(|e| format!("writing {}: {e}", new.display()))?;
+                notes.push(format!(
+                    "wrote {} for review (accept with TDG_BLESS=1 or `tdg bless`)",
+                    new.display()
+                ));
+            }
+            (_, true) => {
+                if std::fs::remove_file(&new).is_ok() {
+                    notes.push(format!("removed stale {}", new.display()));
+                }
+            }
+        }
+    }
+    Ok(notes)
+}
