@@ -117,8 +117,11 @@ enum Command {
         #[command(subcommand)]
         what: Inspect,
     },
-    /// Print the JSON Schema of spec v1.
-    Schema,
+    /// Print the JSON Schema of spec v1 (or, with --report, of the JSON report).
+    Schema {
+        #[arg(long)]
+        report: bool,
+    },
     /// Write a sample asset image (OCI layout) and its spec into DIR and verify it, offline.
     Demo {
         #[arg(default_value = "tdg-demo")]
@@ -380,8 +383,15 @@ fn run(cli: Cli) -> Result<i32> {
             print!("{}", report.human());
             Ok(report.exit_code())
         }
-        Command::Schema => {
-            print!("{}", tdg::spec::json_schema());
+        Command::Schema { report } => {
+            print!(
+                "{}",
+                if *report {
+                    report::json_schema()
+                } else {
+                    tdg::spec::json_schema()
+                }
+            );
             Ok(0)
         }
         Command::Verify {

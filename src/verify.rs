@@ -39,23 +39,29 @@ impl Env {
 }
 
 /// What one spec's run found, for every reporter.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct SpecRun {
     pub spec: String,
     pub spec_path: String,
     pub spec_sha256: String,
     pub image: String,
+    #[schemars(required, extend("type" = ["string", "null"]))]
     pub source: Option<String>,
+    #[schemars(required, extend("type" = ["string", "null"]))]
     pub digest: Option<String>,
+    #[schemars(required, extend("type" = ["string", "null"]))]
     pub manifest_digest: Option<String>,
+    #[schemars(required, extend("type" = ["string", "null"]))]
     pub platform: Option<String>,
     pub outcomes: Vec<Outcome>,
     pub duration_ms: f64,
     pub fetched: FetchStats,
     /// Why the image could not be evaluated, when it could not.
+    #[schemars(required, extend("type" = ["string", "null"]))]
     pub error: Option<String>,
     /// Golden listings for `settle`; not part of the report.
     #[serde(skip)]
+    #[schemars(skip)]
     pub goldens: Vec<crate::check::golden::Pending>,
 }
 

@@ -53,6 +53,8 @@ pub fn all() -> Vec<Trial> {
         pull::tampered_registry_blob_is_an_error_and_never_cached,
         reports::demo_verifies_offline_and_a_broken_demo_fails,
         reports::json_report_carries_every_outcome,
+        reports::json_report_validates_against_its_schema,
+        reports::junit_report_passes_the_junit_schema,
         reports::junit_report_parses_and_counts_failures,
         reports::schema_command_prints_the_committed_schema,
         reports::tree_prints_sorted_listing,

@@ -71,6 +71,98 @@ pub fn json_report_carries_every_outcome() -> Result<()> {
     Ok(())
 }
 
+/// The JSON report validates against its published schema, passing or failing, and the
+/// schema is strict enough to reject a report that lacks a field.
+pub fn json_report_validates_against_its_schema() -> Result<()> {
+    let (spec, mirror, wrong) = spec_and_broken_tag()?;
+    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
+        world::repo_root().join("schema/report-v1.schema.json"),
+    )?)?;
+    let validator = jsonschema::validator_for(&schema)
+        .map_err(|e| anyhow::anyhow!("the report schema does not compile: {e}"))?;
+    let tdg = Tdg::new()?;
+    for (image, code) in [(None, 0), (Some(wrong.as_str()), 1)] {
+        let mut args = vec![
+            "verify",
+            spec.as_str(),
+            "--mirror",
+            mirror.as_str(),
+            "--format",
+            "json",
+        ];
+        if let Some(i) = image {
+            args.extend(["--image", i]);
+        }
+        let out = tdg.run(args)?;
+        expect_exit(&out, code)?;
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        let errors: Vec<String> = validator
+            .iter_errors(&report)
+            .map(|e| e.to_string())
+            .collect();
+        ensure!(errors.is_empty(), "report does not validate: {errors:?}");
+        let mut broken = report.clone();
+        broken["specs"][0]
+            .as_object_mut()
+            .context("spec object")?
+            .remove("digest");
+        ensure!(
+            !validator.is_valid(&broken),
+            "a report without digest validated"
+        );
+    }
+    Ok(())
+}
+
+/// The JUnit file passes an XML Schema check with xmllint (schema/junit.xsd).
+pub fn junit_report_passes_the_junit_schema() -> Result<()> {
+    let (spec, mirror, wrong) = spec_and_broken_tag()?;
+    let tmp = tempfile::tempdir()?;
+    let file = tmp.path().join("r.xml");
+    expect_exit(
+        &Tdg::new()?.run([
+            "verify",
+            &spec,
+            "--mirror",
+            &mirror,
+            "--image",
+            &wrong,
+            "--format",
+            "junit",
+            "--output",
+            file.to_str().context("utf-8")?,
+        ])?,
+        1,
+    )?;
+    let xsd = world::repo_root().join("schema/junit.xsd");
+    let out = Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&xsd)
+        .arg(&file)
+        .output()
+        .context("running xmllint (apt-get install libxml2-utils)")?;
+    ensure!(
+        out.status.success(),
+        "xmllint: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The schema is not a rubber stamp: a testcase without a name fails it.
+    let bad = tmp.path().join("bad.xml");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(&file)?.replacen("<testcase name=\"platform\"", "<testcase", 1),
+    )?;
+    let out = Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(&xsd)
+        .arg(&bad)
+        .output()?;
+    ensure!(!out.status.success(), "a testcase without a name validated");
+    Ok(())
+}
+
 pub fn junit_report_parses_and_counts_failures() -> Result<()> {
     let (spec, mirror, wrong) = spec_and_broken_tag()?;
     let tmp = tempfile::tempdir()?;

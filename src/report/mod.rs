@@ -73,15 +73,33 @@ pub fn human(runs: &[SpecRun]) -> String {
     out
 }
 
-/// JSON report, schema `tdg.report/v1`: documented in the README.
+/// The JSON report (`--format json`). Its JSON Schema is generated from these types, committed
+/// as `schema/report-v1.schema.json`, and printed by `tdg schema --report`.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+#[schemars(title = "tdg report v1")]
+pub struct JsonReport<'a> {
+    /// Always `tdg.report/v1`.
+    pub schema: &'static str,
+    pub tdg_version: &'static str,
+    /// What `tdg verify` exits with: 0 all passed, 1 a check failed, 2 not evaluated.
+    pub exit_code: i32,
+    pub specs: &'a [SpecRun],
+}
+
 pub fn json(runs: &[SpecRun]) -> Result<String> {
-    let v = serde_json::json!({
-        "schema": "tdg.report/v1",
-        "tdg_version": env!("CARGO_PKG_VERSION"),
-        "exit_code": crate::verify::exit_code(runs),
-        "specs": runs,
-    });
+    let v = JsonReport {
+        schema: "tdg.report/v1",
+        tdg_version: env!("CARGO_PKG_VERSION"),
+        exit_code: crate::verify::exit_code(runs),
+        specs: runs,
+    };
     Ok(serde_json::to_string_pretty(&v)? + "\n")
+}
+
+pub fn json_schema() -> String {
+    serde_json::to_string_pretty(&schemars::schema_for!(JsonReport<'static>))
+        .expect("schema serializes")
+        + "\n"
 }
 
 pub fn junit(runs: &[SpecRun]) -> Result<String> {
@@ -117,4 +135,17 @@ pub fn junit(runs: &[SpecRun]) -> Result<String> {
         report.add_test_suite(suite);
     }
     Ok(report.to_string()?)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn committed_report_schema_is_current() {
+        let committed = include_str!("../../schema/report-v1.schema.json");
+        assert_eq!(
+            committed,
+            super::json_schema(),
+            "run `cargo run -- schema --report > schema/report-v1.schema.json`"
+        );
+    }
 }
