@@ -50,7 +50,7 @@ struct Cli {
 enum Command {
     /// Verify images against specs.
     Verify {
-        #[arg(required = true, value_name = "SPEC")]
+        #[arg(required_unless_present = "from_evidence", value_name = "SPEC")]
         specs: Vec<PathBuf>,
         /// Check this image instead of the one each spec names (e.g. a pinned digest).
         #[arg(long, value_name = "REF")]
@@ -63,6 +63,12 @@ enum Command {
         /// Write the report here instead of standard output.
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Write an auditor's evidence bundle per spec into DIR/<spec>/.
+        #[arg(long, value_name = "DIR")]
+        evidence: Option<PathBuf>,
+        /// Re-check the verdicts recorded in evidence bundles, offline, instead of pulling.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["image", "evidence"])]
+        from_evidence: Option<PathBuf>,
     },
     /// Verify specs and write their golden trees (never when CI is set).
     Bless {
@@ -329,6 +335,7 @@ fn verify_specs(
     image: &Option<String>,
     p: &Option<String>,
     mode: tdg::check::golden::Mode,
+    evidence: Option<&std::path::Path>,
 ) -> Result<Vec<verify::SpecRun>> {
     let image: Option<ImageRef> = image.as_deref().map(str::parse).transpose()?;
     let platform = platform(p)?;
@@ -342,14 +349,59 @@ fn verify_specs(
     }
     let env = env(cli)?;
     let rt = runtime()?;
-    let mut runs: Vec<_> = plans
-        .iter()
-        .map(|p| rt.block_on(verify::run(&env, p)))
-        .collect();
+    let mut runs = Vec::new();
+    for plan in &plans {
+        let (run, pulled) = rt.block_on(verify::run_keeping(&env, plan));
+        if let (Some(dir), Some(pulled)) = (evidence, &pulled) {
+            let bundle = dir.join(&plan.spec.name);
+            report::evidence::write(&bundle, plan, &run, pulled)?;
+            eprintln!(
+                "tdg: evidence for {} in {}",
+                plan.spec.name,
+                bundle.display()
+            );
+        }
+        runs.push(run);
+    }
     for note in verify::settle_goldens(&mut runs, mode)? {
         eprintln!("tdg: {note}");
     }
     Ok(runs)
+}
+
+/// `verify --from-evidence`: the recorded verdicts re-checked offline; a verdict that comes
+/// out differently is exit 2, whatever the checks say.
+fn recheck_evidence(
+    cli: &Cli,
+    dir: &std::path::Path,
+    format: Format,
+    output: &Option<PathBuf>,
+) -> Result<i32> {
+    let env = env(cli)?;
+    let rt = runtime()?;
+    let mut runs = Vec::new();
+    let mut differs = Vec::new();
+    for bundle in report::evidence::bundles(dir)? {
+        let (run, d) = rt.block_on(report::evidence::recheck(&env, &bundle))?;
+        differs.extend(d.into_iter().map(|m| format!("{}: {m}", run.spec)));
+        runs.push(run);
+    }
+    let text = report::render(format, &runs)?;
+    match output {
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => print!("{text}"),
+    }
+    if differs.is_empty() {
+        eprintln!("tdg: the re-checked verdict matches the evidence");
+        Ok(verify::exit_code(&runs))
+    } else {
+        for d in &differs {
+            eprintln!("tdg: verdict differs: {d}");
+        }
+        Ok(2)
+    }
 }
 
 /// Resolves, pulls and flattens one image for `tree` and `export`.
@@ -400,8 +452,20 @@ fn run(cli: Cli) -> Result<i32> {
             platform: p,
             format,
             output,
+            evidence,
+            from_evidence,
         } => {
-            let runs = verify_specs(&cli, specs, image, p, tdg::check::golden::Mode::from_env())?;
+            let runs = match from_evidence {
+                Some(dir) => return recheck_evidence(&cli, dir, *format, output),
+                None => verify_specs(
+                    &cli,
+                    specs,
+                    image,
+                    p,
+                    tdg::check::golden::Mode::from_env(),
+                    evidence.as_deref(),
+                )?,
+            };
             let text = report::render(*format, &runs)?;
             match output {
                 Some(path) => std::fs::write(path, text)
@@ -418,7 +482,7 @@ fn run(cli: Cli) -> Result<i32> {
             if tdg::check::golden::Mode::from_env() == tdg::check::golden::Mode::ReadOnly {
                 anyhow::bail!("CI is set: goldens are never written in CI; bless them locally and commit them");
             }
-            let runs = verify_specs(&cli, specs, image, p, tdg::check::golden::Mode::Bless)?;
+            let runs = verify_specs(&cli, specs, image, p, tdg::check::golden::Mode::Bless, None)?;
             print!("{}", report::human(&runs));
             Ok(verify::exit_code(&runs))
         }

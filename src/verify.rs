@@ -80,6 +80,8 @@ pub struct Pulled {
     pub resolved: Resolved,
     pub flat: Flattened,
     pub spool: Spool,
+    /// The layer blobs on disk, as fetched (for an evidence bundle).
+    pub layers: Vec<BlobFile>,
     _spool_dir: tempfile::TempDir,
 }
 
@@ -128,6 +130,7 @@ pub async fn pull(
         resolved,
         flat,
         spool,
+        layers,
         _spool_dir: spool_dir,
     })
 }
@@ -157,6 +160,11 @@ pub fn is_integrity(e: &anyhow::Error) -> bool {
 
 /// Runs one planned spec.
 pub async fn run(ctx: &Env, plan: &Plan) -> SpecRun {
+    run_keeping(ctx, plan).await.0
+}
+
+/// Runs one planned spec and keeps what was pulled, for an evidence bundle.
+pub async fn run_keeping(ctx: &Env, plan: &Plan) -> (SpecRun, Option<Pulled>) {
     let start = Instant::now();
     let before = ctx.cache.stats();
     let mut run = SpecRun {
@@ -175,6 +183,7 @@ pub async fn run(ctx: &Env, plan: &Plan) -> SpecRun {
         goldens: Vec::new(),
     };
     let wanted = Wanted::Paths(plan.content_paths());
+    let mut kept = None;
     match pull(ctx, &plan.image, plan.platform.as_ref(), wanted).await {
         Ok(p) => {
             run.source = Some(p.resolved.source.clone());
@@ -200,6 +209,7 @@ pub async fn run(ctx: &Env, plan: &Plan) -> SpecRun {
                     walks: Default::default(),
                 },
             );
+            kept = Some(p);
         }
         Err(e) => match e.downcast_ref::<PlatformChoiceError>() {
             // The image lacks the platform: that check fails; the rest cannot be evaluated.
@@ -233,7 +243,7 @@ pub async fn run(ctx: &Env, plan: &Plan) -> SpecRun {
         bytes: after.bytes - before.bytes,
     };
     run.duration_ms = start.elapsed().as_secs_f64() * 1e3;
-    run
+    (run, kept)
 }
 
 /// Applies the golden mode to finished runs: writes what it allows and, when blessing, turns

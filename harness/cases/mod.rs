@@ -52,6 +52,7 @@ pub fn all() -> Vec<Trial> {
         pull::tampered_layout_blob_is_an_error,
         pull::tampered_registry_blob_is_an_error_and_never_cached,
         reports::demo_verifies_offline_and_a_broken_demo_fails,
+        reports::evidence_bundle_rechecks_offline,
         reports::json_report_carries_every_outcome,
         reports::json_report_validates_against_its_schema,
         reports::junit_report_passes_the_junit_schema,

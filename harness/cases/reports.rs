@@ -258,3 +258,97 @@ pub fn tree_prints_sorted_listing() -> Result<()> {
     );
     Ok(())
 }
+
+/// An evidence bundle re-checks offline to the same verdict, passing or failing, and a bundle
+/// whose blobs or recorded report were altered does not.
+pub fn evidence_bundle_rechecks_offline() -> Result<()> {
+    let (spec, mirror, wrong) = spec_and_broken_tag()?;
+    let tmp = tempfile::tempdir()?;
+    for (name, image, code) in [("pass", None, 0), ("fail", Some(wrong.as_str()), 1)] {
+        let dir = tmp.path().join(name);
+        let d = dir.to_str().context("utf-8")?;
+        let mut args = vec![
+            "verify",
+            spec.as_str(),
+            "--mirror",
+            mirror.as_str(),
+            "--evidence",
+            d,
+        ];
+        if let Some(i) = image {
+            args.extend(["--image", i]);
+        }
+        expect_exit(&Tdg::new()?.run(args)?, code)?;
+        let bundle = dir.join("spin-only-arm64");
+        for f in [
+            "spec.yaml",
+            "golden.tree",
+            "report.json",
+            "tree.txt",
+            "digests.json",
+            "image/index.json",
+        ] {
+            ensure!(bundle.join(f).is_file(), "{name}: the bundle lacks {f}");
+        }
+        // A fresh cache and a mirror that goes nowhere: only the bundle can answer.
+        let offline = Tdg::new()?;
+        let out = offline.run([
+            "verify",
+            "--from-evidence",
+            d,
+            "--mirror",
+            "ghcr.io=http://127.0.0.1:9",
+        ])?;
+        let text = expect_exit(&out, code)?;
+        ensure!(
+            text.contains("the re-checked verdict matches the evidence"),
+            "{name}: {text}"
+        );
+    }
+    // Alter the recorded verdict: the re-check says so and exits 2.
+    let bundle = tmp.path().join("pass/spin-only-arm64");
+    let report = std::fs::read_to_string(bundle.join("report.json"))?;
+    std::fs::write(
+        bundle.join("report.json"),
+        report.replacen("\"status\": \"pass\"", "\"status\": \"fail\"", 1),
+    )?;
+    let text = expect_exit(
+        &Tdg::new()?.run([
+            "verify",
+            "--from-evidence",
+            bundle.to_str().context("utf-8")?,
+        ])?,
+        2,
+    )?;
+    ensure!(
+        text.contains("verdict differs: spin-only-arm64: platform: recorded fail"),
+        "{text}"
+    );
+    std::fs::write(bundle.join("report.json"), report)?;
+    // Alter a layer blob: integrity fails, so the verdict cannot be reproduced.
+    let digests: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("digests.json"))?)?;
+    let layer = digests["layers"][0]
+        .as_str()
+        .context("layer")?
+        .trim_start_matches("sha256:")
+        .to_string();
+    let blob = bundle.join("image/blobs/sha256").join(&layer);
+    let mut bytes = std::fs::read(&blob)?;
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&blob, bytes)?;
+    let text = expect_exit(
+        &Tdg::new()?.run([
+            "verify",
+            "--from-evidence",
+            bundle.to_str().context("utf-8")?,
+        ])?,
+        2,
+    )?;
+    ensure!(
+        text.contains("digest mismatch") && text.contains("verdict differs"),
+        "{text}"
+    );
+    Ok(())
+}

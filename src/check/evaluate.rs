@@ -125,8 +125,13 @@ fn one(plan: &Plan, check: &Check, s: &Subject<'_>) -> Result<(), Verdict> {
         What::Extension(p) => super::talos::extension(plan, *p, s),
         What::Tree => {
             let exp = plan.spec.expect.tree.as_ref().expect("planned with a tree");
-            super::golden::compare(&exp.golden, &super::golden::render(&s.flat.tree, exp), 24)
-                .map_err(Verdict::Fail)
+            super::golden::compare(
+                &exp.golden,
+                &exp.written,
+                &super::golden::render(&s.flat.tree, exp),
+                24,
+            )
+            .map_err(Verdict::Fail)
         }
         What::Absent(path) => {
             let tree = &s.flat.tree;

@@ -59,13 +59,12 @@ fn mask(line: &str, masks: &[(&str, TreeField)]) -> String {
 
 /// Compares a rendered listing with the golden file: `Ok` when equal, else a short reason and
 /// a unified diff of at most `max_lines` lines.
-pub fn compare(golden: &Path, actual: &str, max_lines: usize) -> Result<(), String> {
+pub fn compare(golden: &Path, name: &str, actual: &str, max_lines: usize) -> Result<(), String> {
     let expected = match std::fs::read_to_string(golden) {
         Ok(t) => t,
         Err(_) => {
             return Err(format!(
-                "golden {} is missing; bless it with TDG_BLESS=1 or `tdg bless`",
-                golden.display()
+                "golden {name} is missing; bless it with TDG_BLESS=1 or `tdg bless`"
             ))
         }
     };
@@ -84,7 +83,7 @@ pub fn compare(golden: &Path, actual: &str, max_lines: usize) -> Result<(), Stri
     let text = diff
         .unified_diff()
         .context_radius(1)
-        .header(&golden.display().to_string(), "image")
+        .header(name, "image")
         .to_string();
     let mut lines: Vec<&str> = text.lines().collect();
     let more = lines.len().saturating_sub(max_lines);
@@ -95,8 +94,7 @@ pub fn compare(golden: &Path, actual: &str, max_lines: usize) -> Result<(), Stri
         String::new()
     };
     Err(format!(
-        "differs from {}: {removed} line(s) removed, {added} added\n{}{tail}",
-        golden.display(),
+        "differs from {name}: {removed} line(s) removed, {added} added\n{}{tail}",
         lines.join("\n")
     ))
 }

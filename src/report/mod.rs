@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+pub mod evidence;
+
 use anyhow::Result;
 
 use crate::check::Status;
@@ -29,7 +31,7 @@ pub fn human(runs: &[SpecRun]) -> String {
     for r in runs {
         let _ = writeln!(out, "{} ({})", r.spec, r.spec_path);
         let _ = write!(out, "  image {}", r.image);
-        if let Some(d) = &r.digest {
+        if let Some(d) = r.digest.as_ref().filter(|d| !r.image.ends_with(d.as_str())) {
             let _ = write!(out, "@{}", d);
         }
         if let Some(p) = &r.platform {

@@ -193,6 +193,7 @@ impl Validator<'_> {
         }
         Ok(TreeExpectation {
             golden: base.join(&v.golden),
+            written: v.golden.clone(),
             redactions,
         })
     }

@@ -79,6 +79,8 @@ pub struct Expectations {
 pub struct TreeExpectation {
     /// Resolved against the spec file's directory.
     pub golden: PathBuf,
+    /// As the spec writes it, for messages that read the same wherever the spec is run.
+    pub written: String,
     pub redactions: Vec<(String, globset::GlobSet, Vec<model::TreeField>)>,
 }
 

@@ -1,0 +1,165 @@
+//! An auditor's evidence bundle, and re-checking a verdict from one offline.
+//!
+//! `tdg verify --evidence DIR` writes, per spec, `DIR/<spec>/`:
+//! `image/` (an OCI layout of exactly the documents and layer blobs that were checked, the top
+//! one tagged `evidence`), `spec.yaml` as run, `golden.tree` when the spec has one,
+//! `report.json`, `tree.txt` (the `tdg tree` listing) and `digests.json` (what was resolved,
+//! the spec's sha256 and tdg's version). `tdg verify --from-evidence DIR` runs the bundled spec
+//! against the bundled image with no network and fails unless every check comes out as it did.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+
+use crate::check::{plan, Plan};
+use crate::digest::Digest;
+use crate::oci::layout::LayoutWriter;
+use crate::oci::manifest;
+use crate::verify::{Env, Pulled, SpecRun};
+
+const TAG: &str = "evidence";
+
+/// Writes one spec's bundle into `dir` (created; must be empty).
+pub fn write(dir: &Path, plan: &Plan, run: &SpecRun, pulled: &Pulled) -> Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    if fs::read_dir(dir)?.next().is_some() {
+        bail!(
+            "{} is not empty; an evidence bundle goes into an empty directory",
+            dir.display()
+        );
+    }
+    let r = &pulled.resolved;
+    let mut out = LayoutWriter::create(&dir.join("image"))?;
+    for l in &pulled.layers {
+        let dest = dir
+            .join("image/blobs/sha256")
+            .join(l.descriptor.digest.hex());
+        fs::copy(&l.path, &dest)
+            .with_context(|| format!("copying layer {}", l.descriptor.digest))?;
+    }
+    out.write_blob(&r.raw.config)?;
+    out.write_blob(&r.raw.manifest)?;
+    let top_type = match manifest::parse(&r.raw.top, None).map_err(anyhow::Error::msg)? {
+        manifest::Manifest::Index(_) => manifest::OCI_INDEX,
+        manifest::Manifest::Image(_) => manifest::OCI_MANIFEST,
+    };
+    // The index, when there is one, is kept as fetched: its digest is the one the tag named.
+    let top = out.add_manifest(top_type, &r.raw.top, Some(TAG))?;
+    if top.digest != r.digest {
+        bail!(
+            "evidence: the stored top document hashes to {}, not {}",
+            top.digest,
+            r.digest
+        );
+    }
+    fs::copy(&plan.spec.path, dir.join("spec.yaml"))
+        .with_context(|| format!("copying {}", plan.spec.path.display()))?;
+    if let Some(t) = &plan.spec.expect.tree {
+        if t.golden.exists() {
+            fs::copy(&t.golden, dir.join("golden.tree"))?;
+        }
+    }
+    fs::write(
+        dir.join("report.json"),
+        crate::report::json(std::slice::from_ref(run))?,
+    )?;
+    fs::write(dir.join("tree.txt"), pulled.flat.tree.listing())?;
+    let digests = json!({
+        "image": plan.image.to_string(),
+        "digest": r.digest.to_string(),
+        "manifest_digest": r.manifest_digest.to_string(),
+        "config_digest": r.manifest.config.digest.to_string(),
+        "layers": r.manifest.layers.iter().map(|l| l.digest.to_string()).collect::<Vec<_>>(),
+        "platform": r.platform.to_string(),
+        "source": r.source,
+        "spec_sha256": plan.spec.file_digest.to_string(),
+        "tdg_version": env!("CARGO_PKG_VERSION"),
+    });
+    fs::write(
+        dir.join("digests.json"),
+        serde_json::to_string_pretty(&digests)? + "\n",
+    )?;
+    Ok(())
+}
+
+/// The bundles under `dir`: `dir` itself, or each subdirectory holding a `digests.json`.
+pub fn bundles(dir: &Path) -> Result<Vec<PathBuf>> {
+    if dir.join("digests.json").is_file() {
+        return Ok(vec![dir.to_path_buf()]);
+    }
+    let mut out: Vec<PathBuf> = fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("digests.json").is_file())
+        .collect();
+    out.sort();
+    if out.is_empty() {
+        bail!(
+            "{} holds no evidence bundle (no digests.json)",
+            dir.display()
+        );
+    }
+    Ok(out)
+}
+
+/// Re-runs a bundle offline. Returns the new run and the checks whose status or message
+/// differs from the recorded report.
+pub async fn recheck(env: &Env, bundle: &Path) -> Result<(SpecRun, Vec<String>)> {
+    let digests: serde_json::Value =
+        serde_json::from_slice(&fs::read(bundle.join("digests.json"))?).context("digests.json")?;
+    let field = |k: &str| {
+        digests[k]
+            .as_str()
+            .map(str::to_string)
+            .with_context(|| format!("digests.json has no {k}"))
+    };
+    let mut spec =
+        crate::spec::load_file(&bundle.join("spec.yaml")).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if spec.file_digest.to_string() != field("spec_sha256")? {
+        bail!(
+            "{}: spec.yaml is not the spec the verdict was given for (sha256 differs)",
+            bundle.display()
+        );
+    }
+    if let Some(t) = spec.expect.tree.as_mut() {
+        t.golden = bundle.join("golden.tree");
+    }
+    let digest: Digest = field("digest")?.parse()?;
+    let image = format!("oci:{}@{digest}", bundle.join("image").display()).parse()?;
+    let platform = field("platform")?.parse()?;
+    let plan = plan::plan(spec, Some(image), Some(platform));
+    let run = crate::verify::run(env, &plan).await;
+    let recorded: serde_json::Value =
+        serde_json::from_slice(&fs::read(bundle.join("report.json"))?).context("report.json")?;
+    let before = recorded["specs"][0]["outcomes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut differs = Vec::new();
+    for o in &run.outcomes {
+        let was = before.iter().find(|b| b["check"] == o.check.as_str());
+        match was {
+            Some(b) if b["status"] == o.status.word() && b["message"] == o.message.as_str() => {}
+            Some(b) => differs.push(format!(
+                "{}: recorded {} ({}), now {} ({})",
+                o.check,
+                b["status"].as_str().unwrap_or("?"),
+                b["message"].as_str().unwrap_or(""),
+                o.status.word(),
+                o.message
+            )),
+            None => differs.push(format!("{}: not in the recorded report", o.check)),
+        }
+    }
+    if before.len() != run.outcomes.len() {
+        differs.push(format!(
+            "the recorded report has {} checks, the re-check {}",
+            before.len(),
+            run.outcomes.len()
+        ));
+    }
+    Ok((run, differs))
+}
