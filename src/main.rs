@@ -108,6 +108,12 @@ enum Command {
         /// After building, verify the result against the same spec.
         #[arg(long)]
         verify: bool,
+        /// Set a label, over the spec's (e.g. org.opencontainers.image.revision=$GITHUB_SHA).
+        #[arg(long = "label", value_name = "KEY=VALUE")]
+        labels: Vec<String>,
+        /// Set a build-report fact, over the spec's.
+        #[arg(long = "report", value_name = "KEY=VALUE")]
+        report_facts: Vec<String>,
         #[arg(long, value_enum, default_value = "human")]
         format: InspectFormat,
     },
@@ -259,6 +265,21 @@ fn inspect(cli: &Cli, what: &Inspect) -> Result<i32> {
     }
 }
 
+/// `KEY=VALUE` arguments.
+fn pairs(args: &[String]) -> Result<Vec<(String, String)>> {
+    args.iter()
+        .map(|a| match a.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() && !v.contains('\n') => {
+                Ok((k.trim().to_string(), v.to_string()))
+            }
+            _ => anyhow::bail!("'{a}' is not KEY=VALUE"),
+        })
+        .collect()
+}
+
+type Overrides = (Vec<(String, String)>, Vec<(String, String)>);
+
+#[allow(clippy::too_many_arguments)]
 fn build(
     cli: &Cli,
     specs: &[PathBuf],
@@ -267,6 +288,7 @@ fn build(
     matchbox: &Option<PathBuf>,
     then_verify: bool,
     format: InspectFormat,
+    overrides: &Overrides,
 ) -> Result<i32> {
     let output = match output {
         Some(o) => {
@@ -293,7 +315,11 @@ fn build(
     let rt = runtime()?;
     let mut code = 0;
     for path in specs {
-        let spec = load_spec(path)?;
+        let mut spec = load_spec(path)?;
+        if let Some(b) = spec.build.as_mut() {
+            b.labels.extend(overrides.0.iter().cloned());
+            b.report.extend(overrides.1.iter().cloned());
+        }
         let built = rt.block_on(tdg::build::build(&env, &spec, &opts))?;
         match format {
             InspectFormat::Json => println!("{}", serde_json::to_string_pretty(&built)?),
@@ -427,7 +453,21 @@ fn run(cli: Cli) -> Result<i32> {
             matchbox,
             verify: then_verify,
             format,
-        } => build(&cli, specs, output, push, matchbox, *then_verify, *format),
+            labels,
+            report_facts,
+        } => {
+            let overrides = (pairs(labels)?, pairs(report_facts)?);
+            build(
+                &cli,
+                specs,
+                output,
+                push,
+                matchbox,
+                *then_verify,
+                *format,
+                &overrides,
+            )
+        }
         Command::VerifyServed { url, checksums } => {
             let text = std::fs::read_to_string(checksums)
                 .with_context(|| format!("reading {}", checksums.display()))?;

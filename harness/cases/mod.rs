@@ -10,6 +10,7 @@ mod golden;
 mod pull;
 mod reports;
 mod talos;
+mod workflows;
 
 use libtest_mimic::Trial;
 
@@ -64,5 +65,6 @@ pub fn all() -> Vec<Trial> {
         talos::reference_tools_read_what_tdg_writes,
         talos::tdg_reads_an_initramfs_built_by_cpio_zstd_and_mksquashfs,
         talos::uki_sections_are_checked_and_read_by_objdump,
+        workflows::workflows_parse_and_name_real_tdg_commands,
     ]
 }
