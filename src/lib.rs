@@ -11,6 +11,7 @@ pub mod digest;
 pub mod inspect;
 pub mod layers;
 pub mod oci;
+pub mod progress;
 pub mod reference;
 pub mod report;
 pub mod spec;

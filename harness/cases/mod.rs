@@ -59,6 +59,7 @@ pub fn all() -> Vec<Trial> {
         reports::junit_report_passes_the_junit_schema,
         reports::junit_report_parses_and_counts_failures,
         reports::schema_command_prints_the_committed_schema,
+        reports::terminal_bars_and_colour_follow_tty_no_color_and_ci,
         reports::tree_prints_sorted_listing,
         talos::extension_images_are_checked_against_what_talos_accepts,
         talos::negative_fixtures_fail_the_real_specs_with_specific_messages,

@@ -352,3 +352,51 @@ pub fn evidence_bundle_rechecks_offline() -> Result<()> {
     );
     Ok(())
 }
+
+/// On a terminal (a pseudo-terminal from `script`), downloads draw progress bars and the report
+/// is coloured; NO_COLOR turns colour off, and CI turns the bars off.
+pub fn terminal_bars_and_colour_follow_tty_no_color_and_ci() -> Result<()> {
+    let w = world::world()?;
+    let tmp = tempfile::tempdir()?;
+    let spec = world::repo_root().join("specs/spin-only-arm64.yaml");
+    let run = |name: &str, env: &str| -> Result<String> {
+        let log = tmp.path().join(format!("{name}.log"));
+        let cache = tmp.path().join(format!("cache-{name}"));
+        let cmd = format!(
+            "env -u CI -u NO_COLOR {env} TERM=xterm TDG_CACHE={} {} verify {} --mirror ghcr.io=http://{}",
+            cache.display(),
+            env!("CARGO_BIN_EXE_tdg"),
+            spec.display(),
+            w.registry.addr
+        );
+        let out = Command::new("script")
+            .arg("-qec")
+            .arg(&cmd)
+            .arg(&log)
+            .output()
+            .context("running script (util-linux)")?;
+        ensure!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(std::fs::read_to_string(&log)?)
+    };
+    let tty = run("tty", "")?;
+    ensure!(
+        tty.contains("blob sha256:") && tty.contains("MiB"),
+        "no progress bar on a terminal:\n{tty}"
+    );
+    ensure!(
+        tty.contains("\x1b[32mok  \x1b[0m"),
+        "no colour on a terminal"
+    );
+    let plain = run("no-color", "NO_COLOR=1")?;
+    ensure!(
+        !plain.contains("\x1b[32m") && plain.contains("ok   platform"),
+        "colour despite NO_COLOR"
+    );
+    let ci = run("ci", "CI=true")?;
+    ensure!(!ci.contains("blob sha256:"), "a progress bar under CI");
+    Ok(())
+}

@@ -89,6 +89,9 @@ impl BlobCache {
         S: Stream<Item = io::Result<bytes::Bytes>> + Unpin,
     {
         let final_path = self.path(digest);
+        let bar = crate::progress::bytes(size, format!("{} {what}", digest.short()));
+        // The bar goes away however the download ends.
+        let _clear = ClearOnDrop(bar.clone());
         let tmp = tempfile::Builder::new()
             .prefix("ingest-")
             .tempfile_in(self.root.join("tmp"))
@@ -113,6 +116,7 @@ impl BlobCache {
                 Err(e) => return Err(e).with_context(|| format!("{what}: download failed")),
             };
             hasher.update(&chunk);
+            bar.inc(chunk.len() as u64);
             if hasher.len() > size {
                 bail!(crate::digest::IntegrityError(format!(
                     "{what}: registry sent more than the expected {size} bytes"
@@ -141,6 +145,14 @@ impl BlobCache {
         self.fetched_blobs.fetch_add(1, Ordering::Relaxed);
         self.fetched_bytes.fetch_add(len, Ordering::Relaxed);
         Ok(final_path)
+    }
+}
+
+struct ClearOnDrop(indicatif::ProgressBar);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
     }
 }
 

@@ -50,10 +50,10 @@ pub fn human(runs: &[SpecRun]) -> String {
         }
         for o in &r.outcomes {
             let word = match o.status {
-                Status::Pass => "ok  ",
-                Status::Fail => "FAIL",
-                Status::Error => "ERR ",
-                Status::Skipped => "skip",
+                Status::Pass => crate::progress::paint("ok  ", "32"),
+                Status::Fail => crate::progress::paint("FAIL", "31;1"),
+                Status::Error => crate::progress::paint("ERR ", "35;1"),
+                Status::Skipped => crate::progress::paint("skip", "33"),
             };
             let _ = write!(out, "  {word} {}", o.check);
             if !o.message.is_empty() {
