@@ -117,6 +117,12 @@ pub fn spec_trials() -> Result<Vec<Trial>> {
         if let Some(t) = &spec.expect.tree {
             referenced.push(t.golden.clone());
         }
+        referenced.extend(
+            spec.expect
+                .files
+                .iter()
+                .filter_map(|f| f.report.as_ref()?.golden.as_ref().map(|g| g.0.clone())),
+        );
         if spec.build.is_some() {
             let name = spec.name.clone();
             trials.push(
@@ -209,6 +215,34 @@ fn run_check(plan: &Plan, cell: &RunCell, id: &str) -> Result<(), Failed> {
         Status::Pass => Ok(()),
         s => Err(Failed::from(format!("{}: {}", s.word(), o.message))),
     }
+}
+
+/// A copy of a real spec in `dir` without its goldens (`tree:` and the report's `golden:` and
+/// `redact:`), for trials that check a hand-made fixture rather than the build's output.
+pub fn spec_without_goldens(variant: &str, dir: &Path) -> Result<PathBuf> {
+    let text = std::fs::read_to_string(repo_root().join(format!("specs/{variant}-arm64.yaml")))?;
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in text.lines() {
+        let t = line.trim_start();
+        if line.starts_with("  tree:") {
+            skipping = true;
+            continue;
+        }
+        if skipping && (line.starts_with("    ") || t.is_empty()) {
+            continue;
+        }
+        skipping = false;
+        if t.starts_with("golden:")
+            || t.starts_with("redact:")
+            || t.starts_with("# The whole report")
+        {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    write_spec(dir, &format!("{variant}-arm64"), &out)
 }
 
 /// Reads a spec from text written by a test.

@@ -177,3 +177,69 @@ pub fn redactions_mask_volatile_fields() -> Result<()> {
     )?;
     Ok(())
 }
+
+/// A report golden ignores the keys it redacts and catches any other change.
+pub fn report_golden_redacts_dates_and_catches_changes() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let d = tmp.path();
+    let layout = d.join("layout");
+    let parts = AssetParts::new("spin-only", "arm64", 64 << 10)?;
+    image(&layout, "a", parts.entries())?;
+    let mut later = parts.clone();
+    later.report = later.report.replace(
+        "Build Date: 2026-01-01T00:00:00Z",
+        "Build Date: 2027-07-07T00:00:00Z",
+    );
+    image(&layout, "later", later.entries())?;
+    let mut other = parts.clone();
+    other.report = other
+        .report
+        .replace("Talos Version: v1.11.5", "Talos Version: v1.11.6");
+    image(&layout, "other", other.entries())?;
+    let spec = d.join("r.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "apiVersion: tdg/v1\nname: r\nimage: oci:{}:a\nexpect:\n  files:\n    - path: assets/talos/arm64/validation/build-report.txt\n      report: {{golden: r.report.txt, redact: [Build Date]}}\n",
+            layout.display()
+        ),
+    )?;
+    let spec = spec.to_str().context("utf-8")?;
+    expect_exit(&tdg(d, &[("TDG_BLESS", "1")], &["verify", spec])?, 0)?;
+    ensure!(
+        std::fs::read_to_string(d.join("r.report.txt"))?.contains("Build Date: [redacted]"),
+        "the date is not redacted"
+    );
+    expect_exit(
+        &tdg(
+            d,
+            &[("CI", "1")],
+            &[
+                "verify",
+                spec,
+                "--image",
+                &format!("oci:{}:later", layout.display()),
+            ],
+        )?,
+        0,
+    )?;
+    let out = expect_exit(
+        &tdg(
+            d,
+            &[("CI", "1")],
+            &[
+                "verify",
+                spec,
+                "--image",
+                &format!("oci:{}:other", layout.display()),
+            ],
+        )?,
+        1,
+    )?;
+    ensure!(
+        out.contains("report::golden: differs from r.report.txt: 1 line(s) removed, 1 added")
+            && out.contains("+Talos Version: v1.11.6"),
+        "{out}"
+    );
+    Ok(())
+}

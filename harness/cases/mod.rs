@@ -45,6 +45,7 @@ pub fn all() -> Vec<Trial> {
         flatten::tree_matches_umoci_unpack_of_skopeo_pushed_image,
         golden::golden_review_bless_and_ci,
         golden::redactions_mask_volatile_fields,
+        golden::report_golden_redacts_dates_and_catches_changes,
         pull::corrupted_cache_blob_is_caught_evicted_and_fetched_again,
         pull::docker_media_types_pushed_by_tdg_verify,
         pull::index_selects_the_requested_platform,

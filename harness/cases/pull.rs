@@ -123,9 +123,9 @@ fn own_registry_with_spin_only() -> Result<(Registry, tempfile::TempDir)> {
 }
 
 pub fn second_run_fetches_no_blob() -> Result<()> {
-    let (reg, _tmp) = own_registry_with_spin_only()?;
+    let (reg, tmp) = own_registry_with_spin_only()?;
     let tdg = Tdg::new()?;
-    let spec = world::repo_root().join("specs/spin-only-arm64.yaml");
+    let spec = world::spec_without_goldens("spin-only", tmp.path())?;
     let mirror = format!("ghcr.io=http://{}", reg.addr);
     let args = [
         "verify",
@@ -284,7 +284,7 @@ pub fn layout_mirror_and_tdg_mirror_env() -> Result<()> {
         "v1.11.5",
         1 << 20,
     )?;
-    let spec = world::repo_root().join("specs/spin-only-arm64.yaml");
+    let spec = world::spec_without_goldens("spin-only", tmp.path())?;
     let spec = spec.to_str().context("utf-8")?;
     let mirror = format!("ghcr.io=oci:{}", root.display());
     let tdg = Tdg::new()?;

@@ -81,17 +81,22 @@ pub async fn verify(base: &str, checksums_text: &str) -> Result<Served> {
             continue;
         }
         let mut h = Hasher::default();
+        let bar = crate::progress::bytes(resp.content_length().unwrap_or(0), l.written.clone());
         let mut stream = resp.bytes_stream();
         let mut failed = None;
         while let Some(chunk) = stream.next().await {
             match chunk {
-                Ok(c) => h.update(&c),
+                Ok(c) => {
+                    h.update(&c);
+                    bar.inc(c.len() as u64);
+                }
                 Err(e) => {
                     failed = Some(format!("download failed after {} bytes: {e}", h.len()));
                     break;
                 }
             }
         }
+        bar.finish_and_clear();
         let result = match failed {
             Some(m) => Err(m),
             None => {

@@ -167,7 +167,8 @@ fn file(plan: &Plan, f: &FileExpectation, prop: FileProp, s: &Subject<'_>) -> Re
         | FileProp::Initramfs { .. }
         | FileProp::Checksums
         | FileProp::Report
-        | FileProp::Revision => super::talos::file(plan, f, &path, prop, s),
+        | FileProp::Revision
+        | FileProp::ReportGolden => super::talos::file(plan, f, &path, prop, s),
         FileProp::Type => {
             let want = f.kind.expect("planned with a type");
             let ok = match want {

@@ -99,6 +99,24 @@ pub fn compare(golden: &Path, name: &str, actual: &str, max_lines: usize) -> Res
     ))
 }
 
+/// A build report with the values of `keys` replaced by `[redacted]`.
+pub fn redact_report(text: &str, keys: &[String]) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        match line.split_once(": ") {
+            Some((k, _))
+                if !line.starts_with(char::is_whitespace) && keys.iter().any(|r| r == k) =>
+            {
+                out.push_str(k);
+                out.push_str(": [redacted]");
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// What a run leaves for `settle`: the golden path, the listing, and whether they matched.
 #[derive(Debug, Clone)]
 pub struct Pending {

@@ -69,6 +69,7 @@ pub enum FileProp {
     Checksums,
     Report,
     Revision,
+    ReportGolden,
 }
 
 impl FileProp {
@@ -94,6 +95,7 @@ impl FileProp {
             FileProp::Checksums => "checksums",
             FileProp::Report => "report",
             FileProp::Revision => "report::revision",
+            FileProp::ReportGolden => "report::golden",
             FileProp::Initramfs { .. } => unreachable!("handled above"),
         }
         .to_string()
@@ -145,6 +147,10 @@ pub fn plan(spec: Spec, image: Option<ImageRef>, platform: Option<Platform>) -> 
         props.push((
             f.report.as_ref().is_some_and(|r| r.revision.is_some()),
             FileProp::Revision,
+        ));
+        props.push((
+            f.report.as_ref().is_some_and(|r| r.golden.is_some()),
+            FileProp::ReportGolden,
         ));
         let mut any = false;
         for (on, prop) in props {

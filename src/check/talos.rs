@@ -156,6 +156,15 @@ pub(super) fn file(
             }
             Ok(())
         }
+        FileProp::ReportGolden => {
+            let (golden, name, keys) = f
+                .report
+                .as_ref()
+                .and_then(|r| r.golden.as_ref())
+                .expect("planned with a golden");
+            let text = super::golden::redact_report(&read_text(s, path, 16 << 20)?, keys);
+            super::golden::compare(golden, name, &text, 24).map_err(Verdict::Fail)
+        }
         FileProp::Revision => {
             let field = f
                 .report

@@ -61,6 +61,17 @@ pub fn write(dir: &Path, plan: &Plan, run: &SpecRun, pulled: &Pulled) -> Result<
             fs::copy(&t.golden, dir.join("golden.tree"))?;
         }
     }
+    for f in &plan.spec.expect.files {
+        if let Some((golden, _, _)) = f.report.as_ref().and_then(|r| r.golden.as_ref()) {
+            if golden.exists() {
+                fs::create_dir_all(dir.join("goldens"))?;
+                fs::copy(
+                    golden,
+                    dir.join("goldens").join(report_golden_name(&f.path)),
+                )?;
+            }
+        }
+    }
     fs::write(
         dir.join("report.json"),
         crate::report::json(std::slice::from_ref(run))?,
@@ -82,6 +93,11 @@ pub fn write(dir: &Path, plan: &Plan, run: &SpecRun, pulled: &Pulled) -> Result<
         serde_json::to_string_pretty(&digests)? + "\n",
     )?;
     Ok(())
+}
+
+/// Where a report's golden goes in a bundle: named for the report's path in the image.
+fn report_golden_name(path: &str) -> String {
+    format!("{}.golden", path.replace('/', "_"))
 }
 
 /// The bundles under `dir`: `dir` itself, or each subdirectory holding a `digests.json`.
@@ -126,6 +142,12 @@ pub async fn recheck(env: &Env, bundle: &Path) -> Result<(SpecRun, Vec<String>)>
     }
     if let Some(t) = spec.expect.tree.as_mut() {
         t.golden = bundle.join("golden.tree");
+    }
+    for f in spec.expect.files.iter_mut() {
+        let name = report_golden_name(&f.path);
+        if let Some(g) = f.report.as_mut().and_then(|r| r.golden.as_mut()) {
+            g.0 = bundle.join("goldens").join(name);
+        }
     }
     let digest: Digest = field("digest")?.parse()?;
     let image = format!("oci:{}@{digest}", bundle.join("image").display()).parse()?;

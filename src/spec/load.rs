@@ -509,12 +509,20 @@ impl Validator<'_> {
                         ValueMatch::parse(&val.value).map_err(|m| self.err(&val.referenced, m))?,
                     ));
                 }
-                if fields.is_empty() && r.revision.is_none() {
-                    return Err(self.err(at, "report checks nothing: give fields or revision"));
+                if fields.is_empty() && r.revision.is_none() && r.golden.is_none() {
+                    return Err(
+                        self.err(at, "report checks nothing: give fields, revision or golden")
+                    );
                 }
+                let base = self.file.parent().unwrap_or(Path::new("."));
+                let golden = r
+                    .golden
+                    .as_ref()
+                    .map(|g| (base.join(g), g.clone(), r.redact.clone()));
                 Some(ReportExpectation {
                     fields,
                     revision: r.revision.clone(),
+                    golden,
                 })
             }
             None => None,

@@ -115,6 +115,8 @@ pub struct UkiExpectation {
 pub struct ReportExpectation {
     pub fields: Vec<(String, ValueMatch)>,
     pub revision: Option<String>,
+    /// A golden of the whole report: resolved path, as written, and the keys to redact.
+    pub golden: Option<(PathBuf, String, Vec<String>)>,
 }
 
 /// An expected string: exact, or a regex when the spec writes it `^...$`.

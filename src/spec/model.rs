@@ -290,6 +290,13 @@ pub struct ReportExpect {
     /// label (catches a moving tag that points at an old build).
     #[serde(default)]
     pub revision: Option<String>,
+    /// The whole report must equal this golden file (relative to the spec), once the values of
+    /// the `redact` keys read `[redacted]`.
+    #[serde(default)]
+    pub golden: Option<String>,
+    /// Keys whose values change from build to build (`Build Date`).
+    #[serde(default)]
+    pub redact: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
