@@ -263,30 +263,25 @@ pub fn matchbox_output_and_the_bastion_check() -> Result<()> {
     let url = format!("http://127.0.0.1:{port}/assets");
     let sums = mb.join("assets/checksums.sha256");
     let tdg = Tdg::new()?;
-    let out = expect_exit(
-        &tdg.run([
-            "verify-served".as_ref(),
-            url.as_ref(),
-            "--checksums".as_ref(),
-            sums.as_os_str(),
-        ])?,
-        0,
-    )?;
+    let served = |code| {
+        expect_exit(
+            &tdg.run([
+                "verify-served".as_ref(),
+                url.as_ref(),
+                "--checksums".as_ref(),
+                sums.as_os_str(),
+            ])?,
+            code,
+        )
+    };
+    let out = served(0)?;
     ensure!(
         out.contains("ok   ./vmlinuz") && out.contains("2 passed, 0 failed"),
         "{out}"
     );
     // A bastion serving a stale initramfs fails; a missing one too.
     std::fs::write(mb.join("assets/initramfs.xz"), b"stale")?;
-    let out = expect_exit(
-        &tdg.run([
-            "verify-served".as_ref(),
-            url.as_ref(),
-            "--checksums".as_ref(),
-            sums.as_os_str(),
-        ])?,
-        1,
-    )?;
+    let out = served(1)?;
     ensure!(
         out.contains("FAIL ./initramfs.xz: expected ")
             && out.contains("served ")
@@ -294,29 +289,13 @@ pub fn matchbox_output_and_the_bastion_check() -> Result<()> {
         "{out}"
     );
     std::fs::remove_file(mb.join("assets/vmlinuz"))?;
-    let out = expect_exit(
-        &tdg.run([
-            "verify-served".as_ref(),
-            url.as_ref(),
-            "--checksums".as_ref(),
-            sums.as_os_str(),
-        ])?,
-        1,
-    )?;
+    let out = served(1)?;
     ensure!(
         out.contains("FAIL ./vmlinuz: ") && out.contains("404"),
         "{out}"
     );
     drop(_server);
-    let out = expect_exit(
-        &tdg.run([
-            "verify-served".as_ref(),
-            url.as_ref(),
-            "--checksums".as_ref(),
-            sums.as_os_str(),
-        ])?,
-        2,
-    )?;
+    let out = served(2)?;
     ensure!(
         out.contains("127.0.0.1: cannot fetch") && out.contains("cannot connect"),
         "{out}"
