@@ -190,37 +190,7 @@ pub async fn run_keeping(ctx: &Env, plan: &Plan) -> (SpecRun, Option<Pulled>) {
             run.digest = Some(p.resolved.digest.to_string());
             run.manifest_digest = Some(p.resolved.manifest_digest.to_string());
             run.platform = Some(p.resolved.platform.to_string());
-            if let Some(exp) = &plan.spec.expect.tree {
-                let actual = crate::check::golden::render(&p.flat.tree, exp);
-                let matched = std::fs::read_to_string(&exp.golden).is_ok_and(|g| g == actual);
-                run.goldens.push(crate::check::golden::Pending {
-                    golden: exp.golden.clone(),
-                    actual,
-                    matched,
-                });
-            }
-            // Report goldens, from the spooled report text.
-            for f in &plan.spec.expect.files {
-                let Some((golden, _, keys)) = f.report.as_ref().and_then(|r| r.golden.as_ref())
-                else {
-                    continue;
-                };
-                let Some(text) = p
-                    .flat
-                    .content
-                    .get(&f.path)
-                    .and_then(|d| std::fs::read_to_string(p.spool.path(d)).ok())
-                else {
-                    continue;
-                };
-                let actual = crate::check::golden::redact_report(&text, keys);
-                let matched = std::fs::read_to_string(golden).is_ok_and(|g| g == actual);
-                run.goldens.push(crate::check::golden::Pending {
-                    golden: golden.clone(),
-                    actual,
-                    matched,
-                });
-            }
+            let goldens = crate::check::golden::pending(plan, &p.flat, &p.spool);
             run.outcomes = evaluate::evaluate(
                 plan,
                 &Subject {
@@ -229,8 +199,10 @@ pub async fn run_keeping(ctx: &Env, plan: &Plan) -> (SpecRun, Option<Pulled>) {
                     spool: &p.spool,
                     limits: ctx.limits,
                     walks: Default::default(),
+                    goldens: &goldens,
                 },
             );
+            run.goldens = goldens;
             kept = Some(p);
         }
         Err(e) => match e.downcast_ref::<PlatformChoiceError>() {

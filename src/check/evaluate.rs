@@ -19,6 +19,14 @@ pub struct Subject<'a> {
     pub spool: &'a Spool,
     pub limits: crate::talos::initramfs::Limits,
     pub walks: super::talos::Walks,
+    /// The goldens of this run, rendered once (`golden::pending`).
+    pub goldens: &'a [super::golden::Pending],
+}
+
+impl Subject<'_> {
+    pub(super) fn golden(&self, path: &std::path::Path) -> Option<&super::golden::Pending> {
+        self.goldens.iter().find(|g| g.golden == path)
+    }
 }
 
 pub fn evaluate(plan: &Plan, subject: &Subject<'_>) -> Vec<Outcome> {
@@ -125,13 +133,10 @@ fn one(plan: &Plan, check: &Check, s: &Subject<'_>) -> Result<(), Verdict> {
         What::Extension(p) => super::talos::extension(plan, *p, s),
         What::Tree => {
             let exp = plan.spec.expect.tree.as_ref().expect("planned with a tree");
-            super::golden::compare(
-                &exp.golden,
-                &exp.written,
-                &super::golden::render(&s.flat.tree, exp),
-                24,
-            )
-            .map_err(Verdict::Fail)
+            let g = s
+                .golden(&exp.golden)
+                .ok_or_else(|| Verdict::Error("the tree was not rendered".into()))?;
+            g.compare().map_err(Verdict::Fail)
         }
         What::Absent(path) => {
             let tree = &s.flat.tree;

@@ -57,21 +57,23 @@ fn mask(line: &str, masks: &[(&str, TreeField)]) -> String {
     parts.join(" ")
 }
 
-/// Compares a rendered listing with the golden file: `Ok` when equal, else a short reason and
-/// a unified diff of at most `max_lines` lines.
-pub fn compare(golden: &Path, name: &str, actual: &str, max_lines: usize) -> Result<(), String> {
-    let expected = match std::fs::read_to_string(golden) {
-        Ok(t) => t,
-        Err(_) => {
-            return Err(format!(
-                "golden {name} is missing; bless it with TDG_BLESS=1 or `tdg bless`"
-            ))
-        }
+/// Compares a listing with the golden's text (`None`: there is no golden): `Ok` when equal,
+/// else a short reason and a unified diff of at most `max_lines` lines.
+pub fn compare(
+    expected: Option<&str>,
+    name: &str,
+    actual: &str,
+    max_lines: usize,
+) -> Result<(), String> {
+    let Some(expected) = expected else {
+        return Err(format!(
+            "golden {name} is missing; bless it with TDG_BLESS=1 or `tdg bless`"
+        ));
     };
     if expected == actual {
         return Ok(());
     }
-    let diff = TextDiff::from_lines(&expected, actual);
+    let diff = TextDiff::from_lines(expected, actual);
     let (mut added, mut removed) = (0, 0);
     for change in diff.iter_all_changes() {
         match change.tag() {
@@ -117,12 +119,66 @@ pub fn redact_report(text: &str, keys: &[String]) -> String {
     out
 }
 
-/// What a run leaves for `settle`: the golden path, the listing, and whether they matched.
+/// One golden of a run: where it lives, how the spec names it, the listing the image gives,
+/// and the golden's text as read (`None` when there is none). The checks compare these; `settle`
+/// writes from them.
 #[derive(Debug, Clone)]
 pub struct Pending {
     pub golden: PathBuf,
+    pub name: String,
     pub actual: String,
-    pub matched: bool,
+    pub expected: Option<String>,
+}
+
+impl Pending {
+    fn new(golden: &Path, name: &str, actual: String) -> Self {
+        let expected = std::fs::read_to_string(golden).ok();
+        Pending {
+            golden: golden.to_path_buf(),
+            name: name.to_string(),
+            actual,
+            expected,
+        }
+    }
+
+    pub fn matched(&self) -> bool {
+        self.expected.as_deref() == Some(self.actual.as_str())
+    }
+
+    pub fn compare(&self) -> Result<(), String> {
+        compare(self.expected.as_deref(), &self.name, &self.actual, 24)
+    }
+}
+
+/// Every golden a plan names, rendered once from the flattened image: the tree, and each build
+/// report whose text could be read (a report that cannot be read fails its check on its own).
+pub fn pending(
+    plan: &crate::check::Plan,
+    flat: &crate::layers::flatten::Flattened,
+    spool: &crate::layers::flatten::Spool,
+) -> Vec<Pending> {
+    let mut out = Vec::new();
+    if let Some(exp) = &plan.spec.expect.tree {
+        out.push(Pending::new(
+            &exp.golden,
+            &exp.written,
+            render(&flat.tree, exp),
+        ));
+    }
+    for f in &plan.spec.expect.files {
+        let Some((golden, name, keys)) = f.report.as_ref().and_then(|r| r.golden.as_ref()) else {
+            continue;
+        };
+        let Some(text) = flat
+            .content
+            .get(&f.path)
+            .and_then(|d| std::fs::read_to_string(spool.path(d)).ok())
+        else {
+            continue;
+        };
+        out.push(Pending::new(golden, name, redact_report(&text, keys)));
+    }
+    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,7 +216,7 @@ pub fn settle(pending: &[Pending], mode: Mode) -> Result<Vec<String>, String> {
     let mut notes = Vec::new();
     for p in pending {
         let new = new_path(&p.golden);
-        match (mode, p.matched) {
+        match (mode, p.matched()) {
             (Mode::ReadOnly, _) => {}
             (Mode::Bless, false) => {
                 if let Some(dir) = p.golden.parent() {
