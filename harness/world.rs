@@ -141,7 +141,7 @@ pub fn spec_trials() -> Result<Vec<Trial>> {
     let referenced = referenced.clone();
     trials.push(
         Trial::test("goldens::every_golden_is_referenced", move || {
-            unreferenced_goldens(&referenced)
+            unreferenced_goldens(&repo_root().join("golden"), &referenced)
         })
         .with_kind("spec"),
     );
@@ -149,14 +149,13 @@ pub fn spec_trials() -> Result<Vec<Trial>> {
 }
 
 /// A golden no spec names is dead weight that hides nothing; it is reported as a failure.
-fn unreferenced_goldens(referenced: &[PathBuf]) -> Result<(), Failed> {
-    let dir = repo_root().join("golden");
+pub fn unreferenced_goldens(dir: &Path, referenced: &[PathBuf]) -> Result<(), Failed> {
     let known: Vec<PathBuf> = referenced
         .iter()
         .filter_map(|p| p.canonicalize().ok())
         .collect();
     let mut stray = Vec::new();
-    for e in std::fs::read_dir(&dir)
+    for e in std::fs::read_dir(dir)
         .map_err(|e| Failed::from(e.to_string()))?
         .flatten()
     {

@@ -178,6 +178,30 @@ pub fn redactions_mask_volatile_fields() -> Result<()> {
     Ok(())
 }
 
+/// A golden that no spec references is reported by name; `.new` files and the README are not.
+pub fn unreferenced_golden_is_reported() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path();
+    for f in ["README.md", "used.tree", "used.tree.new", "forgotten.tree"] {
+        std::fs::write(dir.join(f), "x\n")?;
+    }
+    let used = vec![dir.join("used.tree")];
+    let err = crate::world::unreferenced_goldens(dir, &used)
+        .err()
+        .context("a stray golden went unreported")?;
+    ensure!(
+        err.message() == Some("goldens no spec references: forgotten.tree"),
+        "{:?}",
+        err.message()
+    );
+    std::fs::remove_file(dir.join("forgotten.tree"))?;
+    ensure!(
+        crate::world::unreferenced_goldens(dir, &used).is_ok(),
+        "a clean golden dir was reported"
+    );
+    Ok(())
+}
+
 /// A report golden ignores the keys it redacts and catches any other change.
 pub fn report_golden_redacts_dates_and_catches_changes() -> Result<()> {
     let tmp = tempfile::tempdir()?;

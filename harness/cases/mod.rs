@@ -46,6 +46,7 @@ pub fn all() -> Vec<Trial> {
         golden::golden_review_bless_and_ci,
         golden::redactions_mask_volatile_fields,
         golden::report_golden_redacts_dates_and_catches_changes,
+        golden::unreferenced_golden_is_reported,
         pull::corrupted_cache_blob_is_caught_evicted_and_fetched_again,
         pull::docker_media_types_pushed_by_tdg_verify,
         pull::index_selects_the_requested_platform,

@@ -453,6 +453,16 @@ pub fn extension_images_are_checked_against_what_talos_accepts() -> Result<()> {
         s == "fail" && m == "manifest names 'tailscale', expected 'spin'",
         "{s}: {m}"
     );
+    let no_manifest = push(
+        "ext-no-manifest",
+        vec![
+            TarEntry::dir("rootfs", 0o755),
+            TarEntry::dir("rootfs/usr", 0o755),
+        ],
+        &BTreeMap::new(),
+    )?;
+    let (s, m) = failing_check(&spec, &no_manifest, "extension::manifest")?;
+    ensure!(s == "fail" && m == "/manifest.yaml is missing", "{s}: {m}");
     let out = Tdg::new()?.run(["inspect", "extension", &bad])?;
     let text = expect_exit(&out, 1)?;
     ensure!(

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde_json::json;
@@ -182,9 +182,4 @@ fn reports(f: &ReportFacts<'_>, files: &[Written]) -> (String, String) {
         txt,
         serde_json::to_string_pretty(&json).unwrap_or_default() + "\n",
     )
-}
-
-/// Where an arch's assets go inside the staging root.
-pub fn asset_root(stage: &Path, layout: &str) -> PathBuf {
-    stage.join(layout)
 }

@@ -17,7 +17,6 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use crate::digest::Digest;
 use crate::oci::layout::{LayoutSource, LayoutWriter};
 use crate::reference::ImageRef;
 use crate::spec::{Arch, Spec};
@@ -185,10 +184,10 @@ pub async fn build(env: &Env, spec: &Spec, opts: &Options) -> Result<Built> {
     for (arch, base, exts) in &inputs {
         let arch = *arch;
         let stage = work.path().join(format!("stage-{}", arch.as_str()));
-        let root = assets::asset_root(&stage, &b.layout_for(arch));
+        let root = stage.join(b.layout_for(arch));
         std::fs::create_dir_all(&root)?;
         let initramfs = work.path().join(format!("initramfs-{}", arch.as_str()));
-        let (_, size) = t.run("initramfs", Some(arch), || {
+        t.run("initramfs", Some(arch), || {
             let r = assets::initramfs(base, exts, compression, &initramfs, work.path())?;
             let detail = format!(
                 "{} base + {} extensions ({:?}) = {}",
@@ -200,7 +199,6 @@ pub async fn build(env: &Env, spec: &Spec, opts: &Options) -> Result<Built> {
             .to_lowercase();
             Ok((r, detail))
         })?;
-        let _ = size;
         let facts = assets::ReportFacts {
             arch: arch.as_str(),
             talos,
@@ -301,9 +299,4 @@ pub fn human(b: &Built) -> String {
         s += &format!("  pushed {p}\n");
     }
     s
-}
-
-/// The digest a build made, for callers that compare.
-pub fn digest_of(b: &Built) -> Result<Digest> {
-    Ok(b.digest.parse()?)
 }

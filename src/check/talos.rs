@@ -28,7 +28,7 @@ fn open(s: &Subject<'_>, path: &str) -> Result<File, Verdict> {
         .flat
         .tree
         .get(path)
-        .ok_or_else(|| Verdict::Fail("missing".into()))?;
+        .ok_or_else(|| Verdict::Fail(format!("/{path} is missing")))?;
     if !e.kind.has_content() {
         return fail(format!("expected a file, found a {}", e.kind.name()));
     }
@@ -358,13 +358,8 @@ pub(super) fn extension(plan: &Plan, prop: ExtensionProp, s: &Subject<'_>) -> Re
     let tree = &s.flat.tree;
     match prop {
         ExtensionProp::Manifest | ExtensionProp::Compatibility => {
-            let m = extensions::parse_manifest(&read_text(s, MANIFEST, 1 << 20).map_err(
-                |v| match v {
-                    Verdict::Fail(m) if m == "missing" => Verdict::Fail("no /manifest.yaml".into()),
-                    other => other,
-                },
-            )?)
-            .map_err(Verdict::Fail)?;
+            let m = extensions::parse_manifest(&read_text(s, MANIFEST, 1 << 20)?)
+                .map_err(Verdict::Fail)?;
             if prop == ExtensionProp::Compatibility {
                 let talos = x
                     .talos
