@@ -49,16 +49,7 @@ pub fn malformed_docker_config_is_a_clear_error() -> Result<()> {
         r#"{"auths": {"HOST": {"auth": "not base64!"}}}"#.replace("HOST", &w.registry.addr),
     )?;
     let spec = world::repo_root().join("specs/spin-only-arm64.yaml");
-    let mirror = format!("ghcr.io=http://{}", w.registry.addr);
-    let out = expect_exit(
-        &tdg.run([
-            "verify",
-            spec.to_str().context("utf-8")?,
-            "--mirror",
-            &mirror,
-        ])?,
-        2,
-    )?;
+    let out = expect_exit(&tdg.verify_through(&spec, &w.registry.addr)?, 2)?;
     ensure!(
         out.contains(&format!("credentials for {}", w.registry.addr)),
         "{out}"

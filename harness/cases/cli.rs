@@ -23,6 +23,18 @@ impl Tdg {
         })
     }
 
+    /// `tdg verify SPEC --mirror ghcr.io=http://REGISTRY`: a spec's own image, served by a test
+    /// registry under its GHCR name.
+    pub fn verify_through(&self, spec: &std::path::Path, registry: &str) -> anyhow::Result<Output> {
+        let mirror = format!("ghcr.io=http://{registry}");
+        self.run([
+            "verify".as_ref(),
+            spec.as_os_str(),
+            "--mirror".as_ref(),
+            mirror.as_ref(),
+        ])
+    }
+
     pub fn run<I, S>(&self, args: I) -> anyhow::Result<Output>
     where
         I: IntoIterator<Item = S>,

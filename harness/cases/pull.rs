@@ -195,17 +195,8 @@ pub fn tampered_registry_blob_is_an_error_and_never_cached() -> Result<()> {
     flip_byte(&reg.blob_file(hex).context("own registry")?, 4096)?;
     let tdg = Tdg::new()?;
     let spec = world::repo_root().join("specs/spin-only-arm64.yaml");
-    let mirror = format!("ghcr.io=http://{}", reg.addr);
     for _ in 0..2 {
-        let out = expect_exit(
-            &tdg.run([
-                "verify",
-                spec.to_str().context("utf-8")?,
-                "--mirror",
-                &mirror,
-            ])?,
-            2,
-        )?;
+        let out = expect_exit(&tdg.verify_through(&spec, &reg.addr)?, 2)?;
         ensure!(
             out.contains(&format!("blob {layer}")) && out.contains("digest mismatch"),
             "{out}"

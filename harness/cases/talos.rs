@@ -233,28 +233,19 @@ pub fn tdg_reads_an_initramfs_built_by_cpio_zstd_and_mksquashfs() -> Result<()> 
     }
     let yaml = "layers:\n  - image: 0.sqsh\n    metadata:\n      name: spin\n      version: v0.21.0\n      author: Sven Pfennig\n      description: Spin\n      compatibility:\n        talos:\n          version: '>= v1.0.0'\n  - image: 1.sqsh\n    metadata:\n      name: tailscale\n      version: 1.88.1\n      author: Siderolabs\n      description: Tailscale\n      compatibility:\n        talos:\n          version: '>= v1.0.0'\n";
     std::fs::write(d.join("ext/extensions.yaml"), yaml)?;
-    run(Command::new("mksquashfs")
-        .args([
-            "spin-root",
-            "ext/0.sqsh",
-            "-comp",
-            "zstd",
-            "-all-root",
-            "-noappend",
-            "-quiet",
-        ])
-        .current_dir(d))?;
-    run(Command::new("mksquashfs")
-        .args([
-            "ts-root",
-            "ext/1.sqsh",
-            "-comp",
-            "zstd",
-            "-all-root",
-            "-noappend",
-            "-quiet",
-        ])
-        .current_dir(d))?;
+    for (root, image) in [("spin-root", "ext/0.sqsh"), ("ts-root", "ext/1.sqsh")] {
+        run(Command::new("mksquashfs")
+            .args([
+                root,
+                image,
+                "-comp",
+                "zstd",
+                "-all-root",
+                "-noappend",
+                "-quiet",
+            ])
+            .current_dir(d))?;
+    }
     sh(
         "cd base && find . | cpio -o -H newc --quiet | zstd -q -o ../base.zst",
         d,
