@@ -157,7 +157,7 @@ pub fn second_run_fetches_no_blob() -> Result<()> {
 }
 
 /// Flips one byte of a file in place, keeping its size.
-fn flip_byte(path: &std::path::Path, at: u64) -> Result<()> {
+pub(crate) fn flip_byte(path: &std::path::Path, at: u64) -> Result<()> {
     use std::io::{Read, Seek, SeekFrom, Write};
     let mut f = std::fs::OpenOptions::new()
         .read(true)

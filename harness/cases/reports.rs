@@ -289,19 +289,20 @@ pub fn evidence_bundle_rechecks_offline() -> Result<()> {
     }
     // Alter the recorded verdict: the re-check says so and exits 2.
     let bundle = tmp.path().join("pass/spin-only-arm64");
+    let recheck = || -> Result<String> {
+        let out = Tdg::new()?.run([
+            "verify",
+            "--from-evidence",
+            bundle.to_str().context("utf-8")?,
+        ])?;
+        expect_exit(&out, 2)
+    };
     let report = std::fs::read_to_string(bundle.join("report.json"))?;
     std::fs::write(
         bundle.join("report.json"),
         report.replacen("\"status\": \"pass\"", "\"status\": \"fail\"", 1),
     )?;
-    let text = expect_exit(
-        &Tdg::new()?.run([
-            "verify",
-            "--from-evidence",
-            bundle.to_str().context("utf-8")?,
-        ])?,
-        2,
-    )?;
+    let text = recheck()?;
     ensure!(
         text.contains("verdict differs: spin-only-arm64: platform: recorded fail"),
         "{text}"
@@ -316,18 +317,8 @@ pub fn evidence_bundle_rechecks_offline() -> Result<()> {
         .trim_start_matches("sha256:")
         .to_string();
     let blob = bundle.join("image/blobs/sha256").join(&layer);
-    let mut bytes = std::fs::read(&blob)?;
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0xff;
-    std::fs::write(&blob, bytes)?;
-    let text = expect_exit(
-        &Tdg::new()?.run([
-            "verify",
-            "--from-evidence",
-            bundle.to_str().context("utf-8")?,
-        ])?,
-        2,
-    )?;
+    super::pull::flip_byte(&blob, std::fs::metadata(&blob)?.len() / 2)?;
+    let text = recheck()?;
     ensure!(
         text.contains("digest mismatch") && text.contains("verdict differs"),
         "{text}"
