@@ -8,6 +8,7 @@ pub mod build;
 pub mod check;
 pub mod demo;
 pub mod digest;
+pub mod factory;
 pub mod inspect;
 pub mod layers;
 pub mod oci;

@@ -1,6 +1,8 @@
 //! The `tdg` command line: parse, call the library, print. Exit codes: 0 every check passed,
 //! 1 a check failed, 2 the run could not be evaluated (bad spec, registry fault, integrity).
 
+mod cli;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -133,6 +135,16 @@ enum Command {
     Schema {
         #[arg(long)]
         report: bool,
+    },
+    /// Image Factory schematic IDs, offline.
+    Schematic {
+        #[command(subcommand)]
+        what: cli::factory::SchematicCommand,
+    },
+    /// Image Factory asset URLs, installer references and release manifests.
+    Factory {
+        #[command(subcommand)]
+        what: cli::factory::FactoryCommand,
     },
     /// Write a sample asset image (OCI layout) and its spec into DIR and verify it, offline.
     Demo {
@@ -550,6 +562,8 @@ fn run(cli: Cli) -> Result<i32> {
             );
             Ok(0)
         }
+        Command::Schematic { what } => cli::factory::schematic(what),
+        Command::Factory { what } => cli::factory::factory(what),
         Command::Demo { dir } => {
             let spec_path = tdg::demo::write(dir)?;
             eprintln!(

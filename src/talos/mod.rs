@@ -9,4 +9,5 @@ pub mod initramfs;
 
 pub mod kernel;
 pub mod report;
+pub mod schematic;
 pub mod version;

@@ -1,0 +1,3 @@
+//! Subcommands whose wiring would crowd `main.rs`.
+
+pub mod factory;
