@@ -9,6 +9,7 @@ pub mod check;
 pub mod demo;
 pub mod digest;
 pub mod factory;
+pub mod http;
 pub mod inspect;
 pub mod layers;
 pub mod oci;

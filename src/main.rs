@@ -131,10 +131,13 @@ enum Command {
         #[command(subcommand)]
         what: Inspect,
     },
-    /// Print the JSON Schema of spec v1 (or, with --report, of the JSON report).
+    /// Print the JSON Schema of spec v1 (--report: the JSON report; --release: release manifests).
     Schema {
-        #[arg(long)]
+        #[arg(long, conflicts_with = "release")]
         report: bool,
+        /// The release manifest's schema (`tdg factory release`).
+        #[arg(long)]
+        release: bool,
     },
     /// Image Factory schematic IDs, offline.
     Schematic {
@@ -487,15 +490,14 @@ fn run(cli: Cli) -> Result<i32> {
             print!("{}", report.human());
             Ok(report.exit_code())
         }
-        Command::Schema { report } => {
-            print!(
-                "{}",
-                if *report {
-                    report::json_schema()
-                } else {
-                    tdg::spec::json_schema()
-                }
-            );
+        Command::Schema { report, release } => {
+            if *release {
+                print!("{}", tdg::factory::release::SCHEMA);
+            } else if *report {
+                print!("{}", report::json_schema());
+            } else {
+                print!("{}", tdg::spec::json_schema());
+            }
             Ok(0)
         }
         Command::Verify {
@@ -563,7 +565,7 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Schematic { what } => cli::factory::schematic(what),
-        Command::Factory { what } => cli::factory::factory(what),
+        Command::Factory { what } => cli::factory::factory(what, || env(&cli)),
         Command::Demo { dir } => {
             let spec_path = tdg::demo::write(dir)?;
             eprintln!(

@@ -130,18 +130,8 @@ fn reports(f: &ReportFacts<'_>, files: &[Written]) -> (String, String) {
         ("Target".into(), f.arch.into()),
         ("Talos Version".into(), f.talos.into()),
         ("Spec".into(), f.spec.into()),
-        (
-            "Base Image".into(),
-            format!("{}@{}", f.base.image, f.base.digest),
-        ),
-        (
-            "Base Source".into(),
-            if f.base.from_uki {
-                "UKI sections".into()
-            } else {
-                "vmlinuz + initramfs.xz".into()
-            },
-        ),
+        ("Base Image".into(), f.base.describe()),
+        ("Base Source".into(), f.base.source().into()),
         (
             "Extensions".into(),
             if exts.is_empty() {

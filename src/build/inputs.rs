@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use crate::factory::client::Client;
+use crate::factory::urls::{self, Factory, Target};
 use crate::layers::flatten::Wanted;
 use crate::layers::tree::Kind;
 use crate::oci::platform::Platform;
@@ -21,11 +23,40 @@ use crate::verify::{self, Env, Pulled};
 pub struct BaseAssets {
     pub kernel: PathBuf,
     pub initramfs: PathBuf,
+    /// The image, or the factory's `.../image/<id>/<version>`.
     pub image: String,
+    /// The image's digest, or the factory kernel's.
     pub digest: String,
-    /// `vmlinuz`+`initramfs.xz`, or the sections of `vmlinuz.efi`.
-    pub from_uki: bool,
-    _pulled: Pulled,
+    pub origin: Origin,
+    _pulled: Option<Pulled>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// `vmlinuz` + `initramfs.xz` of an imager image.
+    Imager,
+    /// The sections of an installer's `vmlinuz.efi`.
+    Uki,
+    /// `kernel-<arch>` + `initramfs-<arch>.xz` from the Image Factory.
+    Factory,
+}
+
+impl BaseAssets {
+    /// For the build report: what the kernel and initramfs were taken from, pinned.
+    pub fn describe(&self) -> String {
+        match self.origin {
+            Origin::Factory => format!("{} (kernel {})", self.image, self.digest),
+            _ => format!("{}@{}", self.image, self.digest),
+        }
+    }
+
+    pub fn source(&self) -> &'static str {
+        match self.origin {
+            Origin::Imager => "vmlinuz + initramfs.xz",
+            Origin::Uki => "UKI sections",
+            Origin::Factory => "Image Factory kernel + initramfs",
+        }
+    }
 }
 
 pub fn platform(arch: Arch) -> Platform {
@@ -51,33 +82,74 @@ pub async fn base(env: &Env, image: &ImageRef, arch: Arch, work: &Path) -> Resul
         pulled.flat.content.get(p).map(|d| pulled.spool.path(d))
     };
     let digest = pulled.resolved.digest.to_string();
-    let (kernel, initramfs, from_uki) = match (file(&k), file(&i), file(&uki)) {
-        (Some(k), Some(i), _) => (k, i, false),
+    let (kernel, initramfs, origin) = match (file(&k), file(&i), file(&uki)) {
+        (Some(k), Some(i), _) => (k, i, Origin::Imager),
         (_, _, Some(u)) => {
             let (k, i) = uki_sections(&u, work, arch).with_context(|| format!("{image}: {uki}"))?;
-            (k, i, true)
+            (k, i, Origin::Uki)
         }
         _ => bail!(
             "the base image {image} has no kernel for {}: neither /{k} with /{i} nor /{uki}",
             arch.as_str()
         ),
     };
-    let info = kernel::sniff(&mut std::fs::File::open(&kernel)?)
-        .with_context(|| format!("{image}: the {} kernel", arch.as_str()))?;
-    if info.arch != arch.as_str() {
-        bail!(
-            "the base image {image} holds an {} kernel where {} was asked for",
-            info.arch,
-            arch.as_str()
-        );
-    }
+    kernel_is(&kernel, arch, &format!("the base image {image}"))?;
     Ok(BaseAssets {
         kernel,
         initramfs,
         image: image.to_string(),
         digest,
-        from_uki,
-        _pulled: pulled,
+        origin,
+        _pulled: Some(pulled),
+    })
+}
+
+fn kernel_is(kernel: &Path, arch: Arch, from: &str) -> Result<()> {
+    let info = kernel::sniff(&mut std::fs::File::open(kernel)?)
+        .with_context(|| format!("{from}: the {} kernel", arch.as_str()))?;
+    if info.arch != arch.as_str() {
+        bail!(
+            "{from} holds an {} kernel where {} was asked for",
+            info.arch,
+            arch.as_str()
+        );
+    }
+    Ok(())
+}
+
+/// The factory's kernel and initramfs for a schematic already submitted, downloaded and
+/// hashed; the kernel must be for `arch`.
+pub async fn factory_base(
+    client: &Client,
+    factory: &Factory,
+    schematic_id: &str,
+    talos: &str,
+    arch: Arch,
+    work: &Path,
+) -> Result<BaseAssets> {
+    let v = format!("v{}", talos.trim_start_matches('v'));
+    let target = Target::new(&v, arch.as_str(), "metal", false)?;
+    let u = urls::render(factory, schematic_id, &target)?;
+    let a = arch.as_str();
+    let kernel = work.join(format!("factory-{a}-vmlinuz"));
+    let initramfs = work.join(format!("factory-{a}-initramfs.xz"));
+    let k = client
+        .download(&u.kernel, Some(&kernel), &format!("kernel-{a}"))
+        .await
+        .context("downloading the factory kernel")?;
+    client
+        .download(&u.initramfs, Some(&initramfs), &format!("initramfs-{a}.xz"))
+        .await
+        .context("downloading the factory initramfs")?;
+    let image = format!("{}/image/{schematic_id}/{v}", factory.base);
+    kernel_is(&kernel, arch, &format!("the factory's {}", u.kernel))?;
+    Ok(BaseAssets {
+        kernel,
+        initramfs,
+        image,
+        digest: k.digest.to_string(),
+        origin: Origin::Factory,
+        _pulled: None,
     })
 }
 

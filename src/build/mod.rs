@@ -19,7 +19,8 @@ use serde::Serialize;
 
 use crate::oci::layout::{LayoutSource, LayoutWriter};
 use crate::reference::ImageRef;
-use crate::spec::{Arch, Spec};
+use crate::factory::client::Client;
+use crate::spec::{Arch, BaseSource, Spec};
 use crate::talos::initramfs::Compression;
 use crate::talos::version::parse_version;
 use crate::verify::Env;
@@ -139,18 +140,56 @@ pub async fn build(env: &Env, spec: &Spec, opts: &Options) -> Result<Built> {
         humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(opts.epoch)).to_string();
 
     // Inputs for every arch first: a bad extension or base fails before anything is built.
-    for r in std::iter::once(&b.base).chain(&b.extensions) {
+    let base_image = match &b.base {
+        BaseSource::Image(r) => Some(r),
+        BaseSource::Factory { .. } => None,
+    };
+    for r in base_image.into_iter().chain(&b.extensions) {
         inputs::check_pin(env, r).await?;
     }
+    let client = match &b.base {
+        BaseSource::Factory {
+            factory,
+            schematic,
+            schematic_id,
+        } => {
+            // Submitted once, first: a factory that reads the schematic differently stops
+            // the build before a byte of its assets is used.
+            let start = Instant::now();
+            let client = Client::new(factory.clone())?;
+            let text = std::fs::read(schematic)
+                .with_context(|| format!("reading {}", schematic.display()))?;
+            client.submit(text, schematic_id, schematic).await?;
+            t.record(
+                "submit schematic",
+                None,
+                start.elapsed(),
+                format!("{} agrees: {}", client.host(), &schematic_id[..12]),
+            );
+            Some(client)
+        }
+        BaseSource::Image(_) => None,
+    };
     let mut inputs = Vec::new();
     for &arch in &b.arches {
         let start = Instant::now();
-        let base = inputs::base(env, &b.base, arch, work.path()).await?;
+        let base = match (&b.base, &client) {
+            (BaseSource::Image(r), _) => inputs::base(env, r, arch, work.path()).await?,
+            (
+                BaseSource::Factory {
+                    factory,
+                    schematic_id,
+                    ..
+                },
+                Some(c),
+            ) => inputs::factory_base(c, factory, schematic_id, talos, arch, work.path()).await?,
+            (BaseSource::Factory { .. }, None) => unreachable!("the client is made above"),
+        };
         t.record(
             "pull base",
             Some(arch),
             start.elapsed(),
-            format!("{}@{}", base.image, &base.digest[..19]),
+            base.describe().replace(&base.digest, &base.digest[..19]),
         );
         let start = Instant::now();
         let mut exts = Vec::new();

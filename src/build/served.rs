@@ -3,9 +3,8 @@
 //! fails.
 
 use anyhow::{Context, Result};
-use futures_util::StreamExt;
 
-use crate::digest::Hasher;
+use crate::http::{self, FetchError};
 use crate::talos::checksums;
 
 pub struct Served {
@@ -45,9 +44,7 @@ pub async fn verify(base: &str, checksums_text: &str) -> Result<Served> {
     let lines = checksums::parse(checksums_text)
         .map_err(anyhow::Error::msg)
         .context("the checksums file")?;
-    let client = reqwest::Client::builder()
-        .connect_timeout(std::time::Duration::from_secs(30))
-        .build()?;
+    let client = http::client()?;
     let base = base.trim_end_matches('/');
     let mut out = Served {
         lines: Vec::new(),
@@ -55,62 +52,21 @@ pub async fn verify(base: &str, checksums_text: &str) -> Result<Served> {
     };
     for l in lines {
         let url = format!("{base}/{}", l.path);
-        let resp = match client.get(&url).send().await {
-            Ok(r) => r,
-            Err(e) => {
-                let host = reqwest::Url::parse(&url)
-                    .ok()
-                    .and_then(|u| u.host_str().map(str::to_string))
-                    .unwrap_or_default();
-                out.error = Some(format!(
-                    "{host}: cannot fetch {url}: {}",
-                    if e.is_connect() {
-                        "cannot connect".to_string()
-                    } else {
-                        e.to_string()
-                    }
-                ));
+        let result = match http::fetch(&client, &url, &mut std::io::sink(), "", &l.written).await {
+            // The server could not be asked at all: nothing after this can be checked either.
+            Err(FetchError::Request(m)) => {
+                out.error = Some(m);
                 break;
             }
-        };
-        if !resp.status().is_success() {
-            out.lines.push((
-                l.written.clone(),
-                Err(format!("{url} answered {}", resp.status())),
-            ));
-            continue;
-        }
-        let mut h = Hasher::default();
-        let bar = crate::progress::bytes(resp.content_length().unwrap_or(0), l.written.clone());
-        let mut stream = resp.bytes_stream();
-        let mut failed = None;
-        while let Some(chunk) = stream.next().await {
-            match chunk {
-                Ok(c) => {
-                    h.update(&c);
-                    bar.inc(c.len() as u64);
-                }
-                Err(e) => {
-                    failed = Some(format!("download failed after {} bytes: {e}", h.len()));
-                    break;
-                }
-            }
-        }
-        bar.finish_and_clear();
-        let result = match failed {
-            Some(m) => Err(m),
-            None => {
-                let (got, n) = h.finish();
-                if got == l.digest {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "expected {}, served {} ({n} bytes)",
-                        l.digest.short(),
-                        got.short()
-                    ))
-                }
-            }
+            Err(FetchError::Status { status, .. }) => Err(format!("{url} answered {status}")),
+            Err(e) => Err(e.to_string()),
+            Ok(f) if f.digest == l.digest => Ok(()),
+            Ok(f) => Err(format!(
+                "expected {}, served {} ({} bytes)",
+                l.digest.short(),
+                f.digest.short(),
+                f.size
+            )),
         };
         out.lines.push((l.written.clone(), result));
     }

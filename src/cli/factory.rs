@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Subcommand;
 
+use tdg::factory::release::{self, Request};
 use tdg::factory::urls::{self, Factory, Target};
+use tdg::verify::Env;
 use tdg::talos::schematic::Schematic;
 
 #[derive(Subcommand)]
@@ -80,6 +82,38 @@ pub enum FactoryCommand {
         #[arg(long, value_enum, default_value = "human")]
         format: OutputFormat,
     },
+    /// Write a release manifest pinning the ISO (SHA-256) and installer (digest) for a schematic.
+    Release(ReleaseArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ReleaseArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The release's version, e.g. v0.3.0.
+    #[arg(long = "version", value_name = "X")]
+    pub release_version: String,
+    /// The release channel, e.g. stable.
+    #[arg(long, value_name = "C")]
+    pub channel: String,
+    /// The Kubernetes version the release runs.
+    #[arg(long, value_name = "VERSION")]
+    pub kubernetes: String,
+    /// The app version recorded (default: --version).
+    #[arg(long, value_name = "VERSION")]
+    pub app_version: Option<String>,
+    /// The values profile the app is deployed with.
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    pub values_profile: String,
+    /// Render the manifest (URLs, installer reference) without asking the factory.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Keep the ISO in DIR.
+    #[arg(long, value_name = "DIR", conflicts_with = "dry_run")]
+    pub download: Option<PathBuf>,
+    /// Write the manifest here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -88,13 +122,49 @@ pub enum OutputFormat {
     Json,
 }
 
-pub fn factory(cmd: &FactoryCommand) -> Result<i32> {
+pub fn factory(cmd: &FactoryCommand, env: impl FnOnce() -> Result<Env>) -> Result<i32> {
     match cmd {
         FactoryCommand::Urls { target, format } => {
             let (_, _, _, u) = target.resolve()?;
             match format {
                 OutputFormat::Human => print!("{}", urls::human(&u)),
                 OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&u)?),
+            }
+            Ok(0)
+        }
+        FactoryCommand::Release(r) => {
+            let t = &r.target;
+            let req = Request {
+                schematic: t.schematic.clone(),
+                factory: Factory::parse(&t.factory)?,
+                target: Target::new(&t.talos, &t.arch, &t.platform, t.secureboot)?,
+                release_version: r.release_version.clone(),
+                channel: r.channel.clone(),
+                kubernetes: r.kubernetes.clone(),
+                app_version: r.app_version.clone().unwrap_or(r.release_version.clone()),
+                values_profile: r.values_profile.clone(),
+                dry_run: r.dry_run,
+                download: r.download.clone(),
+            };
+            let env = env()?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let out = rt.block_on(release::release(&env, &req))?;
+            for n in &out.notes {
+                eprintln!("{n}");
+            }
+            match &r.output {
+                Some(path) => {
+                    release::write(&out.manifest, path)?;
+                    eprintln!(
+                        "wrote {} (schematic {}, installer {})",
+                        path.display(),
+                        out.urls.schematic_id,
+                        out.urls.installer
+                    );
+                }
+                None => println!("{}", serde_json::to_string_pretty(&out.manifest)?),
             }
             Ok(0)
         }

@@ -2,3 +2,5 @@
 //! ([`urls`]), the factory's HTTP API ([`client`]), and release manifests ([`release`]).
 
 pub mod urls;
+pub mod client;
+pub mod release;

@@ -8,7 +8,7 @@ use serde_saphyr::{Location, Spanned};
 
 use super::model::{self, FileType};
 use super::{
-    Build, Expectations, ExtensionImageExpectation, FileExpectation, InitramfsExpectation,
+    BaseSource, Build, Expectations, ExtensionImageExpectation, FileExpectation, InitramfsExpectation,
     ReportExpectation, Spec, TreeExpectation, UkiExpectation, ValueMatch,
 };
 use crate::digest::Digest;
@@ -239,9 +239,25 @@ impl Validator<'_> {
                 return Err(self.err(&b.referenced, format!("build.report '{k}': keys need no ':' and neither keys nor values a newline")));
             }
         }
+        let base = match (&v.base, &v.source) {
+            (Some(b), None) => BaseSource::Image(self.image(b)?),
+            (None, Some(src)) => self.factory_source(&src.value.factory)?,
+            (Some(_), Some(src)) => {
+                return Err(self.err(
+                    &src.referenced,
+                    "build has both `base` and `source`: name one place the kernel comes from",
+                ))
+            }
+            (None, None) => {
+                return Err(self.err(
+                    &b.referenced,
+                    "build needs `base` (an imager or installer image) or `source.factory`",
+                ))
+            }
+        };
         Ok(Build {
             arches,
-            base: self.image(&v.base)?,
+            base,
             extensions: v
                 .extensions
                 .iter()
@@ -258,6 +274,28 @@ impl Validator<'_> {
                     .map(|s| s.to_string())
                     .collect()
             }),
+        })
+    }
+
+    /// The schematic is read now, so a bad one is an error at load time, in its own file.
+    fn factory_source(&self, f: &model::FactorySourceSpec) -> Result<BaseSource, SpecError> {
+        let factory = match &f.url {
+            Some(u) => crate::factory::urls::Factory::parse(&u.value)
+                .map_err(|e| self.err(&u.referenced, e.to_string()))?,
+            None => crate::factory::urls::Factory::parse(crate::factory::urls::DEFAULT_FACTORY)
+                .expect("the default factory URL parses"),
+        };
+        let dir = self.file.parent().unwrap_or(Path::new("."));
+        let schematic = dir.join(&f.schematic.value);
+        let s = crate::talos::schematic::Schematic::load(&schematic).map_err(|e| {
+            let mut err = self.err(&f.schematic.referenced, format!("source.factory.schematic: {e}"));
+            err.snippet = e.snippet;
+            err
+        })?;
+        Ok(BaseSource::Factory {
+            factory,
+            schematic,
+            schematic_id: s.id(),
         })
     }
 

@@ -36,7 +36,7 @@ pub struct Spec {
 #[derive(Debug, Clone)]
 pub struct Build {
     pub arches: Vec<Arch>,
-    pub base: ImageRef,
+    pub base: BaseSource,
     pub extensions: Vec<ImageRef>,
     /// With `{arch}` still in it.
     pub layout: String,
@@ -45,6 +45,20 @@ pub struct Build {
     pub annotations: std::collections::BTreeMap<String, String>,
     pub push: Option<ImageRef>,
     pub kernel_args: Vec<String>,
+}
+
+/// Where a build's kernel and initramfs come from.
+#[derive(Debug, Clone)]
+pub enum BaseSource {
+    /// An imager or installer image.
+    Image(ImageRef),
+    /// The Image Factory, for a schematic kept beside the spec.
+    Factory {
+        factory: crate::factory::urls::Factory,
+        /// The schematic file, resolved against the spec's directory.
+        schematic: std::path::PathBuf,
+        schematic_id: String,
+    },
 }
 
 /// The kernel arguments CozyStack's matchbox profile boots Talos with.

@@ -53,9 +53,15 @@ pub struct BuildSpec {
     #[schemars(with = "ArchList")]
     pub arch: Spanned<ArchList>,
     /// The imager image (`/usr/install/<arch>/vmlinuz` and `initramfs.xz`) or an installer
-    /// image (`/usr/install/<arch>/vmlinuz.efi`, a UKI, Talos >= 1.10).
-    #[schemars(with = "String")]
-    pub base: Spanned<String>,
+    /// image (`/usr/install/<arch>/vmlinuz.efi`, a UKI, Talos >= 1.10). Either this or
+    /// `source.factory`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub base: Option<Spanned<String>>,
+    /// Take the kernel and initramfs from somewhere other than a base image.
+    #[serde(default)]
+    #[schemars(with = "Option<SourceSpec>")]
+    pub source: Option<Spanned<SourceSpec>>,
     /// System extension images, each optionally pinned `@sha256:…`.
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
@@ -79,6 +85,26 @@ pub struct BuildSpec {
     /// Kernel arguments for the matchbox profile (default: CozyStack's).
     #[serde(default)]
     pub kernel_args: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    /// The Talos Image Factory: `kernel-<arch>` and `initramfs-<arch>.xz` for the schematic's
+    /// ID and the spec's Talos version, after submitting the schematic.
+    pub factory: FactorySourceSpec,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FactorySourceSpec {
+    /// The factory (default https://factory.talos.dev).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub url: Option<Spanned<String>>,
+    /// The schematic file, relative to the spec.
+    #[schemars(with = "String")]
+    pub schematic: Spanned<String>,
 }
 
 fn default_layout() -> String {
