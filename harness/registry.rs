@@ -56,16 +56,8 @@ impl Registry {
                 .stdout(log.try_clone()?)
                 .stderr(log)
                 .stdin(Stdio::null());
-            // SAFETY: prctl in the child before exec; it only asks the kernel to end the
-            // registry if the test process dies, so no registry outlives a killed run.
-            unsafe {
-                cmd.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                    Ok(())
-                });
-            }
-            let child =
-                spawn(cmd).context("starting docker-registry (apt-get install docker-registry)")?;
+            let child = spawn_tied(cmd)
+                .context("starting docker-registry (apt-get install docker-registry)")?;
             let mut reg = Registry {
                 addr,
                 child: Some(child),
@@ -147,6 +139,19 @@ impl Drop for Registry {
             let _ = c.wait();
         }
     }
+}
+
+/// Spawns a server that ends with the test process, however that ends.
+pub fn spawn_tied(mut cmd: Command) -> std::io::Result<Child> {
+    // SAFETY: prctl in the child before exec; it only asks the kernel to end the child if
+    // the test process dies, so no server outlives a killed run.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    spawn(cmd)
 }
 
 /// Spawns from one thread that lives as long as the process. PR_SET_PDEATHSIG fires when the

@@ -56,7 +56,9 @@ pub enum FetchError {
         got: u64,
         promised: u64,
     },
-    #[error("{host}: {url} broke off after {got} bytes, so its SHA-256 cannot be computed: {error}")]
+    #[error(
+        "{host}: {url} broke off after {got} bytes, so its SHA-256 cannot be computed: {error}"
+    )]
     Broken {
         host: String,
         url: String,

@@ -297,7 +297,9 @@ pub fn matchbox_output_and_the_bastion_check() -> Result<()> {
     drop(_server);
     let out = served(2)?;
     ensure!(
-        out.contains("127.0.0.1:") && out.contains(": cannot fetch http://127.0.0.1:") && out.contains("cannot connect"),
+        out.contains("127.0.0.1:")
+            && out.contains(": cannot fetch http://127.0.0.1:")
+            && out.contains("cannot connect"),
         "{out}"
     );
     Ok(())

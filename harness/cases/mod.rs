@@ -5,6 +5,7 @@ mod build;
 mod checks;
 pub mod cli;
 mod errors;
+mod factory;
 mod flatten;
 mod golden;
 mod pull;
@@ -40,6 +41,13 @@ pub fn all() -> Vec<Trial> {
         errors::pinned_digest_reference_that_does_not_exist_is_an_error,
         errors::unknown_repository_is_a_clear_error,
         errors::unknown_tag_is_a_clear_error,
+        factory::build_takes_kernel_and_initramfs_from_the_factory,
+        factory::factory_urls_in_human_and_json,
+        factory::release_dry_run_validates_offline,
+        factory::release_failures_write_nothing,
+        factory::release_online_against_a_loopback_factory,
+        factory::schematic_cli_prints_ids_and_located_errors,
+        factory::schematic_ids_match_go_yaml_v3_on_generated_schematics,
         flatten::export_matches_tree_and_stays_inside_the_directory,
         flatten::tdg_pushed_image_reads_back_in_skopeo_and_umoci,
         flatten::tree_matches_umoci_unpack_of_skopeo_pushed_image,

@@ -17,9 +17,9 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
+use crate::factory::client::Client;
 use crate::oci::layout::{LayoutSource, LayoutWriter};
 use crate::reference::ImageRef;
-use crate::factory::client::Client;
 use crate::spec::{Arch, BaseSource, Spec};
 use crate::talos::initramfs::Compression;
 use crate::talos::version::parse_version;

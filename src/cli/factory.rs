@@ -7,8 +7,8 @@ use clap::Subcommand;
 
 use tdg::factory::release::{self, Request};
 use tdg::factory::urls::{self, Factory, Target};
-use tdg::verify::Env;
 use tdg::talos::schematic::Schematic;
+use tdg::verify::Env;
 
 #[derive(Subcommand)]
 pub enum SchematicCommand {

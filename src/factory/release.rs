@@ -122,14 +122,16 @@ pub async fn release(env: &Env, req: &Request) -> Result<Outcome> {
             .download(&urls.iso, dest.as_deref(), &req.target.iso_name())
             .await
             .context("downloading the ISO")?;
-        notes.push(format!("iso: {} bytes, sha256 {}", iso.size, iso.digest.hex()));
+        notes.push(format!(
+            "iso: {} bytes, sha256 {}",
+            iso.size,
+            iso.digest.hex()
+        ));
         sha256 = Some(iso.digest.hex().to_string());
         local_path = dest.map(|d| d.display().to_string());
         match installer_digest(env, &urls.installer, &req.target.arch).await {
             Ok(d) => digest = Some(d),
-            Err(e) => notes.push(format!(
-                "warning: the installer digest is left out: {e:#}"
-            )),
+            Err(e) => notes.push(format!("warning: the installer digest is left out: {e:#}")),
         }
     }
     let manifest = Manifest {
@@ -319,7 +321,10 @@ mod tests {
                 .unwrap()
                 .remove(field);
             let e = validate(&m).expect_err(p).to_string();
-            assert!(e.contains(&format!("\"{field}\" is a required property")), "{p}: {e}");
+            assert!(
+                e.contains(&format!("\"{field}\" is a required property")),
+                "{p}: {e}"
+            );
         }
     }
 
@@ -333,7 +338,10 @@ mod tests {
         assert!(validate(&m).is_err());
         m["os"]["iso"]["sha256"] = "ab".repeat(32).into();
         m["os"]["installer"]["digest"] = "sha256:1234".into();
-        assert!(validate(&m).unwrap_err().to_string().contains("/os/installer/digest"));
+        assert!(validate(&m)
+            .unwrap_err()
+            .to_string()
+            .contains("/os/installer/digest"));
         m["os"]["installer"]["digest"] = format!("sha256:{}", "0".repeat(64)).into();
         validate(&m).unwrap();
         m["extra"] = 1.into();

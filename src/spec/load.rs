@@ -8,8 +8,8 @@ use serde_saphyr::{Location, Spanned};
 
 use super::model::{self, FileType};
 use super::{
-    BaseSource, Build, Expectations, ExtensionImageExpectation, FileExpectation, InitramfsExpectation,
-    ReportExpectation, Spec, TreeExpectation, UkiExpectation, ValueMatch,
+    BaseSource, Build, Expectations, ExtensionImageExpectation, FileExpectation,
+    InitramfsExpectation, ReportExpectation, Spec, TreeExpectation, UkiExpectation, ValueMatch,
 };
 use crate::digest::Digest;
 use crate::oci::platform::Platform;
@@ -288,7 +288,10 @@ impl Validator<'_> {
         let dir = self.file.parent().unwrap_or(Path::new("."));
         let schematic = dir.join(&f.schematic.value);
         let s = crate::talos::schematic::Schematic::load(&schematic).map_err(|e| {
-            let mut err = self.err(&f.schematic.referenced, format!("source.factory.schematic: {e}"));
+            let mut err = self.err(
+                &f.schematic.referenced,
+                format!("source.factory.schematic: {e}"),
+            );
             err.snippet = e.snippet;
             err
         })?;

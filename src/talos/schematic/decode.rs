@@ -58,10 +58,9 @@ fn entries<'a>(n: &'a Node, want: &str) -> Result<Option<&'a [(Node, Node)]>> {
     match &n.kind {
         Kind::Map(entries) => {
             for (i, (k, _)) in entries.iter().enumerate() {
+                // yaml.v3 merges on a `<<` key whether or not it is quoted.
                 if let Kind::Scalar {
-                    text,
-                    quoted: false,
-                    ..
+                    text, tag: None, ..
                 } = &k.kind
                 {
                     if text == "<<" {

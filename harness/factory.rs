@@ -1,0 +1,155 @@
+//! The Go side of the factory tests (`harness/factory/main.go`): built once per run with
+//! Debian's Go and yaml.v3 (offline, GOPATH mode), used as the reference for schematic IDs
+//! (`batch`) and as a stand-in Image Factory on loopback (`serve`).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::registry::spawn_tied;
+use crate::world;
+
+/// The built program, or why it could not be built (reported by every trial that needs it).
+pub fn binary() -> Result<PathBuf> {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BIN.get_or_init(|| build().map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(|e| anyhow!(e))
+}
+
+fn build() -> Result<PathBuf> {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("factory");
+    std::fs::create_dir_all(&dir)?;
+    let bin = dir.join("factory");
+    let out = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&bin)
+        .arg(".")
+        .current_dir(world::repo_root().join("harness/factory"))
+        .env("GO111MODULE", "off")
+        .env("GOPATH", "/usr/share/gocode")
+        .env("GOCACHE", dir.join("cache"))
+        .env("GOFLAGS", "")
+        .env("CGO_ENABLED", "0")
+        .output()
+        .context("running go (apt-get install golang-go golang-gopkg-yaml.v3-dev)")?;
+    if !out.status.success() {
+        bail!(
+            "go build harness/factory failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(bin)
+}
+
+/// yaml.v3's canonical bytes for each document, or its error.
+pub fn canonical_batch(docs: &[String]) -> Result<Vec<Result<String, String>>> {
+    let mut child = Command::new(binary()?)
+        .arg("batch")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut input = String::new();
+    for d in docs {
+        input += &serde_json::to_string(d)?;
+        input.push('\n');
+    }
+    let mut stdin = child.stdin.take().context("batch stdin")?;
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let out = child.wait_with_output()?;
+    writer
+        .join()
+        .map_err(|_| anyhow!("writer panicked"))?
+        .context("feeding the batch")?;
+    if !out.status.success() {
+        bail!("factory batch: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut results = Vec::new();
+    for line in String::from_utf8(out.stdout)?.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        results.push(match (v["ok"].as_str(), v["err"].as_str()) {
+            (Some(ok), _) => Ok(ok.to_string()),
+            (_, Some(e)) => Err(e.to_string()),
+            _ => bail!("factory batch: unexpected line {line}"),
+        });
+    }
+    if results.len() != docs.len() {
+        bail!("factory batch answered {} of {}", results.len(), docs.len());
+    }
+    Ok(results)
+}
+
+/// A stand-in Image Factory on 127.0.0.1, serving the files of `root`.
+pub struct FakeFactory {
+    pub url: String,
+    log: PathBuf,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+/// How the fake misbehaves: `post` ok|no-id|wrong-id|fail, `download` ok|truncate|abort|missing.
+pub struct Behaviour<'a> {
+    pub post: &'a str,
+    pub download: &'a str,
+}
+
+pub const WELL: Behaviour<'static> = Behaviour {
+    post: "ok",
+    download: "ok",
+};
+
+impl FakeFactory {
+    pub fn start(root: &Path, b: Behaviour<'_>) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let log = dir.path().join("requests.log");
+        let mut cmd = Command::new(binary()?);
+        cmd.arg("serve")
+            .arg("-root")
+            .arg(root)
+            .args(["-post", b.post, "-download", b.download])
+            .arg("-log")
+            .arg(&log)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .stdin(Stdio::null());
+        let mut child = spawn_tied(cmd)?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().context("factory stdout")?).read_line(&mut line)?;
+        let url = line.trim().to_string();
+        if !url.starts_with("http://127.0.0.1:") {
+            let _ = child.kill();
+            bail!("the fake factory did not start: {line:?}");
+        }
+        Ok(FakeFactory {
+            url,
+            log,
+            child,
+            _dir: dir,
+        })
+    }
+
+    /// `host:port`, which is also the registry its installer references name.
+    pub fn host(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+
+    /// The requests served so far, `METHOD PATH` a line.
+    pub fn requests(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for FakeFactory {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
