@@ -358,15 +358,7 @@ fn build(
 }
 
 fn load_spec(path: &std::path::Path) -> Result<tdg::spec::Spec> {
-    tdg::spec::load_file(path).map_err(|e| {
-        anyhow::anyhow!(
-            "{e}{}",
-            e.snippet
-                .as_ref()
-                .map(|s| format!("\n{s}"))
-                .unwrap_or_default()
-        )
-    })
+    tdg::spec::load_file(path).map_err(|e| e.with_snippet())
 }
 
 /// Verifies specs and settles their goldens by `mode`, telling the user what was written.

@@ -39,15 +39,7 @@ pub struct TargetArgs {
 }
 
 pub fn load(path: &Path) -> Result<Schematic> {
-    Schematic::load(path).map_err(|e| {
-        anyhow::anyhow!(
-            "{e}{}",
-            e.snippet
-                .as_ref()
-                .map(|s| format!("\n{s}"))
-                .unwrap_or_default()
-        )
-    })
+    Schematic::load(path).map_err(|e| e.with_snippet())
 }
 
 pub fn schematic(cmd: &SchematicCommand) -> Result<i32> {

@@ -101,7 +101,7 @@ pub struct Outcome {
 pub async fn release(env: &Env, req: &Request) -> Result<Outcome> {
     let text = std::fs::read(&req.schematic)
         .with_context(|| format!("cannot read the schematic {}", req.schematic.display()))?;
-    let schematic = Schematic::load(&req.schematic).map_err(located)?;
+    let schematic = Schematic::load(&req.schematic).map_err(|e| e.with_snippet())?;
     let id = schematic.id();
     let urls = urls::render(&req.factory, &id, &req.target)?;
     derived_installer(&urls)?;
@@ -171,16 +171,6 @@ pub async fn release(env: &Env, req: &Request) -> Result<Outcome> {
         urls,
         notes,
     })
-}
-
-fn located(e: crate::spec::load::SpecError) -> anyhow::Error {
-    anyhow::anyhow!(
-        "{e}{}",
-        e.snippet
-            .as_ref()
-            .map(|s| format!("\n{s}"))
-            .unwrap_or_default()
-    )
 }
 
 /// The installer reference must name this schematic ID and Talos version, in the factory's

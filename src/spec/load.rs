@@ -41,22 +41,42 @@ impl fmt::Display for SpecError {
 
 impl std::error::Error for SpecError {}
 
-pub fn load_file(path: &Path) -> Result<Spec, SpecError> {
+impl SpecError {
+    /// The error with its source line and caret below it, for a terminal.
+    pub fn with_snippet(&self) -> anyhow::Error {
+        anyhow::anyhow!(
+            "{self}{}",
+            self.snippet
+                .as_ref()
+                .map(|s| format!("\n{s}"))
+                .unwrap_or_default()
+        )
+    }
+}
+
+/// A UTF-8 file's text; `what` names it in errors ("spec", "schematic").
+pub fn read_text(path: &Path, what: &str) -> Result<String, SpecError> {
     let bytes = std::fs::read(path).map_err(|e| SpecError {
         file: path.to_path_buf(),
         line: 0,
         column: 0,
-        message: format!("cannot read spec: {e}"),
+        message: format!("cannot read {what}: {e}"),
         snippet: None,
     })?;
-    let text = String::from_utf8(bytes).map_err(|e| SpecError {
+    String::from_utf8(bytes).map_err(|e| SpecError {
         file: path.to_path_buf(),
         line: 1,
         column: 1,
-        message: format!("spec is not UTF-8 (byte {})", e.utf8_error().valid_up_to()),
+        message: format!(
+            "{what} is not UTF-8 (byte {})",
+            e.utf8_error().valid_up_to()
+        ),
         snippet: None,
-    })?;
-    load_str(path, &text)
+    })
+}
+
+pub fn load_file(path: &Path) -> Result<Spec, SpecError> {
+    load_str(path, &read_text(path, "spec")?)
 }
 
 pub fn load_str(path: &Path, text: &str) -> Result<Spec, SpecError> {

@@ -206,25 +206,7 @@ impl Emitter {
         if !value.is_empty() && !self.whitespace {
             self.put(' ');
         }
-        let mut breaks = false;
-        for c in value.chars() {
-            if c == ' ' {
-                self.put(c);
-            } else if is_break(c) {
-                if !breaks && c == '\n' {
-                    self.put_break();
-                }
-                self.write_break(c);
-                breaks = true;
-            } else {
-                if breaks {
-                    self.write_indent();
-                }
-                self.put(c);
-                self.indention = false;
-                breaks = false;
-            }
-        }
+        self.write_text(value, false);
         if !value.is_empty() {
             self.whitespace = false;
         }
@@ -233,6 +215,15 @@ impl Emitter {
 
     fn write_single(&mut self, value: &str) {
         self.write_indicator("'", true, false, false);
+        self.write_text(value, true);
+        self.write_indicator("'", false, false, false);
+        self.whitespace = false;
+        self.indention = false;
+    }
+
+    /// The body of a plain or single-quoted scalar: a `\n` is written twice (a folded line
+    /// break reads back as one), and in single quotes `'` is doubled.
+    fn write_text(&mut self, value: &str, single_quoted: bool) {
         let mut breaks = false;
         for c in value.chars() {
             if c == ' ' {
@@ -247,7 +238,7 @@ impl Emitter {
                 if breaks {
                     self.write_indent();
                 }
-                if c == '\'' {
+                if single_quoted && c == '\'' {
                     self.put('\'');
                 }
                 self.put(c);
@@ -255,9 +246,6 @@ impl Emitter {
                 breaks = false;
             }
         }
-        self.write_indicator("'", false, false, false);
-        self.whitespace = false;
-        self.indention = false;
     }
 
     fn write_double(&mut self, value: &str) {

@@ -118,23 +118,7 @@ pub enum ValueKey {
 impl Schematic {
     /// Reads a schematic file; errors name `file:line:col`.
     pub fn load(path: &Path) -> Result<Schematic, SpecError> {
-        let bytes = std::fs::read(path).map_err(|e| SpecError {
-            file: path.to_path_buf(),
-            line: 0,
-            column: 0,
-            message: format!("cannot read schematic: {e}"),
-            snippet: None,
-        })?;
-        let text = String::from_utf8(bytes).map_err(|e| SpecError {
-            file: path.to_path_buf(),
-            line: 1,
-            column: 1,
-            message: format!(
-                "schematic is not UTF-8 (byte {})",
-                e.utf8_error().valid_up_to()
-            ),
-            snippet: None,
-        })?;
+        let text = crate::spec::load::read_text(path, "schematic")?;
         Self::parse(path, &text)
     }
 
