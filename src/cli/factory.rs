@@ -26,8 +26,10 @@ pub struct TargetArgs {
     /// Talos version, e.g. v1.11.5.
     #[arg(long, value_name = "VERSION")]
     pub talos: String,
+    /// amd64 or arm64.
     #[arg(long, value_name = "ARCH", default_value = "arm64")]
     pub arch: String,
+    /// The Talos platform: metal, aws, nocloud, ...
     #[arg(long, value_name = "PLATFORM", default_value = "metal")]
     pub platform: String,
     /// The Secure Boot assets and installer.
