@@ -163,3 +163,65 @@ fn committed_schema_is_current() {
         "run `cargo run -- schema > schema/spec-v1.schema.json`"
     );
 }
+
+#[test]
+fn build_source_factory_reads_its_schematic_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("x.yaml");
+    let with_build = |build: &str| format!("{GOOD}talos: v1.11.5\nbuild:\n  arch: arm64\n{build}");
+    let load = |text: &str| load_str(&spec, text);
+    std::fs::write(
+        dir.path().join("s.yaml"),
+        "customization:\n  systemExtensions: {officialExtensions: [siderolabs/spin]}\n",
+    )
+    .unwrap();
+    let s = load(&with_build("  source:\n    factory: {schematic: s.yaml}\n")).unwrap();
+    match s.build.unwrap().base {
+        super::BaseSource::Factory {
+            factory,
+            schematic_id,
+            ..
+        } => {
+            assert_eq!(factory.base, "https://factory.talos.dev");
+            assert_eq!(
+                schematic_id,
+                "9dbbf9df608019b1a6b5a9ecc22fb2604fcbafce9d39ead8e934cd12ae3a8a01"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let e = load(&with_build(
+        "  base: ghcr.io/siderolabs/imager:v1.11.5\n  source:\n    factory: {schematic: s.yaml}\n",
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains(":12:5: build has both `base` and `source`"),
+        "{e}"
+    );
+    let e = load(&with_build("")).unwrap_err().to_string();
+    assert!(e.contains("build needs `base`"), "{e}");
+    let e = load(&with_build(
+        "  source:\n    factory: {schematic: missing.yaml}\n",
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains(":11:26: source.factory.schematic:")
+            && e.contains("missing.yaml: cannot read schematic"),
+        "{e}"
+    );
+    std::fs::write(dir.path().join("bad.yaml"), "customization:\n  extra: 1\n").unwrap();
+    let e = load(&with_build(
+        "  source:\n    factory: {schematic: bad.yaml}\n",
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("bad.yaml:2:3: field extra not found"), "{e}");
+    let e = load(&with_build(
+        "  source:\n    factory: {url: 'ftp://x', schematic: s.yaml}\n",
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("must start with https:// or http://"), "{e}");
+}
