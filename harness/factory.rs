@@ -24,9 +24,12 @@ fn build() -> Result<PathBuf> {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("factory");
     std::fs::create_dir_all(&dir)?;
     let bin = dir.join("factory");
+    // Built beside and renamed into place: under nextest every trial is its own process, and
+    // one may be running the program while another replaces it.
+    let fresh = dir.join(format!("factory.{}.tmp", std::process::id()));
     let out = Command::new("go")
         .args(["build", "-o"])
-        .arg(&bin)
+        .arg(&fresh)
         .arg(".")
         .current_dir(world::repo_root().join("harness/factory"))
         .env("GO111MODULE", "off")
@@ -42,6 +45,7 @@ fn build() -> Result<PathBuf> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    std::fs::rename(&fresh, &bin)?;
     Ok(bin)
 }
 
