@@ -10,7 +10,6 @@ use std::sync::OnceLock;
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::registry::spawn_tied;
-use crate::world;
 
 /// The built program, or why it could not be built (reported by every trial that needs it).
 pub fn binary() -> Result<PathBuf> {
@@ -31,7 +30,7 @@ fn build() -> Result<PathBuf> {
         .args(["build", "-o"])
         .arg(&fresh)
         .arg(".")
-        .current_dir(world::repo_root().join("harness/factory"))
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("harness/factory"))
         .env("GO111MODULE", "off")
         .env("GOPATH", "/usr/share/gocode")
         .env("GOCACHE", dir.join("cache"))
