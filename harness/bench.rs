@@ -436,8 +436,21 @@ fn release_bench(dir: &Path, tdg: &str) -> Result<()> {
         Command::new(tdg)
             .args(["factory", "release", "--schematic"])
             .arg(&schematic)
-            .args(["--talos", "v1.11.5", "--version", "v0.1.0", "--channel", "bench"])
-            .args(["--kubernetes", "v1.34.1", "--factory", &fake.url, "--download"])
+            .args([
+                "--talos",
+                "v1.11.5",
+                "--version",
+                "v0.1.0",
+                "--channel",
+                "bench",
+            ])
+            .args([
+                "--kubernetes",
+                "v1.34.1",
+                "--factory",
+                &fake.url,
+                "--download",
+            ])
             .arg(dir.join("dist"))
             .arg("--output")
             .arg(&out),
