@@ -378,7 +378,7 @@ fn string_style(s: &str) -> Style {
     }
 }
 
-pub fn is_old_bool(s: &str) -> bool {
+fn is_old_bool(s: &str) -> bool {
     matches!(
         s,
         "y" | "Y"
@@ -447,7 +447,7 @@ fn is_base60_float(s: &str) -> bool {
 
 /// `strconv.FormatFloat(f, 'g', -1, 64)` with yaml.v3's names for the infinities and NaN:
 /// the shortest digits that read back, as `%e` when the exponent is below -4 or 6 and over.
-pub fn go_float(f: f64) -> String {
+fn go_float(f: f64) -> String {
     if f.is_nan() {
         return ".nan".into();
     }
@@ -595,4 +595,35 @@ fn is_blank_or_break(c: char) -> bool {
 fn is_printable(c: char) -> bool {
     matches!(c as u32,
         0x0A | 0x20..=0x7E | 0xA0..=0xD7FF | 0xE000..=0xFEFE | 0xFF00..=0xFFFD)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::go_float;
+
+    /// Each as Go's yaml.v3 writes it (`strconv.FormatFloat(f, 'g', -1, 64)`).
+    #[test]
+    fn floats_are_written_as_go_writes_them() {
+        let cases = [
+            (1e21, "1e+21"),
+            (0.000001, "1e-06"),
+            (123456.0, "123456"),
+            (1234567.0, "1.234567e+06"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (-0.0, "-0"),
+            (100.0, "100"),
+            (2.5e-10, "2.5e-10"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (5e-324, "5e-324"),
+            (0.1, "0.1"),
+            (33.333333333333336, "33.333333333333336"),
+            (f64::INFINITY, ".inf"),
+            (f64::NEG_INFINITY, "-.inf"),
+            (f64::NAN, ".nan"),
+        ];
+        for (f, want) in cases {
+            assert_eq!(go_float(f), want, "{f:e}");
+        }
+    }
 }

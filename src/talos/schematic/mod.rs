@@ -152,10 +152,6 @@ impl Schematic {
         hex::encode(Sha256::digest(self.canonical().as_bytes()))
     }
 
-    pub fn has_secureboot_options(&self) -> bool {
-        self.customization.secureboot != SecureBoot::default()
-    }
-
     /// The marshalled form: struct fields in order, `omitempty` ones left out when zero.
     fn out(&self) -> Out {
         let mut top = Vec::new();
