@@ -322,6 +322,63 @@ fn yaml(v: &serde_json::Value, indent: usize, out: &mut String) {
     }
 }
 
+/// YAML a generator does not write: Go number and boolean spellings in typed fields, block
+/// scalars, anchors and aliases, flow collections, comments, null items, tags, nested maps
+/// with non-string keys, and values yaml.v3 refuses.
+const HAND_WRITTEN: &[&str] = &[
+    "customization:\n  meta:\n    - key: 0x0A\n      value: 10\n",
+    "customization:\n  extraKernelArgs: [yes, 0x10, 1_0, ~, '', \"\"]\n",
+    "customization:\n  secureboot:\n    includeWellKnownCertificates: yes # YAML 1.1\n",
+    "customization:\n  secureboot:\n    includeWellKnownCertificates: \"on\"\n",
+    "customization:\n  diskImage: {sectorSize: 4096.9}\n",
+    "customization:\n  diskImage: {sectorSize: 1e3}\n",
+    "customization:\n  meta: [{key: 256, value: x}]\n",
+    "customization:\n  meta: [{key: -1, value: x}]\n",
+    "customization:\n  meta: [{key: '1', value: x}]\n",
+    "customization:\n  embeddedMachineConfiguration: |\n    version: v1alpha1\n    machine:\n      type: worker\n",
+    "customization:\n  embeddedMachineConfiguration: |+\n    a\n\n\n",
+    "customization:\n  embeddedMachineConfiguration: >\n    folded\n    text\n",
+    "overlay:\n  image: x\n  name: y\n  options: &o {a: 1}\ncustomization: {extraKernelArgs: [*o]}\n",
+    "overlay: {image: x, name: y, options: {a: &x [1, 2], b: *x}}\n",
+    "customization: {}\ncustomization: {}\n",
+    "customization:\n  bootloader: \"\"\n",
+    "customization:\n  bootloader: ~\n",
+    "customization:\n  bootloader: 1\n",
+    "customization: ~\n",
+    "~\n",
+    "---\n",
+    "[]\n",
+    "x\n",
+    "overlay: {options: {1: a, '1': b}}\n",
+    "overlay: {options: {~: a, b: c}}\n",
+    "overlay: {options: {a: {1: x, true: y, 1.5: z, b: w, ~: n, 10: t, 2: u}}}\n",
+    "overlay: {options: {a: {0x1: x, 1: y}}}\n",
+    "overlay: {options: {a: 2001-12-14, b: !!str 10, c: !!float 1, d: !!int '7'}}\n",
+    "customization: {extraKernelArgs: !!seq [a]}\n",
+    "customization: {extraKernelArgs: [!!int x]}\n",
+    "overlay: {options: {a10: 1, a9: 2, a010: 3, a01: 4, b: 5, B: 6, '': 7, x1y: 8, x01y: 9, x1: 10}}\n",
+    "customization:\n  extraKernelArgs: a\n",
+    "customization:\n  extraKernelArgs: {a: b}\n",
+    "customization: {meta: [~]}\n",
+    "customization: {meta: [{}]}\n",
+    "customization: {systemExtensions: ~}\n",
+    "customization: {systemExtensions: {officialExtensions: ~}}\n",
+    "overlay: {}\n",
+    "overlay: {image: ''}\n",
+    "overlay: {name: x}\n",
+    "customization: {secureboot: {includeWellKnownCertificates: 1}}\n",
+    "customization: {secureboot: {includeWellKnownCertificates: 'true'}}\n",
+    "customization: {diskImage: {sectorSize: -0.5}}\n",
+    "customization: {diskImage: {sectorSize: 0x1000}}\n",
+    "customization: {diskImage: {sectorSize: 18446744073709551615}}\n",
+    "customization: {meta: [{key: 255.9, value: x}]}\n",
+    "customization: {meta: [{key: 08, value: x}]}\n",
+    "customization: {meta: [{key: 0b11, value: x}]}\n",
+    "customization: {meta: [{key: +5, value: x}]}\n",
+    "# a comment\ncustomization: # another\n  extraKernelArgs:\n  - 'single ''quoted'''\n  - \"tab\\there\"\n",
+    "{\"customization\": {\"extraKernelArgs\": [\"\\u00e9\", \"\\t\", \"\\/\"]}}",
+];
+
 /// Characters YAML 1.1 reads as line breaks and YAML 1.2 as text: tdg refuses them raw.
 fn has_yaml11_break(s: &str) -> bool {
     s.contains(['\u{85}', '\u{2028}', '\u{2029}'])
@@ -337,6 +394,7 @@ pub fn schematic_ids_match_go_yaml_v3_on_generated_schematics() -> Result<()> {
         docs.push(std::fs::read_to_string(e?.path())?);
     }
     ensure!(docs.len() >= 2, "schematics/ holds the two variants");
+    docs.extend(HAND_WRITTEN.iter().map(|d| d.to_string()));
     for i in 0..3000 {
         let v = schematic(&mut r);
         if i % 2 == 0 {

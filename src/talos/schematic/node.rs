@@ -109,25 +109,34 @@ fn yaml11_breaks(text: &str) -> Result<(), ReadError> {
     Ok(())
 }
 
-/// yaml.v3 refuses `\uD800`-`\uDFFF` escapes (JSON's surrogate pairs), so such a schematic is
-/// one the factory rejects.
-fn surrogate_escape(source: &str) -> bool {
+/// What yaml.v3 refuses in a double-quoted scalar that a YAML 1.2 parser reads: escapes it
+/// does not know (JSON's `\/`), and `\u` escapes of UTF-16 surrogates (JSON's pairs).
+fn bad_escape(source: &str) -> Option<String> {
     let mut chars = source.chars();
     while let Some(c) = chars.next() {
         if c != '\\' {
             continue;
         }
-        let digits = match chars.next() {
-            Some('u') => 4,
-            Some('U') => 8,
-            _ => continue,
+        let digits = match chars.next()? {
+            'x' => 2,
+            'u' => 4,
+            'U' => 8,
+            '0' | 'a' | 'b' | 't' | '\t' | 'n' | 'v' | 'f' | 'r' | 'e' | ' ' | '"' | '\''
+            | '\\' | 'N' | '_' | 'L' | 'P' | '\n' | '\r' => continue,
+            other => {
+                return Some(format!(
+                    "`\\{other}` is not an escape the factory's YAML parser knows (YAML 1.1)"
+                ))
+            }
         };
         let hex: String = chars.by_ref().take(digits).collect();
         if u32::from_str_radix(&hex, 16).is_ok_and(|v| (0xD800..=0xDFFF).contains(&v)) {
-            return true;
+            return Some(
+                "a \\u escape of a UTF-16 surrogate (\\uD800-\\uDFFF): the factory's YAML parser refuses it; write the character itself".into(),
+            );
         }
     }
-    false
+    None
 }
 
 struct Reader<'a> {
@@ -166,11 +175,8 @@ impl<'a> Reader<'a> {
                     };
                     if let Event::Scalar(_, ScalarStyle::DoubleQuoted, ..) = e {
                         let source = span.byte_range().and_then(|r| self.text.get(r));
-                        if source.is_some_and(surrogate_escape) {
-                            return Err(ReadError {
-                                at,
-                                message: "a \\u escape of a UTF-16 surrogate (\\uD800-\\uDFFF): the factory's YAML parser refuses it; write the character itself".into(),
-                            });
+                        if let Some(message) = source.and_then(bad_escape) {
+                            return Err(ReadError { at, message });
                         }
                     }
                     return Ok((e, at));

@@ -258,6 +258,7 @@ fn bad_input_is_an_error_at_its_place() {
     assert!(error("customization: {extraKernelArgs: !custom [a]}").contains("tag"));
     assert!(error("customization: {extraKernelArgs: [\"\\ud83d\\ude00\"]}").contains("surrogate"));
     assert!(error("customization: {extraKernelArgs: [\"a\u{2028}b\"]}").contains("U+2028"));
+    assert!(error(r#"{"customization": {"extraKernelArgs": ["a\/b"]}}"#).contains("not an escape"));
     assert!(error("overlay: {options: {<<: {a: 1}}}").contains("merge keys"));
 }
 
