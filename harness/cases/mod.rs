@@ -10,6 +10,7 @@ mod flatten;
 mod golden;
 mod pull;
 mod reports;
+mod schematic_gen;
 mod talos;
 mod workflows;
 
