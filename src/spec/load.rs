@@ -1,8 +1,7 @@
 //! Strict loading: unknown keys, duplicate keys, wrong types, invalid values and specs that
 //! check nothing are errors naming `file:line:col`.
 
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_saphyr::{Location, Spanned};
 
@@ -16,68 +15,7 @@ use crate::oci::platform::Platform;
 use crate::reference::ImageRef;
 use crate::talos::extensions::Requirement;
 
-#[derive(Debug, Clone)]
-pub struct SpecError {
-    pub file: PathBuf,
-    pub line: u64,
-    pub column: u64,
-    pub message: String,
-    /// Source lines around the error, when the YAML parser gave them.
-    pub snippet: Option<String>,
-}
-
-impl fmt::Display for SpecError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Line 0: the file could not be read at all, so there is no place in it to name.
-        if self.line == 0 {
-            return write!(f, "{}: {}", self.file.display(), self.message);
-        }
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file.display(),
-            self.line,
-            self.column,
-            self.message
-        )
-    }
-}
-
-impl std::error::Error for SpecError {}
-
-impl SpecError {
-    /// The error with its source line and caret below it, for a terminal.
-    pub fn with_snippet(&self) -> anyhow::Error {
-        anyhow::anyhow!(
-            "{self}{}",
-            self.snippet
-                .as_ref()
-                .map(|s| format!("\n{s}"))
-                .unwrap_or_default()
-        )
-    }
-}
-
-/// A UTF-8 file's text; `what` names it in errors ("spec", "schematic").
-pub fn read_text(path: &Path, what: &str) -> Result<String, SpecError> {
-    let bytes = std::fs::read(path).map_err(|e| SpecError {
-        file: path.to_path_buf(),
-        line: 0,
-        column: 0,
-        message: format!("cannot read {what}: {e}"),
-        snippet: None,
-    })?;
-    String::from_utf8(bytes).map_err(|e| SpecError {
-        file: path.to_path_buf(),
-        line: 1,
-        column: 1,
-        message: format!(
-            "{what} is not UTF-8 (byte {})",
-            e.utf8_error().valid_up_to()
-        ),
-        snippet: None,
-    })
-}
+pub use super::error::{read_text, SpecError};
 
 pub fn load_file(path: &Path) -> Result<Spec, SpecError> {
     load_str(path, &read_text(path, "spec")?)

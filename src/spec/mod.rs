@@ -1,6 +1,7 @@
 //! Specs: the YAML model ([`model`]), strict loading with file:line:col errors ([`load`]), and
 //! the validated form the rest of tdg reads ([`Spec`]).
 
+pub mod error;
 pub mod load;
 pub mod model;
 pub mod size;
