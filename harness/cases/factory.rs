@@ -344,6 +344,33 @@ pub fn release_online_against_a_loopback_factory() -> Result<()> {
                 .any(|r| r == &format!("GET /image/{id}/v1.11.5/metal-arm64.iso")),
         "{reqs:?}"
     );
+    // An installer the registry holds without an arm64 image is an error, not a missing digest.
+    let empty = dir.path().join("empty.yaml");
+    std::fs::write(&empty, "customization: {}\n")?;
+    let amd64_only = dir.path().join("amd64-only");
+    crate::fixtures::layout_index(
+        &amd64_only,
+        "v1.11.5",
+        &["linux/amd64"],
+        tdg::oci::image::Flavor::Oci,
+    )?;
+    let empty_id = tdg::talos::schematic::EMPTY_ID;
+    push_with_skopeo(
+        &amd64_only,
+        "v1.11.5",
+        &format!("{}/metal-installer/{empty_id}:v1.11.5", w.registry.addr),
+    )?;
+    std::fs::remove_file(&manifest)?;
+    let out = tdg.run(release_args(
+        empty.to_str().unwrap(),
+        &f.url,
+        &["--output", manifest.to_str().unwrap(), "--mirror", &mirror],
+    ))?;
+    let t = expect_exit(&out, 2)?;
+    ensure!(
+        t.contains("no linux/arm64 manifest in the index") && !manifest.exists(),
+        "{t}"
+    );
     Ok(())
 }
 

@@ -11,8 +11,9 @@ use serde::Serialize;
 
 use super::client::Client;
 use super::urls::{self, Factory, Target, Urls};
+use crate::digest::IntegrityError;
 use crate::oci::platform::Platform;
-use crate::oci::resolve;
+use crate::oci::resolve::{self, PlatformChoiceError};
 use crate::oci::source::Source;
 use crate::reference::{ImageRef, Location};
 use crate::talos::schematic::Schematic;
@@ -129,9 +130,11 @@ pub async fn release(env: &Env, req: &Request) -> Result<Outcome> {
         ));
         sha256 = Some(iso.digest.hex().to_string());
         local_path = dest.map(|d| d.display().to_string());
-        match installer_digest(env, &urls.installer, &req.target.arch).await {
-            Ok(d) => digest = Some(d),
-            Err(e) => notes.push(format!("warning: the installer digest is left out: {e:#}")),
+        match installer_digest(env, &urls.installer, &req.target.arch).await? {
+            Lookup::Found(d) => digest = Some(d),
+            Lookup::Unreachable(e) => {
+                notes.push(format!("warning: the installer digest is left out: {e:#}"))
+            }
         }
     }
     let manifest = Manifest {
@@ -193,15 +196,35 @@ fn derived_installer(u: &Urls) -> Result<()> {
     Ok(())
 }
 
-/// The installer index's digest, checked to hold an image for `arch`.
-async fn installer_digest(env: &Env, image: &str, arch: &str) -> Result<String> {
+enum Lookup {
+    Found(String),
+    /// The registry could not be asked (offline, refused, unknown): the manifest goes without.
+    Unreachable(anyhow::Error),
+}
+
+/// The installer index's digest, checked to hold an image for `arch`. An installer without
+/// that image, or bytes that do not match their digest, are errors, not a missing digest.
+async fn installer_digest(env: &Env, image: &str, arch: &str) -> Result<Lookup> {
     let r: ImageRef = image.parse()?;
     let source = Source::open(&env.mirrors.endpoint(&r))?;
     let wanted = Platform::new("linux", arch, None);
-    let resolved = resolve::resolve(&source, &r, Some(&wanted), &env.cache)
-        .await
-        .with_context(|| format!("resolving {image}"))?;
-    Ok(resolved.digest.to_string())
+    let resolved = match resolve::resolve(&source, &r, Some(&wanted), &env.cache).await {
+        Ok(resolved) => resolved,
+        Err(e)
+            if e.downcast_ref::<PlatformChoiceError>().is_some()
+                || e.downcast_ref::<IntegrityError>().is_some() =>
+        {
+            return Err(e.context(format!("the installer {image}")));
+        }
+        Err(e) => return Ok(Lookup::Unreachable(e.context(format!("resolving {image}")))),
+    };
+    if !resolved.platform.satisfies(&wanted) {
+        bail!(
+            "the installer {image} is a {} image, not {wanted}",
+            resolved.platform
+        );
+    }
+    Ok(Lookup::Found(resolved.digest.to_string()))
 }
 
 fn generated_at() -> Result<String> {
