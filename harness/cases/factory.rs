@@ -118,9 +118,7 @@ pub fn factory_urls_in_human_and_json() -> Result<()> {
     let tdg = Tdg::new()?;
     let dir = tempfile::tempdir()?;
     let s = write_schematic(dir.path())?;
-    let id = Schematic::load(&s)
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .id();
+    let id = Schematic::load(&s).map_err(|e| e.with_snippet())?.id();
     let args = |extra: &[&str]| {
         let mut a = vec![
             "factory",
@@ -283,9 +281,7 @@ pub fn release_online_against_a_loopback_factory() -> Result<()> {
     let tdg = Tdg::new()?;
     let dir = tempfile::tempdir()?;
     let s = write_schematic(dir.path())?;
-    let id = Schematic::load(&s)
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .id();
+    let id = Schematic::load(&s).map_err(|e| e.with_snippet())?.id();
     let (root, iso_sum) = iso_root()?;
     let f = FakeFactory::start(root.path(), WELL)?;
     // The installer the factory would build, in a real registry under the factory's name.
