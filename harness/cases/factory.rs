@@ -450,7 +450,7 @@ pub fn release_failures_write_nothing() -> Result<()> {
     let missing = dir.path().join("missing.yaml");
     let out = tdg.run(release_args(missing.to_str().unwrap(), &f.url, &extra))?;
     ensure!(
-        expect_exit(&out, 2)?.contains("cannot read the schematic"),
+        expect_exit(&out, 2)?.contains("missing.yaml: cannot read schematic"),
         "{}",
         text(&out)
     );

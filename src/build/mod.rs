@@ -90,12 +90,18 @@ impl Timer {
 
 /// SOURCE_DATE_EPOCH, or 0: a build is reproducible unless told otherwise.
 pub fn source_date_epoch() -> Result<u64> {
+    Ok(source_date_epoch_set()?.unwrap_or(0))
+}
+
+/// SOURCE_DATE_EPOCH when it is set (a release manifest's date falls back to now instead).
+pub fn source_date_epoch_set() -> Result<Option<u64>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) if !v.trim().is_empty() => v
             .trim()
             .parse()
+            .map(Some)
             .with_context(|| format!("SOURCE_DATE_EPOCH '{v}' is not a number of seconds")),
-        _ => Ok(0),
+        _ => Ok(None),
     }
 }
 
@@ -152,13 +158,13 @@ pub async fn build(env: &Env, spec: &Spec, opts: &Options) -> Result<Built> {
             factory,
             schematic,
             schematic_id,
+            schematic_text,
         } => {
             // Submitted once, first: a factory that reads the schematic differently stops
             // the build before a byte of its assets is used.
             let start = Instant::now();
             let client = Client::new(factory.clone())?;
-            let text = std::fs::read(schematic)
-                .with_context(|| format!("reading {}", schematic.display()))?;
+            let text = schematic_text.clone().into_bytes();
             client.submit(text, schematic_id, schematic).await?;
             t.record(
                 "submit schematic",

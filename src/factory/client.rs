@@ -64,7 +64,9 @@ impl Client {
         if id != expected {
             bail!(
                 "{host} computed schematic ID {id} for {}, but the schematic's ID is {expected}: \
-                 the factory reads this schematic differently, so its assets are not the ones asked for",
+                 the factory reads this schematic differently, so its assets are not the ones asked for; \
+                 `tdg schematic canonical {}` shows what tdg hashed, to compare with the schematic the factory holds",
+                file.display(),
                 file.display()
             );
         }

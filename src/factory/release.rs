@@ -16,6 +16,7 @@ use crate::oci::platform::Platform;
 use crate::oci::resolve::{self, PlatformChoiceError};
 use crate::oci::source::Source;
 use crate::reference::{ImageRef, Location};
+use crate::spec::error::read_text;
 use crate::talos::schematic::Schematic;
 use crate::verify::Env;
 
@@ -100,9 +101,9 @@ pub struct Outcome {
 }
 
 pub async fn release(env: &Env, req: &Request) -> Result<Outcome> {
-    let text = std::fs::read(&req.schematic)
-        .with_context(|| format!("cannot read the schematic {}", req.schematic.display()))?;
-    let schematic = Schematic::load(&req.schematic).map_err(|e| e.with_snippet())?;
+    // Read once: the text submitted is the text the ID was computed from.
+    let text = read_text(&req.schematic, "schematic").map_err(|e| e.with_snippet())?;
+    let schematic = Schematic::parse(&req.schematic, &text).map_err(|e| e.with_snippet())?;
     let id = schematic.id();
     let urls = urls::render(&req.factory, &id, &req.target)?;
     derived_installer(&urls)?;
@@ -110,7 +111,9 @@ pub async fn release(env: &Env, req: &Request) -> Result<Outcome> {
     let (mut local_path, mut sha256, mut digest) = (None, None, None);
     if !req.dry_run {
         let client = Client::new(req.factory.clone())?;
-        client.submit(text, &id, &req.schematic).await?;
+        client
+            .submit(text.into_bytes(), &id, &req.schematic)
+            .await?;
         let dest = match &req.download {
             Some(dir) => {
                 std::fs::create_dir_all(dir)
@@ -228,15 +231,9 @@ async fn installer_digest(env: &Env, image: &str, arch: &str) -> Result<Lookup> 
 }
 
 fn generated_at() -> Result<String> {
-    let now = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.trim().is_empty() => {
-            let s: u64 = v
-                .trim()
-                .parse()
-                .with_context(|| format!("SOURCE_DATE_EPOCH '{v}' is not a number of seconds"))?;
-            UNIX_EPOCH + Duration::from_secs(s)
-        }
-        _ => SystemTime::now(),
+    let now = match crate::build::source_date_epoch_set()? {
+        Some(s) => UNIX_EPOCH + Duration::from_secs(s),
+        None => SystemTime::now(),
     };
     Ok(humantime::format_rfc3339_seconds(now).to_string())
 }

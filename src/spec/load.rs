@@ -249,18 +249,21 @@ impl Validator<'_> {
         };
         let dir = self.file.parent().unwrap_or(Path::new("."));
         let schematic = dir.join(&f.schematic.value);
-        let s = crate::talos::schematic::Schematic::load(&schematic).map_err(|e| {
+        let in_spec = |e: SpecError| {
             let mut err = self.err(
                 &f.schematic.referenced,
                 format!("source.factory.schematic: {e}"),
             );
             err.snippet = e.snippet;
             err
-        })?;
+        };
+        let text = read_text(&schematic, "schematic").map_err(in_spec)?;
+        let s = crate::talos::schematic::Schematic::parse(&schematic, &text).map_err(in_spec)?;
         Ok(BaseSource::Factory {
             factory,
             schematic,
             schematic_id: s.id(),
+            schematic_text: text,
         })
     }
 

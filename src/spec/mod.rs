@@ -59,6 +59,8 @@ pub enum BaseSource {
         /// The schematic file, resolved against the spec's directory.
         schematic: std::path::PathBuf,
         schematic_id: String,
+        /// The text the ID was computed from, submitted as it is.
+        schematic_text: String,
     },
 }
 

@@ -78,9 +78,8 @@ impl Bootloader {
 
     /// As written, then lower-cased, as the generated enum parser matches.
     pub fn parse(s: &str) -> Option<Self> {
-        let i = Self::NAMES
-            .iter()
-            .position(|n| *n == s || *n == s.to_lowercase())?;
+        let lower = s.to_lowercase();
+        let i = Self::NAMES.iter().position(|n| *n == s || *n == lower)?;
         Some([Self::None, Self::DualBoot, Self::SdBoot, Self::Grub][i])
     }
 
