@@ -7,16 +7,28 @@ use crate::fixtures;
 use crate::registry::{write_docker_config, Auth, Registry};
 use crate::world;
 
+/// A registry that wants `user:password`, holding the demo's spin-only image as `repo_tag`.
+fn private_registry(
+    (user, password): (&str, &str),
+    tmp: &std::path::Path,
+    repo_tag: &str,
+) -> Result<(Registry, String)> {
+    let reg = Registry::start(Some(Auth { user, password }))?;
+    let layout = tmp.join("l");
+    tdg::demo::write_asset_layout(&layout, "spin-only", "v1.11.5", 64 << 10)?;
+    let image = format!("{}/{repo_tag}", reg.addr);
+    let creds = format!("{user}:{password}");
+    fixtures::push_with_skopeo_as(&layout, "v1.11.5", &image, &creds)?;
+    Ok((reg, image))
+}
+
 pub fn basic_auth_credentials_come_from_the_docker_config() -> Result<()> {
-    let reg = Registry::start(Some(Auth {
-        user: "release",
-        password: "s3cret",
-    }))?;
     let tmp = tempfile::tempdir()?;
-    let layout = tmp.path().join("l");
-    tdg::demo::write_asset_layout(&layout, "spin-only", "v1.11.5", 256 << 10)?;
-    let image = format!("{}/urmanac/talos-cozystack-spin-only:v1.11.5", reg.addr);
-    fixtures::push_with_skopeo_as(&layout, "v1.11.5", &image, "release:s3cret")?;
+    let (reg, image) = private_registry(
+        ("release", "s3cret"),
+        tmp.path(),
+        "urmanac/talos-cozystack-spin-only:v1.11.5",
+    )?;
     let spec = world::write_spec(tmp.path(), "auth", &format!("apiVersion: tdg/v1\nname: auth\nimage: {image}\nexpect:\n  files:\n    - path: assets/talos/arm64/boot/vmlinuz\n      type: file\n"))?;
     let spec = spec.to_str().context("utf-8")?;
 
@@ -59,15 +71,8 @@ pub fn malformed_docker_config_is_a_clear_error() -> Result<()> {
 
 /// `credsStore` in the Docker config runs `docker-credential-<name> get`, as Docker does.
 pub fn credential_helper_supplies_the_password() -> Result<()> {
-    let reg = Registry::start(Some(Auth {
-        user: "helper",
-        password: "from-helper",
-    }))?;
     let tmp = tempfile::tempdir()?;
-    let layout = tmp.path().join("l");
-    tdg::demo::write_asset_layout(&layout, "spin-only", "v1.11.5", 64 << 10)?;
-    let image = format!("{}/x/helper:v1", reg.addr);
-    fixtures::push_with_skopeo_as(&layout, "v1.11.5", &image, "helper:from-helper")?;
+    let (_reg, image) = private_registry(("helper", "from-helper"), tmp.path(), "x/helper:v1")?;
     let bin = tmp.path().join("bin");
     std::fs::create_dir(&bin)?;
     let helper = bin.join("docker-credential-tdgtest");

@@ -119,21 +119,11 @@ pub fn factory_urls_in_human_and_json() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let s = write_schematic(dir.path())?;
     let id = Schematic::load(&s).map_err(|e| e.with_snippet())?.id();
-    let args = |extra: &[&str]| {
-        let mut a = vec![
-            "factory",
-            "urls",
-            "--schematic",
-            s.to_str().unwrap(),
-            "--talos",
-            "v1.11.5",
-            "--arch",
-            "arm64",
-            "--platform",
-            "metal",
-        ];
+    let s = s.to_str().context("utf-8")?;
+    let args = |extra: &[&'static str]| {
+        let mut a = target_args("urls", s);
         a.extend_from_slice(extra);
-        a.into_iter().map(String::from).collect::<Vec<_>>()
+        a
     };
     let human = expect_exit(&tdg.run(args(&[]))?, 0)?;
     ensure!(
@@ -171,14 +161,7 @@ pub fn factory_urls_in_human_and_json() -> Result<()> {
     ] {
         ensure!(j[k] == v.as_str(), "{k}: {} != {v}", j[k]);
     }
-    let out = tdg.run([
-        "factory",
-        "urls",
-        "--schematic",
-        s.to_str().unwrap(),
-        "--talos",
-        "1.11.5",
-    ])?;
+    let out = tdg.run(["factory", "urls", "--schematic", s, "--talos", "1.11.5"])?;
     ensure!(
         expect_exit(&out, 2)?.contains("must start with 'v'"),
         "{}",
@@ -187,10 +170,11 @@ pub fn factory_urls_in_human_and_json() -> Result<()> {
     Ok(())
 }
 
-fn release_args<'a>(schematic: &'a str, factory: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut a = vec![
+/// `tdg factory COMMAND --schematic S` for Talos v1.11.5, arm64, metal.
+fn target_args<'a>(command: &'a str, schematic: &'a str) -> Vec<&'a str> {
+    vec![
         "factory",
-        "release",
+        command,
         "--schematic",
         schematic,
         "--talos",
@@ -199,6 +183,12 @@ fn release_args<'a>(schematic: &'a str, factory: &'a str, extra: &[&'a str]) -> 
         "arm64",
         "--platform",
         "metal",
+    ]
+}
+
+fn release_args<'a>(schematic: &'a str, factory: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut a = target_args("release", schematic);
+    a.extend_from_slice(&[
         "--version",
         "v0.3.0",
         "--channel",
@@ -207,7 +197,7 @@ fn release_args<'a>(schematic: &'a str, factory: &'a str, extra: &[&'a str]) -> 
         "v1.34.1",
         "--factory",
         factory,
-    ];
+    ]);
     a.extend_from_slice(extra);
     a
 }

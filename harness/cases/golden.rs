@@ -28,6 +28,26 @@ fn tdg(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Result<Output> {
     Ok(c.args(args).output()?)
 }
 
+/// `tdg verify SPEC --image IMAGE` under CI (no golden is written), expecting exit `code`.
+fn verify_in_ci(d: &Path, spec: &str, image: &str, code: i32) -> Result<String> {
+    expect_exit(
+        &tdg(d, &[("CI", "1")], &["verify", spec, "--image", image])?,
+        code,
+    )
+}
+
+/// The demo's spin-only parts written as `oci:LAYOUT:a`, and a copy built on another `date`.
+fn built_and_rebuilt(layout: &Path, date: &str) -> Result<(AssetParts, AssetParts)> {
+    let parts = AssetParts::new("spin-only", "arm64", 64 << 10)?;
+    image(layout, "a", parts.entries())?;
+    let mut later = parts.clone();
+    later.report = later.report.replace(
+        "Build Date: 2026-01-01T00:00:00Z",
+        &format!("Build Date: {date}T00:00:00Z"),
+    );
+    Ok((parts, later))
+}
+
 fn image(layout: &Path, tag: &str, entries: Vec<TarEntry>) -> Result<()> {
     fixtures::layout_image(
         layout,
@@ -95,10 +115,7 @@ pub fn golden_review_bless_and_ci() -> Result<()> {
         ("changed", 2, 2, "assets/talos/arm64/boot/vmlinuz"),
     ] {
         let img = format!("oci:{}:{tag}", layout.display());
-        let out = expect_exit(
-            &tdg(d, &[("CI", "1")], &["verify", spec, "--image", &img])?,
-            1,
-        )?;
+        let out = verify_in_ci(d, spec, &img, 1)?;
         ensure!(
             out.contains(&format!(
                 "{removed_lines} line(s) removed, {added_lines} added"
@@ -132,10 +149,7 @@ pub fn golden_review_bless_and_ci() -> Result<()> {
         std::fs::read_to_string(&golden)?.contains("boot/debug.bin"),
         "bless did not update the golden"
     );
-    expect_exit(
-        &tdg(d, &[("CI", "1")], &["verify", spec, "--image", &added])?,
-        0,
-    )?;
+    verify_in_ci(d, spec, &added, 0)?;
     Ok(())
 }
 
@@ -144,13 +158,7 @@ pub fn redactions_mask_volatile_fields() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let d = tmp.path();
     let layout = d.join("layout");
-    let parts = AssetParts::new("spin-only", "arm64", 64 << 10)?;
-    image(&layout, "a", parts.entries())?;
-    let mut later = parts.clone();
-    later.report = later.report.replace(
-        "Build Date: 2026-01-01T00:00:00Z",
-        "Build Date: 2026-02-02T00:00:00Z",
-    );
+    let (_, mut later) = built_and_rebuilt(&layout, "2026-02-02")?;
     later.report_json = later
         .report_json
         .map(|j| j.replace("2026-01-01", "2026-02-02"));
@@ -171,10 +179,7 @@ pub fn redactions_mask_volatile_fields() -> Result<()> {
         "{g}"
     );
     let b = format!("oci:{}:b", layout.display());
-    expect_exit(
-        &tdg(d, &[("CI", "1")], &["verify", spec, "--image", &b])?,
-        0,
-    )?;
+    verify_in_ci(d, spec, &b, 0)?;
     Ok(())
 }
 
@@ -207,13 +212,7 @@ pub fn report_golden_redacts_dates_and_catches_changes() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let d = tmp.path();
     let layout = d.join("layout");
-    let parts = AssetParts::new("spin-only", "arm64", 64 << 10)?;
-    image(&layout, "a", parts.entries())?;
-    let mut later = parts.clone();
-    later.report = later.report.replace(
-        "Build Date: 2026-01-01T00:00:00Z",
-        "Build Date: 2027-07-07T00:00:00Z",
-    );
+    let (parts, later) = built_and_rebuilt(&layout, "2027-07-07")?;
     image(&layout, "later", later.entries())?;
     let mut other = parts.clone();
     other.report = other
@@ -234,32 +233,8 @@ pub fn report_golden_redacts_dates_and_catches_changes() -> Result<()> {
         std::fs::read_to_string(d.join("r.report.txt"))?.contains("Build Date: [redacted]"),
         "the date is not redacted"
     );
-    expect_exit(
-        &tdg(
-            d,
-            &[("CI", "1")],
-            &[
-                "verify",
-                spec,
-                "--image",
-                &format!("oci:{}:later", layout.display()),
-            ],
-        )?,
-        0,
-    )?;
-    let out = expect_exit(
-        &tdg(
-            d,
-            &[("CI", "1")],
-            &[
-                "verify",
-                spec,
-                "--image",
-                &format!("oci:{}:other", layout.display()),
-            ],
-        )?,
-        1,
-    )?;
+    verify_in_ci(d, spec, &format!("oci:{}:later", layout.display()), 0)?;
+    let out = verify_in_ci(d, spec, &format!("oci:{}:other", layout.display()), 1)?;
     ensure!(
         out.contains("report::golden: differs from r.report.txt: 1 line(s) removed, 1 added")
             && out.contains("+Talos Version: v1.11.6"),
