@@ -5,8 +5,8 @@
 
 use super::node::{Kind, Node, Pos};
 use super::resolve::{resolve, Resolved};
+use super::Value;
 use super::{Bootloader, Customization, DiskImage, MetaValue, Overlay, Schematic, SecureBoot};
-use super::{Value, ValueKey};
 
 #[derive(Debug)]
 pub struct DecodeError {
@@ -312,21 +312,20 @@ fn any(n: &Node) -> Result<Value> {
         Kind::Seq(items) => Ok(Value::Seq(items.iter().map(any).collect::<Result<_>>()?)),
         Kind::Map(_) => {
             let entries = entries(n, "map")?.unwrap_or_default();
-            let mut out: Vec<(ValueKey, Value)> = Vec::new();
+            let mut out: Vec<(Value, Value)> = Vec::new();
             for (k, v) in entries {
-                let key =
-                    match any(k)? {
-                        Value::Null => ValueKey::Null,
-                        Value::Bool(b) => ValueKey::Bool(b),
-                        Value::Int(i) => ValueKey::Int(i),
-                        Value::Uint(u) => ValueKey::Uint(u),
-                        Value::Float(f) if !f.is_nan() => ValueKey::Float(f),
-                        Value::Str(s) => ValueKey::Str(s),
-                        _ => return err(
-                            k,
-                            "a map key in overlay options must be a string, number, bool or null",
-                        ),
-                    };
+                let key = any(k)?;
+                let scalar = match &key {
+                    Value::Float(f) => !f.is_nan(),
+                    Value::Time(_) | Value::Seq(_) | Value::Map(_) => false,
+                    _ => true,
+                };
+                if !scalar {
+                    return err(
+                        k,
+                        "a map key in overlay options must be a string, number, bool or null",
+                    );
+                }
                 let value = any(v)?;
                 match out.iter_mut().find(|(x, _)| *x == key) {
                     Some(slot) => slot.1 = value,

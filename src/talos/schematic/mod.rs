@@ -100,18 +100,9 @@ pub enum Value {
     /// A timestamp, already as Go writes a `time.Time` back (RFC 3339 with nanoseconds).
     Time(String),
     Seq(Vec<Value>),
-    Map(Vec<(ValueKey, Value)>),
-}
-
-/// A key of a nested options map (`map[interface{}]interface{}` when not all keys are strings).
-#[derive(Debug, Clone, PartialEq)]
-pub enum ValueKey {
-    Null,
-    Bool(bool),
-    Int(i64),
-    Uint(u64),
-    Float(f64),
-    Str(String),
+    /// Keys are scalars (null, bool, number or string), as yaml.v3 takes them into
+    /// `map[interface{}]interface{}` when not all are strings.
+    Map(Vec<(Value, Value)>),
 }
 
 impl Schematic {
@@ -158,17 +149,11 @@ impl Schematic {
         if *o != Overlay::default() {
             let mut fields = vec![field("image", str(&o.image)), field("name", str(&o.name))];
             if !o.options.is_empty() {
-                let mut entries: Vec<(ValueKey, &Value)> = o
+                let options = o
                     .options
                     .iter()
-                    .map(|(k, v)| (ValueKey::Str(k.clone()), v))
-                    .collect();
-                entries.sort_by(|a, b| key_order(&a.0, &b.0));
-                let map = entries
-                    .into_iter()
-                    .map(|(k, v)| (key(&k), value(v)))
-                    .collect();
-                fields.push(field("options", Out::Map(map)));
+                    .map(|(k, v)| (Value::Str(k.clone()), v.clone()));
+                fields.push(field("options", value(&Value::Map(options.collect()))));
             }
             top.push(field("overlay", Out::Map(fields)));
         }
@@ -235,17 +220,6 @@ fn field(name: &str, v: Out) -> (Out, Out) {
     (str(name), v)
 }
 
-fn key(k: &ValueKey) -> Out {
-    match k {
-        ValueKey::Null => Out::Null,
-        ValueKey::Bool(b) => Out::Bool(*b),
-        ValueKey::Int(i) => Out::Plain(i.to_string()),
-        ValueKey::Uint(u) => Out::Plain(u.to_string()),
-        ValueKey::Float(f) => Out::Float(*f),
-        ValueKey::Str(s) => str(s),
-    }
-}
-
 fn value(v: &Value) -> Out {
     match v {
         Value::Null => Out::Null,
@@ -257,12 +231,12 @@ fn value(v: &Value) -> Out {
         Value::Time(t) => Out::Plain(t.clone()),
         Value::Seq(items) => Out::Seq(items.iter().map(value).collect()),
         Value::Map(entries) => {
-            let mut sorted: Vec<&(ValueKey, Value)> = entries.iter().collect();
+            let mut sorted: Vec<&(Value, Value)> = entries.iter().collect();
             sorted.sort_by(|a, b| key_order(&a.0, &b.0));
             Out::Map(
                 sorted
                     .into_iter()
-                    .map(|(k, v)| (key(k), value(v)))
+                    .map(|(k, v)| (value(k), value(v)))
                     .collect(),
             )
         }
@@ -271,7 +245,7 @@ fn value(v: &Value) -> Out {
 
 /// yaml.v3's map key order (`keyList.Less`): numbers and bools by value, before null, before
 /// strings; strings in "natural" order, where runs of digits compare as numbers.
-fn key_order(a: &ValueKey, b: &ValueKey) -> std::cmp::Ordering {
+fn key_order(a: &Value, b: &Value) -> std::cmp::Ordering {
     use std::cmp::Ordering::{Equal, Greater, Less};
     // reflect.Kind numbers: Bool 1, Int 2, Uint64 11, Float64 14, Interface 20, String 24.
     let (ka, kb) = (kind(a), kind(b));
@@ -283,13 +257,13 @@ fn key_order(a: &ValueKey, b: &ValueKey) -> std::cmp::Ordering {
             return ka.cmp(&kb);
         }
         return match (a, b) {
-            (ValueKey::Int(x), ValueKey::Int(y)) => x.cmp(y),
-            (ValueKey::Uint(x), ValueKey::Uint(y)) => x.cmp(y),
-            (ValueKey::Bool(x), ValueKey::Bool(y)) => x.cmp(y),
+            (Value::Int(x), Value::Int(y)) => x.cmp(y),
+            (Value::Uint(x), Value::Uint(y)) => x.cmp(y),
+            (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
             _ => Equal,
         };
     }
-    let (ValueKey::Str(a), ValueKey::Str(b)) = (a, b) else {
+    let (Value::Str(a), Value::Str(b)) = (a, b) else {
         return ka.cmp(&kb);
     };
     if go_less(a, b) {
@@ -301,23 +275,25 @@ fn key_order(a: &ValueKey, b: &ValueKey) -> std::cmp::Ordering {
     }
 }
 
-fn kind(k: &ValueKey) -> u8 {
+fn kind(k: &Value) -> u8 {
     match k {
-        ValueKey::Bool(_) => 1,
-        ValueKey::Int(_) => 2,
-        ValueKey::Uint(_) => 11,
-        ValueKey::Float(_) => 14,
-        ValueKey::Null => 20,
-        ValueKey::Str(_) => 24,
+        Value::Bool(_) => 1,
+        Value::Int(_) => 2,
+        Value::Uint(_) => 11,
+        Value::Float(_) => 14,
+        Value::Null => 20,
+        Value::Str(_) => 24,
+        // Never keys: decoding refuses them.
+        Value::Time(_) | Value::Seq(_) | Value::Map(_) => 25,
     }
 }
 
-fn number(k: &ValueKey) -> Option<f64> {
+fn number(k: &Value) -> Option<f64> {
     match k {
-        ValueKey::Bool(b) => Some(f64::from(u8::from(*b))),
-        ValueKey::Int(i) => Some(*i as f64),
-        ValueKey::Uint(u) => Some(*u as f64),
-        ValueKey::Float(f) => Some(*f),
+        Value::Bool(b) => Some(f64::from(u8::from(*b))),
+        Value::Int(i) => Some(*i as f64),
+        Value::Uint(u) => Some(*u as f64),
+        Value::Float(f) => Some(*f),
         _ => None,
     }
 }
