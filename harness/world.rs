@@ -12,7 +12,8 @@ use libtest_mimic::{Failed, Trial};
 use tdg::check::{plan, Plan, Status};
 use tdg::oci::cache::BlobCache;
 use tdg::oci::mirror::Mirrors;
-use tdg::verify::{Env, SpecRun};
+use tdg::pull::Env;
+use tdg::verify::SpecRun;
 
 use crate::registry::Registry;
 use crate::upstream;
@@ -117,12 +118,13 @@ pub fn spec_trials() -> Result<Vec<Trial>> {
         if let Some(t) = &spec.expect.tree {
             referenced.push(t.golden.clone());
         }
-        referenced.extend(
-            spec.expect
-                .files
-                .iter()
-                .filter_map(|f| f.report.as_ref()?.golden.as_ref().map(|g| g.0.clone())),
-        );
+        referenced.extend(spec.expect.files.iter().filter_map(|f| {
+            f.report
+                .as_ref()?
+                .golden
+                .as_ref()
+                .map(|g| g.file.path.clone())
+        }));
         if spec.build.is_some() {
             let name = spec.name.clone();
             trials.push(

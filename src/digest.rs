@@ -240,6 +240,17 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+/// Whether an error, anywhere in its chain (an `io::Error` from a verifying reader
+/// included), is bytes that missed their digest: never retried, never kept in the cache.
+pub fn is_integrity(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.is::<IntegrityError>()
+            || c.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .is_some_and(|i| i.is::<IntegrityError>())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,13 +7,15 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use crate::layers::flatten::Wanted;
+use crate::layers::flatten::{ContentError, Wanted};
+use crate::limits::MAX_MANIFEST;
+use crate::located::read_capped;
 use crate::oci::platform::Platform;
+use crate::pull::{self, Env, Pulled};
 use crate::reference::ImageRef;
-use crate::talos::extensions::{self, Manifest};
+use crate::talos::extensions::{self, ImageEntry, Manifest, MANIFEST};
 use crate::talos::initramfs::{self, Initramfs};
 use crate::talos::kernel::{self, KernelInfo};
-use crate::verify::{self, Env, Pulled};
 
 /// A file to inspect: on disk, or inside an image.
 pub enum Target {
@@ -56,23 +58,18 @@ pub async fn open(env: &Env, target: &Target, platform: Option<&Platform>) -> Re
         }
         Target::InImage { image, path } => {
             let pulled =
-                verify::pull(env, image, platform, Wanted::Paths([path.clone()].into())).await?;
+                pull::pull(env, image, platform, Wanted::Paths([path.clone()].into())).await?;
             let resolved = pulled.flat.tree.resolve(path, false)?;
-            let entry = pulled
-                .flat
-                .tree
-                .get(&resolved)
-                .with_context(|| format!("{image} has no {path}"))?;
-            if !entry.kind.has_content() {
-                bail!("{image}//{path} is a {}, not a file", entry.kind.name());
-            }
-            let digest = pulled
-                .flat
-                .content
-                .get(&resolved)
-                .with_context(|| format!("content of {path} was not captured"))?;
+            let spooled = match pulled.flat.spooled(&pulled.spool, &resolved) {
+                Ok(p) => p,
+                Err(ContentError::Missing(_)) => bail!("{image} has no {path}"),
+                Err(ContentError::NotAFile(k)) => {
+                    bail!("{image}//{path} is a {}, not a file", k.name())
+                }
+                Err(e) => bail!("{image}//{path}: {e}"),
+            };
             Ok(Opened {
-                path: pulled.spool.path(digest),
+                path: spooled,
                 _pulled: Some(pulled),
             })
         }
@@ -104,42 +101,42 @@ pub async fn extension(
     image: &ImageRef,
     platform: Option<&Platform>,
 ) -> Result<ExtensionImage> {
-    let pulled = verify::pull(
+    let pulled = pull::pull(
         env,
         image,
         platform,
-        Wanted::Paths(["manifest.yaml".to_string()].into()),
+        Wanted::Paths([MANIFEST.to_string()].into()),
     )
     .await?;
     let mut problems = Vec::new();
-    let manifest = match pulled.flat.content.get("manifest.yaml") {
-        Some(d) => {
-            match extensions::parse_manifest(&std::fs::read_to_string(pulled.spool.path(d))?) {
-                Ok(m) => Some(m),
-                Err(e) => {
-                    problems.push(e);
-                    None
-                }
+    let manifest = match pulled.flat.spooled(&pulled.spool, MANIFEST).ok() {
+        Some(p) => match extensions::parse_manifest(&read_capped(&p, MAX_MANIFEST)?) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                problems.push(e);
+                None
             }
-        }
+        },
         None => {
             problems.push("no /manifest.yaml".into());
             None
         }
     };
     let mut rootfs = Vec::new();
-    for p in pulled.flat.tree.entries.keys() {
-        match p.split_once('/') {
-            Some(("rootfs", rel)) => {
-                if !extensions::rootfs_path_allowed(rel) {
-                    problems.push(format!("/{p} is outside the paths Talos accepts"));
-                }
-                if pulled.flat.tree.entries[p].kind.has_content() {
-                    rootfs.push(format!("/{p}"));
-                }
+    for (p, e) in &pulled.flat.tree.entries {
+        match extensions::image_entry(p) {
+            ImageEntry::Manifest | ImageEntry::RootfsDir => continue,
+            ImageEntry::Accepted(_) => {}
+            ImageEntry::Refused if p.starts_with("rootfs/") => {
+                problems.push(format!("/{p} is outside the paths Talos accepts"))
             }
-            None if p == "manifest.yaml" || p == "rootfs" => {}
-            _ => problems.push(format!("/{p} is neither /manifest.yaml nor under /rootfs")),
+            ImageEntry::Refused => {
+                problems.push(format!("/{p} is neither /manifest.yaml nor under /rootfs"));
+                continue;
+            }
+        }
+        if e.kind.has_content() {
+            rootfs.push(format!("/{p}"));
         }
     }
     Ok(ExtensionImage {

@@ -14,9 +14,10 @@ use tdg::layers::flatten::Wanted;
 use tdg::oci::cache::BlobCache;
 use tdg::oci::mirror::Mirrors;
 use tdg::oci::platform::Platform;
+use tdg::pull::{self, Env};
 use tdg::reference::ImageRef;
 use tdg::report::{self, Format};
-use tdg::verify::{self, Env};
+use tdg::verify;
 
 #[derive(Parser)]
 #[command(
@@ -33,7 +34,7 @@ struct Cli {
     #[arg(long, global = true, env = "TDG_CACHE", value_name = "DIR")]
     cache: Option<PathBuf>,
     /// Cap on the decompressed bytes of one initramfs segment (a bomb ends in an error).
-    #[arg(long, global = true, env = "TDG_MAX_DECOMPRESSED", value_name = "SIZE", default_value = "4GiB", value_parser = size_arg)]
+    #[arg(long, global = true, env = "TDG_MAX_DECOMPRESSED", value_name = "SIZE", default_value_t = tdg::limits::DEFAULT_MAX_SEGMENT_BYTES, value_parser = size_arg)]
     max_decompressed: u64,
     /// Cap on the cpio entries of one initramfs.
     #[arg(
@@ -41,7 +42,7 @@ struct Cli {
         global = true,
         env = "TDG_MAX_ENTRIES",
         value_name = "N",
-        default_value_t = 1_000_000
+        default_value_t = tdg::limits::DEFAULT_MAX_INITRAMFS_ENTRIES
     )]
     max_entries: u64,
     #[command(subcommand)]
@@ -324,7 +325,7 @@ fn build(
         output,
         push,
         matchbox: matchbox.clone(),
-        epoch: tdg::build::source_date_epoch()?,
+        epoch: tdg::epoch::source_date_epoch()?,
     };
     let env = env(cli)?;
     let rt = runtime()?;
@@ -387,7 +388,7 @@ fn verify_specs(
         let (run, pulled) = rt.block_on(verify::run_keeping(&env, plan));
         if let (Some(dir), Some(pulled)) = (evidence, &pulled) {
             let bundle = dir.join(&plan.spec.name);
-            report::evidence::write(&bundle, plan, &run, pulled)?;
+            tdg::evidence::write(&bundle, plan, &run, pulled)?;
             eprintln!(
                 "tdg: evidence for {} in {}",
                 plan.spec.name,
@@ -414,8 +415,8 @@ fn recheck_evidence(
     let rt = runtime()?;
     let mut runs = Vec::new();
     let mut differs = Vec::new();
-    for bundle in report::evidence::bundles(dir)? {
-        let (run, d) = rt.block_on(report::evidence::recheck(&env, &bundle))?;
+    for bundle in tdg::evidence::bundles(dir)? {
+        let (run, d) = rt.block_on(tdg::evidence::recheck(&env, &bundle))?;
         differs.extend(d.into_iter().map(|m| format!("{}: {m}", run.spec)));
         runs.push(run);
     }
@@ -443,10 +444,10 @@ fn pull(
     image: &str,
     p: &Option<String>,
     wanted: Wanted,
-) -> Result<(ImageRef, verify::Pulled)> {
+) -> Result<(ImageRef, pull::Pulled)> {
     let image: ImageRef = image.parse()?;
     let env = env(cli)?;
-    let pulled = runtime()?.block_on(verify::pull(&env, &image, platform(p)?.as_ref(), wanted))?;
+    let pulled = runtime()?.block_on(pull::pull(&env, &image, platform(p)?.as_ref(), wanted))?;
     Ok((image, pulled))
 }
 

@@ -113,12 +113,12 @@ fn umoci_unpack(registry: &Registry, repo: &str, work: &Path) -> Result<BTreeMap
 
 fn tdg_tree(registry: &Registry, repo: &str) -> Result<String> {
     let tmp = tempfile::tempdir()?;
-    let env = tdg::verify::Env::new(
+    let env = tdg::pull::Env::new(
         tdg::oci::mirror::Mirrors::default(),
         tdg::oci::cache::BlobCache::open(tmp.path())?,
     );
     let image = format!("{}/{repo}", registry.addr).parse()?;
-    let pulled = tokio::runtime::Runtime::new()?.block_on(tdg::verify::pull(
+    let pulled = tokio::runtime::Runtime::new()?.block_on(tdg::pull::pull(
         &env,
         &image,
         None,

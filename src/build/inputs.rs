@@ -8,16 +8,18 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use crate::factory::client::Client;
-use crate::factory::urls::{self, Factory, Target};
 use crate::layers::flatten::Wanted;
 use crate::layers::tree::Kind;
+use crate::limits::MAX_MANIFEST;
+use crate::located::read_capped;
 use crate::oci::platform::Platform;
+use crate::pull::{self, Env, Pulled};
 use crate::reference::ImageRef;
 use crate::spec::Arch;
 use crate::talos::assemble::{ExtensionInput, FileSpec};
-use crate::talos::extensions;
+use crate::talos::extensions::{self, ImageEntry, MANIFEST};
+use crate::talos::factory::{self as urls, Factory, Target};
 use crate::talos::kernel;
-use crate::verify::{self, Env, Pulled};
 
 /// A kernel and base initramfs on disk, and where they came from.
 pub struct BaseAssets {
@@ -71,16 +73,10 @@ pub async fn base(env: &Env, image: &ImageRef, arch: Arch, work: &Path) -> Resul
         format!("{dir}/vmlinuz.efi"),
     );
     let wanted = Wanted::Paths([k.clone(), i.clone(), uki.clone()].into());
-    let pulled = verify::pull(env, image, Some(&platform(arch)), wanted)
+    let pulled = pull::pull(env, image, Some(&platform(arch)), wanted)
         .await
         .with_context(|| format!("pulling the base image {image} for {}", arch.as_str()))?;
-    let file = |p: &str| -> Option<PathBuf> {
-        let e = pulled.flat.tree.get(p)?;
-        if !e.kind.has_content() {
-            return None;
-        }
-        pulled.flat.content.get(p).map(|d| pulled.spool.path(d))
-    };
+    let file = |p: &str| pulled.flat.spooled(&pulled.spool, p).ok();
     let digest = pulled.resolved.digest.to_string();
     let (kernel, initramfs, origin) = match (file(&k), file(&i), file(&uki)) {
         (Some(k), Some(i), _) => (k, i, Origin::Imager),
@@ -208,46 +204,37 @@ pub async fn check_pin(env: &Env, image: &ImageRef) -> Result<()> {
 }
 
 pub async fn extension(env: &Env, image: &ImageRef, arch: Arch, talos: &str) -> Result<Extension> {
-    let pulled = verify::pull(env, image, Some(&platform(arch)), Wanted::Everything)
+    let pulled = pull::pull(env, image, Some(&platform(arch)), Wanted::Everything)
         .await
         .with_context(|| format!("pulling the extension {image} for {}", arch.as_str()))?;
     let tree = &pulled.flat.tree;
     let manifest_path = pulled
         .flat
-        .content
-        .get("manifest.yaml")
+        .spooled(&pulled.spool, MANIFEST)
         .with_context(|| format!("the extension {image} has no /manifest.yaml"))?;
-    let m = extensions::parse_manifest(&std::fs::read_to_string(pulled.spool.path(manifest_path))?)
+    let m = extensions::parse_manifest(&read_capped(&manifest_path, MAX_MANIFEST)?)
         .map_err(|e| anyhow::anyhow!("the extension {image}: {e}"))?;
     extensions::compatible(&m.metadata, talos)
         .map_err(|e| anyhow::anyhow!("the extension {image} is incompatible: {e}"))?;
+    let refused = extensions::refused_paths(tree.entries.keys());
+    if !refused.is_empty() {
+        bail!(
+            "the extension {image} has {}",
+            extensions::describe_refused(&refused)
+        );
+    }
     let mut rootfs = Vec::new();
-    let mut outside = Vec::new();
     for (p, e) in &tree.entries {
-        let rel = match p.split_once('/') {
-            Some(("rootfs", rel)) => rel,
-            None if p == "manifest.yaml" || p == "rootfs" => continue,
-            _ => {
-                outside.push(format!("/{p}"));
-                continue;
-            }
-        };
-        if !extensions::rootfs_path_allowed(rel) {
-            outside.push(format!("/{p}"));
+        let ImageEntry::Accepted(rel) = extensions::image_entry(p) else {
             continue;
-        }
+        };
         rootfs.push(match e.kind {
             Kind::Dir => FileSpec {
                 mode: e.mode,
                 ..FileSpec::dir(rel)
             },
             Kind::File | Kind::Hardlink => {
-                let d = pulled
-                    .flat
-                    .content
-                    .get(p)
-                    .with_context(|| format!("content of {p} was not captured"))?;
-                FileSpec::from_path(rel, pulled.spool.path(d), e.mode)
+                FileSpec::from_path(rel, pulled.flat.spooled(&pulled.spool, p)?, e.mode)
             }
             Kind::Symlink => FileSpec::symlink(rel, e.link.as_deref().unwrap_or_default()),
             other => bail!(
@@ -255,16 +242,6 @@ pub async fn extension(env: &Env, image: &ImageRef, arch: Arch, talos: &str) -> 
                 other.name()
             ),
         });
-    }
-    if !outside.is_empty() {
-        let n = outside.len();
-        outside.truncate(3);
-        bail!(
-            "the extension {image} has {n} path{} outside what Talos accepts (/rootfs/{{{}}}): {}",
-            if n == 1 { "" } else { "s" },
-            extensions::ALLOWED_ROOTFS_PATHS.join(","),
-            outside.join(", ")
-        );
     }
     Ok(Extension {
         image: image.to_string(),

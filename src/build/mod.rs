@@ -19,11 +19,11 @@ use serde::Serialize;
 
 use crate::factory::client::Client;
 use crate::oci::layout::{LayoutSource, LayoutWriter};
+use crate::pull::Env;
 use crate::reference::ImageRef;
 use crate::spec::{Arch, BaseSource, Spec};
 use crate::talos::initramfs::Compression;
 use crate::talos::version::parse_version;
-use crate::verify::Env;
 
 pub struct Options {
     /// Write the image to this OCI layout (created or added to).
@@ -85,23 +85,6 @@ impl Timer {
             duration_ms: d.as_secs_f64() * 1e3,
             detail,
         });
-    }
-}
-
-/// SOURCE_DATE_EPOCH, or 0: a build is reproducible unless told otherwise.
-pub fn source_date_epoch() -> Result<u64> {
-    Ok(source_date_epoch_set()?.unwrap_or(0))
-}
-
-/// SOURCE_DATE_EPOCH when it is set (a release manifest's date falls back to now instead).
-pub fn source_date_epoch_set() -> Result<Option<u64>> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .parse()
-            .map(Some)
-            .with_context(|| format!("SOURCE_DATE_EPOCH '{v}' is not a number of seconds")),
-        _ => Ok(None),
     }
 }
 
@@ -253,7 +236,7 @@ pub async fn build(env: &Env, spec: &Spec, opts: &Options) -> Result<Built> {
             extra: &b.report,
             revision: b
                 .labels
-                .get(crate::check::talos::REVISION_LABEL)
+                .get(crate::talos::report::REVISION_LABEL)
                 .map(String::as_str),
             date: created.clone(),
         };

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use similar::TextDiff;
 
 use crate::layers::tree::{self, Tree};
+use crate::limits::MAX_REPORT_TEXT;
 use crate::spec::model::TreeField;
 use crate::spec::TreeExpectation;
 
@@ -20,8 +21,8 @@ pub fn render(t: &Tree, exp: &TreeExpectation) -> String {
         let masks: Vec<(&str, TreeField)> = exp
             .redactions
             .iter()
-            .filter(|(_, set, _)| set.is_match(path))
-            .flat_map(|(n, _, fields)| fields.iter().map(move |f| (n.as_str(), *f)))
+            .filter(|r| r.paths.is_match(path))
+            .flat_map(|r| r.fields.iter().map(move |f| (r.name.as_str(), *f)))
             .collect();
         out.push_str(&if masks.is_empty() {
             line
@@ -166,17 +167,21 @@ pub fn pending(
         ));
     }
     for f in &plan.spec.expect.files {
-        let Some((golden, name, keys)) = f.report.as_ref().and_then(|r| r.golden.as_ref()) else {
+        let Some(g) = f.report.as_ref().and_then(|r| r.golden.as_ref()) else {
             continue;
         };
         let Some(text) = flat
-            .content
-            .get(&f.path)
-            .and_then(|d| std::fs::read_to_string(spool.path(d)).ok())
+            .spooled(spool, &f.path)
+            .ok()
+            .and_then(|p| crate::located::read_capped(&p, MAX_REPORT_TEXT).ok())
         else {
             continue;
         };
-        out.push(Pending::new(golden, name, redact_report(&text, keys)));
+        out.push(Pending::new(
+            &g.file.path,
+            &g.file.written,
+            redact_report(&text, &g.redact),
+        ));
     }
     out
 }

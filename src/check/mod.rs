@@ -1,12 +1,96 @@
-//! Expectations to outcomes. [`plan`] turns a spec into named checks without touching the
+//! Expectations to outcomes. [`plan()`] turns a spec into named checks without touching the
 //! network (what `cargo test -- --list` shows); [`evaluate`] answers each against a resolved,
-//! flattened image. Every reporter reads the same [`Outcome`]s.
+//! flattened image ([`Subject`]). Every reporter reads the same [`Outcome`]s.
+//!
+//! One module per family holds everything about its checks: the planned check (carrying its
+//! expectation), its name, the content it reads, and how it is judged.
+//!
+//! | family | checks |
+//! |---|---|
+//! | [`image`] | `digest`, `platform`, `platforms`, `labels::<key>` |
+//! | [`files`] | `files::<path>::{exists,type,mode,size,sha256,contains,matches}`, `absent::<path>` |
+//! | [`kernel`] | `files::<path>::{kernel,uki}` |
+//! | [`initramfs`] | `files::<path>::[uki::]initramfs::{extensions,compatibility,compression}` |
+//! | [`checksums`] | `files::<path>::checksums` |
+//! | [`report`] | `files::<path>::report`, `::report::revision`, `::report::golden` |
+//! | [`extension`] | `extension::{manifest,rootfs,compatibility}` |
+//! | [`tree`] | `tree` |
+//!
+//! # Adding a check
+//!
+//! 1. The spec key: `spec/model.rs` (YAML and JSON Schema) and its validated form in
+//!    `spec/mod.rs` / `spec/load.rs`; `tdg schema > schema/spec-v1.schema.json`.
+//! 2. The family module: a variant of its `Check` with the expectation it needs, its `NAME`
+//!    constant, and its arm in `name`, `content` and `judge`; planned from the spec in the
+//!    family's `plan`. A new family also gets a line in [`plan()`] and the table above.
+//! 3. A harness trial on an image that breaks it, and the README's spec reference.
 
-pub mod evaluate;
+pub mod checksums;
+pub mod extension;
+pub mod files;
 pub mod golden;
+pub mod image;
+pub mod initramfs;
+pub mod kernel;
 pub mod outcome;
 pub mod plan;
-pub mod talos;
+pub mod report;
+pub mod subject;
+pub mod tree;
 
-pub use outcome::{Outcome, Status};
-pub use plan::{plan, Check, Plan, What};
+use std::time::Instant;
+
+pub use outcome::{Kind, Outcome, Status};
+pub use plan::{plan, Check, Plan};
+pub use subject::{Judged, Subject, Verdict, Walks};
+
+use crate::digest::Digest;
+
+/// A planned check of one family.
+pub trait Planned: std::fmt::Debug + Send + Sync {
+    /// The full check name within its spec, e.g. `files::<path>::initramfs::compatibility`.
+    fn name(&self) -> String;
+    fn kind(&self) -> Kind;
+    /// Paths whose content the check reads; only these are spooled while flattening.
+    fn content(&self) -> Vec<String> {
+        Vec::new()
+    }
+    fn judge(&self, s: &Subject<'_>) -> Judged;
+    /// The verdict when the image has no manifest for the platform asked for: `None` (the
+    /// default) when the check cannot be evaluated then.
+    fn without_platform(&self, _resolved_to: &Digest, _why: &str) -> Option<Judged> {
+        None
+    }
+}
+
+/// Judges every planned check against one image.
+pub fn evaluate(plan: &Plan, subject: &Subject<'_>) -> Vec<Outcome> {
+    plan.checks
+        .iter()
+        .map(|c| {
+            let start = Instant::now();
+            let mut o = Outcome::judged(c, c.check.judge(subject));
+            o.duration_ms = start.elapsed().as_secs_f64() * 1e3;
+            o
+        })
+        .collect()
+}
+
+/// The outcomes when the image lacks the platform: what can still be said, the rest skipped.
+pub fn without_platform(plan: &Plan, resolved_to: &Digest, why: &str) -> Vec<Outcome> {
+    plan.checks
+        .iter()
+        .map(|c| match c.check.without_platform(resolved_to, why) {
+            Some(j) => Outcome::judged(c, j),
+            None => Outcome::new(c, Status::Skipped, format!("not evaluated: {why}")),
+        })
+        .collect()
+}
+
+/// The outcomes when the image could not be evaluated at all.
+pub fn unevaluated(plan: &Plan, why: &str) -> Vec<Outcome> {
+    plan.checks
+        .iter()
+        .map(|c| Outcome::new(c, Status::Error, why))
+        .collect()
+}

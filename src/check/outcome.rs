@@ -2,6 +2,9 @@
 
 use serde::Serialize;
 
+use super::plan::Check;
+use super::subject::{Judged, Verdict};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, PartialOrd, Ord, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -22,10 +25,28 @@ impl Status {
     }
 }
 
+/// What a check judges, for whoever treats some checks apart (blessing writes goldens).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Kind {
+    #[default]
+    Image,
+    File,
+    Kernel,
+    Initramfs,
+    Checksums,
+    Report,
+    Extension,
+    /// A whole listing compared with a golden file: the tree, a report's golden.
+    Golden,
+}
+
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Outcome {
     /// The check's name within its spec (`files::<path>::size`).
     pub check: String,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub kind: Kind,
     pub status: Status,
     /// Expected vs found, for anything but a pass; never a whole file's content.
     pub message: String,
@@ -33,12 +54,21 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    pub fn new(check: &str, status: Status, message: impl Into<String>) -> Self {
+    pub fn new(check: &Check, status: Status, message: impl Into<String>) -> Self {
         Outcome {
-            check: check.to_string(),
+            check: check.id.clone(),
+            kind: check.check.kind(),
             status,
             message: message.into(),
             duration_ms: 0.0,
+        }
+    }
+
+    pub fn judged(check: &Check, j: Judged) -> Self {
+        match j {
+            Ok(()) => Outcome::new(check, Status::Pass, ""),
+            Err(Verdict::Fail(m)) => Outcome::new(check, Status::Fail, m),
+            Err(Verdict::Error(m)) => Outcome::new(check, Status::Error, m),
         }
     }
 }

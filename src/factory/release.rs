@@ -10,15 +10,15 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use super::client::Client;
-use super::urls::{self, Factory, Target, Urls};
 use crate::digest::IntegrityError;
+use crate::located::read_text;
 use crate::oci::platform::Platform;
 use crate::oci::resolve::{self, PlatformChoiceError};
 use crate::oci::source::Source;
+use crate::pull::Env;
 use crate::reference::{ImageRef, Location};
-use crate::spec::error::read_text;
+use crate::talos::factory::{self as urls, Factory, Target, Urls};
 use crate::talos::schematic::Schematic;
-use crate::verify::Env;
 
 /// The manifest's JSON Schema, shipped in `schema/` and printed by `tdg schema --release`.
 pub const SCHEMA: &str = include_str!("../../schema/release-v1.schema.json");
@@ -231,7 +231,7 @@ async fn installer_digest(env: &Env, image: &str, arch: &str) -> Result<Lookup> 
 }
 
 fn generated_at() -> Result<String> {
-    let now = match crate::build::source_date_epoch_set()? {
+    let now = match crate::epoch::source_date_epoch_set()? {
         Some(s) => UNIX_EPOCH + Duration::from_secs(s),
         None => SystemTime::now(),
     };

@@ -58,7 +58,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_entries: 2_000_000,
+            max_entries: crate::limits::MAX_TREE_ENTRIES,
         }
     }
 }
@@ -67,6 +67,36 @@ impl Default for Limits {
 pub struct Flattened {
     pub tree: Tree,
     pub content: HashMap<String, Digest>,
+}
+
+/// Why a path's content cannot be opened from a flattened image.
+#[derive(Debug, thiserror::Error)]
+pub enum ContentError {
+    #[error("/{0} is missing")]
+    Missing(String),
+    #[error("expected a file, found a {}", .0.name())]
+    NotAFile(Kind),
+    #[error("content of {0} was not captured")]
+    NotCaptured(String),
+}
+
+impl Flattened {
+    /// The spooled file that holds `path`'s content (`path` as the tree keys it). The one way
+    /// every check, inspection and build input opens a file of an image.
+    pub fn spooled(&self, spool: &Spool, path: &str) -> Result<PathBuf, ContentError> {
+        let e = self
+            .tree
+            .get(path)
+            .ok_or_else(|| ContentError::Missing(path.to_string()))?;
+        if !e.kind.has_content() {
+            return Err(ContentError::NotAFile(e.kind));
+        }
+        let d = self
+            .content
+            .get(path)
+            .ok_or_else(|| ContentError::NotCaptured(path.to_string()))?;
+        Ok(spool.path(d))
+    }
 }
 
 pub struct Flattener<'a> {

@@ -23,7 +23,7 @@ pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.ta
 pub const ACCEPTED: &[&str] = &[OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST];
 
 /// Manifests and configs larger than this are refused (distribution's own limit is 4 MiB).
-pub const MAX_DOCUMENT: u64 = 4 << 20;
+pub use crate::limits::MAX_DOCUMENT;
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -95,7 +95,7 @@ impl RegistrySource {
             match cache.ingest(&desc.digest, desc.size, stream, &what).await {
                 Ok(path) => return Ok((path, true)),
                 // A connection cut mid-blob is fetched again; bad bytes never are.
-                Err(e) if attempt < ATTEMPTS && !crate::verify::is_integrity(&e) => {
+                Err(e) if attempt < ATTEMPTS && !crate::digest::is_integrity(&e) => {
                     attempt += 1;
                     tokio::time::sleep(BACKOFF * attempt).await;
                 }

@@ -3,8 +3,6 @@
 
 use std::fmt::Write as _;
 
-pub mod evidence;
-
 use anyhow::Result;
 
 use crate::check::Status;

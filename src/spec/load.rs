@@ -7,21 +7,22 @@ use serde_saphyr::{Location, Spanned};
 
 use super::model::{self, FileType};
 use super::{
-    BaseSource, Build, Expectations, ExtensionImageExpectation, FileExpectation,
-    InitramfsExpectation, ReportExpectation, Spec, TreeExpectation, UkiExpectation, ValueMatch,
+    BaseSource, Build, ChecksumsExpectation, Expectations, ExtensionImageExpectation,
+    FileExpectation, GoldenFile, InitramfsExpectation, KeyMatch, Redaction, ReportExpectation,
+    ReportGolden, SizeBounds, Spec, TreeExpectation, UkiExpectation, ValueMatch,
 };
 use crate::digest::Digest;
 use crate::oci::platform::Platform;
 use crate::reference::ImageRef;
 use crate::talos::extensions::Requirement;
 
-pub use super::error::{read_text, SpecError};
+pub use crate::located::{read_text, LocatedError};
 
-pub fn load_file(path: &Path) -> Result<Spec, SpecError> {
+pub fn load_file(path: &Path) -> Result<Spec, LocatedError> {
     load_str(path, &read_text(path, "spec")?)
 }
 
-pub fn load_str(path: &Path, text: &str) -> Result<Spec, SpecError> {
+pub fn load_str(path: &Path, text: &str) -> Result<Spec, LocatedError> {
     let options =
         serde_saphyr::options! { strict_booleans: true, leading_zero_numbers_as_strings: true };
     let raw: model::Spec = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
@@ -30,7 +31,7 @@ pub fn load_str(path: &Path, text: &str) -> Result<Spec, SpecError> {
         let message = clean_message(&plain);
         let rendered = e.to_string();
         let snippet = rendered.split_once('\n').map(|(_, rest)| rest.to_string());
-        SpecError {
+        LocatedError {
             file: path.to_path_buf(),
             line,
             column,
@@ -56,8 +57,8 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn err(&self, at: &Location, message: impl Into<String>) -> SpecError {
-        SpecError {
+    fn err(&self, at: &Location, message: impl Into<String>) -> LocatedError {
+        LocatedError {
             file: self.file.to_path_buf(),
             line: at.line(),
             column: at.column(),
@@ -66,7 +67,7 @@ impl Validator<'_> {
         }
     }
 
-    fn spec(&self, raw: model::Spec, file_digest: Digest) -> Result<Spec, SpecError> {
+    fn spec(&self, raw: model::Spec, file_digest: Digest) -> Result<Spec, LocatedError> {
         let model::ApiVersion::V1 = raw.api_version;
         let name = &raw.name;
         let name_ok = !name.value.is_empty()
@@ -124,7 +125,7 @@ impl Validator<'_> {
         })
     }
 
-    fn tree(&self, t: &Spanned<model::TreeExpect>) -> Result<TreeExpectation, SpecError> {
+    fn tree(&self, t: &Spanned<model::TreeExpect>) -> Result<TreeExpectation, LocatedError> {
         let v = &t.value;
         if v.golden.trim().is_empty() {
             return Err(self.err(&t.referenced, "tree.golden names no file"));
@@ -146,12 +147,13 @@ impl Validator<'_> {
                     format!("redaction {name} needs paths and fields"),
                 ));
             }
-            redactions.push((
-                name.clone(),
-                set.build()
+            redactions.push(Redaction {
+                name: name.clone(),
+                paths: set
+                    .build()
                     .map_err(|e| self.err(&t.referenced, e.to_string()))?,
-                r.fields.clone(),
-            ));
+                fields: r.fields.clone(),
+            });
         }
         Ok(TreeExpectation {
             golden: base.join(&v.golden),
@@ -160,13 +162,13 @@ impl Validator<'_> {
         })
     }
 
-    fn image(&self, r: &Spanned<String>) -> Result<ImageRef, SpecError> {
+    fn image(&self, r: &Spanned<String>) -> Result<ImageRef, LocatedError> {
         r.value
             .parse()
             .map_err(|e: crate::reference::RefError| self.err(&r.referenced, e.to_string()))
     }
 
-    fn build(&self, b: &Spanned<model::BuildSpec>, has_talos: bool) -> Result<Build, SpecError> {
+    fn build(&self, b: &Spanned<model::BuildSpec>, has_talos: bool) -> Result<Build, LocatedError> {
         let v = &b.value;
         if !has_talos {
             return Err(self.err(
@@ -240,16 +242,16 @@ impl Validator<'_> {
     }
 
     /// The schematic is read now, so a bad one is an error at load time, in its own file.
-    fn factory_source(&self, f: &model::FactorySourceSpec) -> Result<BaseSource, SpecError> {
+    fn factory_source(&self, f: &model::FactorySourceSpec) -> Result<BaseSource, LocatedError> {
         let factory = match &f.url {
-            Some(u) => crate::factory::urls::Factory::parse(&u.value)
+            Some(u) => crate::talos::factory::Factory::parse(&u.value)
                 .map_err(|e| self.err(&u.referenced, e.to_string()))?,
-            None => crate::factory::urls::Factory::parse(crate::factory::urls::DEFAULT_FACTORY)
+            None => crate::talos::factory::Factory::parse(crate::talos::factory::DEFAULT_FACTORY)
                 .expect("the default factory URL parses"),
         };
         let dir = self.file.parent().unwrap_or(Path::new("."));
         let schematic = dir.join(&f.schematic.value);
-        let in_spec = |e: SpecError| {
+        let in_spec = |e: LocatedError| {
             let mut err = self.err(
                 &f.schematic.referenced,
                 format!("source.factory.schematic: {e}"),
@@ -267,13 +269,13 @@ impl Validator<'_> {
         })
     }
 
-    fn talos_version(&self, t: &Spanned<String>) -> Result<String, SpecError> {
+    fn talos_version(&self, t: &Spanned<String>) -> Result<String, LocatedError> {
         crate::talos::version::parse_version(&t.value)
             .map_err(|m| self.err(&t.referenced, format!("invalid Talos version: {m}")))?;
         Ok(t.value.clone())
     }
 
-    fn requirements(&self, list: &[Spanned<String>]) -> Result<Vec<Requirement>, SpecError> {
+    fn requirements(&self, list: &[Spanned<String>]) -> Result<Vec<Requirement>, LocatedError> {
         list.iter()
             .map(|r| Requirement::parse(&r.value).map_err(|m| self.err(&r.referenced, m)))
             .collect()
@@ -283,7 +285,7 @@ impl Validator<'_> {
         &self,
         i: &model::InitramfsExpect,
         at: &Location,
-    ) -> Result<InitramfsExpectation, SpecError> {
+    ) -> Result<InitramfsExpectation, LocatedError> {
         let mut out = InitramfsExpectation {
             compression: i.compression,
             ..Default::default()
@@ -314,7 +316,7 @@ impl Validator<'_> {
         Ok(out)
     }
 
-    fn platform(&self, p: &Spanned<String>) -> Result<Platform, SpecError> {
+    fn platform(&self, p: &Spanned<String>) -> Result<Platform, LocatedError> {
         p.value
             .parse()
             .map_err(|e: crate::oci::platform::PlatformError| {
@@ -322,7 +324,7 @@ impl Validator<'_> {
             })
     }
 
-    fn path(&self, p: &str, at: &Location) -> Result<String, SpecError> {
+    fn path(&self, p: &str, at: &Location) -> Result<String, LocatedError> {
         let norm = crate::layers::flatten::normalize(p).map_err(|e| self.err(at, e.to_string()))?;
         if norm.is_empty() {
             return Err(self.err(
@@ -333,7 +335,7 @@ impl Validator<'_> {
         Ok(norm)
     }
 
-    fn expect(&self, raw: &Spanned<model::Expect>) -> Result<Expectations, SpecError> {
+    fn expect(&self, raw: &Spanned<model::Expect>) -> Result<Expectations, LocatedError> {
         let e = &raw.value;
         let platforms = match &e.platforms {
             Some(list) => Some(
@@ -345,10 +347,10 @@ impl Validator<'_> {
         };
         let mut labels = Vec::new();
         for (k, v) in e.labels.iter().flatten() {
-            labels.push((
-                k.clone(),
-                ValueMatch::parse(&v.value).map_err(|m| self.err(&v.referenced, m))?,
-            ));
+            labels.push(KeyMatch {
+                key: k.clone(),
+                want: ValueMatch::parse(&v.value).map_err(|m| self.err(&v.referenced, m))?,
+            });
         }
         let mut files: Vec<FileExpectation> = Vec::new();
         for f in &e.files {
@@ -418,7 +420,7 @@ impl Validator<'_> {
         Ok(exp)
     }
 
-    fn file(&self, f: &Spanned<model::FileExpect>) -> Result<FileExpectation, SpecError> {
+    fn file(&self, f: &Spanned<model::FileExpect>) -> Result<FileExpectation, LocatedError> {
         let v = &f.value;
         let path = self.path(&v.path, &f.referenced)?;
         let mode = match &v.mode {
@@ -451,7 +453,7 @@ impl Validator<'_> {
                             format!("size min {a} is larger than max {b}"),
                         ))
                     }
-                    _ => Some((min, max)),
+                    _ => Some(SizeBounds { min, max }),
                 }
             }
             None => None,
@@ -499,21 +501,22 @@ impl Validator<'_> {
             .map(|i| self.initramfs(i, at))
             .transpose()?;
         let checksums = match &v.checksums {
-            Some(c) => Some((
-                crate::layers::flatten::normalize(&c.root)
+            Some(c) => Some(ChecksumsExpectation {
+                root: crate::layers::flatten::normalize(&c.root)
                     .map_err(|e| self.err(at, e.to_string()))?,
-                c.complete,
-            )),
+                complete: c.complete,
+            }),
             None => None,
         };
         let report = match &v.report {
             Some(r) => {
                 let mut fields = Vec::new();
                 for (k, val) in &r.fields {
-                    fields.push((
-                        k.clone(),
-                        ValueMatch::parse(&val.value).map_err(|m| self.err(&val.referenced, m))?,
-                    ));
+                    fields.push(KeyMatch {
+                        key: k.clone(),
+                        want: ValueMatch::parse(&val.value)
+                            .map_err(|m| self.err(&val.referenced, m))?,
+                    });
                 }
                 if fields.is_empty() && r.revision.is_none() && r.golden.is_none() {
                     return Err(
@@ -521,10 +524,13 @@ impl Validator<'_> {
                     );
                 }
                 let base = self.file.parent().unwrap_or(Path::new("."));
-                let golden = r
-                    .golden
-                    .as_ref()
-                    .map(|g| (base.join(g), g.clone(), r.redact.clone()));
+                let golden = r.golden.as_ref().map(|g| ReportGolden {
+                    file: GoldenFile {
+                        path: base.join(g),
+                        written: g.clone(),
+                    },
+                    redact: r.redact.clone(),
+                });
                 Some(ReportExpectation {
                     fields,
                     revision: r.revision.clone(),

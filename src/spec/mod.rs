@@ -1,14 +1,13 @@
 //! Specs: the YAML model ([`model`]), strict loading with file:line:col errors ([`load`]), and
 //! the validated form the rest of tdg reads ([`Spec`]).
 
-pub mod error;
 pub mod load;
 pub mod model;
 pub mod size;
 
 use std::path::PathBuf;
 
-pub use load::{load_file, load_str, SpecError};
+pub use load::{load_file, load_str, LocatedError};
 pub use model::{Arch, FileType};
 
 use crate::talos::extensions::Requirement;
@@ -55,7 +54,7 @@ pub enum BaseSource {
     Image(ImageRef),
     /// The Image Factory, for a schematic kept beside the spec.
     Factory {
-        factory: crate::factory::urls::Factory,
+        factory: crate::talos::factory::Factory,
         /// The schematic file, resolved against the spec's directory.
         schematic: std::path::PathBuf,
         schematic_id: String,
@@ -85,7 +84,7 @@ impl Build {
 #[derive(Debug, Clone, Default)]
 pub struct Expectations {
     pub platforms: Option<Vec<Platform>>,
-    pub labels: Vec<(String, ValueMatch)>,
+    pub labels: Vec<KeyMatch>,
     pub files: Vec<FileExpectation>,
     pub absent: Vec<String>,
     pub extension: Option<ExtensionImageExpectation>,
@@ -98,7 +97,53 @@ pub struct TreeExpectation {
     pub golden: PathBuf,
     /// As the spec writes it, for messages that read the same wherever the spec is run.
     pub written: String,
-    pub redactions: Vec<(String, globset::GlobSet, Vec<model::TreeField>)>,
+    pub redactions: Vec<Redaction>,
+}
+
+/// A named mask: in paths matching `paths`, the `fields` of the listing read `[name]`.
+#[derive(Debug, Clone)]
+pub struct Redaction {
+    pub name: String,
+    pub paths: globset::GlobSet,
+    pub fields: Vec<model::TreeField>,
+}
+
+/// A key whose value must match: a label, a report field.
+#[derive(Debug, Clone)]
+pub struct KeyMatch {
+    pub key: String,
+    pub want: ValueMatch,
+}
+
+/// Inclusive size bounds; at least one is set.
+#[derive(Debug, Clone, Copy)]
+pub struct SizeBounds {
+    pub min: Option<u64>,
+    pub max: Option<u64>,
+}
+
+/// A `sha256sum` listing's expectation.
+#[derive(Debug, Clone)]
+pub struct ChecksumsExpectation {
+    /// The directory the listed paths are relative to, normalised.
+    pub root: String,
+    /// Every regular file under `root` but the listing itself must be listed.
+    pub complete: bool,
+}
+
+/// A golden file of the repository: where it is, and how the spec writes it (for messages
+/// that read the same wherever the spec is run).
+#[derive(Debug, Clone)]
+pub struct GoldenFile {
+    pub path: PathBuf,
+    pub written: String,
+}
+
+/// A build report's golden, compared once the values of `redact` keys read `[redacted]`.
+#[derive(Debug, Clone)]
+pub struct ReportGolden {
+    pub file: GoldenFile,
+    pub redact: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -130,10 +175,9 @@ pub struct UkiExpectation {
 
 #[derive(Debug, Clone)]
 pub struct ReportExpectation {
-    pub fields: Vec<(String, ValueMatch)>,
+    pub fields: Vec<KeyMatch>,
     pub revision: Option<String>,
-    /// A golden of the whole report: resolved path, as written, and the keys to redact.
-    pub golden: Option<(PathBuf, String, Vec<String>)>,
+    pub golden: Option<ReportGolden>,
 }
 
 /// An expected string: exact, or a regex when the spec writes it `^...$`.
@@ -175,28 +219,15 @@ pub struct FileExpectation {
     pub path: String,
     pub kind: Option<FileType>,
     pub mode: Option<u32>,
-    pub size: Option<(Option<u64>, Option<u64>)>,
+    pub size: Option<SizeBounds>,
     pub sha256: Option<Digest>,
     pub contains: Vec<String>,
     pub matches: Vec<regex::bytes::Regex>,
     pub kernel: Option<Arch>,
     pub uki: Option<UkiExpectation>,
     pub initramfs: Option<InitramfsExpectation>,
-    /// The checksums root (normalised) and whether the listing must be complete.
-    pub checksums: Option<(String, bool)>,
+    pub checksums: Option<ChecksumsExpectation>,
     pub report: Option<ReportExpectation>,
-}
-
-impl FileExpectation {
-    pub fn needs_content(&self) -> bool {
-        !self.contains.is_empty()
-            || !self.matches.is_empty()
-            || self.kernel.is_some()
-            || self.uki.is_some()
-            || self.initramfs.is_some()
-            || self.checksums.is_some()
-            || self.report.is_some()
-    }
 }
 
 /// The last non-empty line of a multi-line error (regex puts the reason there).

@@ -54,6 +54,9 @@ pub struct Manifest {
     pub metadata: Metadata,
 }
 
+/// An extension image's manifest, at its root.
+pub const MANIFEST: &str = "manifest.yaml";
+
 /// Where Talos accepts extension files (siderolabs/talos `pkg/machinery/extensions`).
 pub const ALLOWED_ROOTFS_PATHS: &[&str] = &[
     "etc/cri/conf.d",
@@ -68,6 +71,53 @@ pub fn rootfs_path_allowed(rel: &str) -> bool {
     ALLOWED_ROOTFS_PATHS.iter().any(|a| {
         rel == *a || rel.starts_with(&format!("{a}/")) || a.starts_with(&format!("{rel}/"))
     })
+}
+
+/// What an entry of an extension image's tree is to Talos: the manifest, the `rootfs`
+/// directory, a path below it (relative to it) that Talos accepts, or one it refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageEntry<'a> {
+    Manifest,
+    RootfsDir,
+    Accepted(&'a str),
+    Refused,
+}
+
+/// The one rule for an extension image's paths, used by its checks, `tdg inspect extension`
+/// and the build's input validation.
+pub fn image_entry(path: &str) -> ImageEntry<'_> {
+    match path.split_once('/') {
+        None if path == MANIFEST => ImageEntry::Manifest,
+        None if path == "rootfs" => ImageEntry::RootfsDir,
+        Some(("rootfs", rel)) if rootfs_path_allowed(rel) => ImageEntry::Accepted(rel),
+        _ => ImageEntry::Refused,
+    }
+}
+
+/// The paths of an extension image Talos refuses, as `/path`.
+pub fn refused_paths<'a>(paths: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+    paths
+        .into_iter()
+        .filter(|p| image_entry(p) == ImageEntry::Refused)
+        .map(|p| format!("/{p}"))
+        .collect()
+}
+
+/// `N paths outside what Talos accepts (...): the first three, …`.
+pub fn describe_refused(refused: &[String]) -> String {
+    let n = refused.len();
+    format!(
+        "{n} path{} outside what Talos accepts (/rootfs/{{{}}}): {}{}",
+        if n == 1 { "" } else { "s" },
+        ALLOWED_ROOTFS_PATHS.join(","),
+        refused
+            .iter()
+            .take(3)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
+        if n > 3 { ", …" } else { "" }
+    )
 }
 
 pub fn parse_config(text: &str) -> Result<ExtensionsConfig, String> {

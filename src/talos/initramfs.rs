@@ -27,8 +27,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_segment_bytes: 4 << 30,
-            max_entries: 1_000_000,
+            max_segment_bytes: crate::limits::DEFAULT_MAX_SEGMENT_BYTES,
+            max_entries: crate::limits::DEFAULT_MAX_INITRAMFS_ENTRIES,
         }
     }
 }
@@ -233,7 +233,7 @@ impl Walk<'_> {
             if name == "extensions.yaml" {
                 let mut text = String::new();
                 (&mut entry)
-                    .take(1 << 20)
+                    .take(crate::limits::MAX_EXTENSIONS_YAML)
                     .read_to_string(&mut text)
                     .map_err(|e| self.io(e))?;
                 *self.extensions = Some(

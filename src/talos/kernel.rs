@@ -73,7 +73,7 @@ impl UkiInfo {
 }
 
 /// The largest text section (`.cmdline`, `.osrel`, `.uname`) read whole.
-const MAX_TEXT_SECTION: u64 = 1 << 20;
+use crate::limits::MAX_TEXT_SECTION;
 
 pub fn sniff<R: Read + Seek>(r: &mut R) -> Result<KernelInfo> {
     let size = r.seek(SeekFrom::End(0))?;

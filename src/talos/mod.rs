@@ -5,6 +5,7 @@
 pub mod assemble;
 pub mod checksums;
 pub mod extensions;
+pub mod factory;
 pub mod initramfs;
 
 pub mod kernel;

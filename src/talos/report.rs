@@ -3,6 +3,9 @@
 
 use std::collections::BTreeMap;
 
+/// The image label naming the commit an image was built from (OCI image-spec annotations).
+pub const REVISION_LABEL: &str = "org.opencontainers.image.revision";
+
 /// `Key: Value` lines: a key starts at the beginning of the line and has no leading space; the
 /// first occurrence of a key wins.
 pub fn fields(text: &str) -> BTreeMap<String, String> {

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::spec::load::SpecError;
+use crate::located::LocatedError;
 use emit::Out;
 
 /// The ID of the schematic with no customization (`customization: {}`).
@@ -107,13 +107,13 @@ pub enum Value {
 
 impl Schematic {
     /// Reads a schematic file; errors name `file:line:col`.
-    pub fn load(path: &Path) -> Result<Schematic, SpecError> {
-        let text = crate::spec::load::read_text(path, "schematic")?;
+    pub fn load(path: &Path) -> Result<Schematic, LocatedError> {
+        let text = crate::located::read_text(path, "schematic")?;
         Self::parse(path, &text)
     }
 
-    pub fn parse(path: &Path, text: &str) -> Result<Schematic, SpecError> {
-        let located = |line: u64, column: u64, message: String| SpecError {
+    pub fn parse(path: &Path, text: &str) -> Result<Schematic, LocatedError> {
+        let located = |line: u64, column: u64, message: String| LocatedError {
             file: path.to_path_buf(),
             line,
             column,

@@ -17,7 +17,8 @@ use crate::check::{plan, Plan};
 use crate::digest::Digest;
 use crate::oci::layout::LayoutWriter;
 use crate::oci::manifest;
-use crate::verify::{Env, Pulled, SpecRun};
+use crate::pull::{Env, Pulled};
+use crate::verify::SpecRun;
 
 const TAG: &str = "evidence";
 
@@ -62,7 +63,8 @@ pub fn write(dir: &Path, plan: &Plan, run: &SpecRun, pulled: &Pulled) -> Result<
         }
     }
     for f in &plan.spec.expect.files {
-        if let Some((golden, _, _)) = f.report.as_ref().and_then(|r| r.golden.as_ref()) {
+        if let Some(g) = f.report.as_ref().and_then(|r| r.golden.as_ref()) {
+            let golden = &g.file.path;
             if golden.exists() {
                 fs::create_dir_all(dir.join("goldens"))?;
                 fs::copy(
@@ -146,7 +148,7 @@ pub async fn recheck(env: &Env, bundle: &Path) -> Result<(SpecRun, Vec<String>)>
     for f in spec.expect.files.iter_mut() {
         let name = report_golden_name(&f.path);
         if let Some(g) = f.report.as_mut().and_then(|r| r.golden.as_mut()) {
-            g.0 = bundle.join("goldens").join(name);
+            g.file.path = bundle.join("goldens").join(name);
         }
     }
     let digest: Digest = field("digest")?.parse()?;

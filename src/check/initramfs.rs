@@ -1,0 +1,234 @@
+//! Checks on an initramfs file, or on a UKI's `.initrd`: which extensions its
+//! `extensions.yaml` lists, whether each is compatible with the spec's Talos version, and the
+//! compression of its segments. A file is walked once and the walk shared by its checks.
+
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::sync::Arc;
+
+use super::files::file_check_name;
+use super::subject::{fail, Judged, Subject, Verdict};
+use super::{Kind, Planned};
+use crate::spec::{FileExpectation, InitramfsExpectation};
+use crate::talos::extensions::{self, Metadata, Requirement};
+use crate::talos::initramfs::{self, Compression, Initramfs};
+use crate::talos::kernel;
+
+pub const EXTENSIONS: &str = "initramfs::extensions";
+pub const COMPATIBILITY: &str = "initramfs::compatibility";
+pub const COMPRESSION: &str = "initramfs::compression";
+/// Prefix of the same checks on a UKI's `.initrd`: `uki::initramfs::extensions`.
+pub const IN_UKI: &str = "uki::";
+
+#[derive(Debug)]
+pub struct Check {
+    pub path: String,
+    /// On a UKI's `.initrd` section rather than on an initramfs file.
+    pub in_uki: bool,
+    pub what: What,
+}
+
+#[derive(Debug)]
+pub enum What {
+    Extensions {
+        present: Vec<Requirement>,
+        absent: Vec<Requirement>,
+        exact: Option<Vec<Requirement>>,
+    },
+    Compatibility {
+        talos: String,
+    },
+    Compression(Compression),
+}
+
+pub fn plan(f: &FileExpectation, talos: Option<&str>) -> Vec<Arc<dyn Planned>> {
+    let in_uki = f.uki.as_ref().and_then(|u| u.initramfs.as_ref());
+    let mut out: Vec<Arc<dyn Planned>> = Vec::new();
+    for (exp, in_uki) in [(f.initramfs.as_ref(), false), (in_uki, true)] {
+        let Some(exp) = exp else { continue };
+        for what in whats(exp, talos) {
+            out.push(Arc::new(Check {
+                path: f.path.clone(),
+                in_uki,
+                what,
+            }));
+        }
+    }
+    out
+}
+
+fn whats(exp: &InitramfsExpectation, talos: Option<&str>) -> Vec<What> {
+    let mut out = Vec::new();
+    if exp.checks_extensions() {
+        out.push(What::Extensions {
+            present: exp.present.clone(),
+            absent: exp.absent.clone(),
+            exact: exp.exact.clone(),
+        });
+    }
+    if let Some(t) = talos {
+        out.push(What::Compatibility { talos: t.into() });
+    }
+    if let Some(c) = exp.compression {
+        out.push(What::Compression(c));
+    }
+    out
+}
+
+impl Planned for Check {
+    fn name(&self) -> String {
+        let what = match self.what {
+            What::Extensions { .. } => EXTENSIONS,
+            What::Compatibility { .. } => COMPATIBILITY,
+            What::Compression(_) => COMPRESSION,
+        };
+        let prefix = if self.in_uki { IN_UKI } else { "" };
+        file_check_name(&self.path, &format!("{prefix}{what}"))
+    }
+
+    fn kind(&self) -> Kind {
+        Kind::Initramfs
+    }
+
+    fn content(&self) -> Vec<String> {
+        vec![self.path.clone()]
+    }
+
+    fn judge(&self, s: &Subject<'_>) -> Judged {
+        let (path, _) = s.locate(&self.path)?;
+        let key = (path.clone(), self.in_uki);
+        if !s.walks.0.borrow().contains_key(&key) {
+            let walked = walk(s, &path, self.in_uki);
+            s.walks.0.borrow_mut().insert(key.clone(), walked);
+        }
+        let walks = s.walks.0.borrow();
+        let i = walks[&key].as_ref().map_err(|m| Verdict::Fail(m.clone()))?;
+        judge_walked(&self.what, i)
+    }
+}
+
+fn walk(s: &Subject<'_>, path: &str, in_uki: bool) -> Result<Initramfs, String> {
+    let mut f = s.open(path).map_err(|v| match v {
+        Verdict::Fail(m) | Verdict::Error(m) => m,
+    })?;
+    if !in_uki {
+        return initramfs::walk(BufReader::new(f), s.limits).map_err(|e| format!("{e:#}"));
+    }
+    let k = kernel::sniff(&mut f).map_err(|e| format!("{e:#}"))?;
+    let section = k
+        .uki
+        .as_ref()
+        .and_then(|u| u.section(".initrd"))
+        .ok_or("no .initrd section (not a UKI?)")?;
+    f.seek(SeekFrom::Start(section.offset))
+        .map_err(|e| e.to_string())?;
+    initramfs::walk(BufReader::new(f.take(section.size)), s.limits)
+        .map_err(|e| format!(".initrd: {e:#}"))
+}
+
+fn judge_walked(what: &What, i: &Initramfs) -> Judged {
+    let layers: Vec<&Metadata> = i
+        .extensions
+        .iter()
+        .flat_map(|c| &c.layers)
+        .map(|l| &l.metadata)
+        .collect();
+    match what {
+        What::Extensions {
+            present,
+            absent,
+            exact,
+        } => {
+            let mut problems = Vec::new();
+            for r in present {
+                if let Err(m) = satisfied(r, &layers) {
+                    problems.push(m);
+                }
+            }
+            for r in absent {
+                if let Some(m) = layers.iter().find(|m| r.check(m) == Ok(true)) {
+                    problems.push(format!("{} {} is present", m.name, m.version));
+                }
+            }
+            if let Some(exact) = exact {
+                let mut want: Vec<&str> = exact.iter().map(|r| r.name.as_str()).collect();
+                let mut have: Vec<&str> = layers.iter().map(|m| m.name.as_str()).collect();
+                want.sort();
+                have.sort();
+                if want != have {
+                    problems.push(format!("expected exactly [{}]", want.join(", ")));
+                }
+                for r in exact {
+                    if let Err(m) = satisfied(r, &layers) {
+                        problems.push(m);
+                    }
+                }
+            }
+            problems.dedup();
+            if problems.is_empty() {
+                Ok(())
+            } else {
+                fail(format!(
+                    "{} (extensions: {})",
+                    problems.join("; "),
+                    listed(&layers)
+                ))
+            }
+        }
+        What::Compatibility { talos } => {
+            let bad: Vec<String> = layers
+                .iter()
+                .filter_map(|m| extensions::compatible(m, talos).err())
+                .collect();
+            if bad.is_empty() {
+                Ok(())
+            } else {
+                fail(bad.join("; "))
+            }
+        }
+        What::Compression(want) => {
+            let wrong: Vec<String> = i
+                .segments
+                .iter()
+                .filter(|seg| {
+                    if *want == Compression::None {
+                        seg.compression != Compression::None
+                    } else {
+                        seg.compression != Compression::None && seg.compression != *want
+                    }
+                })
+                .map(|seg| {
+                    format!("segment at offset {} is {:?}", seg.offset, seg.compression)
+                        .to_lowercase()
+                })
+                .collect();
+            if wrong.is_empty() {
+                Ok(())
+            } else {
+                fail(format!("expected {want:?} segments: {}", wrong.join(", ")).to_lowercase())
+            }
+        }
+    }
+}
+
+fn listed(layers: &[&Metadata]) -> String {
+    if layers.is_empty() {
+        return "none".to_string();
+    }
+    layers
+        .iter()
+        .map(|m| format!("{} {}", m.name, m.version))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn satisfied(r: &Requirement, layers: &[&Metadata]) -> Result<(), String> {
+    let mut why = None;
+    for m in layers {
+        match r.check(m) {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => why = Some(e),
+        }
+    }
+    Err(why.unwrap_or_else(|| format!("{} is missing", r.name)))
+}

@@ -1,0 +1,150 @@
+//! What every check reads: the resolved image, its flattened tree and spooled content, the
+//! goldens of the run; and the verdict a check gives. Opening a file of the image is done here,
+//! once, for every family.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Read;
+
+use crate::layers::flatten::{ContentError, Flattened, Spool};
+use crate::layers::tree::{Entry, Kind};
+use crate::oci::resolve::Resolved;
+use crate::talos::initramfs::{Initramfs, Limits};
+
+pub struct Subject<'a> {
+    pub resolved: &'a Resolved,
+    pub flat: &'a Flattened,
+    pub spool: &'a Spool,
+    pub limits: Limits,
+    /// Initramfs walks (of a file, or of a UKI's `.initrd`), shared by the checks on one file.
+    pub walks: Walks,
+    /// The goldens of this run, rendered once (`golden::pending`).
+    pub goldens: &'a [super::golden::Pending],
+}
+
+/// Walks of initramfs files, keyed by path and whether it is a UKI's `.initrd`.
+#[derive(Default)]
+pub struct Walks(pub(super) RefCell<HashMap<(String, bool), Result<Initramfs, String>>>);
+
+/// Why a check did not pass: the image is wrong (`Fail`), or it could not be judged (`Error`).
+#[derive(Debug)]
+pub enum Verdict {
+    Fail(String),
+    Error(String),
+}
+
+pub type Judged = Result<(), Verdict>;
+
+pub fn fail<T>(m: impl Into<String>) -> Result<T, Verdict> {
+    Err(Verdict::Fail(m.into()))
+}
+
+impl Subject<'_> {
+    pub(super) fn golden(&self, path: &std::path::Path) -> Option<&super::golden::Pending> {
+        self.goldens.iter().find(|g| g.golden == path)
+    }
+
+    /// A file a check names: its tree key (symlinks in its parents followed) and entry, or a
+    /// failure that says what is there instead.
+    pub(super) fn locate(&self, path: &str) -> Result<(String, &Entry), Verdict> {
+        let tree = &self.flat.tree;
+        let p = tree
+            .resolve(path, false)
+            .map_err(|e| Verdict::Error(e.to_string()))?;
+        match tree.get(&p) {
+            Some(e) => Ok((p, e)),
+            None => fail(format!("missing{}", near(self, &p))),
+        }
+    }
+
+    /// The spooled content of a path (as the tree keys it).
+    pub(super) fn open(&self, path: &str) -> Result<File, Verdict> {
+        let p = self.flat.spooled(self.spool, path).map_err(|e| match e {
+            ContentError::NotCaptured(_) => Verdict::Error(e.to_string()),
+            _ => Verdict::Fail(e.to_string()),
+        })?;
+        File::open(p).map_err(|e| Verdict::Error(format!("reading spooled {path}: {e}")))
+    }
+
+    /// At most `cap` bytes of a path's content, as UTF-8 text.
+    pub(super) fn read_text(&self, path: &str, cap: u64) -> Result<String, Verdict> {
+        let mut text = String::new();
+        self.open(path)?
+            .take(cap)
+            .read_to_string(&mut text)
+            .map_err(|_| Verdict::Fail("is not UTF-8 text".into()))?;
+        Ok(text)
+    }
+}
+
+/// The size of a file's content; anything else fails.
+pub(super) fn content_size(e: &Entry) -> Result<u64, Verdict> {
+    match (e.kind.has_content(), e.size) {
+        (true, Some(n)) => Ok(n),
+        _ => fail(format!("expected a file, found {}", describe(e))),
+    }
+}
+
+pub(super) fn describe(e: &Entry) -> String {
+    match (&e.kind, &e.link) {
+        (Kind::Symlink, Some(t)) => format!("a symlink -> {t}"),
+        (k, _) => format!("a {}", k.name()),
+    }
+}
+
+/// Up to five siblings of a missing path, to make a typo obvious.
+fn near(s: &Subject<'_>, path: &str) -> String {
+    let tree = &s.flat.tree;
+    let mut parent = path;
+    while let Some((p, _)) = parent.rsplit_once('/') {
+        parent = p;
+        if tree.get(parent).is_some_and(|e| e.kind == Kind::Dir) {
+            let depth = parent.matches('/').count() + 1;
+            let kids: Vec<String> = tree
+                .children_keys(parent)
+                .into_iter()
+                .filter(|k| k.matches('/').count() == depth)
+                .collect();
+            let names: Vec<&str> = kids
+                .iter()
+                .take(5)
+                .map(|k| k.rsplit('/').next().unwrap_or(k))
+                .collect();
+            let more = if kids.len() > 5 {
+                format!(", … {} more", kids.len() - 5)
+            } else {
+                String::new()
+            };
+            return format!(
+                " ({parent}/ holds: {}{more})",
+                if names.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    names.join(", ")
+                }
+            );
+        }
+    }
+    String::new()
+}
+
+pub(super) fn bytes(n: u64) -> String {
+    crate::spec::size::ByteSize(n).to_string()
+}
+
+/// At most 80 characters of a value, for a message.
+pub(super) fn clip(s: &str) -> String {
+    if s.chars().count() > 80 {
+        format!("{}…", s.chars().take(80).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+pub(super) fn join<T: std::fmt::Display>(v: &[T]) -> String {
+    v.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
