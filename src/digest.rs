@@ -139,16 +139,26 @@ impl<R: Read> VerifyingReader<R> {
         self.trusted = true;
     }
 
-    /// Reads the rest of the input and returns an error unless size and digest match.
-    pub fn finish(mut self) -> io::Result<()> {
-        io::copy(&mut self, &mut io::sink())?;
+    /// Reads the rest of the input and returns an error unless size and digest match: an
+    /// `Integrity` one when they do not, an `Io` one when the input could not be read.
+    pub fn finish(mut self) -> crate::error::Result<()> {
+        use crate::error::{Error, ErrorKind};
+        if let Err(e) = io::copy(&mut self, &mut io::sink()) {
+            // The payload is ours when this reader judged the bytes (see `integrity_error`).
+            return Err(
+                match e.get_ref().and_then(|p| p.downcast_ref::<IntegrityError>()) {
+                    Some(IntegrityError(m)) => Error::integrity(m),
+                    None => Error::new(ErrorKind::Io, format!("{}: {e}", self.what)),
+                },
+            );
+        }
         if self.verified {
             Ok(())
         } else {
-            Err(io::Error::other(format!(
-                "{}: verification did not complete",
-                self.what
-            )))
+            Err(Error::new(
+                ErrorKind::Io,
+                format!("{}: verification did not complete", self.what),
+            ))
         }
     }
 
@@ -205,10 +215,11 @@ impl<R: Read> Read for VerifyingReader<R> {
     }
 }
 
-/// The marker carried by integrity errors so callers can tell them from other I/O failures.
+/// The payload of the `io::Error`s a [`VerifyingReader`] raises on bytes that miss their
+/// digest, so its `finish` can tell them from failures to read.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct IntegrityError(pub String);
+struct IntegrityError(String);
 
 fn integrity_error(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, IntegrityError(msg))
@@ -238,17 +249,6 @@ impl<W: Write> Write for HashingWriter<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
-}
-
-/// Whether an error, anywhere in its chain (an `io::Error` from a verifying reader
-/// included), is bytes that missed their digest: never retried, never kept in the cache.
-pub fn is_integrity(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.is::<IntegrityError>()
-            || c.downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-                .is_some_and(|i| i.is::<IntegrityError>())
-    })
 }
 
 #[cfg(test)]

@@ -113,7 +113,7 @@ pub async fn extension(
         Some(p) => match extensions::parse_manifest(&read_capped(&p, MAX_MANIFEST)?) {
             Ok(m) => Some(m),
             Err(e) => {
-                problems.push(e);
+                problems.push(e.to_string());
                 None
             }
         },

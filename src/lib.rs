@@ -9,6 +9,7 @@ pub mod check;
 pub mod demo;
 pub mod digest;
 pub mod epoch;
+pub mod error;
 pub mod evidence;
 pub mod factory;
 pub mod http;

@@ -5,9 +5,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use anyhow::{Context as _, Result};
+use anyhow::Context as _;
 
-use crate::digest::is_integrity;
+use crate::error::Result;
 use crate::layers::flatten::{Flattened, Flattener, Spool, Wanted};
 use crate::layers::tree::Kind;
 use crate::oci::cache::BlobCache;
@@ -101,7 +101,7 @@ fn flatten(ctx: &Env, layers: &[BlobFile], wanted: Wanted, spool: &Spool) -> Res
     for l in layers {
         if let Err(e) = f.apply_blob(&l.path, &l.descriptor, l.verified) {
             // Bad bytes never stay in the cache: the next run fetches them again.
-            if l.cached && is_integrity(&e) {
+            if l.cached && e.is_integrity() {
                 ctx.cache.evict(&l.descriptor.digest);
             }
             return Err(e);

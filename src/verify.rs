@@ -8,9 +8,9 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::check::{self, Kind, Outcome, Plan, Status, Subject};
+use crate::error::ErrorKind;
 use crate::layers::flatten::Wanted;
 use crate::oci::cache::FetchStats;
-use crate::oci::resolve::PlatformChoiceError;
 use crate::pull::{pull, Env, Pulled};
 
 /// What one spec's run found, for every reporter.
@@ -97,9 +97,9 @@ pub async fn run_keeping(ctx: &Env, plan: &Plan) -> (SpecRun, Option<Pulled>) {
             run.goldens = goldens;
             kept = Some(p);
         }
-        Err(e) => match e.downcast_ref::<PlatformChoiceError>() {
+        Err(e) => match e.kind() {
             // The image lacks the platform: that check fails; the rest cannot be evaluated.
-            Some(PlatformChoiceError::Missing { digest, .. }) => {
+            ErrorKind::PlatformMissing { digest } => {
                 run.digest = Some(digest.to_string());
                 run.outcomes = check::without_platform(plan, digest, &e.to_string());
             }

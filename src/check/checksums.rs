@@ -47,7 +47,7 @@ impl Planned for Check {
     fn judge(&self, s: &Subject<'_>) -> Judged {
         let (path, _) = s.locate(&self.path)?;
         let text = s.read_text(&path, MAX_REPORT_TEXT)?;
-        let lines = checksums::parse(&text).map_err(Verdict::Fail)?;
+        let lines = checksums::parse(&text).map_err(Verdict::failed)?;
         if lines.is_empty() {
             return fail("lists no files");
         }
@@ -60,6 +60,6 @@ impl Planned for Check {
                 "checksums root {root} is not a directory in the image"
             ));
         }
-        checksums::verify(&lines, tree, &root, &path, self.want.complete).map_err(Verdict::Fail)
+        checksums::verify(&lines, tree, &root, &path, self.want.complete).map_err(Verdict::failed)
     }
 }

@@ -86,12 +86,12 @@ impl Planned for Check {
                 }
             }
             Check::Compatibility { talos } => {
-                extensions::compatible(&manifest(s)?.metadata, talos).map_err(Verdict::Fail)
+                extensions::compatible(&manifest(s)?.metadata, talos).map_err(Verdict::failed)
             }
         }
     }
 }
 
 fn manifest(s: &Subject<'_>) -> Result<extensions::Manifest, Verdict> {
-    extensions::parse_manifest(&s.read_text(MANIFEST, MAX_MANIFEST)?).map_err(Verdict::Fail)
+    extensions::parse_manifest(&s.read_text(MANIFEST, MAX_MANIFEST)?).map_err(Verdict::failed)
 }

@@ -178,6 +178,7 @@ fn judge_walked(what: &What, i: &Initramfs) -> Judged {
             let bad: Vec<String> = layers
                 .iter()
                 .filter_map(|m| extensions::compatible(m, talos).err())
+                .map(|e| e.to_string())
                 .collect();
             if bad.is_empty() {
                 Ok(())
@@ -227,7 +228,7 @@ fn satisfied(r: &Requirement, layers: &[&Metadata]) -> Result<(), String> {
         match r.check(m) {
             Ok(true) => return Ok(()),
             Ok(false) => {}
-            Err(e) => why = Some(e),
+            Err(e) => why = Some(e.to_string()),
         }
     }
     Err(why.unwrap_or_else(|| format!("{} is missing", r.name)))

@@ -94,14 +94,14 @@ impl Planned for Check {
                 if let Some(json_path) = json_twin(&path) {
                     if s.flat.tree.get(&json_path).is_some() {
                         let json = report::json_fields(&s.read_text(&json_path, MAX_REPORT_TEXT)?)
-                            .map_err(Verdict::Fail)?;
+                            .map_err(Verdict::failed)?;
                         check_fields(want, &json, "build-report.json: ")?;
                     }
                 }
                 Ok(())
             }
             What::Golden(g) => match s.golden(&g.path) {
-                Some(g) => g.compare().map_err(Verdict::Fail),
+                Some(g) => g.compare().map_err(Verdict::failed),
                 // Not rendered: the report is missing or not text; say which.
                 None => s
                     .read_text(&path, MAX_REPORT_TEXT)

@@ -36,6 +36,13 @@ pub enum Verdict {
 
 pub type Judged = Result<(), Verdict>;
 
+impl Verdict {
+    /// A reader's error as a failure of the image.
+    pub fn failed(e: impl std::fmt::Display) -> Self {
+        Verdict::Fail(e.to_string())
+    }
+}
+
 pub fn fail<T>(m: impl Into<String>) -> Result<T, Verdict> {
     Err(Verdict::Fail(m.into()))
 }

@@ -10,10 +10,10 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use super::client::Client;
-use crate::digest::IntegrityError;
+use crate::error::ErrorKind;
 use crate::located::read_text;
 use crate::oci::platform::Platform;
-use crate::oci::resolve::{self, PlatformChoiceError};
+use crate::oci::resolve;
 use crate::oci::source::Source;
 use crate::pull::Env;
 use crate::reference::{ImageRef, Location};
@@ -214,12 +214,18 @@ async fn installer_digest(env: &Env, image: &str, arch: &str) -> Result<Lookup> 
     let resolved = match resolve::resolve(&source, &r, Some(&wanted), &env.cache).await {
         Ok(resolved) => resolved,
         Err(e)
-            if e.downcast_ref::<PlatformChoiceError>().is_some()
-                || e.downcast_ref::<IntegrityError>().is_some() =>
+            if matches!(
+                e.kind(),
+                ErrorKind::PlatformMissing { .. } | ErrorKind::Usage | ErrorKind::Integrity
+            ) =>
         {
-            return Err(e.context(format!("the installer {image}")));
+            return Err(e.context(format!("the installer {image}")).into());
         }
-        Err(e) => return Ok(Lookup::Unreachable(e.context(format!("resolving {image}")))),
+        Err(e) => {
+            return Ok(Lookup::Unreachable(
+                anyhow::Error::from(e).context(format!("resolving {image}")),
+            ))
+        }
     };
     if !resolved.platform.satisfies(&wanted) {
         bail!(

@@ -135,7 +135,12 @@ impl<'a> Flattener<'a> {
     /// Applies one layer blob from a file, verifying its size and digest as it is read: every
     /// byte up to the end of the blob, not just up to the end of the tar. `verified` skips the
     /// hashing for a blob this run has just verified on its way into the cache.
-    pub fn apply_blob(&mut self, path: &Path, desc: &Descriptor, verified: bool) -> Result<()> {
+    pub fn apply_blob(
+        &mut self,
+        path: &Path,
+        desc: &Descriptor,
+        verified: bool,
+    ) -> crate::error::Result<()> {
         let compression = layer_compression(&desc.media_type).map_err(anyhow::Error::msg)?;
         let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
         let what = format!("layer {}", desc.digest);
@@ -165,7 +170,7 @@ impl<'a> Flattener<'a> {
             .finish();
         verified?;
         drained.with_context(|| format!("{what}: decompressing"))?;
-        applied
+        Ok(applied?)
     }
 
     /// Applies one uncompressed tar stream.

@@ -2,11 +2,12 @@
 //! including `credsStore` and `credHelpers`. No config, or no entry for the host, means
 //! anonymous access, which is what GHCR's public bearer-token flow needs.
 
-use anyhow::{bail, Result};
+use crate::error::{Error, ErrorKind, Result};
 use docker_credential::{CredentialRetrievalError as E, DockerCredential};
 use oci_client::secrets::RegistryAuth;
 
 pub fn for_host(host: &str) -> Result<RegistryAuth> {
+    let refused = |m: String| Err(Error::new(ErrorKind::Auth { host: host.into() }, m));
     // Docker Hub credentials are stored under the legacy index URL.
     let key = if host == crate::reference::DOCKER_HUB || host == "index.docker.io" {
         "https://index.docker.io/v1/"
@@ -16,7 +17,7 @@ pub fn for_host(host: &str) -> Result<RegistryAuth> {
     match docker_credential::get_credential(key) {
         Ok(DockerCredential::UsernamePassword(u, p)) => Ok(RegistryAuth::Basic(u, p)),
         Ok(DockerCredential::IdentityToken(_)) => {
-            bail!("credentials for {host}: the Docker config holds an identity token, which tdg cannot exchange; log in with a username and password or token")
+            refused(format!("credentials for {host}: the Docker config holds an identity token, which tdg cannot exchange; log in with a username and password or token"))
         }
         Err(E::NoCredentialConfigured | E::ConfigNotFound | E::ConfigReadError) => {
             Ok(RegistryAuth::Anonymous)
@@ -26,11 +27,9 @@ pub fn for_host(host: &str) -> Result<RegistryAuth> {
             Ok(RegistryAuth::Anonymous)
         }
         Err(E::HelperFailure { helper, stderr, .. }) => {
-            bail!(
-                "credentials for {host}: credential helper docker-credential-{helper} failed: {}",
-                stderr.trim()
-            )
+            refused(format!("credentials for {host}: credential helper docker-credential-{helper} failed: {}",
+                stderr.trim()))
         }
-        Err(e) => bail!("credentials for {host}: {e}"),
+        Err(e) => refused(format!("credentials for {host}: {e}")),
     }
 }

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use futures_util::{Stream, StreamExt};
 
 use crate::digest::{Digest, Hasher};
@@ -84,7 +84,7 @@ impl BlobCache {
         size: u64,
         mut stream: S,
         what: &str,
-    ) -> Result<PathBuf>
+    ) -> crate::error::Result<PathBuf>
     where
         S: Stream<Item = io::Result<bytes::Bytes>> + Unpin,
     {
@@ -107,18 +107,24 @@ impl BlobCache {
                 Err(e) if hasher.len() == size => {
                     let (got, _) = hasher.finish();
                     if &got != digest {
-                        bail!(crate::digest::IntegrityError(format!(
+                        return Err(crate::error::Error::integrity(format!(
                             "{what}: digest mismatch: expected {digest}, got {got}"
                         )));
                     }
-                    return Err(e).with_context(|| format!("{what}: download failed"));
+                    return Err(e)
+                        .with_context(|| format!("{what}: download failed"))
+                        .map_err(Into::into);
                 }
-                Err(e) => return Err(e).with_context(|| format!("{what}: download failed")),
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("{what}: download failed"))
+                        .map_err(Into::into)
+                }
             };
             hasher.update(&chunk);
             bar.inc(chunk.len() as u64);
             if hasher.len() > size {
-                bail!(crate::digest::IntegrityError(format!(
+                return Err(crate::error::Error::integrity(format!(
                     "{what}: registry sent more than the expected {size} bytes"
                 )));
             }
@@ -126,12 +132,12 @@ impl BlobCache {
         }
         let (got, len) = hasher.finish();
         if len != size {
-            bail!(crate::digest::IntegrityError(format!(
+            return Err(crate::error::Error::integrity(format!(
                 "{what}: size mismatch: expected {size} bytes, got {len}"
             )));
         }
         if &got != digest {
-            bail!(crate::digest::IntegrityError(format!(
+            return Err(crate::error::Error::integrity(format!(
                 "{what}: digest mismatch: expected {digest}, got {got}"
             )));
         }

@@ -93,10 +93,11 @@ impl LayoutSource {
         let p = self.blob_path(digest);
         let bytes = read_capped(&p, MAX_DOCUMENT)?;
         if size.is_some_and(|s| s != bytes.len() as u64) || &Digest::of(&bytes) != digest {
-            bail!(crate::digest::IntegrityError(format!(
+            return Err(crate::error::Error::integrity(format!(
                 "{}: blob {digest} does not match its digest or size",
                 self.dir.display()
-            )));
+            ))
+            .into());
         }
         Ok(bytes)
     }

@@ -75,7 +75,7 @@ async fn push_image(
         }
         registry.push_blob(&blob.digest, &path).await?;
     }
-    registry
+    Ok(registry
         .push_manifest(&desc.digest.to_string(), bytes, &desc.media_type)
-        .await
+        .await?)
 }

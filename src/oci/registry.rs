@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{anyhow, Result};
+use crate::error::{Error, ErrorKind, Result};
 use futures_util::TryStreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
@@ -95,7 +95,7 @@ impl RegistrySource {
             match cache.ingest(&desc.digest, desc.size, stream, &what).await {
                 Ok(path) => return Ok((path, true)),
                 // A connection cut mid-blob is fetched again; bad bytes never are.
-                Err(e) if attempt < ATTEMPTS && !crate::digest::is_integrity(&e) => {
+                Err(e) if attempt < ATTEMPTS && !e.is_integrity() => {
                     attempt += 1;
                     tokio::time::sleep(BACKOFF * attempt).await;
                 }
@@ -141,7 +141,7 @@ impl RegistrySource {
         let r = self.reference(tag_or_digest);
         let ct: reqwest::header::HeaderValue = media_type
             .parse()
-            .map_err(|_| anyhow!("invalid media type {media_type}"))?;
+            .map_err(|_| Error::usage(format!("invalid media type {media_type}")))?;
         let bytes = bytes::Bytes::from(bytes);
         retry(|| self.client.push_manifest_raw(&r, bytes.clone(), ct.clone()))
             .await
@@ -154,8 +154,20 @@ impl RegistrySource {
         Ok(())
     }
 
-    fn error(&self, doing: &str, e: OciDistributionError) -> anyhow::Error {
-        anyhow!("registry {}: {doing}: {}", self.host, describe(&e))
+    /// A registry's fault, of the kind its answer says: credentials refused or asked for are
+    /// `Auth`, bytes that missed their digest `Integrity`, anything else `Registry`.
+    fn error(&self, doing: &str, e: OciDistributionError) -> Error {
+        use OciDistributionError as O;
+        let host = self.host.clone();
+        let kind = match &e {
+            O::UnauthorizedError { .. } | O::AuthenticationFailure(_) => ErrorKind::Auth { host },
+            O::DigestError(_) => ErrorKind::Integrity,
+            _ => ErrorKind::Registry { host },
+        };
+        Error::new(
+            kind,
+            format!("registry {}: {doing}: {}", self.host, describe(&e)),
+        )
     }
 }
 

@@ -1,7 +1,9 @@
 //! Resolution: from a reference to one image manifest, its config and its layers, choosing a
 //! platform from an index. Every document is digest-checked on the way.
 
-use anyhow::{bail, Context, Result};
+use anyhow::Context;
+
+use crate::error::{Error, ErrorKind, Result};
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::cache::BlobCache;
@@ -46,6 +48,20 @@ pub enum PlatformChoiceError {
     },
     #[error("the image is an index of {}; set `platform` in the spec or pass --platform", list(.0))]
     Ambiguous(Vec<Platform>),
+}
+
+/// A missing platform is the image's fault (its `platform` check fails); an ambiguous one the
+/// request's.
+impl From<PlatformChoiceError> for Error {
+    fn from(e: PlatformChoiceError) -> Self {
+        let kind = match &e {
+            PlatformChoiceError::Missing { digest, .. } => ErrorKind::PlatformMissing {
+                digest: digest.clone(),
+            },
+            PlatformChoiceError::Ambiguous(_) => ErrorKind::Usage,
+        };
+        Error::new(kind, e.to_string())
+    }
 }
 
 fn list(p: &[Platform]) -> String {
@@ -94,7 +110,7 @@ pub async fn resolve(
                         digest: digest.clone(),
                     })?,
                 None if entries.len() == 1 => entries[0],
-                None => bail!(PlatformChoiceError::Ambiguous(platforms)),
+                None => return Err(PlatformChoiceError::Ambiguous(platforms).into()),
             };
             let raw = source.child(chosen).await?;
             (Some(platforms), chosen.digest.clone(), raw)
@@ -104,10 +120,13 @@ pub async fn resolve(
         .map_err(|e| anyhow::anyhow!("{}: {e}", source.describe()))?
     {
         Manifest::Image(m) => m,
-        Manifest::Index(_) => bail!(
-            "{}: nested image indexes are not supported",
-            source.describe()
-        ),
+        Manifest::Index(_) => {
+            return Err(anyhow::anyhow!(
+                "{}: nested image indexes are not supported",
+                source.describe()
+            )
+            .into())
+        }
     };
     let config_raw = source.config(&manifest.config, cache).await?;
     let config: ImageConfig = serde_json::from_slice(&config_raw)

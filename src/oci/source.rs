@@ -3,14 +3,16 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Context;
+
+use crate::error::Result;
 
 use super::cache::BlobCache;
 use super::layout::LayoutSource;
 use super::manifest::{Descriptor, MAX_DOCUMENT};
 use super::mirror::Endpoint;
 use super::registry::RegistrySource;
-use crate::digest::{Digest, IntegrityError};
+use crate::digest::Digest;
 use crate::reference::ImageRef;
 
 pub enum Source {
@@ -58,15 +60,16 @@ impl Source {
             }
         };
         if bytes.len() as u64 > MAX_DOCUMENT {
-            bail!(
+            return Err(anyhow::anyhow!(
                 "{}: manifest larger than {MAX_DOCUMENT} bytes",
                 self.describe()
-            );
+            )
+            .into());
         }
         let got = Digest::of(&bytes);
         if let Some(want) = &image.digest {
             if &got != want {
-                bail!(IntegrityError(format!(
+                return Err(crate::error::Error::integrity(format!(
                     "{}: manifest digest mismatch: asked for {want}, got {got}",
                     self.describe()
                 )));
@@ -87,12 +90,13 @@ impl Source {
     /// A config blob, read whole (configs are small and capped).
     pub async fn config(&self, desc: &Descriptor, cache: &BlobCache) -> Result<Vec<u8>> {
         if desc.size > MAX_DOCUMENT {
-            bail!(
+            return Err(anyhow::anyhow!(
                 "{}: config {} is {} bytes, over the {MAX_DOCUMENT}-byte limit",
                 self.describe(),
                 desc.digest,
                 desc.size
-            );
+            )
+            .into());
         }
         let bytes = match self {
             Source::Registry(r) => {
@@ -111,7 +115,7 @@ impl Source {
     fn check_document(&self, desc: &Descriptor, bytes: Vec<u8>) -> Result<Vec<u8>> {
         let got = Digest::of(&bytes);
         if got != desc.digest || bytes.len() as u64 != desc.size {
-            bail!(IntegrityError(format!(
+            return Err(crate::error::Error::integrity(format!(
                 "{}: {} {} does not match its descriptor (got {got}, {} bytes; expected {} bytes)",
                 self.describe(),
                 desc.media_type,
@@ -138,11 +142,12 @@ impl Source {
             Source::Layout(l) => {
                 let path = l.blob_path(&desc.digest);
                 if !path.is_file() {
-                    bail!(
+                    return Err(anyhow::anyhow!(
                         "{}: layer {} is missing from the layout",
                         self.describe(),
                         desc.digest
-                    );
+                    )
+                    .into());
                 }
                 Ok(BlobFile {
                     path,

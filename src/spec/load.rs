@@ -277,7 +277,9 @@ impl Validator<'_> {
 
     fn requirements(&self, list: &[Spanned<String>]) -> Result<Vec<Requirement>, LocatedError> {
         list.iter()
-            .map(|r| Requirement::parse(&r.value).map_err(|m| self.err(&r.referenced, m)))
+            .map(|r| {
+                Requirement::parse(&r.value).map_err(|m| self.err(&r.referenced, m.to_string()))
+            })
             .collect()
     }
 

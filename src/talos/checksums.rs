@@ -13,13 +13,27 @@ pub struct Line {
     pub written: String,
 }
 
-pub fn parse(text: &str) -> Result<Vec<Line>, String> {
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChecksumsError {
+    #[error("line {line}: not a sha256sum line: '{text}'")]
+    NotALine { line: usize, text: String },
+    #[error("line {line}: {reason}")]
+    BadPath { line: usize, reason: String },
+    /// Lines that do not verify against the tree (at most three spelled out).
+    #[error("{count} problem{}: {}{}", if *.count == 1 { "" } else { "s" }, .shown.join("; "), if *.count > 3 { "; …" } else { "" })]
+    Mismatch { count: usize, shown: Vec<String> },
+}
+
+pub fn parse(text: &str) -> Result<Vec<Line>, ChecksumsError> {
     let mut out = Vec::new();
     for (n, raw) in text.lines().enumerate() {
         if raw.trim().is_empty() {
             continue;
         }
-        let bad = || format!("line {}: not a sha256sum line: '{}'", n + 1, clip(raw));
+        let bad = || ChecksumsError::NotALine {
+            line: n + 1,
+            text: clip(raw),
+        };
         let (escaped, line) = match raw.strip_prefix('\\') {
             Some(rest) => (true, rest),
             None => (false, raw),
@@ -38,7 +52,10 @@ pub fn parse(text: &str) -> Result<Vec<Line>, String> {
         } else {
             name.to_string()
         };
-        let path = normalise(&name).map_err(|m| format!("line {}: {m}", n + 1))?;
+        let path = normalise(&name).map_err(|reason| ChecksumsError::BadPath {
+            line: n + 1,
+            reason,
+        })?;
         out.push(Line {
             digest,
             path,
@@ -80,7 +97,7 @@ pub fn verify(
     root: &str,
     checksums_path: &str,
     complete: bool,
-) -> Result<(), String> {
+) -> Result<(), ChecksumsError> {
     let mut problems = Vec::new();
     for l in lines {
         let full = if root.is_empty() {
@@ -120,14 +137,10 @@ pub fn verify(
     if problems.is_empty() {
         return Ok(());
     }
-    let n = problems.len();
-    let shown: Vec<String> = problems.into_iter().take(3).collect();
-    Err(format!(
-        "{n} problem{}: {}{}",
-        if n == 1 { "" } else { "s" },
-        shown.join("; "),
-        if n > 3 { "; …" } else { "" }
-    ))
+    Err(ChecksumsError::Mismatch {
+        count: problems.len(),
+        shown: problems.into_iter().take(3).collect(),
+    })
 }
 
 fn clip(s: &str) -> String {
@@ -147,13 +160,16 @@ mod tests {
         assert_eq!(paths, ["boot/vmlinuz", "boot/initramfs.xz", "odd\nname"]);
         assert!(parse(&format!("{h} boot/x\n"))
             .unwrap_err()
+            .to_string()
             .contains("line 1: not a sha256sum line"));
         assert!(parse("xyz  a\n").is_err());
         assert!(parse(&format!("{h}  ../../etc/passwd\n"))
             .unwrap_err()
+            .to_string()
             .contains("escapes the checksums root"));
         assert!(parse(&format!("{h}  /etc/passwd\n"))
             .unwrap_err()
+            .to_string()
             .contains("absolute"));
     }
 }

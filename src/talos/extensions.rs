@@ -6,7 +6,42 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::version::{parse_version, Constraint};
+use super::version::{parse_version, Constraint, VersionError};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExtensionError {
+    #[error("malformed {file}: {detail}")]
+    Malformed { file: &'static str, detail: String },
+    #[error("manifest.yaml version is '{0}', expected v1alpha1")]
+    ManifestVersion(String),
+    #[error("manifest.yaml has no metadata.{0}")]
+    MissingField(&'static str),
+    #[error("'{0}' is not an extension name with an optional version constraint")]
+    BadRequirement(String),
+    #[error(transparent)]
+    Version(#[from] VersionError),
+    #[error("{name} {version}: {inner}")]
+    LayerVersion {
+        name: String,
+        version: String,
+        inner: VersionError,
+    },
+    #[error("{name} is {version}, which does not satisfy {constraint}")]
+    Unsatisfied {
+        name: String,
+        version: String,
+        constraint: String,
+    },
+    #[error("{name}: compatibility.talos.version {inner}")]
+    BadCompatibility { name: String, inner: VersionError },
+    #[error("{name} {version} requires Talos {constraint}, not {talos}")]
+    Incompatible {
+        name: String,
+        version: String,
+        constraint: String,
+        talos: String,
+    },
+}
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 pub struct ExtensionsConfig {
@@ -120,19 +155,20 @@ pub fn describe_refused(refused: &[String]) -> String {
     )
 }
 
-pub fn parse_config(text: &str) -> Result<ExtensionsConfig, String> {
-    serde_saphyr::from_str(text)
-        .map_err(|e| format!("malformed extensions.yaml: {}", e.without_snippet()))
+pub fn parse_config(text: &str) -> Result<ExtensionsConfig, ExtensionError> {
+    serde_saphyr::from_str(text).map_err(|e| ExtensionError::Malformed {
+        file: "extensions.yaml",
+        detail: e.without_snippet().to_string(),
+    })
 }
 
-pub fn parse_manifest(text: &str) -> Result<Manifest, String> {
-    let m: Manifest = serde_saphyr::from_str(text)
-        .map_err(|e| format!("malformed manifest.yaml: {}", e.without_snippet()))?;
+pub fn parse_manifest(text: &str) -> Result<Manifest, ExtensionError> {
+    let m: Manifest = serde_saphyr::from_str(text).map_err(|e| ExtensionError::Malformed {
+        file: "manifest.yaml",
+        detail: e.without_snippet().to_string(),
+    })?;
     if m.version != "v1alpha1" {
-        return Err(format!(
-            "manifest.yaml version is '{}', expected v1alpha1",
-            m.version
-        ));
+        return Err(ExtensionError::ManifestVersion(m.version));
     }
     for (field, v) in [
         ("name", &m.metadata.name),
@@ -141,7 +177,7 @@ pub fn parse_manifest(text: &str) -> Result<Manifest, String> {
         ("description", &m.metadata.description),
     ] {
         if v.trim().is_empty() {
-            return Err(format!("manifest.yaml has no metadata.{field}"));
+            return Err(ExtensionError::MissingField(field));
         }
     }
     Ok(m)
@@ -155,7 +191,7 @@ pub struct Requirement {
 }
 
 impl Requirement {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, ExtensionError> {
         let s = s.trim();
         let (name, rest) = match s.find(|c: char| c.is_whitespace() || "<>=!~".contains(c)) {
             Some(i) => (&s[..i], s[i..].trim()),
@@ -166,9 +202,7 @@ impl Requirement {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b))
         {
-            return Err(format!(
-                "'{s}' is not an extension name with an optional version constraint"
-            ));
+            return Err(ExtensionError::BadRequirement(s.into()));
         }
         let version = if rest.is_empty() {
             None
@@ -182,21 +216,26 @@ impl Requirement {
     }
 
     /// Whether a layer satisfies this requirement; `Err` says why a same-named layer does not.
-    pub fn check(&self, m: &Metadata) -> Result<bool, String> {
+    pub fn check(&self, m: &Metadata) -> Result<bool, ExtensionError> {
         if m.name != self.name {
             return Ok(false);
         }
         let Some(c) = &self.version else {
             return Ok(true);
         };
-        let v = parse_version(&m.version).map_err(|e| format!("{} {}: {e}", m.name, m.version))?;
+        let v = parse_version(&m.version).map_err(|inner| ExtensionError::LayerVersion {
+            name: m.name.clone(),
+            version: m.version.clone(),
+            inner,
+        })?;
         if c.matches(&v) {
             Ok(true)
         } else {
-            Err(format!(
-                "{} is {}, which does not satisfy {c}",
-                m.name, m.version
-            ))
+            Err(ExtensionError::Unsatisfied {
+                name: m.name.clone(),
+                version: m.version.clone(),
+                constraint: c.to_string(),
+            })
         }
     }
 }
@@ -212,21 +251,25 @@ impl fmt::Display for Requirement {
 
 /// `Err` with the reason when the extension cannot run on `talos`. An empty constraint means
 /// any version, as Talos itself treats it.
-pub fn compatible(m: &Metadata, talos: &str) -> Result<(), String> {
+pub fn compatible(m: &Metadata, talos: &str) -> Result<(), ExtensionError> {
     let want = m.compatibility.talos.version.trim();
     if want.is_empty() {
         return Ok(());
     }
-    let c = Constraint::parse(want)
-        .map_err(|e| format!("{}: compatibility.talos.version {e}", m.name))?;
+    let c = Constraint::parse(want).map_err(|inner| ExtensionError::BadCompatibility {
+        name: m.name.clone(),
+        inner,
+    })?;
     let v = parse_version(talos)?;
     if c.matches(&v) {
         Ok(())
     } else {
-        Err(format!(
-            "{} {} requires Talos {c}, not {talos}",
-            m.name, m.version
-        ))
+        Err(ExtensionError::Incompatible {
+            name: m.name.clone(),
+            version: m.version.clone(),
+            constraint: c.to_string(),
+            talos: talos.into(),
+        })
     }
 }
 
@@ -249,6 +292,7 @@ mod tests {
             .unwrap()
             .check(&m)
             .unwrap_err()
+            .to_string()
             .contains("does not satisfy >= 1.90"));
         assert_eq!(Requirement::parse("spin").unwrap().check(&m), Ok(false));
         assert!(Requirement::parse("bad name!").is_err());
@@ -272,12 +316,15 @@ mod tests {
         assert_eq!(compatible(&m.metadata, "v1.11.5"), Ok(()));
         assert!(compatible(&m.metadata, "v0.9.0")
             .unwrap_err()
+            .to_string()
             .contains("requires Talos >= v1.0.0, not v0.9.0"));
         assert!(parse_manifest(&good.replace("v1alpha1", "v2"))
             .unwrap_err()
+            .to_string()
             .contains("expected v1alpha1"));
         assert!(parse_manifest(&good.replace("  author: A\n", ""))
             .unwrap_err()
+            .to_string()
             .contains("metadata.author"));
     }
 }

@@ -28,13 +28,21 @@ pub fn fields(text: &str) -> BTreeMap<String, String> {
 }
 
 /// The `fields` object of the JSON report, as strings.
-pub fn json_fields(text: &str) -> Result<BTreeMap<String, String>, String> {
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReportError {
+    #[error("build-report.json is not JSON: {0}")]
+    NotJson(String),
+    #[error("build-report.json has no \"fields\" object")]
+    NoFields,
+}
+
+pub fn json_fields(text: &str) -> Result<BTreeMap<String, String>, ReportError> {
     let v: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("build-report.json is not JSON: {e}"))?;
+        serde_json::from_str(text).map_err(|e| ReportError::NotJson(e.to_string()))?;
     let obj = v
         .get("fields")
         .and_then(|f| f.as_object())
-        .ok_or("build-report.json has no \"fields\" object")?;
+        .ok_or(ReportError::NoFields)?;
     Ok(obj
         .iter()
         .map(|(k, v)| {

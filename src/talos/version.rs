@@ -6,7 +6,22 @@ use std::fmt;
 
 use semver::Version;
 
-pub fn parse_version(s: &str) -> Result<Version, String> {
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VersionError {
+    #[error("'{0}' is not a version")]
+    NotAVersion(String),
+    #[error("'{text}' is not a version: {detail}")]
+    Invalid { text: String, detail: String },
+    #[error("'{0}': missing version after operator")]
+    MissingVersion(String),
+    #[error("'{constraint}': {inner}")]
+    InConstraint {
+        constraint: String,
+        inner: Box<VersionError>,
+    },
+}
+
+pub fn parse_version(s: &str) -> Result<Version, VersionError> {
     let t = s.trim().trim_start_matches('v');
     let (core, rest) = match t.find(['-', '+']) {
         Some(i) => (&t[..i], &t[i..]),
@@ -19,7 +34,7 @@ pub fn parse_version(s: &str) -> Result<Version, String> {
             .iter()
             .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
     {
-        return Err(format!("'{s}' is not a version"));
+        return Err(VersionError::NotAVersion(s.into()));
     }
     while parts.len() < 3 {
         parts.push("0");
@@ -29,8 +44,10 @@ pub fn parse_version(s: &str) -> Result<Version, String> {
         .map(|p| p.trim_start_matches('0').to_string())
         .map(|p| if p.is_empty() { "0".into() } else { p })
         .collect();
-    Version::parse(&format!("{}{rest}", norm.join(".")))
-        .map_err(|e| format!("'{s}' is not a version: {e}"))
+    Version::parse(&format!("{}{rest}", norm.join("."))).map_err(|e| VersionError::Invalid {
+        text: s.into(),
+        detail: e.to_string(),
+    })
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,7 +69,7 @@ pub struct Constraint {
 }
 
 impl Constraint {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, VersionError> {
         let mut terms = Vec::new();
         for part in s.split(',') {
             let p = part.trim();
@@ -71,9 +88,12 @@ impl Constraint {
             .unwrap_or((Some(Op::Eq), p));
             let rest = rest.trim();
             if rest.is_empty() {
-                return Err(format!("'{s}': missing version after operator"));
+                return Err(VersionError::MissingVersion(s.into()));
             }
-            let v = parse_version(rest).map_err(|e| format!("'{s}': {e}"))?;
+            let v = parse_version(rest).map_err(|e| VersionError::InConstraint {
+                constraint: s.into(),
+                inner: Box::new(e),
+            })?;
             let op = op.unwrap_or_else(|| {
                 Op::Pessimistic(
                     rest.trim_start_matches('v')
