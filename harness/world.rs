@@ -71,7 +71,7 @@ fn build_world() -> Result<World> {
         }
         let opts = tdg::build::Options {
             output: None,
-            push: Some(None),
+            push: Some(tdg::build::PushTarget::SpecDefault),
             matchbox: None,
             epoch: 1_700_000_000,
         };

@@ -24,4 +24,5 @@ pub mod reference;
 pub mod report;
 pub mod spec;
 pub mod talos;
+pub mod verification;
 pub mod verify;

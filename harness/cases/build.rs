@@ -192,6 +192,45 @@ pub fn two_builds_give_the_same_digest() -> Result<()> {
     Ok(())
 }
 
+/// `build --verify --format json` carries each spec's verify report beside its build, the
+/// same report `tdg verify --format json` writes; a label that breaks the spec makes it exit 1.
+pub fn build_verify_reports_outcomes_in_json() -> Result<()> {
+    let w = world::world()?;
+    for (label, code) in [("talos-cozystack-spin-tailscale", 0), ("wrong", 1)] {
+        let title = format!("org.opencontainers.image.title={label}");
+        let out = build(
+            &Tdg::new()?,
+            &w.registry.addr,
+            &spec_path("spin-tailscale"),
+            &["--verify", "--format", "json", "--label", &title],
+        )?;
+        expect_exit(&out, code)?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        ensure!(
+            v["digest"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("sha256:")),
+            "{v}"
+        );
+        let report = &v["verify"];
+        ensure!(
+            report["schema"] == "tdg.report/v1" && report["exit_code"] == code,
+            "{report}"
+        );
+        let outcomes = report["specs"][0]["outcomes"]
+            .as_array()
+            .context("outcomes")?;
+        ensure!(outcomes.len() > 20, "{} outcomes", outcomes.len());
+        let title_check = outcomes
+            .iter()
+            .find(|o| o["check"] == "labels::org.opencontainers.image.title")
+            .context("no title check")?;
+        let want = if code == 0 { "pass" } else { "fail" };
+        ensure!(title_check["status"] == want, "{title_check}");
+    }
+    Ok(())
+}
+
 struct Server(Child);
 
 impl Drop for Server {

@@ -33,6 +33,7 @@ pub fn all() -> Vec<Trial> {
         build::matchbox_output_and_the_bastion_check,
         build::two_builds_give_the_same_digest,
         build::uki_base_and_several_arches,
+        build::build_verify_reports_outcomes_in_json,
         auth::malformed_docker_config_is_a_clear_error,
         checks::every_check_of_the_real_spec_fails_on_a_broken_image,
         checks::remaining_check_kinds_fail_with_short_messages,

@@ -23,17 +23,33 @@ use crate::pull::Env;
 use crate::reference::ImageRef;
 use crate::spec::{Arch, BaseSource, Spec};
 use crate::talos::initramfs::Compression;
+use crate::talos::report::REVISION_LABEL;
 use crate::talos::version::parse_version;
 
 pub struct Options {
     /// Write the image to this OCI layout (created or added to).
-    pub output: Option<(PathBuf, Option<String>)>,
-    /// Push to the spec's `push` reference (or this one).
-    pub push: Option<Option<ImageRef>>,
+    pub output: Option<Output>,
+    /// Push the image.
+    pub push: Option<PushTarget>,
     /// Also write the assets and a matchbox profile and group here.
     pub matchbox: Option<PathBuf>,
     /// mtime of every layer entry and the image's `created`, from SOURCE_DATE_EPOCH.
     pub epoch: u64,
+}
+
+/// An OCI layout to write the image into, and the tag it gets there.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub dir: PathBuf,
+    pub tag: Option<String>,
+}
+
+/// Where `--push` sends the image.
+#[derive(Debug, Clone)]
+pub enum PushTarget {
+    /// The spec's `build.push`.
+    SpecDefault,
+    To(ImageRef),
 }
 
 #[derive(Debug, Serialize, Clone)]
@@ -92,22 +108,98 @@ fn mib(n: u64) -> String {
     format!("{:.1} MiB", n as f64 / 1048576.0)
 }
 
+impl Built {
+    /// The built image, to verify: as pushed, or in its layout by digest.
+    pub fn image(&self) -> Result<ImageRef> {
+        Ok(match &self.pushed {
+            Some(p) => p.parse()?,
+            None => format!("oci:{}@{}", self.layout, self.digest).parse()?,
+        })
+    }
+}
+
+/// What one build is made of, resolved from the spec and options before any input is pulled.
+struct Plan<'a> {
+    spec: &'a Spec,
+    build: &'a crate::spec::Build,
+    talos: &'a str,
+    compression: Compression,
+    push: Option<ImageRef>,
+    tag: String,
+    /// `org.opencontainers.image.created`, from the epoch.
+    created: String,
+    epoch: u64,
+}
+
+/// One arch's inputs, pulled and validated.
+struct ArchInputs {
+    arch: Arch,
+    base: inputs::BaseAssets,
+    extensions: Vec<inputs::Extension>,
+}
+
 pub async fn build(env: &Env, spec: &Spec, opts: &Options) -> Result<Built> {
+    let plan = plan(spec, opts)?;
+    let work = tempfile::Builder::new()
+        .prefix("build-")
+        .tempdir_in(env.cache.root().join("tmp"))
+        .context("creating a build directory in the cache")?;
+    let mut t = Timer(Vec::new());
+    let inputs = resolve_inputs(env, &plan, work.path(), &mut t).await?;
+    let (out_dir, temporary) = match &opts.output {
+        Some(o) => (o.dir.clone(), None),
+        None => {
+            let d = tempfile::Builder::new()
+                .prefix("image-")
+                .tempdir_in(env.cache.root().join("tmp"))?;
+            (d.path().to_path_buf(), Some(d))
+        }
+    };
+    let mut layout = LayoutWriter::create(&out_dir)?;
+    let mut manifests = Vec::new();
+    for i in &inputs {
+        manifests.push(build_arch(&plan, i, &layout, opts, work.path(), &mut t)?);
+    }
+    let mut annotations = plan.build.annotations.clone();
+    annotations.insert(
+        "org.opencontainers.image.created".into(),
+        plan.created.clone(),
+    );
+    let top = t.run("tag", None, || {
+        let d = package::finish(&mut layout, manifests, &annotations, &plan.tag)?;
+        let detail = format!("{} -> {}", plan.tag, d.digest);
+        Ok((d, detail))
+    })?;
+    let pushed = match &plan.push {
+        Some(target) => Some(push(env, &out_dir, &plan.tag, target, &top.digest, &mut t).await?),
+        None => None,
+    };
+    Ok(Built {
+        spec: spec.name.clone(),
+        digest: top.digest.to_string(),
+        layout: out_dir.display().to_string(),
+        tag: plan.tag,
+        pushed,
+        stages: t.0,
+        temporary,
+    })
+}
+
+fn plan<'a>(spec: &'a Spec, opts: &Options) -> Result<Plan<'a>> {
     let b = spec
         .build
         .as_ref()
         .with_context(|| format!("{} has no build section", spec.path.display()))?;
     let talos = spec.talos.as_deref().context("build needs talos")?;
     // Talos 1.8 moved the initramfs and extension squashfs from xz to zstd.
-    let compression =
-        if parse_version(talos).map_err(anyhow::Error::msg)? >= semver::Version::new(1, 8, 0) {
-            Compression::Zstd
-        } else {
-            Compression::Xz
-        };
-    let push_ref = match &opts.push {
-        Some(Some(r)) => Some(r.clone()),
-        Some(None) => Some(
+    let compression = if parse_version(talos)? >= semver::Version::new(1, 8, 0) {
+        Compression::Zstd
+    } else {
+        Compression::Xz
+    };
+    let push = match &opts.push {
+        Some(PushTarget::To(r)) => Some(r.clone()),
+        Some(PushTarget::SpecDefault) => Some(
             b.push
                 .clone()
                 .context("--push, but the spec's build has no push reference")?,
@@ -117,18 +209,31 @@ pub async fn build(env: &Env, spec: &Spec, opts: &Options) -> Result<Built> {
     let tag = opts
         .output
         .as_ref()
-        .and_then(|(_, t)| t.clone())
-        .or_else(|| push_ref.as_ref().and_then(|r| r.tag.clone()))
+        .and_then(|o| o.tag.clone())
+        .or_else(|| push.as_ref().and_then(|r| r.tag.clone()))
         .unwrap_or_else(|| "latest".into());
-    let work = tempfile::Builder::new()
-        .prefix("build-")
-        .tempdir_in(env.cache.root().join("tmp"))
-        .context("creating a build directory in the cache")?;
-    let mut t = Timer(Vec::new());
     let created =
         humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(opts.epoch)).to_string();
+    Ok(Plan {
+        spec,
+        build: b,
+        talos,
+        compression,
+        push,
+        tag,
+        created,
+        epoch: opts.epoch,
+    })
+}
 
-    // Inputs for every arch first: a bad extension or base fails before anything is built.
+/// Inputs for every arch first: a bad extension or base fails before anything is built.
+async fn resolve_inputs(
+    env: &Env,
+    plan: &Plan<'_>,
+    work: &std::path::Path,
+    t: &mut Timer,
+) -> Result<Vec<ArchInputs>> {
+    let b = plan.build;
     let base_image = match &b.base {
         BaseSource::Image(r) => Some(r),
         BaseSource::Factory { .. } => None,
@@ -155,23 +260,18 @@ pub async fn build(env: &Env, spec: &Spec, opts: &Options) -> Result<Built> {
                 start.elapsed(),
                 format!("{} agrees: {}", client.host(), &schematic_id[..12]),
             );
-            Some(client)
+            Some((client, factory, schematic_id))
         }
         BaseSource::Image(_) => None,
     };
-    let mut inputs = Vec::new();
+    let mut out = Vec::new();
     for &arch in &b.arches {
         let start = Instant::now();
         let base = match (&b.base, &client) {
-            (BaseSource::Image(r), _) => inputs::base(env, r, arch, work.path()).await?,
-            (
-                BaseSource::Factory {
-                    factory,
-                    schematic_id,
-                    ..
-                },
-                Some(c),
-            ) => inputs::factory_base(c, factory, schematic_id, talos, arch, work.path()).await?,
+            (_, Some((c, factory, id))) => {
+                inputs::factory_base(c, factory, id, plan.talos, arch, work).await?
+            }
+            (BaseSource::Image(r), None) => inputs::base(env, r, arch, work).await?,
             (BaseSource::Factory { .. }, None) => unreachable!("the client is made above"),
         };
         t.record(
@@ -181,11 +281,11 @@ pub async fn build(env: &Env, spec: &Spec, opts: &Options) -> Result<Built> {
             base.describe().replace(&base.digest, &base.digest[..19]),
         );
         let start = Instant::now();
-        let mut exts = Vec::new();
+        let mut extensions = Vec::new();
         for e in &b.extensions {
-            exts.push(inputs::extension(env, e, arch, talos).await?);
+            extensions.push(inputs::extension(env, e, arch, plan.talos).await?);
         }
-        let names: Vec<String> = exts
+        let names: Vec<String> = extensions
             .iter()
             .map(|e| format!("{} {}", e.input.metadata.name, e.input.metadata.version))
             .collect();
@@ -195,118 +295,105 @@ pub async fn build(env: &Env, spec: &Spec, opts: &Options) -> Result<Built> {
             start.elapsed(),
             names.join(", "),
         );
-        inputs.push((arch, base, exts));
-    }
-
-    let (out_dir, temporary) = match &opts.output {
-        Some((dir, _)) => (dir.clone(), None),
-        None => {
-            let d = tempfile::Builder::new()
-                .prefix("image-")
-                .tempdir_in(env.cache.root().join("tmp"))?;
-            (d.path().to_path_buf(), Some(d))
-        }
-    };
-    let mut layout = LayoutWriter::create(&out_dir)?;
-    let mut manifests = Vec::new();
-    for (arch, base, exts) in &inputs {
-        let arch = *arch;
-        let stage = work.path().join(format!("stage-{}", arch.as_str()));
-        let root = stage.join(b.layout_for(arch));
-        std::fs::create_dir_all(&root)?;
-        let initramfs = work.path().join(format!("initramfs-{}", arch.as_str()));
-        t.run("initramfs", Some(arch), || {
-            let r = assets::initramfs(base, exts, compression, &initramfs, work.path())?;
-            let detail = format!(
-                "{} base + {} extensions ({:?}) = {}",
-                mib(std::fs::metadata(&base.initramfs)?.len()),
-                exts.len(),
-                compression,
-                mib(r.1)
-            )
-            .to_lowercase();
-            Ok((r, detail))
-        })?;
-        let facts = assets::ReportFacts {
-            arch: arch.as_str(),
-            talos,
-            spec: &spec.name,
+        out.push(ArchInputs {
+            arch,
             base,
-            extensions: exts,
-            extra: &b.report,
-            revision: b
-                .labels
-                .get(crate::talos::report::REVISION_LABEL)
-                .map(String::as_str),
-            date: created.clone(),
-        };
-        let written = t.run("layout, report, checksums", Some(arch), || {
-            let w = assets::layout(&root, &base.kernel, &initramfs, &facts)?;
-            let n = w.len();
-            Ok((w, format!("{n} files under {}", b.layout_for(arch))))
-        })?;
-        if let Some(dir) = &opts.matchbox {
-            t.run("matchbox", Some(arch), || {
-                let multi = b.arches.len() > 1;
-                matchbox::write(
-                    dir,
-                    &spec.name,
-                    arch,
-                    multi,
-                    &root,
-                    &written,
-                    &b.kernel_args,
-                )?;
-                Ok(((), dir.display().to_string()))
-            })?;
-        }
-        let platform = inputs::platform(arch);
-        let mut annotations = b.annotations.clone();
-        annotations.insert("org.opencontainers.image.created".into(), created.clone());
-        let d = t.run("package", Some(arch), || {
-            let d = package::image(
-                &layout,
-                &stage,
-                &platform,
-                &b.labels,
-                &annotations,
-                opts.epoch,
-                &created,
-            )?;
-            let detail = format!("manifest {}", &d.digest.to_string()[..19]);
-            Ok((d, detail))
-        })?;
-        manifests.push(d);
+            extensions,
+        });
     }
-    let mut annotations = b.annotations.clone();
-    annotations.insert("org.opencontainers.image.created".into(), created.clone());
-    let top = t.run("tag", None, || {
-        let d = package::finish(&mut layout, manifests, &annotations, &tag)?;
-        let detail = format!("{tag} -> {}", d.digest);
-        Ok((d, detail))
+    Ok(out)
+}
+
+/// One arch: the initramfs with its extensions, the asset tree with report and checksums,
+/// the matchbox files when asked, and the arch's image manifest in the layout.
+fn build_arch(
+    plan: &Plan<'_>,
+    i: &ArchInputs,
+    layout: &LayoutWriter,
+    opts: &Options,
+    work: &std::path::Path,
+    t: &mut Timer,
+) -> Result<crate::oci::manifest::Descriptor> {
+    let (b, arch) = (plan.build, i.arch);
+    let stage = work.join(format!("stage-{}", arch.as_str()));
+    let root = stage.join(b.layout_for(arch));
+    std::fs::create_dir_all(&root)?;
+    let initramfs = work.join(format!("initramfs-{}", arch.as_str()));
+    t.run("initramfs", Some(arch), || {
+        let r = assets::initramfs(&i.base, &i.extensions, plan.compression, &initramfs, work)?;
+        let detail = format!(
+            "{} base + {} extensions ({:?}) = {}",
+            mib(std::fs::metadata(&i.base.initramfs)?.len()),
+            i.extensions.len(),
+            plan.compression,
+            mib(r.1)
+        )
+        .to_lowercase();
+        Ok((r, detail))
     })?;
-    let mut pushed = None;
-    if let Some(target) = &push_ref {
-        let start = Instant::now();
-        let src = LayoutSource::open(&out_dir)?;
-        let digest = crate::oci::push::push_layout(&src, Some(&tag), target, &env.mirrors)
-            .await
-            .with_context(|| format!("pushing to {target}"))?;
-        if digest != top.digest {
-            bail!("pushed {digest}, but the build made {}", top.digest);
-        }
-        t.record("push", None, start.elapsed(), format!("{target}@{digest}"));
-        pushed = Some(format!("{target}@{digest}"));
+    let facts = assets::ReportFacts {
+        arch: arch.as_str(),
+        talos: plan.talos,
+        spec: &plan.spec.name,
+        base: &i.base,
+        extensions: &i.extensions,
+        extra: &b.report,
+        revision: b.labels.get(REVISION_LABEL).map(String::as_str),
+        date: plan.created.clone(),
+    };
+    let written = t.run("layout, report, checksums", Some(arch), || {
+        let w = assets::layout(&root, &i.base.kernel, &initramfs, &facts)?;
+        let n = w.len();
+        Ok((w, format!("{n} files under {}", b.layout_for(arch))))
+    })?;
+    if let Some(dir) = &opts.matchbox {
+        t.run("matchbox", Some(arch), || {
+            let multi = b.arches.len() > 1;
+            let name = &plan.spec.name;
+            matchbox::write(dir, name, arch, multi, &root, &written, &b.kernel_args)?;
+            Ok(((), dir.display().to_string()))
+        })?;
     }
-    Ok(Built {
-        spec: spec.name.clone(),
-        digest: top.digest.to_string(),
-        layout: out_dir.display().to_string(),
-        tag,
-        pushed,
-        stages: t.0,
-        temporary,
+    let platform = inputs::platform(arch);
+    let mut annotations = b.annotations.clone();
+    annotations.insert(
+        "org.opencontainers.image.created".into(),
+        plan.created.clone(),
+    );
+    t.run("package", Some(arch), || {
+        let d = package::image(
+            layout,
+            &stage,
+            &platform,
+            &b.labels,
+            &annotations,
+            plan.epoch,
+            &plan.created,
+        )?;
+        let detail = format!("manifest {}", &d.digest.to_string()[..19]);
+        Ok((d, detail))
     })
+}
+
+/// Blobs first, the tag last; what the registry holds must be what was built.
+async fn push(
+    env: &Env,
+    out_dir: &std::path::Path,
+    tag: &str,
+    target: &ImageRef,
+    built: &crate::digest::Digest,
+    t: &mut Timer,
+) -> Result<String> {
+    let start = Instant::now();
+    let src = LayoutSource::open(out_dir)?;
+    let digest = crate::oci::push::push_layout(&src, Some(tag), target, &env.mirrors)
+        .await
+        .with_context(|| format!("pushing to {target}"))?;
+    if &digest != built {
+        bail!("pushed {digest}, but the build made {built}");
+    }
+    t.record("push", None, start.elapsed(), format!("{target}@{digest}"));
+    Ok(format!("{target}@{digest}"))
 }
 
 pub fn human(b: &Built) -> String {

@@ -44,7 +44,7 @@ pub fn load(path: &Path) -> Result<Schematic> {
     Schematic::load(path).map_err(|e| e.with_snippet())
 }
 
-pub fn schematic(cmd: &SchematicCommand) -> Result<i32> {
+pub fn schematic(cmd: &SchematicCommand) -> Result<u8> {
     match cmd {
         SchematicCommand::Id { file } => println!("{}", load(file)?.id()),
         SchematicCommand::Canonical { file } => print!("{}", load(file)?.canonical()),
@@ -116,7 +116,7 @@ pub enum OutputFormat {
     Json,
 }
 
-pub fn factory(cmd: &FactoryCommand, env: impl FnOnce() -> Result<Env>) -> Result<i32> {
+pub fn factory(cmd: &FactoryCommand, env: impl FnOnce() -> Result<Env>) -> Result<u8> {
     match cmd {
         FactoryCommand::Urls { target, format } => {
             let (_, _, _, u) = target.resolve()?;

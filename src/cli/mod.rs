@@ -1,3 +1,150 @@
-//! Subcommands whose wiring would crowd `main.rs`.
+//! The command line's glue: one module per command, each parsing its arguments, calling one
+//! library function and printing what it returns. `main.rs` only parses and exits.
 
+pub mod build;
+pub mod demo;
 pub mod factory;
+pub mod image;
+pub mod inspect;
+pub mod outcomes;
+pub mod verify;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use tdg::oci::cache::BlobCache;
+use tdg::oci::mirror::Mirrors;
+use tdg::oci::platform::Platform;
+use tdg::pull::Env;
+
+#[derive(Parser)]
+#[command(
+    name = "tdg",
+    version,
+    about = "Verify Talos boot-asset images against declarative specs"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(clap::Args)]
+pub struct Global {
+    /// Rewrite a registry host: HOST=http://H:P (plain HTTP), HOST=https://H[/prefix], or
+    /// HOST=oci:/dir (OCI layouts under dir/<repository>). Repeatable; adds to TDG_MIRROR.
+    #[arg(long, global = true, value_name = "HOST=URL")]
+    mirror: Vec<String>,
+    /// Blob cache directory.
+    #[arg(long, global = true, env = "TDG_CACHE", value_name = "DIR")]
+    cache: Option<PathBuf>,
+    /// Cap on the decompressed bytes of one initramfs segment (a bomb ends in an error).
+    #[arg(long, global = true, env = "TDG_MAX_DECOMPRESSED", value_name = "SIZE", default_value = "4GiB", value_parser = size_arg)]
+    max_decompressed: u64,
+    /// Cap on the cpio entries of one initramfs.
+    #[arg(long, global = true, env = "TDG_MAX_ENTRIES", value_name = "N", default_value_t = tdg::limits::DEFAULT_MAX_INITRAMFS_ENTRIES)]
+    max_entries: u64,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Verify images against specs.
+    Verify(verify::VerifyArgs),
+    /// Verify specs and write their golden trees (never when CI is set).
+    Bless(verify::BlessArgs),
+    /// Print the flattened image, one entry a line, sorted by path.
+    Tree(image::TreeArgs),
+    /// Write the flattened image into an empty directory.
+    Export(image::ExportArgs),
+    /// Build the image a spec describes, from its build section.
+    Build(build::BuildArgs),
+    /// Fetch each asset a checksums file lists from a server and check it (the bastion check).
+    VerifyServed(build::ServedArgs),
+    /// Show what a kernel, UKI, initramfs or extension image holds.
+    Inspect {
+        #[command(subcommand)]
+        what: inspect::Inspect,
+    },
+    /// Print the JSON Schema of spec v1 (--report: the JSON report; --release: release manifests).
+    Schema {
+        #[arg(long, conflicts_with = "release")]
+        report: bool,
+        /// The release manifest's schema (`tdg factory release`).
+        #[arg(long)]
+        release: bool,
+    },
+    /// Image Factory schematic IDs, offline.
+    Schematic {
+        #[command(subcommand)]
+        what: factory::SchematicCommand,
+    },
+    /// Image Factory asset URLs, installer references and release manifests.
+    Factory {
+        #[command(subcommand)]
+        what: factory::FactoryCommand,
+    },
+    /// Write a sample asset image (OCI layout) and its spec into DIR and verify it, offline.
+    Demo(demo::DemoArgs),
+}
+
+impl Cli {
+    /// Runs the command; returns its exit code.
+    pub fn run(self) -> tdg::error::Result<u8> {
+        let g = &self.global;
+        Ok(match &self.command {
+            Command::Verify(a) => verify::verify(g, a)?,
+            Command::Bless(a) => verify::bless(g, a)?,
+            Command::Tree(a) => image::tree(g, a)?,
+            Command::Export(a) => image::export(g, a)?,
+            Command::Build(a) => build::build(g, a)?,
+            Command::VerifyServed(a) => build::served(a)?,
+            Command::Inspect { what } => inspect::inspect(g, what)?,
+            Command::Schema { report, release } => {
+                print!(
+                    "{}",
+                    match (report, release) {
+                        (_, true) => tdg::factory::release::SCHEMA.to_string(),
+                        (true, _) => tdg::report::json_schema(),
+                        _ => tdg::spec::json_schema(),
+                    }
+                );
+                0
+            }
+            Command::Schematic { what } => factory::schematic(what)?,
+            Command::Factory { what } => factory::factory(what, || g.env())?,
+            Command::Demo(a) => demo::demo(g, a)?,
+        })
+    }
+}
+
+impl Global {
+    pub fn env(&self) -> Result<Env> {
+        let from_env = std::env::var("TDG_MIRROR").ok();
+        let mirrors = Mirrors::parse(from_env.as_deref(), self.mirror.iter().map(String::as_str))?;
+        let root = self.cache.clone().unwrap_or_else(BlobCache::default_root);
+        let mut env = Env::new(mirrors, BlobCache::open(root)?);
+        env.limits = tdg::talos::initramfs::Limits {
+            max_segment_bytes: self.max_decompressed,
+            max_entries: self.max_entries,
+        };
+        Ok(env)
+    }
+}
+
+fn size_arg(s: &str) -> Result<u64, String> {
+    tdg::spec::size::parse(s)
+}
+
+pub fn platform(p: &Option<String>) -> Result<Option<Platform>> {
+    Ok(p.as_deref().map(str::parse).transpose()?)
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}

@@ -1,0 +1,91 @@
+//! `tdg inspect kernel|initramfs|uki|extension`.
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+
+use super::{platform, runtime, Global};
+use tdg::inspect as i;
+use tdg::reference::ImageRef;
+
+#[derive(Subcommand)]
+pub enum Inspect {
+    /// A kernel: arm64 Image, bzImage, EFI-stub PE or UKI.
+    Kernel(FileArgs),
+    /// An initramfs: its segments, entries and extensions.
+    Initramfs(FileArgs),
+    /// A UKI: its sections, embedded kernel, cmdline and os-release.
+    Uki(FileArgs),
+    /// A system extension image: manifest and rootfs, and whether Talos accepts them.
+    Extension {
+        image: String,
+        #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+        platform: Option<String>,
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct FileArgs {
+    /// A local file, or REF//path/in/image.
+    target: String,
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    platform: Option<String>,
+    #[arg(long, value_enum, default_value = "human")]
+    format: Format,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+fn print(format: Format, json: serde_json::Value, human: String) {
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&json).unwrap_or_default()
+        ),
+        Format::Human => print!("{human}"),
+    }
+}
+
+pub fn inspect(g: &Global, what: &Inspect) -> Result<u8> {
+    let rt = runtime()?;
+    let env = g.env()?;
+    let f = match what {
+        Inspect::Extension {
+            image,
+            platform: p,
+            format,
+        } => {
+            let image: ImageRef = image.parse()?;
+            let x = rt.block_on(i::extension(&env, &image, platform(p)?.as_ref()))?;
+            print(*format, serde_json::to_value(&x)?, i::human_extension(&x));
+            return Ok(if x.problems.is_empty() { 0 } else { 1 });
+        }
+        Inspect::Kernel(f) | Inspect::Uki(f) | Inspect::Initramfs(f) => f,
+    };
+    let target = i::parse_target(&f.target)?;
+    let opened = rt.block_on(i::open(&env, &target, platform(&f.platform)?.as_ref()))?;
+    if let Inspect::Initramfs(_) = what {
+        let info = i::initramfs(&opened.path, env.limits).with_context(|| f.target.clone())?;
+        print(
+            f.format,
+            serde_json::to_value(&info)?,
+            i::human_initramfs(&info),
+        );
+        return Ok(0);
+    }
+    let k = i::kernel(&opened.path).with_context(|| f.target.clone())?;
+    if matches!(what, Inspect::Uki(_)) && k.uki.is_none() {
+        anyhow::bail!(
+            "{}: not a UKI (an {} with no .linux section)",
+            f.target,
+            k.format.describe()
+        );
+    }
+    print(f.format, serde_json::to_value(&k)?, i::human_kernel(&k));
+    Ok(0)
+}

@@ -1,0 +1,95 @@
+//! `tdg verify` and `tdg bless`.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use super::{outcomes, platform, runtime, Global};
+use tdg::check::golden::Mode;
+use tdg::check::{plan, Plan};
+use tdg::error::Error;
+use tdg::reference::ImageRef;
+use tdg::report::Format;
+use tdg::verification;
+
+#[derive(clap::Args)]
+pub struct VerifyArgs {
+    #[arg(required_unless_present = "from_evidence", value_name = "SPEC")]
+    specs: Vec<PathBuf>,
+    #[command(flatten)]
+    target: TargetArgs,
+    #[arg(long, value_enum, default_value = "human")]
+    format: Format,
+    /// Write the report here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Write an auditor's evidence bundle per spec into DIR/<spec>/.
+    #[arg(long, value_name = "DIR")]
+    evidence: Option<PathBuf>,
+    /// Re-check the verdicts recorded in evidence bundles, offline, instead of pulling.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["image", "evidence"])]
+    from_evidence: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct BlessArgs {
+    #[arg(required = true, value_name = "SPEC")]
+    specs: Vec<PathBuf>,
+    #[command(flatten)]
+    target: TargetArgs,
+}
+
+/// Which image to check instead of the spec's, and which platform of it.
+#[derive(clap::Args)]
+struct TargetArgs {
+    /// Check this image instead of the one each spec names (e.g. a pinned digest).
+    #[arg(long, value_name = "REF")]
+    image: Option<String>,
+    /// Platform to pick from an index, overriding the spec's.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    platform: Option<String>,
+}
+
+impl TargetArgs {
+    fn plans(&self, specs: &[PathBuf]) -> Result<Vec<Plan>> {
+        let image: Option<ImageRef> = self.image.as_deref().map(str::parse).transpose()?;
+        let platform = platform(&self.platform)?;
+        specs
+            .iter()
+            .map(|p| {
+                let spec = tdg::spec::load_file(p).map_err(Error::from)?;
+                Ok(plan::plan(spec, image.clone(), platform.clone()))
+            })
+            .collect()
+    }
+}
+
+pub fn verify(g: &Global, a: &VerifyArgs) -> Result<u8> {
+    let v = match &a.from_evidence {
+        Some(dir) => runtime()?.block_on(verification::recheck(&g.env()?, dir))?,
+        None => {
+            // Every spec is read before anything is fetched: a typo fails at once.
+            let plans = a.target.plans(&a.specs)?;
+            runtime()?.block_on(verification::run(
+                &g.env()?,
+                &plans,
+                Mode::from_env(),
+                a.evidence.as_deref(),
+            ))?
+        }
+    };
+    outcomes::present(&v, a.format, a.output.as_deref())
+}
+
+pub fn bless(g: &Global, a: &BlessArgs) -> Result<u8> {
+    if Mode::from_env() == Mode::ReadOnly {
+        return Err(Error::usage(
+            "CI is set: goldens are never written in CI; bless them locally and commit them",
+        )
+        .into());
+    }
+    let plans = a.target.plans(&a.specs)?;
+    let env = g.env()?;
+    let v = runtime()?.block_on(verification::run(&env, &plans, Mode::Bless, None))?;
+    outcomes::present(&v, Format::Human, None)
+}
