@@ -141,24 +141,23 @@ impl<R: Read> VerifyingReader<R> {
 
     /// Reads the rest of the input and returns an error unless size and digest match: an
     /// `Integrity` one when they do not, an `Io` one when the input could not be read.
-    pub fn finish(mut self) -> crate::error::Result<()> {
-        use crate::error::{Error, ErrorKind};
+    pub fn finish(mut self) -> Result<(), VerifyError> {
         if let Err(e) = io::copy(&mut self, &mut io::sink()) {
             // The payload is ours when this reader judged the bytes (see `integrity_error`).
             return Err(
                 match e.get_ref().and_then(|p| p.downcast_ref::<IntegrityError>()) {
-                    Some(IntegrityError(m)) => Error::integrity(m),
-                    None => Error::new(ErrorKind::Io, format!("{}: {e}", self.what)),
+                    Some(IntegrityError(m)) => VerifyError::Mismatch(m.clone()),
+                    None => VerifyError::Unread(format!("{}: {e}", self.what)),
                 },
             );
         }
         if self.verified {
             Ok(())
         } else {
-            Err(Error::new(
-                ErrorKind::Io,
-                format!("{}: verification did not complete", self.what),
-            ))
+            Err(VerifyError::Unread(format!(
+                "{}: verification did not complete",
+                self.what
+            )))
         }
     }
 
@@ -213,6 +212,17 @@ impl<R: Read> Read for VerifyingReader<R> {
         }
         Ok(n)
     }
+}
+
+/// Why a [`VerifyingReader`] did not verify its input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// The bytes do not match the expected digest or size.
+    #[error("{0}")]
+    Mismatch(String),
+    /// The input could not be read to its end.
+    #[error("{0}")]
+    Unread(String),
 }
 
 /// The payload of the `io::Error`s a [`VerifyingReader`] raises on bytes that miss their

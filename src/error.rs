@@ -115,6 +115,16 @@ impl From<anyhow::Error> for Error {
     }
 }
 
+impl From<crate::digest::VerifyError> for Error {
+    fn from(e: crate::digest::VerifyError) -> Self {
+        use crate::digest::VerifyError as V;
+        match e {
+            V::Mismatch(m) => Error::integrity(m),
+            V::Unread(m) => Error::new(ErrorKind::Io, m),
+        }
+    }
+}
+
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
         Error::new(ErrorKind::Io, e)

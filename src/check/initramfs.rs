@@ -137,43 +137,7 @@ fn judge_walked(what: &What, i: &Initramfs) -> Judged {
             present,
             absent,
             exact,
-        } => {
-            let mut problems = Vec::new();
-            for r in present {
-                if let Err(m) = satisfied(r, &layers) {
-                    problems.push(m);
-                }
-            }
-            for r in absent {
-                if let Some(m) = layers.iter().find(|m| r.check(m) == Ok(true)) {
-                    problems.push(format!("{} {} is present", m.name, m.version));
-                }
-            }
-            if let Some(exact) = exact {
-                let mut want: Vec<&str> = exact.iter().map(|r| r.name.as_str()).collect();
-                let mut have: Vec<&str> = layers.iter().map(|m| m.name.as_str()).collect();
-                want.sort();
-                have.sort();
-                if want != have {
-                    problems.push(format!("expected exactly [{}]", want.join(", ")));
-                }
-                for r in exact {
-                    if let Err(m) = satisfied(r, &layers) {
-                        problems.push(m);
-                    }
-                }
-            }
-            problems.dedup();
-            if problems.is_empty() {
-                Ok(())
-            } else {
-                fail(format!(
-                    "{} (extensions: {})",
-                    problems.join("; "),
-                    listed(&layers)
-                ))
-            }
-        }
+        } => extensions_listed(&layers, present, absent, exact.as_deref()),
         What::Compatibility { talos } => {
             let bad: Vec<String> = layers
                 .iter()
@@ -208,6 +172,50 @@ fn judge_walked(what: &What, i: &Initramfs) -> Judged {
                 fail(format!("expected {want:?} segments: {}", wrong.join(", ")).to_lowercase())
             }
         }
+    }
+}
+
+/// `present`, `absent` and `exact` against the layers `extensions.yaml` lists.
+fn extensions_listed(
+    layers: &[&Metadata],
+    present: &[Requirement],
+    absent: &[Requirement],
+    exact: Option<&[Requirement]>,
+) -> Judged {
+    let mut problems = Vec::new();
+    for r in present {
+        if let Err(m) = satisfied(r, layers) {
+            problems.push(m);
+        }
+    }
+    for r in absent {
+        if let Some(m) = layers.iter().find(|m| r.check(m) == Ok(true)) {
+            problems.push(format!("{} {} is present", m.name, m.version));
+        }
+    }
+    if let Some(exact) = exact {
+        let mut want: Vec<&str> = exact.iter().map(|r| r.name.as_str()).collect();
+        let mut have: Vec<&str> = layers.iter().map(|m| m.name.as_str()).collect();
+        want.sort();
+        have.sort();
+        if want != have {
+            problems.push(format!("expected exactly [{}]", want.join(", ")));
+        }
+        for r in exact {
+            if let Err(m) = satisfied(r, layers) {
+                problems.push(m);
+            }
+        }
+    }
+    problems.dedup();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        fail(format!(
+            "{} (extensions: {})",
+            problems.join("; "),
+            listed(layers)
+        ))
     }
 }
 

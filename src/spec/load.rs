@@ -424,68 +424,16 @@ impl Validator<'_> {
 
     fn file(&self, f: &Spanned<model::FileExpect>) -> Result<FileExpectation, LocatedError> {
         let v = &f.value;
-        let path = self.path(&v.path, &f.referenced)?;
-        let mode = match &v.mode {
-            Some(m) => {
-                let ok = (3..=4).contains(&m.value.len())
-                    && m.value.bytes().all(|b| (b'0'..=b'7').contains(&b));
-                if !ok {
-                    return Err(self.err(
-                        &m.referenced,
-                        format!(
-                            "invalid mode '{}': write 3 or 4 octal digits in quotes, e.g. \"0644\"",
-                            m.value
-                        ),
-                    ));
-                }
-                Some(u32::from_str_radix(&m.value, 8).expect("octal digits"))
-            }
-            None => None,
-        };
-        let size = match &v.size {
-            Some(s) => {
-                let (min, max) = (s.value.min.map(|b| b.0), s.value.max.map(|b| b.0));
-                match (min, max) {
-                    (None, None) => {
-                        return Err(self.err(&s.referenced, "size needs min, max or both"))
-                    }
-                    (Some(a), Some(b)) if a > b => {
-                        return Err(self.err(
-                            &s.referenced,
-                            format!("size min {a} is larger than max {b}"),
-                        ))
-                    }
-                    _ => Some(SizeBounds { min, max }),
-                }
-            }
-            None => None,
-        };
-        let sha256 = match &v.sha256 {
-            Some(s) => {
-                let hex = s.value.strip_prefix("sha256:").unwrap_or(&s.value);
-                Some(Digest::from_hex(hex).map_err(|_| {
-                    self.err(
-                        &s.referenced,
-                        format!(
-                            "invalid sha256 '{}': expected 64 lowercase hex digits",
-                            s.value
-                        ),
-                    )
-                })?)
-            }
-            None => None,
-        };
-        let mut matches = Vec::new();
-        for m in &v.matches {
-            let re = regex::bytes::Regex::new(&m.value).map_err(|e| {
-                self.err(
-                    &m.referenced,
-                    format!("invalid regex: {}", super::last_line(&e.to_string())),
-                )
-            })?;
-            matches.push(re);
-        }
         let at = &f.referenced;
+        let path = self.path(&v.path, at)?;
+        let mode = v.mode.as_ref().map(|m| self.mode(m)).transpose()?;
+        let size = v.size.as_ref().map(|s| self.size(s)).transpose()?;
+        let sha256 = v.sha256.as_ref().map(|s| self.sha256(s)).transpose()?;
+        let matches = v
+            .matches
+            .iter()
+            .map(|m| self.regex(m))
+            .collect::<Result<Vec<_>, _>>()?;
         let uki = match &v.uki {
             Some(u) => Some(UkiExpectation {
                 cmdline_contains: u.cmdline_contains.clone(),
@@ -510,39 +458,9 @@ impl Validator<'_> {
             }),
             None => None,
         };
-        let report = match &v.report {
-            Some(r) => {
-                let mut fields = Vec::new();
-                for (k, val) in &r.fields {
-                    fields.push(KeyMatch {
-                        key: k.clone(),
-                        want: ValueMatch::parse(&val.value)
-                            .map_err(|m| self.err(&val.referenced, m))?,
-                    });
-                }
-                if fields.is_empty() && r.revision.is_none() && r.golden.is_none() {
-                    return Err(
-                        self.err(at, "report checks nothing: give fields, revision or golden")
-                    );
-                }
-                let base = self.file.parent().unwrap_or(Path::new("."));
-                let golden = r.golden.as_ref().map(|g| ReportGolden {
-                    file: GoldenFile {
-                        path: base.join(g),
-                        written: g.clone(),
-                    },
-                    redact: r.redact.clone(),
-                });
-                Some(ReportExpectation {
-                    fields,
-                    revision: r.revision.clone(),
-                    golden,
-                })
-            }
-            None => None,
-        };
+        let report = v.report.as_ref().map(|r| self.report(r, at)).transpose()?;
         let content_checks = !v.contains.is_empty()
-            || !v.matches.is_empty()
+            || !matches.is_empty()
             || sha256.is_some()
             || size.is_some()
             || v.kernel.is_some()
@@ -552,7 +470,7 @@ impl Validator<'_> {
             || report.is_some();
         if content_checks && matches!(v.kind, Some(FileType::Dir | FileType::Symlink)) {
             return Err(self.err(
-                &f.referenced,
+                at,
                 format!(
                     "'{path}': size, sha256, contains, matches and the Talos checks apply to files, not to a {}",
                     if v.kind == Some(FileType::Dir) {
@@ -576,6 +494,85 @@ impl Validator<'_> {
             initramfs,
             checksums,
             report,
+        })
+    }
+
+    fn mode(&self, m: &Spanned<String>) -> Result<u32, LocatedError> {
+        let ok =
+            (3..=4).contains(&m.value.len()) && m.value.bytes().all(|b| (b'0'..=b'7').contains(&b));
+        if !ok {
+            return Err(self.err(
+                &m.referenced,
+                format!(
+                    "invalid mode '{}': write 3 or 4 octal digits in quotes, e.g. \"0644\"",
+                    m.value
+                ),
+            ));
+        }
+        Ok(u32::from_str_radix(&m.value, 8).expect("octal digits"))
+    }
+
+    fn size(&self, s: &Spanned<model::SizeRange>) -> Result<SizeBounds, LocatedError> {
+        let (min, max) = (s.value.min.map(|b| b.0), s.value.max.map(|b| b.0));
+        match (min, max) {
+            (None, None) => Err(self.err(&s.referenced, "size needs min, max or both")),
+            (Some(a), Some(b)) if a > b => Err(self.err(
+                &s.referenced,
+                format!("size min {a} is larger than max {b}"),
+            )),
+            _ => Ok(SizeBounds { min, max }),
+        }
+    }
+
+    fn sha256(&self, s: &Spanned<String>) -> Result<Digest, LocatedError> {
+        let hex = s.value.strip_prefix("sha256:").unwrap_or(&s.value);
+        Digest::from_hex(hex).map_err(|_| {
+            self.err(
+                &s.referenced,
+                format!(
+                    "invalid sha256 '{}': expected 64 lowercase hex digits",
+                    s.value
+                ),
+            )
+        })
+    }
+
+    fn regex(&self, m: &Spanned<String>) -> Result<regex::bytes::Regex, LocatedError> {
+        regex::bytes::Regex::new(&m.value).map_err(|e| {
+            self.err(
+                &m.referenced,
+                format!("invalid regex: {}", super::last_line(&e.to_string())),
+            )
+        })
+    }
+
+    fn report(
+        &self,
+        r: &model::ReportExpect,
+        at: &Location,
+    ) -> Result<ReportExpectation, LocatedError> {
+        let mut fields = Vec::new();
+        for (k, val) in &r.fields {
+            fields.push(KeyMatch {
+                key: k.clone(),
+                want: ValueMatch::parse(&val.value).map_err(|m| self.err(&val.referenced, m))?,
+            });
+        }
+        if fields.is_empty() && r.revision.is_none() && r.golden.is_none() {
+            return Err(self.err(at, "report checks nothing: give fields, revision or golden"));
+        }
+        let base = self.file.parent().unwrap_or(Path::new("."));
+        let golden = r.golden.as_ref().map(|g| ReportGolden {
+            file: GoldenFile {
+                path: base.join(g),
+                written: g.clone(),
+            },
+            redact: r.redact.clone(),
+        });
+        Ok(ReportExpectation {
+            fields,
+            revision: r.revision.clone(),
+            golden,
         })
     }
 }
