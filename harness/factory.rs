@@ -37,7 +37,7 @@ fn build() -> Result<PathBuf> {
         .env("GOFLAGS", "")
         .env("CGO_ENABLED", "0")
         .output()
-        .context("running go (apt-get install golang-go golang-gopkg-yaml.v3-dev)")?;
+        .context("running go (apt-get install golang-go golang-gopkg-yaml.v3-dev golang-github-blang-semver-dev)")?;
     if !out.status.success() {
         bail!(
             "go build harness/factory failed:\n{}",
@@ -50,15 +50,48 @@ fn build() -> Result<PathBuf> {
 
 /// yaml.v3's canonical bytes for each document, or its error.
 pub fn canonical_batch(docs: &[String]) -> Result<Vec<Result<String, String>>> {
+    let lines = docs
+        .iter()
+        .map(serde_json::to_string)
+        .collect::<Result<Vec<_>, _>>()?;
+    answers("batch", &lines)?
+        .into_iter()
+        .map(|v| match (v["ok"].as_str(), v["err"].as_str()) {
+            (Some(ok), _) => Ok(Ok(ok.to_string())),
+            (_, Some(e)) => Ok(Err(e.to_string())),
+            _ => bail!("factory batch: unexpected answer {v}"),
+        })
+        .collect()
+}
+
+/// Whether blang/semver, as Talos calls it, admits each Talos version in each range (`Err`:
+/// the range or version does not parse).
+pub fn ranges_batch(queries: &[(String, String)]) -> Result<Vec<Result<bool, String>>> {
+    let lines = queries
+        .iter()
+        .map(|(r, t)| serde_json::to_string(&serde_json::json!({"Range": r, "Talos": t})))
+        .collect::<Result<Vec<_>, _>>()?;
+    answers("ranges", &lines)?
+        .into_iter()
+        .map(|v| match (v["ok"].as_bool(), v["err"].as_str()) {
+            (Some(ok), _) => Ok(Ok(ok)),
+            (_, Some(e)) => Ok(Err(e.to_string())),
+            _ => bail!("factory ranges: unexpected answer {v}"),
+        })
+        .collect()
+}
+
+/// Feeds JSON lines to `factory MODE` and reads one JSON answer per line.
+fn answers(mode: &str, lines: &[String]) -> Result<Vec<serde_json::Value>> {
     let mut child = Command::new(binary()?)
-        .arg("batch")
+        .arg(mode)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
     let mut input = String::new();
-    for d in docs {
-        input += &serde_json::to_string(d)?;
+    for l in lines {
+        input += l;
         input.push('\n');
     }
     let mut stdin = child.stdin.take().context("batch stdin")?;
@@ -69,21 +102,20 @@ pub fn canonical_batch(docs: &[String]) -> Result<Vec<Result<String, String>>> {
         .map_err(|_| anyhow!("writer panicked"))?
         .context("feeding the batch")?;
     if !out.status.success() {
-        bail!("factory batch: {}", String::from_utf8_lossy(&out.stderr));
+        bail!("factory {mode}: {}", String::from_utf8_lossy(&out.stderr));
     }
-    let mut results = Vec::new();
-    for line in String::from_utf8(out.stdout)?.lines() {
-        let v: serde_json::Value = serde_json::from_str(line)?;
-        results.push(match (v["ok"].as_str(), v["err"].as_str()) {
-            (Some(ok), _) => Ok(ok.to_string()),
-            (_, Some(e)) => Err(e.to_string()),
-            _ => bail!("factory batch: unexpected line {line}"),
-        });
+    let answers = String::from_utf8(out.stdout)?
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<Vec<serde_json::Value>, _>>()?;
+    if answers.len() != lines.len() {
+        bail!(
+            "factory {mode} answered {} of {}",
+            answers.len(),
+            lines.len()
+        );
     }
-    if results.len() != docs.len() {
-        bail!("factory batch answered {} of {}", results.len(), docs.len());
-    }
-    Ok(results)
+    Ok(answers)
 }
 
 /// A stand-in Image Factory on 127.0.0.1, serving the files of `root`.

@@ -12,6 +12,7 @@ mod pull;
 mod reports;
 mod schematic_gen;
 mod talos;
+mod versions;
 mod workflows;
 
 use libtest_mimic::Trial;
@@ -50,6 +51,7 @@ pub fn all() -> Vec<Trial> {
         factory::release_online_against_a_loopback_factory,
         factory::schematic_cli_prints_ids_and_located_errors,
         factory::schematic_ids_match_go_yaml_v3_on_generated_schematics,
+        versions::version_ranges_match_blang_semver,
         flatten::export_matches_tree_and_stays_inside_the_directory,
         flatten::tdg_pushed_image_reads_back_in_skopeo_and_umoci,
         flatten::tree_matches_umoci_unpack_of_skopeo_pushed_image,

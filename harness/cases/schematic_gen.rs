@@ -2,23 +2,23 @@
 //! the same 3000) and hand-written ones for the syntax a generator does not write.
 
 /// SplitMix64: the same schematics on every run, no crate needed.
-struct Rng(u64);
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
-    fn below(&mut self, n: usize) -> usize {
+    pub fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
-    fn chance(&mut self, p: f64) -> bool {
+    pub fn chance(&mut self, p: f64) -> bool {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
     }
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+    pub fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
         xs[self.below(xs.len())]
     }
 }
@@ -261,6 +261,9 @@ fn schematic(r: &mut Rng) -> serde_json::Value {
         c.insert("embeddedMachineConfiguration".into(), atom(r).into());
     }
     let mut top = Map::new();
+    if r.chance(0.1) {
+        top.insert("owner".into(), atom(r).into());
+    }
     if r.chance(0.4) {
         let mut o = Map::new();
         o.insert("image".into(), atom(r).into());

@@ -1,11 +1,16 @@
 // A stand-in Image Factory for tdg's tests, written against Go's own YAML library so that it
 // computes schematic IDs independently of tdg: the schematic is decoded with gopkg.in/yaml.v3
 // (unknown fields rejected) and marshalled back with it, and the ID is the SHA-256 of those
-// bytes, the way the factory derives it. Built by the test harness with Debian's golang-go and
-// golang-gopkg-yaml.v3-dev (GO111MODULE=off, GOPATH=/usr/share/gocode); no network needed.
+// bytes, the way the factory derives it. It is also the reference for Talos's version ranges,
+// evaluated with blang/semver/v4 itself. Built by the test harness with Debian's golang-go,
+// golang-gopkg-yaml.v3-dev and golang-github-blang-semver-dev (GO111MODULE=off,
+// GOPATH=/usr/share/gocode); no network needed.
 //
 //	factory canonical          schematic on stdin -> canonical YAML on stdout (exit 1 on error)
 //	factory batch              JSON strings, one a line, on stdin -> {"ok": canonical} | {"err": msg}
+//	factory ranges             {"range","talos"} lines on stdin -> {"ok": bool} | {"err": msg}, as
+//	                           Talos's validateConstraints decides (v before a digit dropped from
+//	                           the range, the Talos version read tolerantly and cut to its core)
 //	factory serve -root DIR    HTTP on 127.0.0.1; prints "http://127.0.0.1:PORT" when ready
 //
 // serve answers POST /schematics (201 {"id": ...}, 400 with the decoder's error), serves
@@ -30,11 +35,14 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/blang/semver/v4"
 	"gopkg.in/yaml.v3"
 )
 
-// The schematic document: field order and tags are the canonical form.
+// The schematic document: field order and tags are the canonical form, in the factory's order
+// (image-factory pkg/schematic/schematic.go): owner (Enterprise) first.
 type Schematic struct {
+	Owner         string        `yaml:"owner,omitempty"`
 	Overlay       Overlay       `yaml:"overlay,omitempty"`
 	Customization Customization `yaml:"customization"`
 }
@@ -46,13 +54,13 @@ type Overlay struct {
 }
 
 type Customization struct {
+	EmbeddedMachineConfiguration string           `yaml:"embeddedMachineConfiguration,omitempty"`
 	ExtraKernelArgs              []string         `yaml:"extraKernelArgs,omitempty"`
 	Meta                         []MetaValue      `yaml:"meta,omitempty"`
 	SystemExtensions             SystemExtensions `yaml:"systemExtensions,omitempty"`
 	Bootloader                   Bootloader       `yaml:"bootloader,omitempty"`
 	SecureBoot                   SecureBoot       `yaml:"secureboot,omitempty"`
 	DiskImage                    DiskImage        `yaml:"diskImage,omitempty"`
-	EmbeddedMachineConfiguration string           `yaml:"embeddedMachineConfiguration,omitempty"`
 }
 
 type MetaValue struct {
@@ -133,6 +141,8 @@ func main() {
 		os.Stdout.Write(out)
 	case "batch":
 		batch()
+	case "ranges":
+		ranges()
 	case "serve":
 		serve(os.Args[2:])
 	default:
@@ -157,6 +167,43 @@ func batch() {
 		} else {
 			out.Encode(map[string]string{"ok": string(c)})
 		}
+	}
+}
+
+// dropV removes a 'v' that stands before a digit, as Talos does to a constraint before
+// parsing it.
+func dropV(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == 'v' && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '9' {
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func ranges() {
+	in := bufio.NewScanner(os.Stdin)
+	in.Buffer(make([]byte, 1<<20), 1<<26)
+	out := json.NewEncoder(os.Stdout)
+	for in.Scan() {
+		var q struct{ Range, Talos string }
+		if err := json.Unmarshal(in.Bytes(), &q); err != nil {
+			fmt.Fprintln(os.Stderr, "ranges: bad input line:", err)
+			os.Exit(2)
+		}
+		v, err := semver.ParseTolerant(q.Talos)
+		if err != nil {
+			out.Encode(map[string]string{"err": "talos: " + err.Error()})
+			continue
+		}
+		r, err := semver.ParseRange(dropV(q.Range))
+		if err != nil {
+			out.Encode(map[string]string{"err": err.Error()})
+			continue
+		}
+		out.Encode(map[string]bool{"ok": r(semver.Version{Major: v.Major, Minor: v.Minor, Patch: v.Patch})})
 	}
 }
 

@@ -24,7 +24,7 @@ use crate::reference::ImageRef;
 use crate::spec::{Arch, BaseSource, Spec};
 use crate::talos::initramfs::Compression;
 use crate::talos::report::REVISION_LABEL;
-use crate::talos::version::parse_version;
+use crate::talos::version::SemVer;
 
 pub struct Options {
     /// Write the image to this OCI layout (created or added to).
@@ -191,8 +191,9 @@ fn plan<'a>(spec: &'a Spec, opts: &Options) -> Result<Plan<'a>> {
         .as_ref()
         .with_context(|| format!("{} has no build section", spec.path.display()))?;
     let talos = spec.talos.as_deref().context("build needs talos")?;
-    // Talos 1.8 moved the initramfs and extension squashfs from xz to zstd.
-    let compression = if parse_version(talos)? >= semver::Version::new(1, 8, 0) {
+    // Talos 1.8 moved the initramfs and extension squashfs from xz to zstd; the choice is made
+    // on the core version, pre-release dropped (`pkg/machinery/imager/quirks/quirks.go`).
+    let compression = if SemVer::parse_tolerant(talos)?.core() >= SemVer::new(1, 8, 0) {
         Compression::Zstd
     } else {
         Compression::Xz

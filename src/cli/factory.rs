@@ -41,7 +41,11 @@ pub struct TargetArgs {
 }
 
 pub fn load(path: &Path) -> Result<Schematic> {
-    Schematic::load(path).map_err(|e| e.with_snippet())
+    let s = Schematic::load(path).map_err(|e| e.with_snippet())?;
+    for w in s.warnings() {
+        eprintln!("tdg: warning: {}: {w}", path.display());
+    }
+    Ok(s)
 }
 
 pub fn schematic(cmd: &SchematicCommand) -> Result<u8> {

@@ -270,7 +270,7 @@ impl Validator<'_> {
     }
 
     fn talos_version(&self, t: &Spanned<String>) -> Result<String, LocatedError> {
-        crate::talos::version::parse_version(&t.value)
+        crate::talos::version::SemVer::parse_tolerant(&t.value)
             .map_err(|m| self.err(&t.referenced, format!("invalid Talos version: {m}")))?;
         Ok(t.value.clone())
     }

@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::version::{parse_version, Constraint, VersionError};
+use super::version::{Range, SemVer, VersionError};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExtensionError {
@@ -183,11 +183,12 @@ pub fn parse_manifest(text: &str) -> Result<Manifest, ExtensionError> {
     Ok(m)
 }
 
-/// `name` or `name <constraint>`, e.g. `tailscale >= 1.88.0`.
+/// `name` or `name <range>`, e.g. `tailscale >= 1.88.0`: the range in the syntax Talos reads
+/// compatibility in (blang/semver), matched against the layer's version read tolerantly.
 #[derive(Clone, Debug)]
 pub struct Requirement {
     pub name: String,
-    pub version: Option<Constraint>,
+    pub version: Option<Range>,
 }
 
 impl Requirement {
@@ -207,7 +208,7 @@ impl Requirement {
         let version = if rest.is_empty() {
             None
         } else {
-            Some(Constraint::parse(rest)?)
+            Some(Range::parse(rest)?)
         };
         Ok(Requirement {
             name: name.to_string(),
@@ -223,11 +224,12 @@ impl Requirement {
         let Some(c) = &self.version else {
             return Ok(true);
         };
-        let v = parse_version(&m.version).map_err(|inner| ExtensionError::LayerVersion {
-            name: m.name.clone(),
-            version: m.version.clone(),
-            inner,
-        })?;
+        let v =
+            SemVer::parse_tolerant(&m.version).map_err(|inner| ExtensionError::LayerVersion {
+                name: m.name.clone(),
+                version: m.version.clone(),
+                inner,
+            })?;
         if c.matches(&v) {
             Ok(true)
         } else {
@@ -249,18 +251,20 @@ impl fmt::Display for Requirement {
     }
 }
 
-/// `Err` with the reason when the extension cannot run on `talos`. An empty constraint means
-/// any version, as Talos itself treats it.
+/// `Err` with the reason when the extension cannot run on `talos`, by Talos's own rule
+/// (`pkg/machinery/extensions/validate.go`, `validateConstraints`): an empty constraint admits
+/// any version; otherwise it is a blang/semver range that must admit the Talos version's core
+/// `MAJOR.MINOR.PATCH` (so `v1.12.0-beta.1` satisfies `>= v1.12.0`).
 pub fn compatible(m: &Metadata, talos: &str) -> Result<(), ExtensionError> {
-    let want = m.compatibility.talos.version.trim();
+    let want = &m.compatibility.talos.version;
     if want.is_empty() {
         return Ok(());
     }
-    let c = Constraint::parse(want).map_err(|inner| ExtensionError::BadCompatibility {
+    let c = Range::parse(want).map_err(|inner| ExtensionError::BadCompatibility {
         name: m.name.clone(),
         inner,
     })?;
-    let v = parse_version(talos)?;
+    let v = SemVer::parse_tolerant(talos)?.core();
     if c.matches(&v) {
         Ok(())
     } else {
@@ -288,12 +292,19 @@ mod tests {
             Requirement::parse("tailscale >= 1.88.0").unwrap().check(&m),
             Ok(true)
         );
-        assert!(Requirement::parse("tailscale >= 1.90")
+        assert!(Requirement::parse("tailscale >= 1.90.0")
             .unwrap()
             .check(&m)
             .unwrap_err()
             .to_string()
-            .contains("does not satisfy >= 1.90"));
+            .contains("does not satisfy >= 1.90.0"));
+        // The range syntax is Talos's (blang/semver): space is AND, `||` is OR.
+        let r = Requirement::parse("tailscale >= 1.80.0 < 1.89.0 || >= 2.0.0").unwrap();
+        assert_eq!(r.check(&m), Ok(true));
+        assert!(
+            Requirement::parse("tailscale >= 1.90").is_err(),
+            "short versions"
+        );
         assert_eq!(Requirement::parse("spin").unwrap().check(&m), Ok(false));
         assert!(Requirement::parse("bad name!").is_err());
         assert!(Requirement::parse("spin >=").is_err());

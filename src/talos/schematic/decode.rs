@@ -125,6 +125,7 @@ pub fn schematic(n: &Node) -> Result<Schematic> {
     let mut s = Schematic::default();
     decode_struct(n, "schematic.Schematic", |k, v| {
         match k {
+            "owner" => s.owner = string(v)?,
             "overlay" => s.overlay = overlay(v)?,
             "customization" => s.customization = customization(v)?,
             _ => return Ok(false),

@@ -21,8 +21,12 @@ use emit::Out;
 /// The ID of the schematic with no customization (`customization: {}`).
 pub const EMPTY_ID: &str = "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba";
 
+/// The factory's `Schematic`, fields in its order (image-factory `pkg/schematic/schematic.go`):
+/// the order is the canonical form, so the ID depends on it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Schematic {
+    /// The owner (username); only an Enterprise factory accepts a schematic that has one.
+    pub owner: String,
     pub overlay: Overlay,
     pub customization: Customization,
 }
@@ -37,13 +41,13 @@ pub struct Overlay {
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Customization {
+    pub embedded_machine_configuration: String,
     pub extra_kernel_args: Vec<String>,
     pub meta: Vec<MetaValue>,
     pub official_extensions: Vec<String>,
     pub bootloader: Bootloader,
     pub secureboot: SecureBoot,
     pub disk_image: DiskImage,
-    pub embedded_machine_configuration: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -132,6 +136,20 @@ impl Schematic {
         decode::schematic(&root).map_err(|e| located(e.at.line, e.at.col, e.message))
     }
 
+    /// What the public Image Factory would refuse although the ID can be computed.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if !self.owner.is_empty() {
+            // image-factory pkg/schematic/schematic.go: Validate refuses an owner outside
+            // the Enterprise edition.
+            w.push(
+                "schematic owner is only accepted by an Enterprise Image Factory; factory.talos.dev refuses it"
+                    .to_string(),
+            );
+        }
+        w
+    }
+
     /// The bytes the factory hashes.
     pub fn canonical(&self) -> String {
         emit::marshal(&self.out())
@@ -145,6 +163,9 @@ impl Schematic {
     /// The marshalled form: struct fields in order, `omitempty` ones left out when zero.
     fn out(&self) -> Out {
         let mut top = Vec::new();
+        if !self.owner.is_empty() {
+            top.push(field("owner", str(&self.owner)));
+        }
         let o = &self.overlay;
         if *o != Overlay::default() {
             let mut fields = vec![field("image", str(&o.image)), field("name", str(&o.name))];
@@ -160,6 +181,12 @@ impl Schematic {
         let c = &self.customization;
         let mut fields = Vec::new();
         let strs = |v: &[String]| Out::Seq(v.iter().map(|s| str(s)).collect());
+        if !c.embedded_machine_configuration.is_empty() {
+            fields.push(field(
+                "embeddedMachineConfiguration",
+                str(&c.embedded_machine_configuration),
+            ));
+        }
         if !c.extra_kernel_args.is_empty() {
             fields.push(field("extraKernelArgs", strs(&c.extra_kernel_args)));
         }
@@ -199,12 +226,6 @@ impl Schematic {
             fields.push(field(
                 "diskImage",
                 Out::Map(vec![field("sectorSize", size)]),
-            ));
-        }
-        if !c.embedded_machine_configuration.is_empty() {
-            fields.push(field(
-                "embeddedMachineConfiguration",
-                str(&c.embedded_machine_configuration),
             ));
         }
         top.push(field("customization", Out::Map(fields)));

@@ -101,6 +101,7 @@ overlay:
   name: rpi_generic
   image: ghcr.io/siderolabs/sbc-raspberrypi:v0.1.0
   options: {b: [1, 1.0, 1e6, "yes", ~], a: {"10": x, "9": "y"}, c: 2001-12-14}
+owner: alice
 customization:
   embeddedMachineConfiguration: |
     version: v1alpha1
@@ -112,7 +113,10 @@ customization:
   meta: [{key: 0x0a, value: "{}"}]
   extraKernelArgs: [console=ttyS0, "talos.platform=metal", 10]
 "#;
-    let want = r#"overlay:
+    // The factory's field order (image-factory pkg/schematic/schematic.go): owner first, and
+    // embeddedMachineConfiguration first in customization.
+    let want = r#"owner: alice
+overlay:
     image: ghcr.io/siderolabs/sbc-raspberrypi:v0.1.0
     name: rpi_generic
     options:
@@ -127,6 +131,9 @@ customization:
             - null
         c: 2001-12-14T00:00:00Z
 customization:
+    embeddedMachineConfiguration: |
+        version: v1alpha1
+        machine: {type: worker}
     extraKernelArgs:
         - console=ttyS0
         - talos.platform=metal
@@ -143,9 +150,6 @@ customization:
         includeWellKnownCertificates: true
     diskImage:
         sectorSize: 4096
-    embeddedMachineConfiguration: |
-        version: v1alpha1
-        machine: {type: worker}
 "#;
     assert_eq!(parse(text).canonical(), want);
 }
