@@ -71,6 +71,7 @@ fn metadata(name: &str, version: &str, author: &str, description: &str) -> Metad
                 version: ">= v1.0.0".into(),
             },
         },
+        extra_info: String::new(),
     }
 }
 

@@ -13,7 +13,8 @@ use crate::located::read_capped;
 use crate::oci::platform::Platform;
 use crate::pull::{self, Env, Pulled};
 use crate::reference::ImageRef;
-use crate::talos::extensions::{self, ImageEntry, Manifest, MANIFEST};
+use crate::talos::extension_paths::{self, ImageEntry, PathRules};
+use crate::talos::extensions::{self, Manifest, MANIFEST};
 use crate::talos::initramfs::{self, Initramfs};
 use crate::talos::kernel::{self, KernelInfo};
 
@@ -93,13 +94,17 @@ pub struct ExtensionImage {
     pub digest: String,
     pub manifest: Option<Manifest>,
     pub rootfs: Vec<String>,
+    /// Why Talos refuses the extension (empty: it accepts it).
     pub problems: Vec<String>,
+    /// What Talos accepts although tdg would be stricter.
+    pub warnings: Vec<String>,
 }
 
 pub async fn extension(
     env: &Env,
     image: &ImageRef,
     platform: Option<&Platform>,
+    talos: Option<&str>,
 ) -> Result<ExtensionImage> {
     let pulled = pull::pull(
         env,
@@ -122,29 +127,27 @@ pub async fn extension(
             None
         }
     };
-    let mut rootfs = Vec::new();
-    for (p, e) in &pulled.flat.tree.entries {
-        match extensions::image_entry(p) {
-            ImageEntry::Manifest | ImageEntry::RootfsDir => continue,
-            ImageEntry::Accepted(_) => {}
-            ImageEntry::Refused if p.starts_with("rootfs/") => {
-                problems.push(format!("/{p} is outside the paths Talos accepts"))
-            }
-            ImageEntry::Refused => {
-                problems.push(format!("/{p} is neither /manifest.yaml nor under /rootfs"));
-                continue;
-            }
-        }
-        if e.kind.has_content() {
-            rootfs.push(format!("/{p}"));
-        }
-    }
+    let rules = PathRules::for_talos(talos);
+    let review = extension_paths::review(&pulled.flat.tree, &rules);
+    problems.extend(review.refusal(&rules));
+    let warnings: Vec<String> = review.warning(&rules).into_iter().collect();
+    let rootfs = pulled
+        .flat
+        .tree
+        .entries
+        .iter()
+        .filter(|(p, e)| {
+            matches!(extension_paths::image_entry(p), ImageEntry::Rootfs(_)) && e.kind.has_content()
+        })
+        .map(|(p, _)| format!("/{p}"))
+        .collect();
     Ok(ExtensionImage {
         image: image.to_string(),
         digest: pulled.resolved.digest.to_string(),
         manifest,
         rootfs,
         problems,
+        warnings,
     })
 }
 
@@ -260,6 +263,9 @@ pub fn human_extension(x: &ExtensionImage) -> String {
     }
     for f in &x.rootfs {
         let _ = writeln!(s, "  {f}");
+    }
+    for w in &x.warnings {
+        let _ = writeln!(s, "warning: {w}");
     }
     if x.problems.is_empty() {
         s.push_str("accepted by Talos: yes\n");

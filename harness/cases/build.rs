@@ -415,9 +415,14 @@ pub fn bad_inputs_fail_before_anything_is_pushed() -> Result<()> {
     // Extension images that Talos would refuse, published under ghcr.io names.
     let mut incompatible = tdg::demo::spin();
     incompatible.metadata.compatibility.talos.version = ">= v1.12.0".into();
+    // Outside /rootfs: Talos's loader refuses it (pkg/machinery/extensions/load.go).
     let mut outside = tdg::demo::extension_image_entries(&tdg::demo::spin())?;
-    outside.push(TarEntry::dir("rootfs/etc/systemd", 0o755));
-    outside.push(TarEntry::file(
+    outside.push(TarEntry::dir("etc", 0o755));
+    outside.push(TarEntry::file("etc/evil.service", "[Service]\n", 0o644));
+    // Under /rootfs but off Talos's list: Talos 1.11 builds it unchecked, so tdg warns.
+    let mut unlisted = tdg::demo::extension_image_entries(&tdg::demo::spin())?;
+    unlisted.push(TarEntry::dir("rootfs/etc/systemd", 0o755));
+    unlisted.push(TarEntry::file(
         "rootfs/etc/systemd/evil.service",
         "[Service]\n",
         0o644,
@@ -428,6 +433,7 @@ pub fn bad_inputs_fail_before_anything_is_pushed() -> Result<()> {
             tdg::demo::extension_image_entries(&incompatible)?,
         ),
         ("siderolabs/spin:outside", outside),
+        ("siderolabs/spin:unlisted", unlisted),
     ] {
         let layout = tmp.path().join(name.replace(['/', ':'], "_"));
         upstream::layout_multi(&layout, "t", |_| Ok(entries.clone()))?;
@@ -440,10 +446,30 @@ pub fn bad_inputs_fail_before_anything_is_pushed() -> Result<()> {
     )?;
     let expect = "  files:\n    - path: assets/talos/arm64/boot/vmlinuz\n";
     let cases = [
-        ("incompatible", "ghcr.io/siderolabs/imager:v1.11.5", "ghcr.io/siderolabs/spin:incompatible", "is incompatible: spin v0.21.0 requires Talos >= v1.12.0, not v1.11.5"),
-        ("outside", "ghcr.io/siderolabs/imager:v1.11.5", "ghcr.io/siderolabs/spin:outside", "2 paths outside what Talos accepts (/rootfs/{etc/cri/conf.d,usr/lib/firmware,usr/lib/modules,usr/local}): /rootfs/etc/systemd, /rootfs/etc/systemd/evil.service"),
-        ("no-kernel", "ghcr.io/siderolabs/spin:v0.21.0", "ghcr.io/siderolabs/spin:v0.21.0", "the base image ghcr.io/siderolabs/spin:v0.21.0 has no kernel for arm64"),
-        ("pin", "ghcr.io/siderolabs/imager:v1.11.5", &format!("ghcr.io/siderolabs/spin:v0.21.0@{}", spin_digest.trim()), "is pinned to sha256:"),
+        (
+            "incompatible",
+            "ghcr.io/siderolabs/imager:v1.11.5",
+            "ghcr.io/siderolabs/spin:incompatible",
+            "is incompatible: spin v0.21.0 requires Talos >= v1.12.0, not v1.11.5",
+        ),
+        (
+            "outside",
+            "ghcr.io/siderolabs/imager:v1.11.5",
+            "ghcr.io/siderolabs/spin:outside",
+            "1 entry outside /manifest.yaml and /rootfs, which Talos's loader refuses: /etc",
+        ),
+        (
+            "no-kernel",
+            "ghcr.io/siderolabs/spin:v0.21.0",
+            "ghcr.io/siderolabs/spin:v0.21.0",
+            "the base image ghcr.io/siderolabs/spin:v0.21.0 has no kernel for arm64",
+        ),
+        (
+            "pin",
+            "ghcr.io/siderolabs/imager:v1.11.5",
+            &format!("ghcr.io/siderolabs/spin:v0.21.0@{}", spin_digest.trim()),
+            "is pinned to sha256:",
+        ),
     ];
     for (name, base, ext, fragment) in cases {
         let target = format!("ghcr.io/bad/{name}:t");
@@ -468,6 +494,22 @@ pub fn bad_inputs_fail_before_anything_is_pushed() -> Result<()> {
             .output()?;
         ensure!(!gone.status.success(), "{name}: something was pushed");
     }
+    let spec = build_spec(
+        tmp.path(),
+        "unlisted",
+        "arm64",
+        "ghcr.io/siderolabs/imager:v1.11.5",
+        &["ghcr.io/siderolabs/spin:unlisted"],
+        expect,
+        None,
+    )?;
+    let o = format!("oci:{}:t", tmp.path().join("unlisted-out").display());
+    let text = expect_exit(&build(&Tdg::new()?, reg, &spec, &["--output", &o])?, 0)?;
+    ensure!(
+        text.contains("warning: the extension ghcr.io/siderolabs/spin:unlisted: 1 path outside the paths Talos lists")
+            && text.contains("/rootfs/etc/systemd/evil.service"),
+        "unlisted: {text}"
+    );
     // A registry that refuses the push (no credentials) leaves no tag behind.
     let locked = Registry::start(Some(Auth {
         user: "u",

@@ -40,6 +40,11 @@ fn push(tag: &str, entries: Vec<TarEntry>, labels: &BTreeMap<String, String>) ->
 /// Runs `tdg verify SPEC --image IMAGE --format json`, expecting exit 1, and returns the
 /// outcome of `check`.
 fn failing_check(spec: &Path, image: &str, check: &str) -> Result<(String, String)> {
+    outcome(spec, image, check, 1)
+}
+
+/// One check's status and message from `tdg verify SPEC --image IMAGE`, which exits `code`.
+fn outcome(spec: &Path, image: &str, check: &str, code: i32) -> Result<(String, String)> {
     let out = Tdg::new()?.run([
         "verify".as_ref(),
         spec.as_os_str(),
@@ -48,7 +53,7 @@ fn failing_check(spec: &Path, image: &str, check: &str) -> Result<(String, Strin
         "--format".as_ref(),
         "json".as_ref(),
     ])?;
-    let text = expect_exit(&out, 1)?;
+    let text = expect_exit(&out, code)?;
     let v: serde_json::Value = serde_json::from_str(&String::from_utf8_lossy(&out.stdout))
         .with_context(|| text.clone())?;
     let o = v["specs"][0]["outcomes"]
@@ -413,20 +418,41 @@ pub fn extension_images_are_checked_against_what_talos_accepts() -> Result<()> {
             && inspect.contains("accepted by Talos: yes"),
         "{inspect}"
     );
-    let mut entries = demo::extension_image_entries(&spin(">= v1.12.0"))?;
-    entries.push(TarEntry::dir("rootfs/etc/ssh", 0o755));
-    entries.push(TarEntry::file(
+    // A file off Talos's list: Talos through 1.8 refuses it; from 1.9 the imager builds it
+    // without checking (pkg/imager/extensions/extensions.go), so it passes with a warning.
+    let mut unlisted = demo::extension_image_entries(&demo::spin())?;
+    unlisted.push(TarEntry::dir("rootfs/etc/ssh", 0o755));
+    unlisted.push(TarEntry::file(
         "rootfs/etc/ssh/sshd_config",
         "PermitRootLogin yes\n",
         0o644,
     ));
+    // A string prefix, as Talos compares: /usr/localx is under /usr/local.
+    unlisted.push(TarEntry::file("rootfs/usr/localx", "x\n", 0o644));
+    let unlisted = push("ext-unlisted", unlisted, &BTreeMap::new())?;
+    let (s, m) = outcome(&spec, &unlisted, "extension::rootfs", 0)?;
+    ensure!(
+        s == "pass"
+            && m.starts_with("warning: 1 path outside the paths Talos lists")
+            && m.contains("Talos v1.11.5 builds without checking: /rootfs/etc/ssh/sshd_config"),
+        "{s}: {m}"
+    );
+    let old = world::write_spec(tmp.path(), "old", "apiVersion: tdg/v1\nname: old\nimage: x/y:z\ntalos: v1.8.4\nexpect:\n  extension: {name: spin}\n")?;
+    let (s, m) = failing_check(&old, &unlisted, "extension::rootfs")?;
+    ensure!(
+        s == "fail"
+            && m.starts_with(
+                "1 path outside what Talos v1.8.4 accepts (/rootfs{/etc/cri/conf.d,/lib/firmware"
+            ),
+        "{s}: {m}"
+    );
+    let mut entries = demo::extension_image_entries(&spin(">= v1.12.0"))?;
     entries.push(TarEntry::file("README.md", "stray\n", 0o644));
     let bad = push("ext-bad", entries, &BTreeMap::new())?;
     let (s, m) = failing_check(&spec, &bad, "extension::rootfs")?;
     ensure!(
         s == "fail"
-            && m.contains("3 paths outside what Talos accepts")
-            && m.contains("/README.md, /rootfs/etc/ssh, /rootfs/etc/ssh/sshd_config"),
+            && m == "1 entry outside /manifest.yaml and /rootfs, which Talos's loader refuses: /README.md",
         "{s}: {m}"
     );
     let (s, m) = failing_check(&spec, &bad, "extension::compatibility")?;
@@ -457,7 +483,19 @@ pub fn extension_images_are_checked_against_what_talos_accepts() -> Result<()> {
     let out = Tdg::new()?.run(["inspect", "extension", &bad])?;
     let text = expect_exit(&out, 1)?;
     ensure!(
-        text.contains("problem: /rootfs/etc/ssh/sshd_config is outside the paths Talos accepts"),
+        text.contains("problem: 1 entry outside /manifest.yaml and /rootfs"),
+        "{text}"
+    );
+    let out = Tdg::new()?.run(["inspect", "extension", &unlisted, "--talos", "v1.8.4"])?;
+    let text = expect_exit(&out, 1)?;
+    ensure!(
+        text.contains("problem: 1 path outside what Talos v1.8.4 accepts"),
+        "{text}"
+    );
+    let text = expect_exit(&Tdg::new()?.run(["inspect", "extension", &unlisted])?, 0)?;
+    ensure!(
+        text.contains("warning: 1 path outside the paths Talos lists")
+            && text.contains("accepted by Talos: yes"),
         "{text}"
     );
     Ok(())

@@ -17,7 +17,8 @@ use crate::pull::{self, Env, Pulled};
 use crate::reference::ImageRef;
 use crate::spec::Arch;
 use crate::talos::assemble::{ExtensionInput, FileSpec};
-use crate::talos::extensions::{self, ImageEntry, MANIFEST};
+use crate::talos::extension_paths::{self, ImageEntry, PathRules};
+use crate::talos::extensions::{self, MANIFEST};
 use crate::talos::factory::{self as urls, Factory, Target};
 use crate::talos::kernel;
 
@@ -176,6 +177,8 @@ pub struct Extension {
     pub image: String,
     pub digest: String,
     pub input: ExtensionInput,
+    /// What Talos builds although tdg would be stricter (paths off Talos's list).
+    pub warnings: Vec<String>,
     _pulled: Pulled,
 }
 
@@ -216,16 +219,19 @@ pub async fn extension(env: &Env, image: &ImageRef, arch: Arch, talos: &str) -> 
         .map_err(|e| anyhow::anyhow!("the extension {image}: {e}"))?;
     extensions::compatible(&m.metadata, talos)
         .map_err(|e| anyhow::anyhow!("the extension {image} is incompatible: {e}"))?;
-    let refused = extensions::refused_paths(tree.entries.keys());
-    if !refused.is_empty() {
-        bail!(
-            "the extension {image} has {}",
-            extensions::describe_refused(&refused)
-        );
+    let rules = PathRules::for_talos(Some(talos));
+    let review = extension_paths::review(tree, &rules);
+    if let Some(why) = review.refusal(&rules) {
+        bail!("the extension {image}: {why}");
     }
+    let warnings: Vec<String> = review
+        .warning(&rules)
+        .map(|w| format!("the extension {image}: {w}"))
+        .into_iter()
+        .collect();
     let mut rootfs = Vec::new();
     for (p, e) in &tree.entries {
-        let ImageEntry::Accepted(rel) = extensions::image_entry(p) else {
+        let ImageEntry::Rootfs(rel) = extension_paths::image_entry(p) else {
             continue;
         };
         rootfs.push(match e.kind {
@@ -250,6 +256,7 @@ pub async fn extension(env: &Env, image: &ImageRef, arch: Arch, talos: &str) -> 
             metadata: m.metadata,
             rootfs,
         },
+        warnings,
         _pulled: pulled,
     })
 }

@@ -69,6 +69,8 @@ pub struct Built {
     pub tag: String,
     pub pushed: Option<String>,
     pub stages: Vec<Stage>,
+    /// What Talos accepts but tdg would be stricter about, once each.
+    pub warnings: Vec<String>,
     /// Keeps a temporary layout (no `--output`) alive while the caller reads it.
     #[serde(skip)]
     pub temporary: Option<tempfile::TempDir>,
@@ -146,6 +148,12 @@ pub async fn build(env: &Env, spec: &Spec, opts: &Options) -> Result<Built> {
         .context("creating a build directory in the cache")?;
     let mut t = Timer(Vec::new());
     let inputs = resolve_inputs(env, &plan, work.path(), &mut t).await?;
+    let mut warnings: Vec<String> = inputs
+        .iter()
+        .flat_map(|i| i.extensions.iter().flat_map(|e| e.warnings.clone()))
+        .collect();
+    warnings.sort();
+    warnings.dedup();
     let (out_dir, temporary) = match &opts.output {
         Some(o) => (o.dir.clone(), None),
         None => {
@@ -181,6 +189,7 @@ pub async fn build(env: &Env, spec: &Spec, opts: &Options) -> Result<Built> {
         tag: plan.tag,
         pushed,
         stages: t.0,
+        warnings,
         temporary,
     })
 }
@@ -407,6 +416,9 @@ pub fn human(b: &Built) -> String {
             st.arch.as_deref().unwrap_or(""),
             st.detail
         );
+    }
+    for w in &b.warnings {
+        s += &format!("  warning: {w}\n");
     }
     if b.temporary.is_none() {
         s += &format!("  layout oci:{}:{}\n", b.layout, b.tag);

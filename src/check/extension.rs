@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use super::subject::{fail, Judged, Subject, Verdict};
 use super::{Kind, Planned};
-use crate::layers::tree::Kind as EntryKind;
 use crate::limits::MAX_MANIFEST;
 use crate::spec::{ExtensionImageExpectation, Spec};
+use crate::talos::extension_paths::{self, PathRules};
 use crate::talos::extensions::{self, MANIFEST};
 
 pub const MANIFEST_CHECK: &str = "extension::manifest";
@@ -17,19 +17,24 @@ pub const COMPATIBILITY: &str = "extension::compatibility";
 #[derive(Debug)]
 pub enum Check {
     Manifest(ExtensionImageExpectation),
-    Rootfs,
-    Compatibility { talos: String },
+    /// The tree, by the path rules of the Talos version the extension is for.
+    Rootfs(PathRules),
+    Compatibility {
+        talos: String,
+    },
 }
 
 pub fn plan(spec: &Spec) -> Vec<Arc<dyn Planned>> {
     let Some(x) = &spec.expect.extension else {
         return Vec::new();
     };
+    let talos = x.talos.as_ref().or(spec.talos.as_ref());
+    let rules = PathRules::for_talos(talos.map(String::as_str));
     let mut out: Vec<Arc<dyn Planned>> = vec![
         Arc::new(Check::Manifest(x.clone())),
-        Arc::new(Check::Rootfs),
+        Arc::new(Check::Rootfs(rules)),
     ];
-    if let Some(talos) = x.talos.as_ref().or(spec.talos.as_ref()) {
+    if let Some(talos) = talos {
         out.push(Arc::new(Check::Compatibility {
             talos: talos.clone(),
         }));
@@ -41,7 +46,7 @@ impl Planned for Check {
     fn name(&self) -> String {
         match self {
             Check::Manifest(_) => MANIFEST_CHECK,
-            Check::Rootfs => ROOTFS,
+            Check::Rootfs(_) => ROOTFS,
             Check::Compatibility { .. } => COMPATIBILITY,
         }
         .into()
@@ -57,16 +62,14 @@ impl Planned for Check {
 
     fn judge(&self, s: &Subject<'_>) -> Judged {
         match self {
-            Check::Rootfs => {
-                let tree = &s.flat.tree;
-                let refused = extensions::refused_paths(tree.entries.keys());
-                if !tree.get("rootfs").is_some_and(|e| e.kind == EntryKind::Dir) {
-                    return fail("no /rootfs directory");
-                }
-                if refused.is_empty() {
-                    Ok(())
-                } else {
-                    fail(extensions::describe_refused(&refused))
+            Check::Rootfs(rules) => {
+                let review = extension_paths::review(&s.flat.tree, rules);
+                match review.refusal(rules) {
+                    Some(m) => fail(m),
+                    None => match review.warning(rules) {
+                        Some(w) => Err(Verdict::Warn(w)),
+                        None => Ok(()),
+                    },
                 }
             }
             Check::Manifest(x) => {

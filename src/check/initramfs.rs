@@ -108,7 +108,7 @@ impl Planned for Check {
 
 fn walk(s: &Subject<'_>, path: &str, in_uki: bool) -> Result<Initramfs, String> {
     let mut f = s.open(path).map_err(|v| match v {
-        Verdict::Fail(m) | Verdict::Error(m) => m,
+        Verdict::Fail(m) | Verdict::Error(m) | Verdict::Warn(m) => m,
     })?;
     if !in_uki {
         return initramfs::walk(BufReader::new(f), s.limits).map_err(|e| format!("{e:#}"));
@@ -194,8 +194,14 @@ fn extensions_listed(
         }
     }
     if let Some(exact) = exact {
+        // The machinery's layers (modules.dep, the factory's schematic) are not extensions
+        // anyone chose; `exact` names the user's.
         let mut want: Vec<&str> = exact.iter().map(|r| r.name.as_str()).collect();
-        let mut have: Vec<&str> = layers.iter().map(|m| m.name.as_str()).collect();
+        let mut have: Vec<&str> = layers
+            .iter()
+            .filter(|m| !extensions::is_machinery(m))
+            .map(|m| m.name.as_str())
+            .collect();
         want.sort();
         have.sort();
         if want != have {

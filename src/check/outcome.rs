@@ -48,7 +48,8 @@ pub struct Outcome {
     #[schemars(skip)]
     pub kind: Kind,
     pub status: Status,
-    /// Expected vs found, for anything but a pass; never a whole file's content.
+    /// Expected vs found, for anything but a pass (on a pass, a `warning:` where tdg would be
+    /// stricter than Talos); never a whole file's content.
     pub message: String,
     pub duration_ms: f64,
 }
@@ -69,6 +70,7 @@ impl Outcome {
             Ok(()) => Outcome::new(check, Status::Pass, ""),
             Err(Verdict::Fail(m)) => Outcome::new(check, Status::Fail, m),
             Err(Verdict::Error(m)) => Outcome::new(check, Status::Error, m),
+            Err(Verdict::Warn(m)) => Outcome::new(check, Status::Pass, format!("warning: {m}")),
         }
     }
 }

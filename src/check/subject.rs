@@ -32,6 +32,8 @@ pub struct Walks(pub(super) RefCell<HashMap<(String, bool), Result<Initramfs, St
 pub enum Verdict {
     Fail(String),
     Error(String),
+    /// A pass, with what tdg would be stricter about than Talos is.
+    Warn(String),
 }
 
 pub type Judged = Result<(), Verdict>;

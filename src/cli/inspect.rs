@@ -20,6 +20,9 @@ pub enum Inspect {
         image: String,
         #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
         platform: Option<String>,
+        /// Judge the paths by this Talos version's rules (default: the newest).
+        #[arg(long, value_name = "VERSION")]
+        talos: Option<String>,
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
@@ -58,10 +61,12 @@ pub fn inspect(g: &Global, what: &Inspect) -> Result<u8> {
         Inspect::Extension {
             image,
             platform: p,
+            talos,
             format,
         } => {
             let image: ImageRef = image.parse()?;
-            let x = rt.block_on(i::extension(&env, &image, platform(p)?.as_ref()))?;
+            let p = platform(p)?;
+            let x = rt.block_on(i::extension(&env, &image, p.as_ref(), talos.as_deref()))?;
             print(*format, serde_json::to_value(&x)?, i::human_extension(&x));
             return Ok(if x.problems.is_empty() { 0 } else { 1 });
         }

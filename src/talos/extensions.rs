@@ -14,8 +14,6 @@ pub enum ExtensionError {
     Malformed { file: &'static str, detail: String },
     #[error("manifest.yaml version is '{0}', expected v1alpha1")]
     ManifestVersion(String),
-    #[error("manifest.yaml has no metadata.{0}")]
-    MissingField(&'static str),
     #[error("'{0}' is not an extension name with an optional version constraint")]
     BadRequirement(String),
     #[error(transparent)]
@@ -67,7 +65,27 @@ pub struct Metadata {
     pub description: String,
     #[serde(default)]
     pub compatibility: Compatibility,
+    /// Free text (`extraInfo,omitempty`, `pkg/machinery/extensions/metadata.go`): the
+    /// factory's `schematic` layer carries the schematic in it.
+    #[serde(
+        default,
+        rename = "extraInfo",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub extra_info: String,
 }
+
+/// The layers Talos's machinery adds rather than a user: the combined `modules.dep`
+/// (`internal/pkg/extensions/kernel_modules.go`) and the Image Factory's virtual `schematic`
+/// extension (image-factory `internal/artifacts/schematic.go`).
+pub fn is_machinery(m: &Metadata) -> bool {
+    (m.name == MODULES_DEP && m.author == MACHINERY_AUTHOR)
+        || (m.name == "schematic" && m.author.starts_with("Image Factory"))
+}
+
+/// The `modules.dep` layer's name and author.
+pub const MODULES_DEP: &str = "modules.dep";
+pub const MACHINERY_AUTHOR: &str = "Talos Machinery";
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
 pub struct Compatibility {
@@ -81,9 +99,9 @@ pub struct TalosCompat {
     pub version: String,
 }
 
-/// An extension image's `/manifest.yaml`.
+/// An extension image's `/manifest.yaml`. Unknown keys are ignored, as Talos's decoder
+/// ignores them (`pkg/machinery/extensions/load.go`).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
 pub struct Manifest {
     pub version: String,
     pub metadata: Metadata,
@@ -91,69 +109,6 @@ pub struct Manifest {
 
 /// An extension image's manifest, at its root.
 pub const MANIFEST: &str = "manifest.yaml";
-
-/// Where Talos accepts extension files (siderolabs/talos `pkg/machinery/extensions`).
-pub const ALLOWED_ROOTFS_PATHS: &[&str] = &[
-    "etc/cri/conf.d",
-    "usr/lib/firmware",
-    "usr/lib/modules",
-    "usr/local",
-];
-
-/// Whether a path below `rootfs/` is one Talos accepts: under an allowed prefix, or one of the
-/// directories leading to one.
-pub fn rootfs_path_allowed(rel: &str) -> bool {
-    ALLOWED_ROOTFS_PATHS.iter().any(|a| {
-        rel == *a || rel.starts_with(&format!("{a}/")) || a.starts_with(&format!("{rel}/"))
-    })
-}
-
-/// What an entry of an extension image's tree is to Talos: the manifest, the `rootfs`
-/// directory, a path below it (relative to it) that Talos accepts, or one it refuses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImageEntry<'a> {
-    Manifest,
-    RootfsDir,
-    Accepted(&'a str),
-    Refused,
-}
-
-/// The one rule for an extension image's paths, used by its checks, `tdg inspect extension`
-/// and the build's input validation.
-pub fn image_entry(path: &str) -> ImageEntry<'_> {
-    match path.split_once('/') {
-        None if path == MANIFEST => ImageEntry::Manifest,
-        None if path == "rootfs" => ImageEntry::RootfsDir,
-        Some(("rootfs", rel)) if rootfs_path_allowed(rel) => ImageEntry::Accepted(rel),
-        _ => ImageEntry::Refused,
-    }
-}
-
-/// The paths of an extension image Talos refuses, as `/path`.
-pub fn refused_paths<'a>(paths: impl IntoIterator<Item = &'a String>) -> Vec<String> {
-    paths
-        .into_iter()
-        .filter(|p| image_entry(p) == ImageEntry::Refused)
-        .map(|p| format!("/{p}"))
-        .collect()
-}
-
-/// `N paths outside what Talos accepts (...): the first three, …`.
-pub fn describe_refused(refused: &[String]) -> String {
-    let n = refused.len();
-    format!(
-        "{n} path{} outside what Talos accepts (/rootfs/{{{}}}): {}{}",
-        if n == 1 { "" } else { "s" },
-        ALLOWED_ROOTFS_PATHS.join(","),
-        refused
-            .iter()
-            .take(3)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", "),
-        if n > 3 { ", …" } else { "" }
-    )
-}
 
 pub fn parse_config(text: &str) -> Result<ExtensionsConfig, ExtensionError> {
     serde_saphyr::from_str(text).map_err(|e| ExtensionError::Malformed {
@@ -167,18 +122,9 @@ pub fn parse_manifest(text: &str) -> Result<Manifest, ExtensionError> {
         file: "manifest.yaml",
         detail: e.without_snippet().to_string(),
     })?;
+    // Talos's loader requires only the manifest version (`loadManifest`).
     if m.version != "v1alpha1" {
         return Err(ExtensionError::ManifestVersion(m.version));
-    }
-    for (field, v) in [
-        ("name", &m.metadata.name),
-        ("version", &m.metadata.version),
-        ("author", &m.metadata.author),
-        ("description", &m.metadata.description),
-    ] {
-        if v.trim().is_empty() {
-            return Err(ExtensionError::MissingField(field));
-        }
     }
     Ok(m)
 }
@@ -311,16 +257,6 @@ mod tests {
     }
 
     #[test]
-    fn rootfs_paths() {
-        assert!(rootfs_path_allowed("usr/local/bin/x"));
-        assert!(rootfs_path_allowed("usr") && rootfs_path_allowed("usr/lib"));
-        assert!(rootfs_path_allowed("etc/cri/conf.d/10-spin.part"));
-        assert!(!rootfs_path_allowed("etc/passwd"));
-        assert!(!rootfs_path_allowed("usr/bin/evil"));
-        assert!(!rootfs_path_allowed("usr/localx"));
-    }
-
-    #[test]
     fn manifest_schema() {
         let good = "version: v1alpha1\nmetadata:\n  name: spin\n  version: v0.21.0\n  author: A\n  description: D\n  compatibility:\n    talos:\n      version: '>= v1.0.0'\n";
         let m = parse_manifest(good).unwrap();
@@ -333,9 +269,13 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("expected v1alpha1"));
-        assert!(parse_manifest(&good.replace("  author: A\n", ""))
-            .unwrap_err()
-            .to_string()
-            .contains("metadata.author"));
+        // Talos requires only the version; unknown keys are ignored, extraInfo kept.
+        let lax = good.replace(
+            "  author: A\n",
+            "  extraInfo: |\n    customization: {}\n  future: x\n",
+        );
+        let m = parse_manifest(&format!("{lax}annotations: {{a: b}}\n")).unwrap();
+        assert_eq!(m.metadata.author, "");
+        assert_eq!(m.metadata.extra_info, "customization: {}\n");
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod assemble;
 pub mod checksums;
+pub mod extension_paths;
 pub mod extensions;
 pub mod factory;
 pub mod initramfs;
