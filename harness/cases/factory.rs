@@ -141,10 +141,10 @@ pub fn factory_urls_in_human_and_json() -> Result<()> {
         ("cmdline", format!("{img}/cmdline-metal-arm64-secureboot")),
         ("iso", format!("{img}/metal-arm64-secureboot.iso")),
         ("uki", format!("{img}/metal-arm64-secureboot-uki.efi")),
-        ("diskImage", format!("{img}/metal-arm64-secureboot.raw.xz")),
+        ("diskImage", format!("{img}/metal-arm64-secureboot.raw.zst")),
         (
             "installerTarball",
-            format!("{img}/installer-arm64-secureboot.tar"),
+            format!("{img}/metal-installer-arm64-secureboot.tar"),
         ),
         (
             "pxe",
@@ -161,6 +161,37 @@ pub fn factory_urls_in_human_and_json() -> Result<()> {
     ] {
         ensure!(j[k] == v.as_str(), "{k}: {} != {v}", j[k]);
     }
+    // Talos's platform names and formats (pkg/machinery/platforms/platforms.go).
+    let on = |platform: &'static str, extra: &[&'static str]| {
+        let mut a = target_args("urls", s);
+        a.truncate(a.len() - 2);
+        a.extend_from_slice(&["--platform", platform]);
+        a.extend_from_slice(extra);
+        a
+    };
+    let out = tdg.run(on("equinixMetal", &["--format", "json"]))?;
+    expect_exit(&out, 0)?;
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    ensure!(
+        j["diskImage"].is_null()
+            && j["installer"].is_null()
+            && j["pxe"]
+                == format!("https://factory.talos.dev/pxe/{id}/v1.11.5/equinixMetal-arm64")
+                    .as_str(),
+        "{j}"
+    );
+    let out = tdg.run(on("oracle", &["--format", "json"]))?;
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    ensure!(
+        j["diskImage"] == format!("{img}/oracle-arm64.qcow2").as_str(),
+        "{j}"
+    );
+    let out = tdg.run(on("equinix-metal", &[]))?;
+    ensure!(
+        expect_exit(&out, 2)?.contains("equinixMetal"),
+        "{}",
+        text(&out)
+    );
     let out = tdg.run(["factory", "urls", "--schematic", s, "--talos", "1.11.5"])?;
     ensure!(
         expect_exit(&out, 2)?.contains("must start with 'v'"),

@@ -159,7 +159,7 @@ pub fn factory(cmd: &FactoryCommand, env: impl FnOnce() -> Result<Env>) -> Resul
                         "wrote {} (schematic {}, installer {})",
                         path.display(),
                         out.urls.schematic_id,
-                        out.urls.installer
+                        out.manifest.os.installer.image
                     );
                 }
                 None => println!("{}", serde_json::to_string_pretty(&out.manifest)?),

@@ -106,7 +106,7 @@ pub async fn release(env: &Env, req: &Request) -> Result<Outcome> {
     let schematic = Schematic::parse(&req.schematic, &text).map_err(|e| e.with_snippet())?;
     let id = schematic.id();
     let urls = urls::render(&req.factory, &id, &req.target)?;
-    derived_installer(&urls)?;
+    let installer = derived_installer(&urls)?;
     let mut notes = Vec::new();
     let (mut local_path, mut sha256, mut digest) = (None, None, None);
     if !req.dry_run {
@@ -133,7 +133,7 @@ pub async fn release(env: &Env, req: &Request) -> Result<Outcome> {
         ));
         sha256 = Some(iso.digest.hex().to_string());
         local_path = dest.map(|d| d.display().to_string());
-        match installer_digest(env, &urls.installer, &req.target.arch).await? {
+        match installer_digest(env, &installer, &req.target.arch).await? {
             Lookup::Found(d) => digest = Some(d),
             Lookup::Unreachable(e) => {
                 notes.push(format!("warning: the installer digest is left out: {e:#}"))
@@ -162,7 +162,7 @@ pub async fn release(env: &Env, req: &Request) -> Result<Outcome> {
                 sha256,
             },
             installer: Installer {
-                image: urls.installer.clone(),
+                image: installer.clone(),
                 digest,
             },
         },
@@ -181,22 +181,26 @@ pub async fn release(env: &Env, req: &Request) -> Result<Outcome> {
 
 /// The installer reference must name this schematic ID and Talos version, in the factory's
 /// registry: anything else would pin an installer built from another schematic.
-fn derived_installer(u: &Urls) -> Result<()> {
-    let r: ImageRef = u
-        .installer
+fn derived_installer(u: &Urls) -> Result<String> {
+    let installer = u.installer.clone().with_context(|| {
+        format!(
+            "the {} platform has no installer image (its name cannot be an image reference)",
+            u.platform
+        )
+    })?;
+    let r: ImageRef = installer
         .parse()
-        .with_context(|| format!("the installer reference '{}'", u.installer))?;
+        .with_context(|| format!("the installer reference '{installer}'"))?;
     let repo_ok = matches!(&r.location, Location::Registry { repository, .. }
         if repository.rsplit('/').next() == Some(u.schematic_id.as_str()));
     if !repo_ok || r.tag.as_deref() != Some(u.talos.as_str()) {
         bail!(
-            "the installer reference {} is not derived from schematic {} and Talos {}",
-            u.installer,
+            "the installer reference {installer} is not derived from schematic {} and Talos {}",
             u.schematic_id,
             u.talos
         );
     }
-    Ok(())
+    Ok(installer)
 }
 
 enum Lookup {

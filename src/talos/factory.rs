@@ -6,6 +6,8 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use crate::reference::ImageRef;
+use crate::talos::platforms::Platform;
+use crate::talos::version::SemVer;
 
 pub const DEFAULT_FACTORY: &str = "https://factory.talos.dev";
 
@@ -26,19 +28,29 @@ impl Target {
         let v = talos.strip_prefix('v').with_context(|| {
             format!("Talos version '{talos}' must start with 'v' (as in v1.11.5)")
         })?;
-        if semver::Version::parse(v).is_err() {
-            bail!("Talos version '{talos}' is not vMAJOR.MINOR.PATCH[-PRE]");
-        }
+        let version = SemVer::parse(v).map_err(|_| {
+            anyhow::anyhow!("Talos version '{talos}' is not vMAJOR.MINOR.PATCH[-PRE]")
+        })?;
         if !matches!(arch, "amd64" | "arm64") {
             bail!("architecture '{arch}' is not one the factory builds (amd64, arm64)");
         }
-        let ok = !platform.is_empty()
-            && platform.starts_with(|c: char| c.is_ascii_lowercase())
-            && platform
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !ok {
-            bail!("platform '{platform}' is not a Talos platform name (metal, aws, nocloud, ...)");
+        let Some(p) = Platform::find(platform) else {
+            bail!(
+                "platform '{platform}' is not a Talos platform name ({})",
+                Platform::names()
+            );
+        };
+        if !p.has_arch(arch) {
+            bail!("Talos builds no {arch} image for the {platform} platform");
+        }
+        if secureboot && !p.secureboot {
+            bail!("the {platform} platform has no Secure Boot images");
+        }
+        if !p.exists_in(&version) {
+            bail!(
+                "the {platform} platform first exists in Talos v{}",
+                p.min_version.unwrap_or_default()
+            );
         }
         Ok(Target {
             talos: talos.into(),
@@ -56,15 +68,10 @@ impl Target {
         }
     }
 
-    /// The disk image's file suffix on this platform (the factory's per-platform format).
-    fn disk_suffix(&self) -> &'static str {
-        match self.platform.as_str() {
-            "gcp" => "raw.tar.gz",
-            "azure" => "vhd.xz",
-            "vmware" => "ova",
-            "digital-ocean" => "raw.gz",
-            _ => "raw.xz",
-        }
+    /// The disk image's file suffix on this platform, if it has a disk image
+    /// (`DiskImageSuffix`, talos `pkg/machinery/platforms/platforms.go`).
+    fn disk_suffix(&self) -> Option<&'static str> {
+        Platform::find(&self.platform).and_then(|p| p.disk_suffix)
     }
 
     /// The ISO's file name, also its name on disk when downloaded.
@@ -113,11 +120,17 @@ pub struct Urls {
     pub cmdline: String,
     pub iso: String,
     pub uki: String,
-    pub disk_image: String,
+    /// `None` on a platform with no disk image (equinixMetal, vultr).
+    pub disk_image: Option<String>,
+    /// `<platform>-installer-<arch>[-secureboot].tar` (image-factory
+    /// `internal/profile/profile.go`).
     pub installer_tarball: String,
     pub pxe: String,
-    /// `<registry>/<platform>-installer[-secureboot]/<id>:<talos>`
-    pub installer: String,
+    /// What the factory shows as the installer (image-factory `internal/frontend/http/ui.go`):
+    /// `<registry>/<platform>-installer[-secureboot]/<id>:<talos>` for Talos >= 1.10
+    /// (`SupportsUnifiedInstaller`), the legacy form before. `None` where the platform's name
+    /// cannot be an image reference (`equinixMetal`).
+    pub installer: Option<String>,
     /// `<registry>/installer[-secureboot]/<id>:<talos>`, which the factory reads as metal.
     pub installer_legacy: String,
 }
@@ -128,13 +141,21 @@ pub fn render(factory: &Factory, id: &str, t: &Target) -> Result<Urls> {
     }
     let (base, v, arch, p, sb) = (&factory.base, &t.talos, &t.arch, &t.platform, t.sb());
     let image = |file: String| format!("{base}/image/{id}/{v}/{file}");
-    let installer = format!("{}/{p}-installer{sb}/{id}:{v}", factory.registry);
     let installer_legacy = format!("{}/installer{sb}/{id}:{v}", factory.registry);
-    // Both references must parse as the image references they are meant to be.
-    for r in [&installer, &installer_legacy] {
+    installer_legacy.parse::<ImageRef>().with_context(|| {
+        format!("the installer reference '{installer_legacy}' is not an image reference")
+    })?;
+    let unified = SemVer::parse_tolerant(v)?.core() >= SemVer::new(1, 10, 0);
+    let installer = if !unified {
+        Some(installer_legacy.clone())
+    } else if p.bytes().any(|b| b.is_ascii_uppercase()) {
+        None
+    } else {
+        let r = format!("{}/{p}-installer{sb}/{id}:{v}", factory.registry);
         r.parse::<ImageRef>()
             .with_context(|| format!("the installer reference '{r}' is not an image reference"))?;
-    }
+        Some(r)
+    };
     Ok(Urls {
         schematic_id: id.into(),
         talos: v.clone(),
@@ -146,8 +167,10 @@ pub fn render(factory: &Factory, id: &str, t: &Target) -> Result<Urls> {
         cmdline: image(format!("cmdline-{p}-{arch}{sb}")),
         iso: image(t.iso_name()),
         uki: image(format!("{p}-{arch}{sb}-uki.efi")),
-        disk_image: image(format!("{p}-{arch}{sb}.{}", t.disk_suffix())),
-        installer_tarball: image(format!("installer-{arch}{sb}.tar")),
+        disk_image: t
+            .disk_suffix()
+            .map(|suffix| image(format!("{p}-{arch}{sb}.{suffix}"))),
+        installer_tarball: image(format!("{p}-installer-{arch}{sb}.tar")),
         pxe: format!("{base}/pxe/{id}/{v}/{p}-{arch}{sb}"),
         installer,
         installer_legacy,
@@ -156,18 +179,26 @@ pub fn render(factory: &Factory, id: &str, t: &Target) -> Result<Urls> {
 
 pub fn human(u: &Urls) -> String {
     let rows = [
-        ("schematic", &u.schematic_id),
-        ("talos", &u.talos),
-        ("kernel", &u.kernel),
-        ("initramfs", &u.initramfs),
-        ("cmdline", &u.cmdline),
-        ("iso", &u.iso),
-        ("uki", &u.uki),
-        ("disk image", &u.disk_image),
-        ("installer tar", &u.installer_tarball),
-        ("pxe", &u.pxe),
-        ("installer", &u.installer),
-        ("installer (legacy)", &u.installer_legacy),
+        ("schematic", u.schematic_id.as_str()),
+        ("talos", u.talos.as_str()),
+        ("kernel", u.kernel.as_str()),
+        ("initramfs", u.initramfs.as_str()),
+        ("cmdline", u.cmdline.as_str()),
+        ("iso", u.iso.as_str()),
+        ("uki", u.uki.as_str()),
+        (
+            "disk image",
+            u.disk_image.as_deref().unwrap_or("(none on this platform)"),
+        ),
+        ("installer tar", u.installer_tarball.as_str()),
+        ("pxe", u.pxe.as_str()),
+        (
+            "installer",
+            u.installer
+                .as_deref()
+                .unwrap_or("(none: the platform name cannot be an image reference)"),
+        ),
+        ("installer (legacy)", u.installer_legacy.as_str()),
     ];
     rows.iter().map(|(k, v)| format!("{k:<19} {v}\n")).collect()
 }
@@ -192,15 +223,20 @@ mod tests {
         assert_eq!(u.cmdline, format!("{img}/cmdline-metal-arm64"));
         assert_eq!(u.iso, format!("{img}/metal-arm64.iso"));
         assert_eq!(u.uki, format!("{img}/metal-arm64-uki.efi"));
-        assert_eq!(u.disk_image, format!("{img}/metal-arm64.raw.xz"));
-        assert_eq!(u.installer_tarball, format!("{img}/installer-arm64.tar"));
+        // metal disk images are zstd raw; the tarball is <platform>-installer-<arch>.tar
+        // (talos pkg/machinery/platforms, image-factory internal/profile/profile.go).
+        assert_eq!(u.disk_image, Some(format!("{img}/metal-arm64.raw.zst")));
+        assert_eq!(
+            u.installer_tarball,
+            format!("{img}/metal-installer-arm64.tar")
+        );
         assert_eq!(
             u.pxe,
             format!("https://factory.talos.dev/pxe/{ID}/v1.11.5/metal-arm64")
         );
         assert_eq!(
             u.installer,
-            format!("factory.talos.dev/metal-installer/{ID}:v1.11.5")
+            Some(format!("factory.talos.dev/metal-installer/{ID}:v1.11.5"))
         );
         assert_eq!(
             u.installer_legacy,
@@ -220,16 +256,21 @@ mod tests {
         assert!(u.cmdline.ends_with("/cmdline-metal-arm64-secureboot"));
         assert!(u
             .installer_tarball
-            .ends_with("/installer-arm64-secureboot.tar"));
+            .ends_with("/metal-installer-arm64-secureboot.tar"));
         assert!(u.pxe.ends_with("/metal-arm64-secureboot"));
-        assert!(u.disk_image.ends_with("/metal-arm64-secureboot.raw.xz"));
+        assert!(u
+            .disk_image
+            .unwrap()
+            .ends_with("/metal-arm64-secureboot.raw.zst"));
         assert!(
             u.kernel.ends_with("/kernel-arm64"),
             "the kernel has no secure boot variant"
         );
         assert_eq!(
             u.installer,
-            format!("factory.talos.dev/metal-installer-secureboot/{ID}:v1.11.5")
+            Some(format!(
+                "factory.talos.dev/metal-installer-secureboot/{ID}:v1.11.5"
+            ))
         );
         assert_eq!(
             u.installer_legacy,
@@ -239,18 +280,34 @@ mod tests {
 
     #[test]
     fn platforms_have_their_disk_formats() {
-        assert!(urls("aws", false).disk_image.ends_with("/aws-arm64.raw.xz"));
-        assert!(urls("gcp", false)
-            .disk_image
-            .ends_with("/gcp-arm64.raw.tar.gz"));
-        assert!(urls("azure", false)
-            .disk_image
-            .ends_with("/azure-arm64.vhd.xz"));
+        let disk = |p: &str| urls(p, false).disk_image.unwrap_or_default();
+        for (p, suffix) in [
+            ("aws", "raw.xz"),
+            ("gcp", "raw.tar.gz"),
+            ("azure", "vhd.xz"),
+            ("cloudstack", "raw.gz"),
+            ("oracle", "qcow2"),
+            ("exoscale", "qcow2"),
+            ("opennebula", "raw.zst"),
+            ("scaleway", "raw.zst"),
+            ("vmware", "ova"),
+        ] {
+            assert!(
+                disk(p).ends_with(&format!("/{p}-arm64.{suffix}")),
+                "{p}: {}",
+                disk(p)
+            );
+        }
+        assert_eq!(urls("equinixMetal", false).disk_image, None);
+        assert!(urls("equinixMetal", false)
+            .pxe
+            .ends_with("/equinixMetal-arm64"));
         assert!(urls("nocloud", false).iso.ends_with("/nocloud-arm64.iso"));
         assert_eq!(
             urls("nocloud", false).installer,
-            format!("factory.talos.dev/nocloud-installer/{ID}:v1.11.5")
+            Some(format!("factory.talos.dev/nocloud-installer/{ID}:v1.11.5"))
         );
+        assert_eq!(urls("equinixMetal", false).installer, None);
     }
 
     #[test]
@@ -265,7 +322,20 @@ mod tests {
         assert!(u.kernel.starts_with("http://127.0.0.1:5080/image/"));
         assert_eq!(
             u.installer,
-            format!("127.0.0.1:5080/metal-installer/{ID}:v1.12.0-beta.1")
+            Some(format!(
+                "127.0.0.1:5080/metal-installer/{ID}:v1.12.0-beta.1"
+            ))
+        );
+        // Before 1.10 the factory names the legacy installer (SupportsUnifiedInstaller).
+        let old = render(
+            &f,
+            ID,
+            &Target::new("v1.9.5", "amd64", "metal", false).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            old.installer.as_deref(),
+            Some(old.installer_legacy.as_str())
         );
     }
 
@@ -277,6 +347,15 @@ mod tests {
         assert!(e("v1.11.5", "aarch64", "metal").contains("architecture 'aarch64'"));
         assert!(e("v1.11.5", "arm64", "Metal").contains("platform 'Metal'"));
         assert!(e("v1.11.5", "arm64", "metal/x").contains("platform 'metal/x'"));
+        assert!(e("v1.11.5", "arm64", "equinix-metal").contains("equinixMetal"));
+        assert!(e("v1.11.5", "arm64", "digital-ocean").contains("no arm64 image"));
+        assert!(
+            e("v1.11.5", "amd64", "alibabacloud").contains("first exists in Talos v1.14.0-beta.2")
+        );
+        assert!(Target::new("v1.11.5", "arm64", "aws", true)
+            .unwrap_err()
+            .to_string()
+            .contains("no Secure Boot"));
         let f = Factory::parse("https://factory.talos.dev").unwrap();
         let t = Target::new("v1.11.5", "arm64", "metal", false).unwrap();
         assert!(render(&f, "ABC", &t).is_err());

@@ -10,6 +10,7 @@ pub mod factory;
 pub mod initramfs;
 
 pub mod kernel;
+pub mod platforms;
 pub mod report;
 pub mod schematic;
 pub mod version;
