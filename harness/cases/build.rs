@@ -110,10 +110,11 @@ pub fn build_push_verify_and_independent_readers() -> Result<()> {
         let last = walked.segments.last().context("no segments")?;
         std::fs::write(dir.join("ext.zst"), &data[last.offset as usize..])?;
         let listing = sh("zstd -dc ext.zst | cpio -t --quiet", &dir)?;
+        // In the imager's order: the directory read sorted by name (contents.go).
         let want = if variant == "spin-only" {
-            "extensions.yaml\n0.sqsh\n"
+            "0.sqsh\nextensions.yaml\n"
         } else {
-            "extensions.yaml\n0.sqsh\n1.sqsh\n"
+            "0.sqsh\n1.sqsh\nextensions.yaml\n"
         };
         ensure!(listing == want, "{variant}: cpio lists {listing:?}");
         std::fs::create_dir_all(dir.join("x"))?;

@@ -12,8 +12,9 @@ use serde_json::json;
 
 use super::inputs::{BaseAssets, Extension};
 use crate::digest::{Digest, HashingWriter};
-use crate::talos::assemble;
-use crate::talos::initramfs::Compression;
+use crate::talos::extensions::{is_machinery, Layer};
+use crate::talos::imager::{self, Quirks, Rebuilt};
+use crate::talos::initramfs::Limits;
 
 /// A file under the asset root: its path relative to the root, digest and size.
 #[derive(Clone, Debug)]
@@ -41,25 +42,32 @@ fn write_hashed(dest: &Path, bytes: &[u8]) -> Result<(Digest, u64)> {
     Ok((Digest::of(bytes), bytes.len() as u64))
 }
 
-/// The initramfs with the extensions appended, written to `dest`: the base bytes unchanged,
-/// then one compressed cpio (zstd from Talos 1.8, xz before). No extensions, no segment.
+/// The initramfs with the extensions baked in as the imager bakes them ([`imager::rebuild`]),
+/// written to `dest`. No extensions: the base bytes alone.
 pub fn initramfs(
     base: &BaseAssets,
     exts: &[Extension],
-    compression: Compression,
+    quirks: &Quirks,
+    limits: Limits,
     dest: &Path,
     work: &Path,
-) -> Result<(Digest, u64)> {
+) -> Result<(Digest, u64, Option<Rebuilt>)> {
     let mut w = HashingWriter::new(BufWriter::new(
         File::create(dest).with_context(|| format!("creating {}", dest.display()))?,
     ));
-    io::copy(&mut File::open(&base.initramfs)?, &mut w).context("copying the base initramfs")?;
-    if !exts.is_empty() {
+    let rebuilt = if exts.is_empty() {
+        io::copy(&mut File::open(&base.initramfs)?, &mut w)
+            .context("copying the base initramfs")?;
+        None
+    } else {
         let inputs: Vec<_> = exts.iter().map(|e| e.input.clone()).collect();
-        w = assemble::write_extensions_segment(w, &inputs, compression, work)?;
-    }
+        let (out, r) = imager::rebuild(&base.initramfs, &inputs, quirks, limits, work, w)?;
+        w = out;
+        Some(r)
+    };
     w.flush()?;
-    Ok(w.hasher.finish())
+    let (d, n) = w.hasher.finish();
+    Ok((d, n, rebuilt))
 }
 
 pub struct ReportFacts<'a> {
@@ -68,6 +76,8 @@ pub struct ReportFacts<'a> {
     pub spec: &'a str,
     pub base: &'a BaseAssets,
     pub extensions: &'a [Extension],
+    /// Every layer of the built `extensions.yaml`: the base's, the extensions', the machinery's.
+    pub layers: &'a [Layer],
     pub extra: &'a BTreeMap<String, String>,
     pub revision: Option<&'a str>,
     pub date: String,
@@ -141,6 +151,32 @@ fn reports(f: &ReportFacts<'_>, files: &[Written]) -> (String, String) {
             },
         ),
     ];
+    // The layers nobody chose (modules.dep, the factory's schematic) and the ones the base
+    // brought, apart from the extensions built in.
+    let named = |l: &Layer| format!("{} {}", l.metadata.name, l.metadata.version);
+    let machinery: Vec<String> = f
+        .layers
+        .iter()
+        .filter(|l| is_machinery(&l.metadata))
+        .map(named)
+        .collect();
+    let from_base: Vec<String> = f
+        .layers
+        .iter()
+        .filter(|l| !is_machinery(&l.metadata))
+        .take(
+            f.layers
+                .len()
+                .saturating_sub(f.extensions.len() + machinery.len()),
+        )
+        .map(named)
+        .collect();
+    if !from_base.is_empty() {
+        fields.push(("Base Extensions".into(), from_base.join(", ")));
+    }
+    if !machinery.is_empty() {
+        fields.push(("Machinery Layers".into(), machinery.join(", ")));
+    }
     if let Some(r) = f.revision {
         fields.push(("Source Commit".into(), r.into()));
     }
@@ -163,6 +199,10 @@ fn reports(f: &ReportFacts<'_>, files: &[Written]) -> (String, String) {
     }
     let json = json!({
         "fields": fields.iter().cloned().collect::<BTreeMap<String, String>>(),
+        "layers": f.layers.iter().map(|l| json!({
+            "image": l.image, "name": l.metadata.name, "version": l.metadata.version,
+            "machinery": is_machinery(&l.metadata),
+        })).collect::<Vec<_>>(),
         "extensions": f.extensions.iter().map(|e| json!({
             "name": e.input.metadata.name, "version": e.input.metadata.version, "image": e.image, "digest": e.digest,
         })).collect::<Vec<_>>(),

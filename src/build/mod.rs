@@ -22,7 +22,7 @@ use crate::oci::layout::{LayoutSource, LayoutWriter};
 use crate::pull::Env;
 use crate::reference::ImageRef;
 use crate::spec::{Arch, BaseSource, Spec};
-use crate::talos::initramfs::Compression;
+use crate::talos::imager::Quirks;
 use crate::talos::report::REVISION_LABEL;
 use crate::talos::version::SemVer;
 
@@ -125,7 +125,8 @@ struct Plan<'a> {
     spec: &'a Spec,
     build: &'a crate::spec::Build,
     talos: &'a str,
-    compression: Compression,
+    /// The Talos-version quirks the initramfs is rebuilt by.
+    quirks: Quirks,
     push: Option<ImageRef>,
     tag: String,
     /// `org.opencontainers.image.created`, from the epoch.
@@ -166,7 +167,15 @@ pub async fn build(env: &Env, spec: &Spec, opts: &Options) -> Result<Built> {
     let mut layout = LayoutWriter::create(&out_dir)?;
     let mut manifests = Vec::new();
     for i in &inputs {
-        manifests.push(build_arch(&plan, i, &layout, opts, work.path(), &mut t)?);
+        manifests.push(build_arch(
+            &plan,
+            i,
+            &layout,
+            opts,
+            env.limits,
+            work.path(),
+            &mut t,
+        )?);
     }
     let mut annotations = plan.build.annotations.clone();
     annotations.insert(
@@ -200,13 +209,8 @@ fn plan<'a>(spec: &'a Spec, opts: &Options) -> Result<Plan<'a>> {
         .as_ref()
         .with_context(|| format!("{} has no build section", spec.path.display()))?;
     let talos = spec.talos.as_deref().context("build needs talos")?;
-    // Talos 1.8 moved the initramfs and extension squashfs from xz to zstd; the choice is made
-    // on the core version, pre-release dropped (`pkg/machinery/imager/quirks/quirks.go`).
-    let compression = if SemVer::parse_tolerant(talos)?.core() >= SemVer::new(1, 8, 0) {
-        Compression::Zstd
-    } else {
-        Compression::Xz
-    };
+    SemVer::parse_tolerant(talos)?;
+    let quirks = Quirks::new(talos);
     let push = match &opts.push {
         Some(PushTarget::To(r)) => Some(r.clone()),
         Some(PushTarget::SpecDefault) => Some(
@@ -228,7 +232,7 @@ fn plan<'a>(spec: &'a Spec, opts: &Options) -> Result<Plan<'a>> {
         spec,
         build: b,
         talos,
-        compression,
+        quirks,
         push,
         tag,
         created,
@@ -321,6 +325,7 @@ fn build_arch(
     i: &ArchInputs,
     layout: &LayoutWriter,
     opts: &Options,
+    limits: crate::talos::initramfs::Limits,
     work: &std::path::Path,
     t: &mut Timer,
 ) -> Result<crate::oci::manifest::Descriptor> {
@@ -329,16 +334,36 @@ fn build_arch(
     let root = stage.join(b.layout_for(arch));
     std::fs::create_dir_all(&root)?;
     let initramfs = work.join(format!("initramfs-{}", arch.as_str()));
-    t.run("initramfs", Some(arch), || {
-        let r = assets::initramfs(&i.base, &i.extensions, plan.compression, &initramfs, work)?;
-        let detail = format!(
+    let scratch = work.join(format!("rebuild-{}", arch.as_str()));
+    std::fs::create_dir_all(&scratch)?;
+    let (_, _, rebuilt) = t.run("initramfs", Some(arch), || {
+        let r = assets::initramfs(
+            &i.base,
+            &i.extensions,
+            &plan.quirks,
+            limits,
+            &initramfs,
+            &scratch,
+        )?;
+        let mut detail = format!(
             "{} base + {} extensions ({:?}) = {}",
             mib(std::fs::metadata(&i.base.initramfs)?.len()),
             i.extensions.len(),
-            plan.compression,
+            plan.quirks.compression(),
             mib(r.1)
         )
         .to_lowercase();
+        if let Some(rb) = &r.2 {
+            if let Some(k) = &rb.modules_for {
+                detail += &format!(", modules.dep for {k}");
+            }
+            if !rb.microcode.is_empty() {
+                detail += &format!(", microcode {}", rb.microcode.len());
+            }
+            if rb.from_base > 0 {
+                detail += &format!(", {} layers kept from the base", rb.from_base);
+            }
+        }
         Ok((r, detail))
     })?;
     let facts = assets::ReportFacts {
@@ -347,6 +372,7 @@ fn build_arch(
         spec: &plan.spec.name,
         base: &i.base,
         extensions: &i.extensions,
+        layers: rebuilt.as_ref().map(|r| r.layers.as_slice()).unwrap_or(&[]),
         extra: &b.report,
         revision: b.labels.get(REVISION_LABEL).map(String::as_str),
         date: plan.created.clone(),

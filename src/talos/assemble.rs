@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use super::extensions::{ExtensionsConfig, Layer, Metadata};
+use super::extensions::{ExtensionsConfig, Metadata};
 use super::initramfs::Compression;
 
 /// One entry for a cpio archive or a squashfs.
@@ -237,66 +237,29 @@ pub struct ExtensionInput {
     pub rootfs: Vec<FileSpec>,
 }
 
-const FIRMWARE: &str = "usr/lib/firmware";
-
-/// zstd level of the appended extensions segment.
-pub const SEGMENT_LEVEL: i32 = 9;
-
-fn is_firmware(p: &str) -> bool {
-    p == FIRMWARE || p.starts_with("usr/lib/firmware/")
-}
-
-/// The appended segment, written compressed to `out`: `extensions.yaml`, `<i>.sqsh` per
-/// extension, and the extensions' firmware moved out of the squashfs so the kernel finds it
-/// early. Squashfs images go through temporary files in `work`.
+/// The appended segment for `exts` on a base without extensions, written compressed to
+/// `out`, as the imager writes it ([`super::imager`]); microcode is not split out here (the
+/// fixtures write their own).
 pub fn write_extensions_segment<W: Write>(
     out: W,
     exts: &[ExtensionInput],
     c: Compression,
     work: &Path,
 ) -> Result<W> {
+    let q = super::imager::Quirks::new(match c {
+        Compression::Xz => "v1.7.0",
+        _ => "v1.12.0",
+    });
+    let p = super::imager::prepare(exts, &q, 0)?;
     let config = ExtensionsConfig {
-        layers: exts
-            .iter()
-            .enumerate()
-            .map(|(i, e)| Layer {
-                image: format!("{i}.sqsh"),
-                metadata: e.metadata.clone(),
-            })
-            .collect(),
+        layers: p.layers.iter().map(|(l, _)| l.clone()).collect(),
     };
-    let yaml = serde_saphyr::to_string(&config).context("serialising extensions.yaml")?;
-    let mut files = vec![FileSpec::file("extensions.yaml", yaml, 0o644)];
-    let mut firmware: Vec<FileSpec> = Vec::new();
-    for (i, e) in exts.iter().enumerate() {
-        let (fw, rest): (Vec<FileSpec>, Vec<FileSpec>) =
-            e.rootfs.iter().cloned().partition(|f| is_firmware(&f.path));
-        let sq = work.join(format!("{i}.sqsh"));
-        write_squashfs(
-            File::create(&sq).with_context(|| format!("creating {}", sq.display()))?,
-            &rest,
-            c,
-        )?;
-        files.push(FileSpec::from_path(&format!("{i}.sqsh"), sq, 0o444));
-        for f in fw {
-            if !firmware.iter().any(|g| g.path == f.path) {
-                firmware.push(f);
-            }
-        }
-    }
-    // Parents of firmware files, as the imager's cpio lists them.
-    if !firmware.is_empty() {
-        for d in ["usr", "usr/lib"] {
-            files.push(FileSpec::dir(d));
-        }
-        firmware.sort_by(|a, b| a.path.cmp(&b.path));
-        files.extend(firmware);
-    }
-    // The imager runs zstd -18 here, but the squashfs images inside are compressed already:
-    // measured on 40 MiB, -18 takes 13.8 s and -9 0.13 s for the same size.
-    let w = compressor(out, c, SEGMENT_LEVEL)?;
-    let w = write_newc(w, &files)?;
-    Ok(w.finish_boxed()?)
+    let images: Vec<(String, Vec<FileSpec>)> = p
+        .layers
+        .into_iter()
+        .map(|(l, content)| (l.image, content))
+        .collect();
+    super::imager::write_appended(out, &config, &images, &p.firmware, c, work)
 }
 
 pub fn extensions_segment(exts: &[ExtensionInput], c: Compression) -> Result<Vec<u8>> {

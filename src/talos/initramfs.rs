@@ -85,6 +85,39 @@ impl Initramfs {
 
 /// Walks an initramfs read from `r` (`size` bytes, for messages and the summary).
 pub fn walk<R: Read>(r: R, limits: Limits) -> Result<Initramfs> {
+    walk_inner(r, limits, None)
+}
+
+/// Writes the entries named in `names` (regular files) into `dir`, one file each, as the
+/// kernel would leave them: a later entry of the same name replaces an earlier one. Returns
+/// where each found name was written.
+pub fn extract<R: Read>(
+    r: R,
+    limits: Limits,
+    names: &[String],
+    dir: &std::path::Path,
+) -> Result<std::collections::HashMap<String, std::path::PathBuf>> {
+    let mut found = std::collections::HashMap::new();
+    let mut x = Extract {
+        names,
+        dir,
+        found: &mut found,
+    };
+    walk_inner(r, limits, Some(&mut x))?;
+    Ok(found)
+}
+
+struct Extract<'a> {
+    names: &'a [String],
+    dir: &'a std::path::Path,
+    found: &'a mut std::collections::HashMap<String, std::path::PathBuf>,
+}
+
+fn walk_inner<R: Read>(
+    r: R,
+    limits: Limits,
+    mut extract: Option<&mut Extract<'_>>,
+) -> Result<Initramfs> {
     let mut input = Input::new(r);
     let mut segments = Vec::new();
     let mut extensions = None;
@@ -120,6 +153,7 @@ pub fn walk<R: Read>(r: R, limits: Limits) -> Result<Initramfs> {
             entries_seen: &mut entries_seen,
             extensions: &mut extensions,
             what: &what,
+            extract: extract.as_deref_mut(),
         };
         match compression {
             Compression::None => {
@@ -164,14 +198,15 @@ fn word(c: Compression) -> &'static str {
     }
 }
 
-struct Walk<'a> {
+struct Walk<'a, 'x> {
     limits: Limits,
     entries_seen: &'a mut u64,
     extensions: &'a mut Option<ExtensionsConfig>,
     what: &'a str,
+    extract: Option<&'a mut Extract<'x>>,
 }
 
-impl Walk<'_> {
+impl Walk<'_, '_> {
     /// One or more cpio archives in a decompressed stream, then its padding; returns the
     /// decompressed size.
     fn archives(&mut self, d: &mut dyn Read, out: &mut Vec<CpioEntry>) -> Result<u64> {
@@ -239,6 +274,19 @@ impl Walk<'_> {
                 *self.extensions = Some(
                     extensions::parse_config(&text).map_err(|m| anyhow!("{}: {m}", self.what))?,
                 );
+            } else if let Some(x) = self
+                .extract
+                .as_deref_mut()
+                .filter(|x| x.names.contains(&name) && e.mode() & 0o170000 == 0o100000)
+            {
+                let dest = x
+                    .dir
+                    .join(format!("{}.{}", x.found.len(), name.replace('/', "_")));
+                let mut f = std::fs::File::create(&dest)
+                    .with_context(|| format!("creating {}", dest.display()))?;
+                let what = self.what;
+                io::copy(&mut entry, &mut f).map_err(|e| io_error(what, e))?;
+                x.found.insert(name.clone(), dest);
             } else if name.ends_with(".sqsh") {
                 let mut sb = [0u8; 96];
                 let n = read_up_to(&mut entry, &mut sb).map_err(|e| self.io(e))?;
@@ -250,12 +298,16 @@ impl Walk<'_> {
     }
 
     fn io(&self, e: io::Error) -> anyhow::Error {
-        let reason = match e.kind() {
-            io::ErrorKind::UnexpectedEof => "truncated".to_string(),
-            _ => e.to_string(),
-        };
-        anyhow!("{}: {reason}", self.what)
+        io_error(self.what, e)
     }
+}
+
+fn io_error(what: &str, e: io::Error) -> anyhow::Error {
+    let reason = match e.kind() {
+        io::ErrorKind::UnexpectedEof => "truncated".to_string(),
+        _ => e.to_string(),
+    };
+    anyhow!("{what}: {reason}")
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {

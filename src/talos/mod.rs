@@ -9,7 +9,9 @@ pub mod extensions;
 pub mod factory;
 pub mod initramfs;
 
+pub mod imager;
 pub mod kernel;
+pub mod modules;
 pub mod platforms;
 pub mod report;
 pub mod schematic;
