@@ -7,6 +7,7 @@
 //! `--list` reads the YAML only: the registry starts the first time a trial needs it.
 
 mod cases;
+mod debian;
 mod factory;
 mod fixtures;
 mod registry;

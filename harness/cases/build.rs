@@ -110,16 +110,21 @@ pub fn build_push_verify_and_independent_readers() -> Result<()> {
         let last = walked.segments.last().context("no segments")?;
         std::fs::write(dir.join("ext.zst"), &data[last.offset as usize..])?;
         let listing = sh("zstd -dc ext.zst | cpio -t --quiet", &dir)?;
-        // In the imager's order: the directory read sorted by name (contents.go).
-        let want = if variant == "spin-only" {
-            "0.sqsh\nextensions.yaml\n"
-        } else {
-            "0.sqsh\n1.sqsh\nextensions.yaml\n"
-        };
-        ensure!(listing == want, "{variant}: cpio lists {listing:?}");
+        // In the imager's order: the directory read sorted by name (contents.go): every
+        // extension's image, extensions.yaml, the modules.dep layer, then the firmware moved
+        // out of the firmware packages.
+        let n = if variant == "spin-only" { 6 } else { 7 };
+        let images: String = (0..n).map(|i| format!("{i}.sqsh\n")).collect();
+        let head =
+            format!("{images}extensions.yaml\nmodules.dep.sqsh\nusr\nusr/lib\nusr/lib/firmware\n");
+        ensure!(
+            listing.starts_with(&head)
+                && listing.contains("usr/lib/firmware/bnx2x/bnx2x-e2-7.13.21.0.fw\n"),
+            "{variant}: cpio lists {listing:?}"
+        );
         std::fs::create_dir_all(dir.join("x"))?;
         sh(
-            "zstd -dc ../ext.zst | cpio -id --quiet && unsquashfs -l 0.sqsh",
+            "zstd -dc ../ext.zst | cpio -id --quiet && unsquashfs -l 5.sqsh",
             &dir.join("x"),
         )
         .and_then(|l| {
@@ -129,6 +134,7 @@ pub fn build_push_verify_and_independent_readers() -> Result<()> {
             );
             Ok(())
         })?;
+        modules_dep_is_depmods(&dir.join("x"))?;
         let report = std::fs::read_to_string(root.join("validation/build-report.txt"))?;
         ensure!(
             report.contains("Base Image: ghcr.io/siderolabs/imager:v1.11.5@sha256:")
@@ -136,6 +142,94 @@ pub fn build_push_verify_and_independent_readers() -> Result<()> {
             "{report}"
         );
     }
+    Ok(())
+}
+
+/// The modules.dep layer holds what kmod's depmod writes for the base rootfs's modules plus
+/// drbd's and zfs's, run here by hand on a tree of the same real modules; and Talos's
+/// extensions.yaml names it as the imager does.
+fn modules_dep_is_depmods(x: &Path) -> Result<()> {
+    let k = crate::debian::arm64_kernel()?;
+    let ours = x.join("ours");
+    sh(
+        &format!("unsquashfs -q -d {} modules.dep.sqsh", ours.display()),
+        x,
+    )?;
+    let dep_dir = ours.join(format!("usr/lib/modules/{}", k.kver));
+    let got = std::fs::read_to_string(dep_dir.join("modules.dep"))?;
+    // The same tree, made by hand from the Debian package, and depmod run on it.
+    let tree = x.join("ref");
+    let mods = tree.join(format!("usr/lib/modules/{}", k.kver));
+    for f in [
+        "modules.order",
+        "modules.builtin",
+        "modules.builtin.modinfo",
+    ] {
+        std::fs::create_dir_all(&mods)?;
+        std::fs::copy(k.modules().join(f), mods.join(f))?;
+    }
+    for (rel, dest) in [
+        ("kernel/lib/libcrc32c.ko", "kernel/lib/libcrc32c.ko"),
+        ("kernel/lib/lru_cache.ko", "kernel/lib/lru_cache.ko"),
+        (
+            "kernel/lib/crypto/libcurve25519-generic.ko",
+            "kernel/lib/crypto/libcurve25519-generic.ko",
+        ),
+        (
+            "kernel/drivers/block/loop.ko",
+            "kernel/drivers/block/loop.ko",
+        ),
+        (
+            "kernel/fs/squashfs/squashfs.ko",
+            "kernel/fs/squashfs/squashfs.ko",
+        ),
+        ("kernel/drivers/block/drbd/drbd.ko", "extras/drbd.ko"),
+        (
+            "kernel/crypto/curve25519-generic.ko",
+            "extras/curve25519-generic.ko",
+        ),
+        (
+            "kernel/lib/crypto/libcurve25519.ko",
+            "extras/libcurve25519.ko",
+        ),
+    ] {
+        let d = mods.join(dest);
+        std::fs::create_dir_all(d.parent().context("parent")?)?;
+        std::fs::copy(k.modules().join(rel), d)?;
+    }
+    std::fs::write(x.join("extra.conf"), "search extras built-in\n")?;
+    fixtures::run(
+        Command::new("depmod")
+            .args(["--all", "--basedir"])
+            .arg(tree.join("usr"))
+            .arg("--config")
+            .arg(x.join("extra.conf"))
+            .arg(&k.kver),
+    )?;
+    let want = std::fs::read_to_string(mods.join("modules.dep"))?;
+    ensure!(
+        got == want,
+        "modules.dep differs from depmod's:\n{got}\n---\n{want}"
+    );
+    ensure!(
+        got.contains("extras/drbd.ko: kernel/lib/libcrc32c.ko kernel/lib/lru_cache.ko"),
+        "drbd's dependencies on the base's modules: {got}"
+    );
+    for f in [
+        "modules.alias",
+        "modules.symbols",
+        "modules.dep.bin",
+        "modules.builtin",
+    ] {
+        ensure!(dep_dir.join(f).is_file(), "no {f} in the modules.dep layer");
+    }
+    let yaml = std::fs::read_to_string(x.join("extensions.yaml"))?;
+    ensure!(
+        yaml.contains("image: modules.dep.sqsh")
+            && yaml.contains(&format!("version: {}", k.kver))
+            && yaml.contains("author: Talos Machinery"),
+        "{yaml}"
+    );
     Ok(())
 }
 

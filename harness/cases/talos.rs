@@ -94,8 +94,9 @@ pub fn negative_fixtures_fail_the_real_specs_with_specific_messages() -> Result<
     type Break = Box<dyn Fn(&mut AssetParts) -> Result<()>>;
     let cases: Vec<(&str, &str, Break, String, &str)> = vec![
         ("amd64-kernel", "spin-only", Box::new(|p| { p.vmlinuz = kernel_bytes("amd64"); Ok(()) }), format!("{f}/boot/vmlinuz::kernel"), "expected an arm64 kernel, found amd64 (bzImage)"),
-        ("tailscale-in-spin-only", "spin-only", Box::new(move |p| { p.initramfs = initramfs(vec![demo::spin(), demo::tailscale()])?; Ok(()) }), format!("{f}/boot/initramfs.xz::initramfs::extensions"), "tailscale 1.88.1 is present"),
-        ("spin-missing", "spin-tailscale", Box::new(move |p| { p.initramfs = initramfs(vec![demo::tailscale()])?; Ok(()) }), format!("{f}/boot/initramfs.xz::initramfs::extensions"), "spin is missing"),
+        ("tailscale-in-spin-only", "spin-only", Box::new(move |p| { p.initramfs = initramfs(demo::variant_extensions("spin-tailscale"))?; Ok(()) }), format!("{f}/boot/initramfs.xz::initramfs::extensions"), "tailscale 1.88.1 is present; not in exact: tailscale"),
+        ("spin-missing", "spin-tailscale", Box::new(move |p| { let mut e = demo::variant_extensions("spin-tailscale"); e.retain(|x| x.metadata.name != "spin"); p.initramfs = initramfs(e)?; Ok(()) }), format!("{f}/boot/initramfs.xz::initramfs::extensions"), "spin is missing"),
+        ("no-modules-dep", "spin-only", Box::new(move |p| { let mut e = demo::variant_extensions("spin-only"); for x in e.iter_mut() { x.rootfs.retain(|f| !f.path.starts_with("usr/lib/modules")); } p.initramfs = initramfs(e)?; Ok(()) }), format!("{f}/boot/initramfs.xz::initramfs::extensions"), "modules.dep is missing"),
         ("incompatible", "spin-only", Box::new(move |p| { p.initramfs = initramfs(vec![spin(">= v1.12.0")])?; Ok(()) }), format!("{f}/boot/initramfs.xz::initramfs::compatibility"), "spin v0.21.0 requires Talos >= v1.12.0, not v1.11.5"),
         ("checksum-mismatch", "spin-only", Box::new(|p| { p.checksums = Some(p.computed_checksums().replacen(&tdg::digest::Digest::of(&p.vmlinuz).hex()[..8], "00000000", 1)); Ok(()) }), format!("{f}/checksums.sha256::checksums"), "./boot/vmlinuz: expected 00000000"),
         ("not-listed", "spin-only", Box::new(|p| { p.checksums = Some(p.computed_checksums().lines().take(2).map(|l| format!("{l}\n")).collect()); Ok(()) }), format!("{f}/checksums.sha256::checksums"), "./validation/build-report.txt: not listed"),
@@ -176,20 +177,34 @@ pub fn reference_tools_read_what_tdg_writes() -> Result<()> {
         let x = dir.join(format!("x{last}-{tool}").replace(' ', ""));
         std::fs::create_dir_all(&x)?;
         sh(&format!("{tool} ../seg{last} | cpio -id --quiet"), &x)?;
-        let sq = sh("unsquashfs -lln 0.sqsh", &x)?;
+        let image = |name: &str| -> Result<String> {
+            let layers = &walked
+                .extensions
+                .as_ref()
+                .context("no extensions.yaml")?
+                .layers;
+            Ok(layers
+                .iter()
+                .find(|l| l.metadata.name == name)
+                .with_context(|| format!("no layer {name}"))?
+                .image
+                .clone())
+        };
+        let sq = sh(&format!("unsquashfs -lln {}", image("spin")?), &x)?;
         ensure!(
             sq.contains("squashfs-root/usr/local/bin/containerd-shim-spin-v2")
                 && sq.contains(" 0/0 "),
             "{sq}"
         );
-        let sq1 = sh("unsquashfs -l 1.sqsh", &x)?;
+        let sq1 = sh(&format!("unsquashfs -l {}", image("tailscale")?), &x)?;
         ensure!(
             sq1.contains("squashfs-root/usr/local/etc/containers/tailscale.yaml"),
             "{sq1}"
         );
         let yaml = std::fs::read_to_string(x.join("extensions.yaml"))?;
         ensure!(
-            yaml.contains("name: spin") && yaml.contains("image: 1.sqsh"),
+            yaml.contains("name: spin")
+                && yaml.contains(&format!("image: {}", image("tailscale")?)),
             "{yaml}"
         );
     }

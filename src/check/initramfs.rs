@@ -196,16 +196,15 @@ fn extensions_listed(
     if let Some(exact) = exact {
         // The machinery's layers (modules.dep, the factory's schematic) are not extensions
         // anyone chose; `exact` names the user's.
-        let mut want: Vec<&str> = exact.iter().map(|r| r.name.as_str()).collect();
-        let mut have: Vec<&str> = layers
+        let want: Vec<&str> = exact.iter().map(|r| r.name.as_str()).collect();
+        let extra: Vec<&str> = layers
             .iter()
-            .filter(|m| !extensions::is_machinery(m))
+            .filter(|m| !extensions::is_machinery(m) && !want.contains(&m.name.as_str()))
             .map(|m| m.name.as_str())
             .collect();
-        want.sort();
-        have.sort();
-        if want != have {
-            problems.push(format!("expected exactly [{}]", want.join(", ")));
+        // What is missing is named by the requirements below; what is there besides, here.
+        if !extra.is_empty() {
+            problems.push(format!("not in exact: {}", extra.join(", ")));
         }
         for r in exact {
             if let Err(m) = satisfied(r, layers) {
@@ -213,7 +212,9 @@ fn extensions_listed(
             }
         }
     }
-    problems.dedup();
+    // Once each, in the order found.
+    let mut seen = std::collections::HashSet::new();
+    problems.retain(|p| seen.insert(p.clone()));
     if problems.is_empty() {
         Ok(())
     } else {
@@ -225,15 +226,21 @@ fn extensions_listed(
     }
 }
 
+/// The layers, for a message: at most four, then how many more.
 fn listed(layers: &[&Metadata]) -> String {
     if layers.is_empty() {
         return "none".to_string();
     }
-    layers
+    let mut s = layers
         .iter()
+        .take(4)
         .map(|m| format!("{} {}", m.name, m.version))
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    if layers.len() > 4 {
+        s += &format!(", … {} more", layers.len() - 4);
+    }
+    s
 }
 
 fn satisfied(r: &Requirement, layers: &[&Metadata]) -> Result<(), String> {

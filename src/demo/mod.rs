@@ -3,6 +3,12 @@
 //! layout with a spec that describes it, so `tdg demo DIR` shows the whole verify path with no
 //! network. The test harness builds its registry fixtures from the same pieces.
 
+mod extensions;
+
+pub use extensions::{
+    cozystack_arm64, modules_dep_layer, spin, tailscale, variant_extensions, KERNEL_RELEASE,
+};
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -14,7 +20,6 @@ use crate::oci::layout::LayoutWriter;
 use crate::oci::manifest::Compression;
 use crate::oci::platform::Platform;
 use crate::talos::assemble::{self, Content, ExtensionInput, FileSpec};
-use crate::talos::extensions::{Compatibility, Metadata, TalosCompat};
 use crate::talos::initramfs::Compression as Segment;
 
 pub const TALOS: &str = "v1.11.5";
@@ -60,98 +65,6 @@ pub fn kernel(arch: &str, len: usize) -> Vec<u8> {
     k
 }
 
-fn metadata(name: &str, version: &str, author: &str, description: &str) -> Metadata {
-    Metadata {
-        name: name.into(),
-        version: version.into(),
-        author: author.into(),
-        description: description.into(),
-        compatibility: Compatibility {
-            talos: TalosCompat {
-                version: ">= v1.0.0".into(),
-            },
-        },
-        extra_info: String::new(),
-    }
-}
-
-/// The spin extension as siderolabs/extensions ships it (v0.21.0 for Talos 1.11): the shim and
-/// its containerd runtime config.
-pub fn spin() -> ExtensionInput {
-    ExtensionInput {
-        metadata: metadata("spin", "v0.21.0", "Sven Pfennig", "This system extension provides the Spin WebAssembly runtime shim for containerd."),
-        rootfs: vec![
-            FileSpec::dir("usr"),
-            FileSpec::dir("usr/local"),
-            FileSpec::dir("usr/local/bin"),
-            FileSpec::file("usr/local/bin/containerd-shim-spin-v2", filler(64 << 10, 21), 0o755),
-            FileSpec::dir("usr/local/share"),
-            FileSpec::dir("usr/local/share/spdx"),
-            FileSpec::file("usr/local/share/spdx/spin.spdx.json", "{\"spdxVersion\":\"SPDX-2.3\"}\n", 0o644),
-            FileSpec::dir("etc"),
-            FileSpec::dir("etc/cri"),
-            FileSpec::dir("etc/cri/conf.d"),
-            FileSpec::file("etc/cri/conf.d/10-spin.part", "[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.spin]\n  runtime_type = \"io.containerd.spin.v2\"\n", 0o644),
-        ],
-    }
-}
-
-/// The tailscale extension (1.88.1 for Talos 1.11): binaries under its container root and the
-/// extension service definition.
-pub fn tailscale() -> ExtensionInput {
-    let bin = "usr/local/lib/containers/tailscale/usr/local/bin";
-    let mut rootfs = vec![
-        FileSpec::dir("usr"),
-        FileSpec::dir("usr/local"),
-        FileSpec::dir("usr/local/lib"),
-        FileSpec::dir("usr/local/lib/containers"),
-    ];
-    for d in [
-        "tailscale",
-        "tailscale/usr",
-        "tailscale/usr/local",
-        "tailscale/usr/local/bin",
-    ] {
-        rootfs.push(FileSpec::dir(&format!("usr/local/lib/containers/{d}")));
-    }
-    for (i, b) in ["tailscale", "tailscaled", "containerboot"]
-        .iter()
-        .enumerate()
-    {
-        rootfs.push(FileSpec::file(
-            &format!("{bin}/{b}"),
-            filler(32 << 10, 30 + i as u64),
-            0o755,
-        ));
-    }
-    rootfs.extend([
-        FileSpec::dir("usr/local/etc"),
-        FileSpec::dir("usr/local/etc/containers"),
-        FileSpec::file(
-            "usr/local/etc/containers/tailscale.yaml",
-            "name: tailscale\ncontainer:\n  entrypoint: ./usr/local/bin/containerboot\n",
-            0o644,
-        ),
-    ]);
-    ExtensionInput {
-        metadata: metadata(
-            "tailscale",
-            "1.88.1",
-            "Siderolabs",
-            "This system extension provides Tailscale.",
-        ),
-        rootfs,
-    }
-}
-
-/// The extensions of a published variant.
-pub fn variant_extensions(variant: &str) -> Vec<ExtensionInput> {
-    match variant {
-        "spin-tailscale" => vec![spin(), tailscale()],
-        _ => vec![spin()],
-    }
-}
-
 /// A Talos-like initramfs: on amd64 an uncompressed microcode cpio first, then the base zstd
 /// cpio (`init`, `rootfs.sqsh`), then the appended extensions segment.
 pub fn initramfs(arch: &str, exts: &[ExtensionInput], compression: Segment) -> Result<Vec<u8>> {
@@ -168,26 +81,61 @@ pub fn initramfs(arch: &str, exts: &[ExtensionInput], compression: Segment) -> R
             ),
         ])?);
     }
-    let rootfs = assemble::squashfs(
-        &[
-            FileSpec::dir("etc"),
-            FileSpec::file(
-                "etc/os-release",
-                format!("NAME=Talos\nVERSION_ID={TALOS}\n"),
-                0o644,
-            ),
-        ],
-        compression,
-    )?;
+    out.extend(base_initramfs(&[], compression)?);
+    if !exts.is_empty() {
+        out.extend(extensions_segment(exts, compression)?);
+    }
+    Ok(out)
+}
+
+/// The appended segment of a built image: the extensions, and (when they ship modules) the
+/// stand-in `modules.dep` layer last, as `modules.dep.sqsh`.
+fn extensions_segment(exts: &[ExtensionInput], c: Segment) -> Result<Vec<u8>> {
+    use crate::talos::extensions::{ExtensionsConfig, Layer};
+    use crate::talos::imager::{prepare, write_appended, Quirks};
+    let q = Quirks::new(if c == Segment::Xz { "v1.7.0" } else { TALOS });
+    let p = prepare(exts, &q, 0)?;
+    let mut layers: Vec<(Layer, Vec<FileSpec>)> = p.layers;
+    let modules = exts.iter().any(|e| {
+        e.rootfs
+            .iter()
+            .any(|f| f.path.starts_with("usr/lib/modules/"))
+    });
+    if modules {
+        let dep = modules_dep_layer();
+        let layer = Layer {
+            image: "modules.dep.sqsh".into(),
+            metadata: dep.metadata,
+        };
+        layers.push((layer, dep.rootfs));
+    }
+    let config = ExtensionsConfig {
+        layers: layers.iter().map(|(l, _)| l.clone()).collect(),
+    };
+    let images: Vec<(String, Vec<FileSpec>)> =
+        layers.into_iter().map(|(l, f)| (l.image, f)).collect();
+    let work = tempfile::tempdir()?;
+    write_appended(Vec::new(), &config, &images, &p.firmware, c, work.path())
+}
+
+/// A base initramfs as the imager image carries it: one compressed cpio of `init` and
+/// `rootfs.sqsh` (`etc/os-release`, and `rootfs` besides, e.g. `usr/lib/modules/...`).
+pub fn base_initramfs(rootfs: &[FileSpec], compression: Segment) -> Result<Vec<u8>> {
+    let mut files = vec![
+        FileSpec::dir("etc"),
+        FileSpec::file(
+            "etc/os-release",
+            format!("NAME=Talos\nVERSION_ID={TALOS}\n"),
+            0o644,
+        ),
+    ];
+    files.extend(rootfs.iter().cloned());
+    let rootfs = assemble::squashfs(&files, compression)?;
     let base = assemble::newc(&[
         FileSpec::file("init", filler(256 << 10, 41), 0o755),
         FileSpec::file("rootfs.sqsh", rootfs, 0o444),
     ])?;
-    out.extend(assemble::compress(&base, compression, 3)?);
-    if !exts.is_empty() {
-        out.extend(assemble::extensions_segment(exts, compression)?);
-    }
-    Ok(out)
+    assemble::compress(&base, compression, 3)
 }
 
 /// The files of one variant's boot assets, before they are laid out; tests break one at a
@@ -328,7 +276,7 @@ pub fn write_asset_layout(
     Ok(d.digest)
 }
 
-pub const SPEC_TEMPLATE: &str = include_str!("demo_spec.yaml");
+pub const SPEC_TEMPLATE: &str = include_str!("spec.yaml");
 
 /// Writes `DIR/layout` and `DIR/spec.yaml`; returns the spec's path.
 pub fn write(dir: &Path) -> Result<PathBuf> {

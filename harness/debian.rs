@@ -1,0 +1,66 @@
+//! Debian's arm64 cloud kernel package, unpacked by `.ci/run` (`apt-get download` of the
+//! package `linux-image-cloud-arm64` depends on, then `dpkg-deb -x`): real kernel modules with
+//! real `.modinfo`, so `depmod` reads what it reads on a real build. Looked up in
+//! `$TDG_DEBIAN_DIR` or `target/debian` beside the manifest.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use anyhow::{anyhow, bail, Context, Result};
+
+pub struct Kernel {
+    /// The unpacked package.
+    pub root: PathBuf,
+    /// The kernel release, the one directory under `lib/modules`.
+    pub kver: String,
+}
+
+impl Kernel {
+    /// A module of the package, by its path below `lib/modules/<kver>/`.
+    pub fn module(&self, rel: &str) -> Result<Vec<u8>> {
+        let p = self.modules().join(rel);
+        std::fs::read(&p).with_context(|| format!("reading {}", p.display()))
+    }
+
+    pub fn modules(&self) -> PathBuf {
+        self.root.join("lib/modules").join(&self.kver)
+    }
+}
+
+fn dir() -> PathBuf {
+    std::env::var_os("TDG_DEBIAN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/debian"))
+}
+
+/// The unpacked `linux-image-*-cloud-arm64`, or why it is not there.
+pub fn arm64_kernel() -> Result<&'static Kernel> {
+    static K: OnceLock<Result<Kernel, String>> = OnceLock::new();
+    K.get_or_init(|| find(&dir().join("linux-image-cloud-arm64")).map_err(|e| format!("{e:#}")))
+        .as_ref()
+        .map_err(|e| anyhow!("{e}"))
+}
+
+fn find(root: &Path) -> Result<Kernel> {
+    let modules = root.join("lib/modules");
+    let kvers: Vec<String> = std::fs::read_dir(&modules)
+        .with_context(|| {
+            format!(
+                "no Debian arm64 kernel at {} (bash .ci/run downloads it: apt-get download linux-image-<version>-cloud-arm64, dpkg-deb -x)",
+                root.display()
+            )
+        })?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    match kvers.as_slice() {
+        [k] => Ok(Kernel {
+            root: root.to_path_buf(),
+            kver: k.clone(),
+        }),
+        _ => bail!(
+            "{} holds {kvers:?}, not one kernel release",
+            modules.display()
+        ),
+    }
+}
