@@ -221,17 +221,25 @@ pub fn human_initramfs(i: &Initramfs) -> String {
     }
     match &i.extensions {
         Some(c) => {
-            let _ = writeln!(s, "extensions ({}):", c.layers.len());
-            for l in &c.layers {
-                let compat = &l.metadata.compatibility.talos.version;
-                let _ = writeln!(
-                    s,
-                    "  {:<8} {:<20} {:<12} Talos {}",
-                    l.image,
-                    l.metadata.name,
-                    l.metadata.version,
-                    if compat.is_empty() { "any" } else { compat }
-                );
+            // The user's extensions, then the layers the machinery added (modules.dep, the
+            // factory's schematic).
+            let (user, machinery) = crate::talos::imager::split_layers(&c.layers);
+            for (title, layers) in [("extensions", user), ("machinery layers", machinery)] {
+                if title != "extensions" && layers.is_empty() {
+                    continue;
+                }
+                let _ = writeln!(s, "{title} ({}):", layers.len());
+                for l in layers {
+                    let compat = &l.metadata.compatibility.talos.version;
+                    let _ = writeln!(
+                        s,
+                        "  {:<8} {:<20} {:<12} Talos {}",
+                        l.image,
+                        l.metadata.name,
+                        l.metadata.version,
+                        if compat.is_empty() { "any" } else { compat }
+                    );
+                }
             }
         }
         None => s.push_str("extensions: none (no extensions.yaml)\n"),

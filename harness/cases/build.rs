@@ -23,7 +23,12 @@ fn spec_path(variant: &str) -> String {
 }
 
 /// `tdg build SPEC --mirror ghcr.io=http://REG ARGS…` with SOURCE_DATE_EPOCH set.
-fn build(tdg: &Tdg, registry: &str, spec: &str, args: &[&str]) -> Result<std::process::Output> {
+pub(super) fn build(
+    tdg: &Tdg,
+    registry: &str,
+    spec: &str,
+    args: &[&str],
+) -> Result<std::process::Output> {
     let mirror = format!("ghcr.io=http://{registry}");
     let mut a = vec!["build", spec, "--mirror", &mirror];
     a.extend_from_slice(args);
@@ -35,7 +40,7 @@ fn build(tdg: &Tdg, registry: &str, spec: &str, args: &[&str]) -> Result<std::pr
         .output()?)
 }
 
-fn sh(script: &str, dir: &Path) -> Result<String> {
+pub(super) fn sh(script: &str, dir: &Path) -> Result<String> {
     output(Command::new("sh").arg("-c").arg(script).current_dir(dir))
 }
 
@@ -440,7 +445,7 @@ pub fn matchbox_output_and_the_bastion_check() -> Result<()> {
 }
 
 /// A spec written by a test, building `extensions` onto `base` for `arch`.
-fn build_spec(
+pub(super) fn build_spec(
     dir: &Path,
     name: &str,
     arch: &str,

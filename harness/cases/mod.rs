@@ -8,6 +8,7 @@ mod errors;
 mod factory;
 mod flatten;
 mod golden;
+mod imager;
 mod pull;
 mod reports;
 mod schematic_gen;
@@ -35,6 +36,9 @@ pub fn all() -> Vec<Trial> {
         build::two_builds_give_the_same_digest,
         build::uki_base_and_several_arches,
         build::build_verify_reports_outcomes_in_json,
+        imager::microcode_goes_into_an_uncompressed_cpio_before_the_base,
+        imager::a_base_with_extensions_keeps_them,
+        imager::modules_for_another_kernel_are_refused,
         auth::malformed_docker_config_is_a_clear_error,
         checks::every_check_of_the_real_spec_fails_on_a_broken_image,
         checks::remaining_check_kinds_fail_with_short_messages,
