@@ -124,7 +124,7 @@ pub fn microcode_goes_into_an_uncompressed_cpio_before_the_base() -> Result<()> 
     let mut joined = blob("06-4f-01")?;
     joined.extend(blob("06-55-04")?);
     ensure!(
-        intel.starts_with(&tdg::digest::Digest::of(&joined).hex()),
+        intel.starts_with(tdg::digest::Digest::of(&joined).hex()),
         "GenuineIntel.bin is not 06-4f-01 then 06-55-04: {intel}"
     );
     let appended = sh(&format!("cpio -t --quiet < {}", segs[2].1), dir)?;
