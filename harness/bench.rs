@@ -11,6 +11,18 @@ mod registry;
 #[allow(dead_code)]
 mod factory;
 
+#[path = "debian.rs"]
+#[allow(dead_code)]
+mod debian;
+
+#[path = "fixtures.rs"]
+#[allow(dead_code)]
+mod fixtures;
+
+#[path = "upstream.rs"]
+#[allow(dead_code)]
+mod upstream;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::Command;
@@ -202,9 +214,11 @@ fn big_initramfs(path: &Path, mib: usize) -> Result<()> {
     Ok(())
 }
 
-/// Upstream inputs of realistic size (a 60 MiB kernel, a ~90 MiB base initramfs, spin and
-/// tailscale with binaries of their real sizes) in the registry, and `tdg build --push` of the
-/// spin-tailscale spec against them, with each stage's time.
+/// Upstream inputs of realistic size in the registry (a 60 MiB kernel; a ~90 MiB base
+/// initramfs whose rootfs carries real arm64 modules; CozyStack's firmware packages, drbd and
+/// zfs with real modules and firmware of their real sizes; spin and tailscale with binaries of
+/// their real sizes), and `tdg build --push` of the spin-tailscale spec against them (depmod
+/// included), with each stage's time.
 fn build_bench(dir: &Path, registry: &str, tdg: &str) -> Result<()> {
     use std::collections::BTreeMap;
     use tdg::oci::image::{self as img, Flavor, Layer, TarEntry};
@@ -231,9 +245,18 @@ fn build_bench(dir: &Path, registry: &str, tdg: &str) -> Result<()> {
         )?;
         Ok(())
     };
+    // The rootfs: 88 MiB of filler beside the real modules, as one squashfs.
+    let mut rootfs = upstream::base_modules()?;
+    rootfs.push(FileSpec::dir("usr/bin"));
+    rootfs.push(FileSpec::file(
+        "usr/bin/bulk",
+        tdg::demo::filler(88 << 20, 4),
+        0o755,
+    ));
+    let rootfs = tdg::talos::assemble::squashfs(&rootfs, Compression::Zstd)?;
     let base = newc(&[
         FileSpec::file("init", tdg::demo::filler(2 << 20, 3), 0o755),
-        FileSpec::file("rootfs.sqsh", tdg::demo::filler(88 << 20, 4), 0o444),
+        FileSpec::file("rootfs.sqsh", rootfs, 0o444),
     ])?;
     let initramfs = compress(&base, Compression::Zstd, 1)?;
     drop(base);
@@ -266,6 +289,29 @@ fn build_bench(dir: &Path, registry: &str, tdg: &str) -> Result<()> {
         "siderolabs/spin:v0.21.0",
         tdg::demo::extension_image_entries(&spin)?,
     )?;
+    // CozyStack's arm64 extensions; firmware at roughly its real size (bnx2x 10 MiB, ice
+    // 1 MiB, qlogic 12 MiB), zfs's tools 2 MiB.
+    for (image, name, mib) in [
+        (upstream::BNX2, "bnx2-bnx2x", 10usize),
+        (upstream::ICE, "intel-ice-firmware", 1),
+        (upstream::QLOGIC, "qlogic-firmware", 12),
+        (upstream::DRBD, "drbd", 0),
+        (upstream::ZFS, "zfs", 2),
+    ] {
+        let mut x = upstream::cozystack_extension(name, "arm64")?;
+        let files = x
+            .rootfs
+            .iter()
+            .filter(|f| matches!(f.content, Content::Bytes(_)) && !f.path.ends_with(".ko"))
+            .count()
+            .max(1);
+        for (i, f) in x.rootfs.iter_mut().enumerate() {
+            if mib > 0 && matches!(f.content, Content::Bytes(_)) && !f.path.ends_with(".ko") {
+                f.content = Content::Bytes(tdg::demo::filler((mib << 20) / files, 200 + i as u64));
+            }
+        }
+        push(image, tdg::demo::extension_image_entries(&x)?)?;
+    }
     push(
         "siderolabs/tailscale:1.88.1",
         tdg::demo::extension_image_entries(&ts)?,
@@ -289,7 +335,7 @@ fn build_bench(dir: &Path, registry: &str, tdg: &str) -> Result<()> {
             ]),
     )?;
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json)?)?;
-    println!("tdg build specs/spin-tailscale-arm64.yaml --push (kernel 60 MiB, base initramfs 90 MiB, spin + tailscale): {:.2}s, peak RSS {rss:.1} MiB", took.as_secs_f64());
+    println!("tdg build specs/spin-tailscale-arm64.yaml --push (kernel 60 MiB, base initramfs 90 MiB with real modules, CozyStack's firmware, drbd and zfs, spin, tailscale; depmod included): {:.2}s, peak RSS {rss:.1} MiB", took.as_secs_f64());
     for st in v["stages"].as_array().into_iter().flatten() {
         println!(
             "  {:>8.0} ms  {:<28} {}",

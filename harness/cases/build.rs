@@ -143,7 +143,9 @@ pub fn build_push_verify_and_independent_readers() -> Result<()> {
         let report = std::fs::read_to_string(root.join("validation/build-report.txt"))?;
         ensure!(
             report.contains("Base Image: ghcr.io/siderolabs/imager:v1.11.5@sha256:")
-                && report.contains("Source Commit: 0123abcdef"),
+                && report.contains("Source Commit: 0123abcdef")
+                && report.contains(&format!("Machinery Layers: modules.dep {}", crate::debian::arm64_kernel()?.kver))
+                && report.contains("Extensions: bnx2-bnx2x 20250917, intel-ice-firmware 20250917, qlogic-firmware 20250917, drbd 9.2.14-v1.11.5, zfs 2.3.3-v1.11.5, spin v0.21.0"),
             "{report}"
         );
     }

@@ -427,6 +427,16 @@ pub fn extension_images_are_checked_against_what_talos_accepts() -> Result<()> {
         &BTreeMap::new(),
     )?;
     passes(&spec, &good)?;
+    // A manifest as Talos's loader reads it: unknown keys ignored, extraInfo kept, only the
+    // version required (pkg/machinery/extensions/load.go).
+    let mut lax = demo::extension_image_entries(&demo::spin())?;
+    lax.retain(|e| e.path != "manifest.yaml");
+    lax.push(TarEntry::file(
+        "manifest.yaml",
+        "version: v1alpha1\nmetadata:\n  name: spin\n  version: v0.21.0\n  extraInfo: |\n    customization: {}\n  maintainers: [someone]\nannotations: {a: b}\n",
+        0o644,
+    ));
+    passes(&spec, &push("ext-lax-manifest", lax, &BTreeMap::new())?)?;
     let inspect = expect_exit(&Tdg::new()?.run(["inspect", "extension", &good])?, 0)?;
     ensure!(
         inspect.contains("spin v0.21.0 by Sven Pfennig")

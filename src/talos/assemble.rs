@@ -212,12 +212,19 @@ pub fn write_squashfs<W: Write + Seek>(out: W, files: &[FileSpec], c: Compressio
     fs.set_root_gid(0);
     for f in files {
         let header = NodeHeader::new((f.mode & 0o7777) as u16, 0, 0, 0);
+        // backhand's errors carry no text without its error-strings feature: say which entry.
         match &f.content {
-            Content::Dir => fs.push_dir(&f.path, header)?,
-            Content::Bytes(d) => fs.push_file(Cursor::new(d.clone()), &f.path, header)?,
-            Content::Path(p) => fs.push_file_from_path(p.clone(), &f.path, header)?,
-            Content::Symlink(t) => fs.push_symlink(t, &f.path, header)?,
+            Content::Dir => fs.push_dir(&f.path, header),
+            Content::Bytes(d) => fs.push_file(Cursor::new(d.clone()), &f.path, header),
+            Content::Path(p) => fs.push_file_from_path(p.clone(), &f.path, header),
+            Content::Symlink(t) => fs.push_symlink(t, &f.path, header),
         }
+        .with_context(|| {
+            format!(
+                "adding /{} to a squashfs (is its directory listed first?)",
+                f.path
+            )
+        })?;
     }
     let mut out = out;
     fs.write(&mut out).context("writing squashfs")?;
