@@ -4,6 +4,7 @@
 //! the image; [`layers`] flattens it; [`check`] turns expectations into outcomes; [`report`]
 //! prints them. [`verify`] wires those stages together for the CLI and the test harness.
 
+pub mod boot;
 pub mod build;
 pub mod check;
 pub mod demo;

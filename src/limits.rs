@@ -15,6 +15,8 @@ pub const MAX_TEXT_SECTION: u64 = 1 << 20;
 pub const MAX_EXTENSIONS_YAML: u64 = 1 << 20;
 /// One kernel module, read whole to find its vermagic.
 pub const MAX_MODULE_BYTES: u64 = 256 << 20;
+/// What a boot keeps of its serial console.
+pub const MAX_CONSOLE_BYTES: usize = 4 << 20;
 /// Entries of one flattened image.
 pub const MAX_TREE_ENTRIES: usize = 2_000_000;
 /// Default cap on the decompressed bytes of one initramfs segment (`--max-decompressed`).

@@ -1,6 +1,7 @@
 //! The command line's glue: one module per command, each parsing its arguments, calling one
 //! library function and printing what it returns. `main.rs` only parses and exits.
 
+pub mod boot;
 pub mod build;
 pub mod demo;
 pub mod factory;
@@ -89,6 +90,8 @@ pub enum Command {
     },
     /// Write a sample asset image (OCI layout) and its spec into DIR and verify it, offline.
     Demo(demo::DemoArgs),
+    /// Boot an image's kernel and initramfs (or local files) under QEMU and read the console.
+    Boot(boot::BootArgs),
 }
 
 impl Cli {
@@ -117,6 +120,7 @@ impl Cli {
             Command::Schematic { what } => factory::schematic(what)?,
             Command::Factory { what } => factory::factory(what, || g.env())?,
             Command::Demo(a) => demo::demo(g, a)?,
+            Command::Boot(a) => boot::boot(g, a)?,
         })
     }
 }
@@ -135,7 +139,7 @@ impl Global {
     }
 }
 
-fn size_arg(s: &str) -> Result<u64, String> {
+pub fn size_arg(s: &str) -> Result<u64, String> {
     tdg::spec::size::parse(s)
 }
 

@@ -1,0 +1,196 @@
+//! The boot pipeline: a kernel and initramfs (from files, or from an image's boot assets)
+//! booted under QEMU, its serial console read until Talos's line that ends the boot, a panic,
+//! QEMU's own exit or the timeout. The Linux kernel's own initramfs unpacker and squashfs
+//! driver judge the build; the console becomes the outcome.
+
+pub mod console;
+pub mod qemu;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
+
+use regex::Regex;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::limits::MAX_CONSOLE_BYTES;
+use crate::spec::Arch;
+pub use qemu::Machine;
+
+/// Talos's line once machined runs unconfigured (`entering maintenance service`).
+pub const DEFAULT_UNTIL: &str = "entering maintenance service";
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+pub const DEFAULT_MEMORY_MIB: u64 = 2048;
+
+/// Talos's metal kernel arguments, with the arch's serial console.
+pub fn default_append(arch: Arch) -> String {
+    format!(
+        "talos.platform=metal console={} init_on_alloc=1 slab_nomerge pti=on printk.devkmsg=on",
+        qemu::console(arch)
+    )
+}
+
+pub struct Options {
+    pub machine: Machine,
+    pub timeout: Duration,
+    /// The console line that ends a successful boot.
+    pub until: Regex,
+    /// Also write the console log here.
+    pub console: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Extension {
+    pub name: String,
+    pub version: String,
+}
+
+/// What a boot showed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Booted {
+    /// The extensions Talos's init enabled, in the order it said so.
+    pub extensions: Vec<Extension>,
+    /// The end condition was seen.
+    pub reached: bool,
+    /// The first panic or oops line, when there was one.
+    pub panic: Option<String>,
+    pub duration_ms: u64,
+    /// Where the console log was written, when it was asked for.
+    pub console: Option<String>,
+    /// Why the boot ended: `reached`, `panic`, `qemu exited (N)`, `timeout after …`.
+    pub ended: String,
+    /// The console, at most [`MAX_CONSOLE_BYTES`].
+    #[serde(skip)]
+    pub log: String,
+}
+
+impl Booted {
+    /// 0: reached with no panic; 1: it failed.
+    pub fn exit_code(&self) -> u8 {
+        if self.reached && self.panic.is_none() {
+            0
+        } else {
+            1
+        }
+    }
+
+    pub fn human(&self) -> String {
+        let mut s = String::new();
+        for e in &self.extensions {
+            s += &format!("  extension {} {}\n", e.name, e.version);
+        }
+        if let Some(p) = &self.panic {
+            s += &format!("  panic: {p}\n");
+        }
+        s += &format!(
+            "boot {} in {:.1}s ({})\n",
+            if self.exit_code() == 0 {
+                "reached its end"
+            } else {
+                "failed"
+            },
+            self.duration_ms as f64 / 1e3,
+            self.ended
+        );
+        s
+    }
+}
+
+/// Boots and reads the console until it ends. QEMU is stopped on every path.
+pub fn boot(opts: &Options) -> Result<Booted> {
+    let start = Instant::now();
+    let mut reader = console::Reader::new(opts.until.clone());
+    let mut log = String::new();
+    let mut running = qemu::Running::start(&opts.machine)?;
+    let deadline = start + opts.timeout;
+    let ended = loop {
+        if qemu::interrupted() {
+            drop(running);
+            return Err(Error::usage("interrupted; QEMU was stopped"));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            break format!("timeout after {}s", opts.timeout.as_secs());
+        }
+        match running
+            .lines
+            .recv_timeout((deadline - now).min(Duration::from_millis(100)))
+        {
+            Ok(line) => {
+                if log.len() < MAX_CONSOLE_BYTES {
+                    log.push_str(&line);
+                    log.push('\n');
+                    if log.len() >= MAX_CONSOLE_BYTES {
+                        log.push_str("[tdg: console log capped]\n");
+                    }
+                }
+                reader.line(&line);
+                if reader.reading.panic.is_some() {
+                    break "panic".to_string();
+                }
+                if reader.reading.reached {
+                    break "reached".to_string();
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                // The console closed: QEMU is gone or going.
+                let code = wait_exit(&mut running);
+                break format!(
+                    "qemu exited ({})",
+                    code.map_or("?".into(), |c| c.to_string())
+                );
+            }
+        }
+    };
+    let stderr = running.stop();
+    if ended.starts_with("qemu exited")
+        && reader.reading.extensions.is_empty()
+        && log.trim().is_empty()
+    {
+        // QEMU refused to start (a bad kernel path, an unknown option): not a boot failure.
+        return Err(Error::usage(format!(
+            "{} did not boot: {}",
+            qemu::binary(opts.machine.arch),
+            stderr.trim()
+        )));
+    }
+    let console = match &opts.console {
+        Some(p) => {
+            write_log(p, &log)?;
+            Some(p.display().to_string())
+        }
+        None => None,
+    };
+    let r = reader.reading;
+    Ok(Booted {
+        extensions: r
+            .extensions
+            .into_iter()
+            .map(|(name, version)| Extension { name, version })
+            .collect(),
+        reached: r.reached,
+        panic: r.panic,
+        duration_ms: start.elapsed().as_millis() as u64,
+        console,
+        ended,
+        log,
+    })
+}
+
+fn wait_exit(r: &mut qemu::Running) -> Option<i32> {
+    for _ in 0..50 {
+        if let Some(c) = r.exited() {
+            return Some(c);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+fn write_log(p: &Path, log: &str) -> Result<()> {
+    let mut f = std::fs::File::create(p).map_err(|e| Error::io(p, e))?;
+    f.write_all(log.as_bytes()).map_err(|e| Error::io(p, e))
+}

@@ -1,0 +1,201 @@
+//! Running a kernel under QEMU with its serial console on a pipe: `qemu-system-aarch64 -M virt`
+//! or `qemu-system-x86_64 -M q35`, KVM when `/dev/kvm` opens and the host is the guest's arch,
+//! TCG otherwise. QEMU is killed on every way out: when dropped, when tdg dies
+//! (`PR_SET_PDEATHSIG`), and on SIGINT/SIGTERM, which the boot loop watches for.
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::spec::Arch;
+
+/// What to boot and how.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    pub arch: Arch,
+    pub kernel: PathBuf,
+    pub initrd: Option<PathBuf>,
+    pub append: String,
+    pub memory_mib: u64,
+}
+
+pub fn binary(arch: Arch) -> &'static str {
+    match arch {
+        Arch::Arm64 => "qemu-system-aarch64",
+        Arch::Amd64 => "qemu-system-x86_64",
+    }
+}
+
+/// The Debian package that brings [`binary`].
+pub fn package(arch: Arch) -> &'static str {
+    match arch {
+        Arch::Arm64 => "qemu-system-arm",
+        Arch::Amd64 => "qemu-system-x86",
+    }
+}
+
+/// The serial console the arch's `virt`/`q35` machine has.
+pub fn console(arch: Arch) -> &'static str {
+    match arch {
+        Arch::Arm64 => "ttyAMA0",
+        Arch::Amd64 => "ttyS0",
+    }
+}
+
+/// KVM when it can be used: the host runs the guest's arch and `/dev/kvm` opens.
+pub fn kvm(arch: Arch) -> bool {
+    let host = match std::env::consts::ARCH {
+        "aarch64" => Arch::Arm64,
+        "x86_64" => Arch::Amd64,
+        _ => return false,
+    };
+    host == arch
+        && std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/kvm")
+            .is_ok()
+}
+
+pub fn command(m: &Machine) -> Command {
+    let mut c = Command::new(binary(m.arch));
+    let accel = if kvm(m.arch) { "kvm" } else { "tcg" };
+    match m.arch {
+        Arch::Arm64 => c.args(["-M", "virt", "-cpu", "max"]),
+        Arch::Amd64 => c.args(["-M", "q35", "-cpu", "max"]),
+    };
+    c.args(["-accel", accel])
+        .args(["-m", &m.memory_mib.to_string()])
+        // No NIC (its option ROM is another package), no display, no monitor: the serial
+        // console alone, on stdout.
+        .args([
+            "-nic", "none", "-display", "none", "-monitor", "none", "-serial", "stdio",
+        ])
+        .arg("-no-reboot")
+        .arg("-kernel")
+        .arg(&m.kernel);
+    if let Some(i) = &m.initrd {
+        c.arg("-initrd").arg(i);
+    }
+    c.arg("-append").arg(&m.append);
+    c
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Whether SIGINT or SIGTERM arrived since [`Running::start`].
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// A running QEMU and the lines of its console.
+pub struct Running {
+    child: Child,
+    pub lines: mpsc::Receiver<String>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Running {
+    pub fn start(m: &Machine) -> Result<Running> {
+        // SAFETY: installing a handler that only stores to an atomic.
+        unsafe {
+            libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+            libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        }
+        let mut cmd = command(m);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // SAFETY: prctl and setpgid are async-signal-safe; nothing else runs in the child.
+        unsafe {
+            cmd.pre_exec(|| {
+                // Dies with tdg; its own process group, so a terminal's Ctrl-C reaches tdg,
+                // which kills it after cleaning up.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                libc::setpgid(0, 0);
+                Ok(())
+            });
+        }
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::new(
+                    ErrorKind::Usage,
+                    format!(
+                        "{} is not installed (apt-get install {})",
+                        binary(m.arch),
+                        package(m.arch)
+                    ),
+                ))
+            }
+            Err(e) => return Err(Error::io(Path::new(binary(m.arch)), e)),
+        };
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut r = BufReader::new(stdout);
+            let mut buf = Vec::new();
+            // Lines of any bytes; a console may print anything.
+            while let Ok(n) = r.read_until(b'\n', &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let line = String::from_utf8_lossy(&buf)
+                    .trim_end_matches('\n')
+                    .to_string();
+                buf.clear();
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = (&mut stderr).take(64 << 10).read_to_string(&mut s);
+            s
+        });
+        Ok(Running {
+            child,
+            lines,
+            stderr: Some(stderr),
+        })
+    }
+
+    /// QEMU's exit code, once it has exited.
+    pub fn exited(&mut self) -> Option<i32> {
+        self.child
+            .try_wait()
+            .ok()
+            .flatten()
+            .map(|s| s.code().unwrap_or(-1))
+    }
+
+    /// Kills QEMU and returns what it wrote to stderr.
+    pub fn stop(mut self) -> String {
+        self.kill();
+        self.stderr
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default()
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
