@@ -33,6 +33,25 @@ fn dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/debian"))
 }
 
+/// busybox-static:arm64's binary, unpacked by `.ci/run` beside the kernel.
+pub fn arm64_busybox() -> Result<Vec<u8>> {
+    let p = dir().join("busybox-arm64/bin/busybox");
+    std::fs::read(&p).with_context(|| {
+        format!(
+            "no arm64 busybox at {} (bash .ci/run downloads busybox-static:arm64)",
+            p.display()
+        )
+    })
+}
+
+impl Kernel {
+    /// The kernel image (`boot/vmlinuz-<kver>`): an arm64 `Image` with the EFI stub.
+    pub fn vmlinuz(&self) -> Result<Vec<u8>> {
+        let p = self.root.join(format!("boot/vmlinuz-{}", self.kver));
+        std::fs::read(&p).with_context(|| format!("reading {}", p.display()))
+    }
+}
+
 /// The unpacked `linux-image-*-cloud-arm64`, or why it is not there.
 pub fn arm64_kernel() -> Result<&'static Kernel> {
     static K: OnceLock<Result<Kernel, String>> = OnceLock::new();

@@ -68,6 +68,48 @@ pub fn base_modules() -> Result<Vec<FileSpec>> {
     Ok(with_parents(files))
 }
 
+/// The stand-in for Talos's init (`harness/boot/init.sh`).
+pub const INIT: &str = include_str!("boot/init.sh");
+
+/// A base initramfs that boots under QEMU with Debian's arm64 kernel: busybox, the init
+/// above, loop.ko and squashfs.ko for it to mount layers with, and `rootfs.sqsh` carrying the
+/// kernel's modules (what the modules.dep layer is built from).
+pub fn boot_base_initramfs() -> Result<Vec<u8>> {
+    use tdg::talos::assemble::{compress, newc, squashfs};
+    let k = debian::arm64_kernel()?;
+    let mut rootfs = vec![
+        FileSpec::dir("etc"),
+        FileSpec::file("etc/os-release", "NAME=Talos\nVERSION_ID=v1.11.5\n", 0o644),
+    ];
+    rootfs.extend(base_modules()?);
+    let mut files: Vec<FileSpec> = ["bin", "dev", "proc", "sys", "lib", "lib/tdg"]
+        .iter()
+        .map(|d| FileSpec::dir(d))
+        .collect();
+    files.push(FileSpec::file(
+        "bin/busybox",
+        debian::arm64_busybox()?,
+        0o755,
+    ));
+    files.push(FileSpec::file("init", INIT, 0o755));
+    files.push(FileSpec::file(
+        "lib/tdg/loop.ko",
+        k.module("kernel/drivers/block/loop.ko")?,
+        0o644,
+    ));
+    files.push(FileSpec::file(
+        "lib/tdg/squashfs.ko",
+        k.module("kernel/fs/squashfs/squashfs.ko")?,
+        0o644,
+    ));
+    files.push(FileSpec::file(
+        "rootfs.sqsh",
+        squashfs(&rootfs, Compression::Zstd)?,
+        0o444,
+    ));
+    compress(&newc(&files)?, Compression::Zstd, 3)
+}
+
 /// Every directory the files need, before them.
 fn with_parents(files: Vec<FileSpec>) -> Vec<FileSpec> {
     let mut dirs = std::collections::BTreeSet::new();
@@ -244,19 +286,21 @@ pub fn imager_entries(arch: &str, kernel_len: usize) -> Result<Vec<TarEntry>> {
         kernel::MACHINE_AMD64
     };
     let mut e = dirs(&d);
-    e.push(TarEntry::file(
-        &format!("{d}/vmlinuz"),
-        demo::kernel(arch, kernel_len),
-        0o644,
-    ));
-    let rootfs = if arch == "arm64" {
-        base_modules()?
+    let vmlinuz = if arch == "arm64" {
+        debian::arm64_kernel()?.vmlinuz()?
     } else {
-        Vec::new()
+        demo::kernel(arch, kernel_len)
+    };
+    e.push(TarEntry::file(&format!("{d}/vmlinuz"), vmlinuz, 0o644));
+    // arm64 boots: Debian's kernel and a busybox initramfs whose init acts as Talos's.
+    let initramfs = if arch == "arm64" {
+        boot_base_initramfs()?
+    } else {
+        demo::base_initramfs(&[], Compression::Zstd)?
     };
     e.push(TarEntry::file(
         &format!("{d}/initramfs.xz"),
-        demo::base_initramfs(&rootfs, Compression::Zstd)?,
+        initramfs,
         0o644,
     ));
     e.push(TarEntry::file(
