@@ -79,6 +79,9 @@ pub fn write(dir: &Path, plan: &Plan, run: &SpecRun, pulled: &Pulled) -> Result<
         crate::report::json(std::slice::from_ref(run))?,
     )?;
     fs::write(dir.join("tree.txt"), pulled.flat.tree.listing())?;
+    if let Some(console) = &run.console {
+        fs::write(dir.join("console.log"), console)?;
+    }
     let digests = json!({
         "image": plan.image.to_string(),
         "digest": r.digest.to_string(),

@@ -24,6 +24,8 @@ pub struct Env {
     pub cache: Arc<BlobCache>,
     /// Caps on initramfs decompression.
     pub limits: crate::talos::initramfs::Limits,
+    /// Whether specs' `expect.boot` runs QEMU (`--no-boot` clears it: those checks are skipped).
+    pub boot: bool,
 }
 
 impl Env {
@@ -32,6 +34,7 @@ impl Env {
             mirrors,
             cache: Arc::new(cache),
             limits: Default::default(),
+            boot: true,
         }
     }
 }

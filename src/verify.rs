@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::check::boot::BootState;
 use crate::check::{self, Kind, Outcome, Plan, Status, Subject};
 use crate::error::ErrorKind;
 use crate::layers::flatten::Wanted;
@@ -38,6 +39,10 @@ pub struct SpecRun {
     #[serde(skip)]
     #[schemars(skip)]
     pub goldens: Vec<crate::check::golden::Pending>,
+    /// The serial console of the spec's boot, when it booted (kept in evidence bundles).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub console: Option<String>,
 }
 
 impl SpecRun {
@@ -47,6 +52,50 @@ impl SpecRun {
             .map(|o| o.status)
             .max()
             .unwrap_or(Status::Pass)
+    }
+}
+
+/// The spec's boot under QEMU, when it asks for one and `--no-boot` was not given.
+fn booted(ctx: &Env, plan: &Plan, p: &Pulled) -> BootState {
+    let Some(b) = &plan.spec.expect.boot else {
+        return BootState::NotAsked;
+    };
+    if !ctx.boot {
+        return BootState::Disabled;
+    }
+    let arch = crate::check::boot::arch(plan.platform.as_ref());
+    let file = |path: &str| {
+        p.flat
+            .tree
+            .resolve(path, true)
+            .map_err(|e| e.to_string())
+            .and_then(|r| p.flat.spooled(&p.spool, &r).map_err(|e| e.to_string()))
+            .map_err(|e| format!("nothing to boot at /{path}: {e}"))
+    };
+    let (kernel, initrd) = match (file(&b.kernel_for(arch)), file(&b.initrd_for(arch))) {
+        (Ok(k), Ok(i)) => (k, i),
+        (Err(e), _) | (_, Err(e)) => return BootState::Failed(e),
+    };
+    let mut append = crate::boot::default_append(arch);
+    if let Some(extra) = &b.append {
+        append = format!("{append} {extra}");
+    }
+    let opts = crate::boot::Options {
+        machine: crate::boot::Machine {
+            arch,
+            kernel,
+            initrd: Some(initrd),
+            append,
+            memory_mib: crate::boot::DEFAULT_MEMORY_MIB,
+        },
+        timeout: b.timeout,
+        until: b.until.clone(),
+        console: None,
+    };
+    // QEMU runs on this thread: the boot blocks, the runtime's other workers go on.
+    match tokio::task::block_in_place(|| crate::boot::boot(&opts)) {
+        Ok(booted) => BootState::Done(booted),
+        Err(e) => BootState::Failed(e.to_string()),
     }
 }
 
@@ -73,6 +122,7 @@ pub async fn run_keeping(ctx: &Env, plan: &Plan) -> (SpecRun, Option<Pulled>) {
         fetched: FetchStats::default(),
         error: None,
         goldens: Vec::new(),
+        console: None,
     };
     let wanted = Wanted::Paths(plan.content_paths());
     let mut kept = None;
@@ -83,6 +133,10 @@ pub async fn run_keeping(ctx: &Env, plan: &Plan) -> (SpecRun, Option<Pulled>) {
             run.manifest_digest = Some(p.resolved.manifest_digest.to_string());
             run.platform = Some(p.resolved.platform.to_string());
             let goldens = crate::check::golden::pending(plan, &p.flat, &p.spool);
+            let boot = booted(ctx, plan, &p);
+            if let BootState::Done(b) = &boot {
+                run.console = Some(b.log.clone());
+            }
             run.outcomes = check::evaluate(
                 plan,
                 &Subject {
@@ -92,6 +146,7 @@ pub async fn run_keeping(ctx: &Env, plan: &Plan) -> (SpecRun, Option<Pulled>) {
                     limits: ctx.limits,
                     walks: Default::default(),
                     goldens: &goldens,
+                    boot,
                 },
             );
             run.goldens = goldens;

@@ -28,6 +28,8 @@ if [ -f /extensions.yaml ]; then
     echo "[tdg-init] layer $name sha256 $sum"
   done < /layers
 fi
+# tdg.hang on the kernel command line: hang here, as a node that never comes up.
+grep -qw tdg.hang /proc/cmdline && sleep 3600
 echo "[talos] entering maintenance service"
 poweroff -f
 sleep 5

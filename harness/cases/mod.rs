@@ -1,6 +1,7 @@
 //! Behaviour trials, grouped by what they prove.
 
 mod auth;
+mod boot;
 mod build;
 mod checks;
 pub mod cli;
@@ -37,6 +38,9 @@ pub fn all() -> Vec<Trial> {
         build::uki_base_and_several_arches,
         build::build_verify_reports_outcomes_in_json,
         imager::microcode_goes_into_an_uncompressed_cpio_before_the_base,
+        boot::built_variants_boot_with_their_extensions,
+        boot::boot_failures_are_named_in_the_kernels_words,
+        boot::a_corrupted_segment_is_caught_by_the_kernel,
         imager::a_base_with_extensions_keeps_them,
         imager::modules_for_another_kernel_are_refused,
         auth::malformed_docker_config_is_a_clear_error,

@@ -108,7 +108,7 @@ impl Planned for Check {
 
 fn walk(s: &Subject<'_>, path: &str, in_uki: bool) -> Result<Initramfs, String> {
     let mut f = s.open(path).map_err(|v| match v {
-        Verdict::Fail(m) | Verdict::Error(m) | Verdict::Warn(m) => m,
+        Verdict::Fail(m) | Verdict::Error(m) | Verdict::Warn(m) | Verdict::Skip(m) => m,
     })?;
     if !in_uki {
         return initramfs::walk(BufReader::new(f), s.limits).map_err(|e| format!("{e:#}"));
@@ -176,7 +176,7 @@ fn judge_walked(what: &What, i: &Initramfs) -> Judged {
 }
 
 /// `present`, `absent` and `exact` against the layers `extensions.yaml` lists.
-fn extensions_listed(
+pub(super) fn extensions_listed(
     layers: &[&Metadata],
     present: &[Requirement],
     absent: &[Requirement],

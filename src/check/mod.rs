@@ -15,6 +15,7 @@
 //! | [`report`] | `files::<path>::report`, `::report::revision`, `::report::golden` |
 //! | [`extension`] | `extension::{manifest,rootfs,compatibility}` |
 //! | [`tree`] | `tree` |
+//! | [`boot`] | `boot::{reached,extensions,console}` |
 //!
 //! # Adding a check
 //!
@@ -25,6 +26,7 @@
 //!    family's `plan`. A new family also gets a line in [`plan()`] and the table above.
 //! 3. A harness trial on an image that breaks it, and the README's spec reference.
 
+pub mod boot;
 pub mod checksums;
 pub mod extension;
 pub mod files;

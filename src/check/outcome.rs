@@ -38,6 +38,8 @@ pub enum Kind {
     Extension,
     /// A whole listing compared with a golden file: the tree, a report's golden.
     Golden,
+    /// What a boot under QEMU showed.
+    Boot,
 }
 
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
@@ -71,6 +73,7 @@ impl Outcome {
             Err(Verdict::Fail(m)) => Outcome::new(check, Status::Fail, m),
             Err(Verdict::Error(m)) => Outcome::new(check, Status::Error, m),
             Err(Verdict::Warn(m)) => Outcome::new(check, Status::Pass, format!("warning: {m}")),
+            Err(Verdict::Skip(m)) => Outcome::new(check, Status::Skipped, m),
         }
     }
 }

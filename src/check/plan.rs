@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::{checksums, extension, files, image, initramfs, kernel, report, tree, Planned};
+use super::{boot, checksums, extension, files, image, initramfs, kernel, report, tree, Planned};
 use crate::oci::platform::Platform;
 use crate::reference::ImageRef;
 use crate::spec::Spec;
@@ -43,6 +43,7 @@ pub fn plan(spec: Spec, image: Option<ImageRef>, platform: Option<Platform>) -> 
     planned.extend(files::plan_absent(&spec.expect.absent));
     planned.extend(tree::plan(&spec));
     planned.extend(extension::plan(&spec));
+    planned.extend(boot::plan(&spec, platform.as_ref()));
     let checks = planned
         .into_iter()
         .map(|check| Check {

@@ -21,6 +21,8 @@ pub struct Subject<'a> {
     pub walks: Walks,
     /// The goldens of this run, rendered once (`golden::pending`).
     pub goldens: &'a [super::golden::Pending],
+    /// The boot the spec asked for.
+    pub boot: super::boot::BootState,
 }
 
 /// Walks of initramfs files, keyed by path and whether it is a UKI's `.initrd`.
@@ -34,6 +36,8 @@ pub enum Verdict {
     Error(String),
     /// A pass, with what tdg would be stricter about than Talos is.
     Warn(String),
+    /// Not judged, on purpose (`--no-boot`): never a pass.
+    Skip(String),
 }
 
 pub type Judged = Result<(), Verdict>;

@@ -46,6 +46,9 @@ pub struct Global {
     /// Cap on the decompressed bytes of one initramfs segment (a bomb ends in an error).
     #[arg(long, global = true, env = "TDG_MAX_DECOMPRESSED", value_name = "SIZE", default_value = "4GiB", value_parser = size_arg)]
     max_decompressed: u64,
+    /// Do not boot specs' `expect.boot` under QEMU; those checks are reported skipped.
+    #[arg(long, global = true)]
+    no_boot: bool,
     /// Cap on the cpio entries of one initramfs.
     #[arg(long, global = true, env = "TDG_MAX_ENTRIES", value_name = "N", default_value_t = tdg::limits::DEFAULT_MAX_INITRAMFS_ENTRIES)]
     max_entries: u64,
@@ -131,6 +134,7 @@ impl Global {
         let mirrors = Mirrors::parse(from_env.as_deref(), self.mirror.iter().map(String::as_str))?;
         let root = self.cache.clone().unwrap_or_else(BlobCache::default_root);
         let mut env = Env::new(mirrors, BlobCache::open(root)?);
+        env.boot = !self.no_boot;
         env.limits = tdg::talos::initramfs::Limits {
             max_segment_bytes: self.max_decompressed,
             max_entries: self.max_entries,

@@ -7,9 +7,10 @@ use serde_saphyr::{Location, Spanned};
 
 use super::model::{self, FileType};
 use super::{
-    BaseSource, Build, ChecksumsExpectation, Expectations, ExtensionImageExpectation,
-    FileExpectation, GoldenFile, InitramfsExpectation, KeyMatch, Redaction, ReportExpectation,
-    ReportGolden, SizeBounds, Spec, TreeExpectation, UkiExpectation, ValueMatch,
+    BaseSource, BootExpectation, Build, ChecksumsExpectation, Expectations,
+    ExtensionImageExpectation, FileExpectation, GoldenFile, InitramfsExpectation, KeyMatch,
+    Redaction, ReportExpectation, ReportGolden, SizeBounds, Spec, TreeExpectation, UkiExpectation,
+    ValueMatch,
 };
 use crate::digest::Digest;
 use crate::oci::platform::Platform;
@@ -402,6 +403,7 @@ impl Validator<'_> {
             Some(t) => Some(self.tree(t)?),
             None => None,
         };
+        let boot = e.boot.as_ref().map(|b| self.boot(b)).transpose()?;
         let exp = Expectations {
             platforms,
             labels,
@@ -409,6 +411,7 @@ impl Validator<'_> {
             absent,
             extension,
             tree,
+            boot,
         };
         if exp.platforms.is_none()
             && exp.labels.is_empty()
@@ -416,10 +419,61 @@ impl Validator<'_> {
             && exp.absent.is_empty()
             && exp.extension.is_none()
             && exp.tree.is_none()
+            && exp.boot.is_none()
         {
             return Err(self.err(&raw.referenced, "the spec checks nothing: give expect at least one of platforms, labels, files, absent, extension"));
         }
         Ok(exp)
+    }
+
+    fn boot(&self, b: &Spanned<model::BootExpect>) -> Result<BootExpectation, LocatedError> {
+        let (v, at) = (&b.value, &b.referenced);
+        let timeout = match &v.timeout {
+            Some(t) => humantime::parse_duration(t)
+                .map_err(|e| self.err(at, format!("boot.timeout '{t}': {e}")))?,
+            None => crate::boot::DEFAULT_TIMEOUT,
+        };
+        let until = v.until.as_deref().unwrap_or(crate::boot::DEFAULT_UNTIL);
+        let until = regex::Regex::new(until).map_err(|e| {
+            self.err(
+                at,
+                format!(
+                    "boot.until: invalid regex: {}",
+                    super::last_line(&e.to_string())
+                ),
+            )
+        })?;
+        let extensions = match &v.extensions {
+            Some(x) => {
+                let i = model::InitramfsExpect {
+                    extensions: Some(model::ExtensionsExpect {
+                        present: x.present.clone(),
+                        absent: x.absent.clone(),
+                        exact: x.exact.clone(),
+                    }),
+                    compression: None,
+                };
+                Some(self.initramfs(&i, at)?)
+            }
+            None => None,
+        };
+        let path = |p: &Option<String>, default: &str| -> Result<String, LocatedError> {
+            let p = p.clone().unwrap_or_else(|| default.to_string());
+            crate::layers::flatten::normalize(&p.replace("{arch}", "arm64"))
+                .map_err(|e| self.err(at, e.to_string()))?;
+            Ok(p)
+        };
+        let console = v.console.as_ref();
+        Ok(BootExpectation {
+            timeout,
+            until,
+            append: v.append.clone(),
+            kernel: path(&v.kernel, "assets/talos/{arch}/boot/vmlinuz")?,
+            initrd: path(&v.initrd, "assets/talos/{arch}/boot/initramfs.xz")?,
+            extensions,
+            console_contains: console.map(|c| c.contains.clone()).unwrap_or_default(),
+            console_lacks: console.map(|c| c.lacks.clone()).unwrap_or_default(),
+        })
     }
 
     fn file(&self, f: &Spanned<model::FileExpect>) -> Result<FileExpectation, LocatedError> {

@@ -89,6 +89,30 @@ pub struct Expectations {
     pub absent: Vec<String>,
     pub extension: Option<ExtensionImageExpectation>,
     pub tree: Option<TreeExpectation>,
+    pub boot: Option<BootExpectation>,
+}
+
+/// The validated `expect.boot`.
+#[derive(Debug, Clone)]
+pub struct BootExpectation {
+    pub timeout: std::time::Duration,
+    pub until: regex::Regex,
+    pub append: Option<String>,
+    /// Paths in the image; `{arch}` still in them.
+    pub kernel: String,
+    pub initrd: String,
+    pub extensions: Option<InitramfsExpectation>,
+    pub console_contains: Vec<String>,
+    pub console_lacks: Vec<String>,
+}
+
+impl BootExpectation {
+    pub fn kernel_for(&self, arch: Arch) -> String {
+        self.kernel.replace("{arch}", arch.as_str())
+    }
+    pub fn initrd_for(&self, arch: Arch) -> String {
+        self.initrd.replace("{arch}", arch.as_str())
+    }
 }
 
 #[derive(Debug, Clone)]

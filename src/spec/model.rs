@@ -187,6 +187,46 @@ pub struct Expect {
     #[serde(default)]
     #[schemars(with = "Option<TreeExpect>")]
     pub tree: Option<Spanned<TreeExpect>>,
+    /// Boot the image's kernel and initramfs under QEMU and check what Talos's init says.
+    #[serde(default)]
+    #[schemars(with = "Option<BootExpect>")]
+    pub boot: Option<Spanned<BootExpect>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BootExpect {
+    /// Give up after this long (`300s`, `5m`).
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// The console line (a regex) that ends a successful boot (default: `entering maintenance
+    /// service`).
+    #[serde(default)]
+    pub until: Option<String>,
+    /// Kernel arguments added to Talos's metal ones.
+    #[serde(default)]
+    pub append: Option<String>,
+    /// The kernel to boot (default `assets/talos/<arch>/boot/vmlinuz`).
+    #[serde(default)]
+    pub kernel: Option<String>,
+    /// The initramfs (default `assets/talos/<arch>/boot/initramfs.xz`).
+    #[serde(default)]
+    pub initrd: Option<String>,
+    /// Which extensions Talos's init enables, as for an initramfs's `extensions`.
+    #[serde(default)]
+    pub extensions: Option<ExtensionsExpect>,
+    /// Text the console must and must not show.
+    #[serde(default)]
+    pub console: Option<ConsoleExpect>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleExpect {
+    #[serde(default)]
+    pub contains: Vec<String>,
+    #[serde(default)]
+    pub lacks: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
