@@ -214,6 +214,42 @@ fn big_initramfs(path: &Path, mib: usize) -> Result<()> {
     Ok(())
 }
 
+/// `tdg boot` of the arm64 fixture under TCG: Debian's cloud kernel, the harness's busybox
+/// init, and the spin-tailscale variant's layers (stand-ins), to the end line.
+fn boot_bench(dir: &Path, tdg: &str) -> Result<()> {
+    use tdg::talos::initramfs::Compression;
+    let k = debian::arm64_kernel()?;
+    let kernel = dir.join("boot-vmlinuz");
+    std::fs::write(&kernel, k.vmlinuz()?)?;
+    let mut initramfs = upstream::boot_base_initramfs()?;
+    initramfs.extend(tdg::talos::assemble::extensions_segment(
+        &tdg::demo::variant_extensions("spin-tailscale"),
+        Compression::Zstd,
+    )?);
+    let initrd = dir.join("boot-initramfs.xz");
+    std::fs::write(&initrd, &initramfs)?;
+    let json = dir.join("boot.json");
+    let (took, rss) = measured(
+        Command::new(tdg)
+            .env("TDG_BENCH_STDOUT", &json)
+            .arg("boot")
+            .arg("--kernel")
+            .arg(&kernel)
+            .arg("--initrd")
+            .arg(&initrd)
+            .args(["--format", "json"]),
+    )?;
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json)?)?;
+    ensure!(v["reached"] == true, "the boot did not reach its end: {v}");
+    println!(
+        "tdg boot (arm64 under TCG, Debian {} kernel, {} layers, to 'entering maintenance service'): {:.2}s, peak RSS {rss:.1} MiB",
+        k.kver,
+        v["extensions"].as_array().map_or(0, |e| e.len()),
+        took.as_secs_f64()
+    );
+    Ok(())
+}
+
 /// Upstream inputs of realistic size in the registry (a 60 MiB kernel; a ~90 MiB base
 /// initramfs whose rootfs carries real arm64 modules; CozyStack's firmware packages, drbd and
 /// zfs with real modules and firmware of their real sizes; spin and tailscale with binaries of
@@ -457,6 +493,7 @@ fn main() -> Result<()> {
     println!("tdg inspect initramfs ({size:.0} MiB, 2 zstd segments, 2 extensions): {:.2}s, peak RSS {rss:.1} MiB", took.as_secs_f64());
 
     build_bench(tmp.path(), &reg.addr, tdg)?;
+    boot_bench(tmp.path(), tdg)?;
     release_bench(tmp.path(), tdg)?;
     Ok(())
 }

@@ -333,6 +333,73 @@ pub fn build_verify_reports_outcomes_in_json() -> Result<()> {
     Ok(())
 }
 
+/// Release tags never move: pushing the same build again says it is already there, another
+/// build is refused before any blob moves (naming both digests, the registry unchanged), and a
+/// moving tag moves, saying from which digest.
+pub fn release_tags_never_move() -> Result<()> {
+    let reg = Registry::start(None)?;
+    let tmp = tempfile::tempdir()?;
+    upstream::push_all(&reg.addr, tmp.path())?;
+    let spec = spec_path("spin-only");
+    let digest_at = |tag: &str| -> Result<String> {
+        Ok(output(
+            Command::new("skopeo")
+                .args(["inspect", "--tls-verify=false", "--format", "{{.Digest}}"])
+                .arg(format!(
+                    "docker://{}/urmanac/talos-cozystack-spin-only:{tag}",
+                    reg.addr
+                )),
+        )?
+        .trim()
+        .to_string())
+    };
+    let tdg = Tdg::new()?;
+    let first = expect_exit(&build(&tdg, &reg.addr, &spec, &["--push"])?, 0)?;
+    let d1 = digest_at("v1.11.5")?;
+    let again = expect_exit(&build(&tdg, &reg.addr, &spec, &["--push"])?, 0)?;
+    ensure!(
+        again.contains(&format!("already at {d1}")),
+        "{first}\n---\n{again}"
+    );
+    let other = [
+        "--push",
+        "--label",
+        "org.opencontainers.image.revision=89abcdef89abcdef",
+    ];
+    let refused = expect_exit(&build(&tdg, &reg.addr, &spec, &other)?, 2)?;
+    ensure!(
+        refused.contains("is a release tag and already points at")
+            && refused.contains(&d1)
+            && refused
+                .lines()
+                .filter(|l| l.starts_with("tdg: error"))
+                .count()
+                == 1,
+        "{refused}"
+    );
+    ensure!(digest_at("v1.11.5")? == d1, "the release tag moved");
+    // A moving tag moves, and says from where.
+    let moving = "ghcr.io/urmanac/talos-cozystack-spin-only:demo-stable";
+    expect_exit(&build(&tdg, &reg.addr, &spec, &["--push", moving])?, 0)?;
+    let moved = expect_exit(
+        &build(
+            &tdg,
+            &reg.addr,
+            &spec,
+            &[
+                "--push",
+                moving,
+                "--label",
+                "org.opencontainers.image.revision=89abcdef89abcdef",
+            ],
+        )?,
+        0,
+    )?;
+    ensure!(moved.contains(&format!("tag moved from {d1}")), "{moved}");
+    ensure!(digest_at("demo-stable")? != d1, "demo-stable did not move");
+    Ok(())
+}
+
 struct Server(Child);
 
 impl Drop for Server {

@@ -188,7 +188,21 @@ pub async fn build(env: &Env, spec: &Spec, opts: &Options) -> Result<Built> {
         Ok((d, detail))
     })?;
     let pushed = match &plan.push {
-        Some(target) => Some(push(env, &out_dir, &plan.tag, target, &top.digest, &mut t).await?),
+        Some(target) => {
+            let immutable = &plan.build.immutable_tags;
+            Some(
+                push(
+                    env,
+                    &out_dir,
+                    &plan.tag,
+                    target,
+                    &top.digest,
+                    immutable,
+                    &mut t,
+                )
+                .await?,
+            )
+        }
         None => None,
     };
     Ok(Built {
@@ -411,16 +425,40 @@ fn build_arch(
     })
 }
 
-/// Blobs first, the tag last; what the registry holds must be what was built.
+/// Blobs first, the tag last; what the registry holds must be what was built. A tag that
+/// matches `immutable` and already names another digest is not moved (nothing is pushed); the
+/// same digest again is a success; any other tag moves, and the stage says from where.
 async fn push(
     env: &Env,
     out_dir: &std::path::Path,
     tag: &str,
     target: &ImageRef,
     built: &crate::digest::Digest,
+    immutable: &regex::Regex,
     t: &mut Timer,
 ) -> Result<String> {
     let start = Instant::now();
+    let before = crate::oci::push::current_digest(target, &env.mirrors).await?;
+    let target_tag = target.tag.clone().unwrap_or_else(|| tag.to_string());
+    let moved = match &before {
+        Some(d) if d == built => {
+            t.record(
+                "push",
+                None,
+                start.elapsed(),
+                format!("{target} already at {built}: nothing to push"),
+            );
+            return Ok(format!("{target}@{built}"));
+        }
+        Some(d) if target.digest.is_none() && immutable.is_match(&target_tag) => {
+            return Err(crate::error::Error::usage(format!(
+                "{target} is a release tag and already points at {d}; the build made {built}. Release tags never move: push another tag, or fix the build"
+            ))
+            .into());
+        }
+        Some(d) => format!(", tag moved from {d}"),
+        None => String::new(),
+    };
     let src = LayoutSource::open(out_dir)?;
     let digest = crate::oci::push::push_layout(&src, Some(tag), target, &env.mirrors)
         .await
@@ -428,7 +466,12 @@ async fn push(
     if &digest != built {
         bail!("pushed {digest}, but the build made {built}");
     }
-    t.record("push", None, start.elapsed(), format!("{target}@{digest}"));
+    t.record(
+        "push",
+        None,
+        start.elapsed(),
+        format!("{target}@{digest}{moved}"),
+    );
     Ok(format!("{target}@{digest}"))
 }
 

@@ -12,6 +12,22 @@ use crate::reference::ImageRef;
 
 /// Pushes the layout's image named by `layout_tag` (or its only one) to `target`, through
 /// mirrors. Returns the pushed top-level digest.
+/// The digest a registry tag names now, or `None` when the tag (or repository) is not there.
+pub async fn current_digest(target: &ImageRef, mirrors: &Mirrors) -> Result<Option<Digest>> {
+    let Some(tag) = &target.tag else {
+        return Ok(None);
+    };
+    let registry = match mirrors.endpoint(target) {
+        Endpoint::Registry {
+            host,
+            repository,
+            plain_http,
+        } => RegistrySource::new(&host, &repository, plain_http)?,
+        Endpoint::Layout { .. } => return Ok(None),
+    };
+    Ok(registry.manifest_if_any(tag).await?.map(|b| Digest::of(&b)))
+}
+
 pub async fn push_layout(
     layout: &LayoutSource,
     layout_tag: Option<&str>,

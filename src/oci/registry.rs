@@ -74,6 +74,31 @@ impl RegistrySource {
         Ok(bytes.to_vec())
     }
 
+    /// A manifest by tag or digest, or `None` when the registry says it is unknown (a tag not
+    /// pushed yet, a repository not there).
+    pub async fn manifest_if_any(&self, tag_or_digest: &str) -> Result<Option<Vec<u8>>> {
+        let r = self.reference(tag_or_digest);
+        match retry(|| self.client.pull_manifest_raw(&r, &self.auth, ACCEPTED)).await {
+            Ok((bytes, _)) => Ok(Some(bytes.to_vec())),
+            Err(OciDistributionError::ImageManifestNotFoundError(_)) => Ok(None),
+            Err(OciDistributionError::RegistryError { envelope, .. })
+                if envelope.errors.iter().any(|e| {
+                    matches!(
+                        e.code,
+                        oci_client::errors::OciErrorCode::ManifestUnknown
+                            | oci_client::errors::OciErrorCode::NameUnknown
+                    )
+                }) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(self.error(
+                &format!("looking up {}:{tag_or_digest}", self.repository),
+                e,
+            )),
+        }
+    }
+
     /// Downloads a blob into the cache unless it is already there. Returns its path and
     /// whether this call fetched (and so verified) it.
     pub async fn blob(&self, desc: &Descriptor, cache: &BlobCache) -> Result<(PathBuf, bool)> {

@@ -239,6 +239,15 @@ impl Validator<'_> {
                     .map(|s| s.to_string())
                     .collect()
             }),
+            immutable_tags: match &v.immutable_tags {
+                Some(r) => regex::Regex::new(&r.value).map_err(|e| {
+                    self.err(
+                        &r.referenced,
+                        format!("invalid regex: {}", super::last_line(&e.to_string())),
+                    )
+                })?,
+                None => regex::Regex::new(super::RELEASE_TAGS).expect("a valid regex"),
+            },
         })
     }
 

@@ -45,7 +45,12 @@ pub struct Build {
     pub annotations: std::collections::BTreeMap<String, String>,
     pub push: Option<ImageRef>,
     pub kernel_args: Vec<String>,
+    /// Tags a push never moves to another digest.
+    pub immutable_tags: regex::Regex,
 }
+
+/// Release tags: `v?MAJOR.MINOR.PATCH[-PRE]`.
+pub const RELEASE_TAGS: &str = r"^v?[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$";
 
 /// Where a build's kernel and initramfs come from.
 #[derive(Debug, Clone)]

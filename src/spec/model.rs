@@ -85,6 +85,11 @@ pub struct BuildSpec {
     /// Kernel arguments for the matchbox profile (default: CozyStack's).
     #[serde(default)]
     pub kernel_args: Option<Vec<String>>,
+    /// Tags that never move once pushed (a regex; default: release tags,
+    /// `^v?MAJOR.MINOR.PATCH[-PRE]$`). Others (`latest`, `demo-stable`) move.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub immutable_tags: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
