@@ -693,9 +693,10 @@ pub fn bad_inputs_fail_before_anything_is_pushed() -> Result<()> {
         expect,
         None,
     )?;
+    let tdg = Tdg::new()?;
     let text = expect_exit(
         &build(
-            &Tdg::new()?,
+            &tdg,
             reg,
             &spec,
             &["--push", &format!("{}/refused:t", locked.addr)],
@@ -703,8 +704,17 @@ pub fn bad_inputs_fail_before_anything_is_pushed() -> Result<()> {
         2,
     )?;
     ensure!(
-        text.contains(&format!("registry {}", locked.addr)) && text.contains("401"),
+        text.contains(&format!("registry {}", locked.addr))
+            && text.contains("401")
+            && text.contains("push preflight, before any input is pulled"),
         "{text}"
+    );
+    // The preflight refused before any input was pulled: the cache holds no blob.
+    let blobs = tdg.cache.join("blobs/sha256");
+    let cached = std::fs::read_dir(&blobs).map(|d| d.count()).unwrap_or(0);
+    ensure!(
+        cached == 0,
+        "{cached} blobs were pulled before the push was refused"
     );
     let gone = Command::new("skopeo")
         .args(["inspect", "--tls-verify=false", "--creds", "u:p"])

@@ -148,6 +148,17 @@ pub async fn build(env: &Env, spec: &Spec, opts: &Options) -> Result<Built> {
         .tempdir_in(env.cache.root().join("tmp"))
         .context("creating a build directory in the cache")?;
     let mut t = Timer(Vec::new());
+    if let Some(target) = &plan.push {
+        // An hour's build for a token that cannot push is the failure this prevents.
+        let start = Instant::now();
+        crate::oci::push::preflight(target, &env.mirrors).await?;
+        t.record(
+            "push preflight",
+            None,
+            start.elapsed(),
+            format!("{target}: may push"),
+        );
+    }
     let inputs = resolve_inputs(env, &plan, work.path(), &mut t).await?;
     let mut warnings: Vec<String> = inputs
         .iter()

@@ -12,6 +12,23 @@ use crate::reference::ImageRef;
 
 /// Pushes the layout's image named by `layout_tag` (or its only one) to `target`, through
 /// mirrors. Returns the pushed top-level digest.
+/// Fails unless the credentials at hand may push to `target`'s repository.
+pub async fn preflight(target: &ImageRef, mirrors: &Mirrors) -> Result<()> {
+    match mirrors.endpoint(target) {
+        Endpoint::Registry {
+            host,
+            repository,
+            plain_http,
+        } => Ok(RegistrySource::new(&host, &repository, plain_http)?
+            .preflight_push()
+            .await?),
+        Endpoint::Layout { dir } => bail!(
+            "cannot push {target}: it maps to the OCI layout {}; push to a registry",
+            dir.display()
+        ),
+    }
+}
+
 /// The digest a registry tag names now, or `None` when the tag (or repository) is not there.
 pub async fn current_digest(target: &ImageRef, mirrors: &Mirrors) -> Result<Option<Digest>> {
     let Some(tag) = &target.tag else {

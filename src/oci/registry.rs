@@ -129,6 +129,32 @@ impl RegistrySource {
         }
     }
 
+    /// Proves the credentials may push to this repository, before anything is built: the
+    /// empty blob (content-addressed, so harmless) is uploaded, which needs push access.
+    pub async fn preflight_push(&self) -> Result<()> {
+        let r = self.reference("latest");
+        let empty = Digest::of(b"").to_string();
+        let answer = async {
+            self.client
+                .auth(&r, &self.auth, oci_client::RegistryOperation::Push)
+                .await?;
+            self.client
+                .push_blob(&r, Vec::new(), &empty)
+                .await
+                .map(|_| ())
+        }
+        .await;
+        answer.map_err(|e| {
+            let hint = if self.host == "ghcr.io" {
+                " (a GitHub token needs packages:write)"
+            } else {
+                ""
+            };
+            let err = self.error(&format!("may not push to {}{hint}", self.repository), e);
+            err.context("push preflight, before any input is pulled")
+        })
+    }
+
     /// Uploads a blob from a file unless the registry has it already.
     pub async fn push_blob(&self, digest: &Digest, path: &std::path::Path) -> Result<()> {
         let r = self.reference("latest");
