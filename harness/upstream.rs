@@ -65,7 +65,7 @@ pub fn base_modules() -> Result<Vec<FileSpec>> {
             0o644,
         ));
     }
-    Ok(with_parents(files))
+    Ok(demo::with_parents(files))
 }
 
 /// The stand-in for Talos's init (`harness/boot/init.sh`).
@@ -108,32 +108,6 @@ pub fn boot_base_initramfs() -> Result<Vec<u8>> {
         0o444,
     ));
     compress(&newc(&files)?, Compression::Zstd, 3)
-}
-
-/// Every directory the files need, before them.
-fn with_parents(files: Vec<FileSpec>) -> Vec<FileSpec> {
-    let mut dirs = std::collections::BTreeSet::new();
-    for f in &files {
-        let mut at = String::new();
-        for c in f
-            .path
-            .split('/')
-            .collect::<Vec<_>>()
-            .split_last()
-            .map(|x| x.1)
-            .unwrap_or(&[])
-        {
-            at = if at.is_empty() {
-                c.to_string()
-            } else {
-                format!("{at}/{c}")
-            };
-            dirs.insert(at.clone());
-        }
-    }
-    let mut out: Vec<FileSpec> = dirs.iter().map(|d| FileSpec::dir(d)).collect();
-    out.extend(files);
-    out
 }
 
 fn metadata(name: &str, version: &str, description: &str) -> Metadata {
@@ -246,7 +220,7 @@ pub fn cozystack_extension(name: &str, arch: &str) -> Result<ExtensionInput> {
     };
     Ok(ExtensionInput {
         metadata: meta,
-        rootfs: with_parents(files),
+        rootfs: demo::with_parents(files),
     })
 }
 

@@ -11,6 +11,7 @@ mod flatten;
 mod golden;
 mod imager;
 mod pull;
+mod release;
 mod reports;
 mod schematic_gen;
 mod talos;
@@ -36,8 +37,8 @@ pub fn all() -> Vec<Trial> {
         build::matchbox_output_and_the_bastion_check,
         build::two_builds_give_the_same_digest,
         build::uki_base_and_several_arches,
-        build::build_verify_reports_outcomes_in_json,
-        build::release_tags_never_move,
+        release::build_verify_reports_outcomes_in_json,
+        release::release_tags_never_move,
         imager::microcode_goes_into_an_uncompressed_cpio_before_the_base,
         boot::built_variants_boot_with_their_extensions,
         boot::boot_failures_are_named_in_the_kernels_words,

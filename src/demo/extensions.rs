@@ -107,7 +107,7 @@ pub fn variant_extensions(variant: &str) -> Vec<ExtensionInput> {
 }
 
 /// Every directory the files need, before them.
-fn with_parents(files: Vec<FileSpec>) -> Vec<FileSpec> {
+pub fn with_parents(files: Vec<FileSpec>) -> Vec<FileSpec> {
     let mut dirs = std::collections::BTreeSet::new();
     for f in &files {
         let parts: Vec<&str> = f.path.split('/').collect();

@@ -10,18 +10,14 @@ use super::registry::RegistrySource;
 use crate::digest::Digest;
 use crate::reference::ImageRef;
 
-/// Pushes the layout's image named by `layout_tag` (or its only one) to `target`, through
-/// mirrors. Returns the pushed top-level digest.
-/// Fails unless the credentials at hand may push to `target`'s repository.
-pub async fn preflight(target: &ImageRef, mirrors: &Mirrors) -> Result<()> {
+/// The registry `target` is pushed to, through mirrors; a layout is not a push target.
+fn registry(target: &ImageRef, mirrors: &Mirrors) -> Result<RegistrySource> {
     match mirrors.endpoint(target) {
         Endpoint::Registry {
             host,
             repository,
             plain_http,
-        } => Ok(RegistrySource::new(&host, &repository, plain_http)?
-            .preflight_push()
-            .await?),
+        } => Ok(RegistrySource::new(&host, &repository, plain_http)?),
         Endpoint::Layout { dir } => bail!(
             "cannot push {target}: it maps to the OCI layout {}; push to a registry",
             dir.display()
@@ -29,39 +25,32 @@ pub async fn preflight(target: &ImageRef, mirrors: &Mirrors) -> Result<()> {
     }
 }
 
+/// Fails unless the credentials at hand may push to `target`'s repository.
+pub async fn preflight(target: &ImageRef, mirrors: &Mirrors) -> Result<()> {
+    Ok(registry(target, mirrors)?.preflight_push().await?)
+}
+
 /// The digest a registry tag names now, or `None` when the tag (or repository) is not there.
 pub async fn current_digest(target: &ImageRef, mirrors: &Mirrors) -> Result<Option<Digest>> {
     let Some(tag) = &target.tag else {
         return Ok(None);
     };
-    let registry = match mirrors.endpoint(target) {
-        Endpoint::Registry {
-            host,
-            repository,
-            plain_http,
-        } => RegistrySource::new(&host, &repository, plain_http)?,
-        Endpoint::Layout { .. } => return Ok(None),
-    };
+    if let Endpoint::Layout { .. } = mirrors.endpoint(target) {
+        return Ok(None);
+    }
+    let registry = registry(target, mirrors)?;
     Ok(registry.manifest_if_any(tag).await?.map(|b| Digest::of(&b)))
 }
 
+/// Pushes the layout's image named by `layout_tag` (or its only one) to `target`, through
+/// mirrors. Returns the pushed top-level digest.
 pub async fn push_layout(
     layout: &LayoutSource,
     layout_tag: Option<&str>,
     target: &ImageRef,
     mirrors: &Mirrors,
 ) -> Result<Digest> {
-    let registry = match mirrors.endpoint(target) {
-        Endpoint::Registry {
-            host,
-            repository,
-            plain_http,
-        } => RegistrySource::new(&host, &repository, plain_http)?,
-        Endpoint::Layout { dir } => bail!(
-            "cannot push {target}: it maps to the OCI layout {}; push to a registry",
-            dir.display()
-        ),
-    };
+    let registry = registry(target, mirrors)?;
     let top = layout.top(layout_tag, None)?;
     let bytes = layout.document(&top.digest, Some(top.size))?;
     match manifest::parse(&bytes, Some(&top.media_type)).map_err(anyhow::Error::msg)? {
