@@ -44,6 +44,18 @@ pub fn arm64_busybox() -> Result<Vec<u8>> {
     })
 }
 
+/// systemd-boot-efi:arm64's UKI stub (`linuxaa64.efi.stub`), unpacked by `.ci/run`.
+pub fn arm64_uki_stub() -> Result<PathBuf> {
+    let p = dir().join("systemd-boot-efi-arm64/usr/lib/systemd/boot/efi/linuxaa64.efi.stub");
+    if !p.is_file() {
+        bail!(
+            "no arm64 UKI stub at {} (bash .ci/run downloads systemd-boot-efi:arm64)",
+            p.display()
+        );
+    }
+    Ok(p)
+}
+
 impl Kernel {
     /// The kernel image (`boot/vmlinuz-<kver>`): an arm64 `Image` with the EFI stub.
     pub fn vmlinuz(&self) -> Result<Vec<u8>> {

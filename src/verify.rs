@@ -83,9 +83,11 @@ fn booted(ctx: &Env, plan: &Plan, p: &Pulled) -> BootState {
     let opts = crate::boot::Options {
         machine: crate::boot::Machine {
             arch,
-            kernel,
-            initrd: Some(initrd),
-            append,
+            boot: crate::boot::Payload::Kernel {
+                kernel,
+                initrd: Some(initrd),
+                append,
+            },
             memory_mib: crate::boot::DEFAULT_MEMORY_MIB,
         },
         timeout: b.timeout,

@@ -260,3 +260,84 @@ pub fn a_corrupted_segment_is_caught_by_the_kernel() -> Result<()> {
     );
     Ok(())
 }
+
+/// A UKI (systemd-boot-efi's arm64 stub with Debian's kernel, the harness's initramfs and the
+/// spin-tailscale layers as `.linux`/`.initrd`, assembled by binutils' objcopy as systemd
+/// documents it) boots under UEFI firmware (AAVMF), with every layer enabled.
+pub fn a_uki_boots_under_uefi_firmware() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path();
+    let k = crate::debian::arm64_kernel()?;
+    std::fs::write(dir.join("vmlinuz"), k.vmlinuz()?)?;
+    let exts = tdg::demo::variant_extensions("spin-tailscale");
+    let mut initrd = upstream::boot_base_initramfs()?;
+    initrd.extend(tdg::talos::assemble::extensions_segment(
+        &exts,
+        tdg::talos::initramfs::Compression::Zstd,
+    )?);
+    std::fs::write(dir.join("initrd"), &initrd)?;
+    std::fs::write(
+        dir.join("osrel"),
+        "NAME=Talos\nID=talos\nVERSION_ID=v1.11.5\n",
+    )?;
+    std::fs::write(dir.join("cmdline"), "talos.platform=metal console=ttyAMA0")?;
+    // Sections after the stub's (it ends below 0x20000), 4 KiB aligned.
+    let align = |n: u64| n.div_ceil(0x1000) * 0x1000;
+    let linux = 0x40000u64;
+    let initrd_at = align(linux + k.vmlinuz()?.len() as u64);
+    let uki = dir.join("uki.efi");
+    crate::fixtures::run(
+        std::process::Command::new("aarch64-linux-gnu-objcopy")
+            .current_dir(dir)
+            .args([
+                "--add-section",
+                ".osrel=osrel",
+                "--change-section-vma",
+                ".osrel=0x20000",
+            ])
+            .args([
+                "--add-section",
+                ".cmdline=cmdline",
+                "--change-section-vma",
+                ".cmdline=0x30000",
+            ])
+            .args(["--add-section", ".linux=vmlinuz", "--change-section-vma"])
+            .arg(format!(".linux={linux:#x}"))
+            .args(["--add-section", ".initrd=initrd", "--change-section-vma"])
+            .arg(format!(".initrd={initrd_at:#x}"))
+            .arg(crate::debian::arm64_uki_stub()?)
+            .arg(&uki),
+    )?;
+    // tdg reads what objcopy wrote as the UKI it is.
+    let shown = expect_exit(
+        &Tdg::new()?.run(["inspect".as_ref(), "uki".as_ref(), uki.as_os_str()])?,
+        0,
+    )?;
+    ensure!(shown.contains("embedded kernel: arm64 Image"), "{shown}");
+    let (code, v, log) = boot(&["--uki", uki.to_str().context("utf-8")?])?;
+    ensure!(code == 0 && v["reached"] == true, "{v}\n{log}");
+    let got: Vec<&str> = v["extensions"]
+        .as_array()
+        .context("extensions")?
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    let want: Vec<&str> = exts
+        .iter()
+        .rev()
+        .map(|x| x.metadata.name.as_str())
+        .collect();
+    ensure!(got == want, "{got:?}");
+    for x in exts
+        .iter()
+        .filter(|x| x.metadata.name == "spin" || x.metadata.name == "tailscale")
+    {
+        let line = format!(
+            "[tdg-init] layer {} sha256 {}",
+            x.metadata.name,
+            layer_sum(x)?
+        );
+        ensure!(log.contains(&line), "no {line:?} in:\n{log}");
+    }
+    Ok(())
+}

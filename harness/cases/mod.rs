@@ -43,6 +43,7 @@ pub fn all() -> Vec<Trial> {
         boot::built_variants_boot_with_their_extensions,
         boot::boot_failures_are_named_in_the_kernels_words,
         boot::a_corrupted_segment_is_caught_by_the_kernel,
+        boot::a_uki_boots_under_uefi_firmware,
         imager::a_base_with_extensions_keeps_them,
         imager::modules_for_another_kernel_are_refused,
         auth::malformed_docker_config_is_a_clear_error,

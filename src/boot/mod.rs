@@ -17,7 +17,25 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::limits::MAX_CONSOLE_BYTES;
 use crate::spec::Arch;
-pub use qemu::Machine;
+pub use qemu::{Machine, Payload};
+
+/// An ESP holding `uki` at the firmware's removable-media path, in a directory that goes when
+/// the returned guard does.
+pub fn esp_for(uki: &Path, arch: Arch) -> Result<(tempfile::TempDir, PathBuf)> {
+    let dir = tempfile::Builder::new()
+        .prefix("tdg-esp-")
+        .tempdir()
+        .map_err(|e| Error::io(Path::new("(temporary ESP)"), e))?;
+    let dest = dir.path().join(qemu::removable_path(arch));
+    let parent = dest.parent().expect("a parent");
+    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    // A hard link where it can be, a copy otherwise: the UKI is not changed either way.
+    if std::fs::hard_link(uki, &dest).is_err() {
+        std::fs::copy(uki, &dest).map_err(|e| Error::io(uki, e))?;
+    }
+    let esp = dir.path().to_path_buf();
+    Ok((dir, esp))
+}
 
 /// Talos's line once machined runs unconfigured (`entering maintenance service`).
 pub const DEFAULT_UNTIL: &str = "entering maintenance service";

@@ -17,10 +17,39 @@ use crate::spec::Arch;
 #[derive(Debug, Clone)]
 pub struct Machine {
     pub arch: Arch,
-    pub kernel: PathBuf,
-    pub initrd: Option<PathBuf>,
-    pub append: String,
+    pub boot: Payload,
     pub memory_mib: u64,
+}
+
+/// A kernel QEMU loads itself, or a UKI that UEFI firmware boots from an ESP.
+#[derive(Debug, Clone)]
+pub enum Payload {
+    Kernel {
+        kernel: PathBuf,
+        initrd: Option<PathBuf>,
+        append: String,
+    },
+    /// `dir` holds `EFI/BOOT/BOOT<arch>.EFI`, served to the firmware as a FAT disk.
+    Uki { esp: PathBuf },
+}
+
+/// The UEFI firmware QEMU boots a UKI with, and the Debian package that has it.
+pub fn firmware(arch: Arch) -> (&'static str, &'static str) {
+    match arch {
+        Arch::Arm64 => (
+            "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd",
+            "qemu-efi-aarch64",
+        ),
+        Arch::Amd64 => ("/usr/share/ovmf/OVMF.fd", "ovmf"),
+    }
+}
+
+/// The removable-media boot path UEFI firmware looks for (`\EFI\BOOT\BOOTAA64.EFI`).
+pub fn removable_path(arch: Arch) -> &'static str {
+    match arch {
+        Arch::Arm64 => "EFI/BOOT/BOOTAA64.EFI",
+        Arch::Amd64 => "EFI/BOOT/BOOTX64.EFI",
+    }
 }
 
 pub fn binary(arch: Arch) -> &'static str {
@@ -75,13 +104,29 @@ pub fn command(m: &Machine) -> Command {
         .args([
             "-nic", "none", "-display", "none", "-monitor", "none", "-serial", "stdio",
         ])
-        .arg("-no-reboot")
-        .arg("-kernel")
-        .arg(&m.kernel);
-    if let Some(i) = &m.initrd {
-        c.arg("-initrd").arg(i);
+        .arg("-no-reboot");
+    match &m.boot {
+        Payload::Kernel {
+            kernel,
+            initrd,
+            append,
+        } => {
+            c.arg("-kernel").arg(kernel);
+            if let Some(i) = initrd {
+                c.arg("-initrd").arg(i);
+            }
+            c.arg("-append").arg(append);
+        }
+        Payload::Uki { esp } => {
+            c.arg("-bios")
+                .arg(firmware(m.arch).0)
+                .arg("-drive")
+                .arg(format!(
+                    "file=fat:{},format=raw,if=virtio,readonly=on",
+                    esp.display()
+                ));
+        }
     }
-    c.arg("-append").arg(&m.append);
     c
 }
 
@@ -105,6 +150,17 @@ pub struct Running {
 
 impl Running {
     pub fn start(m: &Machine) -> Result<Running> {
+        if let Payload::Uki { .. } = m.boot {
+            let (fw, package) = firmware(m.arch);
+            if !Path::new(fw).is_file() {
+                return Err(Error::new(
+                    ErrorKind::Usage,
+                    format!(
+                        "no UEFI firmware at {fw} to boot a UKI with (apt-get install {package})"
+                    ),
+                ));
+            }
+        }
         // SAFETY: installing a handler that only stores to an atomic.
         unsafe {
             libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);

@@ -1,4 +1,4 @@
-//! `tdg boot`: boot an image's boot assets, or local files, under QEMU.
+//! `tdg boot`: boot an image's boot assets, local files, or a UKI, under QEMU.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -6,17 +6,18 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use super::{platform, runtime, Global};
-use tdg::boot::{self, Machine, Options};
+use tdg::boot::{self, Machine, Options, Payload};
 use tdg::error::Error;
 use tdg::layers::flatten::Wanted;
 use tdg::oci::platform::Platform;
+use tdg::pull::Pulled;
 use tdg::reference::ImageRef;
 use tdg::spec::Arch;
 
 #[derive(clap::Args)]
 pub struct BootArgs {
     /// An image with assets/talos/<arch>/boot/{vmlinuz,initramfs.xz}.
-    #[arg(required_unless_present = "kernel", conflicts_with_all = ["kernel", "initrd"])]
+    #[arg(required_unless_present_any = ["kernel", "uki"], conflicts_with_all = ["kernel", "initrd", "uki"])]
     image: Option<String>,
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     platform: Option<String>,
@@ -28,6 +29,9 @@ pub struct BootArgs {
     kernel: Option<PathBuf>,
     #[arg(long, value_name = "FILE")]
     initrd: Option<PathBuf>,
+    /// Boot this UKI under UEFI firmware (its own .cmdline; --append does not apply).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["kernel", "initrd"])]
+    uki: Option<PathBuf>,
     /// Give up after this long.
     #[arg(long, default_value = "300s", value_parser = humantime::parse_duration)]
     timeout: Duration,
@@ -62,41 +66,32 @@ fn arch(a: &BootArgs, p: Option<&Platform>) -> Result<Arch> {
 pub fn boot(g: &Global, a: &BootArgs) -> Result<u8> {
     let p = platform(&a.platform)?;
     let arch = arch(a, p.as_ref())?;
-    // An image's assets stay in the spool until the boot is over.
+    // What the boot reads stays alive until it is over: an image's spool, a UKI's ESP.
     let mut _pulled = None;
-    let (kernel, initrd) = match (&a.image, &a.kernel) {
-        (Some(image), _) => {
-            let image: ImageRef = image.parse()?;
-            let root = format!("assets/talos/{}/boot", arch.as_str());
-            let (k, i) = (format!("{root}/vmlinuz"), format!("{root}/initramfs.xz"));
-            let platform = p.unwrap_or_else(|| Platform::new("linux", arch.as_str(), None));
-            let env = g.env()?;
-            let wanted = Wanted::Paths([k.clone(), i.clone()].into());
-            let pulled =
-                runtime()?.block_on(tdg::pull::pull(&env, &image, Some(&platform), wanted))?;
-            let path = |f: &str| {
-                pulled
-                    .flat
-                    .spooled(&pulled.spool, f)
-                    .with_context(|| format!("{image} has no kernel to boot at /{f}"))
-            };
-            let paths = (path(&k)?, Some(path(&i)?));
-            _pulled = Some(pulled);
-            paths
+    let mut _esp = None;
+    let payload = if let Some(uki) = &a.uki {
+        if !uki.is_file() {
+            return Err(Error::usage(format!("{}: no such file", uki.display())).into());
         }
-        (None, Some(k)) => (k.clone(), a.initrd.clone()),
-        (None, None) => unreachable!("clap requires an image or --kernel"),
-    };
-    let mut append = boot::default_append(arch);
-    if let Some(extra) = &a.append {
-        append = format!("{append} {extra}");
-    }
-    let opts = Options {
-        machine: Machine {
-            arch,
+        let (guard, esp) = boot::esp_for(uki, arch)?;
+        _esp = Some(guard);
+        Payload::Uki { esp }
+    } else {
+        let (kernel, initrd) = kernel_and_initrd(g, a, arch, p.as_ref(), &mut _pulled)?;
+        let mut append = boot::default_append(arch);
+        if let Some(extra) = &a.append {
+            append = format!("{append} {extra}");
+        }
+        Payload::Kernel {
             kernel,
             initrd,
             append,
+        }
+    };
+    let opts = Options {
+        machine: Machine {
+            arch,
+            boot: payload,
             memory_mib: a.memory >> 20,
         },
         timeout: a.timeout,
@@ -109,4 +104,37 @@ pub fn boot(g: &Global, a: &BootArgs) -> Result<u8> {
         super::inspect::Format::Human => print!("{}", booted.human()),
     }
     Ok(booted.exit_code())
+}
+
+/// The kernel and initramfs to boot: an image's (pulled into `keep`, whose spool holds
+/// them), or the files given.
+fn kernel_and_initrd(
+    g: &Global,
+    a: &BootArgs,
+    arch: Arch,
+    p: Option<&Platform>,
+    keep: &mut Option<Pulled>,
+) -> Result<(PathBuf, Option<PathBuf>)> {
+    let Some(image) = &a.image else {
+        let kernel = a.kernel.clone().context("--kernel, --uki or an image")?;
+        return Ok((kernel, a.initrd.clone()));
+    };
+    let image: ImageRef = image.parse()?;
+    let root = format!("assets/talos/{}/boot", arch.as_str());
+    let (k, i) = (format!("{root}/vmlinuz"), format!("{root}/initramfs.xz"));
+    let platform = p
+        .cloned()
+        .unwrap_or_else(|| Platform::new("linux", arch.as_str(), None));
+    let env = g.env()?;
+    let wanted = Wanted::Paths([k.clone(), i.clone()].into());
+    let pulled = runtime()?.block_on(tdg::pull::pull(&env, &image, Some(&platform), wanted))?;
+    let path = |f: &str| {
+        pulled
+            .flat
+            .spooled(&pulled.spool, f)
+            .with_context(|| format!("{image} has no kernel to boot at /{f}"))
+    };
+    let paths = (path(&k)?, Some(path(&i)?));
+    *keep = Some(pulled);
+    Ok(paths)
 }
