@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use std::process::Command;
+
 use anyhow::{ensure, Context, Result};
 
 use tdg::digest::Digest;
@@ -168,6 +170,18 @@ pub fn boot_failures_are_named_in_the_kernels_words() -> Result<()> {
     for c in ["boot::reached", "boot::extensions", "boot::console"] {
         ensure!(outcome(&v, c)?["status"] == "pass", "{c}: {v}");
     }
+    // Evidence bundles keep the console.
+    let evidence = dir.join("evidence");
+    let (code, _) = verify(
+        &ok,
+        None,
+        &["--evidence", evidence.to_str().context("utf-8")?],
+    )?;
+    let console = std::fs::read_to_string(evidence.join("boot-ok/console.log"))?;
+    ensure!(
+        code == 0 && console.contains("entering maintenance service"),
+        "console.log: {console}"
+    );
     let (code, v) = verify(&ok, None, &["--no-boot"])?;
     ensure!(
         code == 1 && outcome(&v, "boot::reached")?["status"] == "skipped",
@@ -339,5 +353,85 @@ pub fn a_uki_boots_under_uefi_firmware() -> Result<()> {
         );
         ensure!(log.contains(&line), "no {line:?} in:\n{log}");
     }
+    Ok(())
+}
+
+/// What `tdg build --matchbox DIR` wrote boots with its profile's kernel arguments.
+pub fn matchbox_output_boots_with_its_profile() -> Result<()> {
+    let w = world::world()?;
+    let tmp = tempfile::tempdir()?;
+    let mb = tmp.path().join("matchbox");
+    let spec = world::repo_root().join("specs/spin-only-arm64.yaml");
+    expect_exit(
+        &Tdg::new()?.run([
+            "build".as_ref(),
+            spec.as_os_str(),
+            "--mirror".as_ref(),
+            format!("ghcr.io=http://{}", w.registry.addr).as_ref(),
+            "--matchbox".as_ref(),
+            mb.as_os_str(),
+        ])?,
+        0,
+    )?;
+    let (code, v, log) = boot(&["--matchbox", mb.to_str().context("utf-8")?])?;
+    ensure!(code == 0 && v["reached"] == true, "{v}\n{log}");
+    ensure!(
+        log.contains("slab_nomerge") && log.contains("talos.platform=metal"),
+        "the profile's arguments are not on the kernel command line:\n{log}"
+    );
+    ensure!(
+        v["extensions"].as_array().is_some_and(|e| e.len() == 7),
+        "{v}"
+    );
+    Ok(())
+}
+
+/// SIGINT while QEMU runs: tdg stops it and exits 2, and no QEMU is left behind.
+pub fn an_interrupted_boot_leaves_no_qemu_behind() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let k = crate::debian::arm64_kernel()?;
+    let kernel = tmp.path().join("vmlinuz-interrupted");
+    std::fs::write(&kernel, k.vmlinuz()?)?;
+    let initrd = tmp.path().join("initrd-interrupted");
+    std::fs::write(&initrd, upstream::boot_base_initramfs()?)?;
+    let tdg = Tdg::new()?;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tdg"))
+        .env("TDG_CACHE", &tdg.cache)
+        .args(["boot", "--kernel"])
+        .arg(&kernel)
+        .arg("--initrd")
+        .arg(&initrd)
+        .args(["--append", "tdg.hang", "--timeout", "300s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let running = || -> Result<bool> {
+        let out = Command::new("pgrep")
+            .arg("-f")
+            .arg(initrd.to_str().context("utf-8")?)
+            .output()?;
+        Ok(out.status.success())
+    };
+    // Wait for QEMU to be up, then interrupt tdg as a terminal's Ctrl-C would.
+    let start = std::time::Instant::now();
+    while !running()? {
+        ensure!(start.elapsed().as_secs() < 30, "QEMU never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let status = child.wait()?;
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().context("stderr")?, &mut err)?;
+    ensure!(
+        status.code() == Some(2) && err.contains("interrupted"),
+        "{status:?}: {err}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    ensure!(
+        !running()?,
+        "QEMU is still running after tdg was interrupted"
+    );
     Ok(())
 }

@@ -44,6 +44,8 @@ pub fn all() -> Vec<Trial> {
         boot::boot_failures_are_named_in_the_kernels_words,
         boot::a_corrupted_segment_is_caught_by_the_kernel,
         boot::a_uki_boots_under_uefi_firmware,
+        boot::matchbox_output_boots_with_its_profile,
+        boot::an_interrupted_boot_leaves_no_qemu_behind,
         imager::a_base_with_extensions_keeps_them,
         imager::modules_for_another_kernel_are_refused,
         auth::malformed_docker_config_is_a_clear_error,

@@ -68,3 +68,62 @@ pub fn write(
     )?;
     Ok(())
 }
+
+/// A matchbox profile read back: the files it boots, found under `dir`, and its arguments.
+#[derive(Debug)]
+pub struct Profile {
+    pub kernel: std::path::PathBuf,
+    pub initrd: Option<std::path::PathBuf>,
+    pub args: Vec<String>,
+}
+
+/// `dir/profiles/<name>.json` (or the only profile there), with its `/assets/...` paths
+/// resolved under `dir`.
+pub fn read_profile(dir: &Path, name: Option<&str>) -> Result<Profile> {
+    let profiles = dir.join("profiles");
+    let path = match name {
+        Some(n) => profiles.join(format!("{n}.json")),
+        None => {
+            let found: Vec<_> = fs::read_dir(&profiles)
+                .with_context(|| format!("reading {}", profiles.display()))?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect();
+            match found.as_slice() {
+                [one] => one.clone(),
+                _ => anyhow::bail!(
+                    "{} holds {} profiles; name one with --profile",
+                    profiles.display(),
+                    found.len()
+                ),
+            }
+        }
+    };
+    let text = crate::located::read_capped(&path, crate::limits::MAX_MANIFEST)?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+    let under = |p: &str| -> Result<std::path::PathBuf> {
+        let rel = crate::layers::flatten::normalize(p)?;
+        Ok(dir.join(rel))
+    };
+    let kernel = under(
+        v["boot"]["kernel"]
+            .as_str()
+            .with_context(|| format!("{}: no boot.kernel", path.display()))?,
+    )?;
+    let initrd = v["boot"]["initrd"][0].as_str().map(under).transpose()?;
+    let args = v["boot"]["args"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Profile {
+        kernel,
+        initrd,
+        args,
+    })
+}

@@ -17,8 +17,14 @@ use tdg::spec::Arch;
 #[derive(clap::Args)]
 pub struct BootArgs {
     /// An image with assets/talos/<arch>/boot/{vmlinuz,initramfs.xz}.
-    #[arg(required_unless_present_any = ["kernel", "uki"], conflicts_with_all = ["kernel", "initrd", "uki"])]
+    #[arg(required_unless_present_any = ["kernel", "uki", "matchbox"], conflicts_with_all = ["kernel", "initrd", "uki", "matchbox"])]
     image: Option<String>,
+    /// Boot what `tdg build --matchbox DIR` wrote, with its profile's kernel arguments.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["kernel", "initrd", "uki"])]
+    matchbox: Option<PathBuf>,
+    /// The matchbox profile (default: the only one in DIR/profiles).
+    #[arg(long, value_name = "NAME", requires = "matchbox")]
+    profile: Option<String>,
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     platform: Option<String>,
     /// arm64 or amd64 (default: the platform's, else arm64).
@@ -76,6 +82,20 @@ pub fn boot(g: &Global, a: &BootArgs) -> Result<u8> {
         let (guard, esp) = boot::esp_for(uki, arch)?;
         _esp = Some(guard);
         Payload::Uki { esp }
+    } else if let Some(dir) = &a.matchbox {
+        let profile = tdg::build::matchbox::read_profile(dir, a.profile.as_deref())?;
+        // The profile's arguments, as matchbox serves them; the arch's serial console last, so
+        // the console is readable whatever the profile names.
+        let mut append = profile.args.join(" ");
+        append = format!("{append} console={}", boot::qemu::console(arch));
+        if let Some(extra) = &a.append {
+            append = format!("{append} {extra}");
+        }
+        Payload::Kernel {
+            kernel: profile.kernel,
+            initrd: profile.initrd,
+            append,
+        }
     } else {
         let (kernel, initrd) = kernel_and_initrd(g, a, arch, p.as_ref(), &mut _pulled)?;
         let mut append = boot::default_append(arch);
