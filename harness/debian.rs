@@ -33,12 +33,12 @@ fn dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/debian"))
 }
 
-/// busybox-static:arm64's binary, unpacked by `.ci/run` beside the kernel.
-pub fn arm64_busybox() -> Result<Vec<u8>> {
-    let p = dir().join("busybox-arm64/bin/busybox");
+/// busybox-static's binary for `arch`, unpacked by `.ci/fetch-arm64`.
+pub fn busybox(arch: &str) -> Result<Vec<u8>> {
+    let p = dir().join(format!("busybox-{arch}/bin/busybox"));
     std::fs::read(&p).with_context(|| {
         format!(
-            "no arm64 busybox at {} (bash .ci/run downloads busybox-static:arm64)",
+            "no {arch} busybox at {} (bash .ci/run downloads busybox-static:{arch})",
             p.display()
         )
     })
@@ -62,6 +62,14 @@ impl Kernel {
         let p = self.root.join(format!("boot/vmlinuz-{}", self.kver));
         std::fs::read(&p).with_context(|| format!("reading {}", p.display()))
     }
+}
+
+/// The unpacked `linux-image-*-cloud-amd64`, or why it is not there.
+pub fn amd64_kernel() -> Result<&'static Kernel> {
+    static K: OnceLock<Result<Kernel, String>> = OnceLock::new();
+    K.get_or_init(|| find(&dir().join("linux-image-cloud-amd64")).map_err(|e| format!("{e:#}")))
+        .as_ref()
+        .map_err(|e| anyhow!("{e}"))
 }
 
 /// The unpacked `linux-image-*-cloud-arm64`, or why it is not there.

@@ -75,22 +75,30 @@ pub const INIT: &str = include_str!("boot/init.sh");
 /// above, loop.ko and squashfs.ko for it to mount layers with, and `rootfs.sqsh` carrying the
 /// kernel's modules (what the modules.dep layer is built from).
 pub fn boot_base_initramfs() -> Result<Vec<u8>> {
+    boot_base_initramfs_for("arm64")
+}
+
+/// [`boot_base_initramfs`] for `arch` (amd64: Debian's amd64 kernel and busybox; the rootfs
+/// without modules).
+pub fn boot_base_initramfs_for(arch: &str) -> Result<Vec<u8>> {
     use tdg::talos::assemble::{compress, newc, squashfs};
-    let k = debian::arm64_kernel()?;
+    let k = if arch == "arm64" {
+        debian::arm64_kernel()?
+    } else {
+        debian::amd64_kernel()?
+    };
     let mut rootfs = vec![
         FileSpec::dir("etc"),
         FileSpec::file("etc/os-release", "NAME=Talos\nVERSION_ID=v1.11.5\n", 0o644),
     ];
-    rootfs.extend(base_modules()?);
+    if arch == "arm64" {
+        rootfs.extend(base_modules()?);
+    }
     let mut files: Vec<FileSpec> = ["bin", "dev", "proc", "sys", "lib", "lib/tdg"]
         .iter()
         .map(|d| FileSpec::dir(d))
         .collect();
-    files.push(FileSpec::file(
-        "bin/busybox",
-        debian::arm64_busybox()?,
-        0o755,
-    ));
+    files.push(FileSpec::file("bin/busybox", debian::busybox(arch)?, 0o755));
     files.push(FileSpec::file("init", INIT, 0o755));
     files.push(FileSpec::file(
         "lib/tdg/loop.ko",

@@ -435,3 +435,45 @@ pub fn an_interrupted_boot_leaves_no_qemu_behind() -> Result<()> {
     );
     Ok(())
 }
+
+/// amd64 too: Debian's amd64 cloud kernel under `qemu-system-x86_64 -M q35` (KVM where
+/// /dev/kvm opens), with the same init and the spin-tailscale layers.
+pub fn amd64_boots_under_q35() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let k = crate::debian::amd64_kernel()?;
+    let kernel = tmp.path().join("vmlinuz");
+    std::fs::write(&kernel, k.vmlinuz()?)?;
+    let exts = vec![tdg::demo::spin(), tdg::demo::tailscale()];
+    let mut initrd = upstream::boot_base_initramfs_for("amd64")?;
+    initrd.extend(tdg::talos::assemble::extensions_segment(
+        &exts,
+        tdg::talos::initramfs::Compression::Zstd,
+    )?);
+    let initrd_path = tmp.path().join("initrd");
+    std::fs::write(&initrd_path, &initrd)?;
+    let (code, v, log) = boot(&[
+        "--arch",
+        "amd64",
+        "--kernel",
+        kernel.to_str().context("utf-8")?,
+        "--initrd",
+        initrd_path.to_str().context("utf-8")?,
+    ])?;
+    ensure!(code == 0 && v["reached"] == true, "{v}\n{log}");
+    let got: Vec<&str> = v["extensions"]
+        .as_array()
+        .context("extensions")?
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    ensure!(got == ["tailscale", "spin"], "{got:?}");
+    for x in &exts {
+        let line = format!(
+            "[tdg-init] layer {} sha256 {}",
+            x.metadata.name,
+            layer_sum(x)?
+        );
+        ensure!(log.contains(&line), "no {line:?} in:\n{log}");
+    }
+    Ok(())
+}

@@ -46,6 +46,7 @@ pub fn all() -> Vec<Trial> {
         boot::a_uki_boots_under_uefi_firmware,
         boot::matchbox_output_boots_with_its_profile,
         boot::an_interrupted_boot_leaves_no_qemu_behind,
+        boot::amd64_boots_under_q35,
         imager::a_base_with_extensions_keeps_them,
         imager::modules_for_another_kernel_are_refused,
         auth::malformed_docker_config_is_a_clear_error,

@@ -116,12 +116,24 @@ impl Booted {
     }
 }
 
-/// Boots and reads the console until it ends. QEMU is stopped on every path.
+/// Boots and reads the console until it ends. QEMU is stopped on every path. KVM is used
+/// when `/dev/kvm` opens for the host's arch; a KVM that QEMU cannot use (nested
+/// virtualisation often refuses MSRs) falls back to TCG.
 pub fn boot(opts: &Options) -> Result<Booted> {
+    let use_kvm = qemu::kvm(opts.machine.arch);
+    match boot_with(opts, use_kvm) {
+        Err(e) if use_kvm && e.to_string().to_ascii_lowercase().contains("kvm") => {
+            boot_with(opts, false)
+        }
+        other => other,
+    }
+}
+
+fn boot_with(opts: &Options, use_kvm: bool) -> Result<Booted> {
     let start = Instant::now();
     let mut reader = console::Reader::new(opts.until.clone());
     let mut log = String::new();
-    let mut running = qemu::Running::start(&opts.machine)?;
+    let mut running = qemu::Running::start(&opts.machine, use_kvm)?;
     let deadline = start + opts.timeout;
     let ended = loop {
         if qemu::interrupted() {

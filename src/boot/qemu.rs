@@ -90,12 +90,17 @@ pub fn kvm(arch: Arch) -> bool {
             .is_ok()
 }
 
-pub fn command(m: &Machine) -> Command {
+/// The QEMU command; `use_kvm` says whether to ask for KVM (with the host's CPU).
+pub fn command(m: &Machine, use_kvm: bool) -> Command {
     let mut c = Command::new(binary(m.arch));
-    let accel = if kvm(m.arch) { "kvm" } else { "tcg" };
+    let (accel, cpu) = if use_kvm {
+        ("kvm", "host")
+    } else {
+        ("tcg", "max")
+    };
     match m.arch {
-        Arch::Arm64 => c.args(["-M", "virt", "-cpu", "max"]),
-        Arch::Amd64 => c.args(["-M", "q35", "-cpu", "max"]),
+        Arch::Arm64 => c.args(["-M", "virt", "-cpu", cpu]),
+        Arch::Amd64 => c.args(["-M", "q35", "-cpu", cpu]),
     };
     c.args(["-accel", accel])
         .args(["-m", &m.memory_mib.to_string()])
@@ -149,7 +154,7 @@ pub struct Running {
 }
 
 impl Running {
-    pub fn start(m: &Machine) -> Result<Running> {
+    pub fn start(m: &Machine, use_kvm: bool) -> Result<Running> {
         if let Payload::Uki { .. } = m.boot {
             let (fw, package) = firmware(m.arch);
             if !Path::new(fw).is_file() {
@@ -166,7 +171,7 @@ impl Running {
             libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
             libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
         }
-        let mut cmd = command(m);
+        let mut cmd = command(m, use_kvm);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
