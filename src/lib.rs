@@ -20,6 +20,7 @@ pub mod limits;
 pub mod located;
 pub mod oci;
 pub mod progress;
+pub mod promote;
 pub mod pull;
 pub mod reference;
 pub mod report;

@@ -10,6 +10,7 @@ mod factory;
 mod flatten;
 mod golden;
 mod imager;
+mod promote;
 mod pull;
 mod release;
 mod reports;
@@ -39,6 +40,8 @@ pub fn all() -> Vec<Trial> {
         build::uki_base_and_several_arches,
         release::build_verify_reports_outcomes_in_json,
         release::release_tags_never_move,
+        promote::promote_copies_every_platform_and_guards_tags,
+        promote::promote_is_gated_by_a_spec_and_a_push_preflight,
         imager::microcode_goes_into_an_uncompressed_cpio_before_the_base,
         boot::built_variants_boot_with_their_extensions,
         boot::boot_failures_are_named_in_the_kernels_words,

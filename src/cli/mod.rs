@@ -8,6 +8,7 @@ pub mod factory;
 pub mod image;
 pub mod inspect;
 pub mod outcomes;
+pub mod promote;
 pub mod verify;
 
 use std::path::PathBuf;
@@ -95,6 +96,9 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Boot an image's kernel and initramfs (or local files) under QEMU and read the console.
     Boot(boot::BootArgs),
+    /// Point a tag at the image another reference names, by digest, with every platform and
+    /// referrer; release tags never move.
+    Promote(promote::PromoteArgs),
 }
 
 impl Cli {
@@ -124,6 +128,7 @@ impl Cli {
             Command::Factory { what } => factory::factory(what, || g.env())?,
             Command::Demo(a) => demo::demo(g, a)?,
             Command::Boot(a) => boot::boot(g, a)?,
+            Command::Promote(a) => promote::promote(g, a)?,
         })
     }
 }

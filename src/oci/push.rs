@@ -11,7 +11,7 @@ use crate::digest::Digest;
 use crate::reference::ImageRef;
 
 /// The registry `target` is pushed to, through mirrors; a layout is not a push target.
-fn registry(target: &ImageRef, mirrors: &Mirrors) -> Result<RegistrySource> {
+pub(crate) fn registry(target: &ImageRef, mirrors: &Mirrors) -> Result<RegistrySource> {
     match mirrors.endpoint(target) {
         Endpoint::Registry {
             host,

@@ -205,6 +205,23 @@ impl RegistrySource {
         Ok(())
     }
 
+    /// The manifests that name `subject` as their subject (signatures, SBOMs, attestations):
+    /// the referrers API, or the referrers tag schema (`sha256-<hex>`) where the registry has
+    /// no API, as the distribution spec says a client must fall back.
+    pub async fn referrers(
+        &self,
+        subject: &Digest,
+    ) -> Result<Vec<oci_client::manifest::ImageIndexEntry>> {
+        let r = self.reference(&subject.to_string());
+        self.client
+            .store_auth_if_needed(r.resolve_registry(), &self.auth)
+            .await;
+        let index = retry(|| self.client.pull_referrers(&r, None))
+            .await
+            .map_err(|e| self.error(&format!("listing referrers of {subject}"), e))?;
+        Ok(index.manifests)
+    }
+
     /// A registry's fault, of the kind its answer says: credentials refused or asked for are
     /// `Auth`, bytes that missed their digest `Integrity`, anything else `Registry`.
     fn error(&self, doing: &str, e: OciDistributionError) -> Error {

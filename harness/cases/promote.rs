@@ -1,0 +1,239 @@
+//! `tdg promote` against a real registry, read back by skopeo: a dry run that changes nothing,
+//! an index copied with every platform and its cosign signature, the same digest twice, release
+//! tags that never move, `--allow-move` for moving tags, a spec that gates the tag, and a
+//! refused push found before SRC is read.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use anyhow::{ensure, Result};
+
+use tdg::oci::image::{Flavor, TarEntry as E};
+use tdg::oci::manifest::Compression;
+
+use super::build::{build, spec_path};
+use super::cli::{expect_exit, Tdg};
+use crate::fixtures::{self, output};
+use crate::registry::{Auth, Registry};
+use crate::upstream;
+
+fn raw(reference: &str) -> Result<std::process::Output> {
+    Ok(Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .output()?)
+}
+
+fn digest_of(reference: &str) -> Result<String> {
+    let out = raw(reference)?;
+    ensure!(out.status.success(), "{reference} is not there");
+    Ok(tdg::digest::Digest::of(&out.stdout).to_string())
+}
+
+pub fn promote_copies_every_platform_and_guards_tags() -> Result<()> {
+    let reg = Registry::start(None)?;
+    let tmp = tempfile::tempdir()?;
+    let r = &reg.addr;
+    // An index over two platforms, and a cosign-style signature beside it.
+    let multi = tmp.path().join("multi");
+    let d = fixtures::layout_index(&multi, "t", &["linux/amd64", "linux/arm64"], Flavor::Oci)?;
+    fixtures::push_with_skopeo(&multi, "t", &format!("{r}/src/multi:t"))?;
+    let sig = tmp.path().join("sig");
+    fixtures::layout_image(
+        &sig,
+        "s",
+        &[(
+            vec![E::file("signature", "not really a signature", 0o644)],
+            Compression::Gzip,
+        )],
+        "linux/amd64",
+        &BTreeMap::new(),
+        Flavor::Oci,
+    )?;
+    let sig_tag = format!("{}.sig", d.to_string().replace(':', "-"));
+    fixtures::push_with_skopeo(&sig, "s", &format!("{r}/src/multi:{sig_tag}"))?;
+    let other = tmp.path().join("other");
+    let d2 = fixtures::layout_index(&other, "t", &["linux/arm64"], Flavor::Oci)?;
+    fixtures::push_with_skopeo(&other, "t", &format!("{r}/src/multi:t2"))?;
+
+    let tdg = Tdg::new()?;
+    let release = format!("{r}/rel/multi:v1.0.0");
+    // A dry run prints the plan and changes nothing.
+    let dry = expect_exit(
+        &tdg.run([
+            "promote",
+            &format!("{r}/src/multi:t"),
+            &release,
+            "--dry-run",
+        ])?,
+        0,
+    )?;
+    ensure!(
+        dry.contains(&format!("{r}/src/multi:t: {d}"))
+            && dry.contains(&format!("{release}: none -> {d}"))
+            && dry.contains("(linux/amd64)")
+            && dry.contains("(linux/arm64)")
+            && dry.contains("cosign sig")
+            && dry.contains("dry run: nothing changed"),
+        "{dry}"
+    );
+    ensure!(
+        !raw(&release)?.status.success(),
+        "a dry run pushed {release}"
+    );
+    // The real run: the same bytes, every platform, the signature.
+    let done = expect_exit(
+        &tdg.run(["promote", &format!("{r}/src/multi:t"), &release])?,
+        0,
+    )?;
+    ensure!(done.contains(&format!("{release}: none -> {d}")), "{done}");
+    ensure!(digest_of(&release)? == d.to_string(), "{done}");
+    ensure!(
+        raw(&format!("{r}/rel/multi:{sig_tag}"))?.status.success(),
+        "the signature was not copied"
+    );
+    let copy = tmp.path().join("copy");
+    fixtures::run(
+        Command::new("skopeo")
+            .args(["copy", "--quiet", "--all", "--src-tls-verify=false"])
+            .arg(format!("docker://{release}"))
+            .arg(format!("oci:{}:c", copy.display())),
+    )?;
+    for arch in ["amd64", "arm64"] {
+        let p = output(
+            Command::new("skopeo")
+                .args([
+                    "inspect",
+                    "--override-arch",
+                    arch,
+                    "--format",
+                    "{{.Architecture}}",
+                ])
+                .arg(format!("oci:{}:c", copy.display())),
+        )?;
+        ensure!(p.trim() == arch, "{arch}: {p}");
+    }
+    // The same digest again is a success that copies nothing.
+    let again = expect_exit(
+        &tdg.run(["promote", &format!("{r}/src/multi:t"), &release])?,
+        0,
+    )?;
+    ensure!(again.contains(&format!("already at {d}")), "{again}");
+    // A release tag never moves, --allow-move or not.
+    for extra in [None, Some("--allow-move")] {
+        let mut args = vec![
+            "promote".to_string(),
+            format!("{r}/src/multi:t2"),
+            release.clone(),
+        ];
+        args.extend(extra.map(str::to_string));
+        let refused = expect_exit(&tdg.run(&args)?, 2)?;
+        ensure!(
+            refused.contains("is a release tag and already points at")
+                && refused.contains(&d.to_string())
+                && refused.contains(&d2.to_string()),
+            "{refused}"
+        );
+    }
+    ensure!(
+        digest_of(&release)? == d.to_string(),
+        "the release tag moved"
+    );
+    // A moving tag moves only when asked, and says from which digest to which.
+    let stable = format!("{r}/rel/multi:stable");
+    expect_exit(
+        &tdg.run(["promote", &format!("{r}/src/multi:t2"), &stable])?,
+        0,
+    )?;
+    let refused = expect_exit(
+        &tdg.run(["promote", &format!("{r}/src/multi:t"), &stable])?,
+        2,
+    )?;
+    ensure!(refused.contains("--allow-move"), "{refused}");
+    ensure!(
+        digest_of(&stable)? == d2.to_string(),
+        "stable moved unasked"
+    );
+    let moved = expect_exit(
+        &tdg.run([
+            "promote",
+            &format!("{r}/src/multi:t"),
+            &stable,
+            "--allow-move",
+        ])?,
+        0,
+    )?;
+    ensure!(moved.contains(&format!("{stable}: {d2} -> {d}")), "{moved}");
+    ensure!(digest_of(&stable)? == d.to_string(), "stable did not move");
+    Ok(())
+}
+
+/// With `--spec`, SRC is verified at the digest it resolved to; an image that fails is never
+/// tagged, one that passes is. A registry that refuses the push is found before SRC is read.
+pub fn promote_is_gated_by_a_spec_and_a_push_preflight() -> Result<()> {
+    let reg = Registry::start(None)?;
+    let tmp = tempfile::tempdir()?;
+    upstream::push_all(&reg.addr, tmp.path())?;
+    let spec = spec_path("spin-only");
+    let tdg = Tdg::new()?;
+    expect_exit(&build(&tdg, &reg.addr, &spec, &["--push"])?, 0)?;
+    let mirror = format!("ghcr.io=http://{}", reg.addr);
+    let src = "ghcr.io/urmanac/talos-cozystack-spin-only:v1.11.5";
+    let src_digest = digest_of(&format!(
+        "{}/urmanac/talos-cozystack-spin-only:v1.11.5",
+        reg.addr
+    ))?;
+    let promote =
+        |src: &str, dst: &str| tdg.run(["promote", src, dst, "--spec", &spec, "--mirror", &mirror]);
+    // The spec passes: the tag is set.
+    let ok = expect_exit(
+        &promote(
+            src,
+            "ghcr.io/urmanac/talos-cozystack-spin-only:v1.11.5-rc.1",
+        )?,
+        0,
+    )?;
+    ensure!(ok.contains(&format!("none -> {src_digest}")), "{ok}");
+    // An image that is not the spec's (an extension image) fails it and is never tagged.
+    let wrong = "ghcr.io/siderolabs/spin:v0.21.0";
+    let failed = expect_exit(
+        &promote(wrong, "ghcr.io/urmanac/talos-cozystack-spin-only:v9.9.9")?,
+        1,
+    )?;
+    ensure!(failed.contains("not promoted"), "{failed}");
+    ensure!(
+        !raw(&format!(
+            "{}/urmanac/talos-cozystack-spin-only:v9.9.9",
+            reg.addr
+        ))?
+        .status
+        .success(),
+        "a failing image was tagged"
+    );
+    // No push access: refused before SRC is read (the cache stays empty).
+    let locked = Registry::start(Some(Auth {
+        user: "u",
+        password: "p",
+    }))?;
+    let fresh = Tdg::new()?;
+    let refused = expect_exit(
+        &fresh.run([
+            "promote",
+            src,
+            &format!("{}/rel/x:v1.0.0", locked.addr),
+            "--mirror",
+            &mirror,
+        ])?,
+        2,
+    )?;
+    ensure!(
+        refused.contains(&format!("registry {}", locked.addr))
+            && refused.contains("push preflight"),
+        "{refused}"
+    );
+    ensure!(
+        !refused.contains(&src_digest),
+        "SRC was read before the preflight: {refused}"
+    );
+    Ok(())
+}
