@@ -13,6 +13,7 @@ pub mod epoch;
 pub mod error;
 pub mod evidence;
 pub mod factory;
+pub mod fleet;
 pub mod http;
 pub mod inspect;
 pub mod layers;

@@ -8,6 +8,7 @@ pub mod cli;
 mod errors;
 mod factory;
 mod flatten;
+mod fleet;
 mod golden;
 mod imager;
 mod promote;
@@ -42,6 +43,7 @@ pub fn all() -> Vec<Trial> {
         release::release_tags_never_move,
         promote::promote_copies_every_platform_and_guards_tags,
         promote::promote_is_gated_by_a_spec_and_a_push_preflight,
+        fleet::fleet_audit_names_drift_and_missing_tags,
         imager::microcode_goes_into_an_uncompressed_cpio_before_the_base,
         boot::built_variants_boot_with_their_extensions,
         boot::boot_failures_are_named_in_the_kernels_words,

@@ -1,6 +1,7 @@
 //! The command line's glue: one module per command, each parsing its arguments, calling one
 //! library function and printing what it returns. `main.rs` only parses and exits.
 
+pub mod audit;
 pub mod boot;
 pub mod build;
 pub mod demo;
@@ -99,6 +100,8 @@ pub enum Command {
     /// Point a tag at the image another reference names, by digest, with every platform and
     /// referrer; release tags never move.
     Promote(promote::PromoteArgs),
+    /// Audit every repository of a release: tags present, specs passing, one revision.
+    Audit(audit::AuditArgs),
 }
 
 impl Cli {
@@ -129,6 +132,7 @@ impl Cli {
             Command::Demo(a) => demo::demo(g, a)?,
             Command::Boot(a) => boot::boot(g, a)?,
             Command::Promote(a) => promote::promote(g, a)?,
+            Command::Audit(a) => audit::audit(g, a)?,
         })
     }
 }

@@ -1,0 +1,81 @@
+//! `tdg audit --fleet FILE`: the fleet's components as one verify report.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use super::{outcomes, runtime, Global};
+use tdg::error::Error;
+use tdg::fleet::{self, Options};
+use tdg::report::Format;
+use tdg::verification::Verification;
+
+#[derive(clap::Args)]
+pub struct AuditArgs {
+    /// The fleet file: every repository of one release.
+    #[arg(long, value_name = "FILE")]
+    fleet: PathBuf,
+    /// The release tag to audit, over the fleet file's `tag`.
+    #[arg(long, value_name = "T")]
+    tag: Option<String>,
+    /// The revision every component must carry [default: the majority's].
+    #[arg(long, value_name = "R")]
+    revision: Option<String>,
+    /// Components checked at once [default: 4 per core].
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    /// How long one component may take before it is an error.
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    #[arg(long, value_enum, default_value = "human")]
+    format: Format,
+    /// Write the report here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+pub fn audit(g: &Global, a: &AuditArgs) -> Result<u8> {
+    let (fleet, tag) = fleet::load_file(&a.fleet).map_err(Error::from)?;
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| 4 * std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let opts = Options {
+        tag: a.tag.clone(),
+        revision: a.revision.clone(),
+        jobs,
+        timeout: a.timeout,
+    };
+    let env = g.env()?;
+    let audit = runtime()?.block_on(fleet::audit(&env, &fleet, tag.as_deref(), &opts));
+    let mut notes = vec![match &audit.revision {
+        Some((r, true)) => format!("fleet {}: the majority is at revision {r}", fleet.name),
+        Some((r, false)) => format!("fleet {}: held to revision {r}", fleet.name),
+        None => format!(
+            "fleet {}: no revision has a majority; pass --revision",
+            fleet.name
+        ),
+    }];
+    let findings = audit
+        .runs
+        .iter()
+        .filter(|r| {
+            r.outcomes
+                .iter()
+                .any(|o| o.status != tdg::check::Status::Pass)
+        })
+        .count();
+    notes.push(format!(
+        "{} of {} components consistent",
+        audit.runs.len() - findings,
+        audit.runs.len()
+    ));
+    let no_majority = audit.revision.is_none();
+    let v = Verification {
+        runs: audit.runs,
+        notes,
+        verdict_differs: false,
+    };
+    let code = outcomes::present(&v, a.format, a.output.as_deref())?;
+    Ok(if no_majority { code.max(1) } else { code })
+}
