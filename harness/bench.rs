@@ -495,6 +495,60 @@ fn main() -> Result<()> {
     build_bench(tmp.path(), &reg.addr, tdg)?;
     boot_bench(tmp.path(), tdg)?;
     release_bench(tmp.path(), tdg)?;
+    fleet_bench(tmp.path(), &reg.addr, tdg)?;
+    Ok(())
+}
+
+/// `tdg audit --fleet` over 30 repositories on loopback, each run with a cold cache: one
+/// component at a time against the default concurrency.
+fn fleet_bench(dir: &Path, registry: &str, tdg: &str) -> Result<()> {
+    use std::collections::BTreeMap;
+    use tdg::oci::image::{Flavor, TarEntry as E};
+    let layout = dir.join("fleet-image");
+    let labels = BTreeMap::from([(
+        "org.opencontainers.image.revision".to_string(),
+        "0123456789abcdef".to_string(),
+    )]);
+    fixtures::layout_image(
+        &layout,
+        "t",
+        &[(
+            vec![E::file("etc/release", "x", 0o644)],
+            manifest::Compression::Gzip,
+        )],
+        "linux/arm64",
+        &labels,
+        Flavor::Oci,
+    )?;
+    let mut fleet =
+        String::from("apiVersion: tdg/v1\nkind: Fleet\nname: bench\ntag: v1.0.0\ncomponents:\n");
+    for i in 0..30 {
+        let repo = format!("{registry}/fleet/c{i:02}");
+        fixtures::push_with_tdg(&layout, "t", &format!("{repo}:v1.0.0"))?;
+        fleet += &format!("  - image: {repo}\n");
+    }
+    let file = dir.join("fleet.yaml");
+    std::fs::write(&file, fleet)?;
+    let run = |jobs: Option<&str>, n: usize| -> Result<Duration> {
+        let cache = dir.join(format!("fleet-cache-{n}"));
+        let mut c = Command::new(tdg);
+        c.env("TDG_CACHE", &cache)
+            .env("DOCKER_CONFIG", dir)
+            .args(["audit", "--fleet"])
+            .arg(&file);
+        if let Some(j) = jobs {
+            c.args(["--jobs", j]);
+        }
+        timed(&mut c)
+    };
+    let serial = run(Some("1"), 0)?;
+    let concurrent = run(None, 1)?;
+    println!(
+        "tdg audit --fleet (30 components): --jobs 1 {:.2}s, default jobs {:.2}s ({:.1}x)",
+        serial.as_secs_f64(),
+        concurrent.as_secs_f64(),
+        serial.as_secs_f64() / concurrent.as_secs_f64()
+    );
     Ok(())
 }
 

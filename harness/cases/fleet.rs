@@ -158,3 +158,24 @@ pub fn fleet_audit_names_drift_and_missing_tags() -> Result<()> {
     ensure!(bad.contains(&format!("{f}:4:1")), "{bad}");
     Ok(())
 }
+
+/// The project's own fleet file, as the audit workflow runs it, against the published variants
+/// as the world built them: both tags present, both specs passing, one revision.
+pub fn the_projects_fleet_file_audits_the_published_variants() -> Result<()> {
+    let w = crate::world::world()?;
+    let file = crate::world::repo_root().join("fleet.yaml");
+    let mirror = format!("ghcr.io=http://{}", w.registry.addr);
+    let out = Tdg::new()?.run([
+        "audit".as_ref(),
+        "--fleet".as_ref(),
+        file.as_os_str(),
+        "--mirror".as_ref(),
+        mirror.as_ref(),
+    ])?;
+    let text = expect_exit(&out, 0)?;
+    ensure!(
+        text.contains("2 of 2 components consistent") && text.contains("spec::"),
+        "{text}"
+    );
+    Ok(())
+}

@@ -44,6 +44,7 @@ pub fn all() -> Vec<Trial> {
         promote::promote_copies_every_platform_and_guards_tags,
         promote::promote_is_gated_by_a_spec_and_a_push_preflight,
         fleet::fleet_audit_names_drift_and_missing_tags,
+        fleet::the_projects_fleet_file_audits_the_published_variants,
         imager::microcode_goes_into_an_uncompressed_cpio_before_the_base,
         boot::built_variants_boot_with_their_extensions,
         boot::boot_failures_are_named_in_the_kernels_words,

@@ -125,7 +125,10 @@ pub fn workflows_parse_and_name_real_tdg_commands() -> Result<()> {
     for want in [
         "release.yml:build",
         "release.yml:verify",
+        "release.yml:promote",
+        "release.yml:audit",
         "audit.yml:verify",
+        "audit.yml:audit",
     ] {
         ensure!(
             seen.contains(want),
