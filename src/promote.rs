@@ -133,9 +133,24 @@ pub async fn promote(
     let steps = items.iter().map(describe).collect();
     if !dry_run {
         let dst = crate::oci::push::registry(&req.target, &env.mirrors)?;
-        for item in &items {
+        let (tag, rest) = items.split_last().expect("a plan ends with the tag");
+        for item in rest {
             carry_out(env, &resolved.source, &dst, item).await?;
         }
+        // No compare-and-set in the distribution API: re-read DST just before writing it, so a
+        // push that raced this copy is found, not overwritten.
+        let now = crate::oci::push::current_digest(&req.target, &env.mirrors).await?;
+        if now != before {
+            return Err(Error::usage(format!(
+                "{}: another push set the tag to {} during the copy; it was {} before",
+                req.target,
+                now.map_or("nothing".into(), |d| d.to_string()),
+                before
+                    .as_ref()
+                    .map_or("not there".into(), |d| d.to_string())
+            )));
+        }
+        carry_out(env, &resolved.source, &dst, tag).await?;
         let now = crate::oci::push::current_digest(&req.target, &env.mirrors).await?;
         if now.as_ref() != Some(&digest) {
             return Err(Error::integrity(format!(

@@ -41,6 +41,7 @@ pub fn all() -> Vec<Trial> {
         build::uki_base_and_several_arches,
         release::build_verify_reports_outcomes_in_json,
         release::release_tags_never_move,
+        release::concurrent_pushes_of_one_release_tag_leave_one_winner,
         promote::promote_copies_every_platform_and_guards_tags,
         promote::promote_is_gated_by_a_spec_and_a_push_preflight,
         fleet::fleet_audit_names_drift_and_missing_tags,

@@ -115,3 +115,58 @@ pub fn release_tags_never_move() -> Result<()> {
     ensure!(digest_at("demo-stable")? != d1, "demo-stable did not move");
     Ok(())
 }
+
+/// Two processes push different builds to one new release tag at once. The distribution API
+/// has no compare-and-set; tdg re-reads the tag just before and just after writing it, so one
+/// wins and the other is told (exit 2), naming the digest that won.
+pub fn concurrent_pushes_of_one_release_tag_leave_one_winner() -> Result<()> {
+    let reg = Registry::start(None)?;
+    let tmp = tempfile::tempdir()?;
+    upstream::push_all(&reg.addr, tmp.path())?;
+    let spec = spec_path("spin-only");
+    let mirror = format!("ghcr.io=http://{}", reg.addr);
+    let (a, b) = (Tdg::new()?, Tdg::new()?);
+    let spawn = |tdg: &Tdg, revision: &str| {
+        Command::new(env!("CARGO_BIN_EXE_tdg"))
+            .env("TDG_CACHE", &tdg.cache)
+            .env("DOCKER_CONFIG", &tdg.docker_config)
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .args(["build", &spec, "--mirror", &mirror, "--push", "--label"])
+            .arg(format!("org.opencontainers.image.revision={revision}"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+    };
+    let first = spawn(&a, "1111111111111111")?;
+    let second = spawn(&b, "2222222222222222")?;
+    let outs = [first.wait_with_output()?, second.wait_with_output()?];
+    let codes: Vec<Option<i32>> = outs.iter().map(|o| o.status.code()).collect();
+    let text: Vec<String> = outs.iter().map(super::cli::text).collect();
+    let tag = format!("{}/urmanac/talos-cozystack-spin-only:v1.11.5", reg.addr);
+    let now = output(
+        Command::new("skopeo")
+            .args(["inspect", "--tls-verify=false", "--format", "{{.Digest}}"])
+            .arg(format!("docker://{tag}")),
+    )?;
+    let now = now.trim();
+    let winner = codes.iter().position(|c| *c == Some(0));
+    ensure!(
+        codes.iter().filter(|c| **c == Some(0)).count() == 1
+            && codes.iter().filter(|c| **c == Some(2)).count() == 1,
+        "exit codes {codes:?}:\n{}\n---\n{}",
+        text[0],
+        text[1]
+    );
+    let loser = &text[1 - winner.context("a winner")?];
+    ensure!(
+        loser.contains(now)
+            && (loser.contains("another push set the tag") || loser.contains("is a release tag")),
+        "{loser}"
+    );
+    ensure!(
+        text[winner.context("a winner")?].contains(now),
+        "the tag names {now}, not the winner's build:\n{}",
+        text[winner.context("a winner")?]
+    );
+    Ok(())
+}

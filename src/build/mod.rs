@@ -471,9 +471,10 @@ async fn push(
         None => String::new(),
     };
     let src = LayoutSource::open(out_dir)?;
-    let digest = crate::oci::push::push_layout(&src, Some(tag), target, &env.mirrors)
-        .await
-        .with_context(|| format!("pushing to {target}"))?;
+    let digest =
+        crate::oci::push::push_layout_over(&src, Some(tag), target, &env.mirrors, Some(before))
+            .await
+            .with_context(|| format!("pushing to {target}"))?;
     if &digest != built {
         bail!("pushed {digest}, but the build made {built}");
     }

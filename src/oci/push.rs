@@ -50,6 +50,20 @@ pub async fn push_layout(
     target: &ImageRef,
     mirrors: &Mirrors,
 ) -> Result<Digest> {
+    push_layout_over(layout, layout_tag, target, mirrors, None).await
+}
+
+/// As `push_layout`, for a tag that must still name `seen` (what it named when the push was
+/// planned) when the tag is written, and ours after. The distribution API has no
+/// compare-and-set, so this narrows a race with another pusher to the moment of the tag's PUT
+/// instead of the whole upload, and the loser of what remains hears of it.
+pub async fn push_layout_over(
+    layout: &LayoutSource,
+    layout_tag: Option<&str>,
+    target: &ImageRef,
+    mirrors: &Mirrors,
+    seen: Option<Option<Digest>>,
+) -> Result<Digest> {
     let registry = registry(target, mirrors)?;
     let top = layout.top(layout_tag, None)?;
     let bytes = layout.document(&top.digest, Some(top.size))?;
@@ -70,9 +84,28 @@ pub async fn push_layout(
             );
         }
     }
+    let raced = |now: Option<Digest>| {
+        crate::error::Error::usage(format!(
+            "{target}: another push set the tag to {} while this one ran; it was {} when this push began",
+            now.map_or("nothing".into(), |d| d.to_string()),
+            seen.clone().flatten().map_or("not there".into(), |d| d.to_string()),
+        ))
+    };
+    if let Some(seen) = &seen {
+        let now = current_digest(target, mirrors).await?;
+        if &now != seen && now.as_ref() != Some(&top.digest) {
+            return Err(raced(now).into());
+        }
+    }
     registry
         .push_manifest(&reference, bytes, &top.media_type)
         .await?;
+    if seen.is_some() {
+        let now = current_digest(target, mirrors).await?;
+        if now.as_ref() != Some(&top.digest) {
+            return Err(raced(now).into());
+        }
+    }
     Ok(top.digest)
 }
 
