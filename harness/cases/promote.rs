@@ -52,6 +52,7 @@ pub fn promote_copies_every_platform_and_guards_tags() -> Result<()> {
     )?;
     let sig_tag = format!("{}.sig", d.to_string().replace(':', "-"));
     fixtures::push_with_skopeo(&sig, "s", &format!("{r}/src/multi:{sig_tag}"))?;
+    let referrer = push_referrer(r, "src/multi", &d, tmp.path())?;
     let other = tmp.path().join("other");
     let d2 = fixtures::layout_index(&other, "t", &["linux/arm64"], Flavor::Oci)?;
     fixtures::push_with_skopeo(&other, "t", &format!("{r}/src/multi:t2"))?;
@@ -69,7 +70,9 @@ pub fn promote_copies_every_platform_and_guards_tags() -> Result<()> {
         0,
     )?;
     ensure!(
-        dry.contains(&format!("{r}/src/multi:t: {d}"))
+        dry.contains(&format!(
+            "referrer {referrer} (application/spdx+json) of {d}"
+        )) && dry.contains(&format!("{r}/src/multi:t: {d}"))
             && dry.contains(&format!("{release}: none -> {d}"))
             && dry.contains("(linux/amd64)")
             && dry.contains("(linux/arm64)")
@@ -91,6 +94,20 @@ pub fn promote_copies_every_platform_and_guards_tags() -> Result<()> {
     ensure!(
         raw(&format!("{r}/rel/multi:{sig_tag}"))?.status.success(),
         "the signature was not copied"
+    );
+    // The OCI referrer came along, and DST's referrers tag schema index lists it.
+    ensure!(
+        raw(&format!("{r}/rel/multi@{referrer}"))?.status.success(),
+        "the referrer was not copied"
+    );
+    let listed = raw(&format!(
+        "{r}/rel/multi:{}",
+        d.to_string().replace(':', "-")
+    ))?;
+    ensure!(
+        String::from_utf8_lossy(&listed.stdout).contains(&referrer.to_string()),
+        "DST's referrers index does not list {referrer}: {}",
+        String::from_utf8_lossy(&listed.stdout)
     );
     let copy = tmp.path().join("copy");
     fixtures::run(
@@ -236,4 +253,44 @@ pub fn promote_is_gated_by_a_spec_and_a_push_preflight() -> Result<()> {
         "SRC was read before the preflight: {refused}"
     );
     Ok(())
+}
+
+/// An SBOM artifact whose `subject` is `subject`, listed where a registry without the referrers
+/// API keeps it: the index under the tag `sha256-<hex>` (distribution-spec, referrers tag schema).
+fn push_referrer(
+    registry: &str,
+    repository: &str,
+    subject: &tdg::digest::Digest,
+    work: &std::path::Path,
+) -> Result<tdg::digest::Digest> {
+    use tdg::digest::Digest;
+    use tdg::oci::manifest::{OCI_INDEX, OCI_MANIFEST};
+    let src = tdg::oci::registry::RegistrySource::new(registry, repository, true)?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let subject_bytes = raw(&format!("{registry}/{repository}@{subject}"))?.stdout;
+    let empty = b"{}".to_vec();
+    let sbom = br#"{"spdxVersion":"SPDX-2.3"}"#.to_vec();
+    for blob in [&empty, &sbom] {
+        let path = work.join(Digest::of(blob).hex());
+        std::fs::write(&path, blob)?;
+        rt.block_on(src.push_blob(&Digest::of(blob), &path))?;
+    }
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": "application/spdx+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": Digest::of(&empty).to_string(), "size": empty.len()},
+        "layers": [{"mediaType": "application/spdx+json", "digest": Digest::of(&sbom).to_string(), "size": sbom.len()}],
+        "subject": {"mediaType": OCI_INDEX, "digest": subject.to_string(), "size": subject_bytes.len()},
+    }))?;
+    let d = Digest::of(&manifest);
+    rt.block_on(src.push_manifest(&d.to_string(), manifest.clone(), OCI_MANIFEST))?;
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": d.to_string(), "size": manifest.len(), "artifactType": "application/spdx+json"}],
+    }))?;
+    let tag = subject.to_string().replace(':', "-");
+    rt.block_on(src.push_manifest(&tag, index, OCI_INDEX))?;
+    Ok(d)
 }
