@@ -46,6 +46,26 @@ pub struct SpecRun {
 }
 
 impl SpecRun {
+    /// A run that has found nothing yet.
+    pub fn new(spec: &str, spec_path: &str, spec_sha256: &str, image: &str) -> Self {
+        SpecRun {
+            spec: spec.to_string(),
+            spec_path: spec_path.to_string(),
+            spec_sha256: spec_sha256.to_string(),
+            image: image.to_string(),
+            source: None,
+            digest: None,
+            manifest_digest: None,
+            platform: None,
+            outcomes: Vec::new(),
+            duration_ms: 0.0,
+            fetched: FetchStats::default(),
+            error: None,
+            goldens: Vec::new(),
+            console: None,
+        }
+    }
+
     pub fn worst(&self) -> Status {
         self.outcomes
             .iter()
@@ -110,22 +130,12 @@ pub async fn run(ctx: &Env, plan: &Plan) -> SpecRun {
 pub async fn run_keeping(ctx: &Env, plan: &Plan) -> (SpecRun, Option<Pulled>) {
     let start = Instant::now();
     let before = ctx.cache.stats();
-    let mut run = SpecRun {
-        spec: plan.spec.name.clone(),
-        spec_path: plan.spec.path.display().to_string(),
-        spec_sha256: plan.spec.file_digest.to_string(),
-        image: plan.image.to_string(),
-        source: None,
-        digest: None,
-        manifest_digest: None,
-        platform: None,
-        outcomes: Vec::new(),
-        duration_ms: 0.0,
-        fetched: FetchStats::default(),
-        error: None,
-        goldens: Vec::new(),
-        console: None,
-    };
+    let mut run = SpecRun::new(
+        &plan.spec.name,
+        &plan.spec.path.display().to_string(),
+        &plan.spec.file_digest.to_string(),
+        &plan.image.to_string(),
+    );
     let wanted = Wanted::Paths(plan.content_paths());
     let mut kept = None;
     match pull(ctx, &plan.image, plan.platform.as_ref(), wanted).await {

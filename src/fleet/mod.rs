@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 
 use crate::check::{Kind, Outcome, Plan, Status};
-use crate::oci::cache::FetchStats;
 use crate::oci::mirror::Endpoint;
 use crate::oci::source::Source;
 use crate::pull::Env;
@@ -122,24 +121,14 @@ async fn probe(
 ) -> Probe {
     let start = Instant::now();
     let image = fleet.reference(c, tag);
-    let mut run = SpecRun {
-        spec: c.image.to_string(),
-        spec_path: fleet.path.display().to_string(),
-        spec_sha256: fleet.file_digest.to_string(),
-        image: image
+    let mut run = SpecRun::new(
+        &c.image.to_string(),
+        &fleet.path.display().to_string(),
+        &fleet.file_digest.to_string(),
+        &image
             .as_ref()
             .map_or_else(|| c.image.to_string(), |i| i.to_string()),
-        source: None,
-        digest: None,
-        manifest_digest: None,
-        platform: None,
-        outcomes: Vec::new(),
-        duration_ms: 0.0,
-        fetched: FetchStats::default(),
-        error: None,
-        goldens: Vec::new(),
-        console: None,
-    };
+    );
     let revision = match image {
         None => {
             run.outcomes.push(outcome(
