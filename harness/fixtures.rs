@@ -174,6 +174,22 @@ pub fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// The digest a reference names in a plaintext registry: its top document (index or
+/// manifest) as skopeo, not tdg, fetches it.
+pub fn skopeo_digest(reference: &str) -> Result<String> {
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "skopeo inspect {reference}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(Digest::of(&out.stdout).to_string())
+}
+
 pub fn output(cmd: &mut Command) -> Result<String> {
     let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
     if !out.status.success() {

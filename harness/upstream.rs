@@ -135,19 +135,7 @@ fn metadata(name: &str, version: &str, description: &str) -> Metadata {
 
 /// One of CozyStack's extensions for `arch`, as an [`ExtensionInput`].
 pub fn cozystack_extension(name: &str, arch: &str) -> Result<ExtensionInput> {
-    let fw = |files: &[(&str, usize)]| -> Vec<FileSpec> {
-        files
-            .iter()
-            .enumerate()
-            .map(|(i, (p, n))| {
-                FileSpec::file(
-                    &format!("usr/lib/firmware/{p}"),
-                    demo::filler(*n, 90 + i as u64),
-                    0o644,
-                )
-            })
-            .collect()
-    };
+    let fw = |files: &[(&str, usize)]| demo::firmware(files, 90);
     let tag = |image: &str| image.rsplit(':').next().unwrap_or_default().to_string();
     let modules = |rels: &[&str]| -> Result<Vec<FileSpec>> {
         if arch != "arm64" {

@@ -24,12 +24,6 @@ fn raw(reference: &str) -> Result<std::process::Output> {
         .output()?)
 }
 
-fn digest_of(reference: &str) -> Result<String> {
-    let out = raw(reference)?;
-    ensure!(out.status.success(), "{reference} is not there");
-    Ok(tdg::digest::Digest::of(&out.stdout).to_string())
-}
-
 pub fn promote_copies_every_platform_and_guards_tags() -> Result<()> {
     let reg = Registry::start(None)?;
     let tmp = tempfile::tempdir()?;
@@ -90,7 +84,10 @@ pub fn promote_copies_every_platform_and_guards_tags() -> Result<()> {
         0,
     )?;
     ensure!(done.contains(&format!("{release}: none -> {d}")), "{done}");
-    ensure!(digest_of(&release)? == d.to_string(), "{done}");
+    ensure!(
+        fixtures::skopeo_digest(&release)? == d.to_string(),
+        "{done}"
+    );
     ensure!(
         raw(&format!("{r}/rel/multi:{sig_tag}"))?.status.success(),
         "the signature was not copied"
@@ -153,7 +150,7 @@ pub fn promote_copies_every_platform_and_guards_tags() -> Result<()> {
         );
     }
     ensure!(
-        digest_of(&release)? == d.to_string(),
+        fixtures::skopeo_digest(&release)? == d.to_string(),
         "the release tag moved"
     );
     // A moving tag moves only when asked, and says from which digest to which.
@@ -168,7 +165,7 @@ pub fn promote_copies_every_platform_and_guards_tags() -> Result<()> {
     )?;
     ensure!(refused.contains("--allow-move"), "{refused}");
     ensure!(
-        digest_of(&stable)? == d2.to_string(),
+        fixtures::skopeo_digest(&stable)? == d2.to_string(),
         "stable moved unasked"
     );
     let moved = expect_exit(
@@ -181,7 +178,10 @@ pub fn promote_copies_every_platform_and_guards_tags() -> Result<()> {
         0,
     )?;
     ensure!(moved.contains(&format!("{stable}: {d2} -> {d}")), "{moved}");
-    ensure!(digest_of(&stable)? == d.to_string(), "stable did not move");
+    ensure!(
+        fixtures::skopeo_digest(&stable)? == d.to_string(),
+        "stable did not move"
+    );
     Ok(())
 }
 
@@ -196,7 +196,7 @@ pub fn promote_is_gated_by_a_spec_and_a_push_preflight() -> Result<()> {
     expect_exit(&build(&tdg, &reg.addr, &spec, &["--push"])?, 0)?;
     let mirror = format!("ghcr.io=http://{}", reg.addr);
     let src = "ghcr.io/urmanac/talos-cozystack-spin-only:v1.11.5";
-    let src_digest = digest_of(&format!(
+    let src_digest = fixtures::skopeo_digest(&format!(
         "{}/urmanac/talos-cozystack-spin-only:v1.11.5",
         reg.addr
     ))?;

@@ -6,7 +6,7 @@ use anyhow::{ensure, Context, Result};
 
 use super::build::{build, spec_path};
 use super::cli::{expect_exit, Tdg};
-use crate::fixtures::output;
+use crate::fixtures::skopeo_digest;
 use crate::registry::Registry;
 use crate::{upstream, world};
 
@@ -57,17 +57,11 @@ pub fn release_tags_never_move() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     upstream::push_all(&reg.addr, tmp.path())?;
     let spec = spec_path("spin-only");
-    let digest_at = |tag: &str| -> Result<String> {
-        Ok(output(
-            Command::new("skopeo")
-                .args(["inspect", "--tls-verify=false", "--format", "{{.Digest}}"])
-                .arg(format!(
-                    "docker://{}/urmanac/talos-cozystack-spin-only:{tag}",
-                    reg.addr
-                )),
-        )?
-        .trim()
-        .to_string())
+    let digest_at = |tag: &str| {
+        skopeo_digest(&format!(
+            "{}/urmanac/talos-cozystack-spin-only:{tag}",
+            reg.addr
+        ))
     };
     let tdg = Tdg::new()?;
     let first = expect_exit(&build(&tdg, &reg.addr, &spec, &["--push"])?, 0)?;
@@ -143,12 +137,8 @@ pub fn concurrent_pushes_of_one_release_tag_leave_one_winner() -> Result<()> {
     let codes: Vec<Option<i32>> = outs.iter().map(|o| o.status.code()).collect();
     let text: Vec<String> = outs.iter().map(super::cli::text).collect();
     let tag = format!("{}/urmanac/talos-cozystack-spin-only:v1.11.5", reg.addr);
-    let now = output(
-        Command::new("skopeo")
-            .args(["inspect", "--tls-verify=false", "--format", "{{.Digest}}"])
-            .arg(format!("docker://{tag}")),
-    )?;
-    let now = now.trim();
+    let now = skopeo_digest(&tag)?;
+    let now = now.as_str();
     let winner = codes.iter().position(|c| *c == Some(0));
     ensure!(
         codes.iter().filter(|c| **c == Some(0)).count() == 1

@@ -129,7 +129,8 @@ fn sidero(name: &str, version: &str, description: &str, files: Vec<FileSpec>) ->
     }
 }
 
-fn firmware(files: &[(&str, usize)], seed: u64) -> Vec<FileSpec> {
+/// Firmware files under `usr/lib/firmware/`, filled deterministically from `seed`.
+pub fn firmware(files: &[(&str, usize)], seed: u64) -> Vec<FileSpec> {
     files
         .iter()
         .enumerate()

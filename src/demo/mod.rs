@@ -6,8 +6,8 @@
 mod extensions;
 
 pub use extensions::{
-    cozystack_arm64, modules_dep_layer, spin, tailscale, variant_extensions, with_parents,
-    KERNEL_RELEASE,
+    cozystack_arm64, firmware, modules_dep_layer, spin, tailscale, variant_extensions,
+    with_parents, KERNEL_RELEASE,
 };
 
 use std::collections::BTreeMap;
