@@ -106,7 +106,10 @@ enum Item {
         label: String,
     },
     /// The referrers tag schema's index for a subject, for a DST without the referrers API.
-    FallbackIndex(Digest),
+    FallbackIndex {
+        subject: Digest,
+        entries: Vec<oci_client::manifest::ImageIndexEntry>,
+    },
 }
 
 /// Copies the resolved image to DST (or, `dry_run`, only plans it).
@@ -173,7 +176,10 @@ async fn plan(req: &Request, resolved: &Resolved) -> Result<Vec<Item>> {
     let mut items = Vec::new();
     let mut seen = BTreeSet::new();
     let top_type = media_type(&resolved.top)?;
+    let top_label = format!("{} {}", kind(&top_type), resolved.digest);
     let mut subjects = vec![resolved.digest.clone()];
+    // The image itself by digest (after its blobs, or its platforms' manifests) before its
+    // referrers; the tag last of all.
     match parse(&resolved.top, &top_type)? {
         Manifest::Index(index) => {
             for child in &index.manifests {
@@ -193,24 +199,21 @@ async fn plan(req: &Request, resolved: &Resolved) -> Result<Vec<Item>> {
                 )?;
                 subjects.push(child.digest.clone());
             }
+            items.push(Item::Manifest {
+                reference: resolved.digest.to_string(),
+                bytes: resolved.top.clone(),
+                media_type: top_type.clone(),
+                label: top_label,
+            });
         }
-        Manifest::Image(_) => {}
-    }
-    // The image itself by digest before its referrers; the tag last of all.
-    items.push(Item::Manifest {
-        reference: resolved.digest.to_string(),
-        bytes: resolved.top.clone(),
-        media_type: top_type.clone(),
-        label: format!("{} {}", kind(&top_type), resolved.digest),
-    });
-    if let Manifest::Image(m) = parse(&resolved.top, &top_type)? {
-        let blobs = std::iter::once(m.config).chain(m.layers);
-        let at = items.len() - 1;
-        for b in blobs.rev() {
-            if seen.insert(b.digest.clone()) {
-                items.insert(at, Item::Blob(b));
-            }
-        }
+        Manifest::Image(_) => image(
+            &mut items,
+            &mut seen,
+            resolved.digest.to_string(),
+            resolved.top.clone(),
+            &top_type,
+            top_label,
+        )?,
     }
     for subject in &subjects {
         referrers(&mut items, &mut seen, src, subject).await?;
@@ -269,8 +272,8 @@ async fn referrers(
     let Source::Registry(src) = source else {
         return Ok(());
     };
-    let mut any = false;
-    for entry in src.referrers(subject).await? {
+    let entries = src.referrers(subject).await?;
+    for entry in &entries {
         let d: Digest = entry
             .digest
             .parse()
@@ -292,10 +295,12 @@ async fn referrers(
             &entry.media_type,
             format!("referrer {d} ({kind}) of {subject}"),
         )?;
-        any = true;
     }
-    if any {
-        items.push(Item::FallbackIndex(subject.clone()));
+    if !entries.is_empty() {
+        items.push(Item::FallbackIndex {
+            subject: subject.clone(),
+            entries,
+        });
     }
     let base = subject.to_string().replace(':', "-");
     for suffix in COSIGN_SUFFIXES {
@@ -330,21 +335,22 @@ async fn carry_out(env: &Env, src: &Source, dst: &RegistrySource, item: &Item) -
             dst.push_manifest(reference, bytes.clone(), media_type)
                 .await
         }
-        Item::FallbackIndex(subject) => fallback_index(src, dst, subject).await,
+        Item::FallbackIndex { subject, entries } => fallback_index(dst, subject, entries).await,
     }
 }
 
 /// A DST without the referrers API lists a subject's referrers under the tag `sha256-<hex>`
 /// (distribution-spec "Referrers Tag Schema"): what it lists already, plus what was copied.
-async fn fallback_index(src: &Source, dst: &RegistrySource, subject: &Digest) -> Result<()> {
-    let Source::Registry(src) = src else {
-        return Ok(());
-    };
-    let wanted = src.referrers(subject).await?;
+async fn fallback_index(
+    dst: &RegistrySource,
+    subject: &Digest,
+    wanted: &[oci_client::manifest::ImageIndexEntry],
+) -> Result<()> {
     let mut have = dst.referrers(subject).await?;
     let missing: Vec<_> = wanted
-        .into_iter()
+        .iter()
         .filter(|w| !have.iter().any(|h| h.digest == w.digest))
+        .cloned()
         .collect();
     if missing.is_empty() {
         return Ok(());
@@ -364,8 +370,8 @@ fn describe(item: &Item) -> String {
     match item {
         Item::Blob(d) => format!("blob {} ({} bytes)", d.digest, d.size),
         Item::Manifest { label, .. } => label.clone(),
-        Item::FallbackIndex(s) => {
-            format!("referrers index for {s} (tag schema, if DST lacks the API)")
+        Item::FallbackIndex { subject, .. } => {
+            format!("referrers index for {subject} (tag schema, if DST lacks the API)")
         }
     }
 }

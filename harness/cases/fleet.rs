@@ -105,6 +105,21 @@ pub fn fleet_audit_names_drift_and_missing_tags() -> Result<()> {
             ],
         "{failed:?}"
     );
+    // Two components split evenly: no majority, and both are findings.
+    let tie = tmp.path().join("tie.yaml");
+    std::fs::write(
+        &tie,
+        format!("apiVersion: tdg/v1\nkind: Fleet\nname: tie\ntag: v1.0.0\ncomponents:\n  - image: {r}/release/c00\n  - image: {r}/release/c28\n"),
+    )?;
+    let split = expect_exit(
+        &tdg.run(["audit", "--fleet", tie.to_str().context("utf-8")?])?,
+        1,
+    )?;
+    ensure!(
+        split.contains("no revision has a majority")
+            && split.contains("0 of 2 components consistent"),
+        "{split}"
+    );
     // Held to the drifted revision, the 28 drift instead.
     let held = expect_exit(&tdg.run(["audit", "--fleet", &f, "--revision", DRIFT])?, 1)?;
     ensure!(held.contains("1 of 30 components consistent"), "{held}");

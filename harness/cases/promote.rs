@@ -202,15 +202,20 @@ pub fn promote_is_gated_by_a_spec_and_a_push_preflight() -> Result<()> {
     ))?;
     let promote =
         |src: &str, dst: &str| tdg.run(["promote", src, dst, "--spec", &spec, "--mirror", &mirror]);
-    // The spec passes: the tag is set.
+    // The spec passes: the tag is set, in another repository (whose registry refuses a
+    // manifest whose blobs were not copied there first); skopeo reads the same digest.
     let ok = expect_exit(
-        &promote(
-            src,
-            "ghcr.io/urmanac/talos-cozystack-spin-only:v1.11.5-rc.1",
-        )?,
+        &promote(src, "ghcr.io/urmanac/released/spin-only:v1.11.5-rc.1")?,
         0,
     )?;
     ensure!(ok.contains(&format!("none -> {src_digest}")), "{ok}");
+    ensure!(
+        fixtures::skopeo_digest(&format!(
+            "{}/urmanac/released/spin-only:v1.11.5-rc.1",
+            reg.addr
+        ))? == src_digest,
+        "{ok}"
+    );
     // An image that is not the spec's (an extension image) fails it and is never tagged.
     let wrong = "ghcr.io/siderolabs/spin:v0.21.0";
     let failed = expect_exit(

@@ -59,32 +59,44 @@ pub async fn audit(env: &Env, fleet: &Fleet, tag: Option<&str>, opts: &Options) 
     let runs = probes
         .into_iter()
         .map(|mut p| {
-            if let (Some((want, majority)), true) = (&revision, p.run.error.is_none()) {
-                if let Some(got) = &p.revision {
-                    let (status, message) = if got == want {
-                        (Status::Pass, String::new())
-                    } else {
-                        let whose = if *majority {
-                            "the majority's"
-                        } else {
-                            "the one asked for"
-                        };
-                        let at = p.run.digest.as_deref().unwrap_or("?");
-                        (
-                            Status::Fail,
-                            format!(
-                                "drifted: {} is at revision {got} ({at}); {whose} is {want}",
-                                p.run.image
-                            ),
-                        )
-                    };
-                    p.run.outcomes.push(outcome(REVISION, status, message));
-                }
+            if let (Some(got), None) = (&p.revision, &p.run.error) {
+                let (status, message) = judge(got, revision.as_ref(), &p.run);
+                p.run.outcomes.push(outcome(REVISION, status, message));
             }
             p.run
         })
         .collect();
     Audit { runs, revision }
+}
+
+/// One component's revision against the fleet's; with no fleet revision (a tie), every
+/// component is a finding, since any side may be the drift.
+fn judge(got: &str, fleet: Option<&(String, bool)>, run: &SpecRun) -> (Status, String) {
+    let at = run.digest.as_deref().unwrap_or("?");
+    match fleet {
+        Some((want, _)) if got == want => (Status::Pass, String::new()),
+        Some((want, majority)) => {
+            let whose = if *majority {
+                "the majority's"
+            } else {
+                "the one asked for"
+            };
+            (
+                Status::Fail,
+                format!(
+                    "drifted: {} is at revision {got} ({at}); {whose} is {want}",
+                    run.image
+                ),
+            )
+        }
+        None => (
+            Status::Fail,
+            format!(
+                "{} is at revision {got} ({at}), but no revision has a majority; pass --revision to name the release's",
+                run.image
+            ),
+        ),
+    }
 }
 
 /// The most common revision; a tie goes to none of them, as either side may be the drift.
@@ -217,4 +229,17 @@ async fn examine(
         }
     }
     Ok(revision)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::majority;
+
+    #[test]
+    fn majority_needs_a_single_leader() {
+        let m = majority(["a", "b", "a"].into_iter());
+        assert_eq!(m, Some(("a".to_string(), true)));
+        assert_eq!(majority(["a", "b"].into_iter()), None);
+        assert_eq!(majority(std::iter::empty()), None);
+    }
 }
