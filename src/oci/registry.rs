@@ -315,20 +315,13 @@ fn describe(e: &OciDistributionError) -> String {
         }
         O::AuthenticationFailure(m) => format!("authentication failed: {}", m.trim()),
         O::ImageManifestNotFoundError(_) => "manifest unknown".into(),
-        O::RegistryError { envelope, .. } => envelope
-            .errors
-            .iter()
-            .map(|err| {
-                let code = serde_json::to_value(&err.code)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default();
-                format!("{code}: {}", err.message)
-            })
-            .collect::<Vec<_>>()
-            .join("; "),
+        O::RegistryError { envelope, .. } => envelope_text(envelope),
         O::ServerError { code, message, .. } => {
             let m = message.trim();
+            // Some answers carry a distribution error envelope that oci-client left unparsed.
+            if let Ok(envelope) = serde_json::from_str::<oci_client::errors::OciEnvelope>(m) {
+                return format!("HTTP {code}: {}", envelope_text(&envelope));
+            }
             format!(
                 "HTTP {code}{}",
                 if m.is_empty() {
@@ -340,5 +333,43 @@ fn describe(e: &OciDistributionError) -> String {
         }
         O::DigestError(d) => format!("integrity: {d}"),
         other => other.to_string(),
+    }
+}
+
+/// `CODE: message (detail)` for each error of a distribution error envelope.
+fn envelope_text(envelope: &oci_client::errors::OciEnvelope) -> String {
+    envelope
+        .errors
+        .iter()
+        .map(|err| {
+            let code = serde_json::to_value(&err.code)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            // A string detail names the thing (a blob's digest); objects only repeat the ask.
+            match &err.detail {
+                serde_json::Value::String(d) => format!("{code}: {} ({d})", err.message),
+                _ => format!("{code}: {}", err.message),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_envelope_in_a_server_error_is_read() {
+        let e = OciDistributionError::ServerError {
+            code: 400,
+            url: "http://r/v2/x/manifests/t".into(),
+            message: r#"{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:04bb"}]}"#.into(),
+        };
+        assert_eq!(
+            describe(&e),
+            "HTTP 400: MANIFEST_BLOB_UNKNOWN: blob unknown to registry (sha256:04bb)"
+        );
     }
 }
