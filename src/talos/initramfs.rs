@@ -9,6 +9,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 
 use super::extensions::{self, ExtensionsConfig};
+use super::newc;
 
 pub const ZSTD_MAGIC: &[u8] = &[0x28, 0xB5, 0x2F, 0xFD];
 pub const XZ_MAGIC: &[u8] = &[0xFD, b'7', b'z', b'X', b'Z', 0x00];
@@ -157,7 +158,7 @@ fn walk_inner<R: Read>(
         };
         match compression {
             Compression::None => {
-                let mut capped = Capped::new(&mut input, limits.max_segment_bytes, &what);
+                let mut capped = Capped::new(&mut input, limits.max_segment_bytes);
                 state.archive(&mut capped, &mut seg.entries)?;
                 seg.uncompressed_size = capped.count;
             }
@@ -210,7 +211,7 @@ impl Walk<'_, '_> {
     /// One or more cpio archives in a decompressed stream, then its padding; returns the
     /// decompressed size.
     fn archives(&mut self, d: &mut dyn Read, out: &mut Vec<CpioEntry>) -> Result<u64> {
-        let mut capped = Capped::new(d, self.limits.max_segment_bytes, self.what);
+        let mut capped = Capped::new(d, self.limits.max_segment_bytes);
         let mut buffered = io::BufReader::with_capacity(64 << 10, &mut capped);
         loop {
             self.archive(&mut buffered, out)?;
@@ -242,10 +243,9 @@ impl Walk<'_, '_> {
     /// One newc archive, up to and including its `TRAILER!!!`.
     fn archive<R: Read>(&mut self, r: &mut R, out: &mut Vec<CpioEntry>) -> Result<()> {
         loop {
-            let mut entry = cpio::newc::Reader::new(&mut *r).map_err(|e| self.io(e))?;
-            if entry.entry().is_trailer() {
-                entry.finish().map_err(|e| self.io(e))?;
-                return Ok(());
+            let h = newc::read_header(&mut *r).map_err(|e| self.io(e))?;
+            if h.is_trailer() {
+                return self.skip(r, h.file_size as u64 + h.body_pad as u64);
             }
             *self.entries_seen += 1;
             if *self.entries_seen > self.limits.max_entries {
@@ -255,19 +255,24 @@ impl Walk<'_, '_> {
                     self.limits.max_entries
                 );
             }
-            let e = entry.entry();
-            let name = clean_name(e.name()).map_err(|m| anyhow!("{}: {m}", self.what))?;
+            // The kernel skips an entry whose name is empty or over PATH_MAX.
+            let Some(raw) = &h.name else {
+                self.skip(r, h.file_size as u64 + h.body_pad as u64)?;
+                continue;
+            };
+            let name = clean_name(raw).map_err(|m| anyhow!("{}: {m}", self.what))?;
             let mut rec = CpioEntry {
                 name: name.clone(),
-                mode: format!("{:06o}", e.mode()),
-                uid: e.uid(),
-                gid: e.gid(),
-                size: e.file_size(),
+                mode: format!("{:06o}", h.mode),
+                uid: h.uid,
+                gid: h.gid,
+                size: h.file_size,
                 squashfs: None,
             };
+            let mut body = (&mut *r).take(h.file_size as u64);
             if name == "extensions.yaml" {
                 let mut text = String::new();
-                (&mut entry)
+                (&mut body)
                     .take(crate::limits::MAX_EXTENSIONS_YAML)
                     .read_to_string(&mut text)
                     .map_err(|e| self.io(e))?;
@@ -277,7 +282,7 @@ impl Walk<'_, '_> {
             } else if let Some(x) = self
                 .extract
                 .as_deref_mut()
-                .filter(|x| x.names.contains(&name) && e.mode() & 0o170000 == 0o100000)
+                .filter(|x| x.names.contains(&name) && h.mode & 0o170000 == 0o100000)
             {
                 let dest = x
                     .dir
@@ -285,16 +290,26 @@ impl Walk<'_, '_> {
                 let mut f = std::fs::File::create(&dest)
                     .with_context(|| format!("creating {}", dest.display()))?;
                 let what = self.what;
-                io::copy(&mut entry, &mut f).map_err(|e| io_error(what, e))?;
+                io::copy(&mut body, &mut f).map_err(|e| io_error(what, e))?;
                 x.found.insert(name.clone(), dest);
             } else if name.ends_with(".sqsh") {
                 let mut sb = [0u8; 96];
-                let n = read_up_to(&mut entry, &mut sb).map_err(|e| self.io(e))?;
+                let n = read_up_to(&mut body, &mut sb).map_err(|e| self.io(e))?;
                 rec.squashfs = Some(squashfs_compression(&sb[..n]));
             }
-            entry.finish().map_err(|e| self.io(e))?;
+            let rest = body.limit();
+            self.skip(r, rest + h.body_pad as u64)?;
             out.push(rec);
         }
+    }
+
+    /// Skips `n` bytes of `r`; fewer is a truncated archive.
+    fn skip<R: Read>(&self, r: &mut R, n: u64) -> Result<()> {
+        let got = io::copy(&mut r.take(n), &mut io::sink()).map_err(|e| self.io(e))?;
+        if got < n {
+            return Err(self.io(io::ErrorKind::UnexpectedEof.into()));
+        }
+        Ok(())
     }
 
     fn io(&self, e: io::Error) -> anyhow::Error {
@@ -356,16 +371,14 @@ struct Capped<'a, R: ?Sized> {
     inner: &'a mut R,
     cap: u64,
     count: u64,
-    what: &'a str,
 }
 
 impl<'a, R: Read + ?Sized> Capped<'a, R> {
-    fn new(inner: &'a mut R, cap: u64, what: &'a str) -> Self {
+    fn new(inner: &'a mut R, cap: u64) -> Self {
         Capped {
             inner,
             cap,
             count: 0,
-            what,
         }
     }
 }
@@ -376,8 +389,8 @@ impl<R: Read + ?Sized> Read for Capped<'_, R> {
         self.count += n as u64;
         if self.count > self.cap {
             return Err(io::Error::other(format!(
-                "{}: decompresses to more than {} bytes (the limit)",
-                self.what, self.cap
+                "decompresses to more than {} bytes (the limit)",
+                self.cap
             )));
         }
         Ok(n)

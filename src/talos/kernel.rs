@@ -77,11 +77,18 @@ use crate::limits::MAX_TEXT_SECTION;
 
 pub fn sniff<R: Read + Seek>(r: &mut R) -> Result<KernelInfo> {
     let size = r.seek(SeekFrom::End(0))?;
-    sniff_range(r, 0, size)
+    sniff_range(r, 0, size, false)
 }
 
-/// Sniffs the kernel stored at `[base, base+size)` of `r` (a whole file, or a UKI's `.linux`).
-fn sniff_range<R: Read + Seek>(r: &mut R, base: u64, size: u64) -> Result<KernelInfo> {
+/// Sniffs the kernel stored at `[base, base+size)` of `r` (a whole file, or a UKI's `.linux`,
+/// `nested`). One level only: systemd-stub boots the `.linux` it carries as a plain EFI kernel,
+/// so a `.linux` that is itself a UKI (or the whole file again) is refused, not recursed into.
+fn sniff_range<R: Read + Seek>(
+    r: &mut R,
+    base: u64,
+    size: u64,
+    nested: bool,
+) -> Result<KernelInfo> {
     let mut head = vec![0u8; 4096.min(size as usize)];
     r.seek(SeekFrom::Start(base))?;
     r.read_exact(&mut head)
@@ -94,6 +101,9 @@ fn sniff_range<R: Read + Seek>(r: &mut R, base: u64, size: u64) -> Result<Kernel
     };
     if let Some(pe) = &pe {
         if pe.sections.iter().any(|s| s.name == ".linux") {
+            if nested {
+                bail!("the UKI's .linux section is itself a UKI (a .linux inside a .linux)");
+            }
             return uki(r, size, pe);
         }
     }
@@ -214,7 +224,8 @@ fn uki<R: Read + Seek>(r: &mut R, size: u64, pe: &PeHeader) -> Result<KernelInfo
         .iter()
         .find(|s| s.name == ".linux")
         .expect("checked by the caller");
-    let kernel = sniff_range(r, linux.offset, linux.size).context("the UKI's .linux section")?;
+    let kernel =
+        sniff_range(r, linux.offset, linux.size, true).context("the UKI's .linux section")?;
     let mut text = |name: &str| -> Result<Option<String>> {
         let Some(s) = pe.sections.iter().find(|s| s.name == name) else {
             return Ok(None);
@@ -321,6 +332,19 @@ mod tests {
         );
         let k = sniff_bytes(crate::demo::kernel("amd64", 8192)).unwrap();
         assert_eq!((k.format, k.arch.as_str()), (Format::BzImage, "amd64"));
+    }
+
+    #[test]
+    fn a_uki_whose_linux_is_the_whole_file_is_refused_not_recursed() {
+        // A 4 KiB PE whose .linux covers the file itself overflowed the stack (issue 15).
+        let mut pe = write_pe(MACHINE_ARM64, &[(".linux", &[0u8; 16])]);
+        let len = pe.len() as u32;
+        let entry = 0x80 + 24 + 0xF0;
+        for (off, v) in [(8, len), (16, len), (20, 0)] {
+            pe[entry + off..entry + off + 4].copy_from_slice(&v.to_le_bytes());
+        }
+        let err = format!("{:#}", sniff_bytes(pe).unwrap_err());
+        assert!(err.contains("a .linux inside a .linux"), "{err}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod initramfs;
 pub mod imager;
 pub mod kernel;
 pub mod modules;
+pub mod newc;
 pub mod platforms;
 pub mod report;
 pub mod schematic;
