@@ -14,6 +14,7 @@ use std::rc::Rc;
 
 use anyhow::{bail, Context, Result};
 
+use super::tarext::{self, Extensions, Overrides};
 use super::tree::{Entry, Kind, Tree};
 use crate::digest::{Digest, HashingWriter, VerifyingReader};
 use crate::oci::manifest::{layer_compression, Compression, Descriptor};
@@ -180,19 +181,34 @@ impl<'a> Flattener<'a> {
         let mut whiteouts: Vec<String> = Vec::new();
         let mut opaques: Vec<String> = Vec::new();
         let mut seen: HashSet<String> = HashSet::new();
+        let mut ext = Extensions::default();
+        // Raw entries: tdg applies GNU long names and PAX records itself, with Go's caps.
         for item in archive
             .entries()
             .with_context(|| format!("{what}: reading tar"))?
+            .raw(true)
         {
             let mut e = item.with_context(|| format!("{what}: reading tar"))?;
-            let raw = e.path_bytes().into_owned();
+            if ext
+                .absorb(&mut e)
+                .with_context(|| format!("{what}: reading tar"))?
+            {
+                continue;
+            }
+            let over = ext
+                .take(e.header())
+                .with_context(|| format!("{what}: entry {}", shown(&e.path_bytes())))?;
+            let raw = over
+                .path
+                .clone()
+                .unwrap_or_else(|| e.path_bytes().into_owned());
             let raw = String::from_utf8(raw).map_err(|b| {
-                anyhow::anyhow!(
-                    "{what}: entry name is not UTF-8: {:?}",
-                    String::from_utf8_lossy(b.as_bytes())
-                )
+                anyhow::anyhow!("{what}: entry name is not UTF-8: {}", shown(b.as_bytes()))
             })?;
-            let path = normalize(&raw).with_context(|| format!("{what}: entry '{raw}'"))?;
+            tarext::check_path(&raw)
+                .with_context(|| format!("{what}: entry {}", shown(raw.as_bytes())))?;
+            let path = normalize(&raw)
+                .with_context(|| format!("{what}: entry {}", shown(raw.as_bytes())))?;
             if path.is_empty() {
                 continue;
             }
@@ -208,8 +224,13 @@ impl<'a> Flattener<'a> {
                 continue;
             }
             if let Some(target) = name.strip_prefix(".wh.") {
+                // `.wh..` and `.wh...` would white out the directory itself or its parent
+                // (the whole tree, at the root); umoci refuses them, and so does tdg.
                 if target.is_empty() {
                     bail!("{what}: '{raw}' is a bare whiteout marker with no name");
+                }
+                if target == "." || target == ".." {
+                    bail!("{what}: entry '{raw}' whites out '{target}', which names no file");
                 }
                 if target.starts_with(".wh.") {
                     continue; // aufs bookkeeping (.wh..wh.plnk and friends), not a deletion
@@ -223,13 +244,16 @@ impl<'a> Flattener<'a> {
             }
             let resolved = self.resolve(&path, false)?;
             let spool = self.spool.filter(|_| self.wanted.wants(&path, &resolved));
-            let (entry, spooled) =
-                read_entry(&mut e, spool).with_context(|| format!("{what}: entry '{raw}'"))?;
+            let (entry, spooled) = read_entry(&mut e, over, spool)
+                .with_context(|| format!("{what}: entry {}", shown(raw.as_bytes())))?;
             adds.push(LayerEntry {
                 path,
                 entry,
                 spooled,
             });
+        }
+        if ext.pending() {
+            bail!("{what}: ends with a long-name or PAX header that describes no entry");
         }
         // Deletions refer to lower layers only, so they apply before this layer's entries.
         for dir in opaques {
@@ -308,25 +332,27 @@ impl<'a> Flattener<'a> {
     }
 
     /// Parents a layer did not list are created as directories, replacing a non-directory.
+    /// Every entry's ancestors are directories in the tree, so the walk stops at the deepest
+    /// parent that is one: linear in the path for the usual case of an existing parent.
     fn make_parents(&mut self, path: &str) {
-        let mut at = 0;
-        while let Some(i) = path[at..].find('/') {
-            let parent = &path[..at + i];
+        let mut missing = Vec::new();
+        let mut at = path.len();
+        while let Some(i) = path[..at].rfind('/') {
+            let parent = &path[..i];
             match self.tree.entries.get(parent) {
-                Some(e) if e.kind == Kind::Dir => {}
+                Some(e) if e.kind == Kind::Dir => break,
                 Some(_) => {
-                    self.tree
-                        .entries
-                        .insert(parent.to_string(), Entry::implicit_dir());
                     self.content.remove(parent);
+                    missing.push(parent);
                 }
-                None => {
-                    self.tree
-                        .entries
-                        .insert(parent.to_string(), Entry::implicit_dir());
-                }
+                None => missing.push(parent),
             }
-            at += i + 1;
+            at = i;
+        }
+        for parent in missing {
+            self.tree
+                .entries
+                .insert(parent.to_string(), Entry::implicit_dir());
         }
     }
 
@@ -349,7 +375,20 @@ pub fn normalize(raw: &str) -> Result<String> {
     Ok(parts.join("/"))
 }
 
-fn read_entry<R: Read>(e: &mut tar::Entry<'_, R>, spool: Option<&Spool>) -> Result<(Entry, bool)> {
+/// An entry name for a message: quoted, and cut short when long.
+fn shown(raw: &[u8]) -> String {
+    let s = String::from_utf8_lossy(raw);
+    match s.char_indices().nth(120) {
+        Some((i, _)) => format!("'{}…' ({} bytes)", &s[..i], raw.len()),
+        None => format!("'{s}'"),
+    }
+}
+
+fn read_entry<R: Read>(
+    e: &mut tar::Entry<'_, R>,
+    over: Overrides,
+    spool: Option<&Spool>,
+) -> Result<(Entry, bool)> {
     let h = e.header();
     let old = h.as_old();
     let mut uid = numeric(h.uid(), &old.uid).context("bad uid")?;
@@ -363,19 +402,12 @@ fn read_entry<R: Read>(e: &mut tar::Entry<'_, R>, spool: Option<&Spool>) -> Resu
         )),
         _ => None,
     };
-    if let Some(exts) = e.pax_extensions().context("bad PAX header")? {
-        for ext in exts.flatten() {
-            match (ext.key(), ext.value()) {
-                (Ok("uid"), Ok(v)) => uid = v.parse().context("bad PAX uid")?,
-                (Ok("gid"), Ok(v)) => gid = v.parse().context("bad PAX gid")?,
-                _ => {}
-            }
-        }
-    }
-    let link = e
-        .link_name()
-        .context("bad link name")?
-        .map(|l| l.to_string_lossy().into_owned());
+    uid = over.uid.unwrap_or(uid);
+    gid = over.gid.unwrap_or(gid);
+    let link = over
+        .link
+        .or_else(|| e.header().link_name_bytes().map(|l| l.into_owned()))
+        .map(|l| String::from_utf8_lossy(&l).into_owned());
     let base = Entry {
         kind: Kind::File,
         mode,

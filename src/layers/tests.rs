@@ -261,3 +261,113 @@ fn garbage_numeric_fields_are_errors() {
     let err = f.apply_tar(&mut &tar[..], "layer").unwrap_err();
     assert!(format!("{err:#}").contains("bad uid"), "{err:#}");
 }
+
+#[test]
+fn whiteouts_of_dot_and_dotdot_are_refused_not_applied() {
+    // `.wh..`, `.wh...` and `etc/.wh...` emptied the whole lower tree (issue 15).
+    for marker in [".wh..", ".wh...", "etc/.wh...", "etc/.wh.."] {
+        let err = flatten(&[
+            vec![E::dir("etc", 0o755), E::file("etc/a", "1", 0o644)],
+            vec![E::file(marker, "", 0o644)],
+        ])
+        .unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("names no file") && msg.contains(marker),
+            "{msg}"
+        );
+    }
+}
+
+/// One raw 512-byte header block of `kind` for `name` with `size` bytes, then its data.
+fn raw_member(kind: u8, name: &str, data: &[u8], claimed: u64) -> Vec<u8> {
+    let mut h = tar::Header::new_gnu();
+    h.set_path(name).unwrap();
+    h.set_size(claimed);
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::new(kind));
+    h.set_cksum();
+    let mut out = h.as_bytes().to_vec();
+    out.extend(data);
+    out.resize(out.len().next_multiple_of(512), 0);
+    out
+}
+
+/// PAX records, each `<len> <key>=<value>\n` with `len` counting itself.
+fn pax(recs: &[(&str, &str)]) -> Vec<u8> {
+    let mut b = Vec::new();
+    for (k, v) in recs {
+        let body = format!(" {k}={v}\n");
+        let mut n = body.len() + 1;
+        while format!("{n}{body}").len() != n {
+            n += 1;
+        }
+        b.extend(format!("{n}{body}").bytes());
+    }
+    b
+}
+
+fn apply_raw(tar: Vec<u8>) -> anyhow::Result<Tree> {
+    let mut tar = tar;
+    tar.extend([0u8; 1024]);
+    let mut f = Flattener::new(Wanted::Nothing, None);
+    f.apply_tar(&mut &tar[..], "layer")?;
+    Ok(f.finish().tree)
+}
+
+#[test]
+fn special_records_over_a_mebibyte_are_refused_before_reading_them() {
+    // A 1 GiB GNU long name took 6.4 GB; the size is refused from the header alone.
+    for kind in [b'L', b'K', b'x', b'g'] {
+        let err = apply_raw(raw_member(kind, "././@LongLink", b"", 1 << 30)).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("over the 1048576-byte limit"), "{msg}");
+    }
+}
+
+#[test]
+fn long_names_and_pax_records_apply_with_pax_winning() {
+    let long = format!("{}/f", "d".repeat(200));
+    let mut tar = raw_member(
+        b'L',
+        "././@LongLink",
+        format!("{long}\0").as_bytes(),
+        long.len() as u64 + 1,
+    );
+    tar.extend(raw_member(b'0', "short", b"x", 1));
+    let recs = pax(&[("path", "p/real"), ("uid", "1234")]);
+    tar.extend(raw_member(b'L', "././@LongLink", b"gnu-name\0", 9));
+    tar.extend(raw_member(b'x', "PaxHeader", &recs, recs.len() as u64));
+    tar.extend(raw_member(b'0', "header-name", b"y", 1));
+    // A global header is skipped, as moby's and containerd's appliers do.
+    let global = pax(&[("comment", "git archive")]);
+    tar.extend(raw_member(
+        b'g',
+        "pax_global_header",
+        &global,
+        global.len() as u64,
+    ));
+    let t = apply_raw(tar).unwrap();
+    assert_eq!(paths(&t), ["d".repeat(200).as_str(), &long, "p", "p/real"]);
+    assert_eq!(t.get("p/real").unwrap().uid, 1234);
+}
+
+#[test]
+fn paths_longer_than_linux_allows_and_dangling_headers_are_refused() {
+    let deep = "a/".repeat(3000) + "f";
+    let recs = pax(&[("path", &deep)]);
+    let mut tar = raw_member(b'x', "PaxHeader", &recs, recs.len() as u64);
+    tar.extend(raw_member(b'0', "f", b"", 0));
+    let msg = format!("{:#}", apply_raw(tar).unwrap_err());
+    assert!(msg.contains("PATH_MAX") && msg.contains("bytes)"), "{msg}");
+    let name = "n".repeat(300);
+    let mut tar = raw_member(b'L', "././@LongLink", name.as_bytes(), 300);
+    tar.extend(raw_member(b'0', "f", b"", 0));
+    let msg = format!("{:#}", apply_raw(tar).unwrap_err());
+    assert!(msg.contains("NAME_MAX"), "{msg}");
+    let msg = format!(
+        "{:#}",
+        apply_raw(raw_member(b'L', "././@LongLink", b"x\0", 2)).unwrap_err()
+    );
+    assert!(msg.contains("describes no entry"), "{msg}");
+}
