@@ -129,8 +129,11 @@ pub fn bundles(dir: &Path) -> Result<Vec<PathBuf>> {
 /// Re-runs a bundle offline. Returns the new run and the checks whose status or message
 /// differs from the recorded report.
 pub async fn recheck(env: &Env, bundle: &Path) -> Result<(SpecRun, Vec<String>)> {
-    let digests: serde_json::Value =
-        serde_json::from_slice(&fs::read(bundle.join("digests.json"))?).context("digests.json")?;
+    let digests: serde_json::Value = serde_json::from_slice(&crate::located::read_bounded(
+        &bundle.join("digests.json"),
+        crate::limits::MAX_DOCUMENT,
+    )?)
+    .context("digests.json")?;
     let field = |k: &str| {
         digests[k]
             .as_str()
@@ -159,8 +162,11 @@ pub async fn recheck(env: &Env, bundle: &Path) -> Result<(SpecRun, Vec<String>)>
     let platform = field("platform")?.parse()?;
     let plan = plan::plan(spec, Some(image), Some(platform));
     let run = crate::verify::run(env, &plan).await;
-    let recorded: serde_json::Value =
-        serde_json::from_slice(&fs::read(bundle.join("report.json"))?).context("report.json")?;
+    let recorded: serde_json::Value = serde_json::from_slice(&crate::located::read_bounded(
+        &bundle.join("report.json"),
+        crate::limits::MAX_REPORT_TEXT,
+    )?)
+    .context("report.json")?;
     let before = recorded["specs"][0]["outcomes"]
         .as_array()
         .cloned()

@@ -5,6 +5,8 @@
 pub const MAX_DOCUMENT: u64 = 4 << 20;
 /// A text file a check reads whole: a checksums listing or a build report.
 pub const MAX_REPORT_TEXT: u64 = 16 << 20;
+/// A text input read whole: a spec, schematic, golden, fleet file or Docker config.
+pub const MAX_TEXT_INPUT: u64 = 16 << 20;
 /// An extension image's `/manifest.yaml`.
 pub const MAX_MANIFEST: u64 = 1 << 20;
 /// What `contains` and `matches` read of a file.

@@ -46,9 +46,44 @@ impl LocatedError {
     }
 }
 
+/// The most of a text input (spec, schematic, golden, fleet file, Docker config) read whole.
+pub const MAX_TEXT_INPUT: u64 = crate::limits::MAX_TEXT_INPUT;
+
+/// Opens `path` for reading only if it is a regular file (after symlinks). The open itself
+/// does not block: a FIFO given as a spec or config would otherwise hang tdg until a writer
+/// came, and `/dev/zero` would be read forever.
+pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(f)
+}
+
+/// At most `cap` bytes of a regular file, whole; more is an error, never a truncation.
+pub fn read_bounded(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut buf = Vec::new();
+    open_regular(path)?.take(cap + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > cap {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than the {cap}-byte limit"),
+        ));
+    }
+    Ok(buf)
+}
+
 /// A UTF-8 file's text; `what` names it in errors ("spec", "schematic").
 pub fn read_text(path: &Path, what: &str) -> Result<String, LocatedError> {
-    let bytes = std::fs::read(path).map_err(|e| LocatedError {
+    let bytes = read_bounded(path, MAX_TEXT_INPUT).map_err(|e| LocatedError {
         file: path.to_path_buf(),
         line: 0,
         column: 0,
@@ -70,14 +105,29 @@ pub fn read_text(path: &Path, what: &str) -> Result<String, LocatedError> {
 /// A UTF-8 file of at most `cap` bytes, whole; anything larger is an error, not a truncation.
 pub fn read_capped(path: &Path, cap: u64) -> anyhow::Result<String> {
     use anyhow::Context as _;
-    use std::io::Read as _;
-    let f = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut buf = Vec::new();
-    f.take(cap + 1)
-        .read_to_end(&mut buf)
-        .with_context(|| format!("reading {}", path.display()))?;
-    if buf.len() as u64 > cap {
-        anyhow::bail!("{}: larger than the {cap}-byte limit", path.display());
-    }
+    let buf = read_bounded(path, cap).with_context(|| format!("reading {}", path.display()))?;
     String::from_utf8(buf).with_context(|| format!("{} is not UTF-8", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_inputs_are_regular_files_of_bounded_size() {
+        // A FIFO hung tdg and /dev/zero took 4.2 GB (issue 15); both are refused at once.
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("spec.yaml");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = read_text(&fifo, "spec").unwrap_err();
+        assert!(e.message.contains("not a regular file"), "{}", e.message);
+        let e = read_text(Path::new("/dev/zero"), "schematic").unwrap_err();
+        assert!(e.message.contains("not a regular file"), "{}", e.message);
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'a'; 2048]).unwrap();
+        let e = read_capped(&big, 1024).unwrap_err();
+        assert!(format!("{e:#}").contains("1024-byte limit"), "{e:#}");
+        assert_eq!(read_capped(&big, 4096).unwrap().len(), 2048);
+    }
 }

@@ -36,7 +36,7 @@ pub fn tree_entries(stage: &Path) -> Result<Vec<(String, bool)>> {
 }
 
 /// Writes the layer for `stage` into the layout; returns its descriptor and diff id.
-fn layer(out: &LayoutWriter, stage: &Path, epoch: u64) -> Result<(serde_json::Value, String)> {
+pub fn layer(out: &LayoutWriter, stage: &Path, epoch: u64) -> Result<(serde_json::Value, String)> {
     let tmp = tempfile::NamedTempFile::new_in(out.dir())?;
     let compressed = HashingWriter::new(BufWriter::with_capacity(1 << 20, tmp.reopen()?));
     let gz = flate2::GzBuilder::new()

@@ -133,7 +133,7 @@ pub struct Pending {
 
 impl Pending {
     fn new(golden: &Path, name: &str, actual: String) -> Self {
-        let expected = std::fs::read_to_string(golden).ok();
+        let expected = crate::located::read_capped(golden, crate::limits::MAX_TEXT_INPUT).ok();
         Pending {
             golden: golden.to_path_buf(),
             name: name.to_string(),

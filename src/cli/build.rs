@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use super::{outcomes, runtime, Global};
 use tdg::build::{Options, Output, PushTarget};
@@ -148,8 +148,7 @@ fn pairs(args: &[String]) -> Result<Vec<(String, String)>> {
 }
 
 pub fn served(a: &ServedArgs) -> Result<u8> {
-    let text = std::fs::read_to_string(&a.checksums)
-        .with_context(|| format!("reading {}", a.checksums.display()))?;
+    let text = tdg::located::read_capped(&a.checksums, tdg::limits::MAX_REPORT_TEXT)?;
     let report = runtime()?.block_on(tdg::build::served::verify(&a.url, &text))?;
     print!("{}", report.human());
     Ok(report.exit_code() as u8)

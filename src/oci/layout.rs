@@ -20,12 +20,14 @@ pub struct LayoutSource {
 impl LayoutSource {
     pub fn open(dir: &Path) -> Result<Self> {
         let marker = dir.join("oci-layout");
-        let text = fs::read_to_string(&marker).with_context(|| {
-            format!(
-                "{} is not an OCI image layout (no readable oci-layout file)",
-                dir.display()
-            )
-        })?;
+        let text = crate::located::read_capped(&marker, crate::limits::MAX_DOCUMENT).with_context(
+            || {
+                format!(
+                    "{} is not an OCI image layout (no readable oci-layout file)",
+                    dir.display()
+                )
+            },
+        )?;
         let v: serde_json::Value = serde_json::from_str(&text)
             .with_context(|| format!("{}: malformed oci-layout file", marker.display()))?;
         if v.get("imageLayoutVersion").and_then(|v| v.as_str()) != Some("1.0.0") {
@@ -130,7 +132,10 @@ impl LayoutWriter {
             .with_context(|| format!("creating {}", dir.display()))?;
         fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
         // Adding to an existing layout keeps what it holds.
-        let manifests = match fs::read(dir.join("index.json")) {
+        let manifests = match crate::located::read_bounded(
+            &dir.join("index.json"),
+            crate::limits::MAX_DOCUMENT,
+        ) {
             Ok(bytes) => {
                 serde_json::from_slice::<Index>(&bytes)
                     .with_context(|| format!("{}: malformed index.json", dir.display()))?

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod cache;
+pub mod docker_config;
 pub mod image;
 pub mod layout;
 pub mod manifest;

@@ -37,6 +37,8 @@ pub fn extract_squashfs(sqsh: &Path, prefix: &str, dest: &Path) -> Result<usize>
         if rel.split('/').any(|c| c == ".." || c.is_empty()) {
             bail!("{}: entry /{rel} escapes the tree", sqsh.display());
         }
+        // Nor may a symlink the squashfs made earlier carry a later entry outside.
+        through_symlink(dest, rel).with_context(|| format!("{}: entry /{rel}", sqsh.display()))?;
         let out = dest.join(rel);
         match &node.inner {
             InnerNode::Dir(_) => fs::create_dir_all(&out)?,
@@ -59,6 +61,25 @@ pub fn extract_squashfs(sqsh: &Path, prefix: &str, dest: &Path) -> Result<usize>
         }
     }
     Ok(written)
+}
+
+/// Refuses a path under `dest` whose parent directories include a symlink (or whose last
+/// component already exists), so writing it cannot leave `dest`.
+fn through_symlink(dest: &Path, rel: &str) -> Result<()> {
+    let mut at = dest.to_path_buf();
+    let parts: Vec<&str> = rel.split('/').collect();
+    for (i, part) in parts.iter().enumerate() {
+        at.push(part);
+        match fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                bail!("goes through the symlink /{}", parts[..=i].join("/"))
+            }
+            Ok(m) if i + 1 == parts.len() && !m.is_dir() => bail!("is in the squashfs twice"),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    Ok(())
 }
 
 /// The one kernel version directory under `modules` (`<tree>/usr/lib/modules`), as the
