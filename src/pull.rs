@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
+use crate::digest::Digest;
 use crate::error::Result;
 use crate::layers::flatten::{Flattened, Flattener, Spool, Wanted};
 use crate::layers::tree::Kind;
@@ -68,7 +69,8 @@ pub async fn pull(
         Wanted::Paths(p) => Some(p.clone()),
         _ => None,
     };
-    let mut flat = flatten(ctx, &layers, wanted, &spool)?;
+    let diff_ids = diff_ids(&resolved)?;
+    let mut flat = flatten(ctx, &layers, &diff_ids, wanted, &spool)?;
     // A wanted hardlink whose target was not spooled: read again, keeping the targets too.
     if let Some(paths) = wanted_paths {
         let targets: HashSet<String> = paths
@@ -85,6 +87,7 @@ pub async fn pull(
             flat = flatten(
                 ctx,
                 &layers,
+                &diff_ids,
                 Wanted::Paths(paths.union(&targets).cloned().collect()),
                 &spool,
             )?;
@@ -99,10 +102,44 @@ pub async fn pull(
     })
 }
 
-fn flatten(ctx: &Env, layers: &[BlobFile], wanted: Wanted, spool: &Spool) -> Result<Flattened> {
+/// The config's `rootfs.diff_ids`, one per layer, as containerd's unpacker requires.
+fn diff_ids(r: &Resolved) -> Result<Vec<Digest>> {
+    let ids = r
+        .config
+        .rootfs
+        .as_ref()
+        .map(|f| f.diff_ids.as_slice())
+        .unwrap_or_default();
+    if ids.len() != r.manifest.layers.len() {
+        return Err(crate::error::Error::integrity(format!(
+            "image {}: its config lists {} diff_ids for {} layers",
+            r.manifest_digest,
+            ids.len(),
+            r.manifest.layers.len()
+        )));
+    }
+    ids.iter()
+        .map(|d| {
+            d.parse::<Digest>().map_err(|e| {
+                crate::error::Error::integrity(format!(
+                    "image {}: diff_id {d:?}: {e}",
+                    r.manifest_digest
+                ))
+            })
+        })
+        .collect()
+}
+
+fn flatten(
+    ctx: &Env,
+    layers: &[BlobFile],
+    diff_ids: &[Digest],
+    wanted: Wanted,
+    spool: &Spool,
+) -> Result<Flattened> {
     let mut f = Flattener::new(wanted, Some(spool));
-    for l in layers {
-        if let Err(e) = f.apply_blob(&l.path, &l.descriptor, l.verified) {
+    for (l, id) in layers.iter().zip(diff_ids) {
+        if let Err(e) = f.apply_blob(&l.path, &l.descriptor, l.verified, Some(id)) {
             // Bad bytes never stay in the cache: the next run fetches them again.
             if l.cached && e.is_integrity() {
                 ctx.cache.evict(&l.descriptor.digest);

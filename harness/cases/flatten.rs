@@ -311,3 +311,79 @@ pub fn export_matches_tree_and_stays_inside_the_directory() -> Result<()> {
         &disk_listing(&dest)?,
     )
 }
+
+/// A config whose `rootfs.diff_ids` do not match the layers is refused, as umoci refuses it
+/// ("diffid mismatch"); so are whiteouts of `.` and `..`, which would empty the tree.
+pub fn diff_id_mismatch_and_dot_whiteouts_are_refused_like_umoci() -> Result<()> {
+    use tdg::oci::image::{self, Layer, TarEntry as E};
+    use tdg::oci::manifest::Compression;
+    let tmp = tempfile::tempdir()?;
+    let tdg_tree_of = |layout: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_tdg"))
+            .env("TDG_CACHE", tmp.path().join("cache"))
+            .arg("tree")
+            .arg(format!("oci:{}:t", layout.display()))
+            .output()
+    };
+    // Zeroed diff_ids, written the way the fixtures write images.
+    let layout = tmp.path().join("diff");
+    let mut out = tdg::oci::layout::LayoutWriter::create(&layout)?;
+    let mut layer = Layer::new(&[E::file("a", "x", 0o644)], Compression::Gzip, Flavor::Oci)?;
+    let zero: Digest = format!("sha256:{}", "0".repeat(64)).parse()?;
+    layer.diff_id = zero.clone();
+    let d = image::write_image(
+        &out,
+        &"linux/amd64".parse()?,
+        &[layer],
+        &Default::default(),
+        Flavor::Oci,
+    )?;
+    let bytes = image::manifest_bytes(&out, &d)?;
+    out.add_manifest(&d.media_type, &bytes, Some("t"))?;
+    let o = tdg_tree_of(&layout)?;
+    let err = String::from_utf8_lossy(&o.stderr);
+    ensure!(
+        o.status.code() == Some(2),
+        "exit {:?}: {err}",
+        o.status.code()
+    );
+    ensure!(
+        err.contains("is not the config's diff_id") && err.contains(&zero.to_string()),
+        "{err}"
+    );
+    let bundle = tmp.path().join("bundle");
+    let umoci = Command::new("umoci")
+        .args(["unpack", "--rootless", "--image"])
+        .arg(format!("{}:t", layout.display()))
+        .arg(&bundle)
+        .output()?;
+    ensure!(!umoci.status.success(), "umoci accepted the zeroed diff_id");
+    // `.wh..` at the root would have deleted everything below it.
+    let layout = tmp.path().join("dots");
+    fixtures::layout_image(
+        &layout,
+        "t",
+        &[
+            (
+                vec![E::dir("etc", 0o755), E::file("etc/keep", "1", 0o644)],
+                Compression::Gzip,
+            ),
+            (vec![E::file("etc/.wh...", "", 0o644)], Compression::Gzip),
+        ],
+        "linux/amd64",
+        &Default::default(),
+        Flavor::Oci,
+    )?;
+    let o = tdg_tree_of(&layout)?;
+    let err = String::from_utf8_lossy(&o.stderr);
+    ensure!(
+        o.status.code() == Some(2),
+        "exit {:?}: {err}",
+        o.status.code()
+    );
+    ensure!(
+        err.contains("etc/.wh...") && err.contains("names no file"),
+        "{err}"
+    );
+    Ok(())
+}

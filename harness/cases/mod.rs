@@ -73,6 +73,7 @@ pub fn all() -> Vec<Trial> {
         factory::schematic_cli_prints_ids_and_located_errors,
         factory::schematic_ids_match_go_yaml_v3_on_generated_schematics,
         versions::version_ranges_match_blang_semver,
+        flatten::diff_id_mismatch_and_dot_whiteouts_are_refused_like_umoci,
         flatten::export_matches_tree_and_stays_inside_the_directory,
         flatten::tdg_pushed_image_reads_back_in_skopeo_and_umoci,
         flatten::tree_matches_umoci_unpack_of_skopeo_pushed_image,

@@ -16,7 +16,7 @@ use anyhow::{bail, Context, Result};
 
 use super::tarext::{self, Extensions, Overrides};
 use super::tree::{Entry, Kind, Tree};
-use crate::digest::{Digest, HashingWriter, VerifyingReader};
+use crate::digest::{Digest, Hasher, HashingWriter, VerifyingReader};
 use crate::oci::manifest::{layer_compression, Compression, Descriptor};
 
 /// Where spooled content goes: files named by their sha256, so a hardlink and its target, or
@@ -136,11 +136,14 @@ impl<'a> Flattener<'a> {
     /// Applies one layer blob from a file, verifying its size and digest as it is read: every
     /// byte up to the end of the blob, not just up to the end of the tar. `verified` skips the
     /// hashing for a blob this run has just verified on its way into the cache.
+    /// `diff_id`, the config's digest of the uncompressed layer, is checked on the same read
+    /// (umoci and containerd refuse a mismatch; the tar bytes are what an unpacker applies).
     pub fn apply_blob(
         &mut self,
         path: &Path,
         desc: &Descriptor,
         verified: bool,
+        diff_id: Option<&Digest>,
     ) -> crate::error::Result<()> {
         let compression = layer_compression(&desc.media_type).map_err(anyhow::Error::msg)?;
         let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
@@ -155,15 +158,20 @@ impl<'a> Flattener<'a> {
             verifying.borrow_mut().trust();
         }
         let shared = SharedReader(verifying.clone());
-        let mut decoded: Box<dyn Read> = match compression {
+        let decoded: Box<dyn Read> = match compression {
             Compression::None => Box::new(shared),
             Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(shared)),
             Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(shared)?),
         };
+        let mut decoded = HashingReader {
+            inner: decoded,
+            hasher: Hasher::default(),
+        };
         let applied = self.apply_tar(&mut decoded, &what);
         // Integrity first: a broken blob explains any parse error that came out of it.
         let drained = io::copy(&mut decoded, &mut io::sink()).map(|_| ());
-        drop(decoded);
+        let (uncompressed, _) = decoded.hasher.finish();
+        drop(decoded.inner);
         let verified = Rc::try_unwrap(verifying)
             .ok()
             .expect("reader released")
@@ -171,6 +179,11 @@ impl<'a> Flattener<'a> {
             .finish();
         verified?;
         drained.with_context(|| format!("{what}: decompressing"))?;
+        if let Some(want) = diff_id.filter(|d| **d != uncompressed) {
+            return Err(crate::error::Error::integrity(format!(
+                "{what}: uncompressed digest {uncompressed} is not the config's diff_id {want}"
+            )));
+        }
         Ok(applied?)
     }
 
@@ -488,6 +501,20 @@ fn hash_content(r: &mut impl Read, spool: Option<&Spool>) -> Result<(Digest, u64
             tmp.persist(spool.path(&d)).map_err(|e| e.error)?;
             Ok((d, n, true))
         }
+    }
+}
+
+/// Hashes what is read through it: the uncompressed layer, for its diff_id.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Hasher,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
     }
 }
 

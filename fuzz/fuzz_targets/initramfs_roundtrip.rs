@@ -1,0 +1,69 @@
+//! Round trip: an initramfs tdg assembles (base, then the extensions segment the imager would
+//! append) is read back with exactly the extensions it was given.
+#![no_main]
+use arbitrary::Arbitrary;
+use libfuzzer_sys::fuzz_target;
+use tdg::talos::assemble::{ExtensionInput, FileSpec};
+use tdg::talos::extensions::Metadata;
+use tdg::talos::initramfs::{self, Compression, Limits};
+
+#[derive(Arbitrary, Debug)]
+struct Ext {
+    name: u8,
+    version: (u8, u8, u8),
+    files: Vec<(u8, Vec<u8>)>,
+}
+
+const DIRS: [&str; 4] = [
+    "usr/local/lib/containers/ext",
+    "usr/lib/firmware/vendor",
+    "usr/local/etc/containers",
+    "usr/lib/firmware/intel-ucode",
+];
+
+fuzz_target!(|input: (Vec<Ext>, u8)| {
+    let (exts, c) = input;
+    let compression = [
+        Compression::Zstd,
+        Compression::Xz,
+        Compression::Gzip,
+        Compression::None,
+    ][c as usize % 4];
+    let inputs: Vec<ExtensionInput> = exts
+        .iter()
+        .take(6)
+        .map(|e| ExtensionInput {
+            metadata: Metadata {
+                name: format!("ext-{}", e.name),
+                version: format!("v{}.{}.{}", e.version.0, e.version.1, e.version.2),
+                ..Default::default()
+            },
+            rootfs: e
+                .files
+                .iter()
+                .take(8)
+                .enumerate()
+                .map(|(i, (d, data))| {
+                    FileSpec::file(
+                        &format!("{}/f{i}", DIRS[*d as usize % DIRS.len()]),
+                        data.clone(),
+                        0o644,
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    let Ok(image) = tdg::demo::initramfs("arm64", &inputs, compression) else {
+        return;
+    };
+    let walked =
+        initramfs::walk(&image[..], Limits::default()).expect("tdg reads what it assembles");
+    let mut got: Vec<Metadata> = walked
+        .extensions
+        .map(|c| c.layers.into_iter().map(|l| l.metadata).collect())
+        .unwrap_or_default();
+    let mut want: Vec<Metadata> = inputs.into_iter().map(|e| e.metadata).collect();
+    got.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
+    want.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
+    assert_eq!(got, want);
+});
