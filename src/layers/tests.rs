@@ -371,3 +371,22 @@ fn paths_longer_than_linux_allows_and_dangling_headers_are_refused() {
     );
     assert!(msg.contains("describes no entry"), "{msg}");
 }
+
+#[test]
+fn symlink_targets_round_trip_byte_for_byte() {
+    // Found by the layers_roundtrip fuzz target: the tar crate wrote a target of `/` as `//`.
+    let long = format!("/{}/x", "t".repeat(150));
+    let targets = ["/", "a//b/", "../..", long.as_str()];
+    let entries: Vec<E> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| E::symlink(&format!("s{i}"), t))
+        .collect();
+    let t = flatten(&[entries]).unwrap();
+    for (i, want) in targets.iter().enumerate() {
+        assert_eq!(
+            t.get(&format!("s{i}")).unwrap().link.as_deref(),
+            Some(*want)
+        );
+    }
+}

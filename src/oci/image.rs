@@ -118,12 +118,12 @@ pub fn tar_bytes(entries: &[TarEntry], mtime: u64) -> Result<Vec<u8>> {
             Body::Dir => h.set_entry_type(tar::EntryType::Directory),
             Body::Symlink(t) => {
                 h.set_entry_type(tar::EntryType::Symlink);
-                b.append_link(&mut h, &path, t)?;
+                append_link_literal(&mut b, &mut h, &path, t)?;
                 continue;
             }
             Body::Hardlink(t) => {
                 h.set_entry_type(tar::EntryType::Link);
-                b.append_link(&mut h, &path, t)?;
+                append_link_literal(&mut b, &mut h, &path, t)?;
                 continue;
             }
             Body::Char(ma, mi) | Body::Block(ma, mi) => {
@@ -145,6 +145,29 @@ pub fn tar_bytes(entries: &[TarEntry], mtime: u64) -> Result<Vec<u8>> {
         b.append_data(&mut h, &p, std::io::empty())?;
     }
     Ok(b.into_inner()?)
+}
+
+/// A link whose target is written as given: `append_link` canonicalises it (`/` becomes
+/// `//`, `a//b` becomes `a/b`), which changes what the image says. A target of 100 bytes or
+/// more goes in a GNU long-link record first, as GNU tar writes it.
+fn append_link_literal(
+    b: &mut tar::Builder<Vec<u8>>,
+    h: &mut tar::Header,
+    path: &str,
+    target: &str,
+) -> Result<()> {
+    if target.len() >= 100 {
+        let mut long = tar::Header::new_gnu();
+        long.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
+        long.set_mode(0o644);
+        long.set_entry_type(tar::EntryType::GNULongLink);
+        long.set_size(target.len() as u64 + 1);
+        long.set_cksum();
+        b.append(&long, [target.as_bytes(), b"\0"].concat().as_slice())?;
+    }
+    h.set_link_name_literal(&target.as_bytes()[..target.len().min(99)])?;
+    b.append_data(h, path, std::io::empty())?;
+    Ok(())
 }
 
 fn append_raw_name(b: &mut tar::Builder<Vec<u8>>, h: &mut tar::Header, e: &TarEntry) -> Result<()> {
