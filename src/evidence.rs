@@ -150,11 +150,13 @@ pub async fn recheck(env: &Env, bundle: &Path) -> Result<(SpecRun, Vec<String>)>
     }
     if let Some(t) = spec.expect.tree.as_mut() {
         t.golden = bundle.join("golden.tree");
+        t.repo = bundle.to_path_buf();
     }
     for f in spec.expect.files.iter_mut() {
         let name = report_golden_name(&f.path);
         if let Some(g) = f.report.as_mut().and_then(|r| r.golden.as_mut()) {
             g.file.path = bundle.join("goldens").join(name);
+            g.file.repo = bundle.to_path_buf();
         }
     }
     let digest: Digest = field("digest")?.parse()?;

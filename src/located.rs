@@ -67,6 +67,66 @@ pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
     Ok(f)
 }
 
+/// The directory a spec's goldens must stay inside: `TDG_REPO` (`--repo`) when set, else the
+/// directory holding `specs/` when the spec lives in one, else the spec's own directory.
+pub fn repo_root(spec_file: &Path) -> PathBuf {
+    if let Some(r) = std::env::var_os("TDG_REPO").filter(|r| !r.is_empty()) {
+        return PathBuf::from(r);
+    }
+    let dir = spec_file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match dir.file_name() {
+        Some(n) if n == "specs" => dir.parent().unwrap_or(Path::new(".")).to_path_buf(),
+        _ => dir.to_path_buf(),
+    }
+}
+
+/// `Ok` when `path` lies inside `root` once symlinks are resolved (as far as the path exists)
+/// and, if it exists, is a regular file: a golden may not read `/proc/self/environ` or write
+/// beside `/etc/passwd`.
+pub fn confine(path: &Path, root: &Path) -> Result<(), String> {
+    let root_c = root
+        .canonicalize()
+        .map_err(|e| format!("the spec's repository {}: {e}", root.display()))?;
+    let outside = || {
+        format!(
+            "{} is outside the spec's repository {} (set TDG_REPO or --repo for another)",
+            path.display(),
+            root.display()
+        )
+    };
+    if let Ok(m) = std::fs::symlink_metadata(path) {
+        if !m.is_file() {
+            return Err(format!("{} is not a regular file", path.display()));
+        }
+    }
+    // The deepest part of the path that exists, resolved; the rest must not climb.
+    let mut existing = path.to_path_buf();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        match (existing.file_name(), existing.parent()) {
+            (Some(n), Some(p)) => {
+                rest.push(n.to_os_string());
+                existing = p.to_path_buf();
+            }
+            _ => return Err(outside()),
+        }
+        if existing.as_os_str().is_empty() {
+            existing = PathBuf::from(".");
+        }
+    }
+    if rest.iter().any(|c| c == "..") {
+        return Err(outside());
+    }
+    let resolved = existing.canonicalize().map_err(|_| outside())?;
+    if !resolved.starts_with(&root_c) {
+        return Err(outside());
+    }
+    Ok(())
+}
+
 /// At most `cap` bytes of a regular file, whole; more is an error, never a truncation.
 pub fn read_bounded(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read as _;

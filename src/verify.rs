@@ -196,10 +196,17 @@ pub fn settle_goldens(
     for run in runs.iter_mut() {
         notes.extend(crate::check::golden::settle(&run.goldens, mode).map_err(anyhow::Error::msg)?);
         if mode == crate::check::golden::Mode::Bless && !run.goldens.is_empty() {
+            // A refused golden (outside the repository) was not written and stays failed.
+            let refused: Vec<&String> = run
+                .goldens
+                .iter()
+                .filter_map(|g| g.refused.as_ref())
+                .collect();
             for o in run
                 .outcomes
                 .iter_mut()
                 .filter(|o| o.kind == Kind::Golden && o.status == Status::Fail)
+                .filter(|o| !refused.contains(&&o.message))
             {
                 o.status = Status::Pass;
                 o.message = "blessed".into();

@@ -242,3 +242,56 @@ pub fn report_golden_redacts_dates_and_catches_changes() -> Result<()> {
     );
     Ok(())
 }
+
+/// Goldens stay inside the spec's repository: `/proc/self/environ` is never read into a
+/// report, `../../elsewhere` gets no `.new` and is never blessed, and a symlink planted at the
+/// `.new` path is replaced, not written through.
+pub fn goldens_outside_the_repository_are_refused() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let d = tmp.path().join("repo");
+    let layout = d.join("layout");
+    let parts = AssetParts::new("spin-only", "arm64", 64 << 10)?;
+    image(&layout, "a", parts.entries())?;
+    std::fs::create_dir_all(d.join("specs"))?;
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere)?;
+    std::fs::write(elsewhere.join("passwd"), "root:x:0:0\n")?;
+    let spec_with = |name: &str, golden: &str| -> Result<String> {
+        let spec = d.join(format!("specs/{name}.yaml"));
+        std::fs::write(&spec, format!("apiVersion: tdg/v1\nname: {name}\nimage: oci:{}:a\nexpect:\n  tree: {{golden: '{golden}'}}\n", layout.display()))?;
+        Ok(spec.to_str().context("utf-8")?.to_string())
+    };
+    let secret = "TDG_GOLDEN_SECRET=do-not-print";
+    let spec = spec_with("environ", "/proc/self/environ")?;
+    let out = expect_exit(
+        &tdg(
+            &d,
+            &[("TDG_GOLDEN_SECRET", "do-not-print")],
+            &["verify", &spec],
+        )?,
+        1,
+    )?;
+    ensure!(out.contains("outside the spec's repository"), "{out}");
+    ensure!(!out.contains(secret), "the environment was echoed: {out}");
+    let spec = spec_with("climb", "../../elsewhere/passwd")?;
+    for args in [vec!["verify", spec.as_str()], vec!["bless", spec.as_str()]] {
+        let out = expect_exit(&tdg(&d, &[], &args)?, 1)?;
+        ensure!(out.contains("outside the spec's repository"), "{out}");
+    }
+    ensure!(
+        std::fs::read_to_string(elsewhere.join("passwd"))? == "root:x:0:0\n"
+            && !elsewhere.join("passwd.new").exists(),
+        "a golden outside the repository was written"
+    );
+    // Inside the repository, but with its .new planted as a symlink to a file outside.
+    std::fs::create_dir_all(d.join("golden"))?;
+    std::os::unix::fs::symlink(elsewhere.join("passwd"), d.join("golden/in.tree.new"))?;
+    let spec = spec_with("in", "../golden/in.tree")?;
+    expect_exit(&tdg(&d, &[], &["verify", &spec])?, 1)?;
+    ensure!(
+        std::fs::read_to_string(elsewhere.join("passwd"))? == "root:x:0:0\n",
+        "the review copy was written through a planted symlink"
+    );
+    ensure!(std::fs::symlink_metadata(d.join("golden/in.tree.new"))?.is_file());
+    Ok(())
+}

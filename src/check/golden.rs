@@ -129,24 +129,37 @@ pub struct Pending {
     pub name: String,
     pub actual: String,
     pub expected: Option<String>,
+    /// Why the golden may be neither read nor written: it lies outside the spec's repository
+    /// or is not a regular file. Such a golden fails its check and nothing is written.
+    pub refused: Option<String>,
 }
 
 impl Pending {
-    fn new(golden: &Path, name: &str, actual: String) -> Self {
-        let expected = crate::located::read_capped(golden, crate::limits::MAX_TEXT_INPUT).ok();
+    fn new(golden: &Path, repo: &Path, name: &str, actual: String) -> Self {
+        let refused = crate::located::confine(golden, repo)
+            .err()
+            .map(|m| format!("golden {name}: {m}"));
+        let expected = match refused {
+            None => crate::located::read_capped(golden, crate::limits::MAX_TEXT_INPUT).ok(),
+            Some(_) => None,
+        };
         Pending {
             golden: golden.to_path_buf(),
             name: name.to_string(),
             actual,
             expected,
+            refused,
         }
     }
 
     pub fn matched(&self) -> bool {
-        self.expected.as_deref() == Some(self.actual.as_str())
+        self.refused.is_none() && self.expected.as_deref() == Some(self.actual.as_str())
     }
 
     pub fn compare(&self) -> Result<(), String> {
+        if let Some(r) = &self.refused {
+            return Err(r.clone());
+        }
         compare(self.expected.as_deref(), &self.name, &self.actual, 24)
     }
 }
@@ -162,6 +175,7 @@ pub fn pending(
     if let Some(exp) = &plan.spec.expect.tree {
         out.push(Pending::new(
             &exp.golden,
+            &exp.repo,
             &exp.written,
             render(&flat.tree, exp),
         ));
@@ -179,6 +193,7 @@ pub fn pending(
         };
         out.push(Pending::new(
             &g.file.path,
+            &g.file.repo,
             &g.file.written,
             redact_report(&text, &g.redact),
         ));
@@ -219,7 +234,7 @@ pub fn new_path(golden: &Path) -> PathBuf {
 /// Writes what the mode allows; returns what it did, one line each, for the user.
 pub fn settle(pending: &[Pending], mode: Mode) -> Result<Vec<String>, String> {
     let mut notes = Vec::new();
-    for p in pending {
+    for p in pending.iter().filter(|p| p.refused.is_none()) {
         let new = new_path(&p.golden);
         match (mode, p.matched()) {
             (Mode::ReadOnly, _) => {}
@@ -228,8 +243,7 @@ pub fn settle(pending: &[Pending], mode: Mode) -> Result<Vec<String>, String> {
                     std::fs::create_dir_all(dir)
                         .map_err(|e| format!("creating {}: {e}", dir.display()))?;
                 }
-                std::fs::write(&p.golden, &p.actual)
-                    .map_err(|e| format!("writing {}: {e}", p.golden.display()))?;
+                replace(&p.golden, &p.actual)?;
                 let _ = std::fs::remove_file(&new);
                 notes.push(format!("blessed {}", p.golden.display()));
             }
@@ -238,8 +252,7 @@ pub fn settle(pending: &[Pending], mode: Mode) -> Result<Vec<String>, String> {
                     std::fs::create_dir_all(dir)
                         .map_err(|e| format!("creating {}: {e}", dir.display()))?;
                 }
-                std::fs::write(&new, &p.actual)
-                    .map_err(|e| format!("writing {}: {e}", new.display()))?;
+                replace(&new, &p.actual)?;
                 notes.push(format!(
                     "wrote {} for review (accept with TDG_BLESS=1 or `tdg bless`)",
                     new.display()
@@ -253,4 +266,17 @@ pub fn settle(pending: &[Pending], mode: Mode) -> Result<Vec<String>, String> {
         }
     }
     Ok(notes)
+}
+
+/// Writes `path` by renaming a new file over it: a symlink planted there is replaced, never
+/// written through.
+fn replace(path: &Path, text: &str) -> Result<(), String> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let write = || -> std::io::Result<()> {
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+        std::io::Write::write_all(&mut tmp, text.as_bytes())?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    };
+    write().map_err(|e| format!("writing {}: {e}", path.display()))
 }

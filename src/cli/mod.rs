@@ -54,6 +54,10 @@ pub struct Global {
     /// Cap on the cpio entries of one initramfs.
     #[arg(long, global = true, env = "TDG_MAX_ENTRIES", value_name = "N", default_value_t = tdg::limits::DEFAULT_MAX_INITRAMFS_ENTRIES)]
     max_entries: u64,
+    /// The directory specs' goldens must stay inside (default: the one holding `specs/`, or
+    /// the spec's own directory).
+    #[arg(long, global = true, env = "TDG_REPO", value_name = "DIR")]
+    repo: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -108,6 +112,10 @@ impl Cli {
     /// Runs the command; returns its exit code.
     pub fn run(self) -> tdg::error::Result<u8> {
         let g = &self.global;
+        if let Some(r) = &g.repo {
+            // Spec loading reads TDG_REPO (`located::repo_root`); set before any thread starts.
+            std::env::set_var("TDG_REPO", r);
+        }
         Ok(match &self.command {
             Command::Verify(a) => verify::verify(g, a)?,
             Command::Bless(a) => verify::bless(g, a)?,

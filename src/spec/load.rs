@@ -159,6 +159,7 @@ impl Validator<'_> {
         Ok(TreeExpectation {
             golden: base.join(&v.golden),
             written: v.golden.clone(),
+            repo: crate::located::repo_root(self.file),
             redactions,
         })
     }
@@ -629,6 +630,7 @@ impl Validator<'_> {
             file: GoldenFile {
                 path: base.join(g),
                 written: g.clone(),
+                repo: crate::located::repo_root(self.file),
             },
             redact: r.redact.clone(),
         });

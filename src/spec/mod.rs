@@ -126,6 +126,8 @@ pub struct TreeExpectation {
     pub golden: PathBuf,
     /// As the spec writes it, for messages that read the same wherever the spec is run.
     pub written: String,
+    /// The directory the golden must stay inside ([`crate::located::repo_root`]).
+    pub repo: PathBuf,
     pub redactions: Vec<Redaction>,
 }
 
@@ -166,6 +168,8 @@ pub struct ChecksumsExpectation {
 pub struct GoldenFile {
     pub path: PathBuf,
     pub written: String,
+    /// The directory the golden must stay inside ([`crate::located::repo_root`]).
+    pub repo: PathBuf,
 }
 
 /// A build report's golden, compared once the values of `redact` keys read `[redacted]`.
