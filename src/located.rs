@@ -46,6 +46,22 @@ impl LocatedError {
     }
 }
 
+/// The lines of a YAML text as YAML counts them (`b-break`: CRLF, CR or LF), so a snippet
+/// shows the line a parser's error names.
+pub fn yaml_lines(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(['\r', '\n']) {
+        out.push(&rest[..i]);
+        let skip = if rest[i..].starts_with("\r\n") { 2 } else { 1 };
+        rest = &rest[i + skip..];
+    }
+    if !rest.is_empty() {
+        out.push(rest);
+    }
+    out
+}
+
 /// The most of a text input (spec, schematic, golden, fleet file, Docker config) read whole.
 pub const MAX_TEXT_INPUT: u64 = crate::limits::MAX_TEXT_INPUT;
 
@@ -172,6 +188,18 @@ pub fn read_capped(path: &Path, cap: u64) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn yaml_lines_break_at_cr_lf_and_crlf() {
+        // Found by the spec fuzz target: an error at line 79 of a text with 21 LFs and many
+        // lone CRs, which YAML counts as line breaks and `str::lines` does not.
+        assert_eq!(yaml_lines("a\rb\r\nc\nd"), ["a", "b", "c", "d"]);
+        assert_eq!(yaml_lines("a\r\r"), ["a", ""]);
+        let text = "apiVersion: tdg/v1\rname: x\r\r\rimage: [\r";
+        let e = crate::spec::load_str(Path::new("s.yaml"), text).unwrap_err();
+        assert!(e.line as usize <= yaml_lines(text).len() + 1, "{e}");
+        assert!(e.line > 1, "{e}");
+    }
 
     #[test]
     fn text_inputs_are_regular_files_of_bounded_size() {

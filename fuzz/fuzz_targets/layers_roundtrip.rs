@@ -152,11 +152,12 @@ fuzz_target!(|input: (Vec<Item>, bool)| {
     }
     let layout = tempfile::tempdir().unwrap();
     let out = tdg::oci::layout::LayoutWriter::create(layout.path()).unwrap();
-    let (desc, _diff_id) = tdg::build::package::layer(&out, stage.path(), 0).unwrap();
+    let (desc, diff_id) = tdg::build::package::layer(&out, stage.path(), 0).unwrap();
+    let diff_id: tdg::digest::Digest = diff_id.parse().unwrap();
     let desc: tdg::oci::manifest::Descriptor = serde_json::from_value(desc).unwrap();
     let blob = layout.path().join("blobs/sha256").join(desc.digest.hex());
     let mut f = Flattener::new(Wanted::Nothing, None);
-    f.apply_blob(&blob, &desc, false)
+    f.apply_blob(&blob, &desc, false, Some(&diff_id))
         .expect("tdg reads the layer it packaged");
     check(&f.finish().tree, &want, true);
 });
