@@ -22,8 +22,15 @@ use crate::verify::SpecRun;
 
 const TAG: &str = "evidence";
 
-/// Writes one spec's bundle into `dir` (created; must be empty).
+/// Writes one spec's bundle into `dir` (created; must be empty, and not a symlink). A bundle
+/// that cannot be finished (a full disk) is removed rather than left half written.
 pub fn write(dir: &Path, plan: &Plan, run: &SpecRun, pulled: &Pulled) -> Result<()> {
+    if fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
+        bail!(
+            "{} is a symlink; an evidence bundle goes into a real, empty directory",
+            dir.display()
+        );
+    }
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     if fs::read_dir(dir)?.next().is_some() {
         bail!(
@@ -31,6 +38,27 @@ pub fn write(dir: &Path, plan: &Plan, run: &SpecRun, pulled: &Pulled) -> Result<
             dir.display()
         );
     }
+    write_into(dir, plan, run, pulled).map_err(|e| {
+        let _ = fs::remove_dir_all(dir);
+        e.context(format!(
+            "writing the evidence bundle {} (removed, not left partial)",
+            dir.display()
+        ))
+    })
+}
+
+/// Copies a golden into the bundle, when it exists and lies inside the spec's repository.
+fn copy_golden(golden: &Path, repo: &Path, dest: &Path) -> Result<()> {
+    if golden.exists() && crate::located::confine(golden, repo).is_ok() {
+        if let Some(d) = dest.parent() {
+            fs::create_dir_all(d)?;
+        }
+        fs::copy(golden, dest).with_context(|| format!("copying {}", golden.display()))?;
+    }
+    Ok(())
+}
+
+fn write_into(dir: &Path, plan: &Plan, run: &SpecRun, pulled: &Pulled) -> Result<()> {
     let r = &pulled.resolved;
     let mut out = LayoutWriter::create(&dir.join("image"))?;
     for l in &pulled.layers {
@@ -58,29 +86,25 @@ pub fn write(dir: &Path, plan: &Plan, run: &SpecRun, pulled: &Pulled) -> Result<
     fs::copy(&plan.spec.path, dir.join("spec.yaml"))
         .with_context(|| format!("copying {}", plan.spec.path.display()))?;
     if let Some(t) = &plan.spec.expect.tree {
-        if t.golden.exists() {
-            fs::copy(&t.golden, dir.join("golden.tree"))?;
-        }
+        copy_golden(&t.golden, &t.repo, &dir.join("golden.tree"))?;
     }
     for f in &plan.spec.expect.files {
         if let Some(g) = f.report.as_ref().and_then(|r| r.golden.as_ref()) {
-            let golden = &g.file.path;
-            if golden.exists() {
-                fs::create_dir_all(dir.join("goldens"))?;
-                fs::copy(
-                    golden,
-                    dir.join("goldens").join(report_golden_name(&f.path)),
-                )?;
-            }
+            let dest = dir.join("goldens").join(report_golden_name(&f.path));
+            copy_golden(&g.file.path, &g.file.repo, &dest)?;
         }
     }
-    fs::write(
-        dir.join("report.json"),
-        crate::report::json(std::slice::from_ref(run))?,
+    let put = |name: &str, bytes: &[u8]| {
+        let p = dir.join(name);
+        fs::write(&p, bytes).with_context(|| format!("writing {}", p.display()))
+    };
+    put(
+        "report.json",
+        crate::report::json(std::slice::from_ref(run))?.as_bytes(),
     )?;
-    fs::write(dir.join("tree.txt"), pulled.flat.tree.listing())?;
+    put("tree.txt", pulled.flat.tree.listing().as_bytes())?;
     if let Some(console) = &run.console {
-        fs::write(dir.join("console.log"), console)?;
+        put("console.log", console.as_bytes())?;
     }
     let digests = json!({
         "image": plan.image.to_string(),
@@ -93,9 +117,9 @@ pub fn write(dir: &Path, plan: &Plan, run: &SpecRun, pulled: &Pulled) -> Result<
         "spec_sha256": plan.spec.file_digest.to_string(),
         "tdg_version": env!("CARGO_PKG_VERSION"),
     });
-    fs::write(
-        dir.join("digests.json"),
-        serde_json::to_string_pretty(&digests)? + "\n",
+    put(
+        "digests.json",
+        (serde_json::to_string_pretty(&digests)? + "\n").as_bytes(),
     )?;
     Ok(())
 }

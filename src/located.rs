@@ -62,6 +62,19 @@ pub fn yaml_lines(text: &str) -> Vec<&str> {
     out
 }
 
+/// Writes `path` by renaming a new file in its directory over it: a symlink planted at `path`
+/// is replaced, never written through, and a reader never sees half a file.
+pub fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 /// The most of a text input (spec, schematic, golden, fleet file, Docker config) read whole.
 pub const MAX_TEXT_INPUT: u64 = crate::limits::MAX_TEXT_INPUT;
 

@@ -268,15 +268,7 @@ pub fn settle(pending: &[Pending], mode: Mode) -> Result<Vec<String>, String> {
     Ok(notes)
 }
 
-/// Writes `path` by renaming a new file over it: a symlink planted there is replaced, never
-/// written through.
 fn replace(path: &Path, text: &str) -> Result<(), String> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let write = || -> std::io::Result<()> {
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        std::io::Write::write_all(&mut tmp, text.as_bytes())?;
-        tmp.persist(path).map_err(|e| e.error)?;
-        Ok(())
-    };
-    write().map_err(|e| format!("writing {}: {e}", path.display()))
+    crate::located::write_replacing(path, text.as_bytes())
+        .map_err(|e| format!("writing {}: {e}", path.display()))
 }

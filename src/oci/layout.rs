@@ -127,21 +127,42 @@ pub struct LayoutWriter {
 }
 
 impl LayoutWriter {
+    /// Opens `dir` for writing, creating it. An existing layout is added to, but nothing in
+    /// it is trusted: its directories must be real ones (a symlinked `blobs/` would carry the
+    /// writes elsewhere), files are replaced by rename, and a blob already there is kept only
+    /// when its bytes hash to its name.
     pub fn create(dir: &Path) -> Result<Self> {
         fs::create_dir_all(dir.join("blobs/sha256"))
             .with_context(|| format!("creating {}", dir.display()))?;
-        fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        for d in [
+            dir.to_path_buf(),
+            dir.join("blobs"),
+            dir.join("blobs/sha256"),
+        ] {
+            if fs::symlink_metadata(&d)?.file_type().is_symlink() {
+                bail!(
+                    "{} is a symlink; tdg writes layouts only into real directories",
+                    d.display()
+                );
+            }
+        }
+        crate::located::write_replacing(
+            &dir.join("oci-layout"),
+            br#"{"imageLayoutVersion":"1.0.0"}"#,
+        )
+        .with_context(|| format!("writing {}", dir.join("oci-layout").display()))?;
         // Adding to an existing layout keeps what it holds.
-        let manifests = match crate::located::read_bounded(
-            &dir.join("index.json"),
-            crate::limits::MAX_DOCUMENT,
-        ) {
-            Ok(bytes) => {
+        let index = dir.join("index.json");
+        let manifests = match fs::symlink_metadata(&index) {
+            Err(_) => Vec::new(),
+            Ok(m) if !m.is_file() => bail!("{} is not a regular file", index.display()),
+            Ok(_) => {
+                let bytes = crate::located::read_bounded(&index, crate::limits::MAX_DOCUMENT)
+                    .with_context(|| format!("reading {}", index.display()))?;
                 serde_json::from_slice::<Index>(&bytes)
                     .with_context(|| format!("{}: malformed index.json", dir.display()))?
                     .manifests
             }
-            Err(_) => Vec::new(),
         };
         Ok(LayoutWriter {
             dir: dir.to_path_buf(),
@@ -156,8 +177,9 @@ impl LayoutWriter {
     pub fn write_blob(&self, bytes: &[u8]) -> Result<(Digest, u64)> {
         let d = Digest::of(bytes);
         let p = self.dir.join("blobs/sha256").join(d.hex());
-        if !p.exists() {
-            fs::write(&p, bytes).with_context(|| format!("writing {}", p.display()))?;
+        if !holds(&p, &d) {
+            crate::located::write_replacing(&p, bytes)
+                .with_context(|| format!("writing {}", p.display()))?;
         }
         Ok((d, bytes.len() as u64))
     }
@@ -205,7 +227,70 @@ impl LayoutWriter {
             "mediaType": super::manifest::OCI_INDEX,
             "manifests": self.manifests,
         });
-        fs::write(self.dir.join("index.json"), serde_json::to_vec(&index)?)?;
+        let path = self.dir.join("index.json");
+        crate::located::write_replacing(&path, &serde_json::to_vec(&index)?)
+            .with_context(|| format!("writing {}", path.display()))?;
         Ok(d)
     }
+}
+
+/// Whether `p` is a regular file whose bytes hash to `d` (a blob a layout may keep).
+fn holds(p: &Path, d: &Digest) -> bool {
+    let Ok(m) = fs::symlink_metadata(p) else {
+        return false;
+    };
+    if !m.is_file() {
+        return false;
+    }
+    let Ok(f) = fs::File::open(p) else {
+        return false;
+    };
+    let mut w = HashingWriter::new(std::io::sink());
+    std::io::copy(&mut std::io::BufReader::new(f), &mut w).is_ok() && w.hasher.finish().0 == *d
+}
+
+#[cfg(test)]
+mod writer_tests {
+    use super::*;
+
+    #[test]
+    fn an_existing_layout_is_added_to_but_not_trusted() {
+        // A planted corrupt blob was kept and planted symlinks were written through (issue 15).
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("out");
+        let outside = tmp.path().join("outside");
+        fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+        fs::write(&outside, "precious").unwrap();
+        let d = Digest::of(b"{}");
+        fs::write(dir.join("blobs/sha256").join(d.hex()), "corrupt").unwrap();
+        std::os::unix::fs::symlink(&outside, dir.join("index.json")).unwrap();
+        std::os::unix::fs::symlink(&outside, dir.join("oci-layout")).unwrap();
+        let err = LayoutWriter::create(&dir)
+            .err()
+            .expect("a symlinked index.json");
+        assert!(err.to_string().contains("not a regular file"), "{err:#}");
+        fs::remove_file(dir.join("index.json")).unwrap();
+        let mut w = LayoutWriter::create(&dir).unwrap();
+        w.add_manifest(OCI_MANIFEST_TYPE, b"{}", Some("t")).unwrap();
+        assert_eq!(fs::read_to_string(&outside).unwrap(), "precious");
+        assert_eq!(
+            fs::read(dir.join("blobs/sha256").join(d.hex())).unwrap(),
+            b"{}"
+        );
+        assert!(fs::symlink_metadata(dir.join("oci-layout"))
+            .unwrap()
+            .is_file());
+        LayoutSource::open(&dir).unwrap();
+        // A symlinked blobs directory would carry every write elsewhere.
+        let other = tmp.path().join("other");
+        fs::create_dir_all(other.join("blobs")).unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("out/blobs"), other.join("blobs/sha256"))
+            .unwrap();
+        let err = LayoutWriter::create(&other)
+            .err()
+            .expect("a symlinked blobs/sha256");
+        assert!(err.to_string().contains("is a symlink"), "{err:#}");
+    }
+
+    const OCI_MANIFEST_TYPE: &str = crate::oci::manifest::OCI_MANIFEST;
 }

@@ -71,7 +71,10 @@ impl Validator<'_> {
     fn spec(&self, raw: model::Spec, file_digest: Digest) -> Result<Spec, LocatedError> {
         let model::ApiVersion::V1 = raw.api_version;
         let name = &raw.name;
+        // The name becomes a directory (evidence bundles, JUnit suites): `.` and `..` are not.
         let name_ok = !name.value.is_empty()
+            && !name.value.bytes().all(|b| b == b'.')
+            && name.value.len() <= 128
             && name.value.bytes().all(|b| {
                 b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
             });
@@ -79,8 +82,8 @@ impl Validator<'_> {
             return Err(self.err(
                 &name.referenced,
                 format!(
-                    "invalid name '{}': use lowercase letters, digits, '.', '_', '-'",
-                    name.value
+                    "invalid name '{}': use up to 128 lowercase letters, digits, '.', '_', '-' (not only dots)",
+                    name.value.chars().take(128).collect::<String>()
                 ),
             ));
         }

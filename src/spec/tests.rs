@@ -122,6 +122,8 @@ fn invalid_values_name_their_position() {
             "name: Bad Name",
             "specs/x.yaml:2:7: invalid name",
         ),
+        ("name: x", "name: '..'", "specs/x.yaml:2:7: invalid name"),
+        ("name: x", "name: .", "specs/x.yaml:2:7: invalid name"),
         (
             "    - path: a/b\n",
             "    - path: a/b\n      type: dir\n      size: {min: 1}\n",
