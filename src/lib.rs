@@ -27,5 +27,6 @@ pub mod reference;
 pub mod report;
 pub mod spec;
 pub mod talos;
+pub mod temps;
 pub mod verification;
 pub mod verify;

@@ -9,6 +9,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Before any thread: a signal then removes the run's temporaries before tdg exits.
+    tdg::temps::handle_signals();
     match cli::Cli::parse().run() {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

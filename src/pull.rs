@@ -47,7 +47,7 @@ pub struct Pulled {
     pub spool: Spool,
     /// The layer blobs on disk, as fetched (for an evidence bundle).
     pub layers: Vec<BlobFile>,
-    _spool_dir: tempfile::TempDir,
+    _spool_dir: crate::temps::Dir,
 }
 
 /// Resolves, fetches and flattens an image, keeping the content of `wanted` paths.
@@ -60,9 +60,7 @@ pub async fn pull(
     let source = Source::open(&ctx.mirrors.endpoint(image))?;
     let resolved = resolve::resolve(&source, image, platform, &ctx.cache).await?;
     let layers = resolve::fetch_layers(&source, &resolved, &ctx.cache).await?;
-    let spool_dir = tempfile::Builder::new()
-        .prefix("spool-")
-        .tempdir_in(ctx.cache.root().join("tmp"))
+    let spool_dir = crate::temps::Dir::new(&ctx.cache.root().join("tmp"), "spool-")
         .context("creating a spool directory in the cache")?;
     let spool = Spool::new(spool_dir.path().to_path_buf())?;
     let wanted_paths = match &wanted {

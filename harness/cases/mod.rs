@@ -10,6 +10,7 @@ mod factory;
 mod flatten;
 mod fleet;
 mod golden;
+mod hostile;
 mod imager;
 mod promote;
 mod pull;
@@ -78,6 +79,7 @@ pub fn all() -> Vec<Trial> {
         flatten::tdg_pushed_image_reads_back_in_skopeo_and_umoci,
         flatten::tree_matches_umoci_unpack_of_skopeo_pushed_image,
         golden::golden_review_bless_and_ci,
+        hostile::a_signal_mid_export_leaves_no_temporaries,
         golden::goldens_outside_the_repository_are_refused,
         golden::redactions_mask_volatile_fields,
         golden::report_golden_redacts_dates_and_catches_changes,

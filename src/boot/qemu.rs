@@ -143,7 +143,7 @@ extern "C" fn on_signal(_: libc::c_int) {
 
 /// Whether SIGINT or SIGTERM arrived since [`Running::start`].
 pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
+    INTERRUPTED.load(Ordering::SeqCst) || crate::temps::interrupted()
 }
 
 /// A running QEMU and the lines of its console.
@@ -224,6 +224,9 @@ impl Running {
             let _ = (&mut stderr).take(64 << 10).read_to_string(&mut s);
             s
         });
+        // Under the CLI, signals go to `temps`' thread, which defers to this loop while QEMU
+        // runs (until `Drop`); embedded (the harness), the handler above notes them.
+        crate::temps::defer(true);
         Ok(Running {
             child,
             lines,
@@ -258,5 +261,6 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         self.kill();
+        crate::temps::defer(false);
     }
 }

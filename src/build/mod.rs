@@ -73,7 +73,7 @@ pub struct Built {
     pub warnings: Vec<String>,
     /// Keeps a temporary layout (no `--output`) alive while the caller reads it.
     #[serde(skip)]
-    pub temporary: Option<tempfile::TempDir>,
+    pub temporary: Option<crate::temps::Dir>,
 }
 
 struct Timer(Vec<Stage>);
@@ -143,9 +143,7 @@ struct ArchInputs {
 
 pub async fn build(env: &Env, spec: &Spec, opts: &Options) -> Result<Built> {
     let plan = plan(spec, opts)?;
-    let work = tempfile::Builder::new()
-        .prefix("build-")
-        .tempdir_in(env.cache.root().join("tmp"))
+    let work = crate::temps::Dir::new(&env.cache.root().join("tmp"), "build-")
         .context("creating a build directory in the cache")?;
     let mut t = Timer(Vec::new());
     if let Some(target) = &plan.push {
@@ -169,9 +167,7 @@ pub async fn build(env: &Env, spec: &Spec, opts: &Options) -> Result<Built> {
     let (out_dir, temporary) = match &opts.output {
         Some(o) => (o.dir.clone(), None),
         None => {
-            let d = tempfile::Builder::new()
-                .prefix("image-")
-                .tempdir_in(env.cache.root().join("tmp"))?;
+            let d = crate::temps::Dir::new(&env.cache.root().join("tmp"), "image-")?;
             (d.path().to_path_buf(), Some(d))
         }
     };

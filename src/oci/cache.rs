@@ -33,6 +33,8 @@ impl BlobCache {
                 format!("creating cache directory {}", root.join(sub).display())
             })?;
         }
+        // Junk a crash or a kill -9 left, which no live tdg holds.
+        crate::temps::sweep(&root.join("tmp"));
         Ok(BlobCache {
             root,
             fetched_blobs: AtomicU64::new(0),
@@ -96,6 +98,7 @@ impl BlobCache {
             .prefix("ingest-")
             .tempfile_in(self.root.join("tmp"))
             .context("creating a temporary file in the cache")?;
+        let _held = crate::temps::hold(tmp.path());
         let mut out = io::BufWriter::with_capacity(1 << 20, tmp);
         let mut hasher = Hasher::default();
         while let Some(chunk) = stream.next().await {

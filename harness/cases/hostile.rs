@@ -1,0 +1,94 @@
+//! Hostile input and hostile conditions, each reproducing a defect a probe found: what tdg
+//! must refuse, bound or clean up, checked through the real binary.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Result};
+
+use tdg::oci::image::{Flavor, TarEntry as E};
+use tdg::oci::manifest::Compression;
+
+use super::cli::expect_exit;
+use crate::fixtures;
+
+fn tdg(cache: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tdg"));
+    c.env("TDG_CACHE", cache).env_remove("TDG_MIRROR");
+    c
+}
+
+/// A SIGTERM in the middle of an export leaves nothing in the cache's `tmp/` (it left 2.4 GB
+/// of `spool-*`), and a stale temporary from a crashed run is swept at the next start while a
+/// fresh one is left alone.
+pub fn a_signal_mid_export_leaves_no_temporaries() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let layout = tmp.path().join("layout");
+    // 256 MiB of zeros: a small gzip blob that takes a while to spool.
+    fixtures::layout_image(
+        &layout,
+        "t",
+        &[(
+            vec![E::file("big", vec![0u8; 256 << 20], 0o644)],
+            Compression::Gzip,
+        )],
+        "linux/amd64",
+        &Default::default(),
+        Flavor::Oci,
+    )?;
+    let cache = tmp.path().join("cache");
+    let spools = |cache: &Path| -> Vec<String> {
+        std::fs::read_dir(cache.join("tmp"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut child = tdg(&cache)
+        .arg("export")
+        .arg(format!("oci:{}:t", layout.display()))
+        .arg(tmp.path().join("out"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let start = Instant::now();
+    while !spools(&cache).iter().any(|n| n.starts_with("spool-")) {
+        ensure!(
+            start.elapsed() < Duration::from_secs(60),
+            "no spool directory appeared"
+        );
+        if child.try_wait()?.is_some() {
+            anyhow::bail!("the export finished before it could be interrupted");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait()?;
+    ensure!(status.code() == Some(143), "exit {status:?} after SIGTERM");
+    ensure!(
+        spools(&cache).is_empty(),
+        "left behind: {:?}",
+        spools(&cache)
+    );
+    // A crash's leftovers: an old one is swept at the next start, a fresh one kept.
+    let old = cache.join("tmp/spool-crashed");
+    std::fs::create_dir_all(old.join("x"))?;
+    let day_ago = std::time::SystemTime::now() - Duration::from_secs(25 * 3600);
+    std::fs::File::open(&old)?.set_modified(day_ago)?;
+    let fresh = cache.join("tmp/ingest-fresh");
+    std::fs::write(&fresh, "x")?;
+    expect_exit(
+        &tdg(&cache)
+            .arg("tree")
+            .arg(format!("oci:{}:t", layout.display()))
+            .output()?,
+        0,
+    )?;
+    ensure!(!old.exists(), "a day-old temporary was not swept");
+    ensure!(fresh.exists(), "a fresh temporary was swept");
+    Ok(())
+}
