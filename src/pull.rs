@@ -27,6 +27,8 @@ pub struct Env {
     pub limits: crate::talos::initramfs::Limits,
     /// Whether specs' `expect.boot` runs QEMU (`--no-boot` clears it: those checks are skipped).
     pub boot: bool,
+    /// Bytes of file content a pull may spool (`tdg export --max-export-size`).
+    pub max_spooled: u64,
 }
 
 impl Env {
@@ -36,6 +38,7 @@ impl Env {
             cache: Arc::new(cache),
             limits: Default::default(),
             boot: true,
+            max_spooled: u64::MAX,
         }
     }
 }
@@ -135,7 +138,10 @@ fn flatten(
     wanted: Wanted,
     spool: &Spool,
 ) -> Result<Flattened> {
-    let mut f = Flattener::new(wanted, Some(spool));
+    let mut f = Flattener::new(wanted, Some(spool)).with_limits(crate::layers::flatten::Limits {
+        max_spooled: ctx.max_spooled,
+        ..Default::default()
+    });
     for (l, id) in layers.iter().zip(diff_ids) {
         if let Err(e) = f.apply_blob(&l.path, &l.descriptor, l.verified, Some(id)) {
             // Bad bytes never stay in the cache: the next run fetches them again.

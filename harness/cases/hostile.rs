@@ -92,3 +92,63 @@ pub fn a_signal_mid_export_leaves_no_temporaries() -> Result<()> {
     ensure!(fresh.exists(), "a fresh temporary was swept");
     Ok(())
 }
+
+/// `export` refuses a non-empty directory before it fetches anything (it used to spool the
+/// whole image first), and `--max-export-size` stops a decompression bomb before it fills
+/// the disk, leaving no partial spool.
+pub fn export_checks_its_directory_first_and_caps_what_it_writes() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let cache = tmp.path().join("cache");
+    let busy = tmp.path().join("busy");
+    std::fs::create_dir_all(&busy)?;
+    std::fs::write(busy.join("keep"), "x")?;
+    // Port 9 on loopback refuses: the error must be about the directory, not the registry.
+    let out = expect_exit(
+        &tdg(&cache)
+            .args(["export", "127.0.0.1:9/none/such:t"])
+            .arg(&busy)
+            .output()?,
+        2,
+    )?;
+    ensure!(
+        out.contains("is not empty") && !out.contains("127.0.0.1:9"),
+        "{out}"
+    );
+    let layout = tmp.path().join("bomb");
+    fixtures::layout_image(
+        &layout,
+        "t",
+        &[(
+            vec![E::file("zeros", vec![0u8; 96 << 20], 0o644)],
+            Compression::Gzip,
+        )],
+        "linux/amd64",
+        &Default::default(),
+        Flavor::Oci,
+    )?;
+    let dest = tmp.path().join("out");
+    let out = expect_exit(
+        &tdg(&cache)
+            .args(["export", "--max-export-size", "32MiB"])
+            .arg(format!("oci:{}:t", layout.display()))
+            .arg(&dest)
+            .output()?,
+        2,
+    )?;
+    ensure!(out.contains("--max-export-size"), "{out}");
+    ensure!(!dest.exists(), "a refused export created its directory");
+    ensure!(
+        std::fs::read_dir(cache.join("tmp"))?.next().is_none(),
+        "spool left behind"
+    );
+    expect_exit(
+        &tdg(&cache)
+            .args(["export", "--max-export-size", "128MiB"])
+            .arg(format!("oci:{}:t", layout.display()))
+            .arg(&dest)
+            .output()?,
+        0,
+    )?;
+    ensure!(std::fs::metadata(dest.join("zeros"))?.len() == 96 << 20);
+    Ok(())
+}

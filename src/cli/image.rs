@@ -22,10 +22,24 @@ pub struct ExportArgs {
     dir: PathBuf,
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     platform: Option<String>,
+    /// Most bytes of file content to write: a decompression bomb stops here.
+    #[arg(long, env = "TDG_MAX_EXPORT_SIZE", value_name = "SIZE", default_value = "16GiB", value_parser = super::size_arg)]
+    max_export_size: u64,
 }
 
 fn pulled(g: &Global, image: &ImageRef, p: &Option<String>, wanted: Wanted) -> Result<Pulled> {
-    let env = g.env()?;
+    pulled_capped(g, image, p, wanted, u64::MAX)
+}
+
+fn pulled_capped(
+    g: &Global,
+    image: &ImageRef,
+    p: &Option<String>,
+    wanted: Wanted,
+    max_spooled: u64,
+) -> Result<Pulled> {
+    let mut env = g.env()?;
+    env.max_spooled = max_spooled;
     let platform = platform(p)?;
     Ok(runtime()?.block_on(pull::pull(&env, image, platform.as_ref(), wanted))?)
 }
@@ -38,7 +52,15 @@ pub fn tree(g: &Global, a: &TreeArgs) -> Result<u8> {
 
 pub fn export(g: &Global, a: &ExportArgs) -> Result<u8> {
     let image: ImageRef = a.image.parse()?;
-    let p = pulled(g, &image, &a.platform, Wanted::Everything)?;
+    // Before anything is fetched: a non-empty directory used to cost a whole spool first.
+    tdg::layers::export::check_destination(&a.dir).map_err(tdg::error::Error::usage)?;
+    let p = pulled_capped(
+        g,
+        &image,
+        &a.platform,
+        Wanted::Everything,
+        a.max_export_size,
+    )?;
     let notes = tdg::layers::export::write_tree(&p.flat, &p.spool, &a.dir)?;
     for d in &notes.skipped_devices {
         eprintln!("tdg: warning: device node {d} not created (needs privilege)");

@@ -18,14 +18,26 @@ pub struct ExportNotes {
     pub ownership_kept: bool,
 }
 
-pub fn write_tree(flat: &Flattened, spool: &Spool, dest: &Path) -> Result<ExportNotes> {
-    fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
-    if fs::read_dir(dest)?.next().is_some() {
-        bail!(
+/// Refuses a destination that is not an empty real directory (or absent): checked before the
+/// image is fetched and spooled, and again before writing.
+pub fn check_destination(dest: &Path) -> Result<()> {
+    match fs::symlink_metadata(dest) {
+        Err(_) => Ok(()),
+        Ok(m) if m.file_type().is_symlink() || !m.is_dir() => bail!(
+            "{} is not a directory; export writes into an empty directory",
+            dest.display()
+        ),
+        Ok(_) if fs::read_dir(dest)?.next().is_some() => bail!(
             "{} is not empty; export writes into an empty directory",
             dest.display()
-        );
+        ),
+        Ok(_) => Ok(()),
     }
+}
+
+pub fn write_tree(flat: &Flattened, spool: &Spool, dest: &Path) -> Result<ExportNotes> {
+    check_destination(dest)?;
+    fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
     let root = is_root();
     let mut notes = ExportNotes {
         ownership_kept: root,

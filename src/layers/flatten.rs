@@ -54,12 +54,16 @@ impl Wanted {
 
 pub struct Limits {
     pub max_entries: usize,
+    /// Bytes of file content spooled in all (`tdg export --max-export-size`): a
+    /// decompression bomb ends here rather than filling the disk.
+    pub max_spooled: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_entries: crate::limits::MAX_TREE_ENTRIES,
+            max_spooled: u64::MAX,
         }
     }
 }
@@ -106,6 +110,7 @@ pub struct Flattener<'a> {
     wanted: Wanted,
     spool: Option<&'a Spool>,
     limits: Limits,
+    spooled: u64,
 }
 
 /// One tar entry of a layer, read and hashed.
@@ -123,7 +128,13 @@ impl<'a> Flattener<'a> {
             wanted,
             spool,
             limits: Limits::default(),
+            spooled: 0,
         }
+    }
+
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     pub fn finish(self) -> Flattened {
@@ -257,8 +268,12 @@ impl<'a> Flattener<'a> {
             }
             let resolved = self.resolve(&path, false)?;
             let spool = self.spool.filter(|_| self.wanted.wants(&path, &resolved));
-            let (entry, spooled) = read_entry(&mut e, over, spool)
+            let room = self.limits.max_spooled.saturating_sub(self.spooled);
+            let (entry, spooled) = read_entry(&mut e, over, spool, room)
                 .with_context(|| format!("{what}: entry {}", shown(raw.as_bytes())))?;
+            if spooled {
+                self.spooled += entry.size.unwrap_or(0);
+            }
             adds.push(LayerEntry {
                 path,
                 entry,
@@ -401,6 +416,7 @@ fn read_entry<R: Read>(
     e: &mut tar::Entry<'_, R>,
     over: Overrides,
     spool: Option<&Spool>,
+    room: u64,
 ) -> Result<(Entry, bool)> {
     let h = e.header();
     let old = h.as_old();
@@ -433,7 +449,7 @@ fn read_entry<R: Read>(
     };
     let entry = match et {
         tar::EntryType::Regular | tar::EntryType::Continuous => {
-            let (digest, size, spooled) = hash_content(e, spool)?;
+            let (digest, size, spooled) = hash_content(e, spool, room)?;
             return Ok((
                 Entry {
                     size: Some(size),
@@ -483,7 +499,11 @@ fn numeric(parsed: io::Result<u64>, raw: &[u8]) -> io::Result<u64> {
     }
 }
 
-fn hash_content(r: &mut impl Read, spool: Option<&Spool>) -> Result<(Digest, u64, bool)> {
+fn hash_content(
+    r: &mut impl Read,
+    spool: Option<&Spool>,
+    room: u64,
+) -> Result<(Digest, u64, bool)> {
     match spool {
         None => {
             let mut w = HashingWriter::new(io::sink());
@@ -494,7 +514,10 @@ fn hash_content(r: &mut impl Read, spool: Option<&Spool>) -> Result<(Digest, u64
         Some(spool) => {
             let tmp = tempfile::NamedTempFile::new_in(&spool.dir)?;
             let mut w = HashingWriter::new(io::BufWriter::new(tmp));
-            io::copy(r, &mut w)?;
+            io::copy(&mut r.take(room.saturating_add(1)), &mut w)?;
+            if w.hasher.len() > room {
+                bail!("the image's files add up to more than the spool limit (--max-export-size)");
+            }
             w.flush()?;
             let (d, n) = w.hasher.finish();
             let tmp = w.inner.into_inner().map_err(|e| e.into_error())?;
