@@ -26,6 +26,11 @@ pub enum Location {
     },
     /// An OCI image layout directory.
     Layout { dir: PathBuf },
+    /// An `oci-archive:` or `docker-archive:` tar file.
+    Archive {
+        kind: crate::oci::archive::Kind,
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +61,7 @@ impl ImageRef {
     pub fn registry(&self) -> Option<&str> {
         match &self.location {
             Location::Registry { registry, .. } => Some(registry),
-            Location::Layout { .. } => None,
+            Location::Layout { .. } | Location::Archive { .. } => None,
         }
     }
 }
@@ -94,6 +99,21 @@ impl FromStr for ImageRef {
     fn from_str(input: &str) -> Result<Self, RefError> {
         if let Some(rest) = input.strip_prefix("oci:") {
             return parse_layout(input, rest);
+        }
+        for kind in [
+            crate::oci::archive::Kind::Oci,
+            crate::oci::archive::Kind::Docker,
+        ] {
+            if let Some(rest) = input.strip_prefix(&format!("{}:", kind.prefix())) {
+                return parse_archive(input, kind, rest);
+            }
+        }
+        // A local path must never become a Docker Hub name and a lookup on the network.
+        if looks_local(input) {
+            return Err(err(
+                input,
+                "looks like a local path; name it as oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:REF]",
+            ));
         }
         let (name_tag, digest) = match input.split_once('@') {
             Some((n, d)) => (
@@ -141,6 +161,56 @@ impl FromStr for ImageRef {
     }
 }
 
+/// `./x`, `../x`, `/x`, `~/x`, or a name ending like an archive (`x.tar`, `x.tar.gz`).
+fn looks_local(input: &str) -> bool {
+    let lower = input.to_ascii_lowercase();
+    input.starts_with(['.', '/', '~'])
+        || [".tar", ".tar.gz", ".tgz", ".tar.zst", ".tar.xz"]
+            .iter()
+            .any(|s| lower.ends_with(s))
+}
+
+/// skopeo splits the file from the reference at the first `:`; for `docker-archive:` the
+/// rest is a `name:tag` from the archive's `RepoTags`, for `oci-archive:` a tag.
+fn parse_archive(
+    input: &str,
+    kind: crate::oci::archive::Kind,
+    rest: &str,
+) -> Result<ImageRef, RefError> {
+    let (file, tag) = match rest.split_once(':') {
+        Some((f, t)) => (f, Some(t.to_string())),
+        None => (rest, None),
+    };
+    if file.is_empty() {
+        return Err(err(
+            input,
+            format!("missing file after '{}:'", kind.prefix()),
+        ));
+    }
+    if let Some(t) = &tag {
+        let ok = match kind {
+            crate::oci::archive::Kind::Oci => valid_tag(t),
+            crate::oci::archive::Kind::Docker => {
+                !t.is_empty() && t.len() <= 255 && !t.contains(char::is_whitespace)
+            }
+        };
+        if !ok {
+            return Err(err(
+                input,
+                format!("'{t}' is not a valid reference in the archive"),
+            ));
+        }
+    }
+    Ok(ImageRef {
+        location: Location::Archive {
+            kind,
+            file: PathBuf::from(file),
+        },
+        tag,
+        digest: None,
+    })
+}
+
 fn parse_layout(input: &str, rest: &str) -> Result<ImageRef, RefError> {
     // skopeo splits the layout path from the reference at the first ':'.
     let (dir, tag, digest) = if let Some((dir, d)) = rest.split_once('@') {
@@ -177,6 +247,7 @@ impl fmt::Display for ImageRef {
                 repository,
             } => write!(f, "{registry}/{repository}")?,
             Location::Layout { dir } => write!(f, "oci:{}", dir.display())?,
+            Location::Archive { kind, file } => write!(f, "{}:{}", kind.prefix(), file.display())?,
         }
         if let Some(t) = &self.tag {
             write!(f, ":{t}")?;
@@ -204,6 +275,23 @@ mod tests {
     }
 
     const D: &str = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+    #[test]
+    fn archives_and_local_paths() {
+        let r: ImageRef = "docker-archive:/tmp/x.tar:ghcr.io/a/b:v1".parse().unwrap();
+        assert_eq!(r.tag.as_deref(), Some("ghcr.io/a/b:v1"));
+        assert_eq!(r.to_string(), "docker-archive:/tmp/x.tar:ghcr.io/a/b:v1");
+        let r: ImageRef = "oci-archive:y.tar:t".parse().unwrap();
+        assert!(matches!(r.location, Location::Archive { kind: crate::oci::archive::Kind::Oci, .. }));
+        assert!("oci-archive:y.tar:Bad Tag".parse::<ImageRef>().is_err());
+        assert!("docker-archive:".parse::<ImageRef>().is_err());
+        // Paths that are no known form never become docker.io names.
+        for p in ["good.tar", "./x", "../x", "/abs/dir", "~/img.tar.gz", "IMG.TAR"] {
+            let e = p.parse::<ImageRef>().unwrap_err();
+            assert!(e.reason.contains("looks like a local path"), "{p}: {e}");
+        }
+        assert!("busybox".parse::<ImageRef>().is_ok());
+    }
 
     #[test]
     fn registry_forms() {

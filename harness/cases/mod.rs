@@ -1,5 +1,6 @@
 //! Behaviour trials, grouped by what they prove.
 
+mod archives;
 mod auth;
 mod boot;
 mod build;
@@ -33,6 +34,7 @@ macro_rules! trials {
 
 pub fn all() -> Vec<Trial> {
     trials![
+        archives::archives_written_by_skopeo_read_as_their_layout,
         auth::basic_auth_credentials_come_from_the_docker_config,
         auth::credential_helper_supplies_the_password,
         build::bad_inputs_fail_before_anything_is_pushed,

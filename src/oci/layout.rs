@@ -15,6 +15,10 @@ pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 pub struct LayoutSource {
     pub dir: PathBuf,
+    /// How to name it in messages when it is not the user's directory (an unpacked archive).
+    pub label: Option<String>,
+    /// Keeps an unpacked archive's directory alive while the layout is read.
+    pub keep: Option<std::sync::Arc<super::archive::Unpacked>>,
 }
 
 impl LayoutSource {
@@ -38,6 +42,8 @@ impl LayoutSource {
         }
         Ok(LayoutSource {
             dir: dir.to_path_buf(),
+            label: None,
+            keep: None,
         })
     }
 

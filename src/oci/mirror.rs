@@ -34,6 +34,10 @@ pub enum Endpoint {
     Layout {
         dir: PathBuf,
     },
+    Archive {
+        kind: super::archive::Kind,
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +74,10 @@ impl Mirrors {
     pub fn endpoint(&self, image: &ImageRef) -> Endpoint {
         match &image.location {
             Location::Layout { dir } => Endpoint::Layout { dir: dir.clone() },
+            Location::Archive { kind, file } => Endpoint::Archive {
+                kind: *kind,
+                file: file.clone(),
+            },
             Location::Registry {
                 registry,
                 repository,

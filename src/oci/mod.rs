@@ -1,6 +1,7 @@
 //! Everything about getting images: references to endpoints (mirrors), credentials, sources
 //! (registry, OCI layout), resolution to one platform, the blob cache, and pushing.
 
+pub mod archive;
 pub mod auth;
 pub mod cache;
 pub mod docker_config;

@@ -22,6 +22,9 @@ pub(crate) fn registry(target: &ImageRef, mirrors: &Mirrors) -> Result<RegistryS
             "cannot push {target}: it maps to the OCI layout {}; push to a registry",
             dir.display()
         ),
+        Endpoint::Archive { .. } => {
+            bail!("cannot push {target}: it is an archive; push to a registry")
+        }
     }
 }
 
@@ -35,7 +38,7 @@ pub async fn current_digest(target: &ImageRef, mirrors: &Mirrors) -> Result<Opti
     let Some(tag) = &target.tag else {
         return Ok(None);
     };
-    if let Endpoint::Layout { .. } = mirrors.endpoint(target) {
+    if let Endpoint::Layout { .. } | Endpoint::Archive { .. } = mirrors.endpoint(target) {
         return Ok(None);
     }
     let registry = registry(target, mirrors)?;

@@ -38,6 +38,13 @@ impl Source {
                 plain_http,
             } => Source::Registry(RegistrySource::new(host, repository, *plain_http)?),
             Endpoint::Layout { dir } => Source::Layout(LayoutSource::open(dir)?),
+            Endpoint::Archive { kind, file } => {
+                let unpacked = super::archive::unpack(*kind, file)?;
+                let mut l = LayoutSource::open(&unpacked.layout())?;
+                l.label = Some(format!("{}:{}", kind.prefix(), file.display()));
+                l.keep = Some(std::sync::Arc::new(unpacked));
+                Source::Layout(l)
+            }
         })
     }
 
@@ -45,7 +52,10 @@ impl Source {
     pub fn describe(&self) -> String {
         match self {
             Source::Registry(r) => format!("{}/{}", r.host, r.repository),
-            Source::Layout(l) => format!("oci:{}", l.dir.display()),
+            Source::Layout(l) => l
+                .label
+                .clone()
+                .unwrap_or_else(|| format!("oci:{}", l.dir.display())),
         }
     }
 
