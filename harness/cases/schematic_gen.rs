@@ -317,6 +317,9 @@ fn yaml(v: &serde_json::Value, indent: usize, out: &mut String) {
 /// scalars, anchors and aliases, flow collections, comments, null items, tags, nested maps
 /// with non-string keys, and values yaml.v3 refuses.
 pub const HAND_WRITTEN: &[&str] = &[
+    // Found by the schematic fuzz target: CRs inside quoted scalars. yaml.v3's canonical form
+    // of it cannot be read back (by yaml.v3 either); the ID must still be yaml.v3's.
+    "{\"customization\":{\"systemExtensions\":{\"officialExtensions\":[\"\r\nderola-  \n-\n  - \r\r- -  \n-\n  - \n-\n  - \r\r- -0 \n-\n  -   \r\r\r\r\r- -\r\r\r\r-   \r\r\rbs/zfs\"]},\"extraKernelArgs\":[\"console=\r\r- -\r\r\r\r-ttyS -)\n^-\n-\"]}}",
     "customization:\n  meta:\n    - key: 0x0A\n      value: 10\n",
     "customization:\n  extraKernelArgs: [yes, 0x10, 1_0, ~, '', \"\"]\n",
     "customization:\n  secureboot:\n    includeWellKnownCertificates: yes # YAML 1.1\n",
