@@ -282,11 +282,24 @@ mod tests {
         assert_eq!(r.tag.as_deref(), Some("ghcr.io/a/b:v1"));
         assert_eq!(r.to_string(), "docker-archive:/tmp/x.tar:ghcr.io/a/b:v1");
         let r: ImageRef = "oci-archive:y.tar:t".parse().unwrap();
-        assert!(matches!(r.location, Location::Archive { kind: crate::oci::archive::Kind::Oci, .. }));
+        assert!(matches!(
+            r.location,
+            Location::Archive {
+                kind: crate::oci::archive::Kind::Oci,
+                ..
+            }
+        ));
         assert!("oci-archive:y.tar:Bad Tag".parse::<ImageRef>().is_err());
         assert!("docker-archive:".parse::<ImageRef>().is_err());
         // Paths that are no known form never become docker.io names.
-        for p in ["good.tar", "./x", "../x", "/abs/dir", "~/img.tar.gz", "IMG.TAR"] {
+        for p in [
+            "good.tar",
+            "./x",
+            "../x",
+            "/abs/dir",
+            "~/img.tar.gz",
+            "IMG.TAR",
+        ] {
             let e = p.parse::<ImageRef>().unwrap_err();
             assert!(e.reason.contains("looks like a local path"), "{p}: {e}");
         }

@@ -6,6 +6,7 @@ mod boot;
 mod build;
 mod checks;
 pub mod cli;
+mod conveniences;
 mod errors;
 mod factory;
 mod flatten;
@@ -61,6 +62,7 @@ pub fn all() -> Vec<Trial> {
         imager::modules_for_another_kernel_are_refused,
         auth::malformed_docker_config_is_a_clear_error,
         checks::every_check_of_the_real_spec_fails_on_a_broken_image,
+        conveniences::container_structure_test_style_checks,
         checks::remaining_check_kinds_fail_with_short_messages,
         errors::bad_spec_names_file_line_column_and_exits_2,
         errors::connection_refused_names_the_host,

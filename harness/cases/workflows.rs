@@ -62,7 +62,7 @@ pub fn workflows_parse_and_name_real_tdg_commands() -> Result<()> {
     let subs = subcommands()?;
     let mut seen = BTreeSet::new();
     let mut all_runs = String::new();
-    for name in ["ci.yml", "release.yml", "audit.yml"] {
+    for name in ["ci.yml", "release.yml", "audit.yml", "fuzz.yml"] {
         let text =
             std::fs::read_to_string(dir.join(name)).with_context(|| format!("reading {name}"))?;
         let options = serde_saphyr::options! { strict_booleans: true };
@@ -112,6 +112,14 @@ pub fn workflows_parse_and_name_real_tdg_commands() -> Result<()> {
     ensure!(
         all_runs.contains("bash .ci/run"),
         "ci.yml does not run .ci/run"
+    );
+    ensure!(
+        all_runs.contains("fuzz/run 60") && all_runs.contains("fuzz/run 1200"),
+        "no fuzz job in ci.yml (fuzz/run 60) or fuzz.yml (fuzz/run 1200)"
+    );
+    ensure!(
+        all_runs.contains("sha256sum tdg-linux-") && all_runs.contains("gh release upload"),
+        "release.yml does not attach the binaries with their checksums"
     );
     ensure!(
         all_runs.contains("cargo nextest run --partition slice:"),

@@ -20,6 +20,10 @@ pub const SIZE: &str = "size";
 pub const SHA256: &str = "sha256";
 pub const CONTAINS: &str = "contains";
 pub const MATCHES: &str = "matches";
+pub const LACKS: &str = "lacks";
+pub const LACKS_MATCHING: &str = "lacks_matching";
+pub const OWNER: &str = "owner";
+pub const EXECUTABLE: &str = "executable";
 
 /// `files::<path>::<what>`: the name of a check on one file, for every family.
 pub fn file_check_name(path: &str, what: &str) -> String {
@@ -35,6 +39,10 @@ pub enum Check {
     Sha256(String, Digest),
     Contains(String, Vec<String>),
     Matches(String, Vec<regex::bytes::Regex>),
+    Lacks(String, Vec<String>),
+    LacksMatching(String, Vec<regex::bytes::Regex>),
+    Owner(String, (u64, u64)),
+    Executable(String, bool),
     Absent(String),
 }
 
@@ -58,6 +66,18 @@ pub fn plan(f: &FileExpectation) -> Vec<Arc<dyn Planned>> {
     }
     if !f.matches.is_empty() {
         out.push(Check::Matches(p(), f.matches.clone()));
+    }
+    if !f.lacks.is_empty() {
+        out.push(Check::Lacks(p(), f.lacks.clone()));
+    }
+    if !f.lacks_matching.is_empty() {
+        out.push(Check::LacksMatching(p(), f.lacks_matching.clone()));
+    }
+    if let Some(o) = f.owner {
+        out.push(Check::Owner(p(), o));
+    }
+    if let Some(x) = f.executable {
+        out.push(Check::Executable(p(), x));
     }
     out.into_iter()
         .map(|c| Arc::new(c) as Arc<dyn Planned>)
@@ -87,6 +107,10 @@ impl Planned for Check {
             Check::Sha256(p, _) => (p, SHA256),
             Check::Contains(p, _) => (p, CONTAINS),
             Check::Matches(p, _) => (p, MATCHES),
+            Check::Lacks(p, _) => (p, LACKS),
+            Check::LacksMatching(p, _) => (p, LACKS_MATCHING),
+            Check::Owner(p, _) => (p, OWNER),
+            Check::Executable(p, _) => (p, EXECUTABLE),
         };
         file_check_name(path, what)
     }
@@ -97,7 +121,10 @@ impl Planned for Check {
 
     fn content(&self) -> Vec<String> {
         match self {
-            Check::Contains(p, _) | Check::Matches(p, _) => vec![p.clone()],
+            Check::Contains(p, _)
+            | Check::Matches(p, _)
+            | Check::Lacks(p, _)
+            | Check::LacksMatching(p, _) => vec![p.clone()],
             _ => Vec::new(),
         }
     }
@@ -111,7 +138,11 @@ impl Planned for Check {
             | Check::Size(p, _)
             | Check::Sha256(p, _)
             | Check::Contains(p, _)
-            | Check::Matches(p, _) => p,
+            | Check::Matches(p, _)
+            | Check::Lacks(p, _)
+            | Check::LacksMatching(p, _)
+            | Check::Owner(p, _)
+            | Check::Executable(p, _) => p,
         };
         let (path, e) = s.locate(path)?;
         match self {
@@ -141,6 +172,15 @@ impl Planned for Check {
             }
             Check::Size(_, b) => {
                 let size = content_size(e)?;
+                if let (Some(min), Some(max)) = (b.min, b.max) {
+                    if min == max && size != min {
+                        return fail(format!(
+                            "size {} is not the expected {}",
+                            bytes(size),
+                            bytes(min)
+                        ));
+                    }
+                }
                 if let Some(min) = b.min.filter(|m| size < *m) {
                     return fail(format!(
                         "size {} is below the minimum {}",
@@ -186,6 +226,46 @@ impl Planned for Check {
                     .map(|re| format!("/{}/", clip(re.as_str())))
                     .collect();
                 lacking("has no match for", &missing, text.len())
+            }
+            Check::Lacks(_, needles) => {
+                let text = read_bytes(s, &path, e)?;
+                let found: Vec<String> = needles
+                    .iter()
+                    .filter(|n| !n.is_empty() && contains(&text, n.as_bytes()))
+                    .map(|n| format!("'{}'", clip(n)))
+                    .collect();
+                lacking("contains", &found, text.len())
+            }
+            Check::LacksMatching(_, res) => {
+                let text = read_bytes(s, &path, e)?;
+                let found: Vec<String> = res
+                    .iter()
+                    .filter_map(|re| {
+                        re.find(&text)
+                            .map(|m| format!("/{}/ at byte {}", clip(re.as_str()), m.start()))
+                    })
+                    .collect();
+                lacking("matches", &found, text.len())
+            }
+            Check::Owner(_, (uid, gid)) => {
+                if (e.uid, e.gid) == (*uid, *gid) {
+                    Ok(())
+                } else {
+                    fail(format!(
+                        "expected owner {uid}:{gid}, found {}:{}",
+                        e.uid, e.gid
+                    ))
+                }
+            }
+            Check::Executable(_, want) => {
+                let x = e.mode & 0o111 != 0;
+                if x == *want {
+                    Ok(())
+                } else if *want {
+                    fail(format!("not executable (mode {:04o})", e.mode))
+                } else {
+                    fail(format!("executable (mode {:04o})", e.mode))
+                }
             }
         }
     }

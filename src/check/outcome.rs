@@ -53,6 +53,8 @@ pub struct Outcome {
     /// Expected vs found, for anything but a pass (on a pass, a `warning:` where tdg would be
     /// stricter than Talos); never a whole file's content.
     pub message: String,
+    /// The spec's `description` of the file entry the check belongs to, or `null`.
+    pub description: Option<String>,
     pub duration_ms: f64,
 }
 
@@ -63,6 +65,7 @@ impl Outcome {
             kind: check.check.kind(),
             status,
             message: message.into(),
+            description: check.description.clone(),
             duration_ms: 0.0,
         }
     }

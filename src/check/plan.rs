@@ -18,17 +18,21 @@ pub struct Plan {
     pub checks: Vec<Check>,
 }
 
-/// A planned check and its name (`Planned::name`, computed once).
+/// A planned check and its name (`Planned::name`, computed once), with the `description` of
+/// the file entry it came from.
 #[derive(Debug, Clone)]
 pub struct Check {
     pub id: String,
     pub check: Arc<dyn Planned>,
+    pub description: Option<String>,
 }
 
 pub fn plan(spec: Spec, image: Option<ImageRef>, platform: Option<Platform>) -> Plan {
     let image = image.unwrap_or_else(|| spec.image.clone());
     let platform = platform.or_else(|| spec.platform.clone());
     let mut planned: Vec<Arc<dyn Planned>> = image::plan(&spec, platform.as_ref());
+    // (first check, end) of each described file entry.
+    let mut described: Vec<(usize, usize, String)> = Vec::new();
     for f in &spec.expect.files {
         let before = planned.len();
         planned.extend(files::plan(f));
@@ -39,6 +43,9 @@ pub fn plan(spec: Spec, image: Option<ImageRef>, platform: Option<Platform>) -> 
         if planned.len() == before {
             planned.push(files::exists(f));
         }
+        if let Some(d) = &f.description {
+            described.push((before, planned.len(), d.clone()));
+        }
     }
     planned.extend(files::plan_absent(&spec.expect.absent));
     planned.extend(tree::plan(&spec));
@@ -46,9 +53,14 @@ pub fn plan(spec: Spec, image: Option<ImageRef>, platform: Option<Platform>) -> 
     planned.extend(boot::plan(&spec, platform.as_ref()));
     let checks = planned
         .into_iter()
-        .map(|check| Check {
+        .enumerate()
+        .map(|(i, check)| Check {
             id: check.name(),
             check,
+            description: described
+                .iter()
+                .find(|(a, b, _)| (*a..*b).contains(&i))
+                .map(|(_, _, d)| d.clone()),
         })
         .collect();
     Plan {

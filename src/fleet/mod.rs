@@ -120,6 +120,7 @@ fn outcome(check: &str, status: Status, message: impl Into<String>) -> Outcome {
         kind: Kind::Image,
         status,
         message: message.into(),
+        description: None,
         duration_ms: 0.0,
     }
 }

@@ -87,7 +87,9 @@ fn extract(r: impl Read, dest: &Path) -> Result<()> {
                 links.push((path.clone(), within(parent, &target)?));
                 continue;
             }
-            other => bail!("entry '{raw}' is a {other:?}; an image archive holds only files and symlinks"),
+            other => bail!(
+                "entry '{raw}' is a {other:?}; an image archive holds only files and symlinks"
+            ),
         }
         if path.is_empty() {
             continue;

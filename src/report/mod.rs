@@ -57,6 +57,9 @@ pub fn human(runs: &[SpecRun]) -> String {
             if !o.message.is_empty() {
                 let _ = write!(out, ": {}", o.message);
             }
+            if let Some(d) = o.description.as_ref().filter(|_| o.status != Status::Pass) {
+                let _ = write!(out, "\n         ({d})");
+            }
             out.push('\n');
             match o.status {
                 Status::Pass => pass += 1,
@@ -129,6 +132,9 @@ pub fn junit(runs: &[SpecRun]) -> Result<String> {
             };
             let mut case = TestCase::new(o.check.clone(), status);
             case.set_classname(r.spec.clone());
+            if let Some(d) = &o.description {
+                case.set_system_out(d.clone());
+            }
             case.set_time(std::time::Duration::from_secs_f64(o.duration_ms / 1e3));
             suite.add_test_case(case);
         }

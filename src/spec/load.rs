@@ -501,6 +501,12 @@ impl Validator<'_> {
             .iter()
             .map(|m| self.regex(m))
             .collect::<Result<Vec<_>, _>>()?;
+        let lacks_matching = v
+            .lacks_matching
+            .iter()
+            .map(|m| self.regex(m))
+            .collect::<Result<Vec<_>, _>>()?;
+        let owner = v.owner.as_ref().map(|o| self.owner(o)).transpose()?;
         let uki = match &v.uki {
             Some(u) => Some(UkiExpectation {
                 cmdline_contains: u.cmdline_contains.clone(),
@@ -528,6 +534,8 @@ impl Validator<'_> {
         let report = v.report.as_ref().map(|r| self.report(r, at)).transpose()?;
         let content_checks = !v.contains.is_empty()
             || !matches.is_empty()
+            || !v.lacks.is_empty()
+            || !lacks_matching.is_empty()
             || sha256.is_some()
             || size.is_some()
             || v.kernel.is_some()
@@ -556,6 +564,11 @@ impl Validator<'_> {
             sha256,
             contains: v.contains.clone(),
             matches,
+            lacks: v.lacks.clone(),
+            lacks_matching,
+            owner,
+            executable: v.executable,
+            description: v.description.clone(),
             kernel: v.kernel.as_ref().map(|k| k.arch),
             uki,
             initramfs,
@@ -579,8 +592,26 @@ impl Validator<'_> {
         Ok(u32::from_str_radix(&m.value, 8).expect("octal digits"))
     }
 
-    fn size(&self, s: &Spanned<model::SizeRange>) -> Result<SizeBounds, LocatedError> {
-        let (min, max) = (s.value.min.map(|b| b.0), s.value.max.map(|b| b.0));
+    fn owner(&self, o: &Spanned<String>) -> Result<(u64, u64), LocatedError> {
+        o.value
+            .split_once(':')
+            .and_then(|(u, g)| Some((u.parse().ok()?, g.parse().ok()?)))
+            .ok_or_else(|| {
+                self.err(
+                    &o.referenced,
+                    format!(
+                        "invalid owner '{}': write numeric \"UID:GID\", e.g. \"0:0\"",
+                        o.value
+                    ),
+                )
+            })
+    }
+
+    fn size(&self, s: &Spanned<model::SizeSpec>) -> Result<SizeBounds, LocatedError> {
+        let (min, max) = match s.value {
+            model::SizeSpec::Exact(b) => (Some(b.0), Some(b.0)),
+            model::SizeSpec::Range(r) => (r.min.map(|b| b.0), r.max.map(|b| b.0)),
+        };
         match (min, max) {
             (None, None) => Err(self.err(&s.referenced, "size needs min, max or both")),
             (Some(a), Some(b)) if a > b => Err(self.err(

@@ -256,6 +256,12 @@ pub struct FileExpectation {
     pub sha256: Option<Digest>,
     pub contains: Vec<String>,
     pub matches: Vec<regex::bytes::Regex>,
+    pub lacks: Vec<String>,
+    pub lacks_matching: Vec<regex::bytes::Regex>,
+    /// `(uid, gid)`.
+    pub owner: Option<(u64, u64)>,
+    pub executable: Option<bool>,
+    pub description: Option<String>,
     pub kernel: Option<Arch>,
     pub uki: Option<UkiExpectation>,
     pub initramfs: Option<InitramfsExpectation>,

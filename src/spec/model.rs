@@ -382,10 +382,21 @@ pub struct FileExpect {
     #[serde(default)]
     #[schemars(with = "Option<String>", regex(pattern = r"^[0-7]{3,4}$"))]
     pub mode: Option<Spanned<String>>,
-    /// Size bounds, inclusive: bytes or a string with a unit (`1MiB`, `200MB`).
+    /// What this entry is for: shown with its failures and as the JUnit case's system-out.
     #[serde(default)]
-    #[schemars(with = "Option<SizeRange>")]
-    pub size: Option<Spanned<SizeRange>>,
+    pub description: Option<String>,
+    /// An exact size (`32MiB`, `4096`) or inclusive bounds `{min, max}`: bytes or a string with
+    /// a unit (`1MiB`, `200MB`).
+    #[serde(default)]
+    #[schemars(with = "Option<SizeSpec>")]
+    pub size: Option<Spanned<SizeSpec>>,
+    /// Owner as `"UID:GID"` (numeric), e.g. `"0:0"`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>", regex(pattern = r"^[0-9]+:[0-9]+$"))]
+    pub owner: Option<Spanned<String>>,
+    /// Whether any execute bit is set (`true`) or none is (`false`).
+    #[serde(default)]
+    pub executable: Option<bool>,
     /// Expected sha256 of the content, 64 hex digits (a `sha256:` prefix is allowed).
     #[serde(default)]
     #[schemars(with = "Option<String>")]
@@ -397,6 +408,13 @@ pub struct FileExpect {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub matches: Vec<Spanned<String>>,
+    /// Substrings the content must not contain.
+    #[serde(default)]
+    pub lacks: Vec<String>,
+    /// Regexes the content must match nowhere.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub lacks_matching: Vec<Spanned<String>>,
     /// The file is a kernel of this architecture.
     #[serde(default)]
     pub kernel: Option<KernelExpect>,
@@ -420,6 +438,14 @@ pub enum FileType {
     File,
     Dir,
     Symlink,
+}
+
+/// `size:` as one size (exactly that) or as bounds.
+#[derive(Debug, Deserialize, JsonSchema, Clone, Copy)]
+#[serde(untagged)]
+pub enum SizeSpec {
+    Exact(ByteSize),
+    Range(SizeRange),
 }
 
 #[derive(Debug, Deserialize, JsonSchema, Clone, Copy)]
