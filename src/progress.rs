@@ -15,8 +15,19 @@ pub fn bars_enabled() -> bool {
     std::io::stderr().is_terminal() && !ci() && std::env::var("TERM").map_or(true, |t| t != "dumb")
 }
 
-/// Colour only on a terminal, and never with NO_COLOR set (no-color.org).
+/// `--color`: `Some(true)` always, `Some(false)` never, `None` decide (auto).
+static COLOUR: OnceLock<Option<bool>> = OnceLock::new();
+
+pub fn set_colour(choice: Option<bool>) {
+    let _ = COLOUR.set(choice);
+}
+
+/// Colour as `--color` says; on `auto`, only on a terminal and never with NO_COLOR set
+/// (no-color.org).
 pub fn colour_enabled() -> bool {
+    if let Some(Some(c)) = COLOUR.get() {
+        return *c;
+    }
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         && std::io::stdout().is_terminal()
         && std::env::var("TERM").map_or(true, |t| t != "dumb")

@@ -93,3 +93,72 @@ pub fn container_structure_test_style_checks() -> Result<()> {
     );
     Ok(())
 }
+
+/// `-q` keeps failures and the summary; `--color always|never` decides colour off a
+/// terminal; `--output` writes the file in `--format` and the human report to stderr.
+pub fn quiet_color_and_a_file_report_beside_the_human_one() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let layout = tmp.path().join("layout");
+    fixtures::layout_image(
+        &layout,
+        "bad",
+        &[(
+            vec![
+                E::dir("etc", 0o755),
+                E::file("etc/motd", "TOKEN=x password=y", 0o644),
+                E::dir("usr", 0o755),
+                E::dir("usr/bin", 0o755),
+                E::file("usr/bin/tool", "#!/bin/sh\n", 0o755),
+            ],
+            Compression::Gzip,
+        )],
+        "linux/amd64",
+        &Default::default(),
+        Flavor::Oci,
+    )?;
+    let spec = tmp.path().join("bad.yaml");
+    std::fs::write(
+        &spec,
+        SPEC.replace("@LAYOUT@", &layout.display().to_string())
+            .replace("@TAG@", "bad"),
+    )?;
+    let tdg = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tdg"))
+            .env("TDG_CACHE", tmp.path().join("cache"))
+            .env_remove("NO_COLOR")
+            .args(args)
+            .arg(&spec)
+            .output()
+    };
+    let out = expect_exit(&tdg(&["verify", "-q"])?, 1)?;
+    ensure!(out.contains("FAIL files::etc/motd::lacks"), "{out}");
+    ensure!(!out.contains("ok   "), "quiet printed passes:\n{out}");
+    ensure!(out.contains("4 passed, 3 failed"), "{out}");
+    let coloured = expect_exit(&tdg(&["verify", "--color", "always"])?, 1)?;
+    ensure!(
+        coloured.contains("\u{1b}[31;1mFAIL"),
+        "no colour with --color always"
+    );
+    let plain = expect_exit(&tdg(&["verify", "--color", "never"])?, 1)?;
+    ensure!(!plain.contains('\u{1b}'), "colour with --color never");
+    let file = tmp.path().join("report.xml");
+    let o = tdg(&[
+        "verify",
+        "--format",
+        "junit",
+        "--output",
+        file.to_str().unwrap_or(""),
+    ])?;
+    ensure!(o.status.code() == Some(1));
+    let (stdout, stderr) = (String::from_utf8(o.stdout)?, String::from_utf8(o.stderr)?);
+    ensure!(stdout.is_empty(), "stdout with --output: {stdout}");
+    ensure!(
+        stderr.contains("FAIL files::etc/motd::lacks") && stderr.contains("3 failed"),
+        "{stderr}"
+    );
+    ensure!(
+        std::fs::read_to_string(&file)?.contains("<testsuites"),
+        "not JUnit"
+    );
+    Ok(())
+}

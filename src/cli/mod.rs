@@ -58,6 +58,25 @@ pub struct Global {
     /// the spec's own directory).
     #[arg(long, global = true, env = "TDG_REPO", value_name = "DIR")]
     repo: Option<PathBuf>,
+    /// Human reports list only failures and errors, then the summary.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// Colour in human output: auto (a terminal, without NO_COLOR), always or never.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "auto",
+        value_name = "WHEN"
+    )]
+    color: ColorChoice,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Subcommand)]
@@ -112,6 +131,12 @@ impl Cli {
     /// Runs the command; returns its exit code.
     pub fn run(self) -> tdg::error::Result<u8> {
         let g = &self.global;
+        tdg::report::set_quiet(g.quiet);
+        tdg::progress::set_colour(match g.color {
+            ColorChoice::Auto => None,
+            ColorChoice::Always => Some(true),
+            ColorChoice::Never => Some(false),
+        });
         if let Some(r) = &g.repo {
             // Spec loading reads TDG_REPO (`located::repo_root`); set before any thread starts.
             std::env::set_var("TDG_REPO", r);

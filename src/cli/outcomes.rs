@@ -1,5 +1,6 @@
 //! Printing a verification, the same way for every command that verifies: notes on stderr,
-//! the report in the chosen format on stdout or into `--output`, and the exit code.
+//! the report in the chosen format on stdout, or into `--output` with the human report on
+//! stderr beside it, and the exit code.
 
 use std::path::Path;
 
@@ -15,7 +16,9 @@ pub fn present(v: &Verification, format: Format, output: Option<&Path>) -> Resul
     let text = report::render(format, &v.runs)?;
     match output {
         Some(path) => {
-            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+            // The file is for machines; the person running tdg still sees the verdict.
+            eprint!("{}", report::human(&v.runs));
         }
         None => print!("{text}"),
     }

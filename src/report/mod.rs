@@ -23,10 +23,28 @@ pub fn render(format: Format, runs: &[SpecRun]) -> Result<String> {
     }
 }
 
+/// `-q/--quiet`: the human report lists only what did not pass, and the summary.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn set_quiet(q: bool) {
+    QUIET.store(q, std::sync::atomic::Ordering::Relaxed);
+}
+
 pub fn human(runs: &[SpecRun]) -> String {
+    let quiet = QUIET.load(std::sync::atomic::Ordering::Relaxed);
     let mut out = String::new();
     let (mut pass, mut fail, mut error, mut skipped) = (0, 0, 0, 0);
     for r in runs {
+        let bad = |s: Status| matches!(s, Status::Fail | Status::Error);
+        if quiet && r.error.is_none() && !r.outcomes.iter().any(|o| bad(o.status)) {
+            for o in &r.outcomes {
+                match o.status {
+                    Status::Skipped => skipped += 1,
+                    _ => pass += 1,
+                }
+            }
+            continue;
+        }
         let _ = writeln!(out, "{} ({})", r.spec, r.spec_path);
         let _ = write!(out, "  image {}", r.image);
         if let Some(d) = r.digest.as_ref().filter(|d| !r.image.ends_with(d.as_str())) {
@@ -53,6 +71,14 @@ pub fn human(runs: &[SpecRun]) -> String {
                 Status::Error => crate::progress::paint("ERR ", "35;1"),
                 Status::Skipped => crate::progress::paint("skip", "33"),
             };
+            let counted = |s: Status| matches!(s, Status::Pass | Status::Skipped);
+            if quiet && counted(o.status) {
+                match o.status {
+                    Status::Pass => pass += 1,
+                    _ => skipped += 1,
+                }
+                continue;
+            }
             let _ = write!(out, "  {word} {}", o.check);
             if !o.message.is_empty() {
                 let _ = write!(out, ": {}", o.message);
