@@ -152,3 +152,39 @@ pub fn export_checks_its_directory_first_and_caps_what_it_writes() -> Result<()>
     ensure!(std::fs::metadata(dest.join("zeros"))?.len() == 96 << 20);
     Ok(())
 }
+
+/// A registry that accepts the connection and then sends nothing: tdg gives up after
+/// `TDG_READ_TIMEOUT` with a message naming the host, instead of hanging forever.
+pub fn a_stalled_registry_times_out_naming_the_host() -> Result<()> {
+    use std::io::{BufRead, BufReader};
+    let mut server = Command::new("python3")
+        .args([
+            "-c",
+            "import socket,time\n\
+             s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+             s.bind(('127.0.0.1',0)); s.listen(8); print(s.getsockname()[1], flush=True)\n\
+             conns=[]\n\
+             while True:\n    c,_=s.accept(); conns.append(c)\n",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut port = String::new();
+    BufReader::new(server.stdout.take().expect("piped")).read_line(&mut port)?;
+    let host = format!("127.0.0.1:{}", port.trim());
+    let tmp = tempfile::tempdir()?;
+    let start = Instant::now();
+    let out = tdg(&tmp.path().join("cache"))
+        .env("TDG_READ_TIMEOUT", "2")
+        .args(["tree", &format!("{host}/stalled/image:t")])
+        .output();
+    let _ = server.kill();
+    let _ = server.wait();
+    let out = expect_exit(&out?, 2)?;
+    let took = start.elapsed();
+    ensure!(
+        out.contains(&host) && out.contains("nothing arrived for 2s"),
+        "the message names no host or timeout: {out}"
+    );
+    ensure!(took < Duration::from_secs(60), "took {took:?}");
+    Ok(())
+}

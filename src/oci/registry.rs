@@ -23,6 +23,18 @@ pub struct RegistrySource {
     pub repository: String,
 }
 
+/// How long a registry may send nothing while tdg waits (`TDG_READ_TIMEOUT`, seconds).
+pub const DEFAULT_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn read_timeout() -> std::time::Duration {
+    std::env::var("TDG_READ_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|s| *s > 0)
+        .map(std::time::Duration::from_secs)
+        .unwrap_or(DEFAULT_READ_TIMEOUT)
+}
+
 impl RegistrySource {
     pub fn new(host: &str, repository: &str, plain_http: bool) -> Result<Self> {
         let auth = super::auth::for_host(host)?;
@@ -34,6 +46,8 @@ impl RegistrySource {
         let config = ClientConfig {
             protocol,
             connect_timeout: Some(std::time::Duration::from_secs(30)),
+            // A registry that stalls mid-answer ends in an error, not a hang.
+            read_timeout: Some(read_timeout()),
             ..Default::default()
         };
         Ok(RegistrySource {
@@ -305,7 +319,10 @@ fn describe(e: &OciDistributionError) -> String {
             if r.is_connect() {
                 format!("cannot connect ({cause})")
             } else if r.is_timeout() {
-                "timed out".to_string()
+                format!(
+                    "timed out: nothing arrived for {}s (TDG_READ_TIMEOUT), {ATTEMPTS} attempts",
+                    read_timeout().as_secs()
+                )
             } else {
                 cause
             }
