@@ -188,3 +188,47 @@ pub fn a_stalled_registry_times_out_naming_the_host() -> Result<()> {
     ensure!(took < Duration::from_secs(60), "took {took:?}");
     Ok(())
 }
+
+/// A registry whose bearer realm is another host over plain HTTP does not get the Basic
+/// credentials sent there (it did: Docker and oci-client send them); the refusal says why.
+pub fn credentials_never_go_to_a_plain_http_realm_elsewhere() -> Result<()> {
+    use std::io::{BufRead, BufReader};
+    let mut server = Command::new("python3")
+        .args([
+            "-c",
+            "import http.server\n\
+             class H(http.server.BaseHTTPRequestHandler):\n    \
+                 def do_GET(self):\n        \
+                     self.send_response(401)\n        \
+                     self.send_header('WWW-Authenticate', 'Bearer realm=\"http://realm.example.invalid/token\",service=\"x\"')\n        \
+                     self.send_header('Content-Length', '0')\n        \
+                     self.end_headers()\n    \
+                 def log_message(self, *a): pass\n\
+             s=http.server.HTTPServer(('127.0.0.1',0),H)\n\
+             print(s.server_address[1], flush=True)\n\
+             s.serve_forever()\n",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut port = String::new();
+    BufReader::new(server.stdout.take().expect("piped")).read_line(&mut port)?;
+    let host = format!("127.0.0.1:{}", port.trim());
+    let tmp = tempfile::tempdir()?;
+    std::fs::write(
+        tmp.path().join("config.json"),
+        format!(r#"{{"auths":{{"{host}":{{"username":"u","password":"secret"}}}}}}"#),
+    )?;
+    let out = tdg(&tmp.path().join("cache"))
+        .env("DOCKER_CONFIG", tmp.path())
+        .args(["tree", &format!("{host}/a/b:t")])
+        .output();
+    let _ = server.kill();
+    let _ = server.wait();
+    let out = expect_exit(&out?, 2)?;
+    ensure!(
+        out.contains("refusing to send its credentials")
+            && out.contains("http://realm.example.invalid/token"),
+        "{out}"
+    );
+    Ok(())
+}

@@ -86,6 +86,7 @@ pub fn all() -> Vec<Trial> {
         golden::golden_review_bless_and_ci,
         hostile::a_signal_mid_export_leaves_no_temporaries,
         hostile::a_stalled_registry_times_out_naming_the_host,
+        hostile::credentials_never_go_to_a_plain_http_realm_elsewhere,
         hostile::export_checks_its_directory_first_and_caps_what_it_writes,
         golden::goldens_outside_the_repository_are_refused,
         golden::redactions_mask_volatile_fields,

@@ -21,6 +21,9 @@ pub struct RegistrySource {
     auth: RegistryAuth,
     pub host: String,
     pub repository: String,
+    plain_http: bool,
+    /// Why the credentials must not go to this registry's token realm, once looked at.
+    realm: tokio::sync::OnceCell<Option<String>>,
 }
 
 /// How long a registry may send nothing while tdg waits (`TDG_READ_TIMEOUT`, seconds).
@@ -55,7 +58,31 @@ impl RegistrySource {
             auth,
             host: host.to_string(),
             repository: repository.to_string(),
+            plain_http,
+            realm: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// With credentials at hand, refuses a token realm on another host over plain HTTP before
+    /// oci-client sends them there (Docker would; tdg sends them to a realm only over TLS, on
+    /// the registry's own host, or on loopback).
+    async fn guard(&self) -> Result<()> {
+        if !matches!(self.auth, RegistryAuth::Basic(..)) {
+            return Ok(());
+        }
+        let refusal = self
+            .realm
+            .get_or_init(|| realm_refusal(&self.host, self.plain_http))
+            .await;
+        match refusal {
+            None => Ok(()),
+            Some(m) => Err(Error::new(
+                ErrorKind::Auth {
+                    host: self.host.clone(),
+                },
+                m.clone(),
+            )),
+        }
     }
 
     fn reference(&self, tag_or_digest: &str) -> Reference {
@@ -76,6 +103,7 @@ impl RegistrySource {
 
     /// Fetches a manifest or index by tag or digest. Returns its bytes; the caller hashes them.
     pub async fn manifest(&self, tag_or_digest: &str) -> Result<Vec<u8>> {
+        self.guard().await?;
         let r = self.reference(tag_or_digest);
         let (bytes, _) = retry(|| self.client.pull_manifest_raw(&r, &self.auth, ACCEPTED))
             .await
@@ -91,6 +119,7 @@ impl RegistrySource {
     /// A manifest by tag or digest, or `None` when the registry says it is unknown (a tag not
     /// pushed yet, a repository not there).
     pub async fn manifest_if_any(&self, tag_or_digest: &str) -> Result<Option<Vec<u8>>> {
+        self.guard().await?;
         let r = self.reference(tag_or_digest);
         match retry(|| self.client.pull_manifest_raw(&r, &self.auth, ACCEPTED)).await {
             Ok((bytes, _)) => Ok(Some(bytes.to_vec())),
@@ -116,6 +145,7 @@ impl RegistrySource {
     /// Downloads a blob into the cache unless it is already there. Returns its path and
     /// whether this call fetched (and so verified) it.
     pub async fn blob(&self, desc: &Descriptor, cache: &BlobCache) -> Result<(PathBuf, bool)> {
+        self.guard().await?;
         if cache.has(&desc.digest, desc.size) {
             return Ok((cache.path(&desc.digest), false));
         }
@@ -146,6 +176,7 @@ impl RegistrySource {
     /// Proves the credentials may push to this repository, before anything is built: the
     /// empty blob (content-addressed, so harmless) is uploaded, which needs push access.
     pub async fn preflight_push(&self) -> Result<()> {
+        self.guard().await?;
         let r = self.reference("latest");
         let empty = Digest::of(b"").to_string();
         let answer = async {
@@ -171,6 +202,7 @@ impl RegistrySource {
 
     /// Uploads a blob from a file unless the registry has it already.
     pub async fn push_blob(&self, digest: &Digest, path: &std::path::Path) -> Result<()> {
+        self.guard().await?;
         let r = self.reference("latest");
         let d = digest.to_string();
         self.client
@@ -203,6 +235,7 @@ impl RegistrySource {
         bytes: Vec<u8>,
         media_type: &str,
     ) -> Result<()> {
+        self.guard().await?;
         let r = self.reference(tag_or_digest);
         let ct: reqwest::header::HeaderValue = media_type
             .parse()
@@ -226,6 +259,7 @@ impl RegistrySource {
         &self,
         subject: &Digest,
     ) -> Result<Vec<oci_client::manifest::ImageIndexEntry>> {
+        self.guard().await?;
         let r = self.reference(&subject.to_string());
         self.client
             .store_auth_if_needed(r.resolve_registry(), &self.auth)
@@ -251,6 +285,39 @@ impl RegistrySource {
             format!("registry {}: {doing}: {}", self.host, describe(&e)),
         )
     }
+}
+
+/// `Some(why)` when the registry's `WWW-Authenticate` realm is a plain-HTTP URL on another,
+/// non-loopback host. Anything that stops the probe is left for the real request to report.
+async fn realm_refusal(host: &str, plain_http: bool) -> Option<String> {
+    let scheme = if plain_http { "http" } else { "https" };
+    let resp = crate::http::client()
+        .ok()?
+        .get(format!("{scheme}://{host}/v2/"))
+        .send()
+        .await
+        .ok()?;
+    if resp.status() != reqwest::StatusCode::UNAUTHORIZED {
+        return None;
+    }
+    let challenge = resp.headers().get("www-authenticate")?.to_str().ok()?;
+    let realm = regex::Regex::new(r#"realm="([^"]+)""#)
+        .ok()?
+        .captures(challenge)?
+        .get(1)?
+        .as_str()
+        .to_string();
+    let url = reqwest::Url::parse(&realm).ok()?;
+    let realm_host = url.host_str()?.to_string();
+    let registry_host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    let safe = url.scheme() == "https"
+        || realm_host == registry_host
+        || super::mirror::is_loopback(&realm_host);
+    (!safe).then(|| {
+        format!(
+            "registry {host}: refusing to send its credentials to the token realm {realm}, another host over plain HTTP; tdg sends credentials to a realm only over TLS, on the registry's own host or on loopback"
+        )
+    })
 }
 
 const ATTEMPTS: u32 = 3;
