@@ -340,13 +340,7 @@ pub fn diff_id_mismatch_and_dot_whiteouts_are_refused_like_umoci() -> Result<()>
     )?;
     let bytes = image::manifest_bytes(&out, &d)?;
     out.add_manifest(&d.media_type, &bytes, Some("t"))?;
-    let o = tdg_tree_of(&layout)?;
-    let err = String::from_utf8_lossy(&o.stderr);
-    ensure!(
-        o.status.code() == Some(2),
-        "exit {:?}: {err}",
-        o.status.code()
-    );
+    let err = super::cli::expect_exit(&tdg_tree_of(&layout)?, 2)?;
     ensure!(
         err.contains("is not the config's diff_id") && err.contains(&zero.to_string()),
         "{err}"
@@ -374,13 +368,7 @@ pub fn diff_id_mismatch_and_dot_whiteouts_are_refused_like_umoci() -> Result<()>
         &Default::default(),
         Flavor::Oci,
     )?;
-    let o = tdg_tree_of(&layout)?;
-    let err = String::from_utf8_lossy(&o.stderr);
-    ensure!(
-        o.status.code() == Some(2),
-        "exit {:?}: {err}",
-        o.status.code()
-    );
+    let err = super::cli::expect_exit(&tdg_tree_of(&layout)?, 2)?;
     ensure!(
         err.contains("etc/.wh...") && err.contains("names no file"),
         "{err}"

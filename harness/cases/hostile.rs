@@ -13,6 +13,19 @@ use tdg::oci::manifest::Compression;
 use super::cli::expect_exit;
 use crate::fixtures;
 
+/// A layout `oci:LAYOUT:t` of one gzip layer holding one file.
+fn one_file_image(layout: &Path, name: &str, content: Vec<u8>) -> Result<()> {
+    fixtures::layout_image(
+        layout,
+        "t",
+        &[(vec![E::file(name, content, 0o644)], Compression::Gzip)],
+        "linux/amd64",
+        &Default::default(),
+        Flavor::Oci,
+    )?;
+    Ok(())
+}
+
 fn tdg(cache: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tdg"));
     c.env("TDG_CACHE", cache).env_remove("TDG_MIRROR");
@@ -26,17 +39,7 @@ pub fn a_signal_mid_export_leaves_no_temporaries() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let layout = tmp.path().join("layout");
     // 256 MiB of zeros: a small gzip blob that takes a while to spool.
-    fixtures::layout_image(
-        &layout,
-        "t",
-        &[(
-            vec![E::file("big", vec![0u8; 256 << 20], 0o644)],
-            Compression::Gzip,
-        )],
-        "linux/amd64",
-        &Default::default(),
-        Flavor::Oci,
-    )?;
+    one_file_image(&layout, "big", vec![0u8; 256 << 20])?;
     let cache = tmp.path().join("cache");
     let spools = |cache: &Path| -> Vec<String> {
         std::fs::read_dir(cache.join("tmp"))
@@ -115,17 +118,7 @@ pub fn export_checks_its_directory_first_and_caps_what_it_writes() -> Result<()>
         "{out}"
     );
     let layout = tmp.path().join("bomb");
-    fixtures::layout_image(
-        &layout,
-        "t",
-        &[(
-            vec![E::file("zeros", vec![0u8; 96 << 20], 0o644)],
-            Compression::Gzip,
-        )],
-        "linux/amd64",
-        &Default::default(),
-        Flavor::Oci,
-    )?;
+    one_file_image(&layout, "zeros", vec![0u8; 96 << 20])?;
     let dest = tmp.path().join("out");
     let out = expect_exit(
         &tdg(&cache)
