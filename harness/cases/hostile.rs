@@ -26,6 +26,70 @@ fn one_file_image(layout: &Path, name: &str, content: Vec<u8>) -> Result<()> {
     Ok(())
 }
 
+/// Runs `cmd` under a fresh, small python3, which reports the child's peak RSS: a child of the
+/// (large) harness would inherit its high-water mark through exec. Returns the output, the
+/// stderr without the report line, and the peak in MiB.
+fn with_peak_rss(cmd: &Command) -> Result<(std::process::Output, String, f64)> {
+    let mut m = Command::new("python3");
+    m.args([
+        "-c",
+        "import resource,subprocess,sys\n\
+         r=subprocess.run(sys.argv[1:]).returncode\n\
+         print('TDG_PEAK_RSS_KIB=%d' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n\
+         sys.exit(r if r >= 0 else 128 - r)\n",
+    ])
+    .arg(cmd.get_program())
+    .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => m.env(k, v),
+            None => m.env_remove(k),
+        };
+    }
+    let out = m.output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let (text, kib) = stderr
+        .rsplit_once("TDG_PEAK_RSS_KIB=")
+        .map(|(t, k)| (t.to_string(), k.trim().parse::<f64>().unwrap_or(f64::MAX)))
+        .unwrap_or((stderr.clone(), f64::MAX));
+    Ok((out, text, kib / 1024.0))
+}
+
+/// Writes `tar` (raw bytes, as hostile as they come) as the one gzip layer of `oci:DIR:t`.
+fn raw_layer_image(dir: &Path, tar: &[u8]) -> Result<()> {
+    use tdg::oci::image::{self, Layer};
+    let mut out = tdg::oci::layout::LayoutWriter::create(dir)?;
+    let layer = Layer {
+        blob: image::compress(tar, Compression::Gzip)?,
+        media_type: tdg::oci::manifest::OCI_LAYER_GZIP.into(),
+        diff_id: tdg::digest::Digest::of(tar),
+    };
+    let d = image::write_image(
+        &out,
+        &"linux/amd64".parse()?,
+        &[layer],
+        &Default::default(),
+        Flavor::Oci,
+    )?;
+    let bytes = image::manifest_bytes(&out, &d)?;
+    out.add_manifest(&d.media_type, &bytes, Some("t"))?;
+    Ok(())
+}
+
+/// One raw tar member: a header of `kind` claiming `size` bytes, then `data`, padded.
+fn member(kind: u8, name: &str, size: u64, data: &[u8]) -> Vec<u8> {
+    let mut h = tar::Header::new_gnu();
+    h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::new(kind));
+    h.set_cksum();
+    let mut out = h.as_bytes().to_vec();
+    out.extend(data);
+    out.resize(out.len().next_multiple_of(512), 0);
+    out
+}
+
 fn tdg(cache: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tdg"));
     c.env("TDG_CACHE", cache).env_remove("TDG_MIRROR");
@@ -223,5 +287,71 @@ pub fn credentials_never_go_to_a_plain_http_realm_elsewhere() -> Result<()> {
             && out.contains("http://realm.example.invalid/token"),
         "{out}"
     );
+    Ok(())
+}
+
+/// Hostile inputs a probe found, through the binary, each with its exit code, its message and
+/// a bounded peak RSS: a PE whose `.linux` is the whole file (a stack overflow, exit 134), a
+/// 1 GiB GNU long name and a 100 KB PAX path in tiny layers (6.4 GB and 4.9 GB), and a zstd
+/// initramfs whose cpio entry claims a 4 GiB name (4.2 GB).
+pub fn hostile_files_end_in_short_errors_in_little_memory() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let cache = tmp.path().join("cache");
+    let budget = 200.0; // MiB: tdg's own footprint, far below what the defects took
+    let check = |cmd: &Command, code: i32, want: &str| -> Result<()> {
+        let (out, text, mib) = with_peak_rss(cmd)?;
+        ensure!(
+            out.status.code() == Some(code),
+            "exit {:?}: {text}",
+            out.status.code()
+        );
+        ensure!(text.contains(want), "no {want:?} in: {text}");
+        ensure!(text.len() < 2000, "a long message: {} bytes", text.len());
+        ensure!(mib < budget, "{mib:.0} MiB for {want:?}");
+        Ok(())
+    };
+    // The self-referencing PE.
+    let mut pe =
+        tdg::talos::kernel::write_pe(tdg::talos::kernel::MACHINE_ARM64, &[(".linux", &[0u8; 16])]);
+    let len = pe.len() as u32;
+    let entry = 0x80 + 24 + 0xF0;
+    for (off, v) in [(8, len), (16, len), (20, 0)] {
+        pe[entry + off..entry + off + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    let pe_file = tmp.path().join("self.efi");
+    std::fs::write(&pe_file, &pe)?;
+    let mut c = tdg(&cache);
+    c.args(["inspect", "kernel"]).arg(&pe_file);
+    check(&c, 2, "a .linux inside a .linux")?;
+    // A GNU long name claiming 1 GiB, and a PAX path of 100 KB ("a/" x 50000).
+    let long = member(b'L', "././@LongLink", 1 << 30, b"x");
+    let deep = format!("{}f", "a/".repeat(50_000));
+    let rec = format!(" path={deep}\n");
+    let n = rec.len() + 6;
+    let pax = format!("{n}{rec}");
+    let mut pax_tar = member(b'x', "PaxHeader", pax.len() as u64, pax.as_bytes());
+    pax_tar.extend(member(b'0', "f", 0, b""));
+    pax_tar.extend([0u8; 1024]);
+    for (name, tar, want) in [
+        ("long", long, "over the 1048576-byte limit"),
+        ("pax", pax_tar, "PATH_MAX"),
+    ] {
+        let dir = tmp.path().join(name);
+        raw_layer_image(&dir, &tar)?;
+        let mut c = tdg(&cache);
+        c.args(["tree", &format!("oci:{}:t", dir.display())]);
+        check(&c, 2, want)?;
+    }
+    // A cpio entry claiming a name of 4 GiB, in a zstd segment of a few hundred bytes.
+    let mut cpio = b"070701".to_vec();
+    for v in [1u32, 0o100644, 0, 0, 1, 0, 0, 0, 0, 0, 0, u32::MAX, 0] {
+        cpio.extend(format!("{v:08X}").bytes());
+    }
+    cpio.extend(vec![b'n'; 4096]);
+    let initrd = tmp.path().join("initramfs.zst");
+    std::fs::write(&initrd, zstd::encode_all(&cpio[..], 19)?)?;
+    let mut c = tdg(&cache);
+    c.args(["inspect", "initramfs"]).arg(&initrd);
+    check(&c, 2, "truncated")?;
     Ok(())
 }

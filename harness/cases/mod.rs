@@ -88,6 +88,7 @@ pub fn all() -> Vec<Trial> {
         hostile::a_stalled_registry_times_out_naming_the_host,
         hostile::credentials_never_go_to_a_plain_http_realm_elsewhere,
         hostile::export_checks_its_directory_first_and_caps_what_it_writes,
+        hostile::hostile_files_end_in_short_errors_in_little_memory,
         golden::goldens_outside_the_repository_are_refused,
         golden::redactions_mask_volatile_fields,
         golden::report_golden_redacts_dates_and_catches_changes,
