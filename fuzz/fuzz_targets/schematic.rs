@@ -1,5 +1,6 @@
-//! Schematics (YAML and JSON, which YAML reads): parse, and when one parses and its canonical
-//! bytes read back, they give the same canonical bytes and so the same ID.
+//! Schematics (YAML and JSON, which YAML reads): parse, and when one parses, its canonical
+//! bytes read back give the same canonical bytes and so the same ID, but where yaml.v3's
+//! literal blocks do not round-trip (see below).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use tdg::talos::schematic::Schematic;
@@ -13,11 +14,24 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let canonical = s.canonical();
-    // yaml.v3's own output does not always read back (CRs in quoted scalars: the factory's
-    // ID is still of those bytes, and the harness compares them with yaml.v3). When it does,
-    // it must give the same bytes and ID.
-    if let Ok(again) = Schematic::parse(path, &canonical) {
-        assert_eq!(again.canonical(), canonical);
-        assert_eq!(again.id(), s.id());
+    // yaml.v3's literal block scalars do not round-trip: a string of line breaks loses one,
+    // and CRs come back as breaks (the fuzzer found both; yaml.v3 itself gives the same bytes
+    // on both passes, which the harness checks against Go). Everywhere else the canonical
+    // form reads back to the same bytes and ID.
+    if canonical.lines().any(literal_block) {
+        return;
     }
+    let again = Schematic::parse(path, &canonical)
+        .unwrap_or_else(|e| panic!("canonical form does not re-read: {e}\n{canonical}"));
+    assert_eq!(again.canonical(), canonical);
+    assert_eq!(again.id(), s.id());
 });
+
+/// A line that opens a literal block scalar: `key: |`, `- |4+`, ...
+fn literal_block(line: &str) -> bool {
+    let Some((_, rest)) = line.rsplit_once(" |") else {
+        return false;
+    };
+    rest.chars()
+        .all(|c| c.is_ascii_digit() || c == '-' || c == '+')
+}

@@ -317,6 +317,11 @@ fn yaml(v: &serde_json::Value, indent: usize, out: &mut String) {
 /// scalars, anchors and aliases, flow collections, comments, null items, tags, nested maps
 /// with non-string keys, and values yaml.v3 refuses.
 pub const HAND_WRITTEN: &[&str] = &[
+    // Found by the schematic fuzz target: a string of line breaks loses one on each pass
+    // through yaml.v3 (a literal block with keep chomping), so canonical bytes read back to
+    // other bytes; tdg matches yaml.v3 on the input and on its canonical form.
+    "{\"customization\":{\"systemExtensions\":{\"officialExtensions\":[\"siderola-  \n-\n  - \r\r- -  \n\n&#ata\r\rbs/zfs\"]},\"extraKernelArgs\":[\"\n\n\n\n\n\"]}}",
+    "customization:\n    extraKernelArgs:\n        - |4+\n\n\n\n    systemExtensions:\n        officialExtensions:\n            - |-\n              siderola- - -\n              - -\n              &#ata\n              bs/zfs\n",
     // Found by the schematic fuzz target: CRs inside quoted scalars. yaml.v3's canonical form
     // of it cannot be read back (by yaml.v3 either); the ID must still be yaml.v3's.
     "{\"customization\":{\"systemExtensions\":{\"officialExtensions\":[\"\r\nderola-  \n-\n  - \r\r- -  \n-\n  - \n-\n  - \r\r- -0 \n-\n  -   \r\r\r\r\r- -\r\r\r\r-   \r\r\rbs/zfs\"]},\"extraKernelArgs\":[\"console=\r\r- -\r\r\r\r-ttyS -)\n^-\n-\"]}}",
