@@ -1,6 +1,6 @@
 //! Docker config files (`config.json`), as a CI runner or a user's home holds them: parsed and
-//! looked up for a few hosts. A helper name that comes back is always a plain name, never a
-//! path (it becomes `docker-credential-<name>`).
+//! looked up for a few hosts. A helper name that comes back is always a plain file name,
+//! never a path (it becomes `docker-credential-<name>`).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use tdg::oci::docker_config::{DockerConfig, Lookup};

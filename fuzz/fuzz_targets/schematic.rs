@@ -21,6 +21,12 @@ fuzz_target!(|data: &[u8]| {
     if canonical.lines().any(literal_block) {
         return;
     }
+    // tdg refuses U+2028, U+2029 and U+0085 outside double quotes, where yaml.v3 keeps them
+    // (a known strictness, which the harness allows for against Go); yaml.v3 writes them raw
+    // into single-quoted scalars, so such a canonical form is not re-read here.
+    if canonical.contains(['\u{2028}', '\u{2029}', '\u{85}']) {
+        return;
+    }
     let again = Schematic::parse(path, &canonical)
         .unwrap_or_else(|e| panic!("canonical form does not re-read: {e}\n{canonical}"));
     assert_eq!(again.canonical(), canonical);

@@ -317,6 +317,11 @@ fn yaml(v: &serde_json::Value, indent: usize, out: &mut String) {
 /// scalars, anchors and aliases, flow collections, comments, null items, tags, nested maps
 /// with non-string keys, and values yaml.v3 refuses.
 pub const HAND_WRITTEN: &[&str] = &[
+    // Found by the schematic fuzz target: `\L` (U+2028) escapes, which yaml.v3 writes raw
+    // into a single-quoted scalar. tdg's canonical bytes are Go's; tdg refuses the raw form
+    // when read back (its known strictness on YAML 1.1 breaks, allowed for below).
+    "{\"customization\":{\"systemExtensions\":{\"officialExtensions\":[\"siderolabs/zfs\"]},\"extraKernelArgs\":[\"'onsole=t\\L\\\\officiq\\L\\\\offiaic otyS066666666666\"]}}",
+    "customization:\n    extraKernelArgs:\n        - '''onsole=t\u{2028}          \\officiq\u{2028}          \\offiaic otyS066666666666'\n    systemExtensions:\n        officialExtensions:\n            - siderolabs/zfs\n",
     // Found by the schematic fuzz target: a string of line breaks loses one on each pass
     // through yaml.v3 (a literal block with keep chomping), so canonical bytes read back to
     // other bytes; tdg matches yaml.v3 on the input and on its canonical form.
