@@ -35,13 +35,26 @@ pub fn tree_entries(stage: &Path) -> Result<Vec<(String, bool)>> {
     Ok(out)
 }
 
+/// The gzip level of the asset layer (see the README's "Packaging" for the measurements).
+pub const GZIP_LEVEL: u32 = 6;
+
 /// Writes the layer for `stage` into the layout; returns its descriptor and diff id.
 pub fn layer(out: &LayoutWriter, stage: &Path, epoch: u64) -> Result<(serde_json::Value, String)> {
+    layer_at(out, stage, epoch, GZIP_LEVEL)
+}
+
+/// [`layer`] at another gzip level, for measuring.
+pub fn layer_at(
+    out: &LayoutWriter,
+    stage: &Path,
+    epoch: u64,
+    level: u32,
+) -> Result<(serde_json::Value, String)> {
     let tmp = tempfile::NamedTempFile::new_in(out.dir())?;
     let compressed = HashingWriter::new(BufWriter::with_capacity(1 << 20, tmp.reopen()?));
     let gz = flate2::GzBuilder::new()
         .mtime(0)
-        .write(compressed, flate2::Compression::default());
+        .write(compressed, flate2::Compression::new(level));
     let mut tar = tar::Builder::new(HashingWriter::new(gz));
     for (rel, is_dir) in tree_entries(stage)? {
         let mut h = tar::Header::new_ustar();
