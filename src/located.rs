@@ -75,9 +75,6 @@ pub fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The most of a text input (spec, schematic, golden, fleet file, Docker config) read whole.
-pub const MAX_TEXT_INPUT: u64 = crate::limits::MAX_TEXT_INPUT;
-
 /// Opens `path` for reading only if it is a regular file (after symlinks). The open itself
 /// does not block: a FIFO given as a spec or config would otherwise hang tdg until a writer
 /// came, and `/dev/zero` would be read forever.
@@ -172,7 +169,7 @@ pub fn read_bounded(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
 
 /// A UTF-8 file's text; `what` names it in errors ("spec", "schematic").
 pub fn read_text(path: &Path, what: &str) -> Result<String, LocatedError> {
-    let bytes = read_bounded(path, MAX_TEXT_INPUT).map_err(|e| LocatedError {
+    let bytes = read_bounded(path, crate::limits::MAX_TEXT_INPUT).map_err(|e| LocatedError {
         file: path.to_path_buf(),
         line: 0,
         column: 0,

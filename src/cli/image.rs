@@ -27,11 +27,8 @@ pub struct ExportArgs {
     max_export_size: u64,
 }
 
-fn pulled(g: &Global, image: &ImageRef, p: &Option<String>, wanted: Wanted) -> Result<Pulled> {
-    pulled_capped(g, image, p, wanted, u64::MAX)
-}
-
-fn pulled_capped(
+/// Pulls `image`, spooling at most `max_spooled` bytes of file content.
+fn pulled(
     g: &Global,
     image: &ImageRef,
     p: &Option<String>,
@@ -45,7 +42,7 @@ fn pulled_capped(
 }
 
 pub fn tree(g: &Global, a: &TreeArgs) -> Result<u8> {
-    let p = pulled(g, &a.image.parse()?, &a.platform, Wanted::Nothing)?;
+    let p = pulled(g, &a.image.parse()?, &a.platform, Wanted::Nothing, u64::MAX)?;
     print!("{}", p.flat.tree.listing());
     Ok(0)
 }
@@ -54,7 +51,7 @@ pub fn export(g: &Global, a: &ExportArgs) -> Result<u8> {
     let image: ImageRef = a.image.parse()?;
     // Before anything is fetched: a non-empty directory used to cost a whole spool first.
     tdg::layers::export::check_destination(&a.dir).map_err(tdg::error::Error::usage)?;
-    let p = pulled_capped(
+    let p = pulled(
         g,
         &image,
         &a.platform,

@@ -14,7 +14,7 @@ use std::rc::Rc;
 
 use anyhow::{bail, Context, Result};
 
-use super::tarext::{self, Extensions, Overrides};
+use super::tarext::{self, shown, Extensions, Overrides};
 use super::tree::{Entry, Kind, Tree};
 use crate::digest::{Digest, Hasher, HashingWriter, VerifyingReader};
 use crate::oci::manifest::{layer_compression, Compression, Descriptor};
@@ -213,26 +213,11 @@ impl<'a> Flattener<'a> {
             .raw(true)
         {
             let mut e = item.with_context(|| format!("{what}: reading tar"))?;
-            if ext
-                .absorb(&mut e)
-                .with_context(|| format!("{what}: reading tar"))?
-            {
+            let Some(tarext::Member { raw, path, over }) =
+                tarext::member(&mut ext, &mut e).with_context(|| what.to_string())?
+            else {
                 continue;
-            }
-            let over = ext
-                .take(e.header())
-                .with_context(|| format!("{what}: entry {}", shown(&e.path_bytes())))?;
-            let raw = over
-                .path
-                .clone()
-                .unwrap_or_else(|| e.path_bytes().into_owned());
-            let raw = String::from_utf8(raw).map_err(|b| {
-                anyhow::anyhow!("{what}: entry name is not UTF-8: {}", shown(b.as_bytes()))
-            })?;
-            tarext::check_path(&raw)
-                .with_context(|| format!("{what}: entry {}", shown(raw.as_bytes())))?;
-            let path = normalize(&raw)
-                .with_context(|| format!("{what}: entry {}", shown(raw.as_bytes())))?;
+            };
             if path.is_empty() {
                 continue;
             }
@@ -403,15 +388,6 @@ pub fn normalize(raw: &str) -> Result<String> {
     Ok(parts.join("/"))
 }
 
-/// An entry name for a message: quoted, and cut short when long.
-fn shown(raw: &[u8]) -> String {
-    let s = String::from_utf8_lossy(raw);
-    match s.char_indices().nth(120) {
-        Some((i, _)) => format!("'{}…' ({} bytes)", &s[..i], raw.len()),
-        None => format!("'{s}'"),
-    }
-}
-
 fn read_entry<R: Read>(
     e: &mut tar::Entry<'_, R>,
     over: Overrides,
@@ -516,7 +492,7 @@ fn hash_content(
             let mut w = HashingWriter::new(io::BufWriter::new(tmp));
             io::copy(&mut r.take(room.saturating_add(1)), &mut w)?;
             if w.hasher.len() > room {
-                bail!("the image's files add up to more than the spool limit (--max-export-size)");
+                bail!("the image's files add up to more than --max-export-size allows; raise it (or TDG_MAX_EXPORT_SIZE) to export a larger image");
             }
             w.flush()?;
             let (d, n) = w.hasher.finish();

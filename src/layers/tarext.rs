@@ -4,7 +4,7 @@
 
 use std::io::Read;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 
 /// Go's `archive/tar/common.go` `maxSpecialFileSize`: a PAX or GNU long-name record.
 pub const MAX_SPECIAL: u64 = 1 << 20;
@@ -19,6 +19,45 @@ pub struct Extensions {
     long_name: Option<Vec<u8>>,
     long_link: Option<Vec<u8>>,
     pax: Option<Vec<u8>>,
+}
+
+/// A member of a tar stream: its name as written, the clean path, and what its special
+/// entries said.
+pub struct Member {
+    pub raw: String,
+    pub path: String,
+    pub over: Overrides,
+}
+
+/// The member `e` is, with the special entries before it applied and its path checked and
+/// normalised; `None` when `e` is itself a special entry (taken into `ext`). Layers and image
+/// archives read their tars through this one function.
+pub fn member<R: Read>(ext: &mut Extensions, e: &mut tar::Entry<'_, R>) -> Result<Option<Member>> {
+    if ext.absorb(e)? {
+        return Ok(None);
+    }
+    let over = ext
+        .take(e.header())
+        .with_context(|| format!("entry {}", shown(&e.path_bytes())))?;
+    let raw = over
+        .path
+        .clone()
+        .unwrap_or_else(|| e.path_bytes().into_owned());
+    let raw = String::from_utf8(raw)
+        .map_err(|b| anyhow!("entry name is not UTF-8: {}", shown(b.as_bytes())))?;
+    let path = check_path(&raw)
+        .and_then(|()| super::flatten::normalize(&raw))
+        .with_context(|| format!("entry {}", shown(raw.as_bytes())))?;
+    Ok(Some(Member { raw, path, over }))
+}
+
+/// An entry name for a message: quoted, and cut short when long.
+pub fn shown(raw: &[u8]) -> String {
+    let s = String::from_utf8_lossy(raw);
+    match s.char_indices().nth(120) {
+        Some((i, _)) => format!("'{}…' ({} bytes)", &s[..i], raw.len()),
+        None => format!("'{s}'"),
+    }
 }
 
 /// A member's attributes once its special entries are applied.

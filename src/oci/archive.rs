@@ -66,14 +66,9 @@ fn extract(r: impl Read, dest: &Path) -> Result<()> {
     let mut links: Vec<(String, String)> = Vec::new();
     for item in archive.entries()?.raw(true) {
         let mut e = item?;
-        if ext.absorb(&mut e)? {
+        let Some(tarext::Member { raw, path, over }) = tarext::member(&mut ext, &mut e)? else {
             continue;
-        }
-        let over = ext.take(e.header())?;
-        let raw = over.path.unwrap_or_else(|| e.path_bytes().into_owned());
-        let raw = String::from_utf8(raw).context("an entry name is not UTF-8")?;
-        tarext::check_path(&raw)?;
-        let path = crate::layers::flatten::normalize(&raw)?;
+        };
         match e.header().entry_type() {
             tar::EntryType::Directory => continue,
             tar::EntryType::Regular | tar::EntryType::Continuous => {}
@@ -221,8 +216,8 @@ fn sniff_layer(p: &Path) -> Result<&'static str> {
     Ok(if head.starts_with(&[0x1f, 0x8b]) {
         manifest::DOCKER_LAYER_GZIP
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        "application/vnd.docker.image.rootfs.diff.tar.zstd"
+        manifest::DOCKER_LAYER_ZSTD
     } else {
-        "application/vnd.docker.image.rootfs.diff.tar"
+        manifest::DOCKER_LAYER_TAR
     })
 }

@@ -222,10 +222,8 @@ impl Layer {
             (Flavor::Oci, Compression::Gzip) => manifest::OCI_LAYER_GZIP,
             (Flavor::Oci, Compression::Zstd) => manifest::OCI_LAYER_ZSTD,
             (Flavor::Docker, Compression::Gzip) => manifest::DOCKER_LAYER_GZIP,
-            (Flavor::Docker, Compression::None) => "application/vnd.docker.image.rootfs.diff.tar",
-            (Flavor::Docker, Compression::Zstd) => {
-                "application/vnd.docker.image.rootfs.diff.tar.zstd"
-            }
+            (Flavor::Docker, Compression::None) => manifest::DOCKER_LAYER_TAR,
+            (Flavor::Docker, Compression::Zstd) => manifest::DOCKER_LAYER_ZSTD,
         };
         Ok(Layer {
             diff_id: Digest::of(&tar),

@@ -18,6 +18,8 @@ pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
+pub const DOCKER_LAYER_ZSTD: &str = "application/vnd.docker.image.rootfs.diff.tar.zstd";
 
 /// Every manifest media type tdg accepts, sent as `Accept` to registries.
 pub const ACCEPTED: &[&str] = &[OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST];
@@ -165,13 +167,11 @@ pub enum Compression {
 pub fn layer_compression(media_type: &str) -> Result<Compression, String> {
     let base = media_type.replace(".nondistributable", "");
     match base.as_str() {
-        OCI_LAYER_TAR | "application/vnd.docker.image.rootfs.diff.tar" => Ok(Compression::None),
+        OCI_LAYER_TAR | DOCKER_LAYER_TAR => Ok(Compression::None),
         OCI_LAYER_GZIP
         | DOCKER_LAYER_GZIP
         | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => Ok(Compression::Gzip),
-        OCI_LAYER_ZSTD | "application/vnd.docker.image.rootfs.diff.tar.zstd" => {
-            Ok(Compression::Zstd)
-        }
+        OCI_LAYER_ZSTD | DOCKER_LAYER_ZSTD => Ok(Compression::Zstd),
         other => Err(format!("unsupported layer media type '{other}'")),
     }
 }
