@@ -47,14 +47,14 @@ fn run(dir: &Path, layout: &Path, tag: &str, format: &str) -> Result<std::proces
 pub fn container_structure_test_style_checks() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let layout = tmp.path().join("layout");
-    let image = |tag: &str, motd: &str, tool_mode: u32, uid: u64| {
+    let image = |tag: &str, motd: &str, motd_mode: u32, tool_mode: u32, uid: u64| {
         fixtures::layout_image(
             &layout,
             tag,
             &[(
                 vec![
                     E::dir("etc", 0o755),
-                    E::file("etc/motd", motd, 0o644).owned(uid, 0),
+                    E::file("etc/motd", motd, motd_mode).owned(uid, 0),
                     E::dir("usr", 0o755),
                     E::dir("usr/bin", 0o755),
                     E::file("usr/bin/tool", "#!/bin/sh\n", tool_mode),
@@ -66,8 +66,9 @@ pub fn container_structure_test_style_checks() -> Result<()> {
             Flavor::Oci,
         )
     };
-    image("good", "welcome to talos", 0o755, 0)?;
-    image("bad", "TOKEN=x password=y", 0o644, 1000)?;
+    image("good", "welcome to talos", 0o644, 0o755, 0)?;
+    // Every check of the spec fails on this one: `executable` both ways.
+    image("bad", "TOKEN=x password=y", 0o755, 0o644, 1000)?;
     let out = expect_exit(&run(tmp.path(), &layout, "good", "human")?, 0)?;
     for check in ["lacks", "lacks_matching", "owner", "executable", "size"] {
         ensure!(
@@ -82,6 +83,7 @@ pub fn container_structure_test_style_checks() -> Result<()> {
         "files::etc/motd::owner: expected owner 0:0, found 1000:0",
         "files::etc/motd::size: size 18 bytes is not the expected 16 bytes",
         "files::usr/bin/tool::executable: not executable (mode 0644)",
+        "files::etc/motd::executable: executable (mode 0755)",
         "(the login banner, without build secrets)",
     ] {
         ensure!(out.contains(want), "missing {want:?} in:\n{out}");
