@@ -88,12 +88,24 @@ pub fn layout_image(
     labels: &BTreeMap<String, String>,
     flavor: Flavor,
 ) -> Result<Digest> {
-    let mut out = LayoutWriter::create(dir)?;
     let layers: Vec<Layer> = layers
         .iter()
         .map(|(e, c)| Layer::new(e, *c, flavor))
         .collect::<Result<_>>()?;
-    let d = image::write_image(&out, &platform.parse()?, &layers, labels, flavor)?;
+    layout_of_layers(dir, tag, &layers, platform, labels, flavor)
+}
+
+/// Writes a single-platform image of ready-made layers (hostile blobs, wrong diff_ids).
+pub fn layout_of_layers(
+    dir: &Path,
+    tag: &str,
+    layers: &[Layer],
+    platform: &str,
+    labels: &BTreeMap<String, String>,
+    flavor: Flavor,
+) -> Result<Digest> {
+    let mut out = LayoutWriter::create(dir)?;
+    let d = image::write_image(&out, &platform.parse()?, layers, labels, flavor)?;
     let bytes = image::manifest_bytes(&out, &d)?;
     out.add_manifest(&d.media_type, &bytes, Some(tag))?;
     Ok(d.digest)

@@ -315,7 +315,7 @@ pub fn export_matches_tree_and_stays_inside_the_directory() -> Result<()> {
 /// A config whose `rootfs.diff_ids` do not match the layers is refused, as umoci refuses it
 /// ("diffid mismatch"); so are whiteouts of `.` and `..`, which would empty the tree.
 pub fn diff_id_mismatch_and_dot_whiteouts_are_refused_like_umoci() -> Result<()> {
-    use tdg::oci::image::{self, Layer, TarEntry as E};
+    use tdg::oci::image::{Layer, TarEntry as E};
     use tdg::oci::manifest::Compression;
     let tmp = tempfile::tempdir()?;
     let tdg_tree_of = |layout: &Path| {
@@ -327,19 +327,17 @@ pub fn diff_id_mismatch_and_dot_whiteouts_are_refused_like_umoci() -> Result<()>
     };
     // Zeroed diff_ids, written the way the fixtures write images.
     let layout = tmp.path().join("diff");
-    let mut out = tdg::oci::layout::LayoutWriter::create(&layout)?;
     let mut layer = Layer::new(&[E::file("a", "x", 0o644)], Compression::Gzip, Flavor::Oci)?;
     let zero: Digest = format!("sha256:{}", "0".repeat(64)).parse()?;
     layer.diff_id = zero.clone();
-    let d = image::write_image(
-        &out,
-        &"linux/amd64".parse()?,
+    fixtures::layout_of_layers(
+        &layout,
+        "t",
         &[layer],
+        "linux/amd64",
         &Default::default(),
         Flavor::Oci,
     )?;
-    let bytes = image::manifest_bytes(&out, &d)?;
-    out.add_manifest(&d.media_type, &bytes, Some("t"))?;
     let err = super::cli::expect_exit(&tdg_tree_of(&layout)?, 2)?;
     ensure!(
         err.contains("is not the config's diff_id") && err.contains(&zero.to_string()),

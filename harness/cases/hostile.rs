@@ -58,21 +58,19 @@ fn with_peak_rss(cmd: &Command) -> Result<(std::process::Output, String, f64)> {
 /// Writes `tar` (raw bytes, as hostile as they come) as the one gzip layer of `oci:DIR:t`.
 fn raw_layer_image(dir: &Path, tar: &[u8]) -> Result<()> {
     use tdg::oci::image::{self, Layer};
-    let mut out = tdg::oci::layout::LayoutWriter::create(dir)?;
     let layer = Layer {
         blob: image::compress(tar, Compression::Gzip)?,
         media_type: tdg::oci::manifest::OCI_LAYER_GZIP.into(),
         diff_id: tdg::digest::Digest::of(tar),
     };
-    let d = image::write_image(
-        &out,
-        &"linux/amd64".parse()?,
+    fixtures::layout_of_layers(
+        dir,
+        "t",
         &[layer],
+        "linux/amd64",
         &Default::default(),
         Flavor::Oci,
     )?;
-    let bytes = image::manifest_bytes(&out, &d)?;
-    out.add_manifest(&d.media_type, &bytes, Some("t"))?;
     Ok(())
 }
 
