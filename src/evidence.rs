@@ -25,6 +25,9 @@ const TAG: &str = "evidence";
 /// Writes one spec's bundle into `dir` (created; must be empty, and not a symlink). A bundle
 /// that cannot be finished (a full disk) is removed rather than left half written.
 pub fn write(dir: &Path, plan: &Plan, run: &SpecRun, pulled: &Pulled) -> Result<()> {
+    if pulled.warm {
+        bail!("evidence needs the layers read in this run; pass --verify-cache");
+    }
     if fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
         bail!(
             "{} is a symlink; an evidence bundle goes into a real, empty directory",

@@ -1,6 +1,10 @@
 //! The pull stage every pipeline shares: a reference resolved to one platform's manifest
 //! (digest-checked), its layers brought into the blob cache, and the layers flattened into a
 //! tree index with the content of the wanted paths spooled to disk. It knows nothing of specs.
+//!
+//! A warm run skips the layers: the tree index of a manifest already flattened comes from the
+//! cache (`layers::index_cache`), and the wanted files from the cache's content store, each
+//! re-hashed before use. `verify_cache` (and every evidence run) reads and hashes it all again.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -10,6 +14,7 @@ use anyhow::Context as _;
 use crate::digest::Digest;
 use crate::error::Result;
 use crate::layers::flatten::{Flattened, Flattener, Spool, Wanted};
+use crate::layers::index_cache::TreeCache;
 use crate::layers::tree::Kind;
 use crate::oci::cache::BlobCache;
 use crate::oci::mirror::Mirrors;
@@ -29,6 +34,8 @@ pub struct Env {
     pub boot: bool,
     /// Bytes of file content a pull may spool (`tdg export --max-export-size`).
     pub max_spooled: u64,
+    /// Ignore the tree-index cache: read and hash every layer again (`--verify-cache`).
+    pub verify_cache: bool,
 }
 
 impl Env {
@@ -39,7 +46,21 @@ impl Env {
             limits: Default::default(),
             boot: true,
             max_spooled: u64::MAX,
+            verify_cache: false,
         }
+    }
+
+    fn trees(&self) -> TreeCache {
+        TreeCache::new(self.cache.root())
+    }
+
+    /// The cache's content store: file contents by sha256, kept across runs.
+    fn content_store(&self) -> Result<Spool> {
+        let root = self.cache.root();
+        Ok(Spool::with_tmp(
+            root.join("content/sha256"),
+            root.join("tmp"),
+        )?)
     }
 }
 
@@ -48,9 +69,11 @@ pub struct Pulled {
     pub resolved: Resolved,
     pub flat: Flattened,
     pub spool: Spool,
-    /// The layer blobs on disk, as fetched (for an evidence bundle).
+    /// The layer blobs on disk, as fetched (for an evidence bundle); none on a warm run.
     pub layers: Vec<BlobFile>,
-    _spool_dir: crate::temps::Dir,
+    /// Whether the tree came from the tree-index cache, no layer read.
+    pub warm: bool,
+    _spool_dir: Option<crate::temps::Dir>,
 }
 
 /// Resolves, fetches and flattens an image, keeping the content of `wanted` paths.
@@ -62,10 +85,30 @@ pub async fn pull(
 ) -> Result<Pulled> {
     let source = Source::open(&ctx.mirrors.endpoint(image))?;
     let resolved = resolve::resolve(&source, image, platform, &ctx.cache).await?;
+    // Everything (an export, a build's extension) would copy the whole image into the content
+    // store; those pulls spool to a temporary directory, as before.
+    let store = !matches!(wanted, Wanted::Everything);
+    if store && !ctx.verify_cache {
+        let spool = ctx.content_store()?;
+        if let Some(flat) = warm(ctx, &resolved, &wanted, &spool) {
+            return Ok(Pulled {
+                resolved,
+                flat,
+                spool,
+                layers: Vec::new(),
+                warm: true,
+                _spool_dir: None,
+            });
+        }
+    }
     let layers = resolve::fetch_layers(&source, &resolved, &ctx.cache).await?;
-    let spool_dir = crate::temps::Dir::new(&ctx.cache.root().join("tmp"), "spool-")
-        .context("creating a spool directory in the cache")?;
-    let spool = Spool::new(spool_dir.path().to_path_buf())?;
+    let (spool, spool_dir) = if store {
+        (ctx.content_store()?, None)
+    } else {
+        let dir = crate::temps::Dir::new(&ctx.cache.root().join("tmp"), "spool-")
+            .context("creating a spool directory in the cache")?;
+        (Spool::new(dir.path().to_path_buf())?, Some(dir))
+    };
     let wanted_paths = match &wanted {
         Wanted::Paths(p) => Some(p.clone()),
         _ => None,
@@ -94,13 +137,41 @@ pub async fn pull(
             )?;
         }
     }
+    // Every layer was read and verified just now: the tree may serve the next run.
+    ctx.trees().store(
+        &resolved.manifest_digest,
+        &flat.tree,
+        &ctx.cache.root().join("tmp"),
+    );
     Ok(Pulled {
         resolved,
         flat,
         spool,
         layers,
+        warm: false,
         _spool_dir: spool_dir,
     })
+}
+
+/// The flattened image from the caches, when the tree index is there and every wanted file's
+/// content is in the store and still hashes to what the index says. `None` sends the pull
+/// the cold way, which rebuilds what was missing or unsound.
+fn warm(ctx: &Env, resolved: &Resolved, wanted: &Wanted, spool: &Spool) -> Option<Flattened> {
+    let tree = ctx.trees().load(&resolved.manifest_digest)?;
+    let mut content = std::collections::HashMap::new();
+    if let Wanted::Paths(paths) = wanted {
+        for p in paths {
+            let Some(e) = tree.get(p).filter(|e| e.kind.has_content()) else {
+                continue;
+            };
+            let (d, size) = (e.sha256.clone()?, e.size?);
+            if !spool.holds(&d, size) {
+                return None;
+            }
+            content.insert(p.clone(), d);
+        }
+    }
+    Some(Flattened { tree, content })
 }
 
 /// The config's `rootfs.diff_ids`, one per layer, as containerd's unpacker requires.

@@ -21,6 +21,7 @@ mod reports;
 mod schematic_gen;
 mod talos;
 mod versions;
+mod warm;
 mod workflows;
 
 use libtest_mimic::Trial;
@@ -94,6 +95,7 @@ pub fn all() -> Vec<Trial> {
         golden::report_golden_redacts_dates_and_catches_changes,
         golden::unreferenced_golden_is_reported,
         pull::corrupted_cache_blob_is_caught_evicted_and_fetched_again,
+        warm::a_warm_run_reads_no_layer_and_a_corrupt_cache_is_never_used,
         pull::docker_media_types_pushed_by_tdg_verify,
         pull::index_selects_the_requested_platform,
         pull::layout_mirror_and_tdg_mirror_env,

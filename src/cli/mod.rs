@@ -48,6 +48,10 @@ pub struct Global {
     /// Cap on the decompressed bytes of one initramfs segment (a bomb ends in an error).
     #[arg(long, global = true, env = "TDG_MAX_DECOMPRESSED", value_name = "SIZE", default_value = "4GiB", value_parser = size_arg)]
     max_decompressed: u64,
+    /// Read and hash every layer again instead of using cached tree indexes (evidence runs
+    /// always do).
+    #[arg(long, global = true, env = "TDG_VERIFY_CACHE")]
+    verify_cache: bool,
     /// Do not boot specs' `expect.boot` under QEMU; those checks are reported skipped.
     #[arg(long, global = true)]
     no_boot: bool,
@@ -177,6 +181,7 @@ impl Global {
         let root = self.cache.clone().unwrap_or_else(BlobCache::default_root);
         let mut env = Env::new(mirrors, BlobCache::open(root)?);
         env.boot = !self.no_boot;
+        env.verify_cache = self.verify_cache;
         env.limits = tdg::talos::initramfs::Limits {
             max_segment_bytes: self.max_decompressed,
             max_entries: self.max_entries,

@@ -20,18 +20,42 @@ use crate::digest::{Digest, Hasher, HashingWriter, VerifyingReader};
 use crate::oci::manifest::{layer_compression, Compression, Descriptor};
 
 /// Where spooled content goes: files named by their sha256, so a hardlink and its target, or
-/// two identical files, share one copy.
+/// two identical files, share one copy. A file is written beside `tmp` and renamed into place
+/// once hashed, so the store never holds a partial or misnamed file.
 pub struct Spool {
     dir: PathBuf,
+    tmp: PathBuf,
 }
 
 impl Spool {
+    /// A spool that is its own scratch directory (a run's temporary spool).
     pub fn new(dir: PathBuf) -> Result<Self> {
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        Ok(Spool { dir })
+        Self::with_tmp(dir.clone(), dir)
     }
+
+    /// A spool that outlives the run (the cache's content store), written through `tmp`.
+    pub fn with_tmp(dir: PathBuf, tmp: PathBuf) -> Result<Self> {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Spool { dir, tmp })
+    }
+
     pub fn path(&self, d: &Digest) -> PathBuf {
         self.dir.join(d.hex())
+    }
+
+    /// Whether the spooled copy of `d` is there and still hashes to it (`size` bytes). A copy
+    /// that does not is removed.
+    pub fn holds(&self, d: &Digest, size: u64) -> bool {
+        let path = self.path(d);
+        let sound = crate::located::open_regular(&path).is_ok_and(|f| {
+            VerifyingReader::new(BufReader::new(f), d.clone(), size, "spooled content")
+                .finish()
+                .is_ok()
+        });
+        if !sound {
+            let _ = std::fs::remove_file(&path);
+        }
+        sound
     }
 }
 
@@ -488,7 +512,7 @@ fn hash_content(
             Ok((d, n, false))
         }
         Some(spool) => {
-            let tmp = tempfile::NamedTempFile::new_in(&spool.dir)?;
+            let tmp = tempfile::NamedTempFile::new_in(&spool.tmp)?;
             let mut w = HashingWriter::new(io::BufWriter::new(tmp));
             io::copy(&mut r.take(room.saturating_add(1)), &mut w)?;
             if w.hasher.len() > room {

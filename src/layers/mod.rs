@@ -2,6 +2,7 @@
 
 pub mod export;
 pub mod flatten;
+pub mod index_cache;
 pub mod tarext;
 pub mod tree;
 
