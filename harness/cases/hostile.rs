@@ -29,7 +29,7 @@ fn one_file_image(layout: &Path, name: &str, content: Vec<u8>) -> Result<()> {
 /// Runs `cmd` under a fresh, small python3, which reports the child's peak RSS: a child of the
 /// (large) harness would inherit its high-water mark through exec. Returns the output, the
 /// stderr without the report line, and the peak in MiB.
-fn with_peak_rss(cmd: &Command) -> Result<(std::process::Output, String, f64)> {
+pub(crate) fn with_peak_rss(cmd: &Command) -> Result<(std::process::Output, String, f64)> {
     let mut m = Command::new("python3");
     m.args([
         "-c",
@@ -205,86 +205,6 @@ pub fn export_checks_its_directory_first_and_caps_what_it_writes() -> Result<()>
         0,
     )?;
     ensure!(std::fs::metadata(dest.join("zeros"))?.len() == 96 << 20);
-    Ok(())
-}
-
-/// A registry that accepts the connection and then sends nothing: tdg gives up after
-/// `TDG_READ_TIMEOUT` with a message naming the host, instead of hanging forever.
-pub fn a_stalled_registry_times_out_naming_the_host() -> Result<()> {
-    use std::io::{BufRead, BufReader};
-    let mut server = Command::new("python3")
-        .args([
-            "-c",
-            "import socket,time\n\
-             s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
-             s.bind(('127.0.0.1',0)); s.listen(8); print(s.getsockname()[1], flush=True)\n\
-             conns=[]\n\
-             while True:\n    c,_=s.accept(); conns.append(c)\n",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let mut port = String::new();
-    BufReader::new(server.stdout.take().expect("piped")).read_line(&mut port)?;
-    let host = format!("127.0.0.1:{}", port.trim());
-    let tmp = tempfile::tempdir()?;
-    let start = Instant::now();
-    let out = tdg(&tmp.path().join("cache"))
-        .env("TDG_READ_TIMEOUT", "2")
-        .args(["tree", &format!("{host}/stalled/image:t")])
-        .output();
-    let _ = server.kill();
-    let _ = server.wait();
-    let out = expect_exit(&out?, 2)?;
-    let took = start.elapsed();
-    ensure!(
-        out.contains(&host) && out.contains("nothing arrived for 2s"),
-        "the message names no host or timeout: {out}"
-    );
-    ensure!(took < Duration::from_secs(60), "took {took:?}");
-    Ok(())
-}
-
-/// A registry whose bearer realm is another host over plain HTTP does not get the Basic
-/// credentials sent there (it did: Docker and oci-client send them); the refusal says why.
-pub fn credentials_never_go_to_a_plain_http_realm_elsewhere() -> Result<()> {
-    use std::io::{BufRead, BufReader};
-    let mut server = Command::new("python3")
-        .args([
-            "-c",
-            "import http.server\n\
-             class H(http.server.BaseHTTPRequestHandler):\n    \
-                 def do_GET(self):\n        \
-                     self.send_response(401)\n        \
-                     self.send_header('WWW-Authenticate', 'Bearer realm=\"http://realm.example.invalid/token\",service=\"x\"')\n        \
-                     self.send_header('Content-Length', '0')\n        \
-                     self.end_headers()\n    \
-                 def log_message(self, *a): pass\n\
-             s=http.server.HTTPServer(('127.0.0.1',0),H)\n\
-             print(s.server_address[1], flush=True)\n\
-             s.serve_forever()\n",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let mut port = String::new();
-    BufReader::new(server.stdout.take().expect("piped")).read_line(&mut port)?;
-    let host = format!("127.0.0.1:{}", port.trim());
-    let tmp = tempfile::tempdir()?;
-    std::fs::write(
-        tmp.path().join("config.json"),
-        format!(r#"{{"auths":{{"{host}":{{"username":"u","password":"secret"}}}}}}"#),
-    )?;
-    let out = tdg(&tmp.path().join("cache"))
-        .env("DOCKER_CONFIG", tmp.path())
-        .args(["tree", &format!("{host}/a/b:t")])
-        .output();
-    let _ = server.kill();
-    let _ = server.wait();
-    let out = expect_exit(&out?, 2)?;
-    ensure!(
-        out.contains("refusing to send its credentials")
-            && out.contains("http://realm.example.invalid/token"),
-        "{out}"
-    );
     Ok(())
 }
 

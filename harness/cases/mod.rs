@@ -9,6 +9,7 @@ pub mod cli;
 mod conveniences;
 mod errors;
 mod factory;
+mod faults;
 mod flatten;
 mod fleet;
 mod golden;
@@ -86,8 +87,9 @@ pub fn all() -> Vec<Trial> {
         flatten::tree_matches_umoci_unpack_of_skopeo_pushed_image,
         golden::golden_review_bless_and_ci,
         hostile::a_signal_mid_export_leaves_no_temporaries,
-        hostile::a_stalled_registry_times_out_naming_the_host,
-        hostile::credentials_never_go_to_a_plain_http_realm_elsewhere,
+        faults::credentials_never_go_to_a_plain_http_realm_elsewhere,
+        faults::a_faulty_registry_s_bodies_are_capped_while_read,
+        faults::a_stalling_or_dripping_registry_times_out,
         hostile::export_checks_its_directory_first_and_caps_what_it_writes,
         hostile::hostile_files_end_in_short_errors_in_little_memory,
         golden::goldens_outside_the_repository_are_refused,

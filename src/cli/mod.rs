@@ -48,6 +48,13 @@ pub struct Global {
     /// Cap on the decompressed bytes of one initramfs segment (a bomb ends in an error).
     #[arg(long, global = true, env = "TDG_MAX_DECOMPRESSED", value_name = "SIZE", default_value = "4GiB", value_parser = size_arg)]
     max_decompressed: u64,
+    /// Seconds a registry may send nothing before a request fails.
+    #[arg(long, global = true, env = "TDG_READ_TIMEOUT", value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    read_timeout: Option<u64>,
+    /// Seconds one request for a manifest or token may take in all; a blob gets this plus
+    /// a second per 256 KiB of its size.
+    #[arg(long, global = true, env = "TDG_REQUEST_TIMEOUT", value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    request_timeout: Option<u64>,
     /// Read and hash every layer again instead of using cached tree indexes (evidence runs
     /// always do).
     #[arg(long, global = true, env = "TDG_VERIFY_CACHE")]
@@ -176,6 +183,8 @@ impl Cli {
 
 impl Global {
     pub fn env(&self) -> Result<Env> {
+        let secs = |s: Option<u64>| s.map(std::time::Duration::from_secs);
+        tdg::oci::distribution::set_timeouts(secs(self.read_timeout), secs(self.request_timeout));
         let from_env = std::env::var("TDG_MIRROR").ok();
         let mirrors = Mirrors::parse(from_env.as_deref(), self.mirror.iter().map(String::as_str))?;
         let root = self.cache.clone().unwrap_or_else(BlobCache::default_root);

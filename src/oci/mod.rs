@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod auth;
 pub mod cache;
+pub mod distribution;
 pub mod docker_config;
 pub mod image;
 pub mod layout;

@@ -1,22 +1,24 @@
-//! Reading from (and writing to) a registry over the distribution API, through oci-client.
-//! oci-client does the HTTP and the token dance; tdg checks every byte itself, because
-//! `pull_blob_stream` reports a bad digest only after the bad bytes went by and never checks
-//! the size.
+//! Reading from and writing to a registry over the distribution API. Reads go through tdg's
+//! own requests (`distribution`), which cap every body and give every request a deadline;
+//! pushes through oci-client's upload protocol. tdg checks every byte it reads itself.
 
 use std::path::PathBuf;
 
 use crate::error::{Error, ErrorKind, Result};
-use futures_util::TryStreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
 use super::cache::BlobCache;
-use super::manifest::{Descriptor, ACCEPTED};
+use super::distribution::{read_timeout, Distribution, Fault};
+use super::manifest::{self, Descriptor, ACCEPTED, MAX_DOCUMENT};
 use crate::digest::Digest;
 
 pub struct RegistrySource {
+    /// Reads: tdg's own requests, every body capped, every request with a deadline.
+    reads: Distribution,
+    /// Pushes: oci-client's upload protocol.
     client: Client,
     auth: RegistryAuth,
     pub host: String,
@@ -24,18 +26,6 @@ pub struct RegistrySource {
     plain_http: bool,
     /// Why the credentials must not go to this registry's token realm, once looked at.
     realm: tokio::sync::OnceCell<Option<String>>,
-}
-
-/// How long a registry may send nothing while tdg waits (`TDG_READ_TIMEOUT`, seconds).
-pub const DEFAULT_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
-
-fn read_timeout() -> std::time::Duration {
-    std::env::var("TDG_READ_TIMEOUT")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .filter(|s| *s > 0)
-        .map(std::time::Duration::from_secs)
-        .unwrap_or(DEFAULT_READ_TIMEOUT)
 }
 
 impl RegistrySource {
@@ -54,6 +44,7 @@ impl RegistrySource {
             ..Default::default()
         };
         Ok(RegistrySource {
+            reads: Distribution::new(host, repository, plain_http, auth.clone())?,
             client: Client::new(config),
             auth,
             host: host.to_string(),
@@ -64,15 +55,14 @@ impl RegistrySource {
     }
 
     /// With credentials at hand, refuses a token realm on another host over plain HTTP before
-    /// oci-client sends them there (Docker would; tdg sends them to a realm only over TLS, on
-    /// the registry's own host, or on loopback).
+    /// oci-client sends them there on a push (reads check the realm they are sent).
     async fn guard(&self) -> Result<()> {
         if !matches!(self.auth, RegistryAuth::Basic(..)) {
             return Ok(());
         }
         let refusal = self
             .realm
-            .get_or_init(|| realm_refusal(&self.host, self.plain_http))
+            .get_or_init(|| probe_realm(&self.host, self.plain_http))
             .await;
         match refusal {
             None => Ok(()),
@@ -80,7 +70,7 @@ impl RegistrySource {
                 ErrorKind::Auth {
                     host: self.host.clone(),
                 },
-                m.clone(),
+                format!("registry {}: {m}", self.host),
             )),
         }
     }
@@ -101,66 +91,50 @@ impl RegistrySource {
         }
     }
 
-    /// Fetches a manifest or index by tag or digest. Returns its bytes; the caller hashes them.
-    pub async fn manifest(&self, tag_or_digest: &str) -> Result<Vec<u8>> {
-        self.guard().await?;
-        let r = self.reference(tag_or_digest);
-        let (bytes, _) = retry(|| self.client.pull_manifest_raw(&r, &self.auth, ACCEPTED))
+    async fn get_manifest(&self, tag_or_digest: &str) -> Result<Vec<u8>, Fault> {
+        let path = format!("manifests/{tag_or_digest}");
+        self.reads
+            .document(&path, ACCEPTED, MAX_DOCUMENT, "manifest")
             .await
-            .map_err(|e| {
-                self.error(
-                    &format!("fetching manifest {}:{tag_or_digest}", self.repository),
-                    e,
-                )
-            })?;
-        Ok(bytes.to_vec())
+    }
+
+    /// Fetches a manifest or index by tag or digest, at most [`MAX_DOCUMENT`] bytes. Returns
+    /// its bytes; the caller hashes them.
+    pub async fn manifest(&self, tag_or_digest: &str) -> Result<Vec<u8>> {
+        self.get_manifest(tag_or_digest).await.map_err(|f| {
+            let doing = format!("fetching manifest {}:{tag_or_digest}", self.repository);
+            self.reads.error(&doing, &f)
+        })
     }
 
     /// A manifest by tag or digest, or `None` when the registry says it is unknown (a tag not
-    /// pushed yet, a repository not there).
+    /// pushed yet, a repository not there: distribution answers 404 for both).
     pub async fn manifest_if_any(&self, tag_or_digest: &str) -> Result<Option<Vec<u8>>> {
-        self.guard().await?;
-        let r = self.reference(tag_or_digest);
-        match retry(|| self.client.pull_manifest_raw(&r, &self.auth, ACCEPTED)).await {
-            Ok((bytes, _)) => Ok(Some(bytes.to_vec())),
-            Err(OciDistributionError::ImageManifestNotFoundError(_)) => Ok(None),
-            Err(OciDistributionError::RegistryError { envelope, .. })
-                if envelope.errors.iter().any(|e| {
-                    matches!(
-                        e.code,
-                        oci_client::errors::OciErrorCode::ManifestUnknown
-                            | oci_client::errors::OciErrorCode::NameUnknown
-                    )
-                }) =>
-            {
-                Ok(None)
+        match self.get_manifest(tag_or_digest).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(f) if f.is_not_found() => Ok(None),
+            Err(f) => {
+                let doing = format!("looking up {}:{tag_or_digest}", self.repository);
+                Err(self.reads.error(&doing, &f))
             }
-            Err(e) => Err(self.error(
-                &format!("looking up {}:{tag_or_digest}", self.repository),
-                e,
-            )),
         }
     }
 
     /// Downloads a blob into the cache unless it is already there. Returns its path and
     /// whether this call fetched (and so verified) it.
     pub async fn blob(&self, desc: &Descriptor, cache: &BlobCache) -> Result<(PathBuf, bool)> {
-        self.guard().await?;
         if cache.has(&desc.digest, desc.size) {
             return Ok((cache.path(&desc.digest), false));
         }
-        let r = self.reference(&desc.digest.to_string());
-        self.client
-            .store_auth_if_needed(r.resolve_registry(), &self.auth)
-            .await;
         let what = format!("blob {} of {}/{}", desc.digest, self.host, self.repository);
         let digest = desc.digest.to_string();
         let mut attempt = 1;
         loop {
-            let sized = retry(|| self.client.pull_blob_stream(&r, digest.as_str()))
+            let stream = self
+                .reads
+                .blob(&digest, desc.size)
                 .await
-                .map_err(|e| self.error(&format!("fetching {what}"), e))?;
-            let stream = sized.stream.map_err(std::io::Error::other);
+                .map_err(|f| self.reads.error(&format!("fetching {what}"), &f))?;
             match cache.ingest(&desc.digest, desc.size, stream, &what).await {
                 Ok(path) => return Ok((path, true)),
                 // A connection cut mid-blob is fetched again; bad bytes never are.
@@ -254,19 +228,42 @@ impl RegistrySource {
 
     /// The manifests that name `subject` as their subject (signatures, SBOMs, attestations):
     /// the referrers API, or the referrers tag schema (`sha256-<hex>`) where the registry has
-    /// no API, as the distribution spec says a client must fall back.
+    /// no API (a 404), as the distribution spec says a client must fall back. No index under
+    /// that tag is no referrers.
     pub async fn referrers(
         &self,
         subject: &Digest,
     ) -> Result<Vec<oci_client::manifest::ImageIndexEntry>> {
-        self.guard().await?;
-        let r = self.reference(&subject.to_string());
-        self.client
-            .store_auth_if_needed(r.resolve_registry(), &self.auth)
+        let doing = format!("listing referrers of {subject}");
+        let api = self
+            .reads
+            .document(
+                &format!("referrers/{subject}"),
+                &[manifest::OCI_INDEX],
+                MAX_DOCUMENT,
+                "referrers index",
+            )
             .await;
-        let index = retry(|| self.client.pull_referrers(&r, None))
-            .await
-            .map_err(|e| self.error(&format!("listing referrers of {subject}"), e))?;
+        let bytes = match api {
+            Ok(b) => b,
+            Err(f) if f.is_not_found() => {
+                let tag = format!("sha256-{}", subject.hex());
+                match self.manifest_if_any(&tag).await? {
+                    Some(b) => b,
+                    None => return Ok(Vec::new()),
+                }
+            }
+            Err(f) => return Err(self.reads.error(&doing, &f)),
+        };
+        let index: oci_client::manifest::OciImageIndex =
+            serde_json::from_slice(&bytes).map_err(|e| {
+                Error::new(
+                    ErrorKind::Registry {
+                        host: self.host.clone(),
+                    },
+                    format!("registry {}: {doing}: not an image index: {e}", self.host),
+                )
+            })?;
         Ok(index.manifests)
     }
 
@@ -287,13 +284,14 @@ impl RegistrySource {
     }
 }
 
-/// `Some(why)` when the registry's `WWW-Authenticate` realm is a plain-HTTP URL on another,
-/// non-loopback host. Anything that stops the probe is left for the real request to report.
-async fn realm_refusal(host: &str, plain_http: bool) -> Option<String> {
+/// Why credentials must not go to the registry's token realm, from its challenge to an
+/// anonymous `GET /v2/`. Anything that stops the probe is left for the real request to report.
+async fn probe_realm(host: &str, plain_http: bool) -> Option<String> {
     let scheme = if plain_http { "http" } else { "https" };
     let resp = crate::http::client()
         .ok()?
         .get(format!("{scheme}://{host}/v2/"))
+        .timeout(super::distribution::request_timeout())
         .send()
         .await
         .ok()?;
@@ -307,17 +305,7 @@ async fn realm_refusal(host: &str, plain_http: bool) -> Option<String> {
         .get(1)?
         .as_str()
         .to_string();
-    let url = reqwest::Url::parse(&realm).ok()?;
-    let realm_host = url.host_str()?.to_string();
-    let registry_host = host.rsplit_once(':').map_or(host, |(h, _)| h);
-    let safe = url.scheme() == "https"
-        || realm_host == registry_host
-        || super::mirror::is_loopback(&realm_host);
-    (!safe).then(|| {
-        format!(
-            "registry {host}: refusing to send its credentials to the token realm {realm}, another host over plain HTTP; tdg sends credentials to a realm only over TLS, on the registry's own host or on loopback"
-        )
-    })
+    super::distribution::realm_refusal(host, &reqwest::Url::parse(&realm).ok()?)
 }
 
 const ATTEMPTS: u32 = 3;

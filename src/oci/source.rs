@@ -16,7 +16,7 @@ use crate::digest::Digest;
 use crate::reference::ImageRef;
 
 pub enum Source {
-    Registry(RegistrySource),
+    Registry(Box<RegistrySource>),
     Layout(LayoutSource),
 }
 
@@ -36,7 +36,11 @@ impl Source {
                 host,
                 repository,
                 plain_http,
-            } => Source::Registry(RegistrySource::new(host, repository, *plain_http)?),
+            } => Source::Registry(Box::new(RegistrySource::new(
+                host,
+                repository,
+                *plain_http,
+            )?)),
             Endpoint::Layout { dir } => Source::Layout(LayoutSource::open(dir)?),
             Endpoint::Archive { kind, file } => {
                 let unpacked = super::archive::unpack(*kind, file)?;
