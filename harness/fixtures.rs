@@ -1,5 +1,5 @@
 //! Fixture images, built by code: OCI layouts written with tdg's image writer, pushed to the
-//! test registry either by tdg (oci-client) or by skopeo, so each client checks the other.
+//! test registry either by tdg or by skopeo, so each client checks the other.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -135,7 +135,7 @@ pub fn layout_index(dir: &Path, tag: &str, platforms: &[&str], flavor: Flavor) -
     Ok(out.add_manifest(&mt, &bytes, Some(tag))?.digest)
 }
 
-/// tdg pushes (oci-client).
+/// tdg pushes.
 pub fn push_with_tdg(layout: &Path, tag: &str, target: &str) -> Result<Digest> {
     let rt = tokio::runtime::Runtime::new()?;
     let src = LayoutSource::open(layout)?;

@@ -108,7 +108,7 @@ enum Item {
     /// The referrers tag schema's index for a subject, for a DST without the referrers API.
     FallbackIndex {
         subject: Digest,
-        entries: Vec<oci_client::manifest::ImageIndexEntry>,
+        entries: Vec<crate::oci::registry::Referrer>,
     },
 }
 
@@ -281,7 +281,7 @@ async fn referrers(
         let desc = Descriptor {
             media_type: entry.media_type.clone(),
             digest: d.clone(),
-            size: entry.size as u64,
+            size: entry.size,
             platform: None,
             annotations: Default::default(),
         };
@@ -344,7 +344,7 @@ async fn carry_out(env: &Env, src: &Source, dst: &RegistrySource, item: &Item) -
 async fn fallback_index(
     dst: &RegistrySource,
     subject: &Digest,
-    wanted: &[oci_client::manifest::ImageIndexEntry],
+    wanted: &[crate::oci::registry::Referrer],
 ) -> Result<()> {
     let mut have = dst.referrers(subject).await?;
     let missing: Vec<_> = wanted

@@ -156,7 +156,7 @@ pub fn a_stalling_or_dripping_registry_times_out() -> Result<()> {
 }
 
 /// A bearer realm on another host over plain HTTP does not get the Basic credentials (Docker
-/// and oci-client send them); the refusal says why.
+/// sends them); the refusal says why.
 pub fn credentials_never_go_to_a_plain_http_realm_elsewhere() -> Result<()> {
     let f = Faulty::start()?;
     let config = format!(

@@ -200,7 +200,7 @@ pub fn tree_matches_umoci_unpack_of_skopeo_pushed_image() -> Result<()> {
     compare(&tdg_listing(&tree), &theirs)
 }
 
-/// An image tdg pushed (oci-client) reads back in skopeo and umoci exactly as tdg lists it.
+/// An image tdg pushed reads back in skopeo and umoci exactly as tdg lists it.
 pub fn tdg_pushed_image_reads_back_in_skopeo_and_umoci() -> Result<()> {
     let w = world::world()?;
     let tmp = tempfile::tempdir()?;

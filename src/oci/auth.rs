@@ -10,8 +10,6 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use oci_client::secrets::RegistryAuth;
-
 use super::docker_config::{DockerConfig, Lookup};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -19,6 +17,24 @@ use crate::error::{Error, ErrorKind, Result};
 pub const DEFAULT_HELPER_TIMEOUT: Duration = Duration::from_secs(30);
 /// What a helper may print: a JSON object of a user name and a secret.
 pub const MAX_HELPER_OUTPUT: u64 = 1 << 20;
+
+/// What tdg presents to a registry: nothing, or a user name and secret (sent as Basic, or
+/// exchanged for a token at the registry's realm).
+#[derive(Clone, PartialEq, Eq)]
+pub enum RegistryAuth {
+    Anonymous,
+    Basic(String, String),
+}
+
+/// Never prints the secret.
+impl std::fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegistryAuth::Anonymous => f.write_str("Anonymous"),
+            RegistryAuth::Basic(u, _) => write!(f, "Basic({u:?}, <secret>)"),
+        }
+    }
+}
 
 pub fn for_host(host: &str) -> Result<RegistryAuth> {
     let refused = |m: String| Err(Error::new(ErrorKind::Auth { host: host.into() }, m));

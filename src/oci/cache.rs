@@ -102,9 +102,9 @@ impl BlobCache {
         let mut out = io::BufWriter::with_capacity(1 << 20, tmp);
         let mut hasher = Hasher::default();
         while let Some(chunk) = stream.next().await {
-            // oci-client keeps yielding errors after the first one; stop at the first. Its own
-            // digest check fails as the last item, after every byte arrived: judge those bytes
-            // ourselves so an integrity failure always reads the same.
+            // Stop at the first error. One that comes after every byte arrived (a connection
+            // reset at the end) leaves the bytes to judge: do so, so that an integrity failure
+            // always reads the same.
             let chunk = match chunk {
                 Ok(c) => c,
                 Err(e) if hasher.len() == size => {
