@@ -1,6 +1,6 @@
 //! `oci-archive:` and `docker-archive:` references, written by skopeo and read by tdg: the same
-//! tree as the layout they came from, a tampered layer caught, and a bare path refused
-//! without a lookup.
+//! tree as the layout they came from, a tampered layer caught, a bare path refused without a
+//! lookup, and a crashed run's unpacked archive swept.
 
 use std::process::Command;
 
@@ -104,5 +104,31 @@ pub fn archives_written_by_skopeo_read_as_their_layout() -> Result<()> {
             "{bare} went to Docker Hub: {out}"
         );
     }
+    // Archives unpack under `$TMPDIR/tdg-archives-<uid>`: what a crash left there a day ago is
+    // swept at the next archive read, a fresh one is left alone, and the run's own is removed.
+    let systmp = tmp.path().join("systmp");
+    // SAFETY: geteuid has no preconditions.
+    let scratch = systmp.join(format!("tdg-archives-{}", unsafe { libc::geteuid() }));
+    for name in ["tdg-archive-stale", "tdg-archive-fresh"] {
+        std::fs::create_dir_all(scratch.join(name).join("layout"))?;
+    }
+    let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86400);
+    std::fs::File::open(scratch.join("tdg-archive-stale"))?.set_modified(two_days_ago)?;
+    expect_exit(
+        &Command::new(env!("CARGO_BIN_EXE_tdg"))
+            .env("TDG_CACHE", &cache)
+            .env("TMPDIR", &systmp)
+            .args(["tree", &format!("oci-archive:{}:t", oci.display())])
+            .output()?,
+        0,
+    )?;
+    let left: Vec<_> = std::fs::read_dir(&scratch)?
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    ensure!(
+        left == ["tdg-archive-fresh"],
+        "left under {}: {left:?}",
+        scratch.display()
+    );
     Ok(())
 }

@@ -6,6 +6,7 @@ mod boot;
 mod build;
 mod checks;
 pub mod cli;
+mod consumers;
 mod conveniences;
 mod errors;
 mod factory;
@@ -97,6 +98,7 @@ pub fn all() -> Vec<Trial> {
         golden::report_golden_redacts_dates_and_catches_changes,
         golden::unreferenced_golden_is_reported,
         pull::corrupted_cache_blob_is_caught_evicted_and_fetched_again,
+        consumers::consumers_accept_gzip_and_plain_tar_layers_and_refuse_zstd_ones,
         warm::a_warm_run_reads_no_layer_and_a_corrupt_cache_is_never_used,
         pull::docker_media_types_pushed_by_tdg_verify,
         pull::index_selects_the_requested_platform,

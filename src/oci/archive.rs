@@ -42,10 +42,29 @@ impl Unpacked {
     }
 }
 
+/// Where archives are unpacked: `<temp>/tdg-archives-<uid>`, this user's own directory, so
+/// what a crash left there can be swept at the next start as the cache's `tmp/` is. A path
+/// there that is not a directory of ours (a planted symlink) is not used: the system temp
+/// directory is, unswept.
+fn scratch() -> PathBuf {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    let dir = std::env::temp_dir().join(format!("tdg-archives-{uid}"));
+    let _ = fs::DirBuilder::new().mode(0o700).create(&dir);
+    match fs::symlink_metadata(&dir) {
+        Ok(m) if m.is_dir() && m.uid() == uid => {
+            crate::temps::sweep(&dir);
+            dir
+        }
+        _ => std::env::temp_dir(),
+    }
+}
+
 pub fn unpack(kind: Kind, file: &Path) -> Result<Unpacked> {
     let what = format!("{}:{}", kind.prefix(), file.display());
     let f = crate::located::open_regular(file).with_context(|| format!("{what}: cannot read"))?;
-    let dir = crate::temps::Dir::new(&std::env::temp_dir(), "tdg-archive-")?;
+    let dir = crate::temps::Dir::new(&scratch(), "tdg-archive-")?;
     let raw = dir.path().join("raw");
     fs::create_dir(&raw)?;
     extract(BufReader::new(f), &raw).with_context(|| what.clone())?;
