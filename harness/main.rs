@@ -11,6 +11,7 @@ mod debian;
 mod factory;
 mod fixtures;
 mod registry;
+mod signing;
 mod upstream;
 mod world;
 

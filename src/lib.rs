@@ -25,6 +25,7 @@ pub mod promote;
 pub mod pull;
 pub mod reference;
 pub mod report;
+pub mod sign;
 pub mod spec;
 pub mod talos;
 pub mod temps;

@@ -36,6 +36,9 @@ pub struct Env {
     pub max_spooled: u64,
     /// Ignore the tree-index cache: read and hash every layer again (`--verify-cache`).
     pub verify_cache: bool,
+    /// The Sigstore trusted root signatures are judged against (`--trusted-root`); `None` is
+    /// the embedded production root.
+    pub trusted_root: Option<std::path::PathBuf>,
 }
 
 impl Env {
@@ -47,6 +50,7 @@ impl Env {
             boot: true,
             max_spooled: u64::MAX,
             verify_cache: false,
+            trusted_root: None,
         }
     }
 
@@ -223,4 +227,44 @@ fn flatten(
         }
     }
     Ok(f.finish())
+}
+
+/// The signatures stored beside `subject` (cosign's `sha256-<hex>.sig` tag), each payload
+/// fetched and digest-checked, with the trusted root they are judged against. A fault is the
+/// state's, so the check reports it as an error rather than the run failing.
+pub async fn signatures(ctx: &Env, image: &ImageRef, subject: &Digest) -> crate::sign::State {
+    use crate::sign::{cosign, Material, State, TrustedRoot};
+    let found = async {
+        let root = TrustedRoot::load(ctx.trusted_root.as_deref())?;
+        let source = Source::open(&ctx.mirrors.endpoint(image))?;
+        let tag = cosign::signature_tag(subject);
+        let looked = format!("looked for the tag {tag} in {}", source.describe());
+        let mut found = Vec::new();
+        if let Some(bytes) = source.tagged(&tag).await? {
+            let m = match crate::oci::manifest::parse(&bytes, None).map_err(anyhow::Error::msg)? {
+                crate::oci::manifest::Manifest::Image(m) => m,
+                crate::oci::manifest::Manifest::Index(_) => {
+                    return Err(
+                        anyhow::anyhow!("{tag} is an index, not a signature manifest").into(),
+                    )
+                }
+            };
+            for layer in cosign::signature_layers(&m.layers) {
+                let payload = source
+                    .small_blob(&layer, &ctx.cache, cosign::MAX_PAYLOAD)
+                    .await?;
+                found.push(cosign::Found { layer, payload });
+            }
+        }
+        Ok::<_, crate::error::Error>(Material {
+            root,
+            looked,
+            found,
+            subject: subject.clone(),
+        })
+    };
+    match found.await {
+        Ok(m) => State::Fetched(m),
+        Err(e) => State::Failed(format!("fetching signatures: {e:#}")),
+    }
 }

@@ -146,6 +146,10 @@ pub async fn run_keeping(ctx: &Env, plan: &Plan) -> (SpecRun, Option<Pulled>) {
             run.platform = Some(p.resolved.platform.to_string());
             let goldens = crate::check::golden::pending(plan, &p.flat, &p.spool);
             let boot = booted(ctx, plan, &p);
+            let signatures = match plan.spec.expect.signature {
+                Some(_) => crate::pull::signatures(ctx, &plan.image, &p.resolved.digest).await,
+                None => Default::default(),
+            };
             if let BootState::Done(b) = &boot {
                 run.console = Some(b.log.clone());
             }
@@ -159,6 +163,7 @@ pub async fn run_keeping(ctx: &Env, plan: &Plan) -> (SpecRun, Option<Pulled>) {
                     walks: Default::default(),
                     goldens: &goldens,
                     boot,
+                    signatures,
                 },
             );
             run.goldens = goldens;

@@ -21,6 +21,7 @@ mod pull;
 mod release;
 mod reports;
 mod schematic_gen;
+mod signatures;
 mod talos;
 mod versions;
 mod warm;
@@ -100,6 +101,7 @@ pub fn all() -> Vec<Trial> {
         pull::corrupted_cache_blob_is_caught_evicted_and_fetched_again,
         consumers::consumers_accept_gzip_and_plain_tar_layers_and_refuse_zstd_ones,
         warm::a_warm_run_reads_no_layer_and_a_corrupt_cache_is_never_used,
+        signatures::keyed_signatures_verify_offline_and_each_fault_is_named,
         pull::docker_media_types_pushed_by_tdg_verify,
         pull::index_selects_the_requested_platform,
         pull::layout_mirror_and_tdg_mirror_env,

@@ -16,6 +16,7 @@
 //! | [`extension`] | `extension::{manifest,rootfs,compatibility}` |
 //! | [`tree`] | `tree` |
 //! | [`boot`] | `boot::{reached,extensions,console}` |
+//! | [`signature`] | `signature` |
 //!
 //! # Adding a check
 //!
@@ -37,6 +38,7 @@ pub mod kernel;
 pub mod outcome;
 pub mod plan;
 pub mod report;
+pub mod signature;
 pub mod subject;
 pub mod tree;
 

@@ -40,6 +40,8 @@ pub enum Kind {
     Golden,
     /// What a boot under QEMU showed.
     Boot,
+    /// Who signed the image.
+    Signature,
 }
 
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]

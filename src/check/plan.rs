@@ -4,7 +4,9 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::{boot, checksums, extension, files, image, initramfs, kernel, report, tree, Planned};
+use super::{
+    boot, checksums, extension, files, image, initramfs, kernel, report, signature, tree, Planned,
+};
 use crate::oci::platform::Platform;
 use crate::reference::ImageRef;
 use crate::spec::Spec;
@@ -51,6 +53,7 @@ pub fn plan(spec: Spec, image: Option<ImageRef>, platform: Option<Platform>) -> 
     planned.extend(tree::plan(&spec));
     planned.extend(extension::plan(&spec));
     planned.extend(boot::plan(&spec, platform.as_ref()));
+    planned.extend(signature::plan(&spec));
     let checks = planned
         .into_iter()
         .enumerate()

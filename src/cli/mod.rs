@@ -55,6 +55,10 @@ pub struct Global {
     /// a second per 256 KiB of its size.
     #[arg(long, global = true, env = "TDG_REQUEST_TIMEOUT", value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     request_timeout: Option<u64>,
+    /// The Sigstore trusted_root.json signatures are judged against (default: the embedded
+    /// public-good production root).
+    #[arg(long, global = true, env = "TDG_TRUSTED_ROOT", value_name = "FILE")]
+    trusted_root: Option<PathBuf>,
     /// Read and hash every layer again instead of using cached tree indexes (evidence runs
     /// always do).
     #[arg(long, global = true, env = "TDG_VERIFY_CACHE")]
@@ -191,6 +195,7 @@ impl Global {
         let mut env = Env::new(mirrors, BlobCache::open(root)?);
         env.boot = !self.no_boot;
         env.verify_cache = self.verify_cache;
+        env.trusted_root = self.trusted_root.clone();
         env.limits = tdg::talos::initramfs::Limits {
             max_segment_bytes: self.max_decompressed,
             max_entries: self.max_entries,

@@ -92,6 +92,40 @@ impl Source {
         Ok((bytes, got))
     }
 
+    /// The manifest a tag names, or `None` when the source has no such tag (cosign's
+    /// `sha256-<hex>.sig`, which most images lack).
+    pub async fn tagged(&self, tag: &str) -> Result<Option<Vec<u8>>> {
+        match self {
+            Source::Registry(r) => r.manifest_if_any(tag).await,
+            Source::Layout(l) => match l.top(Some(tag), None) {
+                Ok(d) => Ok(Some(l.document(&d.digest, Some(d.size))?)),
+                Err(_) => Ok(None),
+            },
+        }
+    }
+
+    /// A small blob (a signature payload) read whole, at most `cap` bytes, digest-checked.
+    pub async fn small_blob(
+        &self,
+        desc: &Descriptor,
+        cache: &BlobCache,
+        cap: u64,
+    ) -> Result<Vec<u8>> {
+        if desc.size > cap {
+            return Err(anyhow::anyhow!(
+                "{}: blob {} is {} bytes, over the {cap}-byte limit",
+                self.describe(),
+                desc.digest,
+                desc.size
+            )
+            .into());
+        }
+        let file = self.layer(desc, cache).await?;
+        let bytes = crate::located::read_bounded(&file.path, cap)
+            .with_context(|| format!("reading {}", file.path.display()))?;
+        self.check_document(desc, bytes)
+    }
+
     /// A manifest named by an index entry, checked against the entry's digest and size.
     pub async fn child(&self, desc: &Descriptor) -> Result<Vec<u8>> {
         let bytes = match self {

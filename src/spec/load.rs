@@ -9,8 +9,8 @@ use super::model::{self, FileType};
 use super::{
     BaseSource, BootExpectation, Build, ChecksumsExpectation, Expectations,
     ExtensionImageExpectation, FileExpectation, GoldenFile, InitramfsExpectation, KeyMatch,
-    Redaction, ReportExpectation, ReportGolden, SizeBounds, Spec, TreeExpectation, UkiExpectation,
-    ValueMatch,
+    Redaction, ReportExpectation, ReportGolden, SignatureExpectation, SizeBounds, Spec,
+    TreeExpectation, UkiExpectation, ValueMatch,
 };
 use crate::digest::Digest;
 use crate::oci::platform::Platform;
@@ -417,6 +417,11 @@ impl Validator<'_> {
             None => None,
         };
         let boot = e.boot.as_ref().map(|b| self.boot(b)).transpose()?;
+        let signature = e
+            .signature
+            .as_ref()
+            .map(|s| self.signature(s))
+            .transpose()?;
         let exp = Expectations {
             platforms,
             labels,
@@ -425,6 +430,7 @@ impl Validator<'_> {
             extension,
             tree,
             boot,
+            signature,
         };
         if exp.platforms.is_none()
             && exp.labels.is_empty()
@@ -433,10 +439,32 @@ impl Validator<'_> {
             && exp.extension.is_none()
             && exp.tree.is_none()
             && exp.boot.is_none()
+            && exp.signature.is_none()
         {
             return Err(self.err(&raw.referenced, "the spec checks nothing: give expect at least one of platforms, labels, files, absent, extension"));
         }
         Ok(exp)
+    }
+
+    fn signature(
+        &self,
+        s: &Spanned<model::SignatureExpect>,
+    ) -> Result<SignatureExpectation, LocatedError> {
+        let (v, at) = (&s.value, &s.referenced);
+        if v.identity.is_some() || v.issuer.is_some() {
+            return Err(self.err(
+                at,
+                "signature: keyless identity/issuer is not verified by this tdg yet; give key: FILE (a cosign public key)",
+            ));
+        }
+        let Some(key) = v.key.as_ref().filter(|k| !k.trim().is_empty()) else {
+            return Err(self.err(at, "signature needs key: FILE (a cosign public key)"));
+        };
+        let base = self.file.parent().unwrap_or(Path::new("."));
+        Ok(SignatureExpectation {
+            key: base.join(key),
+            written: key.clone(),
+        })
     }
 
     fn boot(&self, b: &Spanned<model::BootExpect>) -> Result<BootExpectation, LocatedError> {

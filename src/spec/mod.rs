@@ -95,6 +95,16 @@ pub struct Expectations {
     pub extension: Option<ExtensionImageExpectation>,
     pub tree: Option<TreeExpectation>,
     pub boot: Option<BootExpectation>,
+    pub signature: Option<SignatureExpectation>,
+}
+
+/// The validated `expect.signature`: a cosign public key.
+#[derive(Debug, Clone)]
+pub struct SignatureExpectation {
+    /// Resolved against the spec file's directory.
+    pub key: PathBuf,
+    /// As the spec writes it.
+    pub written: String,
 }
 
 /// The validated `expect.boot`.

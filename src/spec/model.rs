@@ -196,6 +196,25 @@ pub struct Expect {
     #[serde(default)]
     #[schemars(with = "Option<BootExpect>")]
     pub boot: Option<Spanned<BootExpect>>,
+    /// At least one signature of the image's digest verifies (offline, against the trusted
+    /// root): today a cosign public key.
+    #[serde(default)]
+    #[schemars(with = "Option<SignatureExpect>")]
+    pub signature: Option<Spanned<SignatureExpect>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureExpect {
+    /// A cosign public key (PEM, ECDSA P-256), relative to the spec file.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// A keyless signer's identity (not verified yet: the spec is refused).
+    #[serde(default)]
+    pub identity: Option<String>,
+    /// A keyless signer's OIDC issuer (not verified yet: the spec is refused).
+    #[serde(default)]
+    pub issuer: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -227,3 +227,25 @@ fn build_source_factory_reads_its_schematic_at_load() {
     .to_string();
     assert!(e.contains("must start with https:// or http://"), "{e}");
 }
+
+#[test]
+fn signature_takes_a_key_beside_the_spec_and_refuses_keyless_for_now() {
+    let with = |sig: &str| format!("{GOOD}  signature:\n{sig}");
+    let s = load_str(
+        Path::new("specs/x.yaml"),
+        &with("    key: keys/cosign.pub\n"),
+    )
+    .unwrap();
+    let sig = s.expect.signature.unwrap();
+    assert_eq!(sig.key, Path::new("specs/keys/cosign.pub"));
+    assert_eq!(sig.written, "keys/cosign.pub");
+    let e = err(&with(
+        "    identity: a@b\n    issuer: https://accounts.google.com\n",
+    ));
+    assert!(
+        e.contains("specs/x.yaml:8:") && e.contains("keyless"),
+        "{e}"
+    );
+    let e = err(&with("    key: ''\n"));
+    assert!(e.contains("signature needs key"), "{e}");
+}

@@ -1,0 +1,248 @@
+//! A test PKI for signature trials, made with the `openssl` CLI (an independent signer): a
+//! signer's ECDSA P-256 key, a key standing in for Rekor's, the `trusted_root.json` naming
+//! that log, and cosign-style signature images (`sha256-<hex>.sig`) built as cosign writes
+//! them (simple-signing payload, `dev.cosignproject.cosign/signature`, and a Rekor v1 bundle
+//! whose SET is signed over the RFC 8785 form of its payload, written out by hand here).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{ensure, Context, Result};
+use base64::Engine as _;
+use serde_json::json;
+
+use tdg::digest::Digest;
+use tdg::oci::layout::LayoutWriter;
+use tdg::oci::manifest;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+fn openssl(args: &[&str], stdin: &[u8]) -> Result<Vec<u8>> {
+    let mut child = Command::new("openssl")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running openssl")?;
+    child.stdin.take().context("stdin")?.write_all(stdin)?;
+    let out = child.wait_with_output()?;
+    ensure!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(out.stdout)
+}
+
+/// An ECDSA P-256 key pair on disk.
+pub struct Key {
+    pub private: PathBuf,
+    /// `cosign.pub`-style PEM.
+    pub public_pem: PathBuf,
+    pub spki: Vec<u8>,
+}
+
+impl Key {
+    pub fn new(dir: &Path, name: &str) -> Result<Self> {
+        let private = dir.join(format!("{name}.key"));
+        let public_pem = dir.join(format!("{name}.pub"));
+        let p = private.to_str().context("utf-8")?;
+        openssl(
+            &[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-out",
+                p,
+            ],
+            b"",
+        )?;
+        openssl(
+            &[
+                "pkey",
+                "-in",
+                p,
+                "-pubout",
+                "-out",
+                public_pem.to_str().context("utf-8")?,
+            ],
+            b"",
+        )?;
+        let spki = openssl(&["pkey", "-in", p, "-pubout", "-outform", "DER"], b"")?;
+        Ok(Key {
+            private,
+            public_pem,
+            spki,
+        })
+    }
+
+    /// An ASN.1 DER ECDSA signature over SHA-256 of `data`.
+    pub fn sign(&self, data: &[u8]) -> Result<Vec<u8>> {
+        openssl(
+            &[
+                "dgst",
+                "-sha256",
+                "-sign",
+                self.private.to_str().context("utf-8")?,
+            ],
+            data,
+        )
+    }
+
+    /// Rekor v1's log ID for this key: SHA-256 of its SPKI.
+    pub fn log_id(&self) -> String {
+        Digest::of(&self.spki).hex().to_string()
+    }
+}
+
+pub struct Pki {
+    pub signer: Key,
+    pub stranger: Key,
+    pub rekor: Key,
+    /// A log key the trusted root does not name.
+    pub rogue_log: Key,
+    pub trusted_root: PathBuf,
+}
+
+/// How to spoil a signature, for the negative cases.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Spoil {
+    None,
+    /// Signs another digest (a sound signature of the wrong image).
+    OtherDigest,
+    /// The payload changed after signing.
+    TamperedPayload,
+    /// No Rekor bundle annotation.
+    NoLogEntry,
+    /// The SET signed by a log the trusted root does not name.
+    UntrustedLog,
+    /// The SET's signature over other bytes.
+    BadSet,
+    /// The signature is over other bytes; the log entry records it faithfully.
+    BadSignature,
+}
+
+impl Pki {
+    pub fn new(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let rekor = Key::new(dir, "rekor")?;
+        let trusted_root = dir.join("trusted_root.json");
+        std::fs::write(
+            &trusted_root,
+            serde_json::to_vec_pretty(&json!({
+                "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+                "tlogs": [{
+                    "baseUrl": "https://rekor.tdg.test",
+                    "hashAlgorithm": "SHA2_256",
+                    "publicKey": {
+                        "rawBytes": B64.encode(&rekor.spki),
+                        "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+                        "validFor": {"start": "2020-01-01T00:00:00Z"}
+                    },
+                    "logId": {"keyId": B64.encode(hex::decode(rekor.log_id())?)}
+                }],
+                "certificateAuthorities": [],
+                "ctlogs": [],
+                "timestampAuthorities": []
+            }))?,
+        )?;
+        Ok(Pki {
+            signer: Key::new(dir, "signer")?,
+            stranger: Key::new(dir, "stranger")?,
+            rogue_log: Key::new(dir, "rogue-log")?,
+            rekor,
+            trusted_root,
+        })
+    }
+
+    /// Writes the signature image of `subject` (signed by `self.signer`, spoilt as asked) into
+    /// `layout` under the tag cosign uses.
+    pub fn signature_layout(
+        &self,
+        layout: &Path,
+        reference: &str,
+        subject: &Digest,
+        spoil: Spoil,
+    ) -> Result<String> {
+        let signed_digest = match spoil {
+            Spoil::OtherDigest => Digest::of(b"another image"),
+            _ => subject.clone(),
+        };
+        let payload = serde_json::to_vec(&json!({
+            "critical": {
+                "identity": {"docker-reference": reference},
+                "image": {"docker-manifest-digest": signed_digest.to_string()},
+                "type": "cosign container image signature"
+            },
+            "optional": null
+        }))?;
+        let signed = match spoil {
+            Spoil::BadSignature => self.signer.sign(b"something else")?,
+            _ => self.signer.sign(&payload)?,
+        };
+        let sig_b64 = B64.encode(signed);
+        let body = serde_json::to_vec(&json!({
+            "apiVersion": "0.0.1",
+            "kind": "hashedrekord",
+            "spec": {
+                "data": {"hash": {"algorithm": "sha256", "value": Digest::of(&payload).hex()}},
+                "signature": {
+                    "content": sig_b64,
+                    "publicKey": {"content": B64.encode(std::fs::read(&self.signer.public_pem)?)}
+                }
+            }
+        }))?;
+        let log = if spoil == Spoil::UntrustedLog {
+            &self.rogue_log
+        } else {
+            &self.rekor
+        };
+        let (body_b64, time, index) = (B64.encode(&body), 1_764_547_200i64, 4242i64);
+        // RFC 8785: keys in order, no whitespace; every value an integer or a plain string.
+        let canonical = format!(
+            "{{\"body\":\"{body_b64}\",\"integratedTime\":{time},\"logID\":\"{}\",\"logIndex\":{index}}}",
+            log.log_id()
+        );
+        let set = match spoil {
+            Spoil::BadSet => log.sign(b"not the entry")?,
+            _ => log.sign(canonical.as_bytes())?,
+        };
+        let bundle = json!({
+            "SignedEntryTimestamp": B64.encode(set),
+            "Payload": {"body": body_b64, "integratedTime": time, "logIndex": index, "logID": log.log_id()}
+        });
+        let payload = match spoil {
+            Spoil::TamperedPayload => String::from_utf8(payload)?
+                .replace("\"optional\":null", "\"optional\":{\"x\":1}")
+                .into_bytes(),
+            _ => payload,
+        };
+        let mut annotations = json!({"dev.cosignproject.cosign/signature": sig_b64});
+        if spoil != Spoil::NoLogEntry {
+            annotations["dev.sigstore.cosign/bundle"] = json!(bundle.to_string());
+        }
+        let mut out = LayoutWriter::create(layout)?;
+        let (pd, ps) = out.write_blob(&payload)?;
+        let config = serde_json::to_vec(&json!({
+            "architecture": "", "os": "", "config": {},
+            "rootfs": {"type": "layers", "diff_ids": [pd.to_string()]}
+        }))?;
+        let (cd, cs) = out.write_blob(&config)?;
+        let m = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": manifest::OCI_MANIFEST,
+            "config": {"mediaType": manifest::OCI_CONFIG, "digest": cd.to_string(), "size": cs},
+            "layers": [{
+                "mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
+                "digest": pd.to_string(), "size": ps, "annotations": annotations
+            }]
+        }))?;
+        let tag = format!("sha256-{}.sig", subject.hex());
+        out.add_manifest(manifest::OCI_MANIFEST, &m, Some(&tag))?;
+        Ok(tag)
+    }
+}

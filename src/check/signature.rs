@@ -1,0 +1,72 @@
+//! The `signature` check (`expect.signature`): at least one signature found beside the image
+//! verifies with the spec's cosign key, its Rekor entry against the trusted root, and signs
+//! the digest the reference resolved to. A failure lists each signature and the step it
+//! failed at. The material is fetched before judging (`pull::signatures`).
+
+use std::sync::Arc;
+
+use super::subject::{fail, Judged, Subject, Verdict};
+use super::{Kind, Planned};
+use crate::sign::{cosign, State};
+use crate::spec::{SignatureExpectation, Spec};
+
+pub const NAME: &str = "signature";
+
+#[derive(Debug)]
+pub struct Check(pub SignatureExpectation);
+
+pub fn plan(spec: &Spec) -> Vec<Arc<dyn Planned>> {
+    spec.expect
+        .signature
+        .clone()
+        .map(|s| Arc::new(Check(s)) as Arc<dyn Planned>)
+        .into_iter()
+        .collect()
+}
+
+impl Planned for Check {
+    fn name(&self) -> String {
+        NAME.into()
+    }
+
+    fn kind(&self) -> Kind {
+        Kind::Signature
+    }
+
+    fn judge(&self, s: &Subject<'_>) -> Judged {
+        let m = match &s.signatures {
+            State::Fetched(m) => m,
+            State::Failed(e) => return Err(Verdict::Error(e.clone())),
+            State::NotAsked => return Err(Verdict::Error("signatures were not fetched".into())),
+        };
+        let text = crate::located::read_capped(&self.0.key, 64 << 10)
+            .map_err(|e| Verdict::Error(format!("key {}: {e:#}", self.0.written)))?;
+        let key = cosign::public_key(&text)
+            .map_err(|e| Verdict::Error(format!("key {}: {e}", self.0.written)))?;
+        if m.found.is_empty() {
+            return fail(format!("no signature of {} ({})", m.subject, m.looked));
+        }
+        let mut why = Vec::new();
+        for (i, f) in m.found.iter().enumerate() {
+            match cosign::verify_keyed(f, &key, &m.subject, &m.root) {
+                Ok(_) if crate::sign::root_is_stale(&m.root, std::time::SystemTime::now()) => {
+                    return Err(Verdict::Warn(format!(
+                        "verified with {}, which is over a year old; pass --trusted-root with a current trusted_root.json",
+                        m.root.origin
+                    )));
+                }
+                Ok(_) => return Ok(()),
+                Err(e) => why.push(format!(
+                    "signature {} (layer {}): {e}",
+                    i + 1,
+                    f.layer.digest.short()
+                )),
+            }
+        }
+        fail(format!(
+            "no signature verifies with {}: {}",
+            self.0.written,
+            why.join("; ")
+        ))
+    }
+}

@@ -1,0 +1,126 @@
+//! cosign's signatures as it stores them beside an image: a manifest under the tag
+//! `sha256-<hex>.sig` whose layers are simple-signing payloads, each with its signature and
+//! Rekor entry in annotations (sigstore/cosign `pkg/oci/static/signature.go`,
+//! `pkg/types/media.go`). A keyed signature is judged as `cosign verify --key` judges it
+//! (`pkg/cosign/verify.go` `verifyInternal`): the Rekor entry, the signature over the
+//! payload, then the payload's claim (`SimpleClaimVerifier`).
+
+use base64::Engine as _;
+use serde::Deserialize;
+
+use super::rekor::{self, RekorBundle, Signed};
+use super::trusted_root::TrustedRoot;
+use crate::digest::Digest;
+use crate::oci::manifest::Descriptor;
+
+pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
+pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
+/// A payload larger than this is not a simple-signing document.
+pub const MAX_PAYLOAD: u64 = 1 << 20;
+
+/// The tag cosign stores an image's signatures under.
+pub fn signature_tag(subject: &Digest) -> String {
+    format!("sha256-{}.sig", subject.hex())
+}
+
+/// One signature: its payload (fetched, digest-checked) and its layer's annotations.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub layer: Descriptor,
+    pub payload: Vec<u8>,
+}
+
+impl Found {
+    fn annotation(&self, key: &str) -> Option<&str> {
+        self.layer.annotations.get(key).map(String::as_str)
+    }
+}
+
+/// The layers of a signature manifest that carry a signature.
+pub fn signature_layers(layers: &[Descriptor]) -> Vec<Descriptor> {
+    layers
+        .iter()
+        .filter(|l| {
+            l.media_type == SIMPLE_SIGNING && l.annotations.contains_key(SIGNATURE_ANNOTATION)
+        })
+        .cloned()
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct Payload {
+    critical: Critical,
+}
+
+#[derive(Deserialize)]
+struct Critical {
+    #[serde(rename = "type")]
+    kind: String,
+    image: ImageClaim,
+}
+
+#[derive(Deserialize)]
+struct ImageClaim {
+    #[serde(rename = "docker-manifest-digest")]
+    digest: String,
+}
+
+/// A public key as cosign writes it (`cosign.pub`): PEM `PUBLIC KEY`, ECDSA P-256. Returns the
+/// DER SubjectPublicKeyInfo.
+pub fn public_key(pem: &str) -> Result<Vec<u8>, String> {
+    if !pem.contains("-----BEGIN PUBLIC KEY-----") {
+        return Err("not a PEM public key (-----BEGIN PUBLIC KEY-----)".into());
+    }
+    let der = rekor::pem_der(pem.as_bytes()).ok_or("its PEM body is not base64")?;
+    use p256::pkcs8::DecodePublicKey as _;
+    p256::ecdsa::VerifyingKey::from_public_key_der(&der)
+        .map_err(|e| format!("not an ECDSA P-256 public key ({e})"))?;
+    Ok(der)
+}
+
+/// Judges one signature against a key: `Ok` with the Rekor entry's time, or why it fails.
+pub fn verify_keyed(
+    found: &Found,
+    key_spki: &[u8],
+    subject: &Digest,
+    root: &TrustedRoot,
+) -> Result<i64, String> {
+    let sig_b64 = found
+        .annotation(SIGNATURE_ANNOTATION)
+        .ok_or("it has no signature annotation")?;
+    // cosign requires a transparency-log entry for a keyed signature unless told to ignore
+    // the log; offline, that entry is the bundle annotation.
+    let bundle = found.annotation(BUNDLE_ANNOTATION).ok_or(
+        "it has no Rekor entry (dev.sigstore.cosign/bundle); cosign verify --key requires one",
+    )?;
+    let bundle: RekorBundle = serde_json::from_str(bundle)
+        .map_err(|e| format!("its Rekor bundle annotation is malformed: {e}"))?;
+    let signed = Signed {
+        signature_b64: sig_b64,
+        key_spki,
+        payload: &found.payload,
+    };
+    let time = rekor::verify(&bundle, &signed, root)?;
+    let sig = base64::engine::general_purpose::STANDARD
+        .decode(sig_b64)
+        .map_err(|e| format!("its signature is not base64: {e}"))?;
+    rekor::ecdsa_verify(key_spki, &found.payload, &sig)
+        .map_err(|e| format!("the key does not verify its payload: {e}"))?;
+    let claim: Payload = serde_json::from_slice(&found.payload)
+        .map_err(|e| format!("its payload is not a simple-signing document: {e}"))?;
+    if claim.critical.kind != "cosign container image signature" {
+        return Err(format!(
+            "its payload is a {:?}, not a cosign container image signature",
+            claim.critical.kind
+        ));
+    }
+    if claim.critical.image.digest != subject.to_string() {
+        return Err(format!(
+            "it signs {}, not this image's {subject}",
+            claim.critical.image.digest
+        ));
+    }
+    Ok(time)
+}
