@@ -46,6 +46,10 @@ pub struct Key {
 
 impl Key {
     pub fn new(dir: &Path, name: &str) -> Result<Self> {
+        Self::new_on(dir, name, "P-256")
+    }
+
+    pub fn new_on(dir: &Path, name: &str, curve: &str) -> Result<Self> {
         let private = dir.join(format!("{name}.key"));
         let public_pem = dir.join(format!("{name}.pub"));
         let p = private.to_str().context("utf-8")?;
@@ -55,7 +59,7 @@ impl Key {
                 "-algorithm",
                 "EC",
                 "-pkeyopt",
-                "ec_paramgen_curve:P-256",
+                &format!("ec_paramgen_curve:{curve}"),
                 "-out",
                 p,
             ],
@@ -106,6 +110,174 @@ pub struct Pki {
     /// A log key the trusted root does not name.
     pub rogue_log: Key,
     pub trusted_root: PathBuf,
+    /// A root and intermediate standing in for Fulcio, named by the trusted root.
+    pub fulcio: Ca,
+    /// A CA the trusted root does not name.
+    pub rogue_ca: Ca,
+}
+
+/// A root (P-384, self-signed) and an intermediate (P-384) CA, as Fulcio's chain is.
+pub struct Ca {
+    pub root: Key,
+    pub root_pem: PathBuf,
+    pub intermediate: Key,
+    pub intermediate_pem: PathBuf,
+}
+
+fn der_of(pem: &Path) -> Result<Vec<u8>> {
+    openssl(
+        &[
+            "x509",
+            "-in",
+            pem.to_str().context("utf-8")?,
+            "-outform",
+            "DER",
+        ],
+        b"",
+    )
+}
+
+impl Ca {
+    fn new(dir: &Path, name: &str) -> Result<Self> {
+        let root = Key::new_on(dir, &format!("{name}-root"), "P-384")?;
+        let intermediate = Key::new_on(dir, &format!("{name}-intermediate"), "P-384")?;
+        let root_pem = dir.join(format!("{name}-root.pem"));
+        openssl(
+            &[
+                "req",
+                "-x509",
+                "-new",
+                "-sha384",
+                "-days",
+                "3650",
+                "-key",
+                root.private.to_str().context("utf-8")?,
+                "-subj",
+                &format!("/O=tdg.test/CN={name}-root"),
+                "-addext",
+                "basicConstraints=critical,CA:true",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+                "-out",
+                root_pem.to_str().context("utf-8")?,
+            ],
+            b"",
+        )?;
+        let intermediate_pem = dir.join(format!("{name}-intermediate.pem"));
+        let ext = dir.join(format!("{name}-intermediate.cnf"));
+        std::fs::write(
+            &ext,
+            "basicConstraints=critical,CA:true,pathlen:0\nkeyUsage=critical,keyCertSign\nextendedKeyUsage=codeSigning\n",
+        )?;
+        let ca = Ca {
+            root,
+            root_pem,
+            intermediate,
+            intermediate_pem,
+        };
+        ca.issue(
+            &ca.intermediate,
+            &format!("/O=tdg.test/CN={name}-intermediate"),
+            &ext,
+            &ca.root_pem,
+            &ca.root,
+            3650,
+            &ca.intermediate_pem,
+        )?;
+        Ok(ca)
+    }
+
+    /// A certificate for `key`, signed by `(issuer_pem, issuer_key)`, with the extensions of
+    /// the file `ext`, valid from now for `days`.
+    #[allow(clippy::too_many_arguments)]
+    fn issue(
+        &self,
+        key: &Key,
+        subject: &str,
+        ext: &Path,
+        issuer_pem: &Path,
+        issuer_key: &Key,
+        days: u32,
+        out: &Path,
+    ) -> Result<()> {
+        let csr = openssl(
+            &[
+                "req",
+                "-new",
+                "-key",
+                key.private.to_str().context("utf-8")?,
+                "-subj",
+                subject,
+            ],
+            b"",
+        )?;
+        openssl(
+            &[
+                "x509",
+                "-req",
+                "-sha384",
+                "-days",
+                &days.to_string(),
+                "-CA",
+                issuer_pem.to_str().context("utf-8")?,
+                "-CAkey",
+                issuer_key.private.to_str().context("utf-8")?,
+                "-set_serial",
+                &format!(
+                    "{}",
+                    std::process::id() as u64 * 1000 + days as u64 + subject.len() as u64
+                ),
+                "-extfile",
+                ext.to_str().context("utf-8")?,
+                "-out",
+                out.to_str().context("utf-8")?,
+            ],
+            &csr,
+        )?;
+        Ok(())
+    }
+
+    /// A Fulcio-style leaf for an ephemeral P-256 key: code signing, the SAN `identity`
+    /// (an email, or a URI when it has a scheme), the issuer in both Fulcio extensions.
+    pub fn leaf(&self, dir: &Path, name: &str, identity: &str, issuer: &str) -> Result<Leaf> {
+        let key = Key::new(dir, &format!("{name}-ephemeral"))?;
+        let ext = dir.join(format!("{name}-leaf.cnf"));
+        let san = if identity.contains("://") {
+            format!("URI:{identity}")
+        } else {
+            format!("email:{identity}")
+        };
+        std::fs::write(
+            &ext,
+            format!(
+                "basicConstraints=critical,CA:false\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\nsubjectAltName=critical,{san}\n1.3.6.1.4.1.57264.1.1=DER:{}\n1.3.6.1.4.1.57264.1.8=ASN1:UTF8String:{issuer}\n",
+                hex::encode(issuer)
+            ),
+        )?;
+        let pem = dir.join(format!("{name}-leaf.pem"));
+        self.issue(
+            &key,
+            "/O=tdg.test",
+            &ext,
+            &self.intermediate_pem,
+            &self.intermediate,
+            1,
+            &pem,
+        )?;
+        Ok(Leaf { key, pem })
+    }
+}
+
+/// A keyless signer: an ephemeral key and its certificate.
+pub struct Leaf {
+    pub key: Key,
+    pub pem: PathBuf,
+}
+
+/// Who signs a signature image.
+pub enum By<'a> {
+    Key(&'a Key),
+    Cert(&'a Leaf, &'a Ca),
 }
 
 /// How to spoil a signature, for the negative cases.
@@ -130,6 +302,7 @@ impl Pki {
     pub fn new(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
         let rekor = Key::new(dir, "rekor")?;
+        let fulcio = Ca::new(dir, "fulcio")?;
         let trusted_root = dir.join("trusted_root.json");
         std::fs::write(
             &trusted_root,
@@ -145,12 +318,23 @@ impl Pki {
                     },
                     "logId": {"keyId": B64.encode(hex::decode(rekor.log_id())?)}
                 }],
-                "certificateAuthorities": [],
+                "certificateAuthorities": [{
+                    "subject": {"organization": "tdg.test", "commonName": "fulcio-root"},
+                    "uri": "https://fulcio.tdg.test",
+                    "certChain": {"certificates": [
+                        {"rawBytes": B64.encode(der_of(&fulcio.intermediate_pem)?)},
+                        {"rawBytes": B64.encode(der_of(&fulcio.root_pem)?)}
+                    ]},
+                    "validFor": {"start": "2020-01-01T00:00:00Z"}
+                }],
                 "ctlogs": [],
                 "timestampAuthorities": []
             }))?,
         )?;
+        let rogue_ca = Ca::new(dir, "rogue-ca")?;
         Ok(Pki {
+            fulcio,
+            rogue_ca,
             signer: Key::new(dir, "signer")?,
             stranger: Key::new(dir, "stranger")?,
             rogue_log: Key::new(dir, "rogue-log")?,
@@ -167,7 +351,21 @@ impl Pki {
         reference: &str,
         subject: &Digest,
         spoil: Spoil,
+        by: &By<'_>,
+        logged_at: i64,
     ) -> Result<String> {
+        let (signer, recorded_pem, cert_annotations) = match by {
+            By::Key(k) => (*k, std::fs::read(&k.public_pem)?, None),
+            By::Cert(leaf, ca) => {
+                let chain = [
+                    std::fs::read_to_string(&ca.intermediate_pem)?,
+                    std::fs::read_to_string(&ca.root_pem)?,
+                ]
+                .concat();
+                let cert = std::fs::read_to_string(&leaf.pem)?;
+                (&leaf.key, cert.clone().into_bytes(), Some((cert, chain)))
+            }
+        };
         let signed_digest = match spoil {
             Spoil::OtherDigest => Digest::of(b"another image"),
             _ => subject.clone(),
@@ -181,8 +379,8 @@ impl Pki {
             "optional": null
         }))?;
         let signed = match spoil {
-            Spoil::BadSignature => self.signer.sign(b"something else")?,
-            _ => self.signer.sign(&payload)?,
+            Spoil::BadSignature => signer.sign(b"something else")?,
+            _ => signer.sign(&payload)?,
         };
         let sig_b64 = B64.encode(signed);
         let body = serde_json::to_vec(&json!({
@@ -192,7 +390,7 @@ impl Pki {
                 "data": {"hash": {"algorithm": "sha256", "value": Digest::of(&payload).hex()}},
                 "signature": {
                     "content": sig_b64,
-                    "publicKey": {"content": B64.encode(std::fs::read(&self.signer.public_pem)?)}
+                    "publicKey": {"content": B64.encode(&recorded_pem)}
                 }
             }
         }))?;
@@ -201,7 +399,7 @@ impl Pki {
         } else {
             &self.rekor
         };
-        let (body_b64, time, index) = (B64.encode(&body), 1_764_547_200i64, 4242i64);
+        let (body_b64, time, index) = (B64.encode(&body), logged_at, 4242i64);
         // RFC 8785: keys in order, no whitespace; every value an integer or a plain string.
         let canonical = format!(
             "{{\"body\":\"{body_b64}\",\"integratedTime\":{time},\"logID\":\"{}\",\"logIndex\":{index}}}",
@@ -224,6 +422,10 @@ impl Pki {
         let mut annotations = json!({"dev.cosignproject.cosign/signature": sig_b64});
         if spoil != Spoil::NoLogEntry {
             annotations["dev.sigstore.cosign/bundle"] = json!(bundle.to_string());
+        }
+        if let Some((cert, chain)) = cert_annotations {
+            annotations["dev.sigstore.cosign/certificate"] = json!(cert);
+            annotations["dev.sigstore.cosign/chain"] = json!(chain);
         }
         let mut out = LayoutWriter::create(layout)?;
         let (pd, ps) = out.write_blob(&payload)?;

@@ -19,3 +19,9 @@ pub fn source_date_epoch_set() -> Result<Option<u64>> {
         _ => Ok(None),
     }
 }
+
+/// Unix seconds as RFC 3339 (UTC), for messages.
+pub fn rfc3339(t: i64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64);
+    humantime::format_rfc3339_seconds(at).to_string()
+}

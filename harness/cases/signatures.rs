@@ -1,6 +1,10 @@
-//! `expect.signature.key`: cosign keyed signatures beside an image in the test registry, made
-//! with openssl by the harness's test PKI and pushed by skopeo. A good one passes against the
-//! test trusted root; each way of breaking one fails with its own message.
+//! `expect.signature`: cosign signatures beside an image in the test registry, made with
+//! openssl by the harness's test PKI (signer keys, a Rekor key, a CA standing in for Fulcio)
+//! and pushed by skopeo. A good one passes against the test trusted root; each way of
+//! breaking one fails with its own message.
+
+use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{ensure, Context, Result};
 
@@ -9,71 +13,119 @@ use tdg::oci::manifest::Compression;
 
 use super::cli::Tdg;
 use crate::fixtures;
-use crate::signing::{Pki, Spoil};
-use crate::world;
+use crate::signing::{By, Pki, Spoil};
+use crate::world::{self, World};
 
-pub fn keyed_signatures_verify_offline_and_each_fault_is_named() -> Result<()> {
-    let w = world::world()?;
-    let tmp = tempfile::tempdir()?;
-    let pki = Pki::new(&tmp.path().join("pki"))?;
-    let image_layout = tmp.path().join("image");
-    fixtures::layout_image(
-        &image_layout,
-        "v1",
-        &[(
-            vec![E::dir("etc", 0o755), E::file("etc/release", "v1\n", 0o644)],
-            Compression::Gzip,
-        )],
-        "linux/arm64",
-        &Default::default(),
-        Flavor::Oci,
-    )?;
-    let tdg = Tdg::new()?;
-    // One repository per case: the signature tag is per digest and repository.
-    let case = |name: &str,
-                spoil: Option<Spoil>,
-                key: &std::path::Path,
-                root: bool|
-     -> Result<String> {
-        let repo = format!("{}/signed/{name}", w.registry.addr);
-        let digest = fixtures::push_with_tdg(&image_layout, "v1", &format!("{repo}:v1"))?;
-        if let Some(spoil) = spoil {
-            let sig = tmp.path().join(format!("sig-{name}"));
-            let tag = pki.signature_layout(&sig, &format!("{repo}:v1"), &digest, spoil)?;
+/// An image pushed once per case (the signature tag is per digest and repository), signed as
+/// the case says, and verified against a spec's `expect.signature`.
+struct Bench {
+    w: Arc<World>,
+    tmp: tempfile::TempDir,
+    pki: Pki,
+    image: std::path::PathBuf,
+    tdg: Tdg,
+}
+
+/// Now, as Unix seconds: keyless certificates are valid from the moment they are issued.
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl Bench {
+    fn new() -> Result<Self> {
+        let tmp = tempfile::tempdir()?;
+        let pki = Pki::new(&tmp.path().join("pki"))?;
+        let image = tmp.path().join("image");
+        fixtures::layout_image(
+            &image,
+            "v1",
+            &[(
+                vec![E::dir("etc", 0o755), E::file("etc/release", "v1\n", 0o644)],
+                Compression::Gzip,
+            )],
+            "linux/arm64",
+            &Default::default(),
+            Flavor::Oci,
+        )?;
+        Ok(Bench {
+            w: world::world()?,
+            tmp,
+            pki,
+            image,
+            tdg: Tdg::new()?,
+        })
+    }
+
+    /// Pushes the image as `signed/<name>`, signs it as asked, verifies a spec whose
+    /// `expect.signature` is `signature` (YAML lines); returns "exit N" and the output.
+    fn case(
+        &self,
+        name: &str,
+        sign: Option<(Spoil, By<'_>, i64)>,
+        signature: &str,
+        test_root: bool,
+    ) -> Result<String> {
+        let repo = format!("{}/signed/{name}", self.w.registry.addr);
+        let digest = fixtures::push_with_tdg(&self.image, "v1", &format!("{repo}:v1"))?;
+        if let Some((spoil, by, at)) = sign {
+            let sig = self.tmp.path().join(format!("sig-{name}"));
+            let tag =
+                self.pki
+                    .signature_layout(&sig, &format!("{repo}:v1"), &digest, spoil, &by, at)?;
             fixtures::push_with_skopeo(&sig, &tag, &format!("{repo}:{tag}"))?;
         }
         let spec = world::write_spec(
-            tmp.path(),
+            self.tmp.path(),
             name,
             &format!(
-                "apiVersion: tdg/v1\nname: {name}\nimage: {repo}:v1\nexpect:\n  signature:\n    key: {}\n",
-                key.display()
+                "apiVersion: tdg/v1\nname: {name}\nimage: {repo}:v1\nexpect:\n  signature:\n{signature}"
             ),
         )?;
         let mut args = vec!["verify".to_string(), spec.to_str().context("utf-8")?.into()];
-        if root {
+        if test_root {
             args.extend([
                 "--trusted-root".into(),
-                pki.trusted_root.display().to_string(),
+                self.pki.trusted_root.display().to_string(),
             ]);
         }
-        let out = tdg.run(&args)?;
+        let out = self.tdg.run(&args)?;
         let code = out.status.code().unwrap_or(-1);
         Ok(format!("exit {code}\n{}", super::cli::text(&out)))
-    };
-    let signer = pki.signer.public_pem.clone();
-    let good = case("good", Some(Spoil::None), &signer, true)?;
+    }
+
+    fn key_yaml(key: &Path) -> String {
+        format!("    key: {}\n", key.display())
+    }
+}
+
+fn fails(out: &str, name: &str, want: &str) -> Result<()> {
+    ensure!(
+        out.starts_with("exit 1") && out.contains("FAIL signature") && out.contains(want),
+        "{name}: wanted exit 1 and {want:?}:\n{out}"
+    );
+    Ok(())
+}
+
+pub fn keyed_signatures_verify_offline_and_each_fault_is_named() -> Result<()> {
+    let b = Bench::new()?;
+    let pki = &b.pki;
+    let at = 1_764_547_200;
+    let signer = Bench::key_yaml(&pki.signer.public_pem);
+    let by = || By::Key(&pki.signer);
+    let good = b.case("good", Some((Spoil::None, by(), at)), &signer, true)?;
     ensure!(
         good.starts_with("exit 0") && good.contains("ok   signature"),
         "{good}"
     );
-
-    let fails: [(&str, Option<Spoil>, &std::path::Path, bool, &str); 9] = [
+    let stranger = Bench::key_yaml(&pki.stranger.public_pem);
+    let cases: [(&str, Option<Spoil>, &str, bool, &str); 9] = [
         ("unsigned", None, &signer, true, "no signature of sha256:"),
         (
             "stranger",
             Some(Spoil::None),
-            &pki.stranger.public_pem,
+            &stranger,
             true,
             "its Rekor entry records another public key",
         ),
@@ -128,20 +180,112 @@ pub fn keyed_signatures_verify_offline_and_each_fault_is_named() -> Result<()> {
             "which the embedded Sigstore production root (2025-09-22) does not trust",
         ),
     ];
-    for (name, spoil, key, root, want) in fails {
-        let out = case(name, spoil, key, root)?;
-        ensure!(
-            out.starts_with("exit 1") && out.contains("FAIL signature") && out.contains(want),
-            "{name}: wanted exit 1 and {want:?}:\n{out}"
-        );
+    for (name, spoil, yaml, root, want) in cases {
+        let out = b.case(name, spoil.map(|s| (s, by(), at)), yaml, root)?;
+        fails(&out, name, want)?;
     }
     // A key that is not a public key is an error of the check, not a failure of the image.
-    let junk = tmp.path().join("junk.pub");
+    let junk = b.tmp.path().join("junk.pub");
     std::fs::write(&junk, "not a key\n")?;
-    let out = case("junk-key", Some(Spoil::None), &junk, true)?;
+    let out = b.case(
+        "junk-key",
+        Some((Spoil::None, by(), at)),
+        &Bench::key_yaml(&junk),
+        true,
+    )?;
     ensure!(
         out.starts_with("exit 2") && out.contains("not a PEM public key"),
         "{out}"
     );
+    Ok(())
+}
+
+/// Keyless: a certificate from the stand-in Fulcio for `release@siderolabs.com` through
+/// Google, as Sidero signs its images, judged as the Image Factory's policy
+/// (`@siderolabs\.com$` via `https://accounts.google.com`) judges it.
+pub fn keyless_signatures_verify_by_identity_and_issuer() -> Result<()> {
+    let b = Bench::new()?;
+    let pki = &b.pki;
+    let dir = b.tmp.path().join("leaves");
+    std::fs::create_dir_all(&dir)?;
+    let google = "https://accounts.google.com";
+    let sidero = pki
+        .fulcio
+        .leaf(&dir, "sidero", "release@siderolabs.com", google)?;
+    let elsewhere = pki
+        .rogue_ca
+        .leaf(&dir, "rogue", "release@siderolabs.com", google)?;
+    let policy = format!("    identity: '^.*@siderolabs\\.com$'\n    issuer: {google}\n");
+    let t = now();
+    let by = || By::Cert(&sidero, &pki.fulcio);
+    let good = b.case("keyless-good", Some((Spoil::None, by(), t)), &policy, true)?;
+    ensure!(
+        good.starts_with("exit 0") && good.contains("ok   signature"),
+        "{good}"
+    );
+    let exact = format!("    identity: release@siderolabs.com\n    issuer: {google}\n");
+    let out = b.case("keyless-exact", Some((Spoil::None, by(), t)), &exact, true)?;
+    ensure!(out.starts_with("exit 0"), "{out}");
+
+    let other_identity = format!("    identity: release@example.com\n    issuer: {google}\n");
+    fails(
+        &b.case(
+            "keyless-identity",
+            Some((Spoil::None, by(), t)),
+            &other_identity,
+            true,
+        )?,
+        "another identity",
+        "its certificate is for release@siderolabs.com, not 'release@example.com'",
+    )?;
+    let other_issuer = "    identity: release@siderolabs.com\n    issuer: https://token.actions.githubusercontent.com\n";
+    fails(
+        &b.case("keyless-issuer", Some((Spoil::None, by(), t)), other_issuer, true)?,
+        "another issuer",
+        "issued through https://accounts.google.com, not https://token.actions.githubusercontent.com",
+    )?;
+    // Logged two days before the certificate was issued: not valid at signing time, and there
+    // is no timestamp that says otherwise.
+    fails(
+        &b.case(
+            "keyless-expired",
+            Some((Spoil::None, by(), t - 2 * 86400)),
+            &policy,
+            true,
+        )?,
+        "expired at signing time",
+        "its certificate was not valid at the signature's log time",
+    )?;
+    fails(
+        &b.case(
+            "keyless-untrusted-ca",
+            Some((Spoil::None, By::Cert(&elsewhere, &pki.rogue_ca), t)),
+            &policy,
+            true,
+        )?,
+        "an untrusted root",
+        "does not chain to a certificate authority",
+    )?;
+    fails(
+        &b.case(
+            "keyless-other-digest",
+            Some((Spoil::OtherDigest, by(), t)),
+            &policy,
+            true,
+        )?,
+        "another digest",
+        "it signs sha256:",
+    )?;
+    // A keyed signature does not satisfy a keyless expectation.
+    fails(
+        &b.case(
+            "keyless-but-keyed",
+            Some((Spoil::None, By::Key(&pki.signer), t)),
+            &policy,
+            true,
+        )?,
+        "a keyed signature",
+        "not a keyless signature",
+    )?;
     Ok(())
 }

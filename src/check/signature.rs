@@ -1,6 +1,6 @@
 //! The `signature` check (`expect.signature`): at least one signature found beside the image
-//! verifies with the spec's cosign key, its Rekor entry against the trusted root, and signs
-//! the digest the reference resolved to. A failure lists each signature and the step it
+//! verifies, by the spec's cosign key or keyless by its identity and issuer, with its Rekor
+//! entry against the trusted root, and signs the digest the reference resolved to. A failure lists each signature and the step it
 //! failed at. The material is fetched before judging (`pull::signatures`).
 
 use std::sync::Arc;
@@ -39,16 +39,33 @@ impl Planned for Check {
             State::Failed(e) => return Err(Verdict::Error(e.clone())),
             State::NotAsked => return Err(Verdict::Error("signatures were not fetched".into())),
         };
-        let text = crate::located::read_capped(&self.0.key, 64 << 10)
-            .map_err(|e| Verdict::Error(format!("key {}: {e:#}", self.0.written)))?;
-        let key = cosign::public_key(&text)
-            .map_err(|e| Verdict::Error(format!("key {}: {e}", self.0.written)))?;
+        let key;
+        let matcher;
+        let (signer, by) = match &self.0 {
+            SignatureExpectation::Key { key: path, written } => {
+                let text = crate::located::read_capped(path, 64 << 10)
+                    .map_err(|e| Verdict::Error(format!("key {written}: {e:#}")))?;
+                key = cosign::public_key(&text)
+                    .map_err(|e| Verdict::Error(format!("key {written}: {e}")))?;
+                (cosign::Signer::Key(&key), written.clone())
+            }
+            SignatureExpectation::Keyless { identity, issuer } => {
+                matcher = |s: &str| identity.matches(s);
+                let shown = format!("{identity} from {issuer}");
+                let signer = cosign::Signer::Keyless {
+                    identity: &matcher,
+                    shown: identity.to_string(),
+                    issuer,
+                };
+                (signer, shown)
+            }
+        };
         if m.found.is_empty() {
             return fail(format!("no signature of {} ({})", m.subject, m.looked));
         }
         let mut why = Vec::new();
         for (i, f) in m.found.iter().enumerate() {
-            match cosign::verify_keyed(f, &key, &m.subject, &m.root) {
+            match cosign::verify(f, &signer, &m.subject, &m.root) {
                 Ok(_) if crate::sign::root_is_stale(&m.root, std::time::SystemTime::now()) => {
                     return Err(Verdict::Warn(format!(
                         "verified with {}, which is over a year old; pass --trusted-root with a current trusted_root.json",
@@ -64,8 +81,7 @@ impl Planned for Check {
             }
         }
         fail(format!(
-            "no signature verifies with {}: {}",
-            self.0.written,
+            "no signature verifies for {by}: {}",
             why.join("; ")
         ))
     }

@@ -3,11 +3,13 @@
 //! Rekor entry in annotations (sigstore/cosign `pkg/oci/static/signature.go`,
 //! `pkg/types/media.go`). A keyed signature is judged as `cosign verify --key` judges it
 //! (`pkg/cosign/verify.go` `verifyInternal`): the Rekor entry, the signature over the
-//! payload, then the payload's claim (`SimpleClaimVerifier`).
+//! payload, then the payload's claim (`SimpleClaimVerifier`); a keyless one also by its
+//! Fulcio certificate, chained at the log entry's time, for the identity and issuer asked.
 
 use base64::Engine as _;
 use serde::Deserialize;
 
+use super::fulcio;
 use super::rekor::{self, RekorBundle, Signed};
 use super::trusted_root::TrustedRoot;
 use crate::digest::Digest;
@@ -80,33 +82,97 @@ pub fn public_key(pem: &str) -> Result<Vec<u8>, String> {
     Ok(der)
 }
 
-/// Judges one signature against a key: `Ok` with the Rekor entry's time, or why it fails.
-pub fn verify_keyed(
+/// Who must have signed: a key, or a keyless identity from an OIDC issuer.
+pub enum Signer<'a> {
+    /// DER SPKI of an ECDSA P-256 key.
+    Key(&'a [u8]),
+    Keyless {
+        /// Whether a certificate identity (SAN email or URI) is the one asked for.
+        identity: &'a dyn Fn(&str) -> bool,
+        /// The identity asked for, for messages.
+        shown: String,
+        issuer: &'a str,
+    },
+}
+
+/// Judges one signature: `Ok` with the Rekor entry's time, or why it fails. The steps are
+/// cosign's: the log entry, the certificate (keyless), the signature, the claim.
+pub fn verify(
     found: &Found,
-    key_spki: &[u8],
+    signer: &Signer<'_>,
     subject: &Digest,
     root: &TrustedRoot,
 ) -> Result<i64, String> {
     let sig_b64 = found
         .annotation(SIGNATURE_ANNOTATION)
         .ok_or("it has no signature annotation")?;
-    // cosign requires a transparency-log entry for a keyed signature unless told to ignore
-    // the log; offline, that entry is the bundle annotation.
-    let bundle = found.annotation(BUNDLE_ANNOTATION).ok_or(
-        "it has no Rekor entry (dev.sigstore.cosign/bundle); cosign verify --key requires one",
-    )?;
+    let cert = match signer {
+        Signer::Key(_) => None,
+        Signer::Keyless { .. } => {
+            let pem = found.annotation(CERTIFICATE_ANNOTATION).ok_or(
+                "it has no certificate (dev.sigstore.cosign/certificate): not a keyless signature",
+            )?;
+            Some(fulcio::Cert::from_pem(pem).map_err(|e| format!("its certificate: {e}"))?)
+        }
+    };
+    let (recorded, key) = match (signer, &cert) {
+        (Signer::Key(spki), _) => (spki.to_vec(), spki.to_vec()),
+        (_, Some(c)) => (c.der.clone(), c.spki()),
+        (_, None) => unreachable!("a keyless signer has a certificate"),
+    };
+    // cosign requires a transparency-log entry unless told to ignore the log; offline, that
+    // entry is the bundle annotation.
+    let bundle = found
+        .annotation(BUNDLE_ANNOTATION)
+        .ok_or("it has no Rekor entry (dev.sigstore.cosign/bundle); cosign verify requires one")?;
     let bundle: RekorBundle = serde_json::from_str(bundle)
         .map_err(|e| format!("its Rekor bundle annotation is malformed: {e}"))?;
     let signed = Signed {
         signature_b64: sig_b64,
-        key_spki,
+        recorded: &recorded,
         payload: &found.payload,
     };
     let time = rekor::verify(&bundle, &signed, root)?;
+    if let (
+        Signer::Keyless {
+            identity,
+            shown,
+            issuer,
+        },
+        Some(c),
+    ) = (signer, &cert)
+    {
+        fulcio::verify_chain(c, root, time)?;
+        let ids = c.identities();
+        if !ids.iter().any(|i| identity(i)) {
+            return Err(format!(
+                "its certificate is for {}, not {shown}",
+                if ids.is_empty() {
+                    "no identity".to_string()
+                } else {
+                    ids.join(", ")
+                }
+            ));
+        }
+        match c.issuer() {
+            Some(i) if i == *issuer => {}
+            Some(i) => {
+                return Err(format!(
+                    "its certificate was issued through {i}, not {issuer}"
+                ))
+            }
+            None => {
+                return Err(
+                    "its certificate names no OIDC issuer (Fulcio extension 1.3.6.1.4.1.57264.1.8)"
+                        .into(),
+                )
+            }
+        }
+    }
     let sig = base64::engine::general_purpose::STANDARD
         .decode(sig_b64)
         .map_err(|e| format!("its signature is not base64: {e}"))?;
-    rekor::ecdsa_verify(key_spki, &found.payload, &sig)
+    rekor::ecdsa_verify(&key, &found.payload, &sig)
         .map_err(|e| format!("the key does not verify its payload: {e}"))?;
     let claim: Payload = serde_json::from_slice(&found.payload)
         .map_err(|e| format!("its payload is not a simple-signing document: {e}"))?;

@@ -8,6 +8,7 @@
 //! refused when it is read.
 
 pub mod cosign;
+pub mod fulcio;
 pub mod rekor;
 pub mod trusted_root;
 

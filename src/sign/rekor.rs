@@ -34,8 +34,8 @@ pub struct RekorPayload {
 pub struct Signed<'a> {
     /// The signature as base64, as the annotation holds it.
     pub signature_b64: &'a str,
-    /// The signer's public key, DER SPKI.
-    pub key_spki: &'a [u8],
+    /// What the entry must record as the signer: the key's DER SPKI, or the certificate's DER.
+    pub recorded: &'a [u8],
     /// The signed payload.
     pub payload: &'a [u8],
 }
@@ -118,8 +118,8 @@ pub fn verify(
         .and_then(|k| b64.decode(k).ok())
         .and_then(|pem| pem_der(&pem))
         .ok_or("its Rekor entry records no readable public key")?;
-    if key_pem != signed.key_spki {
-        return Err("its Rekor entry records another public key".into());
+    if key_pem != signed.recorded {
+        return Err("its Rekor entry records another public key or certificate".into());
     }
     Ok(p.integrated_time)
 }

@@ -20,6 +20,8 @@ pub struct TrustedRoot {
     /// Where it came from, for messages: `embedded production root (2025-09-22)` or a path.
     pub origin: String,
     pub tlogs: Vec<LogKey>,
+    /// Fulcio (or a private CA): the chains keyless certificates must lead to.
+    pub cas: Vec<Authority>,
     /// The raw JSON, kept for evidence bundles.
     pub raw: Vec<u8>,
 }
@@ -37,6 +39,21 @@ pub struct LogKey {
     pub end: Option<i64>,
 }
 
+/// A certificate authority: its chain, issuer first and root last (DER), and its period.
+#[derive(Debug, Clone)]
+pub struct Authority {
+    pub uri: String,
+    pub chain: Vec<Vec<u8>>,
+    pub start: Option<i64>,
+    pub end: Option<i64>,
+}
+
+impl Authority {
+    pub fn valid_at(&self, t: i64) -> bool {
+        self.start.is_none_or(|s| s <= t) && self.end.is_none_or(|e| t <= e)
+    }
+}
+
 impl LogKey {
     /// Whether the key was valid at `t` (Unix seconds).
     pub fn valid_at(&self, t: i64) -> bool {
@@ -50,6 +67,29 @@ struct RootJson {
     media_type: String,
     #[serde(default)]
     tlogs: Vec<TlogJson>,
+    #[serde(default)]
+    certificate_authorities: Vec<AuthorityJson>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AuthorityJson {
+    #[serde(default)]
+    uri: String,
+    cert_chain: CertChainJson,
+    #[serde(default)]
+    valid_for: Option<ValidForJson>,
+}
+
+#[derive(Deserialize)]
+struct CertChainJson {
+    certificates: Vec<RawJson>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawJson {
+    raw_bytes: String,
 }
 
 #[derive(Deserialize)]
@@ -129,9 +169,33 @@ impl TrustedRoot {
                 })
             })
             .collect::<Result<_, String>>()?;
+        let cas = root
+            .certificate_authorities
+            .into_iter()
+            .map(|c| {
+                let chain = c
+                    .cert_chain
+                    .certificates
+                    .iter()
+                    .map(|r| b64.decode(&r.raw_bytes))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| format!("a certificate of {}: {e}", c.uri))?;
+                let (start, end) = match &c.valid_for {
+                    Some(v) => (time(&v.start)?, time(&v.end)?),
+                    None => (None, None),
+                };
+                Ok(Authority {
+                    uri: c.uri,
+                    chain,
+                    start,
+                    end,
+                })
+            })
+            .collect::<Result<_, String>>()?;
         Ok(TrustedRoot {
             origin: origin.to_string(),
             tlogs,
+            cas,
             raw: bytes.to_vec(),
         })
     }

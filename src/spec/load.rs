@@ -451,20 +451,26 @@ impl Validator<'_> {
         s: &Spanned<model::SignatureExpect>,
     ) -> Result<SignatureExpectation, LocatedError> {
         let (v, at) = (&s.value, &s.referenced);
-        if v.identity.is_some() || v.issuer.is_some() {
-            return Err(self.err(
+        match (&v.key, &v.identity, &v.issuer) {
+            (Some(key), None, None) if !key.trim().is_empty() => {
+                let base = self.file.parent().unwrap_or(Path::new("."));
+                Ok(SignatureExpectation::Key {
+                    key: base.join(key),
+                    written: key.clone(),
+                })
+            }
+            (None, Some(identity), Some(issuer)) if !issuer.trim().is_empty() => {
+                Ok(SignatureExpectation::Keyless {
+                    identity: ValueMatch::parse(identity)
+                        .map_err(|m| self.err(at, format!("signature.identity: {m}")))?,
+                    issuer: issuer.clone(),
+                })
+            }
+            _ => Err(self.err(
                 at,
-                "signature: keyless identity/issuer is not verified by this tdg yet; give key: FILE (a cosign public key)",
-            ));
+                "signature needs key: FILE (a cosign public key), or identity and issuer (a keyless signer), not both",
+            )),
         }
-        let Some(key) = v.key.as_ref().filter(|k| !k.trim().is_empty()) else {
-            return Err(self.err(at, "signature needs key: FILE (a cosign public key)"));
-        };
-        let base = self.file.parent().unwrap_or(Path::new("."));
-        Ok(SignatureExpectation {
-            key: base.join(key),
-            written: key.clone(),
-        })
     }
 
     fn boot(&self, b: &Spanned<model::BootExpect>) -> Result<BootExpectation, LocatedError> {

@@ -98,13 +98,21 @@ pub struct Expectations {
     pub signature: Option<SignatureExpectation>,
 }
 
-/// The validated `expect.signature`: a cosign public key.
+/// The validated `expect.signature`: a cosign public key, or a keyless signer.
 #[derive(Debug, Clone)]
-pub struct SignatureExpectation {
-    /// Resolved against the spec file's directory.
-    pub key: PathBuf,
-    /// As the spec writes it.
-    pub written: String,
+pub enum SignatureExpectation {
+    Key {
+        /// Resolved against the spec file's directory.
+        key: PathBuf,
+        /// As the spec writes it.
+        written: String,
+    },
+    Keyless {
+        /// Matched against the certificate's SAN emails and URIs.
+        identity: ValueMatch,
+        /// The OIDC issuer, exactly.
+        issuer: String,
+    },
 }
 
 /// The validated `expect.boot`.

@@ -197,7 +197,7 @@ pub struct Expect {
     #[schemars(with = "Option<BootExpect>")]
     pub boot: Option<Spanned<BootExpect>>,
     /// At least one signature of the image's digest verifies (offline, against the trusted
-    /// root): today a cosign public key.
+    /// root): by a cosign public key, or keyless by an identity and issuer.
     #[serde(default)]
     #[schemars(with = "Option<SignatureExpect>")]
     pub signature: Option<Spanned<SignatureExpect>>,
@@ -209,10 +209,12 @@ pub struct SignatureExpect {
     /// A cosign public key (PEM, ECDSA P-256), relative to the spec file.
     #[serde(default)]
     pub key: Option<String>,
-    /// A keyless signer's identity (not verified yet: the spec is refused).
+    /// A keyless signer's identity: the certificate's SAN email or URI, exactly or as a
+    /// `^...$` regex.
     #[serde(default)]
     pub identity: Option<String>,
-    /// A keyless signer's OIDC issuer (not verified yet: the spec is refused).
+    /// A keyless signer's OIDC issuer (`https://accounts.google.com`,
+    /// `https://token.actions.githubusercontent.com`).
     #[serde(default)]
     pub issuer: Option<String>,
 }

@@ -229,23 +229,48 @@ fn build_source_factory_reads_its_schematic_at_load() {
 }
 
 #[test]
-fn signature_takes_a_key_beside_the_spec_and_refuses_keyless_for_now() {
+fn signature_takes_a_key_beside_the_spec_or_a_keyless_signer() {
+    use super::SignatureExpectation as S;
     let with = |sig: &str| format!("{GOOD}  signature:\n{sig}");
     let s = load_str(
         Path::new("specs/x.yaml"),
         &with("    key: keys/cosign.pub\n"),
     )
     .unwrap();
-    let sig = s.expect.signature.unwrap();
-    assert_eq!(sig.key, Path::new("specs/keys/cosign.pub"));
-    assert_eq!(sig.written, "keys/cosign.pub");
+    match s.expect.signature.unwrap() {
+        S::Key { key, written } => {
+            assert_eq!(key, Path::new("specs/keys/cosign.pub"));
+            assert_eq!(written, "keys/cosign.pub");
+        }
+        other => panic!("{other:?}"),
+    }
+    let s = load_str(
+        Path::new("specs/x.yaml"),
+        &with("    identity: '^.*@siderolabs\\.com$'\n    issuer: https://accounts.google.com\n"),
+    )
+    .unwrap();
+    match s.expect.signature.unwrap() {
+        S::Keyless { identity, issuer } => {
+            assert!(
+                identity.matches("release@siderolabs.com") && !identity.matches("x@example.com")
+            );
+            assert_eq!(issuer, "https://accounts.google.com");
+        }
+        other => panic!("{other:?}"),
+    }
+    for bad in [
+        "    key: ''\n",
+        "    identity: a@b\n",
+        "    key: k.pub\n    identity: a@b\n    issuer: https://i\n",
+    ] {
+        let e = err(&with(bad));
+        assert!(
+            e.contains("specs/x.yaml:8:") && e.contains("signature needs key"),
+            "{bad}: {e}"
+        );
+    }
     let e = err(&with(
-        "    identity: a@b\n    issuer: https://accounts.google.com\n",
+        "    identity: '^(unclosed$'\n    issuer: https://i\n",
     ));
-    assert!(
-        e.contains("specs/x.yaml:8:") && e.contains("keyless"),
-        "{e}"
-    );
-    let e = err(&with("    key: ''\n"));
-    assert!(e.contains("signature needs key"), "{e}");
+    assert!(e.contains("signature.identity: invalid regex"), "{e}");
 }

@@ -1,0 +1,206 @@
+//! Keyless signing certificates: a Fulcio leaf chained to a certificate authority of the
+//! trusted root, valid at the time the signature was logged, for code signing, and the
+//! identity and OIDC issuer it was issued to (sigstore/fulcio `docs/oid-info.md`; cosign
+//! `pkg/cosign/verify.go` `TrustedCert`, `CheckExpiry`, `CheckCertificatePolicy`).
+
+use sha2::Digest as _;
+use x509_cert::der::{Decode, Encode};
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, SubjectAltName};
+use x509_cert::spki::ObjectIdentifier;
+use x509_cert::Certificate;
+
+use super::trusted_root::TrustedRoot;
+
+const SAN: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.17");
+const BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
+const EXT_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
+const CODE_SIGNING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.3");
+/// Fulcio's OIDC issuer: V2 is a DER UTF8String, V1 (deprecated) the raw string.
+const ISSUER_V2: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.8");
+const ISSUER_V1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.1");
+const ECDSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
+const ECDSA_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
+
+/// A parsed certificate and its DER.
+pub struct Cert {
+    pub der: Vec<u8>,
+    pub cert: Certificate,
+}
+
+impl Cert {
+    pub fn from_der(der: Vec<u8>) -> Result<Self, String> {
+        let cert =
+            Certificate::from_der(&der).map_err(|e| format!("not an X.509 certificate ({e})"))?;
+        Ok(Cert { der, cert })
+    }
+
+    /// The first certificate of a PEM text.
+    pub fn from_pem(pem: &str) -> Result<Self, String> {
+        let der = super::rekor::pem_der(pem.as_bytes()).ok_or("not a PEM certificate")?;
+        Self::from_der(der)
+    }
+
+    pub fn spki(&self) -> Vec<u8> {
+        self.cert
+            .tbs_certificate
+            .subject_public_key_info
+            .to_der()
+            .unwrap_or_default()
+    }
+
+    fn extension(&self, oid: ObjectIdentifier) -> Option<&[u8]> {
+        self.cert
+            .tbs_certificate
+            .extensions
+            .as_ref()?
+            .iter()
+            .find(|e| e.extn_id == oid)
+            .map(|e| e.extn_value.as_bytes())
+    }
+
+    /// Whether `t` (Unix seconds) falls within the certificate's validity.
+    pub fn valid_at(&self, t: i64) -> bool {
+        let v = &self.cert.tbs_certificate.validity;
+        let secs = |x: &x509_cert::time::Time| x.to_unix_duration().as_secs() as i64;
+        secs(&v.not_before) <= t && t <= secs(&v.not_after)
+    }
+
+    /// The SAN emails and URIs, the identities Fulcio issues to.
+    pub fn identities(&self) -> Vec<String> {
+        let Some(san) = self
+            .extension(SAN)
+            .and_then(|b| SubjectAltName::from_der(b).ok())
+        else {
+            return Vec::new();
+        };
+        san.0
+            .iter()
+            .filter_map(|n| match n {
+                GeneralName::Rfc822Name(s) => Some(s.to_string()),
+                GeneralName::UniformResourceIdentifier(s) => Some(s.to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The OIDC issuer: the V2 extension, else the deprecated V1.
+    pub fn issuer(&self) -> Option<String> {
+        if let Some(b) = self.extension(ISSUER_V2) {
+            return String::from_der(b).ok();
+        }
+        self.extension(ISSUER_V1)
+            .and_then(|b| std::str::from_utf8(b).ok().map(str::to_string))
+    }
+
+    fn is_ca(&self) -> bool {
+        self.extension(BASIC_CONSTRAINTS)
+            .and_then(|b| BasicConstraints::from_der(b).ok())
+            .is_some_and(|c| c.ca)
+    }
+
+    fn for_code_signing(&self) -> bool {
+        self.extension(EXT_KEY_USAGE)
+            .and_then(|b| ExtendedKeyUsage::from_der(b).ok())
+            .is_some_and(|u| u.0.contains(&CODE_SIGNING))
+    }
+
+    /// Whether `issuer`'s key signed this certificate.
+    fn signed_by(&self, issuer: &Cert) -> Result<(), String> {
+        let tbs = self
+            .cert
+            .tbs_certificate
+            .to_der()
+            .map_err(|e| format!("re-encoding a certificate: {e}"))?;
+        let sig = self.cert.signature.raw_bytes();
+        let oid = self.cert.signature_algorithm.oid;
+        let hash = if oid == ECDSA_SHA256 {
+            sha2::Sha256::digest(&tbs).to_vec()
+        } else if oid == ECDSA_SHA384 {
+            sha2::Sha384::digest(&tbs).to_vec()
+        } else {
+            return Err(format!(
+                "signature algorithm {oid} is not ECDSA with SHA-256/384"
+            ));
+        };
+        verify_prehash(&issuer.spki(), &hash, sig)
+    }
+}
+
+/// An ECDSA signature (DER) over a digest, by a P-256 or P-384 key.
+pub fn verify_prehash(spki: &[u8], hash: &[u8], der_sig: &[u8]) -> Result<(), String> {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
+    use p256::pkcs8::DecodePublicKey as _;
+    if let Ok(k) = p256::ecdsa::VerifyingKey::from_public_key_der(spki) {
+        let s = p256::ecdsa::DerSignature::from_bytes(der_sig).map_err(|e| e.to_string())?;
+        return k
+            .verify_prehash(hash, &s)
+            .map_err(|_| "bad signature".into());
+    }
+    if let Ok(k) = p384::ecdsa::VerifyingKey::from_public_key_der(spki) {
+        let s = p384::ecdsa::DerSignature::from_bytes(der_sig).map_err(|e| e.to_string())?;
+        return k
+            .verify_prehash(hash, &s)
+            .map_err(|_| "bad signature".into());
+    }
+    Err("the issuer's key is not ECDSA P-256 or P-384".into())
+}
+
+/// Chains `leaf` to a certificate authority of `root` whose period and certificates cover `t`
+/// (the Rekor entry's time): `Ok` with the authority's URI, or why none does.
+pub fn verify_chain(leaf: &Cert, root: &TrustedRoot, t: i64) -> Result<String, String> {
+    if !leaf.valid_at(t) {
+        return Err(format!(
+            "its certificate was not valid at the signature's log time {}",
+            crate::epoch::rfc3339(t)
+        ));
+    }
+    if !leaf.for_code_signing() {
+        return Err("its certificate is not for code signing (extended key usage)".into());
+    }
+    let mut why = Vec::new();
+    for ca in &root.cas {
+        if !ca.valid_at(t) {
+            continue;
+        }
+        let chain: Result<Vec<Cert>, String> =
+            ca.chain.iter().map(|d| Cert::from_der(d.clone())).collect();
+        let chain = match chain {
+            Ok(c) if !c.is_empty() => c,
+            Ok(_) => continue,
+            Err(e) => {
+                why.push(format!("{}: {e}", ca.uri));
+                continue;
+            }
+        };
+        let mut child = leaf;
+        let mut ok = Ok(());
+        for issuer in &chain {
+            if let Err(e) = child.signed_by(issuer) {
+                ok = Err(e);
+                break;
+            }
+            if !issuer.is_ca() || !issuer.valid_at(t) {
+                ok = Err("an issuer is not a CA valid at that time".to_string());
+                break;
+            }
+            child = issuer;
+        }
+        // The last is the root: self-signed.
+        let ok = ok.and_then(|_| child.signed_by(child));
+        match ok {
+            Ok(()) => return Ok(ca.uri.clone()),
+            Err(e) => why.push(format!("{}: {e}", ca.uri)),
+        }
+    }
+    Err(format!(
+        "its certificate does not chain to a certificate authority of {} valid at {}{}",
+        root.origin,
+        crate::epoch::rfc3339(t),
+        if why.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", why.join("; "))
+        }
+    ))
+}
