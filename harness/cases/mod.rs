@@ -103,6 +103,7 @@ pub fn all() -> Vec<Trial> {
         warm::a_warm_run_reads_no_layer_and_a_corrupt_cache_is_never_used,
         signatures::keyed_signatures_verify_offline_and_each_fault_is_named,
         signatures::keyless_signatures_verify_by_identity_and_issuer,
+        signatures::build_inputs_are_verified_before_anything_is_built,
         pull::docker_media_types_pushed_by_tdg_verify,
         pull::index_selects_the_requested_platform,
         pull::layout_mirror_and_tdg_mirror_env,

@@ -289,3 +289,85 @@ pub fn keyless_signatures_verify_by_identity_and_issuer() -> Result<()> {
     )?;
     Ok(())
 }
+
+/// `build.signatures`: the base and every extension are judged before anything is built, as
+/// the Image Factory does; one unsigned input stops the build, exit 2, before any stage and
+/// with nothing pulled or pushed.
+pub fn build_inputs_are_verified_before_anything_is_built() -> Result<()> {
+    let reg = crate::registry::Registry::start(None)?;
+    let tmp = tempfile::tempdir()?;
+    crate::upstream::push_all(&reg.addr, tmp.path())?;
+    let pki = Pki::new(&tmp.path().join("pki"))?;
+    let google = "https://accounts.google.com";
+    let leaf = pki.fulcio.leaf(
+        &tmp.path().join("pki"),
+        "sidero",
+        "release@siderolabs.com",
+        google,
+    )?;
+    let sign = |image: &str| -> Result<()> {
+        let reference = format!("{}/{image}", reg.addr);
+        let digest: tdg::digest::Digest = fixtures::skopeo_digest(&reference)?.parse()?;
+        let layout = tmp
+            .path()
+            .join(format!("sig-{}", image.replace(['/', ':'], "_")));
+        let tag = pki.signature_layout(
+            &layout,
+            &reference,
+            &digest,
+            Spoil::None,
+            &By::Cert(&leaf, &pki.fulcio),
+            now(),
+        )?;
+        let repo = reference
+            .rsplit_once(':')
+            .map_or(reference.as_str(), |(r, _)| r);
+        fixtures::push_with_skopeo(&layout, &tag, &format!("{repo}:{tag}"))
+    };
+    sign(crate::upstream::IMAGER)?;
+    sign(crate::upstream::SPIN)?;
+    let spec = |name: &str, extensions: &str| -> Result<std::path::PathBuf> {
+        world::write_spec(
+            tmp.path(),
+            name,
+            &format!(
+                "apiVersion: tdg/v1\nname: {name}\nimage: ghcr.io/urmanac/{name}:v1\nplatform: linux/arm64\ntalos: v1.11.5\nbuild:\n  arch: arm64\n  base: ghcr.io/siderolabs/imager:v1.11.5\n  extensions: [{extensions}]\n  signatures:\n    identity: '^.*@siderolabs\\.com$'\n    issuer: {google}\nexpect:\n  files:\n    - path: assets/talos/arm64/boot/vmlinuz\n"
+            ),
+        )
+    };
+    let run = |spec: &std::path::Path| -> Result<(std::process::Output, Tdg)> {
+        let tdg = Tdg::new()?;
+        let root = pki.trusted_root.display().to_string();
+        let out = super::build::build(
+            &tdg,
+            &reg.addr,
+            spec.to_str().context("utf-8")?,
+            &["--trusted-root", &root],
+        )?;
+        Ok((out, tdg))
+    };
+    let (out, _) = run(&spec("signed", "ghcr.io/siderolabs/spin:v0.21.0")?)?;
+    let text = super::cli::expect_exit(&out, 0)?;
+    ensure!(
+        text.contains("verify input signatures") && text.contains("2 input images signed"),
+        "{text}"
+    );
+    let (out, tdg) = run(&spec(
+        "unsigned",
+        "ghcr.io/siderolabs/spin:v0.21.0, ghcr.io/siderolabs/tailscale:1.88.1",
+    )?)?;
+    let text = super::cli::expect_exit(&out, 2)?;
+    ensure!(
+        text.contains("build.signatures: ghcr.io/siderolabs/tailscale:1.88.1")
+            && text.contains("no signature of sha256:")
+            && text.contains("nothing was built")
+            && !text.contains("pull base"),
+        "{text}"
+    );
+    let blobs = std::fs::read_dir(tdg.cache.join("blobs/sha256"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    // Only the two signatures' payloads were fetched; no layer of any input.
+    ensure!(blobs <= 2, "the refused build fetched {blobs} blobs");
+    Ok(())
+}

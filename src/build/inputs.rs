@@ -184,6 +184,47 @@ pub struct Extension {
 
 /// A reference pinned `tag@sha256:…` must still be what the tag names: a moved tag is an
 /// error, not a silent switch to other bytes.
+/// `build.signatures`: each input image (the base, every extension) resolved to its digest and
+/// judged by its signatures, as the Image Factory checks extensions before it builds. Returns
+/// the build with every input pinned to the digest that was judged, so no stage reads another.
+pub async fn signed(
+    env: &Env,
+    build: &crate::spec::Build,
+    policy: &crate::spec::SignatureExpectation,
+) -> Result<(crate::spec::Build, String)> {
+    use crate::check::Verdict;
+    let mut b = build.clone();
+    let mut refs: Vec<&mut ImageRef> = Vec::new();
+    if let crate::spec::BaseSource::Image(r) = &mut b.base {
+        refs.push(r);
+    }
+    refs.extend(b.extensions.iter_mut());
+    let n = refs.len();
+    for r in refs {
+        let source = crate::oci::source::Source::open(&env.mirrors.endpoint(r))?;
+        let (_, digest) = source
+            .top(r)
+            .await
+            .with_context(|| format!("build.signatures: resolving {r}"))?;
+        let m = match pull::signatures(env, r, &digest).await {
+            crate::sign::State::Fetched(m) => m,
+            crate::sign::State::Failed(e) => bail!("build.signatures: {r}: {e}"),
+            crate::sign::State::NotAsked => bail!("build.signatures: {r}: not looked up"),
+        };
+        match crate::check::signature::judge(policy, &m) {
+            Ok(()) | Err(Verdict::Warn(_)) => {}
+            Err(Verdict::Fail(why) | Verdict::Error(why) | Verdict::Skip(why)) => {
+                bail!("build.signatures: {r}: {why}; nothing was built")
+            }
+        }
+        r.digest = Some(digest);
+    }
+    Ok((
+        b,
+        format!("{n} input images signed as build.signatures asks"),
+    ))
+}
+
 pub async fn check_pin(env: &Env, image: &ImageRef) -> Result<()> {
     let (Some(tag), Some(pin)) = (&image.tag, &image.digest) else {
         return Ok(());

@@ -142,10 +142,19 @@ struct ArchInputs {
 }
 
 pub async fn build(env: &Env, spec: &Spec, opts: &Options) -> Result<Built> {
-    let plan = plan(spec, opts)?;
+    let mut plan = plan(spec, opts)?;
+    let mut t = Timer(Vec::new());
+    // Who made the inputs, before anything else: a refusal builds and pushes nothing.
+    let pinned;
+    if let Some(policy) = &plan.build.signatures {
+        let start = Instant::now();
+        let (b, detail) = inputs::signed(env, plan.build, policy).await?;
+        pinned = b;
+        plan.build = &pinned;
+        t.record("verify input signatures", None, start.elapsed(), detail);
+    }
     let work = crate::temps::Dir::new(&env.cache.root().join("tmp"), "build-")
         .context("creating a build directory in the cache")?;
-    let mut t = Timer(Vec::new());
     if let Some(target) = &plan.push {
         // An hour's build for a token that cannot push is the failure this prevents.
         let start = Instant::now();

@@ -34,55 +34,60 @@ impl Planned for Check {
     }
 
     fn judge(&self, s: &Subject<'_>) -> Judged {
-        let m = match &s.signatures {
-            State::Fetched(m) => m,
-            State::Failed(e) => return Err(Verdict::Error(e.clone())),
-            State::NotAsked => return Err(Verdict::Error("signatures were not fetched".into())),
-        };
-        let key;
-        let matcher;
-        let (signer, by) = match &self.0 {
-            SignatureExpectation::Key { key: path, written } => {
-                let text = crate::located::read_capped(path, 64 << 10)
-                    .map_err(|e| Verdict::Error(format!("key {written}: {e:#}")))?;
-                key = cosign::public_key(&text)
-                    .map_err(|e| Verdict::Error(format!("key {written}: {e}")))?;
-                (cosign::Signer::Key(&key), written.clone())
-            }
-            SignatureExpectation::Keyless { identity, issuer } => {
-                matcher = |s: &str| identity.matches(s);
-                let shown = format!("{identity} from {issuer}");
-                let signer = cosign::Signer::Keyless {
-                    identity: &matcher,
-                    shown: identity.to_string(),
-                    issuer,
-                };
-                (signer, shown)
-            }
-        };
-        if m.found.is_empty() {
-            return fail(format!("no signature of {} ({})", m.subject, m.looked));
+        match &s.signatures {
+            State::Fetched(m) => judge(&self.0, m),
+            State::Failed(e) => Err(Verdict::Error(e.clone())),
+            State::NotAsked => Err(Verdict::Error("signatures were not fetched".into())),
         }
-        let mut why = Vec::new();
-        for (i, f) in m.found.iter().enumerate() {
-            match cosign::verify(f, &signer, &m.subject, &m.root) {
-                Ok(_) if crate::sign::root_is_stale(&m.root, std::time::SystemTime::now()) => {
-                    return Err(Verdict::Warn(format!(
+    }
+}
+
+/// Whether the material holds a signature the expectation accepts: the one judgement
+/// `expect.signature` and `build.signatures` share.
+pub fn judge(expect: &SignatureExpectation, m: &crate::sign::Material) -> Judged {
+    let key;
+    let matcher;
+    let (signer, by) = match expect {
+        SignatureExpectation::Key { key: path, written } => {
+            let text = crate::located::read_capped(path, 64 << 10)
+                .map_err(|e| Verdict::Error(format!("key {written}: {e:#}")))?;
+            key = cosign::public_key(&text)
+                .map_err(|e| Verdict::Error(format!("key {written}: {e}")))?;
+            (cosign::Signer::Key(&key), written.clone())
+        }
+        SignatureExpectation::Keyless { identity, issuer } => {
+            matcher = |s: &str| identity.matches(s);
+            let shown = format!("{identity} from {issuer}");
+            let signer = cosign::Signer::Keyless {
+                identity: &matcher,
+                shown: identity.to_string(),
+                issuer,
+            };
+            (signer, shown)
+        }
+    };
+    if m.found.is_empty() {
+        return fail(format!("no signature of {} ({})", m.subject, m.looked));
+    }
+    let mut why = Vec::new();
+    for (i, f) in m.found.iter().enumerate() {
+        match cosign::verify(f, &signer, &m.subject, &m.root) {
+            Ok(_) if crate::sign::root_is_stale(&m.root, std::time::SystemTime::now()) => {
+                return Err(Verdict::Warn(format!(
                         "verified with {}, which is over a year old; pass --trusted-root with a current trusted_root.json",
                         m.root.origin
                     )));
-                }
-                Ok(_) => return Ok(()),
-                Err(e) => why.push(format!(
-                    "signature {} (layer {}): {e}",
-                    i + 1,
-                    f.layer.digest.short()
-                )),
             }
+            Ok(_) => return Ok(()),
+            Err(e) => why.push(format!(
+                "signature {} (layer {}): {e}",
+                i + 1,
+                f.layer.digest.short()
+            )),
         }
-        fail(format!(
-            "no signature verifies for {by}: {}",
-            why.join("; ")
-        ))
     }
+    fail(format!(
+        "no signature verifies for {by}: {}",
+        why.join("; ")
+    ))
 }

@@ -237,6 +237,11 @@ impl Validator<'_> {
             labels: v.labels.clone(),
             annotations: v.annotations.clone(),
             push: v.push.as_ref().map(|p| self.image(p)).transpose()?,
+            signatures: v
+                .signatures
+                .as_ref()
+                .map(|s| self.signature(s))
+                .transpose()?,
             kernel_args: v.kernel_args.clone().unwrap_or_else(|| {
                 super::COZYSTACK_KERNEL_ARGS
                     .iter()

@@ -47,6 +47,8 @@ pub struct Build {
     pub kernel_args: Vec<String>,
     /// Tags a push never moves to another digest.
     pub immutable_tags: regex::Regex,
+    /// Who must have signed every input image (`build.signatures`).
+    pub signatures: Option<SignatureExpectation>,
 }
 
 /// Release tags: `v?MAJOR.MINOR.PATCH[-PRE]`.

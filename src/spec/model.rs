@@ -78,6 +78,11 @@ pub struct BuildSpec {
     /// Manifest annotations.
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// Who must have signed the base and every extension image, checked before anything is
+    /// built (as the Image Factory checks extensions): a cosign key, or identity and issuer.
+    #[serde(default)]
+    #[schemars(with = "Option<SignatureExpect>")]
+    pub signatures: Option<Spanned<SignatureExpect>>,
     /// Where `tdg build --push` pushes the image.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
