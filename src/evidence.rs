@@ -79,6 +79,9 @@ fn write_into(dir: &Path, plan: &Plan, run: &SpecRun, pulled: &Pulled) -> Result
     };
     // The index, when there is one, is kept as fetched: its digest is the one the tag named.
     let top = out.add_manifest(top_type, &r.raw.top, Some(TAG))?;
+    if let crate::sign::State::Fetched(m) = &pulled.signatures {
+        signatures_into(&mut out, dir, m)?;
+    }
     if top.digest != r.digest {
         bail!(
             "evidence: the stored top document hashes to {}, not {}",
@@ -124,6 +127,36 @@ fn write_into(dir: &Path, plan: &Plan, run: &SpecRun, pulled: &Pulled) -> Result
         "digests.json",
         (serde_json::to_string_pretty(&digests)? + "\n").as_bytes(),
     )?;
+    Ok(())
+}
+
+/// The signatures judged, kept as cosign stores them (their payloads under the subject's
+/// `sha256-<hex>.sig` tag, each layer with its annotations), and the trusted root they were
+/// judged against, so `--from-evidence` judges them again offline.
+fn signatures_into(out: &mut LayoutWriter, dir: &Path, m: &crate::sign::Material) -> Result<()> {
+    fs::write(dir.join("trusted_root.json"), &m.root.raw)
+        .with_context(|| format!("writing {}", dir.join("trusted_root.json").display()))?;
+    if m.found.is_empty() {
+        return Ok(());
+    }
+    let mut layers = Vec::new();
+    for f in &m.found {
+        out.write_blob(&f.payload)?;
+        layers.push(serde_json::to_value(&f.layer)?);
+    }
+    let config = serde_json::to_vec(&json!({
+        "architecture": "", "os": "", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": m.found.iter().map(|f| f.layer.digest.to_string()).collect::<Vec<_>>()}
+    }))?;
+    let (cd, cs) = out.write_blob(&config)?;
+    let sig_manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": manifest::OCI_MANIFEST,
+        "config": {"mediaType": manifest::OCI_CONFIG, "digest": cd.to_string(), "size": cs},
+        "layers": layers,
+    }))?;
+    let tag = crate::sign::cosign::signature_tag(&m.subject);
+    out.add_manifest(manifest::OCI_MANIFEST, &sig_manifest, Some(&tag))?;
     Ok(())
 }
 
@@ -188,9 +221,28 @@ pub async fn recheck(env: &Env, bundle: &Path) -> Result<(SpecRun, Vec<String>)>
     }
     let digest: Digest = field("digest")?.parse()?;
     let image = format!("oci:{}@{digest}", bundle.join("image").display()).parse()?;
-    let platform = field("platform")?.parse()?;
-    let plan = plan::plan(spec, Some(image), Some(platform));
-    let run = crate::verify::run(env, &plan).await;
+    // The platform the run chose, only when the spec named one: naming it otherwise would add
+    // a `platform` check the recorded run never had.
+    let platform = match spec.platform {
+        Some(_) => Some(field("platform")?.parse()?),
+        None => None,
+    };
+    let plan = plan::plan(spec, Some(image), platform);
+    // Signatures are judged against the trusted root the bundle recorded, when it has one.
+    let root = bundle.join("trusted_root.json");
+    let env = Env {
+        mirrors: env.mirrors.clone(),
+        cache: env.cache.clone(),
+        limits: env.limits,
+        boot: env.boot,
+        max_spooled: env.max_spooled,
+        verify_cache: true,
+        trusted_root: root
+            .is_file()
+            .then_some(root)
+            .or_else(|| env.trusted_root.clone()),
+    };
+    let run = crate::verify::run(&env, &plan).await;
     let recorded: serde_json::Value = serde_json::from_slice(&crate::located::read_bounded(
         &bundle.join("report.json"),
         crate::limits::MAX_REPORT_TEXT,

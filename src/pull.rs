@@ -77,6 +77,8 @@ pub struct Pulled {
     pub layers: Vec<BlobFile>,
     /// Whether the tree came from the tree-index cache, no layer read.
     pub warm: bool,
+    /// The signatures found beside the image, once a check asked for them.
+    pub signatures: crate::sign::State,
     _spool_dir: Option<crate::temps::Dir>,
 }
 
@@ -101,6 +103,7 @@ pub async fn pull(
                 spool,
                 layers: Vec::new(),
                 warm: true,
+                signatures: Default::default(),
                 _spool_dir: None,
             });
         }
@@ -153,6 +156,7 @@ pub async fn pull(
         spool,
         layers,
         warm: false,
+        signatures: Default::default(),
         _spool_dir: spool_dir,
     })
 }

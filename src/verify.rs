@@ -139,17 +139,16 @@ pub async fn run_keeping(ctx: &Env, plan: &Plan) -> (SpecRun, Option<Pulled>) {
     let wanted = Wanted::Paths(plan.content_paths());
     let mut kept = None;
     match pull(ctx, &plan.image, plan.platform.as_ref(), wanted).await {
-        Ok(p) => {
+        Ok(mut p) => {
             run.source = Some(p.resolved.source.clone());
             run.digest = Some(p.resolved.digest.to_string());
             run.manifest_digest = Some(p.resolved.manifest_digest.to_string());
             run.platform = Some(p.resolved.platform.to_string());
             let goldens = crate::check::golden::pending(plan, &p.flat, &p.spool);
             let boot = booted(ctx, plan, &p);
-            let signatures = match plan.spec.expect.signature {
-                Some(_) => crate::pull::signatures(ctx, &plan.image, &p.resolved.digest).await,
-                None => Default::default(),
-            };
+            if plan.spec.expect.signature.is_some() {
+                p.signatures = crate::pull::signatures(ctx, &plan.image, &p.resolved.digest).await;
+            }
             if let BootState::Done(b) = &boot {
                 run.console = Some(b.log.clone());
             }
@@ -163,7 +162,7 @@ pub async fn run_keeping(ctx: &Env, plan: &Plan) -> (SpecRun, Option<Pulled>) {
                     walks: Default::default(),
                     goldens: &goldens,
                     boot,
-                    signatures,
+                    signatures: &p.signatures,
                 },
             );
             run.goldens = goldens;

@@ -119,6 +119,56 @@ pub fn keyed_signatures_verify_offline_and_each_fault_is_named() -> Result<()> {
         good.starts_with("exit 0") && good.contains("ok   signature"),
         "{good}"
     );
+    // An auditor's bundle keeps the signature and the trusted root: re-judged offline from the
+    // bundle alone, the verdict holds; judged against another root, it differs (exit 2).
+    let evidence = b.tmp.path().join("evidence");
+    let spec = b.tmp.path().join("good.yaml");
+    let root = pki.trusted_root.display().to_string();
+    let run = |args: &[&str]| -> Result<String> {
+        let out = b.tdg.run(args)?;
+        Ok(format!(
+            "exit {}\n{}",
+            out.status.code().unwrap_or(-1),
+            super::cli::text(&out)
+        ))
+    };
+    let out = run(&[
+        "verify",
+        spec.to_str().context("utf-8")?,
+        "--trusted-root",
+        &root,
+        "--evidence",
+        evidence.to_str().context("utf-8")?,
+    ])?;
+    ensure!(out.starts_with("exit 0"), "{out}");
+    let bundle = evidence.join("good");
+    ensure!(
+        bundle.join("trusted_root.json").is_file(),
+        "no trusted root in the bundle"
+    );
+    let out = run(&[
+        "verify",
+        "--from-evidence",
+        evidence.to_str().context("utf-8")?,
+    ])?;
+    ensure!(
+        out.starts_with("exit 0") && out.contains("matches the evidence"),
+        "{out}"
+    );
+    std::fs::write(
+        bundle.join("trusted_root.json"),
+        tdg::sign::TrustedRoot::production().raw,
+    )?;
+    let out = run(&[
+        "verify",
+        "--from-evidence",
+        evidence.to_str().context("utf-8")?,
+    ])?;
+    ensure!(
+        out.starts_with("exit 2") && out.contains("verdict differs") && out.contains("signature"),
+        "{out}"
+    );
+
     let stranger = Bench::key_yaml(&pki.stranger.public_pem);
     let cases: [(&str, Option<Spoil>, &str, bool, &str); 9] = [
         ("unsigned", None, &signer, true, "no signature of sha256:"),

@@ -34,7 +34,7 @@ impl Planned for Check {
     }
 
     fn judge(&self, s: &Subject<'_>) -> Judged {
-        match &s.signatures {
+        match s.signatures {
             State::Fetched(m) => judge(&self.0, m),
             State::Failed(e) => Err(Verdict::Error(e.clone())),
             State::NotAsked => Err(Verdict::Error("signatures were not fetched".into())),

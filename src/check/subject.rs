@@ -24,7 +24,7 @@ pub struct Subject<'a> {
     /// The boot the spec asked for.
     pub boot: super::boot::BootState,
     /// The signatures found beside the image, when the spec asked for them.
-    pub signatures: crate::sign::State,
+    pub signatures: &'a crate::sign::State,
 }
 
 /// Walks of initramfs files, keyed by path and whether it is a UKI's `.initrd`.
