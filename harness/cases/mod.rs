@@ -104,6 +104,7 @@ pub fn all() -> Vec<Trial> {
         signatures::keyed_signatures_verify_offline_and_each_fault_is_named,
         signatures::keyless_signatures_verify_by_identity_and_issuer,
         signatures::build_inputs_are_verified_before_anything_is_built,
+        signatures::audit_specs_accept_the_release_workflow_and_refuse_a_fork,
         pull::docker_media_types_pushed_by_tdg_verify,
         pull::index_selects_the_requested_platform,
         pull::layout_mirror_and_tdg_mirror_env,

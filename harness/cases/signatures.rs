@@ -421,3 +421,56 @@ pub fn build_inputs_are_verified_before_anything_is_built() -> Result<()> {
     ensure!(blobs <= 2, "the refused build fetched {blobs} blobs");
     Ok(())
 }
+
+/// The audit workflow's signature specs (`audit/*.yaml`) accept what the release workflow's
+/// keyless signature carries (GitHub's workflow identity, its Actions issuer) and refuse the
+/// same workflow run from a fork.
+pub fn audit_specs_accept_the_release_workflow_and_refuse_a_fork() -> Result<()> {
+    let reg = crate::registry::Registry::start(None)?;
+    let tmp = tempfile::tempdir()?;
+    let pki = Pki::new(&tmp.path().join("pki"))?;
+    let actions = "https://token.actions.githubusercontent.com";
+    let workflow = |owner: &str| {
+        format!("https://github.com/{owner}/talos-cozystack-demo/.github/workflows/release.yml@refs/tags/v1.11.5")
+    };
+    for (variant, owner, code) in [("spin-only", "urmanac", 0), ("spin-tailscale", "a-fork", 1)] {
+        let layout = tmp.path().join(variant);
+        tdg::demo::write_asset_layout(&layout, variant, "v1.11.5", 1 << 20)?;
+        let repo = format!("{}/urmanac/talos-cozystack-{variant}", reg.addr);
+        fixtures::push_with_skopeo(&layout, "v1.11.5", &format!("{repo}:v1.11.5"))?;
+        let digest: tdg::digest::Digest =
+            fixtures::skopeo_digest(&format!("{repo}:v1.11.5"))?.parse()?;
+        let leaf = pki
+            .fulcio
+            .leaf(&tmp.path().join("pki"), variant, &workflow(owner), actions)?;
+        let sig = tmp.path().join(format!("sig-{variant}"));
+        let tag = pki.signature_layout(
+            &sig,
+            &format!("{repo}:v1.11.5"),
+            &digest,
+            Spoil::None,
+            &By::Cert(&leaf, &pki.fulcio),
+            now(),
+        )?;
+        fixtures::push_with_skopeo(&sig, &tag, &format!("{repo}:{tag}"))?;
+        let spec = world::repo_root().join(format!("audit/{variant}-arm64.yaml"));
+        let mirror = format!("ghcr.io=http://{}", reg.addr);
+        let root = pki.trusted_root.display().to_string();
+        let out = Tdg::new()?.run([
+            "verify",
+            spec.to_str().context("utf-8")?,
+            "--mirror",
+            &mirror,
+            "--trusted-root",
+            &root,
+        ])?;
+        let text = super::cli::expect_exit(&out, code)?;
+        if code == 1 {
+            ensure!(
+                text.contains("its certificate is for https://github.com/a-fork/"),
+                "{text}"
+            );
+        }
+    }
+    Ok(())
+}
