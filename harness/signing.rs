@@ -448,3 +448,164 @@ impl Pki {
         Ok(tag)
     }
 }
+
+pub const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+
+/// How to spoil a bundle.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum BundleSpoil {
+    None,
+    /// The statement is about another digest.
+    OtherSubject,
+    /// The envelope's payload changed after signing (the log entry's payload hash no longer
+    /// matches it).
+    TamperedPayload,
+    /// The envelope's signature is over other bytes; the log entry records it faithfully.
+    BadSignature,
+}
+
+impl Pki {
+    /// A Sigstore bundle v0.3, as cosign 3 and `attest-build-provenance` write them: a DSSE
+    /// envelope of `statement` signed by `leaf`, with a Rekor `dsse` entry and its SET.
+    pub fn bundle(
+        &self,
+        leaf: &Leaf,
+        statement: &serde_json::Value,
+        logged_at: i64,
+        spoil: BundleSpoil,
+    ) -> Result<Vec<u8>> {
+        let payload_type = "application/vnd.in-toto+json";
+        let payload = serde_json::to_vec(statement)?;
+        // DSSE's pre-authentication encoding, written out here from the protocol's text.
+        let mut pae = format!(
+            "DSSEv1 {} {payload_type} {} ",
+            payload_type.len(),
+            payload.len()
+        )
+        .into_bytes();
+        pae.extend_from_slice(&payload);
+        let sig_b64 = B64.encode(match spoil {
+            BundleSpoil::BadSignature => leaf.key.sign(b"other bytes")?,
+            _ => leaf.key.sign(&pae)?,
+        });
+        let cert_pem = std::fs::read(&leaf.pem)?;
+        let body = serde_json::to_vec(&json!({
+            "apiVersion": "0.0.1",
+            "kind": "dsse",
+            "spec": {
+                "payloadHash": {"algorithm": "sha256", "value": Digest::of(&payload).hex()},
+                "signatures": [{"signature": sig_b64, "verifier": B64.encode(&cert_pem)}]
+            }
+        }))?;
+        let body_b64 = B64.encode(&body);
+        let index = 7i64;
+        let canonical = format!(
+            "{{\"body\":\"{body_b64}\",\"integratedTime\":{logged_at},\"logID\":\"{}\",\"logIndex\":{index}}}",
+            self.rekor.log_id()
+        );
+        let set = self.rekor.sign(canonical.as_bytes())?;
+        let payload = match spoil {
+            BundleSpoil::TamperedPayload => {
+                let mut p = payload.clone();
+                p.push(b' ');
+                p
+            }
+            _ => payload,
+        };
+        let cert_der = der_of(&leaf.pem)?;
+        Ok(serde_json::to_vec(&json!({
+            "mediaType": BUNDLE_V03,
+            "verificationMaterial": {
+                "certificate": {"rawBytes": B64.encode(cert_der)},
+                "tlogEntries": [{
+                    "logIndex": index.to_string(),
+                    "logId": {"keyId": B64.encode(hex::decode(self.rekor.log_id())?)},
+                    "kindVersion": {"kind": "dsse", "version": "0.0.1"},
+                    "integratedTime": logged_at.to_string(),
+                    "inclusionPromise": {"signedEntryTimestamp": B64.encode(set)},
+                    "canonicalizedBody": body_b64
+                }]
+            },
+            "dsseEnvelope": {
+                "payload": B64.encode(&payload),
+                "payloadType": payload_type,
+                "signatures": [{"sig": sig_b64, "keyid": ""}]
+            }
+        }))?)
+    }
+}
+
+/// An in-toto v1 statement about `subject`.
+pub fn statement(
+    subject: &Digest,
+    name: &str,
+    predicate_type: &str,
+    predicate: serde_json::Value,
+) -> serde_json::Value {
+    json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": name, "digest": {"sha256": subject.hex()}}],
+        "predicateType": predicate_type,
+        "predicate": predicate
+    })
+}
+
+/// GitHub's SLSA provenance v1 predicate for a workflow run (build type
+/// `https://actions.github.io/buildtypes/workflow/v1`), with the facts `expect.provenance` reads.
+pub fn github_provenance(
+    repository: &str,
+    git_ref: &str,
+    commit: &str,
+    path: &str,
+) -> serde_json::Value {
+    json!({
+        "buildDefinition": {
+            "buildType": "https://actions.github.io/buildtypes/workflow/v1",
+            "externalParameters": {"workflow": {"ref": git_ref, "repository": repository, "path": path}},
+            "internalParameters": {"github": {"event_name": "push"}},
+            "resolvedDependencies": [{"uri": format!("git+{repository}@{git_ref}"), "digest": {"gitCommit": commit}}]
+        },
+        "runDetails": {
+            "builder": {"id": "https://github.com/actions/runner/github-hosted"},
+            "metadata": {"invocationId": format!("{repository}/actions/runs/1/attempts/1")}
+        }
+    })
+}
+
+/// Writes `bundles` as OCI 1.1 referrers of `subject` into `layout`: one artifact manifest
+/// each (`artifactType` the bundle's, an empty config, the bundle as its layer, `subject` set),
+/// listed by the referrers tag schema's index under `sha256-<hex>` when `tag_index`.
+pub fn referrers_layout(
+    layout: &Path,
+    subject: &Digest,
+    subject_size: u64,
+    bundles: &[Vec<u8>],
+    tag_index: bool,
+) -> Result<String> {
+    let mut out = LayoutWriter::create(layout)?;
+    let (ed, es) = out.write_blob(b"{}")?;
+    let mut entries = Vec::new();
+    for b in bundles {
+        let (bd, bs) = out.write_blob(b)?;
+        let m = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": manifest::OCI_MANIFEST,
+            "artifactType": BUNDLE_V03,
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": ed.to_string(), "size": es},
+            "layers": [{"mediaType": BUNDLE_V03, "digest": bd.to_string(), "size": bs}],
+            "subject": {"mediaType": manifest::OCI_MANIFEST, "digest": subject.to_string(), "size": subject_size}
+        }))?;
+        let d = out.add_manifest(manifest::OCI_MANIFEST, &m, None)?;
+        entries.push(json!({"mediaType": manifest::OCI_MANIFEST, "digest": d.digest.to_string(), "size": d.size, "artifactType": BUNDLE_V03}));
+    }
+    let tag = format!("sha256-{}", subject.hex());
+    if tag_index {
+        let index = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": manifest::OCI_INDEX,
+            "manifests": entries
+        }))?;
+        out.add_manifest(manifest::OCI_INDEX, &index, Some(&tag))?;
+    }
+    Ok(tag)
+}

@@ -136,6 +136,24 @@ fn write_into(dir: &Path, plan: &Plan, run: &SpecRun, pulled: &Pulled) -> Result
 fn signatures_into(out: &mut LayoutWriter, dir: &Path, m: &crate::sign::Material) -> Result<()> {
     fs::write(dir.join("trusted_root.json"), &m.root.raw)
         .with_context(|| format!("writing {}", dir.join("trusted_root.json").display()))?;
+    if !m.bundles.is_empty() {
+        // Referrers, as a registry without the referrers API lists them: an index under the
+        // subject's `sha256-<hex>` tag (distribution-spec, "Referrers Tag Schema").
+        let mut entries = Vec::new();
+        for b in &m.bundles {
+            out.write_blob(&b.bundle)?;
+            out.write_blob(b"{}")?;
+            out.add_manifest(&b.referrer.media_type, &b.manifest, None)?;
+            entries.push(serde_json::to_value(&b.referrer)?);
+        }
+        let index = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": manifest::OCI_INDEX,
+            "manifests": entries,
+        }))?;
+        let tag = format!("sha256-{}", m.subject.hex());
+        out.add_manifest(manifest::OCI_INDEX, &index, Some(&tag))?;
+    }
     if m.found.is_empty() {
         return Ok(());
     }

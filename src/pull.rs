@@ -260,10 +260,50 @@ pub async fn signatures(ctx: &Env, image: &ImageRef, subject: &Digest) -> crate:
                 found.push(cosign::Found { layer, payload });
             }
         }
+        let mut bundles = Vec::new();
+        for r in source.referrers(subject).await? {
+            let is_bundle = r
+                .artifact_type
+                .as_deref()
+                .is_some_and(|t| t.starts_with(crate::sign::bundle::BUNDLE_MEDIA_TYPE_PREFIX));
+            if !is_bundle {
+                continue;
+            }
+            let desc = crate::oci::manifest::Descriptor {
+                media_type: r.media_type.clone(),
+                digest: r
+                    .digest
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("a referrer of {subject}: {e}"))?,
+                size: r.size,
+                platform: None,
+                annotations: Default::default(),
+            };
+            let manifest = source.child(&desc).await?;
+            let m =
+                match crate::oci::manifest::parse(&manifest, None).map_err(anyhow::Error::msg)? {
+                    crate::oci::manifest::Manifest::Image(m) => m,
+                    crate::oci::manifest::Manifest::Index(_) => continue,
+                };
+            let Some(layer) = m.layers.first().cloned() else {
+                continue;
+            };
+            let bundle = source
+                .small_blob(&layer, &ctx.cache, cosign::MAX_PAYLOAD)
+                .await?;
+            bundles.push(crate::sign::Referred {
+                referrer: r,
+                manifest,
+                layer,
+                bundle,
+            });
+        }
+        let looked = format!("{looked}, and its referrers");
         Ok::<_, crate::error::Error>(Material {
             root,
             looked,
             found,
+            bundles,
             subject: subject.clone(),
         })
     };

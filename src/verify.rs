@@ -146,7 +146,7 @@ pub async fn run_keeping(ctx: &Env, plan: &Plan) -> (SpecRun, Option<Pulled>) {
             run.platform = Some(p.resolved.platform.to_string());
             let goldens = crate::check::golden::pending(plan, &p.flat, &p.spool);
             let boot = booted(ctx, plan, &p);
-            if plan.spec.expect.signature.is_some() {
+            if plan.spec.expect.signature.is_some() || plan.spec.expect.provenance.is_some() {
                 p.signatures = crate::pull::signatures(ctx, &plan.image, &p.resolved.digest).await;
             }
             if let BootState::Done(b) = &boot {

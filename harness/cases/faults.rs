@@ -14,15 +14,25 @@ use super::cli::expect_exit;
 use super::hostile::with_peak_rss;
 
 /// The fault-injecting registry, killed when dropped.
-struct Faulty {
+pub(crate) struct Faulty {
     child: Child,
-    host: String,
+    pub(crate) host: String,
 }
 
 impl Faulty {
     fn start() -> Result<Self> {
+        Self::serving(None)
+    }
+
+    /// With `layout`, its `layout` fault serves that OCI layout as a registry with the OCI 1.1
+    /// referrers API.
+    pub(crate) fn serving(layout: Option<&Path>) -> Result<Self> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("harness/faults/registry.py");
-        let mut child = Command::new("python3")
+        let mut cmd = Command::new("python3");
+        if let Some(l) = layout {
+            cmd.env("TDG_FAULT_LAYOUT", l);
+        }
+        let mut child = cmd
             .arg(&script)
             .stdout(Stdio::piped())
             .spawn()

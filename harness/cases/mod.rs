@@ -10,7 +10,7 @@ mod consumers;
 mod conveniences;
 mod errors;
 mod factory;
-mod faults;
+pub(crate) mod faults;
 mod flatten;
 mod fleet;
 mod golden;
@@ -105,6 +105,7 @@ pub fn all() -> Vec<Trial> {
         signatures::keyless_signatures_verify_by_identity_and_issuer,
         signatures::build_inputs_are_verified_before_anything_is_built,
         signatures::audit_specs_accept_the_release_workflow_and_refuse_a_fork,
+        signatures::bundles_in_referrers_verify_signatures_and_provenance,
         pull::docker_media_types_pushed_by_tdg_verify,
         pull::index_selects_the_requested_platform,
         pull::layout_mirror_and_tdg_mirror_env,

@@ -474,3 +474,209 @@ pub fn audit_specs_accept_the_release_workflow_and_refuse_a_fork() -> Result<()>
     }
     Ok(())
 }
+
+/// Sigstore bundles as OCI 1.1 referrers: a cosign 3 signature and a GitHub build-provenance
+/// attestation, found through the referrers tag schema on Debian's registry (it has no
+/// referrers API) and through the referrers API of the harness's own server; each way of
+/// breaking a bundle fails with its message.
+pub fn bundles_in_referrers_verify_signatures_and_provenance() -> Result<()> {
+    use crate::signing::{github_provenance, referrers_layout, statement, BundleSpoil};
+    let b = Bench::new()?;
+    let pki = &b.pki;
+    let dir = b.tmp.path().join("leaves");
+    std::fs::create_dir_all(&dir)?;
+    let google = "https://accounts.google.com";
+    let actions = "https://token.actions.githubusercontent.com";
+    let repo_url = "https://github.com/urmanac/talos-cozystack-demo";
+    let workflow = format!("{repo_url}/.github/workflows/release.yml@refs/tags/v1.11.5");
+    let signer = pki
+        .fulcio
+        .leaf(&dir, "cosign3", "release@siderolabs.com", google)?;
+    let builder = pki.fulcio.leaf(&dir, "actions", &workflow, actions)?;
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let t = now();
+    let expect = format!(
+        "    identity: '^.*@siderolabs\\.com$'\n    issuer: {google}\n  provenance:\n    identity: '^https://github\\.com/urmanac/talos-cozystack-demo/\\.github/workflows/release\\.yml@refs/tags/v.*$'\n    repository: {repo_url}\n    ref: '^refs/tags/v.*$'\n    commit: '^[0-9a-f]{{40}}$'\n    workflow: .github/workflows/release.yml\n"
+    );
+    // Pushes the image as signed/<name> and its referrers (tag schema) to Debian's registry.
+    let case = |name: &str, spoil: BundleSpoil, provenance_repo: &str| -> Result<String> {
+        let repo = format!("{}/signed/{name}", b.w.registry.addr);
+        let digest = fixtures::push_with_tdg(&b.image, "v1", &format!("{repo}:v1"))?;
+        let size =
+            std::fs::metadata(b.image.join("blobs/sha256").join(
+                fixtures::skopeo_digest(&format!("{repo}:v1"))?.trim_start_matches("sha256:"),
+            ))
+            .map_or(0, |m| m.len());
+        let about = match spoil {
+            BundleSpoil::OtherSubject => tdg::digest::Digest::of(b"another image"),
+            _ => digest.clone(),
+        };
+        let sig = pki.bundle(
+            &signer,
+            &statement(
+                &about,
+                &repo,
+                tdg::sign::bundle::COSIGN_SIGN_PREDICATE,
+                serde_json::json!({}),
+            ),
+            t,
+            spoil,
+        )?;
+        let prov = pki.bundle(
+            &builder,
+            &statement(
+                &about,
+                &repo,
+                tdg::sign::bundle::SLSA_PROVENANCE_V1,
+                github_provenance(
+                    provenance_repo,
+                    "refs/tags/v1.11.5",
+                    commit,
+                    ".github/workflows/release.yml",
+                ),
+            ),
+            t,
+            spoil,
+        )?;
+        let layout = b.tmp.path().join(format!("referrers-{name}"));
+        let tag = referrers_layout(&layout, &digest, size, &[sig, prov], true)?;
+        fixtures::push_with_tdg(&layout, &tag, &format!("{repo}:{tag}"))?;
+        let spec = world::write_spec(
+            b.tmp.path(),
+            name,
+            &format!(
+                "apiVersion: tdg/v1\nname: {name}\nimage: {repo}:v1\nexpect:\n  signature:\n{expect}"
+            ),
+        )?;
+        let root = pki.trusted_root.display().to_string();
+        let out = b.tdg.run([
+            "verify",
+            spec.to_str().context("utf-8")?,
+            "--trusted-root",
+            &root,
+        ])?;
+        Ok(format!(
+            "exit {}\n{}",
+            out.status.code().unwrap_or(-1),
+            super::cli::text(&out)
+        ))
+    };
+    let good = case("bundles-good", BundleSpoil::None, repo_url)?;
+    ensure!(
+        good.starts_with("exit 0")
+            && good.contains("ok   signature")
+            && good.contains("ok   provenance"),
+        "{good}"
+    );
+    // The bundle's evidence holds the referrers: re-judged offline, the verdict holds.
+    let evidence = b.tmp.path().join("bundle-evidence");
+    let spec = b.tmp.path().join("bundles-good.yaml");
+    let root = pki.trusted_root.display().to_string();
+    super::cli::expect_exit(
+        &b.tdg.run([
+            "verify",
+            spec.to_str().context("utf-8")?,
+            "--trusted-root",
+            &root,
+            "--evidence",
+            evidence.to_str().context("utf-8")?,
+        ])?,
+        0,
+    )?;
+    let text = super::cli::expect_exit(
+        &b.tdg.run([
+            "verify",
+            "--from-evidence",
+            evidence.to_str().context("utf-8")?,
+        ])?,
+        0,
+    )?;
+    ensure!(
+        text.contains("ok   provenance") && text.contains("matches the evidence"),
+        "{text}"
+    );
+    let out = case(
+        "bundles-fork",
+        BundleSpoil::None,
+        "https://github.com/a-fork/talos-cozystack-demo",
+    )?;
+    ensure!(
+        out.contains("ok   signature")
+            && out.contains("FAIL provenance")
+            && out.contains("repository is 'https://github.com/a-fork/talos-cozystack-demo', not 'https://github.com/urmanac/talos-cozystack-demo'"),
+        "{out}"
+    );
+    let out = case("bundles-other-subject", BundleSpoil::OtherSubject, repo_url)?;
+    fails(&out, "another subject", "its statement is about sha256:")?;
+    ensure!(out.contains("FAIL provenance"), "{out}");
+    let out = case("bundles-tampered", BundleSpoil::TamperedPayload, repo_url)?;
+    fails(&out, "tampered", "its log entry records another payload")?;
+    let out = case("bundles-bad-signature", BundleSpoil::BadSignature, repo_url)?;
+    fails(
+        &out,
+        "bad signature",
+        "its envelope signature does not verify",
+    )?;
+
+    // The referrers API of a server that has one: the same bundles, and no tag to fall back on.
+    let layout = b.tmp.path().join("served");
+    let image = fixtures::layout_image(
+        &layout,
+        "v1",
+        &[(
+            vec![E::dir("etc", 0o755), E::file("etc/release", "v1\n", 0o644)],
+            Compression::Gzip,
+        )],
+        "linux/arm64",
+        &Default::default(),
+        Flavor::Oci,
+    )?;
+    let size = std::fs::metadata(layout.join("blobs/sha256").join(image.hex()))?.len();
+    let sig = pki.bundle(
+        &signer,
+        &statement(
+            &image,
+            "served",
+            tdg::sign::bundle::COSIGN_SIGN_PREDICATE,
+            serde_json::json!({}),
+        ),
+        t,
+        BundleSpoil::None,
+    )?;
+    let prov = pki.bundle(
+        &builder,
+        &statement(
+            &image,
+            "served",
+            tdg::sign::bundle::SLSA_PROVENANCE_V1,
+            github_provenance(
+                repo_url,
+                "refs/tags/v1.11.5",
+                commit,
+                ".github/workflows/release.yml",
+            ),
+        ),
+        t,
+        BundleSpoil::None,
+    )?;
+    referrers_layout(&layout, &image, size, &[sig, prov], false)?;
+    let server = super::faults::Faulty::serving(Some(&layout))?;
+    let spec = world::write_spec(
+        b.tmp.path(),
+        "served",
+        &format!(
+            "apiVersion: tdg/v1\nname: served\nimage: {}/layout/img:v1\nexpect:\n  signature:\n{expect}",
+            server.host
+        ),
+    )?;
+    let root = pki.trusted_root.display().to_string();
+    let out = b.tdg.run([
+        "verify",
+        spec.to_str().context("utf-8")?,
+        "--trusted-root",
+        &root,
+    ])?;
+    let text = super::cli::expect_exit(&out, 0)?;
+    ensure!(text.contains("ok   provenance"), "{text}");
+    Ok(())
+}

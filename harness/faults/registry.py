@@ -12,11 +12,15 @@ Prints its port on stdout, then serves until killed. Standard library only.
   html-token        401 Bearer; the token endpoint answers a login page
   stalled-blob      a sound manifest and config; the layer stops half-way
   realm-elsewhere   401 Bearer with a plain-HTTP realm on another host
+  layout            a well-behaved registry over the OCI layout $TDG_FAULT_LAYOUT, with the
+                    OCI 1.1 referrers API (GET /v2/<name>/referrers/<digest>), which Debian's
+                    registry lacks
 """
 
 import hashlib
 import http.server
 import json
+import os
 import socketserver
 import sys
 import time
@@ -87,6 +91,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         fault = parts[2]
         if fault in ("endless-token", "html-token") and "Authorization" not in self.headers:
             return self.challenge(fault)
+        if fault == "layout":
+            return self.layout(parts)
         if fault == "realm-elsewhere":
             realm = 'Bearer realm="http://realm.example.invalid/token",service="x"'
             return self.answer(401, b"{}", extra=[("WWW-Authenticate", realm)])
@@ -139,6 +145,39 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 pass
             return
         self.answer(404, b'{"errors":[{"code":"NAME_UNKNOWN","message":"no such fault"}]}')
+
+
+    def layout(self, parts):
+        root = os.environ["TDG_FAULT_LAYOUT"]
+        blob = lambda d: os.path.join(root, "blobs", "sha256", d.split(":", 1)[1])
+        index = json.load(open(os.path.join(root, "index.json")))
+        kind, ref = parts[-2], parts[-1]
+        if kind == "manifests":
+            if not ref.startswith("sha256:"):
+                named = [m["digest"] for m in index["manifests"]
+                         if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == ref]
+                if not named:
+                    return self.answer(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}')
+                ref = named[0]
+            if not os.path.exists(blob(ref)):
+                return self.answer(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}')
+            body = open(blob(ref), "rb").read()
+            return self.answer(200, body, json.loads(body).get("mediaType", "application/json"))
+        if kind == "blobs":
+            if not os.path.exists(blob(ref)):
+                return self.answer(404, b'{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}')
+            return self.answer(200, open(blob(ref), "rb").read(), "application/octet-stream")
+        if kind == "referrers":
+            found = []
+            for m in index["manifests"]:
+                doc = json.load(open(blob(m["digest"])))
+                if doc.get("subject", {}).get("digest") == ref:
+                    found.append({"mediaType": doc["mediaType"], "digest": m["digest"], "size": m["size"],
+                                  "artifactType": doc.get("artifactType")})
+            body = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                               "manifests": found}).encode()
+            return self.answer(200, body, "application/vnd.oci.image.index.v1+json")
+        return self.answer(404, b"{}")
 
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):

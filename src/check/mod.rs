@@ -17,6 +17,7 @@
 //! | [`tree`] | `tree` |
 //! | [`boot`] | `boot::{reached,extensions,console}` |
 //! | [`signature`] | `signature` |
+//! | [`provenance`] | `provenance` |
 //!
 //! # Adding a check
 //!
@@ -37,6 +38,7 @@ pub mod initramfs;
 pub mod kernel;
 pub mod outcome;
 pub mod plan;
+pub mod provenance;
 pub mod report;
 pub mod signature;
 pub mod subject;

@@ -5,7 +5,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::{
-    boot, checksums, extension, files, image, initramfs, kernel, report, signature, tree, Planned,
+    boot, checksums, extension, files, image, initramfs, kernel, provenance, report, signature,
+    tree, Planned,
 };
 use crate::oci::platform::Platform;
 use crate::reference::ImageRef;
@@ -54,6 +55,7 @@ pub fn plan(spec: Spec, image: Option<ImageRef>, platform: Option<Platform>) -> 
     planned.extend(extension::plan(&spec));
     planned.extend(boot::plan(&spec, platform.as_ref()));
     planned.extend(signature::plan(&spec));
+    planned.extend(provenance::plan(&spec));
     let checks = planned
         .into_iter()
         .enumerate()

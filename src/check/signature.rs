@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::subject::{fail, Judged, Subject, Verdict};
 use super::{Kind, Planned};
-use crate::sign::{cosign, State};
+use crate::sign::{bundle, cosign, State};
 use crate::spec::{SignatureExpectation, Spec};
 
 pub const NAME: &str = "signature";
@@ -66,28 +66,77 @@ pub fn judge(expect: &SignatureExpectation, m: &crate::sign::Material) -> Judged
             (signer, shown)
         }
     };
-    if m.found.is_empty() {
+    let bundles: Vec<&crate::sign::Referred> = match expect {
+        // Bundles are keyless (Fulcio) here; a keyed expectation reads the .sig signatures.
+        SignatureExpectation::Key { .. } => Vec::new(),
+        SignatureExpectation::Keyless { .. } => m.bundles.iter().collect(),
+    };
+    if m.found.is_empty() && bundles.is_empty() {
         return fail(format!("no signature of {} ({})", m.subject, m.looked));
     }
     let mut why = Vec::new();
+    let mut verified = false;
     for (i, f) in m.found.iter().enumerate() {
         match cosign::verify(f, &signer, &m.subject, &m.root) {
-            Ok(_) if crate::sign::root_is_stale(&m.root, std::time::SystemTime::now()) => {
-                return Err(Verdict::Warn(format!(
-                        "verified with {}, which is over a year old; pass --trusted-root with a current trusted_root.json",
-                        m.root.origin
-                    )));
-            }
-            Ok(_) => return Ok(()),
+            Ok(_) => verified = true,
             Err(e) => why.push(format!(
                 "signature {} (layer {}): {e}",
                 i + 1,
                 f.layer.digest.short()
             )),
         }
+        if verified {
+            break;
+        }
     }
-    fail(format!(
-        "no signature verifies for {by}: {}",
-        why.join("; ")
-    ))
+    if let (
+        false,
+        cosign::Signer::Keyless {
+            identity,
+            shown,
+            issuer,
+        },
+    ) = (verified, &signer)
+    {
+        let policy = bundle::Policy {
+            identity: *identity,
+            shown,
+            issuer,
+        };
+        for b in &bundles {
+            match bundle::verify(&b.bundle, &m.subject, &policy, &m.root) {
+                Ok(st) if st.predicate_type == bundle::COSIGN_SIGN_PREDICATE => {
+                    verified = true;
+                    break;
+                }
+                // An attestation of something else (provenance) is not a signature.
+                Ok(_) => {}
+                Err(e) => why.push(format!(
+                    "bundle {}: {e}",
+                    &b.referrer.digest[..19.min(b.referrer.digest.len())]
+                )),
+            }
+        }
+    }
+    if !verified {
+        if why.is_empty() {
+            return fail(format!("no signature of {} ({})", m.subject, m.looked));
+        }
+        return fail(format!(
+            "no signature verifies for {by}: {}",
+            why.join("; ")
+        ));
+    }
+    stale(m)
+}
+
+/// A pass, with a warning when the embedded trusted root is over a year old.
+pub(super) fn stale(m: &crate::sign::Material) -> Judged {
+    if crate::sign::root_is_stale(&m.root, std::time::SystemTime::now()) {
+        return Err(Verdict::Warn(format!(
+            "verified with {}, which is over a year old; pass --trusted-root with a current trusted_root.json",
+            m.root.origin
+        )));
+    }
+    Ok(())
 }

@@ -104,6 +104,28 @@ impl Source {
         }
     }
 
+    /// The manifests that name `subject` as their subject: the registry's referrers (API, or
+    /// the tag-schema fallback), or, in a layout, the index under the tag `sha256-<hex>`.
+    pub async fn referrers(&self, subject: &Digest) -> Result<Vec<super::registry::Referrer>> {
+        match self {
+            Source::Registry(r) => r.referrers(subject).await,
+            Source::Layout(_) => {
+                let tag = format!("sha256-{}", subject.hex());
+                let Some(bytes) = self.tagged(&tag).await? else {
+                    return Ok(Vec::new());
+                };
+                #[derive(serde::Deserialize)]
+                struct Index {
+                    #[serde(default)]
+                    manifests: Vec<super::registry::Referrer>,
+                }
+                let index: Index = serde_json::from_slice(&bytes)
+                    .with_context(|| format!("{}: {tag} is not an image index", self.describe()))?;
+                Ok(index.manifests)
+            }
+        }
+    }
+
     /// A small blob (a signature payload) read whole, at most `cap` bytes, digest-checked.
     pub async fn small_blob(
         &self,

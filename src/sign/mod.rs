@@ -1,12 +1,12 @@
 //! Who made an image: signatures found beside it, verified offline against a Sigstore trusted
 //! root. The pull stage fetches the material ([`Material`]); the `signature` check judges it.
 //!
-//! What is verified today: cosign keyed signatures (`expect.signature.key`), stored under the
-//! `sha256-<hex>.sig` tag, each with its Rekor v1 entry (SET, and the entry's body matched to
-//! the signature, key and payload). Keyless (Fulcio) signatures, Sigstore bundles in OCI 1.1
-//! referrers and provenance attestations are not verified yet, and a spec asking for them is
-//! refused when it is read.
+//! Verified: cosign signatures stored under the `sha256-<hex>.sig` tag, keyed or keyless, each
+//! with its Rekor v1 entry ([`cosign`], [`rekor`], [`fulcio`]); and Sigstore bundles found as
+//! OCI 1.1 referrers, holding DSSE envelopes: cosign 3's signatures and build-provenance
+//! attestations ([`bundle`]).
 
+pub mod bundle;
 pub mod cosign;
 pub mod fulcio;
 pub mod rekor;
@@ -21,8 +21,20 @@ pub struct Material {
     /// Where tdg looked, for a failure that found nothing.
     pub looked: String,
     pub found: Vec<cosign::Found>,
+    /// Sigstore bundles among the image's referrers.
+    pub bundles: Vec<Referred>,
     /// The digest the signatures must sign: what the reference resolved to.
     pub subject: crate::digest::Digest,
+}
+
+/// A Sigstore bundle found as a referrer: the referrer's descriptor and manifest, and the
+/// bundle it holds.
+#[derive(Debug, Clone)]
+pub struct Referred {
+    pub referrer: crate::oci::registry::Referrer,
+    pub manifest: Vec<u8>,
+    pub layer: crate::oci::manifest::Descriptor,
+    pub bundle: Vec<u8>,
 }
 
 /// Whether signatures were fetched for the spec's checks.

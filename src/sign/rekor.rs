@@ -47,6 +47,14 @@ pub fn verify(
     signed: &Signed<'_>,
     root: &TrustedRoot,
 ) -> Result<i64, String> {
+    let time = verify_set(bundle, root)?;
+    hashedrekord_body(&bundle.payload.body, signed)?;
+    Ok(time)
+}
+
+/// The SET: the log is in the trusted root, valid at the entry's time, and its key signed the
+/// entry. Returns the integrated time.
+pub fn verify_set(bundle: &RekorBundle, root: &TrustedRoot) -> Result<i64, String> {
     let p = &bundle.payload;
     let log = root.log(&p.log_id).ok_or_else(|| {
         format!(
@@ -87,10 +95,14 @@ pub fn verify(
             log.base_url
         )
     })?;
+    Ok(p.integrated_time)
+}
 
-    // The entry must be this signature over this payload by this key.
+/// A `hashedrekord` body must be this signature over this payload by this key.
+fn hashedrekord_body(body: &str, signed: &Signed<'_>) -> Result<(), String> {
+    let b64 = base64::engine::general_purpose::STANDARD;
     let body = b64
-        .decode(&p.body)
+        .decode(body)
         .map_err(|e| format!("its Rekor entry's body is not base64: {e}"))?;
     let entry: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| format!("its Rekor entry's body is not JSON: {e}"))?;
@@ -121,7 +133,7 @@ pub fn verify(
     if key_pem != signed.recorded {
         return Err("its Rekor entry records another public key or certificate".into());
     }
-    Ok(p.integrated_time)
+    Ok(())
 }
 
 /// Verifies an ASN.1 DER ECDSA P-256 signature over SHA-256 of `message`.

@@ -9,8 +9,8 @@ use super::model::{self, FileType};
 use super::{
     BaseSource, BootExpectation, Build, ChecksumsExpectation, Expectations,
     ExtensionImageExpectation, FileExpectation, GoldenFile, InitramfsExpectation, KeyMatch,
-    Redaction, ReportExpectation, ReportGolden, SignatureExpectation, SizeBounds, Spec,
-    TreeExpectation, UkiExpectation, ValueMatch,
+    ProvenanceExpectation, Redaction, ReportExpectation, ReportGolden, SignatureExpectation,
+    SizeBounds, Spec, TreeExpectation, UkiExpectation, ValueMatch,
 };
 use crate::digest::Digest;
 use crate::oci::platform::Platform;
@@ -427,6 +427,11 @@ impl Validator<'_> {
             .as_ref()
             .map(|s| self.signature(s))
             .transpose()?;
+        let provenance = e
+            .provenance
+            .as_ref()
+            .map(|p| self.provenance(p))
+            .transpose()?;
         let exp = Expectations {
             platforms,
             labels,
@@ -436,6 +441,7 @@ impl Validator<'_> {
             tree,
             boot,
             signature,
+            provenance,
         };
         if exp.platforms.is_none()
             && exp.labels.is_empty()
@@ -445,10 +451,58 @@ impl Validator<'_> {
             && exp.tree.is_none()
             && exp.boot.is_none()
             && exp.signature.is_none()
+            && exp.provenance.is_none()
         {
             return Err(self.err(&raw.referenced, "the spec checks nothing: give expect at least one of platforms, labels, files, absent, extension"));
         }
         Ok(exp)
+    }
+
+    fn provenance(
+        &self,
+        p: &Spanned<model::ProvenanceExpect>,
+    ) -> Result<ProvenanceExpectation, LocatedError> {
+        let (v, at) = (&p.value, &p.referenced);
+        let m = |what: &str, s: &str| {
+            ValueMatch::parse(s).map_err(|e| self.err(at, format!("provenance.{what}: {e}")))
+        };
+        // Where GitHub's build type (actions.github.io/buildtypes/workflow/v1) puts each fact.
+        let mut fields = Vec::new();
+        for (what, pointer, value) in [
+            (
+                "repository",
+                "/buildDefinition/externalParameters/workflow/repository",
+                &v.repository,
+            ),
+            (
+                "ref",
+                "/buildDefinition/externalParameters/workflow/ref",
+                &v.r#ref,
+            ),
+            (
+                "commit",
+                "/buildDefinition/resolvedDependencies/0/digest/gitCommit",
+                &v.commit,
+            ),
+            (
+                "workflow",
+                "/buildDefinition/externalParameters/workflow/path",
+                &v.workflow,
+            ),
+            ("builder_id", "/runDetails/builder/id", &v.builder_id),
+        ] {
+            if let Some(s) = value {
+                fields.push((what, pointer, m(what, s)?));
+            }
+        }
+        Ok(ProvenanceExpectation {
+            identity: m("identity", &v.identity)?,
+            issuer: v
+                .issuer
+                .clone()
+                .unwrap_or_else(|| super::GITHUB_ACTIONS_ISSUER.to_string()),
+            fields,
+        })
     }
 
     fn signature(

@@ -98,7 +98,20 @@ pub struct Expectations {
     pub tree: Option<TreeExpectation>,
     pub boot: Option<BootExpectation>,
     pub signature: Option<SignatureExpectation>,
+    pub provenance: Option<ProvenanceExpectation>,
 }
+
+/// The validated `expect.provenance`.
+#[derive(Debug, Clone)]
+pub struct ProvenanceExpectation {
+    pub identity: ValueMatch,
+    pub issuer: String,
+    /// (what, JSON pointer into the predicate, expected value).
+    pub fields: Vec<(&'static str, &'static str, ValueMatch)>,
+}
+
+/// GitHub Actions' OIDC issuer, the default for `expect.provenance`.
+pub const GITHUB_ACTIONS_ISSUER: &str = "https://token.actions.githubusercontent.com";
 
 /// The validated `expect.signature`: a cosign public key, or a keyless signer.
 #[derive(Debug, Clone)]

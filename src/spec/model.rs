@@ -206,6 +206,37 @@ pub struct Expect {
     #[serde(default)]
     #[schemars(with = "Option<SignatureExpect>")]
     pub signature: Option<Spanned<SignatureExpect>>,
+    /// A SLSA provenance v1 attestation (GitHub's `attest-build-provenance`) among the image's
+    /// referrers verifies, and says what built it.
+    #[serde(default)]
+    #[schemars(with = "Option<ProvenanceExpect>")]
+    pub provenance: Option<Spanned<ProvenanceExpect>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProvenanceExpect {
+    /// Who signed the attestation: the certificate's SAN (GitHub: the workflow's URL at its
+    /// ref), exactly or as a `^...$` regex.
+    pub identity: String,
+    /// The OIDC issuer (default: GitHub Actions', `https://token.actions.githubusercontent.com`).
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// The source repository (`buildDefinition.externalParameters.workflow.repository`).
+    #[serde(default)]
+    pub repository: Option<String>,
+    /// The ref built (`…workflow.ref`, `refs/tags/v1.11.5`).
+    #[serde(default)]
+    pub r#ref: Option<String>,
+    /// The commit built (`resolvedDependencies[0].digest.gitCommit`).
+    #[serde(default)]
+    pub commit: Option<String>,
+    /// The workflow file (`…workflow.path`, `.github/workflows/release.yml`).
+    #[serde(default)]
+    pub workflow: Option<String>,
+    /// The builder (`runDetails.builder.id`).
+    #[serde(default)]
+    pub builder_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -1,0 +1,347 @@
+//! Sigstore bundles (protobuf-specs `sigstore_bundle.proto`, v0.1–v0.3, JSON) holding a DSSE
+//! envelope: cosign 3's image signatures (an in-toto statement of predicate
+//! `https://sigstore.dev/cosign/sign/v1`) and GitHub's build-provenance attestations (SLSA
+//! provenance v1), stored as OCI 1.1 referrers of the image. Verified offline, as
+//! sigstore-go's verifier does for these: the Rekor v1 entry (its SET, and a `dsse` body that
+//! records this envelope's payload, signature and certificate), the certificate chained at the
+//! entry's time to the trusted root with the identity and issuer asked for, the DSSE signature
+//! over the pre-authentication encoding, and the statement's subject.
+
+use base64::Engine as _;
+use serde::Deserialize;
+
+use super::fulcio::{self, Cert};
+use super::rekor::{self, RekorBundle, RekorPayload};
+use super::trusted_root::TrustedRoot;
+use crate::digest::Digest;
+
+pub const BUNDLE_MEDIA_TYPE_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
+/// cosign 3's predicate for an image signature (`pkg/types` `CosignSignPredicateType`).
+pub const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+pub const SLSA_PROVENANCE_V1: &str = "https://slsa.dev/provenance/v1";
+const IN_TOTO_PAYLOAD: &str = "application/vnd.in-toto+json";
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BundleJson {
+    media_type: String,
+    verification_material: Material,
+    #[serde(default)]
+    dsse_envelope: Option<Envelope>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Material {
+    #[serde(default)]
+    certificate: Option<Raw>,
+    #[serde(default)]
+    x509_certificate_chain: Option<Chain>,
+    #[serde(default)]
+    tlog_entries: Vec<TlogEntry>,
+}
+
+#[derive(Deserialize)]
+struct Chain {
+    certificates: Vec<Raw>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Raw {
+    raw_bytes: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TlogEntry {
+    log_index: StringInt,
+    log_id: LogId,
+    integrated_time: StringInt,
+    #[serde(default)]
+    inclusion_promise: Option<Promise>,
+    canonicalized_body: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LogId {
+    key_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Promise {
+    signed_entry_timestamp: String,
+}
+
+/// protobuf-json writes 64-bit integers as strings.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StringInt {
+    S(String),
+    N(i64),
+}
+
+impl StringInt {
+    fn get(&self) -> Result<i64, String> {
+        match self {
+            StringInt::S(s) => s.parse().map_err(|_| format!("{s:?} is not an integer")),
+            StringInt::N(n) => Ok(*n),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope {
+    payload: String,
+    payload_type: String,
+    signatures: Vec<EnvelopeSignature>,
+}
+
+#[derive(Deserialize)]
+struct EnvelopeSignature {
+    sig: String,
+}
+
+/// An in-toto statement that verified.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    pub predicate_type: String,
+    pub predicate: serde_json::Value,
+    /// When the log recorded it (Unix seconds).
+    pub logged_at: i64,
+}
+
+/// Who must have made the bundle.
+pub struct Policy<'a> {
+    pub identity: &'a dyn Fn(&str) -> bool,
+    pub shown: &'a str,
+    pub issuer: &'a str,
+}
+
+/// DSSE's pre-authentication encoding (secure-systems-lab/dsse `protocol.md`).
+pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "DSSEv1 {} {} {} ",
+        payload_type.len(),
+        payload_type,
+        payload.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Verifies a bundle for `subject`; `Ok` with its statement, or the step that failed.
+pub fn verify(
+    bytes: &[u8],
+    subject: &Digest,
+    policy: &Policy<'_>,
+    root: &TrustedRoot,
+) -> Result<Statement, String> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let bundle: BundleJson =
+        serde_json::from_slice(bytes).map_err(|e| format!("it is not a Sigstore bundle: {e}"))?;
+    if !bundle.media_type.starts_with(BUNDLE_MEDIA_TYPE_PREFIX) {
+        return Err(format!(
+            "its media type {:?} is not a Sigstore bundle's",
+            bundle.media_type
+        ));
+    }
+    let env = bundle
+        .dsse_envelope
+        .ok_or("it holds a message signature, not a DSSE envelope; tdg reads DSSE bundles")?;
+    let m = bundle.verification_material;
+    let cert_b64 = match (&m.certificate, &m.x509_certificate_chain) {
+        (Some(c), _) => &c.raw_bytes,
+        (None, Some(chain)) if !chain.certificates.is_empty() => &chain.certificates[0].raw_bytes,
+        _ => {
+            return Err(
+                "it has no signing certificate (a keyed bundle; tdg reads keyless ones)".into(),
+            )
+        }
+    };
+    let cert = Cert::from_der(
+        b64.decode(cert_b64)
+            .map_err(|e| format!("its certificate: {e}"))?,
+    )?;
+    let [sig] = env.signatures.as_slice() else {
+        return Err(format!(
+            "its envelope has {} signatures, not one",
+            env.signatures.len()
+        ));
+    };
+    let payload = b64
+        .decode(&env.payload)
+        .map_err(|e| format!("its payload: {e}"))?;
+    let sig_bytes = b64
+        .decode(&sig.sig)
+        .map_err(|e| format!("its signature: {e}"))?;
+
+    // 1. The log entry: its SET, and a dsse body recording this payload, signature and cert.
+    let entry = m
+        .tlog_entries
+        .first()
+        .ok_or("it has no transparency-log entry")?;
+    let promise = entry
+        .inclusion_promise
+        .as_ref()
+        .ok_or("its log entry has no signed entry timestamp (inclusion promise)")?;
+    let log_id = hex::encode(
+        b64.decode(&entry.log_id.key_id)
+            .map_err(|e| format!("its log ID: {e}"))?,
+    );
+    let rekor = RekorBundle {
+        set: promise.signed_entry_timestamp.clone(),
+        payload: RekorPayload {
+            body: entry.canonicalized_body.clone(),
+            integrated_time: entry.integrated_time.get()?,
+            log_index: entry.log_index.get()?,
+            log_id,
+        },
+    };
+    let logged_at = rekor::verify_set(&rekor, root)?;
+    dsse_body(&rekor.payload.body, &payload, &sig.sig, &cert)?;
+
+    // 2. The certificate, at the entry's time, for whom the policy asks.
+    fulcio::verify_chain(&cert, root, logged_at)?;
+    let ids = cert.identities();
+    if !ids.iter().any(|i| (policy.identity)(i)) {
+        return Err(format!(
+            "its certificate is for {}, not {}",
+            if ids.is_empty() {
+                "no identity".into()
+            } else {
+                ids.join(", ")
+            },
+            policy.shown
+        ));
+    }
+    match cert.issuer() {
+        Some(i) if i == policy.issuer => {}
+        Some(i) => {
+            return Err(format!(
+                "its certificate was issued through {i}, not {}",
+                policy.issuer
+            ))
+        }
+        None => return Err("its certificate names no OIDC issuer".into()),
+    }
+
+    // 3. The envelope's signature over the PAE.
+    if env.payload_type != IN_TOTO_PAYLOAD {
+        return Err(format!(
+            "its payload is {:?}, not an in-toto statement",
+            env.payload_type
+        ));
+    }
+    let hash = <sha2::Sha256 as sha2::Digest>::digest(pae(&env.payload_type, &payload));
+    fulcio::verify_prehash(&cert.spki(), &hash, &sig_bytes)
+        .map_err(|e| format!("its envelope signature does not verify with the certificate: {e}"))?;
+
+    // 4. The statement is about this image.
+    let st: serde_json::Value =
+        serde_json::from_slice(&payload).map_err(|e| format!("its statement is not JSON: {e}"))?;
+    let about = st["subject"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|s| s["digest"]["sha256"] == subject.hex());
+    if !about {
+        let named: Vec<String> = st["subject"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| {
+                s["digest"]["sha256"]
+                    .as_str()
+                    .map(|d| format!("sha256:{d}"))
+            })
+            .collect();
+        return Err(format!(
+            "its statement is about {}, not this image's {subject}",
+            if named.is_empty() {
+                "nothing".into()
+            } else {
+                named.join(", ")
+            }
+        ));
+    }
+    Ok(Statement {
+        predicate_type: st["predicateType"].as_str().unwrap_or_default().to_string(),
+        predicate: st["predicate"].clone(),
+        logged_at,
+    })
+}
+
+/// The Rekor `dsse` v0.0.1 body must record this payload's hash, this signature and this
+/// certificate (rekor `pkg/types/dsse/v0.0.1`).
+fn dsse_body(body_b64: &str, payload: &[u8], sig_b64: &str, cert: &Cert) -> Result<(), String> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let body: serde_json::Value = b64
+        .decode(body_b64)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or("its log entry's body is not base64 JSON")?;
+    if body["kind"] != "dsse" {
+        return Err(format!(
+            "its log entry is a {}, not a dsse entry",
+            body["kind"]
+        ));
+    }
+    let spec = &body["spec"];
+    if spec["payloadHash"]["algorithm"] != "sha256"
+        || spec["payloadHash"]["value"] != Digest::of(payload).hex()
+    {
+        return Err("its log entry records another payload".into());
+    }
+    let recorded = spec["signatures"]
+        .as_array()
+        .and_then(|s| s.first())
+        .ok_or("its log entry records no signature")?;
+    if recorded["signature"] != sig_b64 {
+        return Err("its log entry records another signature".into());
+    }
+    let verifier = recorded["verifier"]
+        .as_str()
+        .and_then(|v| b64.decode(v).ok())
+        .and_then(|pem| rekor::pem_der(&pem))
+        .ok_or("its log entry records no readable certificate")?;
+    if verifier != cert.der {
+        return Err("its log entry records another certificate".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pae_is_the_dsse_protocols_encoding() {
+        // secure-systems-lab/dsse protocol.md's example.
+        assert_eq!(
+            pae("http://example.com/HelloWorld", b"hello world"),
+            b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+        );
+    }
+
+    #[test]
+    fn a_bundle_without_an_envelope_or_a_log_entry_says_which_step_failed() {
+        let root = TrustedRoot::production();
+        let any = |_: &str| true;
+        let policy = Policy {
+            identity: &any,
+            shown: "anyone",
+            issuer: "https://accounts.google.com",
+        };
+        let subject = Digest::of(b"image");
+        let e = verify(b"{}", &subject, &policy, &root).unwrap_err();
+        assert!(e.contains("not a Sigstore bundle"), "{e}");
+        let message = br#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","verificationMaterial":{"tlogEntries":[]},"messageSignature":{}}"#;
+        let e = verify(message, &subject, &policy, &root).unwrap_err();
+        assert!(e.contains("not a DSSE envelope"), "{e}");
+    }
+}
