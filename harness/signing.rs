@@ -114,6 +114,9 @@ pub struct Pki {
     pub fulcio: Ca,
     /// A CA the trusted root does not name.
     pub rogue_ca: Ca,
+    /// A timestamp authority the trusted root names, and one it does not.
+    pub tsa: Tsa,
+    pub rogue_tsa: Tsa,
 }
 
 /// A root (P-384, self-signed) and an intermediate (P-384) CA, as Fulcio's chain is.
@@ -268,6 +271,107 @@ impl Ca {
     }
 }
 
+/// A timestamp authority: a leaf for time stamping under its own CA, and the `openssl ts`
+/// configuration that answers requests with it.
+pub struct Tsa {
+    pub ca: Ca,
+    pub leaf_pem: PathBuf,
+    config: PathBuf,
+    dir: PathBuf,
+}
+
+impl Tsa {
+    fn new(dir: &Path, name: &str) -> Result<Self> {
+        let ca = Ca::new(dir, name)?;
+        let key = Key::new(dir, &format!("{name}-leaf"))?;
+        let ext = dir.join(format!("{name}-leaf.cnf"));
+        std::fs::write(
+            &ext,
+            "basicConstraints=critical,CA:false\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=critical,timeStamping\n",
+        )?;
+        let leaf_pem = dir.join(format!("{name}-leaf.pem"));
+        ca.issue(
+            &key,
+            &format!("/O=tdg.test/CN={name}"),
+            &ext,
+            &ca.intermediate_pem,
+            &ca.intermediate,
+            3650,
+            &leaf_pem,
+        )?;
+        let chain = dir.join(format!("{name}-chain.pem"));
+        std::fs::write(
+            &chain,
+            [
+                std::fs::read_to_string(&ca.intermediate_pem)?,
+                std::fs::read_to_string(&ca.root_pem)?,
+            ]
+            .concat(),
+        )?;
+        let serial = dir.join(format!("{name}-serial"));
+        std::fs::write(&serial, "01\n")?;
+        let config = dir.join(format!("{name}-tsa.cnf"));
+        std::fs::write(
+            &config,
+            format!(
+                "[ tsa ]\ndefault_tsa = tsa_config\n[ tsa_config ]\nserial = {}\ncrypto_device = builtin\nsigner_cert = {}\ncerts = {}\nsigner_key = {}\nsigner_digest = sha256\ndefault_policy = 1.2.3.4.1\ndigests = sha256\naccuracy = secs:1\nordering = yes\ntsa_name = no\ness_cert_id_chain = no\ness_cert_id_alg = sha256\n",
+                serial.display(),
+                leaf_pem.display(),
+                chain.display(),
+                key.private.display()
+            ),
+        )?;
+        Ok(Tsa {
+            ca,
+            leaf_pem,
+            config,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// An RFC 3161 time-stamp token (DER) over `data`, made by `openssl ts -reply`.
+    pub fn stamp(&self, data: &[u8]) -> Result<Vec<u8>> {
+        let query = self.dir.join("query.tsq");
+        let token = self.dir.join("token.der");
+        openssl(
+            &[
+                "ts",
+                "-query",
+                "-digest",
+                Digest::of(data).hex(),
+                "-sha256",
+                "-cert",
+                "-out",
+                query.to_str().context("utf-8")?,
+            ],
+            b"",
+        )?;
+        openssl(
+            &[
+                "ts",
+                "-reply",
+                "-config",
+                self.config.to_str().context("utf-8")?,
+                "-queryfile",
+                query.to_str().context("utf-8")?,
+                "-token_out",
+                "-out",
+                token.to_str().context("utf-8")?,
+            ],
+            b"",
+        )?;
+        Ok(std::fs::read(&token)?)
+    }
+
+    fn chain_der(&self) -> Result<Vec<Vec<u8>>> {
+        Ok(vec![
+            der_of(&self.leaf_pem)?,
+            der_of(&self.ca.intermediate_pem)?,
+            der_of(&self.ca.root_pem)?,
+        ])
+    }
+}
+
 /// A keyless signer: an ephemeral key and its certificate.
 pub struct Leaf {
     pub key: Key,
@@ -303,6 +407,7 @@ impl Pki {
         std::fs::create_dir_all(dir)?;
         let rekor = Key::new(dir, "rekor")?;
         let fulcio = Ca::new(dir, "fulcio")?;
+        let tsa = Tsa::new(dir, "tsa")?;
         let trusted_root = dir.join("trusted_root.json");
         std::fs::write(
             &trusted_root,
@@ -328,11 +433,19 @@ impl Pki {
                     "validFor": {"start": "2020-01-01T00:00:00Z"}
                 }],
                 "ctlogs": [],
-                "timestampAuthorities": []
+                "timestampAuthorities": [{
+                    "subject": {"organization": "tdg.test", "commonName": "tsa"},
+                    "uri": "https://tsa.tdg.test",
+                    "certChain": {"certificates": tsa.chain_der()?.iter().map(|d| json!({"rawBytes": B64.encode(d)})).collect::<Vec<_>>()},
+                    "validFor": {"start": "2020-01-01T00:00:00Z"}
+                }]
             }))?,
         )?;
         let rogue_ca = Ca::new(dir, "rogue-ca")?;
+        let rogue_tsa = Tsa::new(dir, "rogue-tsa")?;
         Ok(Pki {
+            tsa,
+            rogue_tsa,
             fulcio,
             rogue_ca,
             signer: Key::new(dir, "signer")?,
@@ -462,6 +575,12 @@ pub enum BundleSpoil {
     TamperedPayload,
     /// The envelope's signature is over other bytes; the log entry records it faithfully.
     BadSignature,
+    /// No log entry: only an RFC 3161 timestamp from the trusted TSA says when.
+    TimestampOnly,
+    /// No log entry, and the timestamp is from a TSA the trusted root does not name.
+    UntrustedTimestamp,
+    /// No log entry, and the timestamp is over other bytes than the signature.
+    TimestampOfOtherBytes,
 }
 
 impl Pki {
@@ -513,19 +632,36 @@ impl Pki {
             _ => payload,
         };
         let cert_der = der_of(&leaf.pem)?;
+        let sig_bytes = B64.decode(&sig_b64)?;
+        let (tlog, stamp) = match spoil {
+            BundleSpoil::TimestampOnly => (false, Some(self.tsa.stamp(&sig_bytes)?)),
+            BundleSpoil::UntrustedTimestamp => (false, Some(self.rogue_tsa.stamp(&sig_bytes)?)),
+            BundleSpoil::TimestampOfOtherBytes => (false, Some(self.tsa.stamp(b"other bytes")?)),
+            _ => (true, None),
+        };
+        let entries = if tlog {
+            json!([{
+                "logIndex": index.to_string(),
+                "logId": {"keyId": B64.encode(hex::decode(self.rekor.log_id())?)},
+                "kindVersion": {"kind": "dsse", "version": "0.0.1"},
+                "integratedTime": logged_at.to_string(),
+                "inclusionPromise": {"signedEntryTimestamp": B64.encode(set)},
+                "canonicalizedBody": body_b64
+            }])
+        } else {
+            json!([])
+        };
+        let mut material = json!({
+            "certificate": {"rawBytes": B64.encode(cert_der)},
+            "tlogEntries": entries
+        });
+        if let Some(token) = stamp {
+            material["timestampVerificationData"] =
+                json!({"rfc3161Timestamps": [{"signedTimestamp": B64.encode(token)}]});
+        }
         Ok(serde_json::to_vec(&json!({
             "mediaType": BUNDLE_V03,
-            "verificationMaterial": {
-                "certificate": {"rawBytes": B64.encode(cert_der)},
-                "tlogEntries": [{
-                    "logIndex": index.to_string(),
-                    "logId": {"keyId": B64.encode(hex::decode(self.rekor.log_id())?)},
-                    "kindVersion": {"kind": "dsse", "version": "0.0.1"},
-                    "integratedTime": logged_at.to_string(),
-                    "inclusionPromise": {"signedEntryTimestamp": B64.encode(set)},
-                    "canonicalizedBody": body_b64
-                }]
-            },
+            "verificationMaterial": material,
             "dsseEnvelope": {
                 "payload": B64.encode(&payload),
                 "payloadType": payload_type,

@@ -617,6 +617,33 @@ pub fn bundles_in_referrers_verify_signatures_and_provenance() -> Result<()> {
         "bad signature",
         "its envelope signature does not verify",
     )?;
+    // RFC 3161 timestamps from openssl's TSA: one from the trusted TSA stands in for the log
+    // entry; one from another TSA, or over other bytes, does not.
+    let out = case("bundles-tsa", BundleSpoil::TimestampOnly, repo_url)?;
+    ensure!(
+        out.starts_with("exit 0") && out.contains("ok   provenance"),
+        "{out}"
+    );
+    let out = case(
+        "bundles-rogue-tsa",
+        BundleSpoil::UntrustedTimestamp,
+        repo_url,
+    )?;
+    fails(
+        &out,
+        "an untrusted TSA",
+        "its timestamp is not signed by a timestamp authority",
+    )?;
+    let out = case(
+        "bundles-tsa-other",
+        BundleSpoil::TimestampOfOtherBytes,
+        repo_url,
+    )?;
+    fails(
+        &out,
+        "a timestamp of other bytes",
+        "its timestamp is for other bytes than the signature",
+    )?;
 
     // The referrers API of a server that has one: the same bundles, and no tag to fall back on.
     let layout = b.tmp.path().join("served");

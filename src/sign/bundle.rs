@@ -39,6 +39,21 @@ struct Material {
     x509_certificate_chain: Option<Chain>,
     #[serde(default)]
     tlog_entries: Vec<TlogEntry>,
+    #[serde(default)]
+    timestamp_verification_data: Option<TimestampData>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TimestampData {
+    #[serde(default)]
+    rfc3161_timestamps: Vec<SignedTimestamp>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SignedTimestamp {
+    signed_timestamp: String,
 }
 
 #[derive(Deserialize)]
@@ -180,33 +195,49 @@ pub fn verify(
         .decode(&sig.sig)
         .map_err(|e| format!("its signature: {e}"))?;
 
-    // 1. The log entry: its SET, and a dsse body recording this payload, signature and cert.
-    let entry = m
-        .tlog_entries
-        .first()
-        .ok_or("it has no transparency-log entry")?;
-    let promise = entry
-        .inclusion_promise
-        .as_ref()
-        .ok_or("its log entry has no signed entry timestamp (inclusion promise)")?;
-    let log_id = hex::encode(
-        b64.decode(&entry.log_id.key_id)
-            .map_err(|e| format!("its log ID: {e}"))?,
-    );
-    let rekor = RekorBundle {
-        set: promise.signed_entry_timestamp.clone(),
-        payload: RekorPayload {
-            body: entry.canonicalized_body.clone(),
-            integrated_time: entry.integrated_time.get()?,
-            log_index: entry.log_index.get()?,
-            log_id,
-        },
+    // 1. When it was signed: each RFC 3161 timestamp from an authority of the trusted root,
+    // and the log entry (its SET, and a dsse body recording this payload, signature and
+    // certificate). At least one; every one present must verify.
+    let mut times = Vec::new();
+    for t in m
+        .timestamp_verification_data
+        .iter()
+        .flat_map(|d| &d.rfc3161_timestamps)
+    {
+        let token = b64
+            .decode(&t.signed_timestamp)
+            .map_err(|e| format!("its timestamp: {e}"))?;
+        times.push(super::timestamp::verify(&token, &sig_bytes, root)?.0);
+    }
+    for entry in &m.tlog_entries {
+        let promise = entry
+            .inclusion_promise
+            .as_ref()
+            .ok_or("its log entry has no signed entry timestamp (inclusion promise)")?;
+        let log_id = hex::encode(
+            b64.decode(&entry.log_id.key_id)
+                .map_err(|e| format!("its log ID: {e}"))?,
+        );
+        let rekor = RekorBundle {
+            set: promise.signed_entry_timestamp.clone(),
+            payload: RekorPayload {
+                body: entry.canonicalized_body.clone(),
+                integrated_time: entry.integrated_time.get()?,
+                log_index: entry.log_index.get()?,
+                log_id,
+            },
+        };
+        times.push(rekor::verify_set(&rekor, root)?);
+        dsse_body(&rekor.payload.body, &payload, &sig.sig, &cert)?;
+    }
+    let Some(&logged_at) = times.last() else {
+        return Err("it has neither a transparency-log entry nor a timestamp".into());
     };
-    let logged_at = rekor::verify_set(&rekor, root)?;
-    dsse_body(&rekor.payload.body, &payload, &sig.sig, &cert)?;
 
-    // 2. The certificate, at the entry's time, for whom the policy asks.
-    fulcio::verify_chain(&cert, root, logged_at)?;
+    // 2. The certificate, at every verified time, for whom the policy asks.
+    for &t in &times {
+        fulcio::verify_chain(&cert, root, t)?;
+    }
     let ids = cert.identities();
     if !ids.iter().any(|i| (policy.identity)(i)) {
         return Err(format!(

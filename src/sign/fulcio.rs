@@ -100,9 +100,13 @@ impl Cert {
     }
 
     fn for_code_signing(&self) -> bool {
+        self.has_ext_key_usage(CODE_SIGNING)
+    }
+
+    pub fn has_ext_key_usage(&self, oid: ObjectIdentifier) -> bool {
         self.extension(EXT_KEY_USAGE)
             .and_then(|b| ExtendedKeyUsage::from_der(b).ok())
-            .is_some_and(|u| u.0.contains(&CODE_SIGNING))
+            .is_some_and(|u| u.0.contains(&oid))
     }
 
     /// Whether `issuer`'s key signed this certificate.
@@ -146,6 +150,25 @@ pub fn verify_prehash(spki: &[u8], hash: &[u8], der_sig: &[u8]) -> Result<(), St
     Err("the issuer's key is not ECDSA P-256 or P-384".into())
 }
 
+/// A chain, issuer after issued, up to a self-signed root: each signed by the next, each
+/// issuer a CA, every one valid at `t`.
+pub fn verify_issued(chain: &[Cert], t: i64) -> Result<(), String> {
+    for (i, c) in chain.iter().enumerate() {
+        if !c.valid_at(t) {
+            return Err(format!(
+                "certificate {} of its chain is not valid then",
+                i + 1
+            ));
+        }
+        let issuer = chain.get(i + 1).unwrap_or(c);
+        if i > 0 && !c.is_ca() {
+            return Err(format!("certificate {} of its chain is not a CA", i + 1));
+        }
+        c.signed_by(issuer)?;
+    }
+    Ok(())
+}
+
 /// Chains `leaf` to a certificate authority of `root` whose period and certificates cover `t`
 /// (the Rekor entry's time): `Ok` with the authority's URI, or why none does.
 pub fn verify_chain(leaf: &Cert, root: &TrustedRoot, t: i64) -> Result<String, String> {
@@ -173,21 +196,9 @@ pub fn verify_chain(leaf: &Cert, root: &TrustedRoot, t: i64) -> Result<String, S
                 continue;
             }
         };
-        let mut child = leaf;
-        let mut ok = Ok(());
-        for issuer in &chain {
-            if let Err(e) = child.signed_by(issuer) {
-                ok = Err(e);
-                break;
-            }
-            if !issuer.is_ca() || !issuer.valid_at(t) {
-                ok = Err("an issuer is not a CA valid at that time".to_string());
-                break;
-            }
-            child = issuer;
-        }
-        // The last is the root: self-signed.
-        let ok = ok.and_then(|_| child.signed_by(child));
+        let ok = leaf
+            .signed_by(&chain[0])
+            .and_then(|_| verify_issued(&chain, t));
         match ok {
             Ok(()) => return Ok(ca.uri.clone()),
             Err(e) => why.push(format!("{}: {e}", ca.uri)),

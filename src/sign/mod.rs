@@ -10,6 +10,7 @@ pub mod bundle;
 pub mod cosign;
 pub mod fulcio;
 pub mod rekor;
+pub mod timestamp;
 pub mod trusted_root;
 
 pub use trusted_root::TrustedRoot;

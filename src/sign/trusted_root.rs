@@ -22,6 +22,8 @@ pub struct TrustedRoot {
     pub tlogs: Vec<LogKey>,
     /// Fulcio (or a private CA): the chains keyless certificates must lead to.
     pub cas: Vec<Authority>,
+    /// Timestamp authorities, leaf first: whose RFC 3161 tokens say when a signature was made.
+    pub tsas: Vec<Authority>,
     /// The raw JSON, kept for evidence bundles.
     pub raw: Vec<u8>,
 }
@@ -69,6 +71,8 @@ struct RootJson {
     tlogs: Vec<TlogJson>,
     #[serde(default)]
     certificate_authorities: Vec<AuthorityJson>,
+    #[serde(default)]
+    timestamp_authorities: Vec<AuthorityJson>,
 }
 
 #[derive(Deserialize)]
@@ -169,33 +173,36 @@ impl TrustedRoot {
                 })
             })
             .collect::<Result<_, String>>()?;
-        let cas = root
-            .certificate_authorities
-            .into_iter()
-            .map(|c| {
-                let chain = c
-                    .cert_chain
-                    .certificates
-                    .iter()
-                    .map(|r| b64.decode(&r.raw_bytes))
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| format!("a certificate of {}: {e}", c.uri))?;
-                let (start, end) = match &c.valid_for {
-                    Some(v) => (time(&v.start)?, time(&v.end)?),
-                    None => (None, None),
-                };
-                Ok(Authority {
-                    uri: c.uri,
-                    chain,
-                    start,
-                    end,
+        let authorities = |list: Vec<AuthorityJson>| -> Result<Vec<Authority>, String> {
+            list.into_iter()
+                .map(|c| {
+                    let chain = c
+                        .cert_chain
+                        .certificates
+                        .iter()
+                        .map(|r| b64.decode(&r.raw_bytes))
+                        .collect::<Result<_, _>>()
+                        .map_err(|e| format!("a certificate of {}: {e}", c.uri))?;
+                    let (start, end) = match &c.valid_for {
+                        Some(v) => (time(&v.start)?, time(&v.end)?),
+                        None => (None, None),
+                    };
+                    Ok(Authority {
+                        uri: c.uri,
+                        chain,
+                        start,
+                        end,
+                    })
                 })
-            })
-            .collect::<Result<_, String>>()?;
+                .collect::<Result<_, String>>()
+        };
+        let cas = authorities(root.certificate_authorities)?;
+        let tsas = authorities(root.timestamp_authorities)?;
         Ok(TrustedRoot {
             origin: origin.to_string(),
             tlogs,
             cas,
+            tsas,
             raw: bytes.to_vec(),
         })
     }
