@@ -588,7 +588,7 @@ impl Pki {
     /// envelope of `statement` signed by `leaf`, with a Rekor `dsse` entry and its SET.
     pub fn bundle(
         &self,
-        leaf: &Leaf,
+        by: &By<'_>,
         statement: &serde_json::Value,
         logged_at: i64,
         spoil: BundleSpoil,
@@ -603,11 +603,14 @@ impl Pki {
         )
         .into_bytes();
         pae.extend_from_slice(&payload);
+        let (key, cert_pem) = match by {
+            By::Key(k) => (*k, std::fs::read(&k.public_pem)?),
+            By::Cert(leaf, _) => (&leaf.key, std::fs::read(&leaf.pem)?),
+        };
         let sig_b64 = B64.encode(match spoil {
-            BundleSpoil::BadSignature => leaf.key.sign(b"other bytes")?,
-            _ => leaf.key.sign(&pae)?,
+            BundleSpoil::BadSignature => key.sign(b"other bytes")?,
+            _ => key.sign(&pae)?,
         });
-        let cert_pem = std::fs::read(&leaf.pem)?;
         let body = serde_json::to_vec(&json!({
             "apiVersion": "0.0.1",
             "kind": "dsse",
@@ -631,7 +634,7 @@ impl Pki {
             }
             _ => payload,
         };
-        let cert_der = der_of(&leaf.pem)?;
+
         let sig_bytes = B64.decode(&sig_b64)?;
         let (tlog, stamp) = match spoil {
             BundleSpoil::TimestampOnly => (false, Some(self.tsa.stamp(&sig_bytes)?)),
@@ -651,10 +654,13 @@ impl Pki {
         } else {
             json!([])
         };
-        let mut material = json!({
-            "certificate": {"rawBytes": B64.encode(cert_der)},
-            "tlogEntries": entries
-        });
+        let mut material = match by {
+            By::Key(_) => json!({"publicKey": {"hint": ""}, "tlogEntries": entries}),
+            By::Cert(leaf, _) => json!({
+                "certificate": {"rawBytes": B64.encode(der_of(&leaf.pem)?)},
+                "tlogEntries": entries
+            }),
+        };
         if let Some(token) = stamp {
             material["timestampVerificationData"] =
                 json!({"rfc3161Timestamps": [{"signedTimestamp": B64.encode(token)}]});

@@ -10,9 +10,9 @@ fuzz_target!(|data: &[u8]| {
     let root = TrustedRoot::production();
     let subject = Digest::of(b"image");
     let any = |_: &str| true;
-    let policy = bundle::Policy {
+    let policy = bundle::Signer::Keyless {
         identity: &any,
-        shown: "anyone",
+        shown: "anyone".into(),
         issuer: "https://token.actions.githubusercontent.com",
     };
     assert!(bundle::verify(data, &subject, &policy, &root).is_err());

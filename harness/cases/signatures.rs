@@ -512,7 +512,7 @@ pub fn bundles_in_referrers_verify_signatures_and_provenance() -> Result<()> {
             _ => digest.clone(),
         };
         let sig = pki.bundle(
-            &signer,
+            &By::Cert(&signer, &pki.fulcio),
             &statement(
                 &about,
                 &repo,
@@ -523,7 +523,7 @@ pub fn bundles_in_referrers_verify_signatures_and_provenance() -> Result<()> {
             spoil,
         )?;
         let prov = pki.bundle(
-            &builder,
+            &By::Cert(&builder, &pki.fulcio),
             &statement(
                 &about,
                 &repo,
@@ -660,7 +660,7 @@ pub fn bundles_in_referrers_verify_signatures_and_provenance() -> Result<()> {
     )?;
     let size = std::fs::metadata(layout.join("blobs/sha256").join(image.hex()))?.len();
     let sig = pki.bundle(
-        &signer,
+        &By::Cert(&signer, &pki.fulcio),
         &statement(
             &image,
             "served",
@@ -671,7 +671,7 @@ pub fn bundles_in_referrers_verify_signatures_and_provenance() -> Result<()> {
         BundleSpoil::None,
     )?;
     let prov = pki.bundle(
-        &builder,
+        &By::Cert(&builder, &pki.fulcio),
         &statement(
             &image,
             "served",
@@ -687,6 +687,19 @@ pub fn bundles_in_referrers_verify_signatures_and_provenance() -> Result<()> {
         BundleSpoil::None,
     )?;
     referrers_layout(&layout, &image, size, &[sig, prov], false)?;
+    // cosign 3 signing with a key: a keyed bundle, judged by `key:`.
+    let keyed = pki.bundle(
+        &By::Key(&pki.signer),
+        &statement(
+            &image,
+            "served",
+            tdg::sign::bundle::COSIGN_SIGN_PREDICATE,
+            serde_json::json!({}),
+        ),
+        t,
+        BundleSpoil::None,
+    )?;
+    referrers_layout(&layout, &image, size, &[keyed], false)?;
     let server = super::faults::Faulty::serving(Some(&layout))?;
     let spec = world::write_spec(
         b.tmp.path(),
@@ -705,5 +718,32 @@ pub fn bundles_in_referrers_verify_signatures_and_provenance() -> Result<()> {
     ])?;
     let text = super::cli::expect_exit(&out, 0)?;
     ensure!(text.contains("ok   provenance"), "{text}");
+    for (name, key, code) in [
+        ("served-keyed", &pki.signer.public_pem, 0),
+        ("served-stranger", &pki.stranger.public_pem, 1),
+    ] {
+        let spec = world::write_spec(
+            b.tmp.path(),
+            name,
+            &format!(
+                "apiVersion: tdg/v1\nname: {name}\nimage: {}/layout/img:v1\nexpect:\n  signature:\n{}",
+                server.host,
+                Bench::key_yaml(key)
+            ),
+        )?;
+        let out = b.tdg.run([
+            "verify",
+            spec.to_str().context("utf-8")?,
+            "--trusted-root",
+            &root,
+        ])?;
+        let text = super::cli::expect_exit(&out, code)?;
+        if code == 1 {
+            ensure!(
+                text.contains("its log entry records another certificate or key"),
+                "{text}"
+            );
+        }
+    }
     Ok(())
 }

@@ -42,9 +42,9 @@ impl Planned for Check {
         let e = &self.0;
         let matcher = |id: &str| e.identity.matches(id);
         let shown = e.identity.to_string();
-        let policy = bundle::Policy {
+        let policy = bundle::Signer::Keyless {
             identity: &matcher,
-            shown: &shown,
+            shown: shown.clone(),
             issuer: &e.issuer,
         };
         let mut why = Vec::new();

@@ -66,11 +66,7 @@ pub fn judge(expect: &SignatureExpectation, m: &crate::sign::Material) -> Judged
             (signer, shown)
         }
     };
-    let bundles: Vec<&crate::sign::Referred> = match expect {
-        // Bundles are keyless (Fulcio) here; a keyed expectation reads the .sig signatures.
-        SignatureExpectation::Key { .. } => Vec::new(),
-        SignatureExpectation::Keyless { .. } => m.bundles.iter().collect(),
-    };
+    let bundles: Vec<&crate::sign::Referred> = m.bundles.iter().collect();
     if m.found.is_empty() && bundles.is_empty() {
         return fail(format!("no signature of {} ({})", m.subject, m.looked));
     }
@@ -89,22 +85,9 @@ pub fn judge(expect: &SignatureExpectation, m: &crate::sign::Material) -> Judged
             break;
         }
     }
-    if let (
-        false,
-        cosign::Signer::Keyless {
-            identity,
-            shown,
-            issuer,
-        },
-    ) = (verified, &signer)
-    {
-        let policy = bundle::Policy {
-            identity: *identity,
-            shown,
-            issuer,
-        };
+    if !verified {
         for b in &bundles {
-            match bundle::verify(&b.bundle, &m.subject, &policy, &m.root) {
+            match bundle::verify(&b.bundle, &m.subject, &signer, &m.root) {
                 Ok(st) if st.predicate_type == bundle::COSIGN_SIGN_PREDICATE => {
                     verified = true;
                     break;

@@ -10,6 +10,7 @@
 use base64::Engine as _;
 use serde::Deserialize;
 
+pub use super::cosign::Signer;
 use super::fulcio::{self, Cert};
 use super::rekor::{self, RekorBundle, RekorPayload};
 use super::trusted_root::TrustedRoot;
@@ -129,13 +130,6 @@ pub struct Statement {
     pub logged_at: i64,
 }
 
-/// Who must have made the bundle.
-pub struct Policy<'a> {
-    pub identity: &'a dyn Fn(&str) -> bool,
-    pub shown: &'a str,
-    pub issuer: &'a str,
-}
-
 /// DSSE's pre-authentication encoding (secure-systems-lab/dsse `protocol.md`).
 pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     let mut out = format!(
@@ -153,7 +147,7 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
 pub fn verify(
     bytes: &[u8],
     subject: &Digest,
-    policy: &Policy<'_>,
+    signer: &Signer<'_>,
     root: &TrustedRoot,
 ) -> Result<Statement, String> {
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -170,18 +164,27 @@ pub fn verify(
         .ok_or("it holds a message signature, not a DSSE envelope; tdg reads DSSE bundles")?;
     let m = bundle.verification_material;
     let cert_b64 = match (&m.certificate, &m.x509_certificate_chain) {
-        (Some(c), _) => &c.raw_bytes,
-        (None, Some(chain)) if !chain.certificates.is_empty() => &chain.certificates[0].raw_bytes,
-        _ => {
-            return Err(
-                "it has no signing certificate (a keyed bundle; tdg reads keyless ones)".into(),
-            )
+        (Some(c), _) => Some(&c.raw_bytes),
+        (None, Some(chain)) if !chain.certificates.is_empty() => {
+            Some(&chain.certificates[0].raw_bytes)
+        }
+        _ => None,
+    };
+    // Keyless bundles carry a certificate; keyed ones only a hint at a public key.
+    let (cert, key, recorded) = match (signer, cert_b64) {
+        (Signer::Keyless { .. }, Some(c)) => {
+            let cert = Cert::from_der(b64.decode(c).map_err(|e| format!("its certificate: {e}"))?)?;
+            let (key, der) = (cert.spki(), cert.der.clone());
+            (Some(cert), key, der)
+        }
+        (Signer::Keyless { .. }, None) => {
+            return Err("it is a keyed bundle (no certificate), not a keyless signature".into())
+        }
+        (Signer::Key(spki), None) => (None, spki.to_vec(), spki.to_vec()),
+        (Signer::Key(_), Some(_)) => {
+            return Err("it is a keyless bundle (a certificate), not signed by the key".into())
         }
     };
-    let cert = Cert::from_der(
-        b64.decode(cert_b64)
-            .map_err(|e| format!("its certificate: {e}"))?,
-    )?;
     let [sig] = env.signatures.as_slice() else {
         return Err(format!(
             "its envelope has {} signatures, not one",
@@ -228,37 +231,45 @@ pub fn verify(
             },
         };
         times.push(rekor::verify_set(&rekor, root)?);
-        dsse_body(&rekor.payload.body, &payload, &sig.sig, &cert)?;
+        dsse_body(&rekor.payload.body, &payload, &sig.sig, &recorded)?;
     }
     let Some(&logged_at) = times.last() else {
         return Err("it has neither a transparency-log entry nor a timestamp".into());
     };
 
-    // 2. The certificate, at every verified time, for whom the policy asks.
-    for &t in &times {
-        fulcio::verify_chain(&cert, root, t)?;
-    }
-    let ids = cert.identities();
-    if !ids.iter().any(|i| (policy.identity)(i)) {
-        return Err(format!(
-            "its certificate is for {}, not {}",
-            if ids.is_empty() {
-                "no identity".into()
-            } else {
-                ids.join(", ")
-            },
-            policy.shown
-        ));
-    }
-    match cert.issuer() {
-        Some(i) if i == policy.issuer => {}
-        Some(i) => {
-            return Err(format!(
-                "its certificate was issued through {i}, not {}",
-                policy.issuer
-            ))
+    // 2. Keyless: the certificate, at every verified time, for whom the policy asks.
+    if let (
+        Signer::Keyless {
+            identity,
+            shown,
+            issuer,
+        },
+        Some(cert),
+    ) = (signer, &cert)
+    {
+        for &t in &times {
+            fulcio::verify_chain(cert, root, t)?;
         }
-        None => return Err("its certificate names no OIDC issuer".into()),
+        let ids = cert.identities();
+        if !ids.iter().any(|i| identity(i)) {
+            return Err(format!(
+                "its certificate is for {}, not {shown}",
+                if ids.is_empty() {
+                    "no identity".into()
+                } else {
+                    ids.join(", ")
+                },
+            ));
+        }
+        match cert.issuer() {
+            Some(i) if i == *issuer => {}
+            Some(i) => {
+                return Err(format!(
+                    "its certificate was issued through {i}, not {issuer}"
+                ))
+            }
+            None => return Err("its certificate names no OIDC issuer".into()),
+        }
     }
 
     // 3. The envelope's signature over the PAE.
@@ -269,8 +280,8 @@ pub fn verify(
         ));
     }
     let hash = <sha2::Sha256 as sha2::Digest>::digest(pae(&env.payload_type, &payload));
-    fulcio::verify_prehash(&cert.spki(), &hash, &sig_bytes)
-        .map_err(|e| format!("its envelope signature does not verify with the certificate: {e}"))?;
+    fulcio::verify_prehash(&key, &hash, &sig_bytes)
+        .map_err(|e| format!("its envelope signature does not verify: {e}"))?;
 
     // 4. The statement is about this image.
     let st: serde_json::Value =
@@ -309,7 +320,7 @@ pub fn verify(
 
 /// The Rekor `dsse` v0.0.1 body must record this payload's hash, this signature and this
 /// certificate (rekor `pkg/types/dsse/v0.0.1`).
-fn dsse_body(body_b64: &str, payload: &[u8], sig_b64: &str, cert: &Cert) -> Result<(), String> {
+fn dsse_body(body_b64: &str, payload: &[u8], sig_b64: &str, recorded: &[u8]) -> Result<(), String> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let body: serde_json::Value = b64
         .decode(body_b64)
@@ -328,20 +339,20 @@ fn dsse_body(body_b64: &str, payload: &[u8], sig_b64: &str, cert: &Cert) -> Resu
     {
         return Err("its log entry records another payload".into());
     }
-    let recorded = spec["signatures"]
+    let entry = spec["signatures"]
         .as_array()
         .and_then(|s| s.first())
         .ok_or("its log entry records no signature")?;
-    if recorded["signature"] != sig_b64 {
+    if entry["signature"] != sig_b64 {
         return Err("its log entry records another signature".into());
     }
-    let verifier = recorded["verifier"]
+    let verifier = entry["verifier"]
         .as_str()
         .and_then(|v| b64.decode(v).ok())
         .and_then(|pem| rekor::pem_der(&pem))
-        .ok_or("its log entry records no readable certificate")?;
-    if verifier != cert.der {
-        return Err("its log entry records another certificate".into());
+        .ok_or("its log entry records no readable certificate or key")?;
+    if verifier != recorded {
+        return Err("its log entry records another certificate or key".into());
     }
     Ok(())
 }
@@ -363,9 +374,9 @@ mod tests {
     fn a_bundle_without_an_envelope_or_a_log_entry_says_which_step_failed() {
         let root = TrustedRoot::production();
         let any = |_: &str| true;
-        let policy = Policy {
+        let policy = Signer::Keyless {
             identity: &any,
-            shown: "anyone",
+            shown: "anyone".into(),
             issuer: "https://accounts.google.com",
         };
         let subject = Digest::of(b"image");
