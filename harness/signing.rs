@@ -581,6 +581,43 @@ pub enum BundleSpoil {
     UntrustedTimestamp,
     /// No log entry, and the timestamp is over other bytes than the signature.
     TimestampOfOtherBytes,
+    /// The log entry's inclusion proof has a wrong hash on its path.
+    BadInclusionProof,
+    /// The checkpoint is signed by another key than the log's.
+    ForeignCheckpoint,
+}
+
+fn sha(parts: &[&[u8]]) -> Vec<u8> {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().to_vec()
+}
+
+/// RFC 9162's Merkle tree hash of leaf hashes, by its recursive definition.
+fn tree_hash(leaves: &[Vec<u8>]) -> Vec<u8> {
+    if leaves.len() == 1 {
+        return leaves[0].clone();
+    }
+    let k = leaves.len().next_power_of_two() / 2;
+    sha(&[&[1], &tree_hash(&leaves[..k]), &tree_hash(&leaves[k..])])
+}
+
+/// RFC 9162's audit path PATH(m, D[n]).
+fn audit_path(m: usize, leaves: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    if leaves.len() == 1 {
+        return Vec::new();
+    }
+    let k = leaves.len().next_power_of_two() / 2;
+    let (mut p, sibling) = if m < k {
+        (audit_path(m, &leaves[..k]), tree_hash(&leaves[k..]))
+    } else {
+        (audit_path(m - k, &leaves[k..]), tree_hash(&leaves[..k]))
+    };
+    p.push(sibling);
+    p
 }
 
 impl Pki {
@@ -642,6 +679,34 @@ impl Pki {
             BundleSpoil::TimestampOfOtherBytes => (false, Some(self.tsa.stamp(b"other bytes")?)),
             _ => (true, None),
         };
+        // The entry as leaf 3 of a five-entry log, its audit path and a checkpoint of that tree.
+        let (at, size) = (3usize, 5usize);
+        let leaves: Vec<Vec<u8>> = (0..size)
+            .map(|i| {
+                if i == at {
+                    sha(&[&[0], &body])
+                } else {
+                    sha(&[&[0], format!("entry {i}").as_bytes()])
+                }
+            })
+            .collect();
+        let root_hash = tree_hash(&leaves);
+        let mut path = audit_path(at, &leaves);
+        if spoil == BundleSpoil::BadInclusionProof {
+            path[0][0] ^= 1;
+        }
+        let note = format!(
+            "rekor.tdg.test - 1234\n{size}\n{}\n",
+            B64.encode(&root_hash)
+        );
+        let signer = if spoil == BundleSpoil::ForeignCheckpoint {
+            &self.rogue_log
+        } else {
+            &self.rekor
+        };
+        let mut note_sig = hex::decode(self.rekor.log_id())?[..4].to_vec();
+        note_sig.extend(signer.sign(note.as_bytes())?);
+        let checkpoint = format!("{note}\n\u{2014} rekor.tdg.test {}\n", B64.encode(note_sig));
         let entries = if tlog {
             json!([{
                 "logIndex": index.to_string(),
@@ -649,6 +714,13 @@ impl Pki {
                 "kindVersion": {"kind": "dsse", "version": "0.0.1"},
                 "integratedTime": logged_at.to_string(),
                 "inclusionPromise": {"signedEntryTimestamp": B64.encode(set)},
+                "inclusionProof": {
+                    "logIndex": at.to_string(),
+                    "rootHash": B64.encode(&root_hash),
+                    "treeSize": size.to_string(),
+                    "hashes": path.iter().map(|h| B64.encode(h)).collect::<Vec<_>>(),
+                    "checkpoint": {"envelope": checkpoint}
+                },
                 "canonicalizedBody": body_b64
             }])
         } else {

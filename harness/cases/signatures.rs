@@ -617,6 +617,27 @@ pub fn bundles_in_referrers_verify_signatures_and_provenance() -> Result<()> {
         "bad signature",
         "its envelope signature does not verify",
     )?;
+    // The log entries' inclusion proofs and checkpoints are checked too.
+    let out = case(
+        "bundles-bad-proof",
+        BundleSpoil::BadInclusionProof,
+        repo_url,
+    )?;
+    fails(
+        &out,
+        "a bad inclusion proof",
+        "its inclusion proof does not lead to the root it names",
+    )?;
+    let out = case(
+        "bundles-foreign-checkpoint",
+        BundleSpoil::ForeignCheckpoint,
+        repo_url,
+    )?;
+    fails(
+        &out,
+        "a foreign checkpoint",
+        "its checkpoint's signature does not verify",
+    )?;
     // RFC 3161 timestamps from openssl's TSA: one from the trusted TSA stands in for the log
     // entry; one from another TSA, or over other bytes, does not.
     let out = case("bundles-tsa", BundleSpoil::TimestampOnly, repo_url)?;

@@ -76,7 +76,25 @@ struct TlogEntry {
     integrated_time: StringInt,
     #[serde(default)]
     inclusion_promise: Option<Promise>,
+    #[serde(default)]
+    inclusion_proof: Option<ProofJson>,
     canonicalized_body: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProofJson {
+    log_index: StringInt,
+    root_hash: String,
+    tree_size: StringInt,
+    #[serde(default)]
+    hashes: Vec<String>,
+    checkpoint: CheckpointJson,
+}
+
+#[derive(Deserialize)]
+struct CheckpointJson {
+    envelope: String,
 }
 
 #[derive(Deserialize)]
@@ -232,6 +250,25 @@ pub fn verify(
         };
         times.push(rekor::verify_set(&rekor, root)?);
         dsse_body(&rekor.payload.body, &payload, &sig.sig, &recorded)?;
+        // An inclusion proof, when the entry has one, must hold too.
+        if let (Some(p), Some(log)) = (&entry.inclusion_proof, root.log(&rekor.payload.log_id)) {
+            let decode = |s: &str| {
+                b64.decode(s)
+                    .map_err(|e| format!("its inclusion proof: {e}"))
+            };
+            let proof = super::inclusion::Proof {
+                log_index: p.log_index.get()? as u64,
+                tree_size: p.tree_size.get()? as u64,
+                root_hash: decode(&p.root_hash)?,
+                hashes: p
+                    .hashes
+                    .iter()
+                    .map(|h| decode(h))
+                    .collect::<Result<_, _>>()?,
+                checkpoint: &p.checkpoint.envelope,
+            };
+            super::inclusion::verify(&decode(&entry.canonicalized_body)?, &proof, log)?;
+        }
     }
     let Some(&logged_at) = times.last() else {
         return Err("it has neither a transparency-log entry nor a timestamp".into());

@@ -9,6 +9,7 @@
 pub mod bundle;
 pub mod cosign;
 pub mod fulcio;
+pub mod inclusion;
 pub mod rekor;
 pub mod timestamp;
 pub mod trusted_root;
