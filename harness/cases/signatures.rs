@@ -453,6 +453,32 @@ pub fn audit_specs_accept_the_release_workflow_and_refuse_a_fork() -> Result<()>
             now(),
         )?;
         fixtures::push_with_skopeo(&sig, &tag, &format!("{repo}:{tag}"))?;
+        // The provenance the attest action pushes beside it, as a referrer (tag schema).
+        let prov = pki.bundle(
+            &By::Cert(&leaf, &pki.fulcio),
+            &crate::signing::statement(
+                &digest,
+                &repo,
+                tdg::sign::bundle::SLSA_PROVENANCE_V1,
+                crate::signing::github_provenance(
+                    &format!("https://github.com/{owner}/talos-cozystack-demo"),
+                    "refs/tags/v1.11.5",
+                    "0123456789abcdef0123456789abcdef01234567",
+                    ".github/workflows/release.yml",
+                ),
+            ),
+            now(),
+            crate::signing::BundleSpoil::None,
+        )?;
+        let size = fixtures::output(
+            std::process::Command::new("skopeo")
+                .args(["inspect", "--raw", "--tls-verify=false"])
+                .arg(format!("docker://{repo}:v1.11.5")),
+        )?
+        .len() as u64;
+        let referrers = tmp.path().join(format!("referrers-{variant}"));
+        let rtag = crate::signing::referrers_layout(&referrers, &digest, size, &[prov], true)?;
+        fixtures::push_with_tdg(&referrers, &rtag, &format!("{repo}:{rtag}"))?;
         let spec = world::repo_root().join(format!("audit/{variant}-arm64.yaml"));
         let mirror = format!("ghcr.io=http://{}", reg.addr);
         let root = pki.trusted_root.display().to_string();
@@ -467,9 +493,13 @@ pub fn audit_specs_accept_the_release_workflow_and_refuse_a_fork() -> Result<()>
         let text = super::cli::expect_exit(&out, code)?;
         if code == 1 {
             ensure!(
-                text.contains("its certificate is for https://github.com/a-fork/"),
+                text.contains("FAIL signature")
+                    && text.contains("FAIL provenance")
+                    && text.contains("its certificate is for https://github.com/a-fork/"),
                 "{text}"
             );
+        } else {
+            ensure!(text.contains("ok   provenance"), "{text}");
         }
     }
     Ok(())
