@@ -284,29 +284,7 @@ pub fn verify(
         Some(cert),
     ) = (signer, &cert)
     {
-        for &t in &times {
-            fulcio::verify_chain(cert, root, t)?;
-        }
-        let ids = cert.identities();
-        if !ids.iter().any(|i| identity(i)) {
-            return Err(format!(
-                "its certificate is for {}, not {shown}",
-                if ids.is_empty() {
-                    "no identity".into()
-                } else {
-                    ids.join(", ")
-                },
-            ));
-        }
-        match cert.issuer() {
-            Some(i) if i == *issuer => {}
-            Some(i) => {
-                return Err(format!(
-                    "its certificate was issued through {i}, not {issuer}"
-                ))
-            }
-            None => return Err("its certificate names no OIDC issuer".into()),
-        }
+        fulcio::check_signer(cert, root, &times, *identity, shown, issuer)?;
     }
 
     // 3. The envelope's signature over the PAE.

@@ -142,32 +142,7 @@ pub fn verify(
         Some(c),
     ) = (signer, &cert)
     {
-        fulcio::verify_chain(c, root, time)?;
-        let ids = c.identities();
-        if !ids.iter().any(|i| identity(i)) {
-            return Err(format!(
-                "its certificate is for {}, not {shown}",
-                if ids.is_empty() {
-                    "no identity".to_string()
-                } else {
-                    ids.join(", ")
-                }
-            ));
-        }
-        match c.issuer() {
-            Some(i) if i == *issuer => {}
-            Some(i) => {
-                return Err(format!(
-                    "its certificate was issued through {i}, not {issuer}"
-                ))
-            }
-            None => {
-                return Err(
-                    "its certificate names no OIDC issuer (Fulcio extension 1.3.6.1.4.1.57264.1.8)"
-                        .into(),
-                )
-            }
-        }
+        fulcio::check_signer(c, root, &[time], *identity, shown, issuer)?;
     }
     let sig = base64::engine::general_purpose::STANDARD
         .decode(sig_b64)

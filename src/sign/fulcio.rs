@@ -131,6 +131,39 @@ impl Cert {
     }
 }
 
+/// Keyless policy: the certificate chains at every time in `times`, and was issued to an
+/// identity `identity` accepts (`shown` in messages) through `issuer`.
+pub fn check_signer(
+    cert: &Cert,
+    root: &TrustedRoot,
+    times: &[i64],
+    identity: &dyn Fn(&str) -> bool,
+    shown: &str,
+    issuer: &str,
+) -> Result<(), String> {
+    for &t in times {
+        verify_chain(cert, root, t)?;
+    }
+    let ids = cert.identities();
+    if !ids.iter().any(|i| identity(i)) {
+        let named = if ids.is_empty() {
+            "no identity".to_string()
+        } else {
+            ids.join(", ")
+        };
+        return Err(format!("its certificate is for {named}, not {shown}"));
+    }
+    match cert.issuer() {
+        Some(i) if i == issuer => Ok(()),
+        Some(i) => Err(format!(
+            "its certificate was issued through {i}, not {issuer}"
+        )),
+        None => Err(
+            "its certificate names no OIDC issuer (Fulcio extension 1.3.6.1.4.1.57264.1.8)".into(),
+        ),
+    }
+}
+
 /// An ECDSA signature (DER) over a digest, by a P-256 or P-384 key.
 pub fn verify_prehash(spki: &[u8], hash: &[u8], der_sig: &[u8]) -> Result<(), String> {
     use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
@@ -181,37 +214,44 @@ pub fn verify_chain(leaf: &Cert, root: &TrustedRoot, t: i64) -> Result<String, S
     if !leaf.for_code_signing() {
         return Err("its certificate is not for code signing (extended key usage)".into());
     }
+    let accepts = |chain: &[Cert]| {
+        leaf.signed_by(&chain[0])
+            .and_then(|_| verify_issued(chain, t))
+    };
+    authority(&root.cas, t, accepts).map_err(|why| {
+        format!(
+            "its certificate does not chain to a certificate authority of {} valid at {}{why}",
+            root.origin,
+            crate::epoch::rfc3339(t),
+        )
+    })
+}
+
+/// The first authority valid at `t` whose chain `accepts`: its URI, or why none did
+/// (` (uri: why; …)`, empty when no authority was valid then).
+pub fn authority(
+    authorities: &[super::trusted_root::Authority],
+    t: i64,
+    accepts: impl Fn(&[Cert]) -> Result<(), String>,
+) -> Result<String, String> {
     let mut why = Vec::new();
-    for ca in &root.cas {
-        if !ca.valid_at(t) {
-            continue;
-        }
+    for a in authorities.iter().filter(|a| a.valid_at(t)) {
         let chain: Result<Vec<Cert>, String> =
-            ca.chain.iter().map(|d| Cert::from_der(d.clone())).collect();
-        let chain = match chain {
-            Ok(c) if !c.is_empty() => c,
-            Ok(_) => continue,
-            Err(e) => {
-                why.push(format!("{}: {e}", ca.uri));
-                continue;
+            a.chain.iter().map(|d| Cert::from_der(d.clone())).collect();
+        match chain.and_then(|c| {
+            if c.is_empty() {
+                Err("an empty chain".into())
+            } else {
+                accepts(&c)
             }
-        };
-        let ok = leaf
-            .signed_by(&chain[0])
-            .and_then(|_| verify_issued(&chain, t));
-        match ok {
-            Ok(()) => return Ok(ca.uri.clone()),
-            Err(e) => why.push(format!("{}: {e}", ca.uri)),
+        }) {
+            Ok(()) => return Ok(a.uri.clone()),
+            Err(e) => why.push(format!("{}: {e}", a.uri)),
         }
     }
-    Err(format!(
-        "its certificate does not chain to a certificate authority of {} valid at {}{}",
-        root.origin,
-        crate::epoch::rfc3339(t),
-        if why.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", why.join("; "))
-        }
-    ))
+    Err(if why.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", why.join("; "))
+    })
 }

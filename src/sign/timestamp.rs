@@ -85,47 +85,20 @@ pub fn verify(token: &[u8], signature: &[u8], root: &TrustedRoot) -> Result<(i64
         .map_err(|e| format!("re-encoding the signed attributes: {e}"))?;
     let signed_hash = hash(&signer.digest_alg.oid, &signed_der)?;
 
-    let mut why = Vec::new();
-    for tsa in &root.tsas {
-        if !tsa.valid_at(gen_time) {
-            continue;
-        }
-        let chain: Result<Vec<Cert>, String> = tsa
-            .chain
-            .iter()
-            .map(|d| Cert::from_der(d.clone()))
-            .collect();
-        let chain = match chain {
-            Ok(c) if !c.is_empty() => c,
-            Ok(_) => continue,
-            Err(e) => {
-                why.push(format!("{}: {e}", tsa.uri));
-                continue;
-            }
-        };
+    let accepts = |chain: &[Cert]| {
         let leaf = &chain[0];
-        let ok = verify_prehash(&leaf.spki(), &signed_hash, signer.signature.as_bytes())
-            .and_then(|_| {
-                if leaf.has_ext_key_usage(TIME_STAMPING) {
-                    Ok(())
-                } else {
-                    Err("its leaf is not for time stamping".into())
-                }
-            })
-            .and_then(|_| super::fulcio::verify_issued(&chain, gen_time));
-        match ok {
-            Ok(()) => return Ok((gen_time, tsa.uri.clone())),
-            Err(e) => why.push(format!("{}: {e}", tsa.uri)),
+        verify_prehash(&leaf.spki(), &signed_hash, signer.signature.as_bytes())?;
+        if !leaf.has_ext_key_usage(TIME_STAMPING) {
+            return Err("its leaf is not for time stamping".into());
         }
-    }
-    Err(format!(
-        "its timestamp is not signed by a timestamp authority of {} valid at {}{}",
-        root.origin,
-        crate::epoch::rfc3339(gen_time),
-        if why.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", why.join("; "))
-        }
-    ))
+        super::fulcio::verify_issued(chain, gen_time)
+    };
+    let uri = super::fulcio::authority(&root.tsas, gen_time, accepts).map_err(|why| {
+        format!(
+            "its timestamp is not signed by a timestamp authority of {} valid at {}{why}",
+            root.origin,
+            crate::epoch::rfc3339(gen_time),
+        )
+    })?;
+    Ok((gen_time, uri))
 }
