@@ -234,7 +234,7 @@ pub fn verify(
         let promise = entry
             .inclusion_promise
             .as_ref()
-            .ok_or("its log entry has no signed entry timestamp (inclusion promise)")?;
+            .ok_or("its log entry has no signed entry timestamp (a Rekor v2 entry? tdg verifies Rekor v1 entries)")?;
         let log_id = hex::encode(
             b64.decode(&entry.log_id.key_id)
                 .map_err(|e| format!("its log ID: {e}"))?,
