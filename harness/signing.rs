@@ -109,6 +109,8 @@ pub struct Pki {
     pub rekor: Key,
     /// A log key the trusted root does not name.
     pub rogue_log: Key,
+    /// A CT log the trusted root names.
+    pub ct: Key,
     pub trusted_root: PathBuf,
     /// A root and intermediate standing in for Fulcio, named by the trusted root.
     pub fulcio: Ca,
@@ -241,34 +243,156 @@ impl Ca {
     }
 
     /// A Fulcio-style leaf for an ephemeral P-256 key: code signing, the SAN `identity`
-    /// (an email, or a URI when it has a scheme), the issuer in both Fulcio extensions.
-    pub fn leaf(&self, dir: &Path, name: &str, identity: &str, issuer: &str) -> Result<Leaf> {
+    /// (an email, or a URI when it has a scheme), the issuer in both Fulcio extensions, and,
+    /// with `ct` (the log an SCT names, the key that signs it), an embedded SCT. Issued twice through `openssl ca` with the
+    /// same serial and dates: the first certificate's TBS is the precertificate the SCT signs,
+    /// the second is that TBS with the SCT list appended (RFC 6962 §3.1).
+    pub fn leaf(
+        &self,
+        dir: &Path,
+        name: &str,
+        identity: &str,
+        issuer: &str,
+        ct: Option<(&Key, &Key)>,
+    ) -> Result<Leaf> {
         let key = Key::new(dir, &format!("{name}-ephemeral"))?;
-        let ext = dir.join(format!("{name}-leaf.cnf"));
+        let csr = dir.join(format!("{name}.csr"));
+        openssl(
+            &[
+                "req",
+                "-new",
+                "-key",
+                key.private.to_str().context("utf-8")?,
+                "-subj",
+                "/O=tdg.test",
+                "-out",
+                csr.to_str().context("utf-8")?,
+            ],
+            b"",
+        )?;
         let san = if identity.contains("://") {
             format!("URI:{identity}")
         } else {
             format!("email:{identity}")
         };
-        std::fs::write(
-            &ext,
-            format!(
-                "basicConstraints=critical,CA:false\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\nsubjectAltName=critical,{san}\n1.3.6.1.4.1.57264.1.1=DER:{}\n1.3.6.1.4.1.57264.1.8=ASN1:UTF8String:{issuer}\n",
-                hex::encode(issuer)
-            ),
-        )?;
+        let base = format!(
+            "basicConstraints=critical,CA:false\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\nsubjectAltName=critical,{san}\n1.3.6.1.4.1.57264.1.1=DER:{}\n1.3.6.1.4.1.57264.1.8=ASN1:UTF8String:{issuer}\n",
+            hex::encode(issuer)
+        );
+        // Valid from an hour ago for a day, fixed for both passes.
+        let stamp = |t: std::time::SystemTime| {
+            humantime::format_rfc3339_seconds(t)
+                .to_string()
+                .replace(['-', ':', 'T'], "")
+        };
+        let now = std::time::SystemTime::now();
+        let (start, end) = (
+            stamp(now - std::time::Duration::from_secs(3600)),
+            stamp(now + std::time::Duration::from_secs(86400)),
+        );
         let pem = dir.join(format!("{name}-leaf.pem"));
-        self.issue(
-            &key,
-            "/O=tdg.test",
-            &ext,
-            &self.intermediate_pem,
-            &self.intermediate,
-            1,
-            &pem,
-        )?;
+        let issue = |ext: &str| -> Result<()> {
+            let db = dir.join(format!("{name}-ca"));
+            let _ = std::fs::remove_dir_all(&db);
+            std::fs::create_dir_all(db.join("new"))?;
+            std::fs::write(db.join("index.txt"), "")?;
+            std::fs::write(db.join("serial"), "1000\n")?;
+            let cnf = db.join("ca.cnf");
+            std::fs::write(
+                &cnf,
+                format!(
+                    "[ ca ]\ndefault_ca = tdg\n[ tdg ]\ndatabase = {0}/index.txt\nnew_certs_dir = {0}/new\nserial = {0}/serial\ndefault_md = sha384\npolicy = anything\nunique_subject = no\ncopy_extensions = none\n[ anything ]\norganizationName = optional\n",
+                    db.display()
+                ),
+            )?;
+            let extfile = db.join("ext.cnf");
+            std::fs::write(&extfile, ext)?;
+            openssl(
+                &[
+                    "ca",
+                    "-batch",
+                    "-notext",
+                    "-config",
+                    cnf.to_str().context("utf-8")?,
+                    "-cert",
+                    self.intermediate_pem.to_str().context("utf-8")?,
+                    "-keyfile",
+                    self.intermediate.private.to_str().context("utf-8")?,
+                    "-in",
+                    csr.to_str().context("utf-8")?,
+                    "-out",
+                    pem.to_str().context("utf-8")?,
+                    "-startdate",
+                    &start,
+                    "-enddate",
+                    &end,
+                    "-extfile",
+                    extfile.to_str().context("utf-8")?,
+                ],
+                b"",
+            )?;
+            Ok(())
+        };
+        issue(&base)?;
+        if let Some((log, signer)) = ct {
+            let tbs = tbs_of(&der_of(&pem)?)?;
+            let millis = now.duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
+            let issuer_key_hash = sha(&[&self.intermediate.spki]);
+            // RFC 6962 §3.2's digitally-signed struct for a precert_entry, written out by hand.
+            let mut signed = vec![0u8, 0];
+            signed.extend(millis.to_be_bytes());
+            signed.extend([0u8, 1]);
+            signed.extend(&issuer_key_hash);
+            signed.extend(&(tbs.len() as u32).to_be_bytes()[1..]);
+            signed.extend(&tbs);
+            signed.extend([0u8, 0]);
+            let sig = signer.sign(&signed)?;
+            let mut sct = vec![0u8];
+            sct.extend(hex::decode(log.log_id())?);
+            sct.extend(millis.to_be_bytes());
+            sct.extend([0u8, 0, 4, 3]);
+            sct.extend((sig.len() as u16).to_be_bytes());
+            sct.extend(&sig);
+            let mut entry = (sct.len() as u16).to_be_bytes().to_vec();
+            entry.extend(&sct);
+            let mut list = (entry.len() as u16).to_be_bytes().to_vec();
+            list.extend(&entry);
+            let mut octets = vec![0x04u8];
+            octets.extend(der_len(list.len()));
+            octets.extend(&list);
+            issue(&format!(
+                "{base}1.3.6.1.4.1.11129.2.4.2=DER:{}\n",
+                hex::encode(octets)
+            ))?;
+        }
         Ok(Leaf { key, pem })
     }
+}
+
+/// A DER length.
+fn der_len(n: usize) -> Vec<u8> {
+    match n {
+        0..=127 => vec![n as u8],
+        128..=255 => vec![0x81, n as u8],
+        _ => vec![0x82, (n >> 8) as u8, n as u8],
+    }
+}
+
+/// The TBSCertificate of a DER certificate: the first element of its outer SEQUENCE.
+fn tbs_of(cert: &[u8]) -> Result<Vec<u8>> {
+    let header = |at: usize| -> Result<(usize, usize)> {
+        ensure!(cert.get(at) == Some(&0x30), "not a SEQUENCE at {at}");
+        let first = *cert.get(at + 1).context("cut short")? as usize;
+        Ok(match first {
+            0x81 => (3, cert[at + 2] as usize),
+            0x82 => (4, (cert[at + 2] as usize) << 8 | cert[at + 3] as usize),
+            n if n < 0x80 => (2, n),
+            _ => anyhow::bail!("a length tdg's fixtures never write"),
+        })
+    };
+    let (outer, _) = header(0)?;
+    let (h, len) = header(outer)?;
+    Ok(cert[outer..outer + h + len].to_vec())
 }
 
 /// A timestamp authority: a leaf for time stamping under its own CA, and the `openssl ts`
@@ -408,6 +532,7 @@ impl Pki {
         let rekor = Key::new(dir, "rekor")?;
         let fulcio = Ca::new(dir, "fulcio")?;
         let tsa = Tsa::new(dir, "tsa")?;
+        let ct = Key::new(dir, "ct")?;
         let trusted_root = dir.join("trusted_root.json");
         std::fs::write(
             &trusted_root,
@@ -432,7 +557,16 @@ impl Pki {
                     ]},
                     "validFor": {"start": "2020-01-01T00:00:00Z"}
                 }],
-                "ctlogs": [],
+                "ctlogs": [{
+                    "baseUrl": "https://ctfe.tdg.test",
+                    "hashAlgorithm": "SHA2_256",
+                    "publicKey": {
+                        "rawBytes": B64.encode(&ct.spki),
+                        "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+                        "validFor": {"start": "2020-01-01T00:00:00Z"}
+                    },
+                    "logId": {"keyId": B64.encode(hex::decode(ct.log_id())?)}
+                }],
                 "timestampAuthorities": [{
                     "subject": {"organization": "tdg.test", "commonName": "tsa"},
                     "uri": "https://tsa.tdg.test",
@@ -444,6 +578,7 @@ impl Pki {
         let rogue_ca = Ca::new(dir, "rogue-ca")?;
         let rogue_tsa = Tsa::new(dir, "rogue-tsa")?;
         Ok(Pki {
+            ct,
             tsa,
             rogue_tsa,
             fulcio,

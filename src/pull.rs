@@ -308,7 +308,7 @@ pub async fn signatures(ctx: &Env, image: &ImageRef, subject: &Digest) -> crate:
         })
     };
     match found.await {
-        Ok(m) => State::Fetched(m),
+        Ok(m) => State::Fetched(Box::new(m)),
         Err(e) => State::Failed(format!("fetching signatures: {e:#}")),
     }
 }

@@ -259,12 +259,37 @@ pub fn keyless_signatures_verify_by_identity_and_issuer() -> Result<()> {
     let dir = b.tmp.path().join("leaves");
     std::fs::create_dir_all(&dir)?;
     let google = "https://accounts.google.com";
-    let sidero = pki
+    let sidero = pki.fulcio.leaf(
+        &dir,
+        "sidero",
+        "release@siderolabs.com",
+        google,
+        Some((&pki.ct, &pki.ct)),
+    )?;
+    let elsewhere = pki.rogue_ca.leaf(
+        &dir,
+        "rogue",
+        "release@siderolabs.com",
+        google,
+        Some((&pki.ct, &pki.ct)),
+    )?;
+    let badly_logged = pki.fulcio.leaf(
+        &dir,
+        "badly-logged",
+        "release@siderolabs.com",
+        google,
+        Some((&pki.ct, &pki.rogue_log)),
+    )?;
+    let unlogged = pki
         .fulcio
-        .leaf(&dir, "sidero", "release@siderolabs.com", google)?;
-    let elsewhere = pki
-        .rogue_ca
-        .leaf(&dir, "rogue", "release@siderolabs.com", google)?;
+        .leaf(&dir, "unlogged", "release@siderolabs.com", google, None)?;
+    let elsewhere_logged = pki.fulcio.leaf(
+        &dir,
+        "elsewhere-logged",
+        "release@siderolabs.com",
+        google,
+        Some((&pki.rogue_log, &pki.rogue_log)),
+    )?;
     let policy = format!("    identity: '^.*@siderolabs\\.com$'\n    issuer: {google}\n");
     let t = now();
     let by = || By::Cert(&sidero, &pki.fulcio);
@@ -326,6 +351,38 @@ pub fn keyless_signatures_verify_by_identity_and_issuer() -> Result<()> {
         "another digest",
         "it signs sha256:",
     )?;
+    // Fulcio logs every certificate to CT; one without an SCT, or with one from a CT log the
+    // root does not name, is refused as cosign refuses it.
+    fails(
+        &b.case(
+            "keyless-no-sct",
+            Some((Spoil::None, By::Cert(&unlogged, &pki.fulcio), t)),
+            &policy,
+            true,
+        )?,
+        "no SCT",
+        "its certificate has no signed certificate timestamp",
+    )?;
+    fails(
+        &b.case(
+            "keyless-foreign-sct",
+            Some((Spoil::None, By::Cert(&elsewhere_logged, &pki.fulcio), t)),
+            &policy,
+            true,
+        )?,
+        "an SCT from an untrusted CT log",
+        "its certificate has no SCT that verifies",
+    )?;
+    fails(
+        &b.case(
+            "keyless-bad-sct",
+            Some((Spoil::None, By::Cert(&badly_logged, &pki.fulcio), t)),
+            &policy,
+            true,
+        )?,
+        "an SCT the trusted CT log did not sign",
+        "the SCT of https://ctfe.tdg.test: the signature does not match",
+    )?;
     // A keyed signature does not satisfy a keyless expectation.
     fails(
         &b.case(
@@ -354,6 +411,7 @@ pub fn build_inputs_are_verified_before_anything_is_built() -> Result<()> {
         "sidero",
         "release@siderolabs.com",
         google,
+        Some((&pki.ct, &pki.ct)),
     )?;
     let sign = |image: &str| -> Result<()> {
         let reference = format!("{}/{image}", reg.addr);
@@ -440,9 +498,13 @@ pub fn audit_specs_accept_the_release_workflow_and_refuse_a_fork() -> Result<()>
         fixtures::push_with_skopeo(&layout, "v1.11.5", &format!("{repo}:v1.11.5"))?;
         let digest: tdg::digest::Digest =
             fixtures::skopeo_digest(&format!("{repo}:v1.11.5"))?.parse()?;
-        let leaf = pki
-            .fulcio
-            .leaf(&tmp.path().join("pki"), variant, &workflow(owner), actions)?;
+        let leaf = pki.fulcio.leaf(
+            &tmp.path().join("pki"),
+            variant,
+            &workflow(owner),
+            actions,
+            Some((&pki.ct, &pki.ct)),
+        )?;
         let sig = tmp.path().join(format!("sig-{variant}"));
         let tag = pki.signature_layout(
             &sig,
@@ -519,10 +581,20 @@ pub fn bundles_in_referrers_verify_signatures_and_provenance() -> Result<()> {
     let actions = "https://token.actions.githubusercontent.com";
     let repo_url = "https://github.com/urmanac/talos-cozystack-demo";
     let workflow = format!("{repo_url}/.github/workflows/release.yml@refs/tags/v1.11.5");
-    let signer = pki
-        .fulcio
-        .leaf(&dir, "cosign3", "release@siderolabs.com", google)?;
-    let builder = pki.fulcio.leaf(&dir, "actions", &workflow, actions)?;
+    let signer = pki.fulcio.leaf(
+        &dir,
+        "cosign3",
+        "release@siderolabs.com",
+        google,
+        Some((&pki.ct, &pki.ct)),
+    )?;
+    let builder = pki.fulcio.leaf(
+        &dir,
+        "actions",
+        &workflow,
+        actions,
+        Some((&pki.ct, &pki.ct)),
+    )?;
     let commit = "0123456789abcdef0123456789abcdef01234567";
     let t = now();
     let expect = format!(

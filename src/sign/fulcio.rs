@@ -144,6 +144,16 @@ pub fn check_signer(
     for &t in times {
         verify_chain(cert, root, t)?;
     }
+    // Logged to a CT log of the root: the SCT signs over the issuer's key.
+    let at = times.first().copied().unwrap_or_default();
+    let ca = root
+        .cas
+        .iter()
+        .filter(|a| a.valid_at(at))
+        .filter_map(|a| a.chain.first().and_then(|d| Cert::from_der(d.clone()).ok()))
+        .find(|i| cert.signed_by(i).is_ok())
+        .ok_or("its certificate's issuer is not in the trusted root")?;
+    super::sct::verify(cert, &ca, root)?;
     let ids = cert.identities();
     if !ids.iter().any(|i| identity(i)) {
         let named = if ids.is_empty() {

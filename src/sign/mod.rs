@@ -11,6 +11,7 @@ pub mod cosign;
 pub mod fulcio;
 pub mod inclusion;
 pub mod rekor;
+pub mod sct;
 pub mod timestamp;
 pub mod trusted_root;
 
@@ -44,7 +45,7 @@ pub struct Referred {
 pub enum State {
     #[default]
     NotAsked,
-    Fetched(Material),
+    Fetched(Box<Material>),
     /// The lookup itself failed (the registry, the trusted root).
     Failed(String),
 }

@@ -20,6 +20,8 @@ pub struct TrustedRoot {
     /// Where it came from, for messages: `embedded production root (2025-09-22)` or a path.
     pub origin: String,
     pub tlogs: Vec<LogKey>,
+    /// Certificate Transparency logs: whose SCTs a keyless certificate must carry.
+    pub ctlogs: Vec<LogKey>,
     /// Fulcio (or a private CA): the chains keyless certificates must lead to.
     pub cas: Vec<Authority>,
     /// Timestamp authorities, leaf first: whose RFC 3161 tokens say when a signature was made.
@@ -69,6 +71,8 @@ struct RootJson {
     media_type: String,
     #[serde(default)]
     tlogs: Vec<TlogJson>,
+    #[serde(default)]
+    ctlogs: Vec<TlogJson>,
     #[serde(default)]
     certificate_authorities: Vec<AuthorityJson>,
     #[serde(default)]
@@ -152,27 +156,29 @@ impl TrustedRoot {
             ));
         }
         let b64 = base64::engine::general_purpose::STANDARD;
-        let tlogs = root
-            .tlogs
-            .into_iter()
-            .map(|t| {
-                let spki = b64
-                    .decode(&t.public_key.raw_bytes)
-                    .map_err(|e| format!("a tlog key of {}: {e}", t.base_url))?;
-                let (start, end) = match &t.public_key.valid_for {
-                    Some(v) => (time(&v.start)?, time(&v.end)?),
-                    None => (None, None),
-                };
-                Ok(LogKey {
-                    base_url: t.base_url,
-                    log_id: Digest::of(&spki).hex().to_string(),
-                    spki,
-                    details: t.public_key.key_details,
-                    start,
-                    end,
+        let logs = |list: Vec<TlogJson>| -> Result<Vec<LogKey>, String> {
+            list.into_iter()
+                .map(|t| {
+                    let spki = b64
+                        .decode(&t.public_key.raw_bytes)
+                        .map_err(|e| format!("a tlog key of {}: {e}", t.base_url))?;
+                    let (start, end) = match &t.public_key.valid_for {
+                        Some(v) => (time(&v.start)?, time(&v.end)?),
+                        None => (None, None),
+                    };
+                    Ok(LogKey {
+                        base_url: t.base_url,
+                        log_id: Digest::of(&spki).hex().to_string(),
+                        spki,
+                        details: t.public_key.key_details,
+                        start,
+                        end,
+                    })
                 })
-            })
-            .collect::<Result<_, String>>()?;
+                .collect::<Result<_, String>>()
+        };
+        let tlogs = logs(root.tlogs)?;
+        let ctlogs = logs(root.ctlogs)?;
         let authorities = |list: Vec<AuthorityJson>| -> Result<Vec<Authority>, String> {
             list.into_iter()
                 .map(|c| {
@@ -201,6 +207,7 @@ impl TrustedRoot {
         Ok(TrustedRoot {
             origin: origin.to_string(),
             tlogs,
+            ctlogs,
             cas,
             tsas,
             raw: bytes.to_vec(),
