@@ -303,97 +303,37 @@ pub fn keyless_signatures_verify_by_identity_and_issuer() -> Result<()> {
     ensure!(out.starts_with("exit 0"), "{out}");
 
     let other_identity = format!("    identity: release@example.com\n    issuer: {google}\n");
-    fails(
-        &b.case(
-            "keyless-identity",
-            Some((Spoil::None, by(), t)),
-            &other_identity,
-            true,
-        )?,
-        "another identity",
-        "its certificate is for release@siderolabs.com, not 'release@example.com'",
-    )?;
     let other_issuer = "    identity: release@siderolabs.com\n    issuer: https://token.actions.githubusercontent.com\n";
-    fails(
-        &b.case("keyless-issuer", Some((Spoil::None, by(), t)), other_issuer, true)?,
-        "another issuer",
-        "issued through https://accounts.google.com, not https://token.actions.githubusercontent.com",
-    )?;
-    // Logged two days before the certificate was issued: not valid at signing time, and there
-    // is no timestamp that says otherwise.
-    fails(
-        &b.case(
-            "keyless-expired",
-            Some((Spoil::None, by(), t - 2 * 86400)),
-            &policy,
-            true,
-        )?,
-        "expired at signing time",
-        "its certificate was not valid at the signature's log time",
-    )?;
-    fails(
-        &b.case(
-            "keyless-untrusted-ca",
-            Some((Spoil::None, By::Cert(&elsewhere, &pki.rogue_ca), t)),
-            &policy,
-            true,
-        )?,
-        "an untrusted root",
-        "does not chain to a certificate authority",
-    )?;
-    fails(
-        &b.case(
-            "keyless-other-digest",
-            Some((Spoil::OtherDigest, by(), t)),
-            &policy,
-            true,
-        )?,
-        "another digest",
-        "it signs sha256:",
-    )?;
-    // Fulcio logs every certificate to CT; one without an SCT, or with one from a CT log the
-    // root does not name, is refused as cosign refuses it.
-    fails(
-        &b.case(
-            "keyless-no-sct",
-            Some((Spoil::None, By::Cert(&unlogged, &pki.fulcio), t)),
-            &policy,
-            true,
-        )?,
-        "no SCT",
-        "its certificate has no signed certificate timestamp",
-    )?;
-    fails(
-        &b.case(
-            "keyless-foreign-sct",
-            Some((Spoil::None, By::Cert(&elsewhere_logged, &pki.fulcio), t)),
-            &policy,
-            true,
-        )?,
-        "an SCT from an untrusted CT log",
-        "its certificate has no SCT that verifies",
-    )?;
-    fails(
-        &b.case(
-            "keyless-bad-sct",
-            Some((Spoil::None, By::Cert(&badly_logged, &pki.fulcio), t)),
-            &policy,
-            true,
-        )?,
-        "an SCT the trusted CT log did not sign",
-        "the SCT of https://ctfe.tdg.test: the signature does not match",
-    )?;
-    // A keyed signature does not satisfy a keyless expectation.
-    fails(
-        &b.case(
-            "keyless-but-keyed",
-            Some((Spoil::None, By::Key(&pki.signer), t)),
-            &policy,
-            true,
-        )?,
-        "a keyed signature",
-        "not a keyless signature",
-    )?;
+    let cert = |leaf| By::Cert(leaf, &pki.fulcio);
+    // (case, how it is signed, when it was logged, the spec's policy, what the failure says)
+    let cases: Vec<(&str, Spoil, By<'_>, i64, &str, &str)> = vec![
+        ("keyless-identity", Spoil::None, by(), t, &other_identity,
+         "its certificate is for release@siderolabs.com, not 'release@example.com'"),
+        ("keyless-issuer", Spoil::None, by(), t, other_issuer,
+         "issued through https://accounts.google.com, not https://token.actions.githubusercontent.com"),
+        // Logged two days before the certificate was issued, with no timestamp saying otherwise.
+        ("keyless-expired", Spoil::None, by(), t - 2 * 86400, &policy,
+         "its certificate was not valid at the signature's log time"),
+        ("keyless-untrusted-ca", Spoil::None, By::Cert(&elsewhere, &pki.rogue_ca), t, &policy,
+         "does not chain to a certificate authority"),
+        ("keyless-other-digest", Spoil::OtherDigest, by(), t, &policy, "it signs sha256:"),
+        // Fulcio logs every certificate to CT; cosign refuses one without a trusted SCT.
+        ("keyless-no-sct", Spoil::None, cert(&unlogged), t, &policy,
+         "its certificate has no signed certificate timestamp"),
+        ("keyless-foreign-sct", Spoil::None, cert(&elsewhere_logged), t, &policy,
+         "its certificate has no SCT that verifies"),
+        ("keyless-bad-sct", Spoil::None, cert(&badly_logged), t, &policy,
+         "the SCT of https://ctfe.tdg.test: the signature does not match"),
+        // A keyed signature does not satisfy a keyless expectation.
+        ("keyless-but-keyed", Spoil::None, By::Key(&pki.signer), t, &policy, "not a keyless signature"),
+    ];
+    for (name, spoil, signed_by, at, yaml, want) in cases {
+        fails(
+            &b.case(name, Some((spoil, signed_by, at)), yaml, true)?,
+            name,
+            want,
+        )?;
+    }
     Ok(())
 }
 
