@@ -18,6 +18,7 @@ mod hostile;
 mod imager;
 mod promote;
 mod pull;
+mod referrers;
 mod release;
 mod reports;
 mod schematic_gen;
@@ -103,9 +104,9 @@ pub fn all() -> Vec<Trial> {
         warm::a_warm_run_reads_no_layer_and_a_corrupt_cache_is_never_used,
         signatures::keyed_signatures_verify_offline_and_each_fault_is_named,
         signatures::keyless_signatures_verify_by_identity_and_issuer,
-        signatures::build_inputs_are_verified_before_anything_is_built,
-        signatures::audit_specs_accept_the_release_workflow_and_refuse_a_fork,
-        signatures::bundles_in_referrers_verify_signatures_and_provenance,
+        referrers::build_inputs_are_verified_before_anything_is_built,
+        referrers::audit_specs_accept_the_release_workflow_and_refuse_a_fork,
+        referrers::bundles_in_referrers_verify_signatures_and_provenance,
         pull::docker_media_types_pushed_by_tdg_verify,
         pull::index_selects_the_requested_platform,
         pull::layout_mirror_and_tdg_mirror_env,
