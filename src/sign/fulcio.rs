@@ -141,18 +141,12 @@ pub fn check_signer(
     shown: &str,
     issuer: &str,
 ) -> Result<(), String> {
+    let mut ca = None;
     for &t in times {
-        verify_chain(cert, root, t)?;
+        ca = Some(verify_chain(cert, root, t)?);
     }
-    // Logged to a CT log of the root: the SCT signs over the issuer's key.
-    let at = times.first().copied().unwrap_or_default();
-    let ca = root
-        .cas
-        .iter()
-        .filter(|a| a.valid_at(at))
-        .filter_map(|a| a.chain.first().and_then(|d| Cert::from_der(d.clone()).ok()))
-        .find(|i| cert.signed_by(i).is_ok())
-        .ok_or("its certificate's issuer is not in the trusted root")?;
+    let ca = ca.ok_or("there is no time to check its certificate at")?;
+    // Logged to a CT log of the root: the SCT signs over the issuing CA's key.
     super::sct::verify(cert, &ca, root)?;
     let ids = cert.identities();
     if !ids.iter().any(|i| identity(i)) {
@@ -213,8 +207,8 @@ pub fn verify_issued(chain: &[Cert], t: i64) -> Result<(), String> {
 }
 
 /// Chains `leaf` to a certificate authority of `root` whose period and certificates cover `t`
-/// (the Rekor entry's time): `Ok` with the authority's URI, or why none does.
-pub fn verify_chain(leaf: &Cert, root: &TrustedRoot, t: i64) -> Result<String, String> {
+/// (the Rekor entry's time): `Ok` with the certificate that issued it, or why none does.
+pub fn verify_chain(leaf: &Cert, root: &TrustedRoot, t: i64) -> Result<Cert, String> {
     if !leaf.valid_at(t) {
         return Err(format!(
             "its certificate was not valid at the signature's log time {}",
@@ -228,22 +222,26 @@ pub fn verify_chain(leaf: &Cert, root: &TrustedRoot, t: i64) -> Result<String, S
         leaf.signed_by(&chain[0])
             .and_then(|_| verify_issued(chain, t))
     };
-    authority(&root.cas, t, accepts).map_err(|why| {
+    let (_, chain) = authority(&root.cas, t, accepts).map_err(|why| {
         format!(
             "its certificate does not chain to a certificate authority of {} valid at {}{why}",
             root.origin,
             crate::epoch::rfc3339(t),
         )
-    })
+    })?;
+    Ok(chain
+        .into_iter()
+        .next()
+        .expect("accepted chains are not empty"))
 }
 
-/// The first authority valid at `t` whose chain `accepts`: its URI, or why none did
-/// (` (uri: why; …)`, empty when no authority was valid then).
+/// The first authority valid at `t` whose (non-empty) chain `accepts`: its URI and chain, or
+/// why none did (` (uri: why; …)`, empty when no authority was valid then).
 pub fn authority(
     authorities: &[super::trusted_root::Authority],
     t: i64,
     accepts: impl Fn(&[Cert]) -> Result<(), String>,
-) -> Result<String, String> {
+) -> Result<(String, Vec<Cert>), String> {
     let mut why = Vec::new();
     for a in authorities.iter().filter(|a| a.valid_at(t)) {
         let chain: Result<Vec<Cert>, String> =
@@ -252,10 +250,10 @@ pub fn authority(
             if c.is_empty() {
                 Err("an empty chain".into())
             } else {
-                accepts(&c)
+                accepts(&c).map(|_| c)
             }
         }) {
-            Ok(()) => return Ok(a.uri.clone()),
+            Ok(c) => return Ok((a.uri.clone(), c)),
             Err(e) => why.push(format!("{}: {e}", a.uri)),
         }
     }

@@ -93,7 +93,7 @@ pub fn verify(token: &[u8], signature: &[u8], root: &TrustedRoot) -> Result<(i64
         }
         super::fulcio::verify_issued(chain, gen_time)
     };
-    let uri = super::fulcio::authority(&root.tsas, gen_time, accepts).map_err(|why| {
+    let (uri, _) = super::fulcio::authority(&root.tsas, gen_time, accepts).map_err(|why| {
         format!(
             "its timestamp is not signed by a timestamp authority of {} valid at {}{why}",
             root.origin,
