@@ -49,7 +49,7 @@ impl Planned for Check {
         };
         let mut why = Vec::new();
         for b in &m.bundles {
-            let at = &b.referrer.digest[..19.min(b.referrer.digest.len())];
+            let at = b.short();
             match bundle::verify(&b.bundle, &m.subject, &policy, &m.root) {
                 Ok(st) if st.predicate_type == bundle::SLSA_PROVENANCE_V1 => {
                     let wrong: Vec<String> = e

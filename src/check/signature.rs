@@ -66,51 +66,32 @@ pub fn judge(expect: &SignatureExpectation, m: &crate::sign::Material) -> Judged
             (signer, shown)
         }
     };
-    let bundles: Vec<&crate::sign::Referred> = m.bundles.iter().collect();
-    if m.found.is_empty() && bundles.is_empty() {
-        return fail(format!("no signature of {} ({})", m.subject, m.looked));
-    }
     let mut why = Vec::new();
-    let mut verified = false;
     for (i, f) in m.found.iter().enumerate() {
         match cosign::verify(f, &signer, &m.subject, &m.root) {
-            Ok(_) => verified = true,
+            Ok(_) => return stale(m),
             Err(e) => why.push(format!(
                 "signature {} (layer {}): {e}",
                 i + 1,
                 f.layer.digest.short()
             )),
         }
-        if verified {
-            break;
+    }
+    for b in &m.bundles {
+        match bundle::verify(&b.bundle, &m.subject, &signer, &m.root) {
+            Ok(st) if st.predicate_type == bundle::COSIGN_SIGN_PREDICATE => return stale(m),
+            // An attestation of something else (provenance) is not a signature.
+            Ok(_) => {}
+            Err(e) => why.push(format!("bundle {}: {e}", b.short())),
         }
     }
-    if !verified {
-        for b in &bundles {
-            match bundle::verify(&b.bundle, &m.subject, &signer, &m.root) {
-                Ok(st) if st.predicate_type == bundle::COSIGN_SIGN_PREDICATE => {
-                    verified = true;
-                    break;
-                }
-                // An attestation of something else (provenance) is not a signature.
-                Ok(_) => {}
-                Err(e) => why.push(format!(
-                    "bundle {}: {e}",
-                    &b.referrer.digest[..19.min(b.referrer.digest.len())]
-                )),
-            }
-        }
+    if why.is_empty() {
+        return fail(format!("no signature of {} ({})", m.subject, m.looked));
     }
-    if !verified {
-        if why.is_empty() {
-            return fail(format!("no signature of {} ({})", m.subject, m.looked));
-        }
-        return fail(format!(
-            "no signature verifies for {by}: {}",
-            why.join("; ")
-        ));
-    }
-    stale(m)
+    fail(format!(
+        "no signature verifies for {by}: {}",
+        why.join("; ")
+    ))
 }
 
 /// A pass, with a warning when the embedded trusted root is over a year old.

@@ -40,6 +40,13 @@ pub struct Referred {
     pub bundle: Vec<u8>,
 }
 
+impl Referred {
+    /// The referrer's digest, short, for messages.
+    pub fn short(&self) -> &str {
+        &self.referrer.digest[..19.min(self.referrer.digest.len())]
+    }
+}
+
 /// Whether signatures were fetched for the spec's checks.
 #[derive(Debug, Default)]
 pub enum State {
@@ -52,7 +59,7 @@ pub enum State {
 
 /// Whether the embedded production root is old enough to warn about on `today` (Unix days).
 pub fn root_is_stale(root: &TrustedRoot, now: std::time::SystemTime) -> bool {
-    if !root.origin.starts_with("the embedded") {
+    if !root.embedded {
         return false;
     }
     let taken =
@@ -72,8 +79,7 @@ mod tests {
         let production = TrustedRoot::production();
         assert!(!root_is_stale(&production, at("2026-06-01T00:00:00Z")));
         assert!(root_is_stale(&production, at("2026-12-01T00:00:00Z")));
-        let mut own = production.clone();
-        own.origin = "/etc/tdg/trusted_root.json".into();
+        let own = TrustedRoot::parse(&production.raw, "/etc/tdg/trusted_root.json").unwrap();
         assert!(!root_is_stale(&own, at("2030-01-01T00:00:00Z")));
     }
 }

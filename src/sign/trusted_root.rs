@@ -19,6 +19,8 @@ pub const PRODUCTION_DATE: &str = "2025-09-22";
 pub struct TrustedRoot {
     /// Where it came from, for messages: `embedded production root (2025-09-22)` or a path.
     pub origin: String,
+    /// Whether it is the root embedded in tdg, which ages (see `sign::root_is_stale`).
+    pub embedded: bool,
     pub tlogs: Vec<LogKey>,
     /// Certificate Transparency logs: whose SCTs a keyless certificate must carry.
     pub ctlogs: Vec<LogKey>,
@@ -128,7 +130,11 @@ impl TrustedRoot {
     /// The embedded public-good root.
     pub fn production() -> Self {
         let origin = format!("the embedded Sigstore production root ({PRODUCTION_DATE})");
-        Self::parse(PRODUCTION.as_bytes(), &origin).expect("the embedded trusted root parses")
+        let root = Self::parse(PRODUCTION.as_bytes(), &origin);
+        TrustedRoot {
+            embedded: true,
+            ..root.expect("the embedded trusted root parses")
+        }
     }
 
     /// `path`, or the embedded root when there is none.
@@ -206,6 +212,7 @@ impl TrustedRoot {
         let tsas = authorities(root.timestamp_authorities)?;
         Ok(TrustedRoot {
             origin: origin.to_string(),
+            embedded: false,
             tlogs,
             ctlogs,
             cas,
