@@ -72,12 +72,12 @@ impl Fault {
                     format!("cannot connect ({cause})")
                 } else if let (true, Some(d)) = (r.is_timeout(), deadline) {
                     format!(
-                        "timed out: the answer took over {}s in all (TDG_REQUEST_TIMEOUT), {ATTEMPTS} attempts",
+                        "timed out: the answer took over {}s in all (TDG_REQUEST_TIMEOUT), {ATTEMPTS} attempts; raise it with --request-timeout",
                         d.as_secs()
                     )
                 } else if r.is_timeout() {
                     format!(
-                        "timed out: nothing arrived for {}s (TDG_READ_TIMEOUT), {ATTEMPTS} attempts",
+                        "timed out: nothing arrived for {}s (TDG_READ_TIMEOUT), {ATTEMPTS} attempts; raise it with --read-timeout",
                         read_timeout().as_secs()
                     )
                 } else {
@@ -98,7 +98,7 @@ pub(super) fn status_text(code: StatusCode, body: &str) -> String {
     };
     let head = match code {
         StatusCode::UNAUTHORIZED => {
-            "authentication required or credentials rejected (401 Unauthorized)".to_string()
+            "authentication required or credentials rejected (401 Unauthorized; tdg reads credentials from the Docker config, as `docker login` writes it)".to_string()
         }
         StatusCode::FORBIDDEN => "access denied (403 Forbidden)".to_string(),
         _ => format!("HTTP {}", code.as_u16()),
@@ -218,7 +218,7 @@ mod tests {
         );
         assert_eq!(
             status_text(StatusCode::UNAUTHORIZED, ""),
-            "authentication required or credentials rejected (401 Unauthorized)"
+            "authentication required or credentials rejected (401 Unauthorized; tdg reads credentials from the Docker config, as `docker login` writes it)"
         );
     }
 }
