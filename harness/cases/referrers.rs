@@ -216,6 +216,36 @@ pub fn bundles_in_referrers_verify_signatures_and_provenance() -> Result<()> {
     let expect = format!(
         "    identity: '^.*@siderolabs\\.com$'\n    issuer: {google}\n  provenance:\n    identity: '^https://github\\.com/urmanac/talos-cozystack-demo/\\.github/workflows/release\\.yml@refs/tags/v.*$'\n    repository: {repo_url}\n    ref: '^refs/tags/v.*$'\n    commit: '^[0-9a-f]{{40}}$'\n    workflow: .github/workflows/release.yml\n"
     );
+    // A cosign 3 signature by Sidero's identity and GitHub provenance of `provenance_repo`,
+    // both about `about`, spoilt alike.
+    let signed_and_attested = |about: &tdg::digest::Digest,
+                               name: &str,
+                               provenance_repo: &str,
+                               spoil: BundleSpoil|
+     -> Result<Vec<Vec<u8>>> {
+        let sign = statement(
+            about,
+            name,
+            tdg::sign::bundle::COSIGN_SIGN_PREDICATE,
+            serde_json::json!({}),
+        );
+        let provenance = github_provenance(
+            provenance_repo,
+            "refs/tags/v1.11.5",
+            commit,
+            ".github/workflows/release.yml",
+        );
+        let attest = statement(
+            about,
+            name,
+            tdg::sign::bundle::SLSA_PROVENANCE_V1,
+            provenance,
+        );
+        Ok(vec![
+            pki.bundle(&By::Cert(&signer, &pki.fulcio), &sign, t, spoil)?,
+            pki.bundle(&By::Cert(&builder, &pki.fulcio), &attest, t, spoil)?,
+        ])
+    };
     // Pushes the image as signed/<name> and its referrers (tag schema) to Debian's registry.
     let case = |name: &str, spoil: BundleSpoil, provenance_repo: &str| -> Result<String> {
         let repo = format!("{}/signed/{name}", b.w.registry.addr);
@@ -229,35 +259,9 @@ pub fn bundles_in_referrers_verify_signatures_and_provenance() -> Result<()> {
             BundleSpoil::OtherSubject => tdg::digest::Digest::of(b"another image"),
             _ => digest.clone(),
         };
-        let sig = pki.bundle(
-            &By::Cert(&signer, &pki.fulcio),
-            &statement(
-                &about,
-                &repo,
-                tdg::sign::bundle::COSIGN_SIGN_PREDICATE,
-                serde_json::json!({}),
-            ),
-            t,
-            spoil,
-        )?;
-        let prov = pki.bundle(
-            &By::Cert(&builder, &pki.fulcio),
-            &statement(
-                &about,
-                &repo,
-                tdg::sign::bundle::SLSA_PROVENANCE_V1,
-                github_provenance(
-                    provenance_repo,
-                    "refs/tags/v1.11.5",
-                    commit,
-                    ".github/workflows/release.yml",
-                ),
-            ),
-            t,
-            spoil,
-        )?;
+        let both = signed_and_attested(&about, &repo, provenance_repo, spoil)?;
         let layout = b.tmp.path().join(format!("referrers-{name}"));
-        let tag = referrers_layout(&layout, &digest, size, &[sig, prov], true)?;
+        let tag = referrers_layout(&layout, &digest, size, &both, true)?;
         fixtures::push_with_tdg(&layout, &tag, &format!("{repo}:{tag}"))?;
         let spec = world::write_spec(
             b.tmp.path(),
@@ -398,34 +402,8 @@ pub fn bundles_in_referrers_verify_signatures_and_provenance() -> Result<()> {
         Flavor::Oci,
     )?;
     let size = std::fs::metadata(layout.join("blobs/sha256").join(image.hex()))?.len();
-    let sig = pki.bundle(
-        &By::Cert(&signer, &pki.fulcio),
-        &statement(
-            &image,
-            "served",
-            tdg::sign::bundle::COSIGN_SIGN_PREDICATE,
-            serde_json::json!({}),
-        ),
-        t,
-        BundleSpoil::None,
-    )?;
-    let prov = pki.bundle(
-        &By::Cert(&builder, &pki.fulcio),
-        &statement(
-            &image,
-            "served",
-            tdg::sign::bundle::SLSA_PROVENANCE_V1,
-            github_provenance(
-                repo_url,
-                "refs/tags/v1.11.5",
-                commit,
-                ".github/workflows/release.yml",
-            ),
-        ),
-        t,
-        BundleSpoil::None,
-    )?;
-    referrers_layout(&layout, &image, size, &[sig, prov], false)?;
+    let both = signed_and_attested(&image, "served", repo_url, BundleSpoil::None)?;
+    referrers_layout(&layout, &image, size, &both, false)?;
     // cosign 3 signing with a key: a keyed bundle, judged by `key:`.
     let keyed = pki.bundle(
         &By::Key(&pki.signer),
