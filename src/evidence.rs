@@ -249,16 +249,12 @@ pub async fn recheck(env: &Env, bundle: &Path) -> Result<(SpecRun, Vec<String>)>
     // Signatures are judged against the trusted root the bundle recorded, when it has one.
     let root = bundle.join("trusted_root.json");
     let env = Env {
-        mirrors: env.mirrors.clone(),
-        cache: env.cache.clone(),
-        limits: env.limits,
-        boot: env.boot,
-        max_spooled: env.max_spooled,
         verify_cache: true,
         trusted_root: root
             .is_file()
             .then_some(root)
             .or_else(|| env.trusted_root.clone()),
+        ..env.clone()
     };
     let run = crate::verify::run(&env, &plan).await;
     let recorded: serde_json::Value = serde_json::from_slice(&crate::located::read_bounded(

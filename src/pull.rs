@@ -25,6 +25,7 @@ use crate::reference::ImageRef;
 
 /// Where images come from and go to for one run: mirrors, the blob cache, and the caps on
 /// what a hostile image may make tdg decompress.
+#[derive(Clone)]
 pub struct Env {
     pub mirrors: Mirrors,
     pub cache: Arc<BlobCache>,

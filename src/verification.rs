@@ -38,6 +38,18 @@ pub async fn run(
     mode: Mode,
     evidence: Option<&Path>,
 ) -> Result<Verification> {
+    // An auditor's bundle holds the layers, read and hashed in this run: no warm cache.
+    let cold;
+    let env = match evidence {
+        Some(_) if !env.verify_cache => {
+            cold = Env {
+                verify_cache: true,
+                ..env.clone()
+            };
+            &cold
+        }
+        _ => env,
+    };
     let mut runs = Vec::new();
     let mut notes = Vec::new();
     for plan in plans {

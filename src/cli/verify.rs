@@ -70,11 +70,8 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<u8> {
         None => {
             // Every spec is read before anything is fetched: a typo fails at once.
             let plans = a.target.plans(&a.specs)?;
-            let mut env = g.env()?;
-            // An auditor's bundle holds the layers, read and hashed in this run.
-            env.verify_cache |= a.evidence.is_some();
             runtime()?.block_on(verification::run(
-                &env,
+                &g.env()?,
                 &plans,
                 Mode::from_env(),
                 a.evidence.as_deref(),
