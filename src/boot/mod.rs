@@ -119,15 +119,33 @@ impl Booted {
 /// Boots and reads the console until it ends. QEMU is stopped on every path. KVM is used
 /// when `/dev/kvm` opens for the host's arch; a KVM that QEMU cannot use (nested
 /// virtualisation often refuses MSRs) falls back to TCG.
+///
+/// A KVM that starts but runs nothing (nested virtualisation on some hosts: the boot stub
+/// prints, then silence) would spend the whole timeout; when no kernel line has shown within
+/// [`KVM_GRACE`], the boot starts again under TCG, and the log says so.
 pub fn boot(opts: &Options) -> Result<Booted> {
     let use_kvm = qemu::kvm(opts.machine.arch);
     match boot_with(opts, use_kvm) {
         Err(e) if use_kvm && e.to_string().to_ascii_lowercase().contains("kvm") => {
             boot_with(opts, false)
         }
+        Ok(b) if b.ended == KVM_SILENT => {
+            let mut b = boot_with(opts, false)?;
+            b.log = format!(
+                "[tdg: no kernel line under KVM in {}s; booted again under TCG]\n{}",
+                KVM_GRACE.as_secs(),
+                b.log
+            );
+            Ok(b)
+        }
         other => other,
     }
 }
+
+/// How long KVM may show no kernel line before the boot is retried under TCG: a working KVM
+/// prints `Linux version` within a second or two.
+pub const KVM_GRACE: Duration = Duration::from_secs(15);
+const KVM_SILENT: &str = "kvm silent";
 
 fn boot_with(opts: &Options, use_kvm: bool) -> Result<Booted> {
     let start = Instant::now();
@@ -135,6 +153,7 @@ fn boot_with(opts: &Options, use_kvm: bool) -> Result<Booted> {
     let mut log = String::new();
     let mut running = qemu::Running::start(&opts.machine, use_kvm)?;
     let deadline = start + opts.timeout;
+    let mut kernel_seen = false;
     let ended = loop {
         if qemu::interrupted() {
             drop(running);
@@ -144,11 +163,15 @@ fn boot_with(opts: &Options, use_kvm: bool) -> Result<Booted> {
         if now >= deadline {
             break format!("timeout after {}s", opts.timeout.as_secs());
         }
+        if use_kvm && !kernel_seen && now - start > KVM_GRACE && opts.timeout > KVM_GRACE {
+            break KVM_SILENT.to_string();
+        }
         match running
             .lines
             .recv_timeout((deadline - now).min(Duration::from_millis(100)))
         {
             Ok(line) => {
+                kernel_seen |= line.contains("Linux version");
                 if log.len() < MAX_CONSOLE_BYTES {
                     log.push_str(&line);
                     log.push('\n');
