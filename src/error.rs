@@ -29,6 +29,9 @@ pub enum ErrorKind {
     Io,
     /// Anything else that stopped the run.
     Other,
+    /// The reader of standard output went away (`tdg tree … | head`): not a fault of the run,
+    /// so tdg stops quietly with 0, as ripgrep does.
+    ReaderGone,
 }
 
 pub struct Error {
@@ -86,6 +89,7 @@ impl Error {
             | ErrorKind::PlatformMissing { .. }
             | ErrorKind::Io
             | ErrorKind::Other => 2,
+            ErrorKind::ReaderGone => 0,
         }
     }
 }

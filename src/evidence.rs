@@ -4,8 +4,10 @@
 //! `image/` (an OCI layout of exactly the documents and layer blobs that were checked, the top
 //! one tagged `evidence`), `spec.yaml` as run, `golden.tree` when the spec has one,
 //! `report.json`, `tree.txt` (the `tdg tree` listing) and `digests.json` (what was resolved,
-//! the spec's sha256 and tdg's version). `tdg verify --from-evidence DIR` runs the bundled spec
-//! against the bundled image with no network and fails unless every check comes out as it did.
+//! the spec's sha256 and tdg's version; `signature.pub` for a keyed signature). `tdg verify
+//! --from-evidence DIR` runs the bundled spec against the bundled image with no network and
+//! fails unless every check comes out as it did and every recorded fact is what the bundle's
+//! own bytes give. A bundled spec reads no file outside its bundle.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,12 @@ use crate::pull::{Env, Pulled};
 use crate::verify::SpecRun;
 
 const TAG: &str = "evidence";
+/// The public key a keyed `expect.signature` was judged with, in the bundle.
+const KEY: &str = "signature.pub";
+
+fn put_file(p: &Path, bytes: &[u8]) -> Result<()> {
+    fs::write(p, bytes).with_context(|| format!("writing {}", p.display()))
+}
 
 /// Writes one spec's bundle into `dir` (created; must be empty, and not a symlink). A bundle
 /// that cannot be finished (a full disk) is removed rather than left half written.
@@ -91,6 +99,11 @@ fn write_into(dir: &Path, plan: &Plan, run: &SpecRun, pulled: &Pulled) -> Result
     }
     fs::copy(&plan.spec.path, dir.join("spec.yaml"))
         .with_context(|| format!("copying {}", plan.spec.path.display()))?;
+    if let Some(crate::spec::SignatureExpectation::Key { key, .. }) = &plan.spec.expect.signature {
+        // The public key the signature was judged with, read as the check read it.
+        let text = crate::located::read_capped(key, 64 << 10)?;
+        put_file(&dir.join(KEY), text.as_bytes())?;
+    }
     if let Some(t) = &plan.spec.expect.tree {
         copy_golden(&t.golden, &t.repo, &dir.join("golden.tree"))?;
     }
@@ -204,39 +217,29 @@ pub fn bundles(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Re-runs a bundle offline. Returns the new run and the checks whose status or message
-/// differs from the recorded report.
+/// Re-runs a bundle offline. Returns the new run and what differs from the bundle's record,
+/// one line per cause: every fact `digests.json` and `report.json` record is derived again from
+/// the bundle's own bytes, and the checks that changed are grouped by what they now say.
 pub async fn recheck(env: &Env, bundle: &Path) -> Result<(SpecRun, Vec<String>)> {
-    let digests: serde_json::Value = serde_json::from_slice(&crate::located::read_bounded(
-        &bundle.join("digests.json"),
-        crate::limits::MAX_DOCUMENT,
-    )?)
-    .context("digests.json")?;
+    let digests = read_json(bundle, "digests.json", crate::limits::MAX_DOCUMENT)?;
+    let recorded = read_json(bundle, "report.json", crate::limits::MAX_REPORT_TEXT)?;
     let field = |k: &str| {
         digests[k]
             .as_str()
             .map(str::to_string)
             .with_context(|| format!("digests.json has no {k}"))
     };
-    let mut spec =
-        crate::spec::load_file(&bundle.join("spec.yaml")).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Every file the bundled spec names must be the bundle's own: it came from elsewhere, and
+    // no error may quote a file outside it.
+    let mut spec = crate::spec::load_file_within(&bundle.join("spec.yaml"), bundle)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     if spec.file_digest.to_string() != field("spec_sha256")? {
         bail!(
             "{}: spec.yaml is not the spec the verdict was given for (sha256 differs)",
             bundle.display()
         );
     }
-    if let Some(t) = spec.expect.tree.as_mut() {
-        t.golden = bundle.join("golden.tree");
-        t.repo = bundle.to_path_buf();
-    }
-    for f in spec.expect.files.iter_mut() {
-        let name = report_golden_name(&f.path);
-        if let Some(g) = f.report.as_mut().and_then(|r| r.golden.as_mut()) {
-            g.file.path = bundle.join("goldens").join(name);
-            g.file.repo = bundle.to_path_buf();
-        }
-    }
+    rebase(&mut spec, bundle);
     let digest: Digest = field("digest")?.parse()?;
     let image = format!("oci:{}@{digest}", bundle.join("image").display()).parse()?;
     // The platform the run chose, only when the spec named one: naming it otherwise would add
@@ -256,38 +259,245 @@ pub async fn recheck(env: &Env, bundle: &Path) -> Result<(SpecRun, Vec<String>)>
             .or_else(|| env.trusted_root.clone()),
         ..env.clone()
     };
-    let run = crate::verify::run(&env, &plan).await;
-    let recorded: serde_json::Value = serde_json::from_slice(&crate::located::read_bounded(
-        &bundle.join("report.json"),
-        crate::limits::MAX_REPORT_TEXT,
-    )?)
-    .context("report.json")?;
+    let (run, pulled) = crate::verify::run_keeping(&env, &plan).await;
+    let mut differs = facts(&run, pulled.as_ref(), &digests, &recorded);
+    if pulled.is_none() {
+        // Nothing could be derived: say whether the recorded digest is even in the bundle.
+        let layout = crate::oci::layout::LayoutSource::open(&bundle.join("image"))?;
+        if let Err(e) = layout.top(None, Some(&digest)) {
+            differs.push(format!("digests.json digest: {e:#}"));
+        }
+    }
+    if let Some(p) = &pulled {
+        let listed = read_text_in(bundle, "tree.txt")?;
+        if listed != p.flat.tree.listing() {
+            differs.push("tree.txt is not the listing of the bundled image".into());
+        }
+    }
+    differs.extend(outcome_changes(&run, &recorded));
+    Ok((run, differs))
+}
+
+/// Points the goldens and the signing key of a bundled spec at the copies in the bundle.
+fn rebase(spec: &mut crate::spec::Spec, bundle: &Path) {
+    if let Some(t) = spec.expect.tree.as_mut() {
+        t.golden = bundle.join("golden.tree");
+        t.repo = bundle.to_path_buf();
+    }
+    for f in spec.expect.files.iter_mut() {
+        let name = report_golden_name(&f.path);
+        if let Some(g) = f.report.as_mut().and_then(|r| r.golden.as_mut()) {
+            g.file.path = bundle.join("goldens").join(name);
+            g.file.repo = bundle.to_path_buf();
+        }
+    }
+    if let Some(crate::spec::SignatureExpectation::Key { key, .. }) = spec.expect.signature.as_mut()
+    {
+        *key = bundle.join(KEY);
+    }
+}
+
+fn read_json(bundle: &Path, name: &str, cap: u64) -> Result<serde_json::Value> {
+    let bytes = crate::located::read_bounded(&bundle.join(name), cap)
+        .with_context(|| format!("reading {}", bundle.join(name).display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("{}: not JSON", name))
+}
+
+fn read_text_in(bundle: &Path, name: &str) -> Result<String> {
+    crate::located::read_capped(&bundle.join(name), crate::limits::MAX_TEXT_INPUT)
+}
+
+/// Each recorded fact against what the bundle's bytes give now: one line per fact that
+/// differs. Names (the image reference, the source) are claims no byte proves; they must agree
+/// wherever the bundle records them, and a reference pinned by digest must name the image.
+fn facts(
+    run: &SpecRun,
+    pulled: Option<&Pulled>,
+    digests: &serde_json::Value,
+    recorded: &serde_json::Value,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let report = &recorded["specs"][0];
+    let mut expect = |what: &str, recorded: &serde_json::Value, now: serde_json::Value| {
+        if *recorded != now {
+            out.push(format!(
+                "{what}: recorded {recorded}, the bundle gives {now}"
+            ));
+        }
+    };
+    let now = |s: &Option<String>| json!(s);
+    expect(
+        "report.json schema",
+        &recorded["schema"],
+        json!("tdg.report/v1"),
+    );
+    expect(
+        "report.json specs",
+        &json!(recorded["specs"].as_array().map(Vec::len)),
+        json!(1),
+    );
+    expect("report.json spec", &report["spec"], json!(run.spec));
+    expect(
+        "report.json spec_sha256",
+        &report["spec_sha256"],
+        json!(run.spec_sha256),
+    );
+    // What only the image's bytes give: derived when they could be read (when not, the
+    // checks' errors say why, and nothing is compared with a fact unknown).
+    if let Some(p) = pulled {
+        expect("digests.json digest", &digests["digest"], now(&run.digest));
+        expect("report.json digest", &report["digest"], now(&run.digest));
+        expect(
+            "digests.json manifest_digest",
+            &digests["manifest_digest"],
+            now(&run.manifest_digest),
+        );
+        expect(
+            "report.json manifest_digest",
+            &report["manifest_digest"],
+            now(&run.manifest_digest),
+        );
+        expect(
+            "digests.json platform",
+            &digests["platform"],
+            now(&run.platform),
+        );
+        expect(
+            "report.json platform",
+            &report["platform"],
+            now(&run.platform),
+        );
+        let m = &p.resolved.manifest;
+        expect(
+            "digests.json config_digest",
+            &digests["config_digest"],
+            json!(m.config.digest.to_string()),
+        );
+        expect(
+            "digests.json layers",
+            &digests["layers"],
+            json!(m
+                .layers
+                .iter()
+                .map(|l| l.digest.to_string())
+                .collect::<Vec<_>>()),
+        );
+    }
+    let statuses: Vec<&str> = report["outcomes"]
+        .as_array()
+        .map(|o| o.iter().filter_map(|o| o["status"].as_str()).collect())
+        .unwrap_or_default();
+    let derived = if statuses.contains(&"error") {
+        2
+    } else if statuses.iter().any(|s| matches!(*s, "fail" | "skipped")) {
+        1
+    } else {
+        0
+    };
+    expect(
+        "report.json exit_code",
+        &recorded["exit_code"],
+        json!(derived),
+    );
+    // Recorded twice: the two records must agree.
+    for (what, in_digests, in_report) in [
+        ("image", &digests["image"], &report["image"]),
+        ("source", &digests["source"], &report["source"]),
+        (
+            "tdg_version",
+            &digests["tdg_version"],
+            &recorded["tdg_version"],
+        ),
+    ] {
+        if in_digests != in_report {
+            out.push(format!(
+                "{what}: digests.json records {in_digests}, report.json {in_report}"
+            ));
+        }
+    }
+    match digests["image"]
+        .as_str()
+        .map(str::parse::<crate::reference::ImageRef>)
+    {
+        Some(Ok(r)) => {
+            if let (Some(pinned), Some(d)) = (&r.digest, &run.digest) {
+                if &pinned.to_string() != d {
+                    out.push(format!(
+                        "digests.json image: {r} names {pinned}, the bundle's image is {d}"
+                    ));
+                }
+            }
+        }
+        _ => out.push(format!(
+            "digests.json image: {} is not an image reference",
+            digests["image"]
+        )),
+    }
+    out
+}
+
+/// The checks whose status or message changed, grouped: one line per (recorded status, new
+/// status, new message), naming the checks it affects.
+fn outcome_changes(run: &SpecRun, recorded: &serde_json::Value) -> Vec<String> {
     let before = recorded["specs"][0]["outcomes"]
         .as_array()
         .cloned()
         .unwrap_or_default();
-    let mut differs = Vec::new();
+    let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
     for o in &run.outcomes {
         let was = before.iter().find(|b| b["check"] == o.check.as_str());
-        match was {
-            Some(b) if b["status"] == o.status.word() && b["message"] == o.message.as_str() => {}
-            Some(b) => differs.push(format!(
-                "{}: recorded {} ({}), now {} ({})",
-                o.check,
-                b["status"].as_str().unwrap_or("?"),
+        let cause = match was {
+            Some(b) if b["status"] == o.status.word() && b["message"] == o.message.as_str() => {
+                continue
+            }
+            Some(b) if b["status"] == o.status.word() => format!(
+                "recorded {} ({}), now {} ({})",
+                o.status.word(),
                 b["message"].as_str().unwrap_or(""),
                 o.status.word(),
                 o.message
-            )),
-            None => differs.push(format!("{}: not in the recorded report", o.check)),
+            ),
+            Some(b) => format!(
+                "recorded {}, now {}{}",
+                b["status"].as_str().unwrap_or("?"),
+                o.status.word(),
+                if o.message.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", o.message)
+                }
+            ),
+            None => "not in the recorded report".to_string(),
+        };
+        match groups.iter_mut().find(|(c, _)| *c == cause) {
+            Some((_, checks)) => checks.push(&o.check),
+            None => groups.push((cause, vec![&o.check])),
         }
     }
+    let mut out: Vec<String> = groups
+        .into_iter()
+        .map(|(cause, checks)| {
+            let shown = checks
+                .iter()
+                .take(4)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ");
+            let more = match checks.len() {
+                n if n > 4 => format!(" and {} more", n - 4),
+                _ => String::new(),
+            };
+            let n = checks.len();
+            let noun = if n == 1 { "check" } else { "checks" };
+            format!("{n} {noun} ({shown}{more}): {cause}")
+        })
+        .collect();
     if before.len() != run.outcomes.len() {
-        differs.push(format!(
+        out.push(format!(
             "the recorded report has {} checks, the re-check {}",
             before.len(),
             run.outcomes.len()
         ));
     }
-    Ok((run, differs))
+    out
 }

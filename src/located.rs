@@ -95,18 +95,25 @@ pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
 
 /// The directory a spec's goldens must stay inside: `TDG_REPO` (`--repo`) when set, else the
 /// directory holding `specs/` when the spec lives in one, else the spec's own directory.
+///
+/// The answer is absolute, so `specs/x.yaml`, `./specs/x.yaml` and `/repo/specs/x.yaml` from
+/// any working directory name the same root (a relative `specs/x.yaml` once gave an empty one).
 pub fn repo_root(spec_file: &Path) -> PathBuf {
     if let Some(r) = std::env::var_os("TDG_REPO").filter(|r| !r.is_empty()) {
-        return PathBuf::from(r);
+        return absolute(Path::new(&r));
     }
-    let dir = spec_file
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let file = absolute(spec_file);
+    let dir = file.parent().unwrap_or(Path::new("/"));
     match dir.file_name() {
-        Some(n) if n == "specs" => dir.parent().unwrap_or(Path::new(".")).to_path_buf(),
+        Some(n) if n == "specs" => dir.parent().unwrap_or(dir).to_path_buf(),
         _ => dir.to_path_buf(),
     }
+}
+
+/// `path` made absolute against the working directory (`..` kept: a symlink may stand
+/// before it); unchanged when the working directory cannot be read.
+pub fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// `Ok` when `path` lies inside `root` once symlinks are resolved (as far as the path exists)

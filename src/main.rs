@@ -13,6 +13,7 @@ fn main() -> ExitCode {
     tdg::temps::handle_signals();
     match cli::Cli::parse().run() {
         Ok(code) => ExitCode::from(code),
+        Err(e) if *e.kind() == tdg::error::ErrorKind::ReaderGone => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tdg: error: {e}");
             ExitCode::from(e.exit_code())

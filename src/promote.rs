@@ -39,6 +39,8 @@ pub struct Promotion {
     pub steps: Vec<String>,
     /// DST already named the image: nothing was copied.
     pub unchanged: bool,
+    /// The registry accepted the tag, but reading it back failed: why, for the user.
+    pub unconfirmed: Option<String>,
 }
 
 impl Promotion {
@@ -130,10 +132,12 @@ pub async fn promote(
             digest,
             before,
             unchanged: true,
+            unconfirmed: None,
         });
     }
     let items = plan(req, resolved).await?;
     let steps = items.iter().map(describe).collect();
+    let mut unconfirmed = None;
     if !dry_run {
         let dst = crate::oci::push::registry(&req.target, &env.mirrors)?;
         let (tag, rest) = items.split_last().expect("a plan ends with the tag");
@@ -154,13 +158,18 @@ pub async fn promote(
             )));
         }
         carry_out(env, &resolved.source, &dst, tag).await?;
-        let now = crate::oci::push::current_digest(&req.target, &env.mirrors).await?;
-        if now.as_ref() != Some(&digest) {
-            return Err(Error::integrity(format!(
-                "{} names {} after the copy, not {digest}",
-                req.target,
-                now.map_or("nothing".into(), |d| d.to_string())
-            )));
+        // The registry accepted the tag: it moved. A read that then fails leaves only the
+        // confirmation unknown, which is said, not turned into "nothing happened".
+        match crate::oci::push::current_digest(&req.target, &env.mirrors).await {
+            Ok(now) if now.as_ref() == Some(&digest) => {}
+            Ok(now) => {
+                return Err(Error::integrity(format!(
+                    "{} names {} after the copy, not {digest}",
+                    req.target,
+                    now.map_or("nothing".into(), |d| d.to_string())
+                )))
+            }
+            Err(e) => unconfirmed = Some(format!("{e:#}")),
         }
     }
     Ok(Promotion {
@@ -168,6 +177,7 @@ pub async fn promote(
         before,
         steps,
         unchanged: false,
+        unconfirmed,
     })
 }
 

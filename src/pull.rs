@@ -4,7 +4,8 @@
 //!
 //! A warm run skips the layers: the tree index of a manifest already flattened comes from the
 //! cache (`layers::index_cache`), and the wanted files from the cache's content store, each
-//! re-hashed before use. `verify_cache` (and every evidence run) reads and hashes it all again.
+//! re-hashed before use. `verify_cache` (and every evidence run) reads and hashes it all again,
+//! and so does every run of a local source (an OCI layout or archive).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -95,7 +96,11 @@ pub async fn pull(
     // Everything (an export, a build's extension) would copy the whole image into the content
     // store; those pulls spool to a temporary directory, as before.
     let store = !matches!(wanted, Wanted::Everything);
-    if store && !ctx.verify_cache {
+    // Only a registry serves the warm cache: what it holds is addressed by digest on the
+    // server. A local layout or archive can change under its digests, so it is read and
+    // hashed again on every run (a byte flipped in a layer blob fails, warm or cold).
+    let warm_allowed = matches!(source, Source::Registry(_));
+    if store && warm_allowed && !ctx.verify_cache {
         let spool = ctx.content_store()?;
         if let Some(flat) = warm(ctx, &resolved, &wanted, &spool) {
             return Ok(Pulled {

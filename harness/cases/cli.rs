@@ -40,15 +40,33 @@ impl Tdg {
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
-        Ok(Command::new(env!("CARGO_BIN_EXE_tdg"))
-            .env("TDG_CACHE", &self.cache)
+        Ok(self.command(args).output()?)
+    }
+
+    /// `run` from the working directory `dir`, as a user in that directory types it.
+    pub fn run_in<I, S>(&self, dir: &std::path::Path, args: I) -> anyhow::Result<Output>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        Ok(self.command(args).current_dir(dir).output()?)
+    }
+
+    /// The isolated command, not yet run.
+    pub fn command<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tdg"));
+        c.env("TDG_CACHE", &self.cache)
             .env("DOCKER_CONFIG", &self.docker_config)
             .env_remove("TDG_MIRROR")
             // Never write goldens into the repository from a test's CLI run.
             .env("CI", "1")
             .env("NO_COLOR", "1")
-            .args(args)
-            .output()?)
+            .args(args);
+        c
     }
 }
 

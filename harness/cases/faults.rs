@@ -27,10 +27,22 @@ impl Faulty {
     /// With `layout`, its `layout` fault serves that OCI layout as a registry with the OCI 1.1
     /// referrers API.
     pub(crate) fn serving(layout: Option<&Path>) -> Result<Self> {
+        Self::spawn(layout, None)
+    }
+
+    /// Its `readback-fails` fault passes requests on to the registry at `upstream`.
+    pub(crate) fn in_front_of(upstream: &str) -> Result<Self> {
+        Self::spawn(None, Some(upstream))
+    }
+
+    fn spawn(layout: Option<&Path>, upstream: Option<&str>) -> Result<Self> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("harness/faults/registry.py");
         let mut cmd = Command::new("python3");
         if let Some(l) = layout {
             cmd.env("TDG_FAULT_LAYOUT", l);
+        }
+        if let Some(u) = upstream {
+            cmd.env("TDG_FAULT_UPSTREAM", u);
         }
         let mut child = cmd
             .arg(&script)

@@ -13,12 +13,15 @@ mod factory;
 pub(crate) mod faults;
 mod flatten;
 mod fleet;
+mod forgery;
+mod gate;
 mod golden;
 mod hostile;
 mod imager;
+mod local;
 mod promote;
 mod pull;
-mod referrers;
+pub(crate) mod referrers;
 mod release;
 mod reports;
 mod schematic_gen;
@@ -48,11 +51,21 @@ pub fn all() -> Vec<Trial> {
         build::matchbox_output_and_the_bastion_check,
         build::two_builds_give_the_same_digest,
         build::uki_base_and_several_arches,
+        gate::a_build_that_fails_its_spec_pushes_nothing,
+        workflows::workflow_commands_run_as_written_from_the_repository_root,
+        gate::a_spec_path_gives_one_verdict_however_it_is_written,
+        local::a_tampered_layout_blob_fails_warm_and_cold,
+        local::a_layout_of_fifos_devices_or_outward_symlinks_is_refused_at_once,
+        local::a_closed_pipe_ends_tdg_quietly,
+        forgery::each_forged_evidence_field_is_named,
+        forgery::a_bundled_or_fleet_spec_quotes_no_outside_file,
+        forgery::one_bad_blob_is_one_line_of_differences,
         release::build_verify_reports_outcomes_in_json,
         release::release_tags_never_move,
         release::concurrent_pushes_of_one_release_tag_leave_one_winner,
         promote::promote_copies_every_platform_and_guards_tags,
         promote::promote_is_gated_by_a_spec_and_a_push_preflight,
+        promote::a_moved_tag_is_reported_moved_when_its_read_back_fails,
         fleet::fleet_audit_names_drift_and_missing_tags,
         fleet::the_projects_fleet_file_audits_the_published_variants,
         imager::microcode_goes_into_an_uncompressed_cpio_before_the_base,

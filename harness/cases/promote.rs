@@ -299,3 +299,59 @@ fn push_referrer(
     rt.block_on(src.push_manifest(&tag, index, OCI_INDEX))?;
     Ok(d)
 }
+
+/// The registry accepts the tag, then fails the read that confirms it (a 500 from
+/// `harness/faults/registry.py` in front of a real registry): promote says the tag moved, with
+/// a warning, and exits 0, for the tag did move (skopeo reads it). And a push preflight that
+/// cannot reach ghcr.io names the network, not the token.
+pub fn a_moved_tag_is_reported_moved_when_its_read_back_fails() -> Result<()> {
+    let reg = Registry::start(None)?;
+    let tmp = tempfile::tempdir()?;
+    let layout = tmp.path().join("layout");
+    tdg::demo::write_asset_layout(&layout, "spin-only", "v1", 1 << 16)?;
+    fixtures::push_with_tdg(&layout, "v1", &format!("{}/x/img:v1", reg.addr))?;
+    let digest = fixtures::skopeo_digest(&format!("{}/x/img:v1", reg.addr))?;
+    let proxy = super::faults::Faulty::in_front_of(&reg.addr)?;
+    let tdg = Tdg::new()?;
+    let out = tdg.run([
+        "promote",
+        "src.test/x/img:v1",
+        "dst.test/readback-fails/img:stable",
+        "--allow-move",
+        "--mirror",
+        &format!("src.test=http://{}", reg.addr),
+        "--mirror",
+        &format!("dst.test=http://{}", proxy.host),
+    ])?;
+    let text = expect_exit(&out, 0)?;
+    ensure!(
+        text.contains(&format!(
+            "dst.test/readback-fails/img:stable: none -> {digest}"
+        )) && text.contains("reading it back failed")
+            && text.contains("500"),
+        "{text}"
+    );
+    let moved = fixtures::skopeo_digest(&format!("{}/readback-fails/img:stable", reg.addr))?;
+    ensure!(moved == digest, "the tag names {moved}, not {digest}");
+
+    // No network to ghcr.io here: the preflight's error is the network's.
+    let out = tdg.run([
+        "promote",
+        "src.test/x/img:v1",
+        "ghcr.io/urmanac/tdg-preflight:stable",
+        "--allow-move",
+        "--request-timeout",
+        "5",
+        "--mirror",
+        &format!("src.test=http://{}", reg.addr),
+    ])?;
+    let text = expect_exit(&out, 2)?;
+    ensure!(
+        !text.contains("packages:write")
+            && ["DNS", "cannot connect", "timed out"]
+                .iter()
+                .any(|w| text.contains(w)),
+        "{text}"
+    );
+    Ok(())
+}

@@ -96,6 +96,89 @@ pub fn build_inputs_are_verified_before_anything_is_built() -> Result<()> {
     Ok(())
 }
 
+/// A keyless certificate for the release workflow of `github.com/<owner>/talos-cozystack-demo`
+/// at tag v1.11.5, from the test PKI standing in for Fulcio (keyless signing needs an OIDC
+/// token and Fulcio, which no offline run has).
+fn release_workflow_leaf(
+    pki: &Pki,
+    work: &std::path::Path,
+    name: &str,
+    owner: &str,
+) -> Result<crate::signing::Leaf> {
+    let workflow = format!(
+        "https://github.com/{owner}/talos-cozystack-demo/.github/workflows/release.yml@refs/tags/v1.11.5"
+    );
+    pki.fulcio.leaf(
+        &work.join("pki"),
+        name,
+        &workflow,
+        "https://token.actions.githubusercontent.com",
+        Some((&pki.ct, &pki.ct)),
+    )
+}
+
+/// What the release workflow's `cosign sign` step (cosign 2, keyless) stores for `repo@digest`
+/// in a test registry: the signature under `sha256-<hex>.sig`.
+pub(crate) fn sign_as_release_workflow(
+    pki: &Pki,
+    work: &std::path::Path,
+    repo: &str,
+    digest: &tdg::digest::Digest,
+    owner: &str,
+) -> Result<()> {
+    let name = format!("sig-{owner}-{}", &digest.hex()[..12]);
+    let leaf = release_workflow_leaf(pki, work, &name, owner)?;
+    let sig = work.join(&name);
+    let tag = pki.signature_layout(
+        &sig,
+        repo,
+        digest,
+        Spoil::None,
+        &By::Cert(&leaf, &pki.fulcio),
+        now(),
+    )?;
+    fixtures::push_with_skopeo(&sig, &tag, &format!("{repo}:{tag}"))
+}
+
+/// What the release workflow's `actions/attest-build-provenance` step pushes beside
+/// `repo@digest`: a SLSA provenance bundle as an OCI referrer (tag schema).
+pub(crate) fn attest_as_release_workflow(
+    pki: &Pki,
+    work: &std::path::Path,
+    repo: &str,
+    digest: &tdg::digest::Digest,
+    owner: &str,
+) -> Result<()> {
+    let name = format!("att-{owner}-{}", &digest.hex()[..12]);
+    let leaf = release_workflow_leaf(pki, work, &name, owner)?;
+    let prov = pki.bundle(
+        &By::Cert(&leaf, &pki.fulcio),
+        &crate::signing::statement(
+            digest,
+            repo,
+            tdg::sign::bundle::SLSA_PROVENANCE_V1,
+            crate::signing::github_provenance(
+                &format!("https://github.com/{owner}/talos-cozystack-demo"),
+                "refs/tags/v1.11.5",
+                "0123456789abcdef0123456789abcdef01234567",
+                ".github/workflows/release.yml",
+            ),
+        ),
+        now(),
+        crate::signing::BundleSpoil::None,
+    )?;
+    let size = fixtures::output(
+        std::process::Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!("docker://{repo}@{digest}")),
+    )?
+    .len() as u64;
+    let referrers = work.join(format!("referrers-{name}"));
+    let rtag = crate::signing::referrers_layout(&referrers, digest, size, &[prov], true)?;
+    fixtures::push_with_tdg(&referrers, &rtag, &format!("{repo}:{rtag}"))?;
+    Ok(())
+}
+
 /// The audit workflow's signature specs (`audit/*.yaml`) accept what the release workflow's
 /// keyless signature carries (GitHub's workflow identity, its Actions issuer) and refuse the
 /// same workflow run from a fork.
@@ -103,10 +186,6 @@ pub fn audit_specs_accept_the_release_workflow_and_refuse_a_fork() -> Result<()>
     let reg = crate::registry::Registry::start(None)?;
     let tmp = tempfile::tempdir()?;
     let pki = Pki::new(&tmp.path().join("pki"))?;
-    let actions = "https://token.actions.githubusercontent.com";
-    let workflow = |owner: &str| {
-        format!("https://github.com/{owner}/talos-cozystack-demo/.github/workflows/release.yml@refs/tags/v1.11.5")
-    };
     for (variant, owner, code) in [("spin-only", "urmanac", 0), ("spin-tailscale", "a-fork", 1)] {
         let layout = tmp.path().join(variant);
         tdg::demo::write_asset_layout(&layout, variant, "v1.11.5", 1 << 20)?;
@@ -114,49 +193,8 @@ pub fn audit_specs_accept_the_release_workflow_and_refuse_a_fork() -> Result<()>
         fixtures::push_with_skopeo(&layout, "v1.11.5", &format!("{repo}:v1.11.5"))?;
         let digest: tdg::digest::Digest =
             fixtures::skopeo_digest(&format!("{repo}:v1.11.5"))?.parse()?;
-        let leaf = pki.fulcio.leaf(
-            &tmp.path().join("pki"),
-            variant,
-            &workflow(owner),
-            actions,
-            Some((&pki.ct, &pki.ct)),
-        )?;
-        let sig = tmp.path().join(format!("sig-{variant}"));
-        let tag = pki.signature_layout(
-            &sig,
-            &format!("{repo}:v1.11.5"),
-            &digest,
-            Spoil::None,
-            &By::Cert(&leaf, &pki.fulcio),
-            now(),
-        )?;
-        fixtures::push_with_skopeo(&sig, &tag, &format!("{repo}:{tag}"))?;
-        // The provenance the attest action pushes beside it, as a referrer (tag schema).
-        let prov = pki.bundle(
-            &By::Cert(&leaf, &pki.fulcio),
-            &crate::signing::statement(
-                &digest,
-                &repo,
-                tdg::sign::bundle::SLSA_PROVENANCE_V1,
-                crate::signing::github_provenance(
-                    &format!("https://github.com/{owner}/talos-cozystack-demo"),
-                    "refs/tags/v1.11.5",
-                    "0123456789abcdef0123456789abcdef01234567",
-                    ".github/workflows/release.yml",
-                ),
-            ),
-            now(),
-            crate::signing::BundleSpoil::None,
-        )?;
-        let size = fixtures::output(
-            std::process::Command::new("skopeo")
-                .args(["inspect", "--raw", "--tls-verify=false"])
-                .arg(format!("docker://{repo}:v1.11.5")),
-        )?
-        .len() as u64;
-        let referrers = tmp.path().join(format!("referrers-{variant}"));
-        let rtag = crate::signing::referrers_layout(&referrers, &digest, size, &[prov], true)?;
-        fixtures::push_with_tdg(&referrers, &rtag, &format!("{repo}:{rtag}"))?;
+        sign_as_release_workflow(&pki, tmp.path(), &repo, &digest, owner)?;
+        attest_as_release_workflow(&pki, tmp.path(), &repo, &digest, owner)?;
         let spec = world::repo_root().join(format!("audit/{variant}-arm64.yaml"));
         let mirror = format!("ghcr.io=http://{}", reg.addr);
         let root = pki.trusted_root.display().to_string();

@@ -304,7 +304,9 @@ pub fn evidence_bundle_rechecks_offline() -> Result<()> {
     )?;
     let text = recheck()?;
     ensure!(
-        text.contains("verdict differs: spin-only-arm64: platform: recorded fail"),
+        text.contains(
+            "verdict differs: spin-only-arm64: 1 check (platform): recorded fail, now pass"
+        ) && text.contains("report.json exit_code: recorded 0"),
         "{text}"
     );
     std::fs::write(bundle.join("report.json"), report)?;

@@ -15,9 +15,14 @@ Prints its port on stdout, then serves until killed. Standard library only.
   layout            a well-behaved registry over the OCI layout $TDG_FAULT_LAYOUT, with the
                     OCI 1.1 referrers API (GET /v2/<name>/referrers/<digest>), which Debian's
                     registry lacks
+  readback-fails    passes every request on to the registry at $TDG_FAULT_UPSTREAM (host:port,
+                    which then names itself in upload Locations), until a tag is written: every
+                    later read of that tag answers 500, as a registry whose reads fail after a
+                    write (or a dropped connection) does
 """
 
 import hashlib
+import http.client
 import http.server
 import json
 import os
@@ -93,6 +98,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.challenge(fault)
         if fault == "layout":
             return self.layout(parts)
+        if fault == "readback-fails":
+            return self.forward()
         if fault == "realm-elsewhere":
             realm = 'Bearer realm="http://realm.example.invalid/token",service="x"'
             return self.answer(401, b"{}", extra=[("WWW-Authenticate", realm)])
@@ -147,6 +154,42 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.answer(404, b'{"errors":[{"code":"NAME_UNKNOWN","message":"no such fault"}]}')
 
 
+    do_HEAD = do_GET
+
+    def do_PUT(self):
+        return self.forward()
+
+    do_POST = do_PUT
+    do_PATCH = do_PUT
+
+    def forward(self):
+        upstream = os.environ["TDG_FAULT_UPSTREAM"]
+        parts = self.path.split("?")[0].split("/")
+        ref = parts[-1] if len(parts) >= 5 and parts[-2] == "manifests" else None
+        if ref in self.server.written and self.command in ("GET", "HEAD"):
+            return self.answer(500, b'{"errors":[{"code":"UNKNOWN","message":"read-back fault"}]}')
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+        headers["Host"] = upstream
+        conn = http.client.HTTPConnection(upstream)
+        conn.request(self.command, self.path, body=body, headers=headers)
+        r = conn.getresponse()
+        data = r.read()
+        self.send_response(r.status)
+        for k, v in r.getheaders():
+            if k.lower() not in ("transfer-encoding", "connection") and not (
+                k.lower() == "content-length" and self.command != "HEAD"
+            ):
+                self.send_header(k, v)
+        if self.command != "HEAD":
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        if self.command == "PUT" and ref and r.status == 201 and not ref.startswith("sha256:"):
+            self.server.written.add(ref)
+
     def layout(self, parts):
         root = os.environ["TDG_FAULT_LAYOUT"]
         blob = lambda d: os.path.join(root, "blobs", "sha256", d.split(":", 1)[1])
@@ -186,6 +229,7 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 if __name__ == "__main__":
     server = Server(("127.0.0.1", 0), Handler)
+    server.written = set()
     print(server.server_address[1], flush=True)
     sys.stdout.close()
     server.serve_forever()

@@ -2,8 +2,11 @@
 //! images (platform = arch); validate every extension (manifest, Talos compatibility, allowed
 //! rootfs paths) before building anything; append the extensions to the base initramfs as the
 //! imager does; lay out kernel, initramfs, reports and checksums; package a scratch image (an
-//! index for several arches) into an OCI layout; push it, blobs first and the tag last. Each
-//! stage is timed.
+//! index for several arches) into an OCI layout. Each stage is timed.
+//!
+//! Publishing is a separate step ([`publish`]): the caller verifies the layout against the spec
+//! first, and pushes (blobs first, the tag last) only what passed. A build proves the token may
+//! push before it pulls anything, but pushes nothing itself.
 
 pub mod assets;
 pub mod inputs;
@@ -29,8 +32,10 @@ use crate::talos::version::SemVer;
 pub struct Options {
     /// Write the image to this OCI layout (created or added to).
     pub output: Option<Output>,
-    /// Push the image.
+    /// Where the image is to be published once verified (`publish`); checked before building.
     pub push: Option<PushTarget>,
+    /// The push goes out unverified (`--no-verify`): refused for a release tag.
+    pub no_verify: bool,
     /// Also write the assets and a matchbox profile and group here.
     pub matchbox: Option<PathBuf>,
     /// mtime of every layer entry and the image's `created`, from SOURCE_DATE_EPOCH.
@@ -67,13 +72,19 @@ pub struct Built {
     /// The OCI layout the image was written to: `--output`'s, or a temporary one.
     pub layout: String,
     pub tag: String,
+    /// `REF@digest` once [`publish`] pushed it.
     pub pushed: Option<String>,
+    /// Why nothing was pushed although a push was asked for (the spec failed), once decided.
+    pub not_pushed: Option<String>,
     pub stages: Vec<Stage>,
     /// What Talos accepts but tdg would be stricter about, once each.
     pub warnings: Vec<String>,
     /// Keeps a temporary layout (no `--output`) alive while the caller reads it.
     #[serde(skip)]
     pub temporary: Option<crate::temps::Dir>,
+    /// Where [`publish`] sends the image, and the release-tag rule it obeys.
+    #[serde(skip)]
+    target: Option<(ImageRef, regex::Regex)>,
 }
 
 struct Timer(Vec<Stage>);
@@ -111,12 +122,14 @@ fn mib(n: u64) -> String {
 }
 
 impl Built {
-    /// The built image, to verify: as pushed, or in its layout by digest.
+    /// The built image in its layout, by digest: what is verified before anything is pushed.
     pub fn image(&self) -> Result<ImageRef> {
-        Ok(match &self.pushed {
-            Some(p) => p.parse()?,
-            None => format!("oci:{}@{}", self.layout, self.digest).parse()?,
-        })
+        Ok(format!("oci:{}@{}", self.layout, self.digest).parse()?)
+    }
+
+    /// Where the image is to be pushed, when a push was asked for.
+    pub fn push_target(&self) -> Option<&ImageRef> {
+        self.target.as_ref().map(|(r, _)| r)
     }
 }
 
@@ -203,34 +216,41 @@ pub async fn build(env: &Env, spec: &Spec, opts: &Options) -> Result<Built> {
         let detail = format!("{} -> {}", plan.tag, d.digest);
         Ok((d, detail))
     })?;
-    let pushed = match &plan.push {
-        Some(target) => {
-            let immutable = &plan.build.immutable_tags;
-            Some(
-                push(
-                    env,
-                    &out_dir,
-                    &plan.tag,
-                    target,
-                    &top.digest,
-                    immutable,
-                    &mut t,
-                )
-                .await?,
-            )
-        }
-        None => None,
-    };
     Ok(Built {
         spec: spec.name.clone(),
         digest: top.digest.to_string(),
         layout: out_dir.display().to_string(),
         tag: plan.tag,
-        pushed,
+        pushed: None,
+        not_pushed: None,
         stages: t.0,
         warnings,
         temporary,
+        target: plan.push.map(|r| (r, plan.build.immutable_tags.clone())),
     })
+}
+
+/// Pushes a built image to its target: call it only for an image that passed its spec.
+/// Records the push stage and `pushed`; a build without a push target is left as it is.
+pub async fn publish(env: &Env, b: &mut Built) -> Result<()> {
+    let Some((target, immutable)) = b.target.clone() else {
+        return Ok(());
+    };
+    let mut t = Timer(Vec::new());
+    let built: crate::digest::Digest = b.digest.parse()?;
+    let pushed = push(
+        env,
+        std::path::Path::new(&b.layout),
+        &b.tag,
+        &target,
+        &built,
+        &immutable,
+        &mut t,
+    )
+    .await?;
+    b.stages.extend(t.0);
+    b.pushed = Some(pushed);
+    Ok(())
 }
 
 fn plan<'a>(spec: &'a Spec, opts: &Options) -> Result<Plan<'a>> {
@@ -256,6 +276,15 @@ fn plan<'a>(spec: &'a Spec, opts: &Options) -> Result<Plan<'a>> {
         .and_then(|o| o.tag.clone())
         .or_else(|| push.as_ref().and_then(|r| r.tag.clone()))
         .unwrap_or_else(|| "latest".into());
+    if let (Some(target), true) = (&push, opts.no_verify) {
+        let target_tag = target.tag.as_deref().unwrap_or(&tag);
+        if b.immutable_tags.is_match(target_tag) {
+            return Err(crate::error::Error::usage(format!(
+                "--no-verify pushes an unverified image, and {target} is a release tag, which never moves: verify it (drop --no-verify), or push a moving tag"
+            ))
+            .into());
+        }
+    }
     let created =
         humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(opts.epoch)).to_string();
     Ok(Plan {
@@ -495,13 +524,7 @@ async fn push(
 pub fn human(b: &Built) -> String {
     let mut s = format!("built {} = {}\n", b.spec, b.digest);
     for st in &b.stages {
-        s += &format!(
-            "  {:>9.1} ms  {:<28} {:<6} {}\n",
-            st.duration_ms,
-            st.name,
-            st.arch.as_deref().unwrap_or(""),
-            st.detail
-        );
+        s += &human_stage(st);
     }
     for w in &b.warnings {
         s += &format!("  warning: {w}\n");
@@ -509,8 +532,16 @@ pub fn human(b: &Built) -> String {
     if b.temporary.is_none() {
         s += &format!("  layout oci:{}:{}\n", b.layout, b.tag);
     }
-    if let Some(p) = &b.pushed {
-        s += &format!("  pushed {p}\n");
-    }
     s
+}
+
+/// One timed stage, as `human` lists it.
+pub fn human_stage(st: &Stage) -> String {
+    format!(
+        "  {:>9.1} ms  {:<28} {:<6} {}\n",
+        st.duration_ms,
+        st.name,
+        st.arch.as_deref().unwrap_or(""),
+        st.detail
+    )
 }

@@ -120,8 +120,10 @@ pub fn boot(g: &Global, a: &BootArgs) -> Result<u8> {
     };
     let booted = boot::boot(&opts)?;
     match a.format {
-        super::inspect::Format::Json => println!("{}", serde_json::to_string_pretty(&booted)?),
-        super::inspect::Format::Human => print!("{}", booted.human()),
+        super::inspect::Format::Json => {
+            super::stdout::println(serde_json::to_string_pretty(&booted)?)?
+        }
+        super::inspect::Format::Human => super::stdout::print(&booted.human())?,
     }
     Ok(booted.exit_code())
 }

@@ -19,15 +19,19 @@ pub struct BuildArgs {
     /// Write the image to an OCI layout (created, or added to).
     #[arg(long, value_name = "oci:DIR[:TAG]")]
     output: Option<String>,
-    /// Push to the spec's build.push, or to REF.
+    /// Push to the spec's build.push, or to REF, once the built image passed its spec (every
+    /// spec given: all are pushed, or none).
     #[arg(long, value_name = "REF", num_args = 0..=1, default_missing_value = "")]
     push: Option<String>,
     /// Also write the assets and a matchbox profile and group here.
     #[arg(long, value_name = "DIR")]
     matchbox: Option<PathBuf>,
-    /// After building, verify the result against the same spec.
-    #[arg(long)]
+    /// Verify the result against the same spec (always done before a push).
+    #[arg(long, conflicts_with = "no_verify")]
     verify: bool,
+    /// Push without verifying first: only for a moving tag, never a release tag.
+    #[arg(long, requires = "push")]
+    no_verify: bool,
     /// Set a label, over the spec's (e.g. org.opencontainers.image.revision=$GITHUB_SHA).
     #[arg(long = "label", value_name = "KEY=VALUE")]
     labels: Vec<String>,
@@ -35,7 +39,8 @@ pub struct BuildArgs {
     #[arg(long = "report", value_name = "KEY=VALUE")]
     report_facts: Vec<String>,
     /// human: stages on stderr, the verify report on stdout; json: a document per spec on
-    /// stdout (with `verify`, its report under "verify").
+    /// stdout (its verify report under "verify", "pushed" the pushed reference or null, and
+    /// "not_pushed" why not).
     #[arg(long, value_enum, default_value = "human")]
     format: BuildFormat,
 }
@@ -79,6 +84,7 @@ impl BuildArgs {
         Ok(Options {
             output,
             push,
+            no_verify: self.no_verify,
             matchbox: self.matchbox.clone(),
             epoch: tdg::epoch::source_date_epoch()?,
         })
@@ -90,9 +96,13 @@ pub fn build(g: &Global, a: &BuildArgs) -> Result<u8> {
     let (labels, facts) = (pairs(&a.labels)?, pairs(&a.report_facts)?);
     let env = g.env()?;
     let rt = runtime()?;
-    // Built images stay alive (a temporary layout with them) until they are verified.
+    let human = a.format == BuildFormat::Human;
+    // The spec gates every push: verified unless the user said --no-verify (moving tags only).
+    let verify = a.verify || (opts.push.is_some() && !a.no_verify);
+    // Built images stay alive (a temporary layout with them) until they are verified and pushed.
     let mut built = Vec::new();
     let mut plans = Vec::new();
+    let mut notes = Vec::new();
     for path in &a.specs {
         let mut spec = tdg::spec::load_file(path).map_err(Error::from)?;
         if let Some(b) = spec.build.as_mut() {
@@ -100,37 +110,80 @@ pub fn build(g: &Global, a: &BuildArgs) -> Result<u8> {
             b.report.extend(facts.iter().cloned());
         }
         let b = rt.block_on(tdg::build::build(&env, &spec, &opts))?;
-        if a.format == BuildFormat::Human {
+        if human {
             eprint!("{}", tdg::build::human(&b));
         }
-        if a.verify {
-            plans.push(plan::plan(spec, Some(b.image()?), None));
+        if verify {
+            let (p, note) = plan::before_publishing(spec, b.image()?);
+            notes.extend(note);
+            plans.push(p);
         }
         built.push(b);
     }
-    let v = match a.verify {
-        true => Some(rt.block_on(tdg::verification::run(&env, &plans, Mode::from_env(), None))?),
+    // Never bless while deciding a push: a golden that differs fails the gate.
+    let mode = match (Mode::from_env(), opts.push.is_some()) {
+        (Mode::Bless, true) => Mode::Review,
+        (m, _) => m,
+    };
+    let mut v = match verify {
+        true => Some(rt.block_on(tdg::verification::run(&env, &plans, mode, None))?),
         false => None,
     };
+    if let Some(v) = v.as_mut() {
+        v.notes.extend(notes);
+    }
+    let code = v.as_ref().map_or(0, |v| v.exit_code());
+    if opts.push.is_some() {
+        if code == 0 {
+            for b in &mut built {
+                let before = b.stages.len();
+                rt.block_on(tdg::build::publish(&env, b))?;
+                if human {
+                    for st in &b.stages[before..] {
+                        eprint!("{}", tdg::build::human_stage(st));
+                    }
+                }
+            }
+        } else {
+            let why =
+                "the built image did not pass its spec: nothing pushed, the registry untouched";
+            for b in &mut built {
+                b.not_pushed = Some(why.into());
+            }
+            if let Some(v) = v.as_mut() {
+                v.notes.push(why.into());
+            }
+        }
+    }
     match (a.format, &v) {
-        (BuildFormat::Human, Some(v)) => outcomes::present(v, Format::Human, None),
-        (BuildFormat::Human, None) => Ok(0),
+        (BuildFormat::Human, Some(v)) => {
+            for b in built.iter().filter_map(|b| b.pushed.as_ref()) {
+                eprintln!("tdg: pushed {b}");
+            }
+            outcomes::present(v, Format::Human, None)
+        }
+        (BuildFormat::Human, None) => {
+            for b in built.iter().filter_map(|b| b.pushed.as_ref()) {
+                eprintln!("tdg: pushed {b} (unverified: --no-verify)");
+            }
+            Ok(0)
+        }
         (BuildFormat::Json, _) => {
-            // One document per spec, as without --verify, each with its own verify report.
+            // One document per spec, each with its own verify report.
             for (i, b) in built.iter().enumerate() {
                 let mut doc = serde_json::to_value(b)?;
                 if let Some(run) = v.as_ref().and_then(|v| v.runs.get(i)) {
                     let report = tdg::report::json(std::slice::from_ref(run))?;
                     doc["verify"] = serde_json::from_str(&report)?;
                 }
-                println!("{}", serde_json::to_string_pretty(&doc)?);
+                super::stdout::println(serde_json::to_string_pretty(&doc)?)?;
             }
             if let Some(v) = &v {
                 for note in &v.notes {
                     eprintln!("tdg: {note}");
                 }
             }
-            Ok(v.map_or(0, |v| v.exit_code()))
+            Ok(code)
         }
     }
 }
@@ -150,6 +203,6 @@ fn pairs(args: &[String]) -> Result<Vec<(String, String)>> {
 pub fn served(a: &ServedArgs) -> Result<u8> {
     let text = tdg::located::read_capped(&a.checksums, tdg::limits::MAX_REPORT_TEXT)?;
     let report = runtime()?.block_on(tdg::build::served::verify(&a.url, &text))?;
-    print!("{}", report.human());
+    super::stdout::print(&report.human())?;
     Ok(report.exit_code() as u8)
 }

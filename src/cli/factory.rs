@@ -50,8 +50,8 @@ pub fn load(path: &Path) -> Result<Schematic> {
 
 pub fn schematic(cmd: &SchematicCommand) -> Result<u8> {
     match cmd {
-        SchematicCommand::Id { file } => println!("{}", load(file)?.id()),
-        SchematicCommand::Canonical { file } => print!("{}", load(file)?.canonical()),
+        SchematicCommand::Id { file } => super::stdout::println(load(file)?.id())?,
+        SchematicCommand::Canonical { file } => super::stdout::print(&load(file)?.canonical())?,
     }
     Ok(0)
 }
@@ -125,8 +125,8 @@ pub fn factory(cmd: &FactoryCommand, env: impl FnOnce() -> Result<Env>) -> Resul
         FactoryCommand::Urls { target, format } => {
             let (_, _, _, u) = target.resolve()?;
             match format {
-                OutputFormat::Human => print!("{}", urls::human(&u)),
-                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&u)?),
+                OutputFormat::Human => super::stdout::print(&urls::human(&u))?,
+                OutputFormat::Json => super::stdout::println(serde_json::to_string_pretty(&u)?)?,
             }
             Ok(0)
         }
@@ -162,7 +162,7 @@ pub fn factory(cmd: &FactoryCommand, env: impl FnOnce() -> Result<Env>) -> Resul
                         out.manifest.os.installer.image
                     );
                 }
-                None => println!("{}", serde_json::to_string_pretty(&out.manifest)?),
+                None => super::stdout::println(serde_json::to_string_pretty(&out.manifest)?)?,
             }
             Ok(0)
         }

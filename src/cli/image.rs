@@ -43,7 +43,7 @@ fn pulled(
 
 pub fn tree(g: &Global, a: &TreeArgs) -> Result<u8> {
     let p = pulled(g, &a.image.parse()?, &a.platform, Wanted::Nothing, u64::MAX)?;
-    print!("{}", p.flat.tree.listing());
+    super::stdout::print(&p.flat.tree.listing())?;
     Ok(0)
 }
 

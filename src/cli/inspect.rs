@@ -44,13 +44,10 @@ pub enum Format {
     Json,
 }
 
-fn print(format: Format, json: serde_json::Value, human: String) {
+fn print(format: Format, json: serde_json::Value, human: String) -> Result<()> {
     match format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&json).unwrap_or_default()
-        ),
-        Format::Human => print!("{human}"),
+        Format::Json => super::stdout::println(serde_json::to_string_pretty(&json)?),
+        Format::Human => super::stdout::print(&human),
     }
 }
 
@@ -67,7 +64,7 @@ pub fn inspect(g: &Global, what: &Inspect) -> Result<u8> {
             let image: ImageRef = image.parse()?;
             let p = platform(p)?;
             let x = rt.block_on(i::extension(&env, &image, p.as_ref(), talos.as_deref()))?;
-            print(*format, serde_json::to_value(&x)?, i::human_extension(&x));
+            print(*format, serde_json::to_value(&x)?, i::human_extension(&x))?;
             return Ok(if x.problems.is_empty() { 0 } else { 1 });
         }
         Inspect::Kernel(f) | Inspect::Uki(f) | Inspect::Initramfs(f) => f,
@@ -80,7 +77,7 @@ pub fn inspect(g: &Global, what: &Inspect) -> Result<u8> {
             f.format,
             serde_json::to_value(&info)?,
             i::human_initramfs(&info),
-        );
+        )?;
         return Ok(0);
     }
     let k = i::kernel(&opened.path).with_context(|| f.target.clone())?;
@@ -91,6 +88,6 @@ pub fn inspect(g: &Global, what: &Inspect) -> Result<u8> {
             k.format.describe()
         );
     }
-    print(f.format, serde_json::to_value(&k)?, i::human_kernel(&k));
+    print(f.format, serde_json::to_value(&k)?, i::human_kernel(&k))?;
     Ok(0)
 }

@@ -10,6 +10,7 @@ pub mod image;
 pub mod inspect;
 pub mod outcomes;
 pub mod promote;
+pub mod stdout;
 pub mod verify;
 
 use std::path::PathBuf;
@@ -165,14 +166,11 @@ impl Cli {
             Command::VerifyServed(a) => build::served(a)?,
             Command::Inspect { what } => inspect::inspect(g, what)?,
             Command::Schema { report, release } => {
-                print!(
-                    "{}",
-                    match (report, release) {
-                        (_, true) => tdg::factory::release::SCHEMA.to_string(),
-                        (true, _) => tdg::report::json_schema(),
-                        _ => tdg::spec::json_schema(),
-                    }
-                );
+                stdout::print(&match (report, release) {
+                    (_, true) => tdg::factory::release::SCHEMA.to_string(),
+                    (true, _) => tdg::report::json_schema(),
+                    _ => tdg::spec::json_schema(),
+                })?;
                 0
             }
             Command::Schematic { what } => factory::schematic(what)?,

@@ -20,7 +20,7 @@ pub fn present(v: &Verification, format: Format, output: Option<&Path>) -> Resul
             // The file is for machines; the person running tdg still sees the verdict.
             eprint!("{}", report::human(&v.runs));
         }
-        None => print!("{text}"),
+        None => super::stdout::print(&text)?,
     }
     Ok(v.exit_code())
 }

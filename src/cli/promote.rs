@@ -68,7 +68,7 @@ pub fn promote(g: &Global, a: &PromoteArgs) -> Result<u8> {
             promote::preflight(&env, &req.target).await?;
         }
         let resolved = promote::resolve(&env, &req.source).await?;
-        println!("{}: {}", req.source, resolved.digest);
+        super::stdout::println(format!("{}: {}", req.source, resolved.digest))?;
         let before = promote::guard(&env, &req, &resolved.digest).await?;
         if let Some(spec) = spec {
             let mut pinned = req.source.clone();
@@ -86,11 +86,17 @@ pub fn promote(g: &Global, a: &PromoteArgs) -> Result<u8> {
         }
         let p = promote::promote(&env, &req, &resolved, before, a.dry_run).await?;
         for step in &p.steps {
-            println!("  {step}");
+            super::stdout::println(format!("  {step}"))?;
         }
-        println!("{}", p.summary(&req.target));
+        super::stdout::println(p.summary(&req.target))?;
+        if let Some(why) = &p.unconfirmed {
+            eprintln!(
+                "tdg: warning: the registry accepted {} as {}, but reading it back failed: {why}",
+                req.target, p.digest
+            );
+        }
         if a.dry_run {
-            println!("dry run: nothing changed");
+            super::stdout::println("dry run: nothing changed")?;
         }
         Ok(0)
     })

@@ -108,6 +108,7 @@ pub fn load_file(path: &Path) -> Result<(Fleet, Option<String>), LocatedError> {
         return Err(at(&raw.components.referenced, "components is empty".into()));
     }
     let dir = path.parent().unwrap_or(Path::new("."));
+    let repo = crate::located::repo_root(path);
     let mut components = Vec::new();
     for c in raw.components.value {
         let image: ImageRef = c
@@ -118,10 +119,17 @@ pub fn load_file(path: &Path) -> Result<(Fleet, Option<String>), LocatedError> {
         // As written: a reference without a tag parses to `latest`, which is not this one's.
         let last = c.image.value.rsplit('/').next().unwrap_or("");
         let pinned = last.contains(':') || c.image.value.contains('@');
-        let spec = c
-            .spec
-            .map(|s| crate::spec::load_file(&dir.join(&s.value)))
-            .transpose()?;
+        // A fleet's specs stay inside its repository: a fleet file must not make tdg read
+        // (and quote in an error) a file elsewhere.
+        let spec = match c.spec {
+            Some(s) => {
+                let file = dir.join(&s.value);
+                crate::located::confine(&file, &repo)
+                    .map_err(|m| at(&s.referenced, format!("spec: {m}")))?;
+                Some(crate::spec::load_file_within(&file, &repo)?)
+            }
+            None => None,
+        };
         let platform = c
             .platform
             .map(|p| {

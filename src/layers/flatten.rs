@@ -7,7 +7,6 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -181,7 +180,9 @@ impl<'a> Flattener<'a> {
         diff_id: Option<&Digest>,
     ) -> crate::error::Result<()> {
         let compression = layer_compression(&desc.media_type).map_err(anyhow::Error::msg)?;
-        let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        // Never blocks on a FIFO put where a blob was expected; only regular files are read.
+        let file = crate::located::open_regular(path)
+            .with_context(|| format!("opening {}", path.display()))?;
         let what = format!("layer {}", desc.digest);
         let verifying = Rc::new(RefCell::new(VerifyingReader::new(
             BufReader::with_capacity(1 << 20, file),

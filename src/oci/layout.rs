@@ -49,7 +49,7 @@ impl LayoutSource {
 
     fn index(&self) -> Result<Index> {
         let p = self.dir.join("index.json");
-        let bytes = read_capped(&p, MAX_DOCUMENT)?;
+        let bytes = self.read_capped(&p, MAX_DOCUMENT)?;
         serde_json::from_slice(&bytes)
             .with_context(|| format!("{}: malformed index.json", p.display()))
     }
@@ -99,7 +99,7 @@ impl LayoutSource {
     /// Reads a small blob (manifest, config) whole, checking its size and digest.
     pub fn document(&self, digest: &Digest, size: Option<u64>) -> Result<Vec<u8>> {
         let p = self.blob_path(digest);
-        let bytes = read_capped(&p, MAX_DOCUMENT)?;
+        let bytes = self.read_capped(&p, MAX_DOCUMENT)?;
         if size.is_some_and(|s| s != bytes.len() as u64) || &Digest::of(&bytes) != digest {
             return Err(crate::error::Error::integrity(format!(
                 "{}: blob {digest} does not match its digest or size",
@@ -109,10 +109,33 @@ impl LayoutSource {
         }
         Ok(bytes)
     }
+
+    /// Opens a file of the layout for reading: without blocking (a FIFO would hang the read),
+    /// and only a regular file, reached through no symlink that leaves the layout.
+    pub fn open_file(&self, p: &Path) -> Result<fs::File> {
+        let what = || format!("reading {}", p.display());
+        if fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()) {
+            let inside = match (p.canonicalize(), self.dir.canonicalize()) {
+                (Ok(target), Ok(root)) => target.starts_with(root),
+                _ => false,
+            };
+            if !inside {
+                bail!(
+                    "{}: a symlink out of the layout {}",
+                    p.display(),
+                    self.dir.display()
+                );
+            }
+        }
+        crate::located::open_regular(p).with_context(what)
+    }
+
+    fn read_capped(&self, p: &Path, cap: u64) -> Result<Vec<u8>> {
+        read_capped_from(self.open_file(p)?, p, cap)
+    }
 }
 
-fn read_capped(p: &Path, cap: u64) -> Result<Vec<u8>> {
-    let f = fs::File::open(p).with_context(|| format!("reading {}", p.display()))?;
+fn read_capped_from(f: fs::File, p: &Path, cap: u64) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
     f.take(cap + 1)
         .read_to_end(&mut buf)

@@ -106,7 +106,9 @@ impl RegistrySource {
     /// empty blob (content-addressed, so harmless) is uploaded, which needs push access.
     pub async fn preflight_push(&self) -> Result<()> {
         self.api.preflight().await.map_err(|f| {
-            let hint = if self.host == "ghcr.io" {
+            // The token hint only when the registry answered and refused: a DNS or connect
+            // failure is the network's, whatever the token may do.
+            let hint = if self.host == "ghcr.io" && f.is_auth() {
                 " (a GitHub token needs packages:write)"
             } else {
                 ""

@@ -211,7 +211,7 @@ impl Source {
             }
             Source::Layout(l) => {
                 let path = l.blob_path(&desc.digest);
-                if !path.is_file() {
+                if std::fs::symlink_metadata(&path).is_err() {
                     return Err(anyhow::anyhow!(
                         "{}: layer {} is missing from the layout",
                         self.describe(),
@@ -219,6 +219,8 @@ impl Source {
                     )
                     .into());
                 }
+                // A FIFO, device or symlink out of the layout is refused here, at once.
+                l.open_file(&path)?;
                 Ok(BlobFile {
                     path,
                     descriptor: desc.clone(),

@@ -1,7 +1,7 @@
 //! Strict loading: unknown keys, duplicate keys, wrong types, invalid values and specs that
 //! check nothing are errors naming `file:line:col`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_saphyr::{Location, Spanned};
 
@@ -23,7 +23,17 @@ pub fn load_file(path: &Path) -> Result<Spec, LocatedError> {
     load_str(path, &read_text(path, "spec")?)
 }
 
+/// A spec whose files (goldens, schematic, key) must lie inside `repo`, whatever `TDG_REPO`
+/// says: a fleet's specs inside the fleet's repository, a bundled spec inside its bundle.
+pub fn load_file_within(path: &Path, repo: &Path) -> Result<Spec, LocatedError> {
+    load_str_within(path, &read_text(path, "spec")?, repo)
+}
+
 pub fn load_str(path: &Path, text: &str) -> Result<Spec, LocatedError> {
+    load_str_within(path, text, &crate::located::repo_root(path))
+}
+
+fn load_str_within(path: &Path, text: &str, repo: &Path) -> Result<Spec, LocatedError> {
     let options =
         serde_saphyr::options! { strict_booleans: true, leading_zero_numbers_as_strings: true };
     let raw: model::Spec = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
@@ -40,7 +50,11 @@ pub fn load_str(path: &Path, text: &str) -> Result<Spec, LocatedError> {
             snippet,
         }
     })?;
-    Validator { file: path }.spec(raw, Digest::of(text.as_bytes()))
+    Validator {
+        file: path,
+        repo: crate::located::absolute(repo),
+    }
+    .spec(raw, Digest::of(text.as_bytes()))
 }
 
 /// Drops the parser's own position suffix and developer hints; the prefix says where.
@@ -55,6 +69,8 @@ fn clean_message(m: &str) -> String {
 
 struct Validator<'a> {
     file: &'a Path,
+    /// Every file the spec names must stay inside this directory.
+    repo: PathBuf,
 }
 
 impl Validator<'_> {
@@ -162,7 +178,7 @@ impl Validator<'_> {
         Ok(TreeExpectation {
             golden: base.join(&v.golden),
             written: v.golden.clone(),
-            repo: crate::located::repo_root(self.file),
+            repo: self.repo.clone(),
             redactions,
         })
     }
@@ -278,6 +294,14 @@ impl Validator<'_> {
             err.snippet = e.snippet;
             err
         };
+        // Confined before it is read: an error quotes the schematic's lines, and a spec (a
+        // fleet's, an evidence bundle's) must not make tdg quote /etc/shadow.
+        crate::located::confine(&schematic, &self.repo).map_err(|m| {
+            self.err(
+                &f.schematic.referenced,
+                format!("source.factory.schematic: {m}"),
+            )
+        })?;
         let text = read_text(&schematic, "schematic").map_err(in_spec)?;
         let s = crate::talos::schematic::Schematic::parse(&schematic, &text).map_err(in_spec)?;
         Ok(BaseSource::Factory {
@@ -757,7 +781,7 @@ impl Validator<'_> {
             file: GoldenFile {
                 path: base.join(g),
                 written: g.clone(),
-                repo: crate::located::repo_root(self.file),
+                repo: self.repo.clone(),
             },
             redact: r.redact.clone(),
         });

@@ -7,7 +7,7 @@ pub mod size;
 
 use std::path::PathBuf;
 
-pub use load::{load_file, load_str, LocatedError};
+pub use load::{load_file, load_file_within, load_str, LocatedError};
 pub use model::{Arch, FileType};
 
 use crate::talos::extensions::Requirement;

@@ -46,6 +46,11 @@ impl Fault {
         matches!(self, Fault::Status(StatusCode::NOT_FOUND, _))
     }
 
+    /// Whether the registry answered and refused the credentials (rather than not answering).
+    pub fn is_auth(&self) -> bool {
+        matches!(self.kind(""), ErrorKind::Auth { .. })
+    }
+
     pub(super) fn kind(&self, host: &str) -> ErrorKind {
         let host = host.to_string();
         match self {
@@ -63,12 +68,27 @@ impl Fault {
         match self {
             Fault::Request(r, deadline) => {
                 let mut cause = r.to_string();
+                let mut chain = cause.clone();
                 let mut src: Option<&dyn std::error::Error> = std::error::Error::source(r);
                 while let Some(s) = src {
                     cause = s.to_string();
+                    chain = format!("{chain}: {cause}");
                     src = s.source();
                 }
-                if r.is_connect() {
+                // The network failure first, by layer: a name that does not resolve, a TLS
+                // handshake that fails, or a host that does not answer.
+                let chain = chain.to_lowercase();
+                if r.is_connect()
+                    && (chain.contains("dns error") || chain.contains("lookup address"))
+                {
+                    format!("cannot resolve the host name (DNS: {cause})")
+                } else if r.is_connect()
+                    && ["tls", "certificate", "handshake"]
+                        .iter()
+                        .any(|w| chain.contains(w))
+                {
+                    format!("TLS failed ({cause})")
+                } else if r.is_connect() {
                     format!("cannot connect ({cause})")
                 } else if let (true, Some(d)) = (r.is_timeout(), deadline) {
                     format!(
