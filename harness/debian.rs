@@ -56,6 +56,21 @@ pub fn arm64_uki_stub() -> Result<PathBuf> {
     Ok(p)
 }
 
+/// The arm64 EFI zboot kernel (zstd payload, as Talos ships) that `.ci/build-zboot` builds from
+/// Debian's `linux-source-6.1`: `vmlinuz.efi`, and the source package's version.
+pub fn zboot_kernel() -> Result<(PathBuf, String)> {
+    let d = dir().join("zboot-arm64");
+    let p = d.join("vmlinuz.efi");
+    if !p.is_file() {
+        bail!(
+            "no zboot kernel at {} (bash .ci/build-zboot builds it; .ci/run runs that)",
+            p.display()
+        );
+    }
+    let version = std::fs::read_to_string(d.join("source-version")).unwrap_or_default();
+    Ok((p, version.trim().to_string()))
+}
+
 impl Kernel {
     /// The kernel image (`boot/vmlinuz-<kver>`): an arm64 `Image` with the EFI stub.
     pub fn vmlinuz(&self) -> Result<Vec<u8>> {

@@ -152,7 +152,14 @@ pub async fn extension(
 }
 
 pub fn human_kernel(k: &KernelInfo) -> String {
-    let mut s = format!("{} for {}, {} bytes", k.format.describe(), k.arch, k.size);
+    let mut s = format!("{}, {} bytes", k.summary(), k.size);
+    if let Some(z) = &k.zboot {
+        let _ = write!(
+            s,
+            " (payload {} bytes at {}, Image {} bytes)",
+            z.payload_size, z.payload_offset, z.image_size
+        );
+    }
     if let Some(m) = &k.pe_machine {
         let _ = write!(s, ", PE machine {m}");
     }

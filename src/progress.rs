@@ -69,3 +69,18 @@ pub fn paint(text: &str, code: &str) -> String {
         text.to_string()
     }
 }
+
+/// A one-line status that redraws in place (a boot's elapsed time and last console line),
+/// hidden when bars are off.
+pub fn status(message: String) -> ProgressBar {
+    if !bars_enabled() {
+        return ProgressBar::hidden();
+    }
+    let style = ProgressStyle::with_template("{spinner} {wide_msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    multi().add(
+        ProgressBar::new_spinner()
+            .with_style(style)
+            .with_message(message),
+    )
+}

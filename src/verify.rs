@@ -100,6 +100,11 @@ fn booted(ctx: &Env, plan: &Plan, p: &Pulled) -> BootState {
     if let Some(extra) = &b.append {
         append = format!("{append} {extra}");
     }
+    // A zboot kernel (Talos's arm64 vmlinuz) boots through UEFI, as on a node.
+    let uefi = match crate::boot::Firmware::Auto.uefi_for(&kernel) {
+        Ok(u) => u,
+        Err(e) => return BootState::Failed(e.to_string()),
+    };
     let opts = crate::boot::Options {
         machine: crate::boot::Machine {
             arch,
@@ -107,6 +112,7 @@ fn booted(ctx: &Env, plan: &Plan, p: &Pulled) -> BootState {
                 kernel,
                 initrd: Some(initrd),
                 append,
+                uefi,
             },
             memory_mib: crate::boot::DEFAULT_MEMORY_MIB,
         },

@@ -9,8 +9,10 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 fail() { echo "[tdg-init] $*"; poweroff -f; sleep 5; }
-insmod /lib/tdg/loop.ko || fail "cannot load loop.ko"
-insmod /lib/tdg/squashfs.ko || fail "cannot load squashfs.ko"
+# Debian's kernel has loop and squashfs as modules; the zboot kernel the trials build has them
+# built in (then /sys/module/loop and /proc/filesystems already say so).
+[ -d /sys/module/loop ] || insmod /lib/tdg/loop.ko || fail "cannot load loop.ko"
+grep -qw squashfs /proc/filesystems || insmod /lib/tdg/squashfs.ko || fail "cannot load squashfs.ko"
 mkdir -p /rootfs /ext
 mount -t squashfs -o loop,ro /rootfs.sqsh /rootfs || fail "cannot mount rootfs.sqsh"
 if [ -f /extensions.yaml ]; then

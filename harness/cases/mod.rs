@@ -30,6 +30,7 @@ mod talos;
 mod versions;
 mod warm;
 mod workflows;
+mod zboot;
 
 use libtest_mimic::Trial;
 
@@ -70,6 +71,8 @@ pub fn all() -> Vec<Trial> {
         fleet::the_projects_fleet_file_audits_the_published_variants,
         imager::microcode_goes_into_an_uncompressed_cpio_before_the_base,
         boot::built_variants_boot_with_their_extensions,
+        zboot::a_real_zboot_kernel_is_read_and_boots_through_uefi,
+        zboot::an_image_built_on_a_zboot_base_boots_and_is_judged,
         boot::boot_failures_are_named_in_the_kernels_words,
         boot::a_corrupted_segment_is_caught_by_the_kernel,
         boot::a_uki_boots_under_uefi_firmware,

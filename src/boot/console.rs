@@ -12,13 +12,27 @@ pub struct Reading {
     /// The first panic or oops line.
     pub panic: Option<String>,
     pub reached: bool,
+    /// Talos's services in the order they first spoke, each with its last state.
+    pub services: Vec<Service>,
+}
+
+/// A Talos service and the last state it reported (`Running`, `Waiting`, `Failed`, …).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Service {
+    pub name: String,
+    pub state: String,
 }
 
 pub struct Reader {
     until: Regex,
     enabling: Regex,
+    service: Regex,
     pub reading: Reading,
 }
+
+/// Talos's service runner's line (`internal/app/machined/pkg/system/service_runner.go`:
+/// `service[%s](%s): %s`), e.g. `[talos] service[ext-tailscale](Waiting): Waiting for …`.
+const SERVICE: &str = r"\[talos\].*service\[([^\]\s]+)\]\(([A-Za-z]+)\)";
 
 /// Talos's init line for each layer it enables.
 const ENABLING: &str = r"\[talos\] \[initramfs\] enabling system extension (\S+) (\S+)";
@@ -37,6 +51,7 @@ impl Reader {
         Reader {
             until,
             enabling: Regex::new(ENABLING).expect("a valid regex"),
+            service: Regex::new(SERVICE).expect("a valid regex"),
             reading: Reading::default(),
         }
     }
@@ -48,6 +63,13 @@ impl Reader {
             self.reading
                 .extensions
                 .push((c[1].to_string(), c[2].to_string()));
+        }
+        if let Some(c) = self.service.captures(line) {
+            let (name, state) = (c[1].to_string(), c[2].to_string());
+            match self.reading.services.iter_mut().find(|s| s.name == name) {
+                Some(s) => s.state = state,
+                None => self.reading.services.push(Service { name, state }),
+            }
         }
         if self.reading.panic.is_none() && PANICS.iter().any(|p| line.contains(p)) {
             self.reading.panic = Some(clip(strip_timestamp(line)));
@@ -94,5 +116,23 @@ mod tests {
             Some("Kernel panic - not syncing: VFS: Unable to mount root fs")
         );
         assert!(r.reading.reached);
+    }
+
+    #[test]
+    fn services_keep_their_last_state() {
+        // As Talos's service runner prints them (service_runner.go), with and without the
+        // kernel's timestamp and Talos's date.
+        let mut r = Reader::new(Regex::new("never").unwrap());
+        r.line("[   12.5] [talos] 2026/12/05 08:00:01 service[ext-tailscale](Waiting): Waiting for extension service config");
+        r.line("[talos] service[ext-spin](Preparing): Running pre state");
+        r.line("[talos] service[ext-spin](Running): Started task ext-spin (PID 1234) for container ext-spin");
+        r.line("service[ext-fake](Running): not Talos's line");
+        let got: Vec<(&str, &str)> = r
+            .reading
+            .services
+            .iter()
+            .map(|s| (s.name.as_str(), s.state.as_str()))
+            .collect();
+        assert_eq!(got, [("ext-tailscale", "Waiting"), ("ext-spin", "Running")]);
     }
 }

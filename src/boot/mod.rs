@@ -42,6 +42,36 @@ pub const DEFAULT_UNTIL: &str = "entering maintenance service";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_MEMORY_MIB: u64 = 2048;
 
+/// Whether a kernel boots through UEFI firmware or is loaded by QEMU itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Firmware {
+    /// UEFI for an EFI zboot kernel (QEMU's own loader cannot start a zstd zboot image: it
+    /// runs silently until the timeout), QEMU's loader for anything else.
+    #[default]
+    Auto,
+    /// UEFI for any EFI-stub kernel.
+    Uefi,
+    /// QEMU loads the kernel itself.
+    None,
+}
+
+impl Firmware {
+    /// Whether `kernel` boots through UEFI: for `Auto`, when its bytes are an EFI zboot image
+    /// (`MZ`, `zimg` at 4).
+    pub fn uefi_for(self, kernel: &Path) -> Result<bool> {
+        Ok(match self {
+            Firmware::Uefi => true,
+            Firmware::None => false,
+            Firmware::Auto => {
+                let mut head = [0u8; 8];
+                let mut f = std::fs::File::open(kernel).map_err(|e| Error::io(kernel, e))?;
+                let n = std::io::Read::read(&mut f, &mut head).map_err(|e| Error::io(kernel, e))?;
+                n == 8 && &head[..2] == b"MZ" && &head[4..] == crate::talos::kernel::ZBOOT_MAGIC
+            }
+        })
+    }
+}
+
 /// Talos's metal kernel arguments, with the arch's serial console.
 pub fn default_append(arch: Arch) -> String {
     format!(
@@ -55,8 +85,20 @@ pub struct Options {
     pub timeout: Duration,
     /// The console line that ends a successful boot.
     pub until: Regex,
-    /// Also write the console log here.
+    /// Also write the console log here; `-` streams it to stderr as it comes.
     pub console: Option<PathBuf>,
+}
+
+/// How long a console may say nothing before the boot's status says so, and what usually
+/// causes it.
+pub const SILENCE: Duration = Duration::from_secs(30);
+
+/// Why a console stays silent, most often: said when a boot ends silent, and on the live line.
+pub fn silence_hint(arch: Arch) -> String {
+    format!(
+        "the console said nothing: usually a kernel for another arch or machine, an EFI zboot kernel loaded without UEFI firmware (--firmware uefi), missing firmware, or console= naming another UART ({} here)",
+        qemu::console(arch)
+    )
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -79,6 +121,10 @@ pub struct Booted {
     pub console: Option<String>,
     /// Why the boot ended: `reached`, `panic`, `qemu exited (N)`, `timeout after …`.
     pub ended: String,
+    /// Talos's services (`[talos] service[NAME](STATE)`), each with the last state it reported.
+    pub services: Vec<console::Service>,
+    /// What usually causes what was seen, when the boot failed silent.
+    pub hint: Option<String>,
     /// The console, at most [`MAX_CONSOLE_BYTES`].
     #[serde(skip)]
     pub log: String,
@@ -99,8 +145,14 @@ impl Booted {
         for e in &self.extensions {
             s += &format!("  extension {} {}\n", e.name, e.version);
         }
+        for svc in &self.services {
+            s += &format!("  service {} {}\n", svc.name, svc.state);
+        }
         if let Some(p) = &self.panic {
             s += &format!("  panic: {p}\n");
+        }
+        if let Some(h) = &self.hint {
+            s += &format!("  hint: {h}\n");
         }
         s += &format!(
             "boot {} in {:.1}s ({})\n",
@@ -154,6 +206,11 @@ fn boot_with(opts: &Options, use_kvm: bool) -> Result<Booted> {
     let mut running = qemu::Running::start(&opts.machine, use_kvm)?;
     let deadline = start + opts.timeout;
     let mut kernel_seen = false;
+    let stream = opts.console.as_deref() == Some(Path::new("-"));
+    let arch = opts.machine.arch;
+    let live = crate::progress::status(format!("booting {}", arch.as_str()));
+    let mut last_line = String::new();
+    let mut last_heard = start;
     let ended = loop {
         if qemu::interrupted() {
             drop(running);
@@ -166,12 +223,40 @@ fn boot_with(opts: &Options, use_kvm: bool) -> Result<Booted> {
         if use_kvm && !kernel_seen && now - start > KVM_GRACE && opts.timeout > KVM_GRACE {
             break KVM_SILENT.to_string();
         }
+        let names: Vec<&str> = reader
+            .reading
+            .extensions
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let silent = now - last_heard;
+        live.set_message(format!(
+            "booting {} {:>4}s  extensions: {}  {}",
+            arch.as_str(),
+            (now - start).as_secs(),
+            if names.is_empty() {
+                "-".to_string()
+            } else {
+                names.join(", ")
+            },
+            if silent >= SILENCE {
+                format!("silent for {}s: {}", silent.as_secs(), silence_hint(arch))
+            } else {
+                last_line.clone()
+            }
+        ));
+        live.tick();
         match running
             .lines
             .recv_timeout((deadline - now).min(Duration::from_millis(100)))
         {
             Ok(line) => {
                 kernel_seen |= line.contains("Linux version");
+                last_heard = Instant::now();
+                if stream {
+                    live.suspend(|| eprintln!("{line}"));
+                }
+                last_line = line.chars().take(120).collect();
                 if log.len() < MAX_CONSOLE_BYTES {
                     log.push_str(&line);
                     log.push('\n');
@@ -198,6 +283,7 @@ fn boot_with(opts: &Options, use_kvm: bool) -> Result<Booted> {
             }
         }
     };
+    live.finish_and_clear();
     let stderr = running.stop();
     if ended.starts_with("qemu exited")
         && reader.reading.extensions.is_empty()
@@ -211,12 +297,18 @@ fn boot_with(opts: &Options, use_kvm: bool) -> Result<Booted> {
         )));
     }
     let console = match &opts.console {
-        Some(p) => {
+        Some(p) if !stream => {
             write_log(p, &log)?;
             Some(p.display().to_string())
         }
-        None => None,
+        _ => None,
     };
+    // A boot that never reached its end and heard nothing for a while: say what usually
+    // causes it.
+    let hint = (!reader.reading.reached
+        && reader.reading.panic.is_none()
+        && Instant::now() - last_heard >= SILENCE.min(opts.timeout))
+    .then(|| silence_hint(arch));
     let r = reader.reading;
     Ok(Booted {
         extensions: r
@@ -225,6 +317,8 @@ fn boot_with(opts: &Options, use_kvm: bool) -> Result<Booted> {
             .map(|(name, version)| Extension { name, version })
             .collect(),
         reached: r.reached,
+        services: r.services,
+        hint,
         panic: r.panic,
         duration_ms: start.elapsed().as_millis() as u64,
         console,

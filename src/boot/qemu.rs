@@ -28,12 +28,16 @@ pub enum Payload {
         kernel: PathBuf,
         initrd: Option<PathBuf>,
         append: String,
+        /// Through UEFI firmware (kernel, initrd and command line over fw_cfg, the kernel run
+        /// as an EFI application), as an EFI zboot kernel needs; else QEMU loads it directly.
+        uefi: bool,
     },
     /// `dir` holds `EFI/BOOT/BOOT<arch>.EFI`, served to the firmware as a FAT disk.
     Uki { esp: PathBuf },
 }
 
-/// The UEFI firmware QEMU boots a UKI with, and the Debian package that has it.
+/// The UEFI firmware QEMU boots a UKI or an EFI kernel with, and the Debian package that has
+/// it. Talos's own QEMU launcher (`pkg/provision/providers/qemu`) boots arm64 through UEFI too.
 pub fn firmware(arch: Arch) -> (&'static str, &'static str) {
     match arch {
         Arch::Arm64 => (
@@ -115,7 +119,11 @@ pub fn command(m: &Machine, use_kvm: bool) -> Command {
             kernel,
             initrd,
             append,
+            uefi,
         } => {
+            if *uefi {
+                c.arg("-bios").arg(firmware(m.arch).0);
+            }
             c.arg("-kernel").arg(kernel);
             if let Some(i) = initrd {
                 c.arg("-initrd").arg(i);
@@ -155,14 +163,12 @@ pub struct Running {
 
 impl Running {
     pub fn start(m: &Machine, use_kvm: bool) -> Result<Running> {
-        if let Payload::Uki { .. } = m.boot {
+        if let Payload::Uki { .. } | Payload::Kernel { uefi: true, .. } = m.boot {
             let (fw, package) = firmware(m.arch);
             if !Path::new(fw).is_file() {
                 return Err(Error::new(
                     ErrorKind::Usage,
-                    format!(
-                        "no UEFI firmware at {fw} to boot a UKI with (apt-get install {package})"
-                    ),
+                    format!("no UEFI firmware at {fw} to boot with (apt-get install {package})"),
                 ));
             }
         }

@@ -52,8 +52,30 @@ pub struct BootArgs {
     /// Write the serial console here.
     #[arg(long, value_name = "FILE")]
     console: Option<PathBuf>,
+    /// How the kernel starts: auto (UEFI firmware for an EFI zboot kernel, such as Talos's
+    /// arm64 vmlinuz; QEMU's own loader otherwise), uefi (any EFI-stub kernel through the
+    /// firmware), none (QEMU's loader).
+    #[arg(long, value_enum, default_value = "auto", conflicts_with = "uki")]
+    firmware: FirmwareArg,
     #[arg(long, value_enum, default_value = "human")]
     format: super::inspect::Format,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum FirmwareArg {
+    Auto,
+    Uefi,
+    None,
+}
+
+impl From<FirmwareArg> for boot::Firmware {
+    fn from(f: FirmwareArg) -> Self {
+        match f {
+            FirmwareArg::Auto => boot::Firmware::Auto,
+            FirmwareArg::Uefi => boot::Firmware::Uefi,
+            FirmwareArg::None => boot::Firmware::None,
+        }
+    }
 }
 
 fn arch(a: &BootArgs, p: Option<&Platform>) -> Result<Arch> {
@@ -91,10 +113,12 @@ pub fn boot(g: &Global, a: &BootArgs) -> Result<u8> {
         if let Some(extra) = &a.append {
             append = format!("{append} {extra}");
         }
+        let uefi = boot::Firmware::from(a.firmware).uefi_for(&profile.kernel)?;
         Payload::Kernel {
             kernel: profile.kernel,
             initrd: profile.initrd,
             append,
+            uefi,
         }
     } else {
         let (kernel, initrd) = kernel_and_initrd(g, a, arch, p.as_ref(), &mut _pulled)?;
@@ -102,10 +126,12 @@ pub fn boot(g: &Global, a: &BootArgs) -> Result<u8> {
         if let Some(extra) = &a.append {
             append = format!("{append} {extra}");
         }
+        let uefi = boot::Firmware::from(a.firmware).uefi_for(&kernel)?;
         Payload::Kernel {
             kernel,
             initrd,
             append,
+            uefi,
         }
     };
     let opts = Options {
