@@ -215,13 +215,15 @@ fn big_initramfs(path: &Path, mib: usize) -> Result<()> {
     Ok(())
 }
 
-/// `tdg boot` of the arm64 fixture under TCG: Debian's cloud kernel, the harness's busybox
-/// init, and the spin-tailscale variant's layers (stand-ins), to the end line.
+/// `tdg boot` of the arm64 fixture under TCG, to the end line: Debian's cloud kernel (a plain
+/// EFI-stub Image, loaded by QEMU) and the EFI zboot kernel `.ci/build-zboot` makes (through
+/// UEFI, as Talos's arm64 vmlinuz boots), each with the harness's busybox init and the
+/// spin-tailscale variant's layers (stand-ins).
 fn boot_bench(dir: &Path, tdg: &str) -> Result<()> {
     use tdg::talos::initramfs::Compression;
     let k = debian::arm64_kernel()?;
-    let kernel = dir.join("boot-vmlinuz");
-    std::fs::write(&kernel, k.vmlinuz()?)?;
+    let debian_kernel = dir.join("boot-vmlinuz");
+    std::fs::write(&debian_kernel, k.vmlinuz()?)?;
     let mut initramfs = upstream::boot_base_initramfs()?;
     initramfs.extend(tdg::talos::assemble::extensions_segment(
         &tdg::demo::variant_extensions("spin-tailscale"),
@@ -229,25 +231,40 @@ fn boot_bench(dir: &Path, tdg: &str) -> Result<()> {
     )?);
     let initrd = dir.join("boot-initramfs.xz");
     std::fs::write(&initrd, &initramfs)?;
-    let json = dir.join("boot.json");
-    let (took, rss) = measured(
-        Command::new(tdg)
-            .env("TDG_BENCH_STDOUT", &json)
-            .arg("boot")
-            .arg("--kernel")
-            .arg(&kernel)
-            .arg("--initrd")
-            .arg(&initrd)
-            .args(["--format", "json"]),
-    )?;
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json)?)?;
-    ensure!(v["reached"] == true, "the boot did not reach its end: {v}");
-    println!(
-        "tdg boot (arm64 under TCG, Debian {} kernel, {} layers, to 'entering maintenance service'): {:.2}s, peak RSS {rss:.1} MiB",
-        k.kver,
-        v["extensions"].as_array().map_or(0, |e| e.len()),
-        took.as_secs_f64()
-    );
+    let mut kernels = vec![(
+        format!("Debian {} EFI-stub Image, direct", k.kver),
+        debian_kernel,
+    )];
+    match debian::zboot_kernel() {
+        Ok((z, version)) => kernels.push((
+            format!("zboot (zstd) from linux-source-6.1 {version}, UEFI"),
+            z,
+        )),
+        Err(e) => println!("tdg boot of the zboot kernel: not measured ({e:#})"),
+    }
+    for (what, kernel) in kernels {
+        let json = dir.join("boot.json");
+        let (took, rss) = measured(
+            Command::new(tdg)
+                .env("TDG_BENCH_STDOUT", &json)
+                .arg("boot")
+                .arg("--kernel")
+                .arg(&kernel)
+                .arg("--initrd")
+                .arg(&initrd)
+                .args(["--format", "json"]),
+        )?;
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json)?)?;
+        ensure!(
+            v["reached"] == true,
+            "{what}: the boot did not reach its end: {v}"
+        );
+        println!(
+            "tdg boot (arm64 under TCG, {what}, {} layers, to 'entering maintenance service'): {:.2}s, peak RSS {rss:.1} MiB",
+            v["extensions"].as_array().map_or(0, |e| e.len()),
+            took.as_secs_f64()
+        );
+    }
     Ok(())
 }
 

@@ -226,14 +226,15 @@ fn run_check(plan: &Plan, cell: &RunCell, id: &str) -> Result<(), Failed> {
 }
 
 /// A copy of a real spec in `dir` without its goldens (`tree:` and the report's `golden:` and
-/// `redact:`), for trials that check a hand-made fixture rather than the build's output.
+/// `redact:`) and without its boot (a hand-made fixture's kernel is a stand-in that boots
+/// nothing), for trials that check a hand-made fixture rather than the build's output.
 pub fn spec_without_goldens(variant: &str, dir: &Path) -> Result<PathBuf> {
     let text = std::fs::read_to_string(repo_root().join(format!("specs/{variant}-arm64.yaml")))?;
     let mut out = String::new();
     let mut skipping = false;
     for line in text.lines() {
         let t = line.trim_start();
-        if line.starts_with("  tree:") {
+        if line.starts_with("  tree:") || line.starts_with("  boot:") {
             skipping = true;
             continue;
         }
@@ -251,6 +252,32 @@ pub fn spec_without_goldens(variant: &str, dir: &Path) -> Result<PathBuf> {
         out.push('\n');
     }
     write_spec(dir, &format!("{variant}-arm64"), &out)
+}
+
+/// A copy of a real spec, goldens kept (`dir/specs/` beside a copy of `golden/`), without its
+/// boot: for trials that check a hand-made fixture whose kernel is a stand-in.
+pub fn spec_without_boot(variant: &str, dir: &Path) -> Result<PathBuf> {
+    let name = format!("{variant}-arm64");
+    let text = std::fs::read_to_string(repo_root().join(format!("specs/{name}.yaml")))?;
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in text.lines() {
+        if line.starts_with("  boot:") {
+            skipping = true;
+            continue;
+        }
+        if skipping && (line.starts_with("    ") || line.trim().is_empty()) {
+            continue;
+        }
+        skipping = false;
+        out.push_str(line);
+        out.push('\n');
+    }
+    std::fs::create_dir_all(dir.join("specs"))?;
+    std::fs::create_dir_all(dir.join("golden"))?;
+    let golden = format!("golden/{name}.tree");
+    std::fs::copy(repo_root().join(&golden), dir.join(&golden))?;
+    write_spec(&dir.join("specs"), &name, &out)
 }
 
 /// Reads a spec from text written by a test.

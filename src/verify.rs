@@ -94,7 +94,7 @@ fn booted(ctx: &Env, plan: &Plan, p: &Pulled) -> BootState {
     };
     let (kernel, initrd) = match (file(&b.kernel_for(arch)), file(&b.initrd_for(arch))) {
         (Ok(k), Ok(i)) => (k, i),
-        (Err(e), _) | (_, Err(e)) => return BootState::Failed(e),
+        (Err(e), _) | (_, Err(e)) => return BootState::Unbootable(e),
     };
     let mut append = crate::boot::default_append(arch);
     if let Some(extra) = &b.append {

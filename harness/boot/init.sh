@@ -29,6 +29,18 @@ if [ -f /extensions.yaml ]; then
     sum=$(cd "/ext/$image" && find . -type f | sort | xargs -r sha256sum | sha256sum | cut -d' ' -f1)
     echo "[tdg-init] layer $name sha256 $sum"
   done < /layers
+  # Each extension service, as Talos's service runner reports it (service_runner.go): one
+  # that depends on `configuration: true` waits for its ExtensionServiceConfig, which an
+  # unconfigured node never gets; the others start.
+  for spec in /ext/*/usr/local/etc/containers/*.yaml; do
+    [ -f "$spec" ] || continue
+    svc="ext-$(basename "$spec" .yaml)"
+    if grep -q "configuration: true" "$spec"; then
+      echo "[talos] service[$svc](Waiting): Waiting for extension service config"
+    else
+      echo "[talos] service[$svc](Running): Started task $svc (PID 1) for container $svc"
+    fi
+  done
 fi
 # tdg.hang on the kernel command line: hang here, as a node that never comes up.
 grep -qw tdg.hang /proc/cmdline && sleep 3600

@@ -95,7 +95,13 @@ pub fn a_real_zboot_kernel_is_read_and_boots_through_uefi() -> Result<()> {
         "{:?}",
         extension_names(&v)
     );
-    // The same initramfs on Debian's plain EFI-stub Image: the same extensions.
+    // tailscale's service waits for its configuration, as Talos says it.
+    ensure!(
+        v["services"] == serde_json::json!([{"name": "ext-tailscale", "state": "Waiting"}]),
+        "{v}"
+    );
+    // The same initramfs on Debian's plain EFI-stub Image: the same extensions; `--console -`
+    // streams the console to stderr as it comes.
     let debian = tmp.path().join("debian-vmlinuz");
     std::fs::write(&debian, debian::arm64_kernel()?.vmlinuz()?)?;
     let (code, v2, text) = boot_json(
@@ -109,11 +115,17 @@ pub fn a_real_zboot_kernel_is_read_and_boots_through_uefi() -> Result<()> {
             "arm64",
             "--timeout",
             "120s",
+            "--console",
+            "-",
         ],
     )?;
     ensure!(
         code == 0 && extension_names(&v2) == extension_names(&v),
         "{v2}\n{text}"
+    );
+    ensure!(
+        text.contains("Linux version") && text.contains("enabling system extension spin"),
+        "--console - streamed nothing:\n{text}"
     );
     // QEMU's direct loader cannot start a zstd zboot image.
     let (code, v, _) = boot_json(
@@ -132,6 +144,11 @@ pub fn a_real_zboot_kernel_is_read_and_boots_through_uefi() -> Result<()> {
         ],
     )?;
     ensure!(code != 0 && v["reached"] == false, "{v}");
+    // A silent console is explained.
+    ensure!(
+        v["hint"].as_str().is_some_and(|h| h.contains("zboot")),
+        "no hint: {v}"
+    );
     Ok(())
 }
 

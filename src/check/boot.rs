@@ -13,6 +13,7 @@ use crate::talos::extensions::{Metadata, MACHINERY_AUTHOR, MODULES_DEP};
 pub const REACHED: &str = "boot::reached";
 pub const EXTENSIONS: &str = "boot::extensions";
 pub const CONSOLE: &str = "boot::console";
+pub const SERVICES: &str = "boot::services";
 
 /// Whether and how the spec's boot ran.
 #[derive(Debug, Default)]
@@ -23,7 +24,10 @@ pub enum BootState {
     /// `--no-boot`.
     Disabled,
     Done(crate::boot::Booted),
-    /// The boot could not be run (no QEMU, no kernel in the image).
+    /// The image has nothing to boot (no kernel or initramfs where the spec says): the image
+    /// is wrong, so the checks fail.
+    Unbootable(String),
+    /// The boot could not be run (no QEMU, no firmware): not evaluated.
     Failed(String),
 }
 
@@ -39,6 +43,7 @@ pub enum Check {
         contains: Vec<String>,
         lacks: Vec<String>,
     },
+    Services(crate::spec::ServicesExpectation),
 }
 
 /// The arch a spec's boot runs: its platform's, else arm64.
@@ -67,6 +72,9 @@ pub fn plan(spec: &Spec, platform: Option<&Platform>) -> Vec<Arc<dyn Planned>> {
             lacks: b.console_lacks.clone(),
         }));
     }
+    if let Some(x) = &b.services {
+        out.push(Arc::new(Check::Services(x.clone())));
+    }
     out
 }
 
@@ -76,6 +84,7 @@ impl Planned for Check {
             Check::Reached { .. } => REACHED,
             Check::Extensions(_) => EXTENSIONS,
             Check::Console { .. } => CONSOLE,
+            Check::Services(_) => SERVICES,
         }
         .into()
     }
@@ -95,6 +104,7 @@ impl Planned for Check {
         let b = match &s.boot {
             BootState::Done(b) => b,
             BootState::Disabled => return Err(Verdict::Skip("not booted (--no-boot)".into())),
+            BootState::Unbootable(m) => return Err(Verdict::Fail(m.clone())),
             BootState::Failed(m) => return Err(Verdict::Error(m.clone())),
             BootState::NotAsked => return Err(Verdict::Error("the boot did not run".into())),
         };
@@ -102,8 +112,16 @@ impl Planned for Check {
             Check::Reached { .. } => match (&b.panic, b.reached) {
                 (Some(p), _) => fail(format!("the kernel panicked: {p}")),
                 (None, true) => Ok(()),
-                (None, false) => fail(format!("the boot did not reach its end: {}", b.ended)),
+                (None, false) => fail(format!(
+                    "the boot did not reach its end: {}{}",
+                    b.ended,
+                    b.hint
+                        .as_ref()
+                        .map(|h| format!("; {h}"))
+                        .unwrap_or_default()
+                )),
             },
+            Check::Services(want) => services(b, want),
             Check::Extensions(want) => {
                 let layers: Vec<Metadata> = b
                     .extensions
@@ -159,6 +177,40 @@ impl Planned for Check {
                 }
             }
         }
+    }
+}
+
+/// Each named service's last state as the expectation says, or every difference.
+fn services(b: &crate::boot::Booted, want: &crate::spec::ServicesExpectation) -> Judged {
+    let state = |n: &str| {
+        b.services
+            .iter()
+            .find(|s| s.name == n)
+            .map(|s| s.state.as_str())
+    };
+    let mut problems = Vec::new();
+    for (names, wanted) in [
+        (&want.running, "Running"),
+        (&want.waiting, "Waiting"),
+        (&want.failed, "Failed"),
+    ] {
+        for n in names {
+            match state(n) {
+                Some(s) if s == wanted => {}
+                Some(s) => problems.push(format!("{n} is {s}, not {wanted}")),
+                None => problems.push(format!("{n} never reported (expected {wanted})")),
+            }
+        }
+    }
+    for n in &want.absent {
+        if let Some(s) = state(n) {
+            problems.push(format!("{n} is present ({s})"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        fail(problems.join("; "))
     }
 }
 

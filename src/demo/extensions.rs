@@ -81,7 +81,9 @@ pub fn tailscale() -> ExtensionInput {
         FileSpec::dir("usr/local/etc/containers"),
         FileSpec::file(
             "usr/local/etc/containers/tailscale.yaml",
-            "name: tailscale\ncontainer:\n  entrypoint: ./usr/local/bin/containerboot\n",
+            // Shaped like siderolabs/extensions' network/tailscale/tailscale.yaml: it waits for
+            // the network and for its ExtensionServiceConfig.
+            "name: tailscale\ndepends:\n  - service: cri\n  - network:\n    - addresses\n  - configuration: true\ncontainer:\n  entrypoint: /usr/local/bin/containerboot\nrestart: always\n",
             0o644,
         ),
     ]);

@@ -603,6 +603,44 @@ impl Validator<'_> {
             extensions,
             console_contains: console.map(|c| c.contains.clone()).unwrap_or_default(),
             console_lacks: console.map(|c| c.lacks.clone()).unwrap_or_default(),
+            services: v
+                .services
+                .as_ref()
+                .map(|x| self.services(x, at))
+                .transpose()?,
+        })
+    }
+
+    fn services(
+        &self,
+        x: &model::ServicesExpect,
+        at: &Location,
+    ) -> Result<super::ServicesExpectation, LocatedError> {
+        let all = x
+            .running
+            .iter()
+            .chain(&x.waiting)
+            .chain(&x.failed)
+            .chain(&x.absent);
+        if all.clone().next().is_none() {
+            return Err(self.err(
+                at,
+                "boot.services names no service: give running, waiting, failed or absent",
+            ));
+        }
+        for (i, n) in all.clone().enumerate() {
+            if n.is_empty() || n.contains(char::is_whitespace) || n.contains(['[', ']', '(', ')']) {
+                return Err(self.err(at, format!("boot.services: '{n}' is not a service name")));
+            }
+            if all.clone().take(i).any(|m| m == n) {
+                return Err(self.err(at, format!("boot.services names {n} twice")));
+            }
+        }
+        Ok(super::ServicesExpectation {
+            running: x.running.clone(),
+            waiting: x.waiting.clone(),
+            failed: x.failed.clone(),
+            absent: x.absent.clone(),
         })
     }
 

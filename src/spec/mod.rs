@@ -142,6 +142,16 @@ pub struct BootExpectation {
     pub extensions: Option<InitramfsExpectation>,
     pub console_contains: Vec<String>,
     pub console_lacks: Vec<String>,
+    pub services: Option<ServicesExpectation>,
+}
+
+/// The validated `expect.boot.services`: the last state of each named service.
+#[derive(Debug, Clone, Default)]
+pub struct ServicesExpectation {
+    pub running: Vec<String>,
+    pub waiting: Vec<String>,
+    pub failed: Vec<String>,
+    pub absent: Vec<String>,
 }
 
 impl BootExpectation {

@@ -280,6 +280,28 @@ pub struct BootExpect {
     /// Text the console must and must not show.
     #[serde(default)]
     pub console: Option<ConsoleExpect>,
+    /// Talos's services as the console reports them (`[talos] service[NAME](STATE)`): the
+    /// last state each named one reported.
+    #[serde(default)]
+    pub services: Option<ServicesExpect>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServicesExpect {
+    /// Services whose last state is `Running` (`ext-spin`).
+    #[serde(default)]
+    pub running: Vec<String>,
+    /// Services whose last state is `Waiting` (tailscale's, until its
+    /// `ExtensionServiceConfig` arrives).
+    #[serde(default)]
+    pub waiting: Vec<String>,
+    /// Services whose last state is `Failed`.
+    #[serde(default)]
+    pub failed: Vec<String>,
+    /// Services the console never names (`ext-tailscale` on a worker).
+    #[serde(default)]
+    pub absent: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
