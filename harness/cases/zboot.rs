@@ -225,6 +225,49 @@ pub fn an_image_built_on_a_zboot_base_boots_and_is_judged() -> Result<()> {
         "{}",
         super::cli::text(&out)
     );
+    // The kernel check on an image whose vmlinuz is the zboot kernel, whole and cut.
+    for (tag, bytes, code) in [
+        ("whole", &zboot[..], 0),
+        ("cut", &zboot[..zboot.len() / 3], 1),
+    ] {
+        let layout = tmp.path().join(format!("assets-{tag}"));
+        let mut entries = vec![
+            TarEntry::dir("assets", 0o755),
+            TarEntry::dir("assets/talos", 0o755),
+            TarEntry::dir("assets/talos/arm64", 0o755),
+            TarEntry::dir("assets/talos/arm64/boot", 0o755),
+        ];
+        entries.push(TarEntry::file(
+            "assets/talos/arm64/boot/vmlinuz",
+            bytes.to_vec(),
+            0o644,
+        ));
+        fixtures::layout_image(
+            &layout,
+            tag,
+            &[(entries, Compression::Gzip)],
+            "linux/arm64",
+            &Default::default(),
+            Flavor::Oci,
+        )?;
+        let kspec = world::write_spec(
+            tmp.path(),
+            &format!("kernel-{tag}"),
+            &format!(
+                "apiVersion: tdg/v1\nname: kernel-{tag}\nimage: oci:{}:{tag}\nexpect:\n  files:\n    - path: assets/talos/arm64/boot/vmlinuz\n      kernel: {{arch: arm64}}\n",
+                layout.display()
+            ),
+        )?;
+        let out = tdg.run(["verify".as_ref(), kspec.as_os_str()])?;
+        let text = expect_exit(&out, code)?;
+        if code == 1 {
+            ensure!(
+                text.contains("FAIL files::assets/talos/arm64/boot/vmlinuz::kernel")
+                    && text.contains("runs past the end"),
+                "{text}"
+            );
+        }
+    }
     Ok(())
 }
 
