@@ -268,34 +268,6 @@ fn boot_bench(dir: &Path, tdg: &str) -> Result<()> {
     Ok(())
 }
 
-/// `specs/NAME.yaml` without its `expect.boot`, at `dir/specs/NAME.yaml` beside a copy of its
-/// golden.
-fn spec_without_boot(dir: &Path, name: &str) -> Result<std::path::PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(root.join(format!("specs/{name}.yaml")))?;
-    let mut out = String::new();
-    let mut skipping = false;
-    for line in text.lines() {
-        if line.starts_with("  boot:") {
-            skipping = true;
-            continue;
-        }
-        if skipping && (line.starts_with("    ") || line.trim().is_empty()) {
-            continue;
-        }
-        skipping = false;
-        out += line;
-        out.push('\n');
-    }
-    std::fs::create_dir_all(dir.join("specs"))?;
-    std::fs::create_dir_all(dir.join("golden"))?;
-    let golden = format!("golden/{name}.tree");
-    std::fs::copy(root.join(&golden), dir.join(&golden))?;
-    let spec = dir.join(format!("specs/{name}.yaml"));
-    std::fs::write(&spec, out)?;
-    Ok(spec)
-}
-
 /// Upstream inputs of realistic size in the registry (a 60 MiB kernel; a ~90 MiB base
 /// initramfs whose rootfs carries real arm64 modules; CozyStack's firmware packages, drbd and
 /// zfs with real modules and firmware of their real sizes; spin and tailscale with binaries of
@@ -401,7 +373,7 @@ fn build_bench(dir: &Path, registry: &str, tdg: &str) -> Result<()> {
     // The spec without its boot: these inputs are realistic in size, but the kernel is a
     // stand-in that boots nothing (`boot_bench` times real boots). The rest is verified before
     // the push, as a release builds.
-    let spec = spec_without_boot(dir, "spin-tailscale-arm64")?;
+    let spec = fixtures::spec_without_boot("spin-tailscale", dir)?;
     let json = dir.join("build.json");
     let (took, rss) = measured(
         Command::new(tdg)

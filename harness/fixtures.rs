@@ -212,3 +212,33 @@ pub fn output(cmd: &mut Command) -> Result<String> {
     }
     Ok(String::from_utf8(out.stdout)?)
 }
+
+/// A copy of `specs/<variant>-arm64.yaml` without its `expect.boot`, at `dir/specs/` beside a
+/// copy of its golden: for fixtures whose kernel is a stand-in that boots nothing (the
+/// harness's hand-made images, the bench's inputs of realistic size).
+pub fn spec_without_boot(variant: &str, dir: &Path) -> Result<std::path::PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let name = format!("{variant}-arm64");
+    let text = std::fs::read_to_string(root.join(format!("specs/{name}.yaml")))?;
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in text.lines() {
+        if line.starts_with("  boot:") {
+            skipping = true;
+            continue;
+        }
+        if skipping && (line.starts_with("    ") || line.trim().is_empty()) {
+            continue;
+        }
+        skipping = false;
+        out += line;
+        out.push('\n');
+    }
+    std::fs::create_dir_all(dir.join("specs"))?;
+    std::fs::create_dir_all(dir.join("golden"))?;
+    let golden = format!("golden/{name}.tree");
+    std::fs::copy(root.join(&golden), dir.join(&golden))?;
+    let spec = dir.join(format!("specs/{name}.yaml"));
+    std::fs::write(&spec, out)?;
+    Ok(spec)
+}

@@ -254,31 +254,7 @@ pub fn spec_without_goldens(variant: &str, dir: &Path) -> Result<PathBuf> {
     write_spec(dir, &format!("{variant}-arm64"), &out)
 }
 
-/// A copy of a real spec, goldens kept (`dir/specs/` beside a copy of `golden/`), without its
-/// boot: for trials that check a hand-made fixture whose kernel is a stand-in.
-pub fn spec_without_boot(variant: &str, dir: &Path) -> Result<PathBuf> {
-    let name = format!("{variant}-arm64");
-    let text = std::fs::read_to_string(repo_root().join(format!("specs/{name}.yaml")))?;
-    let mut out = String::new();
-    let mut skipping = false;
-    for line in text.lines() {
-        if line.starts_with("  boot:") {
-            skipping = true;
-            continue;
-        }
-        if skipping && (line.starts_with("    ") || line.trim().is_empty()) {
-            continue;
-        }
-        skipping = false;
-        out.push_str(line);
-        out.push('\n');
-    }
-    std::fs::create_dir_all(dir.join("specs"))?;
-    std::fs::create_dir_all(dir.join("golden"))?;
-    let golden = format!("golden/{name}.tree");
-    std::fs::copy(repo_root().join(&golden), dir.join(&golden))?;
-    write_spec(&dir.join("specs"), &name, &out)
-}
+pub use crate::fixtures::spec_without_boot;
 
 /// Reads a spec from text written by a test.
 pub fn write_spec(dir: &Path, name: &str, text: &str) -> Result<PathBuf> {
