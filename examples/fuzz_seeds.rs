@@ -99,7 +99,7 @@ fn main() -> Result<()> {
     put(&root, "checksums", "demo", parts.computed_checksums())?;
     put(&root, "checksums", "mixed", "0000000000000000000000000000000000000000000000000000000000000000 *boot/vmlinuz\n# comment\n")?;
     let segment = assemble::extensions_segment(&exts, Compression::None)?;
-    let walked = tdg::talos::initramfs::walk(&segment[..], Default::default())?;
+    let walked = tdg::talos::initramfs::walk_bytes(&segment, Default::default())?;
     if let Some(c) = walked.extensions {
         put(
             &root,

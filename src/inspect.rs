@@ -84,7 +84,7 @@ pub fn kernel(path: &std::path::Path) -> Result<KernelInfo> {
 
 pub fn initramfs(path: &std::path::Path, limits: initramfs::Limits) -> Result<Initramfs> {
     let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    initramfs::walk(std::io::BufReader::new(f), limits)
+    initramfs::walk_file(&f, 0, u64::MAX, limits)
 }
 
 /// What an extension image holds and whether Talos would accept it.
@@ -250,6 +250,9 @@ pub fn human_initramfs(i: &Initramfs) -> String {
             }
         }
         None => s.push_str("extensions: none (no extensions.yaml)\n"),
+    }
+    for p in i.problems() {
+        let _ = writeln!(s, "problem: {p}");
     }
     s
 }

@@ -63,7 +63,7 @@ fuzz_target!(|input: (Vec<Ext>, u8)| {
             .expect("a base cpio");
     image.extend(segment);
     let walked =
-        initramfs::walk(&image[..], Limits::default()).expect("tdg reads what it assembles");
+        initramfs::walk_bytes(&image, Limits::default()).expect("tdg reads what it assembles");
     let mut got: Vec<Metadata> = walked
         .extensions
         .map(|c| c.layers.into_iter().map(|l| l.metadata).collect())

@@ -250,7 +250,7 @@ pub fn a_corrupted_segment_is_caught_by_the_kernel() -> Result<()> {
     )?;
     let boot_dir = export.join("assets/talos/arm64/boot");
     let mut data = std::fs::read(boot_dir.join("initramfs.xz"))?;
-    let walked = tdg::talos::initramfs::walk(&data[..], Default::default())?;
+    let walked = tdg::talos::initramfs::walk_bytes(&data, Default::default())?;
     let last = walked.segments.last().context("segments")?;
     // Past the frame's magic: the block headers the decoder reads first.
     let at = last.offset as usize + 6;

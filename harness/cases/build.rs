@@ -111,7 +111,7 @@ pub fn build_push_verify_and_independent_readers() -> Result<()> {
         );
         // The appended segment, read by the reference tools.
         let data = std::fs::read(root.join("boot/initramfs.xz"))?;
-        let walked = tdg::talos::initramfs::walk(&data[..], Default::default())?;
+        let walked = tdg::talos::initramfs::walk_bytes(&data, Default::default())?;
         let last = walked.segments.last().context("no segments")?;
         std::fs::write(dir.join("ext.zst"), &data[last.offset as usize..])?;
         let listing = sh("zstd -dc ext.zst | cpio -t --quiet", &dir)?;

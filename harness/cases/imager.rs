@@ -28,7 +28,7 @@ fn publish(name: &str, tmp: &Path, entries: impl Fn(&str) -> Result<Vec<TarEntry
 
 /// Writes each segment of an initramfs to `dir/seg<i>` (decompressed) and returns them.
 fn segments(data: &[u8], dir: &Path) -> Result<Vec<(Compression, String)>> {
-    let walked = initramfs::walk(data, Default::default())?;
+    let walked = initramfs::walk_bytes(data, Default::default())?;
     let mut out = Vec::new();
     for (i, seg) in walked.segments.iter().enumerate() {
         let raw = &data[seg.offset as usize..(seg.offset + seg.size) as usize];

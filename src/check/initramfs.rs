@@ -2,7 +2,6 @@
 //! `extensions.yaml` lists, whether each is compatible with the spec's Talos version, and the
 //! compression of its segments. A file is walked once and the walk shared by its checks.
 
-use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::sync::Arc;
 
 use super::files::file_check_name;
@@ -102,6 +101,11 @@ impl Planned for Check {
         }
         let walks = s.walks.0.borrow();
         let i = walks[&key].as_ref().map_err(|m| Verdict::Fail(m.clone()))?;
+        // What the node gets is what the kernel unpacked; an unpack it stops is a defect
+        // whatever the expectation.
+        if let Some(s) = &i.stopped {
+            return fail(s.clone());
+        }
         judge_walked(&self.what, i)
     }
 }
@@ -111,7 +115,7 @@ fn walk(s: &Subject<'_>, path: &str, in_uki: bool) -> Result<Initramfs, String> 
         Verdict::Fail(m) | Verdict::Error(m) | Verdict::Warn(m) | Verdict::Skip(m) => m,
     })?;
     if !in_uki {
-        return initramfs::walk(BufReader::new(f), s.limits).map_err(|e| format!("{e:#}"));
+        return initramfs::walk_file(&f, 0, u64::MAX, s.limits).map_err(|e| format!("{e:#}"));
     }
     let k = kernel::sniff(&mut f).map_err(|e| format!("{e:#}"))?;
     let section = k
@@ -119,9 +123,7 @@ fn walk(s: &Subject<'_>, path: &str, in_uki: bool) -> Result<Initramfs, String> 
         .as_ref()
         .and_then(|u| u.section(".initrd"))
         .ok_or("no .initrd section (not a UKI?)")?;
-    f.seek(SeekFrom::Start(section.offset))
-        .map_err(|e| e.to_string())?;
-    initramfs::walk(BufReader::new(f.take(section.size)), s.limits)
+    initramfs::walk_file(&f, section.offset, section.size, s.limits)
         .map_err(|e| format!(".initrd: {e:#}"))
 }
 
@@ -137,7 +139,14 @@ fn judge_walked(what: &What, i: &Initramfs) -> Judged {
             present,
             absent,
             exact,
-        } => extensions_listed(&layers, present, absent, exact.as_deref()),
+        } => {
+            // Every layer listed must be there for Talos's init to mount.
+            let missing = i.problems();
+            if !missing.is_empty() {
+                return fail(missing.join("; "));
+            }
+            extensions_listed(&layers, present, absent, exact.as_deref())
+        }
         What::Compatibility { talos } => {
             let bad: Vec<String> = layers
                 .iter()

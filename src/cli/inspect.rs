@@ -11,7 +11,8 @@ use tdg::reference::ImageRef;
 pub enum Inspect {
     /// A kernel: arm64 Image, bzImage, EFI-stub PE or UKI.
     Kernel(FileArgs),
-    /// An initramfs: its segments, entries and extensions.
+    /// An initramfs as the kernel unpacks it: segments, entries, extensions (exit 1 when the
+    /// unpack stops early or a listed layer is not there).
     Initramfs(FileArgs),
     /// A UKI: its sections, embedded kernel, cmdline and os-release.
     Uki(FileArgs),
@@ -78,7 +79,7 @@ pub fn inspect(g: &Global, what: &Inspect) -> Result<u8> {
             serde_json::to_value(&info)?,
             i::human_initramfs(&info),
         )?;
-        return Ok(0);
+        return Ok(if info.problems().is_empty() { 0 } else { 1 });
     }
     let k = i::kernel(&opened.path).with_context(|| f.target.clone())?;
     if matches!(what, Inspect::Uki(_)) && k.uki.is_none() {

@@ -22,7 +22,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, BufReader, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -247,7 +247,7 @@ pub fn rebuild<W: Write>(
     mut out: W,
 ) -> Result<(W, Rebuilt)> {
     let c = q.compression();
-    let walked = initramfs::walk(BufReader::new(open(base)?), limits)
+    let walked = initramfs::walk_file(&open(base)?, 0, u64::MAX, limits)
         .context("reading the base initramfs")?;
     let mut base_layers = walked.extensions.map(|e| e.layers).unwrap_or_default();
     let first_index = base_layers
@@ -340,8 +340,13 @@ fn modules_dep(
                 .map(|l| l.image.clone()),
         )
         .collect();
-    let files = initramfs::extract(BufReader::new(open(base)?), limits, &wanted, &extracted)
-        .context("reading the base initramfs")?;
+    let files = initramfs::extract(
+        || open(base).map_err(std::io::Error::other),
+        limits,
+        &wanted,
+        &extracted,
+    )
+    .context("reading the base initramfs")?;
     let rootfs = files
         .get("rootfs.sqsh")
         .context("the base initramfs has no rootfs.sqsh to take kernel modules from")?;

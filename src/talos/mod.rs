@@ -15,5 +15,6 @@ pub mod modules;
 pub mod newc;
 pub mod platforms;
 pub mod report;
+pub mod rootfs;
 pub mod schematic;
 pub mod version;

@@ -1,140 +1,129 @@
-//! Reading newc cpio headers as the kernel does (`init/initramfs.c`), with the name bounded
-//! before anything is allocated: the `cpio` crate allocates whatever `c_namesize` claims, so a
-//! 141 KiB zstd segment could ask for 4 GiB.
+//! newc cpio headers as the kernel reads them (`init/initramfs.c`, Linux 6.12: `do_header`,
+//! `parse_header`): `070701`, or `070702` whose data checksum the unpacker verifies; thirteen
+//! 8-digit hex fields read by `simple_strntoul`, which stops at the first character that is not
+//! hex rather than failing.
 
-use std::io::{self, Read};
+/// The fixed part of a header: the magic and thirteen 8-digit fields.
+pub const HEADER: usize = 110;
+/// `PATH_MAX`: a longer name (NUL included) or symlink target makes the kernel skip the entry.
+pub const PATH_MAX: u32 = 4096;
 
-/// `PATH_MAX`, which `do_header` in `init/initramfs.c` compares `name_len` (NUL included) with.
-pub const MAX_NAME: u32 = 4096;
-/// The fixed part of a newc header: the magic and thirteen 8-digit hex fields.
-const HEADER: usize = 110;
-
-/// One entry's header. `name` is `None` for an entry the kernel skips (a name of 0 or more
-/// than `PATH_MAX` bytes); its body must still be skipped.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Header {
+    /// `070702`: the body's byte sum must equal `check`.
+    pub crc: bool,
+    pub ino: u32,
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
+    pub nlink: u32,
+    pub mtime: u32,
     pub file_size: u32,
-    pub name: Option<String>,
-    /// Bytes of padding after the body, up to the next 4-byte boundary.
-    pub body_pad: u32,
+    pub major: u32,
+    pub minor: u32,
+    pub name_len: u32,
+    pub check: u32,
 }
+
+pub const S_IFMT: u32 = 0o170000;
+pub const S_IFREG: u32 = 0o100000;
+pub const S_IFDIR: u32 = 0o040000;
+pub const S_IFLNK: u32 = 0o120000;
+const S_IFCHR: u32 = 0o020000;
+const S_IFBLK: u32 = 0o060000;
+const S_IFIFO: u32 = 0o010000;
+const S_IFSOCK: u32 = 0o140000;
 
 impl Header {
-    pub fn is_trailer(&self) -> bool {
-        self.name.as_deref() == Some("TRAILER!!!")
+    pub fn file_type(&self) -> u32 {
+        self.mode & S_IFMT
+    }
+    pub fn is_special(&self) -> bool {
+        matches!(self.file_type(), S_IFCHR | S_IFBLK | S_IFIFO | S_IFSOCK)
+    }
+    /// Bytes of name and its padding after the header (`N_ALIGN`).
+    pub fn name_field(&self) -> u64 {
+        n_align(self.name_len as u64)
     }
 }
 
-/// Reads one header and its (padded) name from `r`, which starts 4-byte aligned.
-pub fn read_header<R: Read + ?Sized>(r: &mut R) -> io::Result<Header> {
-    let mut h = [0u8; HEADER];
-    r.read_exact(&mut h)?;
-    if &h[..6] != b"070701" && &h[..6] != b"070702" {
-        return Err(invalid(if &h[..6] == b"070707" {
-            "an odc cpio header, not newc (use cpio -H newc)".into()
-        } else {
-            format!("no newc cpio magic: {:02x?}", &h[..6])
-        }));
-    }
-    let field = |i: usize| -> io::Result<u32> {
-        let raw = &h[6 + i * 8..6 + (i + 1) * 8];
-        std::str::from_utf8(raw)
-            .ok()
-            .and_then(|s| u32::from_str_radix(s, 16).ok())
-            .ok_or_else(|| {
-                invalid(format!(
-                    "newc header field {i} is not hex: {:?}",
-                    String::from_utf8_lossy(raw)
-                ))
-            })
+/// `N_ALIGN(len)`: the name padded so that header and name end on a 4-byte boundary.
+pub fn n_align(len: u64) -> u64 {
+    ((len + 1) & !3) + 2
+}
+
+/// Parses one header, with the kernel's message when the magic is wrong.
+pub fn parse(h: &[u8; HEADER]) -> Result<Header, &'static str> {
+    let crc = match &h[..6] {
+        b"070701" => false,
+        b"070702" => true,
+        b"070707" => return Err("incorrect cpio method used: use -H newc option"),
+        _ => return Err("no cpio magic"),
     };
-    // c_ino c_mode c_uid c_gid c_nlink c_mtime c_filesize c_devmajor c_devminor
-    // c_rdevmajor c_rdevminor c_namesize c_check
-    let (mode, uid, gid, file_size, name_len) =
-        (field(1)?, field(2)?, field(3)?, field(6)?, field(11)?);
-    // N_ALIGN(name_len): header and name padded to a multiple of 4.
-    let padded = (HEADER as u64 + name_len as u64).next_multiple_of(4) - HEADER as u64;
-    let name = if name_len == 0 || name_len > MAX_NAME {
-        if io::copy(&mut r.take(padded), &mut io::sink())? < padded {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        None
-    } else {
-        let mut buf = vec![0u8; padded as usize];
-        r.read_exact(&mut buf)?;
-        buf.truncate(name_len as usize);
-        // The name ends at its first NUL, as the kernel reads it.
-        if let Some(nul) = buf.iter().position(|b| *b == 0) {
-            buf.truncate(nul);
-        }
-        Some(String::from_utf8(buf).map_err(|e| {
-            invalid(format!(
-                "cpio entry name is not UTF-8: {:?}",
-                String::from_utf8_lossy(e.as_bytes())
-            ))
-        })?)
-    };
+    let f = |i: usize| strntoul_hex(&h[6 + i * 8..6 + (i + 1) * 8]);
     Ok(Header {
-        mode,
-        uid,
-        gid,
-        file_size,
-        name,
-        body_pad: (4 - file_size % 4) % 4,
+        crc,
+        ino: f(0),
+        mode: f(1),
+        uid: f(2),
+        gid: f(3),
+        nlink: f(4),
+        mtime: f(5),
+        file_size: f(6),
+        major: f(7),
+        minor: f(8),
+        name_len: f(11),
+        check: f(12),
     })
 }
 
-fn invalid(m: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, m)
+/// `simple_strntoul(s, NULL, 16, 8)` (`lib/vsprintf.c`): an optional `0x`, then hex digits up
+/// to the first other character.
+fn strntoul_hex(s: &[u8]) -> u32 {
+    let s = match s {
+        [b'0', b'x' | b'X', rest @ ..] if rest.first().is_some_and(u8::is_ascii_hexdigit) => rest,
+        s => s,
+    };
+    let mut v: u32 = 0;
+    for b in s {
+        let Some(d) = (*b as char).to_digit(16) else {
+            break;
+        };
+        v = v.wrapping_mul(16).wrapping_add(d);
+    }
+    v
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn header(name_len: u32, size: u32) -> Vec<u8> {
-        let mut h = b"070701".to_vec();
-        for v in [1, 0o100644, 0, 0, 1, 0, size, 0, 0, 0, 0, name_len, 0] {
-            h.extend(format!("{v:08X}").bytes());
+    fn header(magic: &[u8], fields: [&str; 13]) -> [u8; HEADER] {
+        let mut h = magic.to_vec();
+        for f in fields {
+            h.extend(format!("{f:0>8}").bytes());
         }
-        h
+        h.try_into().unwrap()
     }
 
     #[test]
-    fn a_huge_name_is_skipped_without_allocating_it() {
-        // The kernel skips entries whose name is over PATH_MAX; the reader must not buffer it.
-        let mut data = header(u32::MAX, 0);
-        data.extend(vec![b'a'; 8192]);
-        let e = read_header(&mut data.as_slice()).unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof, "{e}");
-        let mut data = header(5000, 3);
-        data.extend(vec![b'a'; 5000 + 2]);
-        data.extend(b"xyz");
-        let mut r = data.as_slice();
-        let h = read_header(&mut r).unwrap();
-        assert!(h.name.is_none());
-        assert_eq!((h.file_size, h.body_pad), (3, 1));
-        assert_eq!(r, b"xyz");
-    }
-
-    #[test]
-    fn names_are_padded_from_the_header_start() {
-        let mut data = header(4, 0);
-        data.extend(b"abc\0"); // 110 + 4 = 114, padded to 116
-        data.extend(b"\0\0NEXT");
-        let mut r = data.as_slice();
-        let h = read_header(&mut r).unwrap();
-        assert_eq!(h.name.as_deref(), Some("abc"));
-        assert_eq!(r, b"NEXT");
-        let mut bad = header(4, 0);
-        bad[20] = b'G';
-        assert!(read_header(&mut bad.as_slice())
-            .unwrap_err()
-            .to_string()
-            .contains("not hex"));
-        assert!(read_header(&mut &b"070707"[..]).is_err());
+    fn fields_parse_as_simple_strntoul_does() {
+        let z = "0";
+        let h = header(
+            b"070702",
+            ["65", "81A4", z, z, "2", z, "0x1G", z, z, z, z, "b", "zz"],
+        );
+        let p = parse(&h).unwrap();
+        assert!(p.crc);
+        assert_eq!((p.ino, p.mode, p.nlink), (0x65, 0o100644, 2));
+        assert_eq!(p.file_size, 0, "0000 then 0x1G: stops at the x");
+        assert_eq!(p.name_len, 0xb);
+        assert_eq!(p.check, 0);
+        assert_eq!(p.name_field(), 14, "110 + 11 rounds up to 124");
+        assert_eq!(strntoul_hex(b"0x1f"), 0x1f);
+        assert_eq!(strntoul_hex(b"12G4"), 0x12);
+        let odc = header(b"070707", [z; 13]);
+        assert!(parse(&odc).unwrap_err().contains("-H newc"));
+        assert_eq!(parse(&header(b"07070X", [z; 13])), Err("no cpio magic"));
     }
 }
