@@ -127,6 +127,13 @@ pub async fn extension(
             None
         }
     };
+    // The imager's `Validate(WithValidateConstraints(), WithTalosVersion(…))`: the same rule
+    // `verify` and `build` apply (`extensions::compatible`).
+    if let (Some(m), Some(t)) = (&manifest, talos) {
+        if let Err(e) = extensions::compatible(&m.metadata, t) {
+            problems.push(e.to_string());
+        }
+    }
     let rules = PathRules::for_talos(talos);
     let review = extension_paths::review(&pulled.flat.tree, &rules);
     problems.extend(review.refusal(&rules));

@@ -27,6 +27,7 @@ mod reports;
 mod schematic_gen;
 mod signatures;
 mod talos;
+mod unpack;
 mod versions;
 mod warm;
 mod workflows;
@@ -72,6 +73,7 @@ pub fn all() -> Vec<Trial> {
         imager::microcode_goes_into_an_uncompressed_cpio_before_the_base,
         boot::built_variants_boot_with_their_extensions,
         zboot::a_real_zboot_kernel_is_read_and_boots_through_uefi,
+        unpack::tdg_reads_the_initramfs_the_kernel_unpacks,
         zboot::an_image_built_on_a_zboot_base_boots_and_is_judged,
         boot::boot_failures_are_named_in_the_kernels_words,
         boot::a_corrupted_segment_is_caught_by_the_kernel,

@@ -524,6 +524,33 @@ pub fn extension_images_are_checked_against_what_talos_accepts() -> Result<()> {
         text.contains("problem: 1 path outside what Talos v1.8.4 accepts"),
         "{text}"
     );
+    // The constraint, judged as verify and the imager judge it: `>= v1.12.0` on Talos 1.11.5
+    // is refused, and said by the exit code; without --talos there is nothing to judge.
+    let mut incompatible = demo::extension_image_entries(&spin(">= v1.99.0"))?;
+    incompatible.retain(|e| e.path != "README.md");
+    let incompatible = push("ext-incompatible", incompatible, &BTreeMap::new())?;
+    let out = Tdg::new()?.run(["inspect", "extension", &incompatible, "--talos", "1.12.0"])?;
+    let text = expect_exit(&out, 1)?;
+    ensure!(
+        text.contains("problem: spin v0.21.0 requires Talos >= v1.99.0, not 1.12.0")
+            && !text.contains("accepted by Talos: yes"),
+        "{text}"
+    );
+    expect_exit(
+        &Tdg::new()?.run(["inspect", "extension", &incompatible])?,
+        0,
+    )?;
+    // A manifest with null and empty values, as Talos's decoder reads it (zero values, the
+    // first document only).
+    let mut nulls = demo::extension_image_entries(&demo::spin())?;
+    nulls.retain(|e| e.path != "manifest.yaml");
+    nulls.push(TarEntry::file(
+        "manifest.yaml",
+        "version: v1alpha1\nmetadata:\n  name: spin\n  version: v0.21.0\n  author: ~\n  compatibility:\n---\n",
+        0o644,
+    ));
+    let nulls = push("ext-nulls", nulls, &BTreeMap::new())?;
+    passes(&spec, &nulls)?;
     let text = expect_exit(&Tdg::new()?.run(["inspect", "extension", &unlisted])?, 0)?;
     ensure!(
         text.contains("warning: 1 path outside the paths Talos lists")

@@ -41,34 +41,46 @@ pub enum ExtensionError {
     },
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
 pub struct ExtensionsConfig {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "zero")]
     pub layers: Vec<Layer>,
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
 pub struct Layer {
+    #[serde(default, deserialize_with = "zero")]
     pub image: String,
+    #[serde(default, deserialize_with = "zero")]
     pub metadata: Metadata,
+}
+
+/// Go's YAML decoders leave a missing or null value at its zero value; so does this.
+fn zero<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
 pub struct Metadata {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "zero")]
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "zero")]
     pub version: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "zero")]
     pub author: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "zero")]
     pub description: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "zero")]
     pub compatibility: Compatibility,
     /// Free text (`extraInfo,omitempty`, `pkg/machinery/extensions/metadata.go`): the
     /// factory's `schematic` layer carries the schematic in it.
     #[serde(
         default,
+        deserialize_with = "zero",
         rename = "extraInfo",
         skip_serializing_if = "String::is_empty"
     )]
@@ -89,39 +101,82 @@ pub const MACHINERY_AUTHOR: &str = "Talos Machinery";
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
 pub struct Compatibility {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "zero")]
     pub talos: TalosCompat,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
 pub struct TalosCompat {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "zero")]
     pub version: String,
 }
 
 /// An extension image's `/manifest.yaml`. Unknown keys are ignored, as Talos's decoder
 /// ignores them (`pkg/machinery/extensions/load.go`).
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
 pub struct Manifest {
+    #[serde(default, deserialize_with = "zero")]
     pub version: String,
+    #[serde(default, deserialize_with = "zero")]
     pub metadata: Metadata,
 }
 
 /// An extension image's manifest, at its root.
 pub const MANIFEST: &str = "manifest.yaml";
 
+/// `extensions.yaml` as Talos's init reads it (`pkg/machinery/extensions/config.go`,
+/// `LoadConfig`): the first document, missing and null values at their zero value.
 pub fn parse_config(text: &str) -> Result<ExtensionsConfig, ExtensionError> {
-    serde_saphyr::from_str(text).map_err(|e| ExtensionError::Malformed {
-        file: "extensions.yaml",
-        detail: e.without_snippet().to_string(),
-    })
+    decode("extensions.yaml", text)
 }
 
-pub fn parse_manifest(text: &str) -> Result<Manifest, ExtensionError> {
-    let m: Manifest = serde_saphyr::from_str(text).map_err(|e| ExtensionError::Malformed {
-        file: "manifest.yaml",
-        detail: e.without_snippet().to_string(),
+/// As Go's `yaml.NewDecoder(r).Decode(&v)` reads: the first document only (what follows is
+/// never looked at), an empty or null document the zero value.
+fn decode<T: serde::de::DeserializeOwned + Default>(
+    file: &'static str,
+    text: &str,
+) -> Result<T, ExtensionError> {
+    let first = first_document(text);
+    if first.trim().is_empty() || first.trim() == "---" {
+        return Ok(T::default());
+    }
+    let v: Option<T> = serde_saphyr::from_str(first).map_err(|e| ExtensionError::Malformed {
+        file,
+        detail: plain(&e.without_snippet().to_string()),
     })?;
+    Ok(v.unwrap_or_default())
+}
+
+/// The text of the first YAML document: up to where a second one starts.
+fn first_document(text: &str) -> &str {
+    use granit_parser::{Event, Parser};
+    let mut docs = 0;
+    for item in Parser::new_from_str(text) {
+        let Ok((event, span)) = item else { break };
+        if let Event::DocumentStart(..) = event {
+            docs += 1;
+            if docs == 2 {
+                let at = span.start.byte_offset().unwrap_or(text.len());
+                return text.get(..at).unwrap_or(text);
+            }
+        }
+    }
+    text
+}
+
+/// A decoder message for people: serde's Rust vocabulary said in YAML's.
+fn plain(m: &str) -> String {
+    m.replace("invalid type: ", "")
+        .replace("expected a string", "expected text")
+        .replace("struct ", "")
+        .replace("sequence", "list")
+        .replace("Option<String>", "text")
+}
+
+/// An extension image's `manifest.yaml` as Talos loads it (`pkg/machinery/extensions/load.go`,
+/// `loadManifest`): decoded like [`parse_config`], then the version must be `v1alpha1`.
+pub fn parse_manifest(text: &str) -> Result<Manifest, ExtensionError> {
+    let m: Manifest = decode("manifest.yaml", text)?;
     // Talos's loader requires only the manifest version (`loadManifest`).
     if m.version != "v1alpha1" {
         return Err(ExtensionError::ManifestVersion(m.version));
@@ -277,5 +332,53 @@ mod tests {
         let m = parse_manifest(&format!("{lax}annotations: {{a: b}}\n")).unwrap();
         assert_eq!(m.metadata.author, "");
         assert_eq!(m.metadata.extra_info, "customization: {}\n");
+    }
+}
+
+#[cfg(test)]
+mod decode_tests {
+    use super::*;
+
+    /// Talos's decoder (`yaml.NewDecoder(f).Decode`) on what real and hostile manifests write.
+    #[test]
+    fn manifests_decode_as_talos_decodes_them() {
+        let ok = |text: &str| parse_manifest(text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+        let m = ok("version: v1alpha1\nmetadata:\n  name: spin\n  author: ~\n  compatibility:\n");
+        assert_eq!(
+            (m.metadata.name.as_str(), m.metadata.author.as_str()),
+            ("spin", "")
+        );
+        assert_eq!(
+            ok("version: v1alpha1\nmetadata: ~\n").metadata,
+            Metadata::default()
+        );
+        assert_eq!(ok("version: v1alpha1\n").metadata, Metadata::default());
+        let m = ok("version: v1alpha1\nmetadata: {name: a}\n---\n");
+        assert_eq!(m.metadata.name, "a");
+        // What follows the first document is never read, even when it is not YAML.
+        ok("version: v1alpha1\n---\n[: : not yaml\n");
+        // A scalar of any kind into a string field keeps its text.
+        assert_eq!(
+            ok("version: v1alpha1\nmetadata: {version: 1.10}\n")
+                .metadata
+                .version,
+            "1.10"
+        );
+        let e = parse_manifest("version: v1alpha2\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("v1alpha2"), "{e}");
+        let e = parse_manifest("version: v1alpha1\nmetadata: [1]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("Option<") && !e.contains("struct "), "{e}");
+    }
+
+    #[test]
+    fn an_extensions_yaml_with_no_layers_is_an_empty_list() {
+        assert!(parse_config("layers:\n").unwrap().layers.is_empty());
+        assert!(parse_config("").unwrap().layers.is_empty());
+        let c = parse_config("layers:\n- image: 0.sqsh\n  metadata: ~\n").unwrap();
+        assert_eq!(c.layers[0].image, "0.sqsh");
     }
 }
