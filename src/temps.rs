@@ -70,6 +70,14 @@ impl Dir {
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
+
+    /// Renames the directory to `to` and stops treating it as temporary.
+    pub fn rename_to(self, to: &Path) -> std::io::Result<()> {
+        std::fs::rename(self.dir.path(), to)?;
+        // Already moved: nothing left to remove.
+        let _ = self.dir.keep();
+        Ok(())
+    }
 }
 
 /// Removes what nobody holds and nobody touched for [`STALE_AFTER`] from `tmp`.

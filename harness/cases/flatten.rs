@@ -373,3 +373,139 @@ pub fn diff_id_mismatch_and_dot_whiteouts_are_refused_like_umoci() -> Result<()>
     );
     Ok(())
 }
+
+/// Which paths share an inode, as sorted groups of two or more.
+fn inode_groups(root: &Path) -> Result<Vec<Vec<String>>> {
+    let mut by_inode: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir)? {
+            let p = e?.path();
+            let m = std::fs::symlink_metadata(&p)?;
+            if m.is_dir() {
+                stack.push(p.clone());
+                continue;
+            }
+            let rel = p.strip_prefix(root)?.to_string_lossy().into_owned();
+            by_inode.entry(m.ino()).or_default().push(rel);
+        }
+    }
+    let mut groups: Vec<Vec<String>> = by_inode
+        .into_values()
+        .filter(|g| g.len() > 1)
+        .map(|mut g| {
+            g.sort();
+            g
+        })
+        .collect();
+    groups.sort();
+    Ok(groups)
+}
+
+/// Hard links as tar and umoci keep them: named before their target, chained across layers
+/// (layer 1 `c`; layer 2 `a`, `c` → `a`, `x` → `c`), to a symlink and to a link to one. And an
+/// export that fails partway leaves neither the directory nor a temporary beside it.
+pub fn exports_keep_hard_links_as_umoci_does() -> Result<()> {
+    use tdg::oci::image::TarEntry as E;
+    use tdg::oci::manifest::Compression::Gzip;
+    let tmp = tempfile::tempdir()?;
+    let layout = tmp.path().join("src");
+    let layers = vec![
+        (
+            vec![E::file("c", "old c", 0o644), E::file("z", "zz", 0o600)],
+            Gzip,
+        ),
+        (
+            vec![
+                E::file("a", "new a", 0o644),
+                E::hardlink("c", "a"),
+                E::hardlink("x", "c"),
+                E::hardlink("b", "z"),
+                E::symlink("s", "a"),
+                E::hardlink("hs", "s"),
+                E::hardlink("hhs", "hs"),
+            ],
+            Gzip,
+        ),
+    ];
+    fixtures::layout_image(
+        &layout,
+        "t",
+        &layers,
+        "linux/amd64",
+        &Default::default(),
+        Flavor::Oci,
+    )?;
+    let dest = tmp.path().join("out/export");
+    let tdg = |args: &[&std::ffi::OsStr]| {
+        Command::new(env!("CARGO_BIN_EXE_tdg"))
+            .env("TDG_CACHE", tmp.path().join("cache"))
+            .args(args)
+            .output()
+    };
+    let src = std::ffi::OsString::from(format!("oci:{}:t", layout.display()));
+    let out = tdg(&["export".as_ref(), &src, dest.as_os_str()])?;
+    ensure!(
+        out.status.success(),
+        "export failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bundle = tmp.path().join("bundle");
+    run(Command::new("umoci")
+        .arg("unpack")
+        .arg("--image")
+        .arg(format!("{}:t", layout.display()))
+        .arg(&bundle))?;
+    let theirs = bundle.join("rootfs");
+    compare(&disk_listing(&dest)?, &disk_listing(&theirs)?)?;
+    let (ours, umoci) = (inode_groups(&dest)?, inode_groups(&theirs)?);
+    ensure!(
+        ours == umoci,
+        "shared inodes: tdg {ours:?}, umoci {umoci:?}"
+    );
+    ensure!(
+        ours.iter().any(|g| g == &["a", "c", "x"]) && ours.iter().any(|g| g == &["hhs", "hs", "s"]),
+        "{ours:?}"
+    );
+
+    // A path within the image's PATH_MAX that is over it below the export directory: the
+    // export fails partway, after `a` was written.
+    let deep = format!(
+        "{}{}",
+        format!("{}/", "d".repeat(250)).repeat(16),
+        "f".repeat(60)
+    );
+    let long = tmp.path().join("long");
+    fixtures::layout_image(
+        &long,
+        "t",
+        &[(
+            vec![E::file("a", "first", 0o644), E::file(&deep, "x", 0o644)],
+            Gzip,
+        )],
+        "linux/amd64",
+        &Default::default(),
+        Flavor::Oci,
+    )?;
+    let failed = tmp.path().join("failed/export");
+    let src = std::ffi::OsString::from(format!("oci:{}:t", long.display()));
+    let out = tdg(&["export".as_ref(), &src, failed.as_os_str()])?;
+    ensure!(
+        out.status.code() == Some(2) && String::from_utf8_lossy(&out.stderr).contains("too long"),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let left: Vec<_> = std::fs::read_dir(tmp.path().join("failed"))
+        .with_context(|| {
+            format!(
+                "the export's parent: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })?
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    ensure!(left.is_empty(), "a failed export left {left:?}");
+    Ok(())
+}

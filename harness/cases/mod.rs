@@ -103,6 +103,7 @@ pub fn all() -> Vec<Trial> {
         factory::schematic_ids_match_go_yaml_v3_on_generated_schematics,
         versions::version_ranges_match_blang_semver,
         flatten::diff_id_mismatch_and_dot_whiteouts_are_refused_like_umoci,
+        flatten::exports_keep_hard_links_as_umoci_does,
         flatten::export_matches_tree_and_stays_inside_the_directory,
         flatten::tdg_pushed_image_reads_back_in_skopeo_and_umoci,
         flatten::tree_matches_umoci_unpack_of_skopeo_pushed_image,

@@ -320,21 +320,38 @@ impl<'a> Flattener<'a> {
             return Ok(());
         }
         let mut entry = add.entry;
+        // The content a hard link shares, written once the path is free.
+        let mut shared = None;
         if entry.kind == Kind::Hardlink {
             let raw_target = entry.link.clone().unwrap_or_default();
             let target = self.resolve(&normalize(&raw_target)?, false)?;
             match self.tree.get(&target) {
                 // A hardlink shares its target's inode: content, mode and owner are the target's
-                // as of now; a later change to the target path does not reach it.
+                // as of now; a later change to the target path does not reach it. A link to a
+                // link names the same inode, so it records the first name.
                 Some(t) if t.kind.has_content() => {
+                    let first = match t.kind {
+                        Kind::Hardlink => t.link.clone().unwrap_or(target.clone()),
+                        _ => target.clone(),
+                    };
                     entry = Entry {
                         kind: Kind::Hardlink,
-                        link: Some(target.clone()),
+                        link: Some(first),
                         ..t.clone()
                     };
-                    if let Some(d) = self.content.get(&target).cloned() {
-                        self.content.insert(path.clone(), d);
-                    }
+                    shared = self.content.get(&target).cloned();
+                }
+                // tar and the OCI layer format allow a hard link to a symlink: another name
+                // for the symlink itself.
+                Some(t) if t.kind == Kind::Symlink => {
+                    let first = self
+                        .tree
+                        .symlink_links
+                        .get(&target)
+                        .cloned()
+                        .unwrap_or(target.clone());
+                    entry = t.clone();
+                    self.tree.symlink_links.insert(path.clone(), first);
                 }
                 Some(t) => bail!(
                     "{what}: hardlink '{}' points at a {} '{target}'",
@@ -358,7 +375,9 @@ impl<'a> Flattener<'a> {
             }
             None => {}
         }
-        if add.spooled {
+        if let Some(d) = shared {
+            self.content.insert(path.clone(), d);
+        } else if add.spooled {
             if let Some(d) = &entry.sha256 {
                 self.content.insert(path.clone(), d.clone());
             }

@@ -28,6 +28,9 @@ struct Document {
     format: String,
     manifest: String,
     entries: Vec<Record>,
+    /// `Tree::symlink_links`; absent in indexes written before it existed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    symlink_links: BTreeMap<String, String>,
 }
 
 /// One entry, in short keys: a tree of a million entries stays a reasonable file.
@@ -134,6 +137,7 @@ fn encode(manifest: &Digest, tree: &Tree) -> std::io::Result<Vec<u8>> {
                 v: e.device,
             })
             .collect(),
+        symlink_links: tree.symlink_links.clone(),
     };
     serde_json::to_vec(&doc).map_err(std::io::Error::other)
 }
@@ -162,7 +166,10 @@ fn decode(bytes: &[u8], manifest: &Digest) -> Option<Tree> {
         };
         entries.insert(r.p, entry);
     }
-    Some(Tree { entries })
+    Some(Tree {
+        entries,
+        symlink_links: doc.symlink_links,
+    })
 }
 
 fn kind_of(letter: char) -> Option<Kind> {

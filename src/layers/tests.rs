@@ -390,3 +390,47 @@ fn symlink_targets_round_trip_byte_for_byte() {
         );
     }
 }
+
+#[test]
+fn hardlink_chains_name_the_first_file_and_keep_their_content_across_layers() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = super::flatten::Spool::new(dir.path().to_path_buf()).unwrap();
+    let mut f = Flattener::new(Wanted::Everything, Some(&spool));
+    for l in [
+        vec![E::file("c", "old c", 0o644)],
+        vec![
+            E::file("a", "new a", 0o644),
+            E::hardlink("c", "a"),
+            E::hardlink("x", "c"),
+        ],
+    ] {
+        f.apply_tar(&mut &tar_bytes(&l, 0).unwrap()[..], "layer")
+            .unwrap();
+    }
+    let flat = f.finish();
+    for p in ["c", "x"] {
+        let e = flat.tree.get(p).unwrap();
+        assert_eq!(
+            (e.kind, e.link.as_deref()),
+            (Kind::Hardlink, Some("a")),
+            "{p}"
+        );
+        assert_eq!(flat.content.get(p), flat.content.get("a"), "{p}");
+        assert!(flat.content.contains_key(p), "{p}: no content");
+    }
+}
+
+#[test]
+fn a_hardlink_to_a_symlink_is_that_symlink_again() {
+    let t = flatten(&[vec![
+        E::symlink("s", "target"),
+        E::hardlink("h", "s"),
+        E::hardlink("hh", "h"),
+    ]])
+    .unwrap();
+    for p in ["h", "hh"] {
+        let e = t.get(p).unwrap();
+        assert_eq!((e.kind, e.link.as_deref()), (Kind::Symlink, Some("target")));
+        assert_eq!(t.symlink_links.get(p).map(String::as_str), Some("s"));
+    }
+}

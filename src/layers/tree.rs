@@ -81,6 +81,10 @@ impl Entry {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Tree {
     pub entries: BTreeMap<String, Entry>,
+    /// Hard links to symlinks, path → the first name of the symlink's inode. Each such path is
+    /// a `Symlink` entry (what any reader sees there); this keeps the shared inode for an
+    /// export, which links only while both are still that symlink.
+    pub symlink_links: BTreeMap<String, String>,
 }
 
 impl Tree {
