@@ -1,5 +1,5 @@
 //! The Go side of the factory tests (`harness/factory/main.go`): built once per run with
-//! Debian's Go and yaml.v3 (offline, GOPATH mode), used as the reference for schematic IDs
+//! Debian's Go and go.yaml.in/yaml/v4 (offline, GOPATH mode), used as the reference for schematic IDs
 //! (`batch`) and as a stand-in Image Factory on loopback (`serve`).
 
 use std::io::{BufRead, BufReader, Write};
@@ -32,12 +32,12 @@ fn build() -> Result<PathBuf> {
         .arg(".")
         .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("harness/factory"))
         .env("GO111MODULE", "off")
-        .env("GOPATH", "/usr/share/gocode")
+        .env("GOPATH", gopath())
         .env("GOCACHE", dir.join("cache"))
         .env("GOFLAGS", "")
         .env("CGO_ENABLED", "0")
         .output()
-        .context("running go (apt-get install golang-go golang-gopkg-yaml.v3-dev golang-github-blang-semver-dev)")?;
+        .context("running go (apt-get install golang-go golang-github-blang-semver-dev; bash .ci/fetch-newer)")?;
     if !out.status.success() {
         bail!(
             "go build harness/factory failed:\n{}",
@@ -48,7 +48,14 @@ fn build() -> Result<PathBuf> {
     Ok(bin)
 }
 
-/// yaml.v3's canonical bytes for each document, or its error.
+/// sid's go.yaml.in/yaml/v4, unpacked by `.ci/fetch-newer`, then Debian's own Go sources.
+fn gopath() -> String {
+    let v4 =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/debian/go-yaml-v4/usr/share/gocode");
+    format!("{}:/usr/share/gocode", v4.display())
+}
+
+/// yaml v4's canonical bytes for each document, or its error.
 pub fn canonical_batch(docs: &[String]) -> Result<Vec<Result<String, String>>> {
     let lines = docs
         .iter()

@@ -100,7 +100,7 @@ pub fn all() -> Vec<Trial> {
         factory::release_failures_write_nothing,
         factory::release_online_against_a_loopback_factory,
         factory::schematic_cli_prints_ids_and_located_errors,
-        factory::schematic_ids_match_go_yaml_v3_on_generated_schematics,
+        factory::schematic_ids_match_go_yaml_v4_on_generated_schematics,
         versions::version_ranges_match_blang_semver,
         flatten::diff_id_mismatch_and_dot_whiteouts_are_refused_like_umoci,
         flatten::exports_keep_hard_links_as_umoci_does,

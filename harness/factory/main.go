@@ -1,10 +1,11 @@
 // A stand-in Image Factory for tdg's tests, written against Go's own YAML library so that it
-// computes schematic IDs independently of tdg: the schematic is decoded with gopkg.in/yaml.v3
-// (unknown fields rejected) and marshalled back with it, and the ID is the SHA-256 of those
-// bytes, the way the factory derives it. It is also the reference for Talos's version ranges,
-// evaluated with blang/semver/v4 itself. Built by the test harness with Debian's golang-go,
-// golang-gopkg-yaml.v3-dev and golang-github-blang-semver-dev (GO111MODULE=off,
-// GOPATH=/usr/share/gocode); no network needed.
+// computes schematic IDs independently of tdg: the schematic is decoded with go.yaml.in/yaml/v4
+// (unknown fields rejected; the first document only) and marshalled back with it, and the ID is
+// the SHA-256 of those bytes, the way the factory derives it (image-factory
+// pkg/schematic/schematic.go). It is also the reference for Talos's version ranges,
+// evaluated with blang/semver/v4 itself. Built by the test harness with Debian's golang-go and
+// golang-github-blang-semver-dev, and sid's golang-go.yaml-yaml-v4-dev (4.0.0~rc6, which
+// .ci/fetch-newer unpacks into target/debian/go-yaml-v4) in GOPATH mode; no network needed.
 //
 //	factory canonical          schematic on stdin -> canonical YAML on stdout (exit 1 on error)
 //	factory batch              JSON strings, one a line, on stdin -> {"ok": canonical} | {"err": msg}
@@ -36,7 +37,7 @@ import (
 	"sync"
 
 	"github.com/blang/semver/v4"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v4"
 )
 
 // The schematic document: field order and tags are the canonical form, in the factory's order

@@ -1,7 +1,8 @@
-//! Node tree -> [`Schematic`], by yaml.v3's decoding rules with `KnownFields(true)`, as the
-//! factory decodes: unknown and repeated keys are errors; null is the zero value; a string
-//! field takes any scalar's text (`10`, `true`); a bool takes `yes`/`no`/`on`/`off` too; an
-//! integer takes `0x0a`, `1_000` and floats (truncated); overlay options keep YAML's types.
+//! Node tree -> [`Schematic`], by go-yaml v4's decoding rules with `KnownFields(true)`
+//! (`internal/libyaml/constructor.go`), as the factory decodes: unknown and repeated keys are
+//! errors; null is the zero value; a string field takes any scalar's text (`10`, `true`) but a
+//! timestamp's; a bool takes `yes`/`no`/`on`/`off` too; an integer takes `0x0a`, `1_000` and
+//! whole floats; a locally tagged scalar (`!x 1`) is text; overlay options keep YAML's types.
 
 use super::node::{Kind, Node, Pos};
 use super::resolve::{resolve, Resolved};
@@ -23,12 +24,14 @@ fn err<T>(n: &Node, message: impl Into<String>) -> Result<T> {
     })
 }
 
-/// A scalar as yaml.v3's `scalar()` sees it: its resolved value (quoted text is a string).
+/// A scalar as go-yaml v4's `scalar()` sees it: its resolved value (quoted text is a string).
 fn resolved(n: &Node) -> Result<Option<(Resolved, &str)>> {
     let Kind::Scalar { text, quoted, tag } = &n.kind else {
         return Ok(None);
     };
-    let r = if tag.as_deref() == Some("!!str") || (tag.is_none() && *quoted) {
+    let r = if tag.as_deref().is_some_and(|t| !t.starts_with("!!")) {
+        Resolved::Local
+    } else if tag.as_deref() == Some("!!str") || (tag.is_none() && *quoted) {
         Resolved::Str
     } else {
         match resolve(tag.as_deref(), text) {
@@ -58,7 +61,7 @@ fn entries<'a>(n: &'a Node, want: &str) -> Result<Option<&'a [(Node, Node)]>> {
     match &n.kind {
         Kind::Map(entries) => {
             for (i, (k, _)) in entries.iter().enumerate() {
-                // yaml.v3 merges on a `<<` key whether or not it is quoted.
+                // go-yaml v4 merges on a `<<` key whether or not it is quoted.
                 if let Kind::Scalar {
                     text, tag: None, ..
                 } = &k.kind
@@ -211,7 +214,7 @@ fn secureboot(n: &Node) -> Result<SecureBoot> {
     Ok(s)
 }
 
-/// A typed list. yaml.v3 drops null items from a list of strings or structs (they cannot
+/// A typed list. go-yaml v4 drops null items from a list of strings or structs (they cannot
 /// hold null), so `[a, ~]` is `[a]`.
 fn seq<T>(n: &Node, want: &str, item: impl Fn(&Node) -> Result<T>) -> Result<Vec<T>> {
     match &n.kind {
@@ -233,10 +236,12 @@ fn strings(n: &Node) -> Result<Vec<String>> {
     seq(n, "[]string", string)
 }
 
-/// Any scalar's text; null is "".
+/// Any scalar's text but a timestamp's (go-yaml v4 `constructTimestamp` takes no string);
+/// null is "".
 fn string(n: &Node) -> Result<String> {
     match resolved(n)? {
         Some((Resolved::Null, _)) => Ok(String::new()),
+        Some((Resolved::Timestamp, _)) => mismatch(n, "string"),
         Some((_, text)) => Ok(text.to_string()),
         None => mismatch(n, "string"),
     }
@@ -252,15 +257,17 @@ fn boolean(n: &Node) -> Result<bool> {
     }
 }
 
-/// An unsigned field no larger than `max`. Floats are truncated, as Go's conversion does;
-/// negative ones below -1 are refused (Go's result differs between amd64 and arm64).
+/// An unsigned field no larger than `max`. A float only when it is a whole number (go-yaml
+/// v4 `constructFloat`: the conversion must be lossless).
 fn uint(n: &Node, max: u64, want: &str) -> Result<u64> {
     let v = match resolved(n)? {
         Some((Resolved::Null, _)) => Some(0),
         Some((Resolved::Int(i), _)) => u64::try_from(i).ok(),
         Some((Resolved::Uint(u), _)) => Some(u),
-        Some((Resolved::Float(f), _)) if f > -1.0 && f < 18446744073709551616.0 => {
-            Some(f.max(0.0) as u64)
+        Some((Resolved::Float(f), _))
+            if f >= 0.0 && f.fract() == 0.0 && f < 18446744073709551616.0 =>
+        {
+            Some(f as u64)
         }
         _ => None,
     };
@@ -270,7 +277,7 @@ fn uint(n: &Node, max: u64, want: &str) -> Result<u64> {
     }
 }
 
-/// yaml.v3 matches the names as written, then lower-cased; `none` is the zero value.
+/// go-yaml v4 matches the names as written, then lower-cased; `none` is the zero value.
 fn bootloader(n: &Node) -> Result<Bootloader> {
     match resolved(n)? {
         Some((Resolved::Null, _)) => Ok(Bootloader::None),
@@ -285,7 +292,7 @@ fn bootloader(n: &Node) -> Result<Bootloader> {
     }
 }
 
-/// `map[string]any`: keys are their text (a null key is dropped, as yaml.v3 drops it), a
+/// `map[string]any`: keys are their text (a null key is dropped, as go-yaml v4 drops it), a
 /// later key replaces an earlier one with the same text.
 fn string_map(n: &Node) -> Result<Vec<(String, Value)>> {
     let Some(entries) = entries(n, "map[string]interface {}")? else {
@@ -345,7 +352,7 @@ fn any(n: &Node) -> Result<Value> {
                 Some(t) => Value::Time(t),
                 None => return err(n, format!("cannot read `{text}` as a timestamp")),
             },
-            Some(Resolved::Str) | None => Value::Str(text.clone()),
+            Some(Resolved::Str | Resolved::Local) | None => Value::Str(text.clone()),
         }),
     }
 }

@@ -1,11 +1,11 @@
-//! The bytes Go's `gopkg.in/yaml.v3` writes for a value, which are what a schematic ID hashes.
+//! The bytes go-yaml v4 (`go.yaml.in/yaml/v4`) writes for a value, which are what a schematic ID hashes.
 //!
 //! The factory marshals with `yaml.Marshal`: block style, 4-space indentation, no line width,
 //! sequences indented under their key, empty collections as `{}`/`[]`. A string is written
 //! plain unless it would read back as something else (`"true"`, `"10"`, `"yes"`, `"1:20"`),
 //! as a literal block when it holds a newline, else quoted the way libyaml's emitter chooses:
-//! single quotes where they suffice, double quotes (with yaml.v3's escapes) otherwise.
-//! This module follows yaml.v3's encoder and emitter rule for rule; the harness checks it
+//! single quotes where they suffice, double quotes (with go-yaml v4's escapes) otherwise.
+//! This module follows go-yaml v4's encoder and emitter rule for rule; the harness checks it
 //! against the Go library itself on generated schematics.
 
 use super::resolve::{resolve, Resolved};
@@ -44,7 +44,7 @@ pub fn marshal(root: &Out) -> String {
         indents: Vec::new(),
     };
     e.node(root, Ctx::Root);
-    // Document end: yaml.v3 forces a line break unless the last scalar ended with one.
+    // Document end: go-yaml v4 forces a line break unless the last scalar ended with one.
     e.indent = -1;
     e.write_indent();
     e.out
@@ -250,7 +250,7 @@ impl Emitter {
 
     fn write_double(&mut self, value: &str) {
         self.write_indicator("\"", true, false, false);
-        // yaml.v3 tests for a byte order mark at the start of the value, not of the character,
+        // go-yaml v4 tests for a byte order mark at the start of the value, not of the character,
         // so a value that starts with one has every character escaped.
         let bom = value.starts_with('\u{feff}');
         for c in value.chars() {
@@ -302,13 +302,17 @@ impl Emitter {
 
     fn write_literal(&mut self, value: &str) {
         self.write_indicator("|", true, false, false);
-        let first = value.chars().next();
-        if first.is_some_and(|c| c == ' ' || is_break(c)) {
+        // v4's `writeBlockScalarHints` gives the indentation only for a leading space: a
+        // leading line break is written as the empty first line it is (go-yaml issue 65).
+        if value.starts_with(' ') {
             self.write_indicator(&BEST_INDENT.to_string(), false, false, false);
         }
         if let Some(chomp) = chomp_hint(value) {
             self.write_indicator(chomp, false, false, false);
         }
+        // `processLineCommentLinebreak(true)`: the header's own line break (go-yaml issue 755),
+        // so a leading break in the value is an empty first line.
+        self.put_break();
         self.whitespace = true;
         let mut breaks = true;
         for c in value.chars() {
@@ -363,15 +367,23 @@ fn scalar_text(n: &Out) -> (String, Style) {
     }
 }
 
-/// yaml.v3's `stringv`: a literal block for text with a newline; plain when the text would
-/// read back as the same string, in YAML 1.2 and as an old (1.1) boolean or base-60 float.
+/// v4's `stringv` (`internal/libyaml/representer.go`) and its `Desolver`: text with a newline
+/// is a literal block unless it is all white space (`shouldUseLiteralStyle`), then double
+/// quoted; an old (YAML 1.1) boolean, a base-60 float and `<<` are single quoted; text that
+/// would read back as another type is double quoted (`QuoteLegacy`); the rest is plain.
 fn string_style(s: &str) -> Style {
     if s.contains('\n') {
-        return Style::Literal;
+        let literal = s.chars().count() >= 2 && s.chars().any(|c| !c.is_whitespace());
+        return if literal {
+            Style::Literal
+        } else {
+            Style::Double
+        };
     }
-    let plain =
-        matches!(resolve(None, s), Ok(Resolved::Str)) && !is_base60_float(s) && !is_old_bool(s);
-    if plain {
+    if is_base60_float(s) || is_old_bool(s) || s == "<<" {
+        return Style::Single;
+    }
+    if matches!(resolve(None, s), Ok(Resolved::Str)) {
         Style::Plain
     } else {
         Style::Double
@@ -445,7 +457,7 @@ fn is_base60_float(s: &str) -> bool {
     i == b.len()
 }
 
-/// `strconv.FormatFloat(f, 'g', -1, 64)` with yaml.v3's names for the infinities and NaN:
+/// `strconv.FormatFloat(f, 'g', -1, 64)` with go-yaml v4's names for the infinities and NaN:
 /// the shortest digits that read back, as `%e` when the exponent is below -4 or 6 and over.
 fn go_float(f: f64) -> String {
     if f.is_nan() {
@@ -492,7 +504,7 @@ struct Analysis {
     block_allowed: bool,
 }
 
-/// libyaml's scalar analysis, as yaml.v3 has it (block context only: tdg never emits a
+/// libyaml's scalar analysis, as go-yaml v4 has it (block context only: tdg never emits a
 /// scalar inside a flow collection).
 fn analyze(value: &str) -> Analysis {
     if value.is_empty() {
@@ -590,7 +602,7 @@ fn is_blank_or_break(c: char) -> bool {
     c == ' ' || c == '\t' || is_break(c) || c == '\0'
 }
 
-/// libyaml's printable set, as yaml.v3 tests it on UTF-8 bytes: it leaves out every
+/// libyaml's printable set, as go-yaml v4 tests it on UTF-8 bytes: it leaves out every
 /// character beyond the Basic Multilingual Plane, so those are escaped.
 fn is_printable(c: char) -> bool {
     matches!(c as u32,
@@ -601,7 +613,7 @@ fn is_printable(c: char) -> bool {
 mod tests {
     use super::go_float;
 
-    /// Each as Go's yaml.v3 writes it (`strconv.FormatFloat(f, 'g', -1, 64)`).
+    /// Each as go-yaml v4 writes it (`strconv.FormatFloat(f, 'g', -1, 64)`).
     #[test]
     fn floats_are_written_as_go_writes_them() {
         let cases = [

@@ -1,7 +1,7 @@
 //! Image Factory schematics, offline: the ID is the lowercase hex SHA-256 of the schematic as
-//! the factory re-marshals it with Go's yaml.v3 (struct field order, 4-space indent, empty
+//! the factory re-marshals it with go-yaml v4 (struct field order, 4-space indent, empty
 //! fields left out). Reading follows the factory's decoder (unknown fields are errors, lists
-//! keep their order), and writing follows yaml.v3's emitter, so the bytes, and the ID, are
+//! keep their order), and writing follows go-yaml v4's emitter, so the bytes, and the ID, are
 //! the factory's. YAML and JSON are both read (JSON is YAML).
 
 mod decode;
@@ -35,7 +35,7 @@ pub struct Schematic {
 pub struct Overlay {
     pub image: String,
     pub name: String,
-    /// `map[string]any`: written with its keys sorted, as Go's yaml.v3 sorts map keys.
+    /// `map[string]any`: written with its keys sorted, as go-yaml v4 sorts map keys.
     pub options: Vec<(String, Value)>,
 }
 
@@ -92,7 +92,7 @@ impl Bootloader {
     }
 }
 
-/// An overlay option value, with YAML's types as yaml.v3 decodes into `interface{}`.
+/// An overlay option value, with YAML's types as go-yaml v4 decodes into `interface{}`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Null,
@@ -104,7 +104,7 @@ pub enum Value {
     /// A timestamp, already as Go writes a `time.Time` back (RFC 3339 with nanoseconds).
     Time(String),
     Seq(Vec<Value>),
-    /// Keys are scalars (null, bool, number or string), as yaml.v3 takes them into
+    /// Keys are scalars (null, bool, number or string), as go-yaml v4 takes them into
     /// `map[interface{}]interface{}` when not all are strings.
     Map(Vec<(Value, Value)>),
 }
@@ -264,7 +264,7 @@ fn value(v: &Value) -> Out {
     }
 }
 
-/// yaml.v3's map key order (`keyList.Less`): numbers and bools by value, before null, before
+/// go-yaml v4's map key order (`keyList.Less`): numbers and bools by value, before null, before
 /// strings; strings in "natural" order, where runs of digits compare as numbers.
 fn key_order(a: &Value, b: &Value) -> std::cmp::Ordering {
     use std::cmp::Ordering::{Equal, Greater, Less};

@@ -1,6 +1,7 @@
-//! A schematic's YAML (or JSON) as a node tree with source positions, the way yaml.v3 sees
-//! it before decoding: scalars keep their text, their quoting and their tag; aliases are
-//! expanded. One document only.
+//! A schematic's YAML (or JSON) as a node tree with source positions, the way go-yaml v4
+//! (`go.yaml.in/yaml/v4`, which the Image Factory pins) sees it before decoding: scalars keep
+//! their text, their quoting and their tag; aliases are expanded. The first document only, as
+//! `Decoder.Decode` reads one; `%YAML 1.1` is the only version directive it takes.
 
 use granit_parser::{Event, Parser, ScalarStyle, Tag};
 
@@ -20,7 +21,7 @@ pub struct Node {
 pub enum Kind {
     Scalar {
         text: String,
-        /// Quoted or block (`|`, `>`): yaml.v3 reads such a scalar as a string, whatever it says.
+        /// Quoted or block (`|`, `>`): go-yaml v4 reads such a scalar as a string, whatever it says.
         quoted: bool,
         /// A core-schema tag, short form (`!!int`).
         tag: Option<String>,
@@ -49,31 +50,46 @@ pub struct ReadError {
 /// Expanding aliases can blow a small file up exponentially ("billion laughs").
 const MAX_NODES: usize = 100_000;
 
-/// Reads the one document of `text`; `None` for a stream with no document (the factory's
-/// decoder answers such a body with EOF).
+/// Reads the first document of `text`; `None` for a stream with no document (the factory's
+/// decoder answers such a body with EOF). What follows the first document is not read.
 pub fn read(text: &str) -> Result<Option<Node>, ReadError> {
     yaml11_breaks(text)?;
+    // go-yaml's `readLine` turns NEL into `\n` wherever it reads a line break, and its scanner
+    // breaks lines at NEL everywhere: the same text with `\n` is what it reads.
+    let nel = text
+        .contains('\u{85}')
+        .then(|| text.replace('\u{85}', "\n"));
+    let text = nel.as_deref().unwrap_or(text);
+    let mapped = controls::hide(text)?;
+    let text = mapped.as_deref().unwrap_or(text);
     let mut r = Reader {
         text,
         events: Parser::new_from_str(text),
         anchors: Vec::new(),
         nodes: 0,
     };
-    let mut root = None;
     loop {
         let (event, at) = r.next()?;
         match event {
             Event::StreamStart => {}
-            Event::StreamEnd => return Ok(root),
-            Event::DocumentStart(..) if root.is_some() => {
+            Event::StreamEnd => return Ok(None),
+            Event::DocumentStart(_, Some(v)) if (v.major, v.minor) != (1, 1) => {
+                // go-yaml's parser (`internal/libyaml/parser.go`) takes `%YAML 1.1` only.
                 return Err(ReadError {
                     at,
-                    message: "a schematic is one YAML document; this is a second".into(),
-                })
+                    message: format!(
+                        "found incompatible YAML document (%YAML {}.{}; the factory's YAML reads 1.1 only)",
+                        v.major, v.minor
+                    ),
+                });
             }
             Event::DocumentStart(..) => {
                 let (first, first_at) = r.next()?;
-                root = Some(r.node(first, first_at)?);
+                let mut root = r.node(first, first_at)?;
+                if mapped.is_some() {
+                    controls::show(&mut root);
+                }
+                return Ok(Some(root));
             }
             Event::DocumentEnd => {}
             other => {
@@ -86,13 +102,14 @@ pub fn read(text: &str) -> Result<Option<Node>, ReadError> {
     }
 }
 
-/// YAML 1.1 parsers (yaml.v3 among them) read U+0085, U+2028 and U+2029 as line breaks
-/// where YAML 1.2 reads them as text, so the factory would see another schematic, or none.
+/// go-yaml reads U+2028 and U+2029 as line breaks where YAML 1.2 reads them as text, and
+/// keeps them in a scalar where it folds other breaks (`readLine`): tdg does not model that
+/// and refuses them rather than compute another ID.
 fn yaml11_breaks(text: &str) -> Result<(), ReadError> {
     for (n, line) in text.split('\n').enumerate() {
         if let Some((i, c)) = line
             .char_indices()
-            .find(|(_, c)| matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}'))
+            .find(|(_, c)| matches!(c, '\u{2028}' | '\u{2029}'))
         {
             return Err(ReadError {
                 at: Pos {
@@ -109,7 +126,7 @@ fn yaml11_breaks(text: &str) -> Result<(), ReadError> {
     Ok(())
 }
 
-/// What yaml.v3 refuses in a double-quoted scalar that a YAML 1.2 parser reads: escapes it
+/// What go-yaml v4 refuses in a double-quoted scalar that a YAML 1.2 parser reads: escapes it
 /// does not know (JSON's `\/`), and `\u` escapes of UTF-16 surrogates (JSON's pairs).
 fn bad_escape(source: &str) -> Option<String> {
     let mut chars = source.chars();
@@ -286,10 +303,15 @@ fn size(n: &Node) -> usize {
     }
 }
 
-/// Keeps `!!name` for the core-schema tags a node of this kind may carry; anything else
-/// (`!!binary`, `!custom`, `!!set`) is refused rather than read some other way.
+/// Keeps `!!name` for the core-schema tags a node of this kind may carry, and a local tag
+/// (`!x`) as written: go-yaml decodes a locally tagged scalar as its text, and ignores such a
+/// tag on a collection. Anything else (`!!binary`, `!!set`, a `%TAG` namespace) is refused
+/// rather than read some other way.
 fn core_tag(tag: Option<&Tag>, at: Pos, allowed: &[&str]) -> Result<Option<String>, ReadError> {
     let Some(t) = tag else { return Ok(None) };
+    if t.suffix_in_namespace("!").is_some() && !t.to_string().starts_with("!!") {
+        return Ok(Some(t.to_string()));
+    }
     if let Some(suffix) = t.suffix_in_namespace("tag:yaml.org,2002:") {
         if allowed.contains(&suffix.as_ref()) {
             return Ok(Some(format!("!!{suffix}")));
@@ -299,4 +321,70 @@ fn core_tag(tag: Option<&Tag>, at: Pos, allowed: &[&str]) -> Result<Option<Strin
         at,
         message: format!("the YAML tag {t} is not supported in a schematic"),
     })
+}
+
+/// go-yaml's reader takes DEL and the C1 controls (U+007F to U+009F, but U+0085, a line break)
+/// anywhere (`internal/libyaml/reader.go`); granit-parser refuses them. They are read as
+/// code points of a private-use plane, then put back in every scalar.
+mod controls {
+    use super::{Kind, Node, Pos, ReadError};
+
+    const BASE: u32 = 0xF0000;
+
+    fn hidden(c: char) -> bool {
+        matches!(c as u32, 0x7F..=0x9F) && c != '\u{85}'
+    }
+
+    /// `text` with each control moved to the private plane; `None` when there is none.
+    pub fn hide(text: &str) -> Result<Option<String>, ReadError> {
+        if !text.chars().any(hidden) {
+            return Ok(None);
+        }
+        if let Some((i, _)) = text
+            .char_indices()
+            .find(|(_, c)| (BASE + 0x7F..=BASE + 0x9F).contains(&(*c as u32)))
+        {
+            let line = text[..i].matches('\n').count() as u64 + 1;
+            return Err(ReadError {
+                at: Pos { line, col: 1 },
+                message: "a schematic with both C1 controls and plane-15 private-use characters is not read".into(),
+            });
+        }
+        Ok(Some(
+            text.chars()
+                .map(|c| {
+                    if hidden(c) {
+                        char::from_u32(BASE + c as u32).unwrap_or(c)
+                    } else {
+                        c
+                    }
+                })
+                .collect(),
+        ))
+    }
+
+    /// Puts the controls back.
+    pub fn show(n: &mut Node) {
+        match &mut n.kind {
+            Kind::Scalar { text, .. } => {
+                if text
+                    .chars()
+                    .any(|c| (BASE + 0x7F..=BASE + 0x9F).contains(&(c as u32)))
+                {
+                    *text = text
+                        .chars()
+                        .map(|c| match c as u32 {
+                            u @ 0xF007F..=0xF009F => char::from_u32(u - BASE).unwrap_or(c),
+                            _ => c,
+                        })
+                        .collect();
+                }
+            }
+            Kind::Seq(items) => items.iter_mut().for_each(show),
+            Kind::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
+                show(k);
+                show(v);
+            }),
+        }
+    }
 }

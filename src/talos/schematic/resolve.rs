@@ -1,4 +1,4 @@
-//! What a plain scalar means to yaml.v3 (its `resolve`): null, bool, int, float, timestamp or
+//! What a plain scalar means to go-yaml v4 (its `resolve`): null, bool, int, float, timestamp or
 //! string. The decoder uses it to read values, the emitter to decide whether a string must be
 //! quoted to read back as a string. Go's number syntax applies: `0x1F`, `0o17`, `017` (octal),
 //! `0b101`, underscores anywhere, and a float fallback that makes `08` the float 8.
@@ -13,6 +13,8 @@ pub enum Resolved {
     Float(f64),
     Timestamp,
     Str,
+    /// A scalar with a local tag (`!x`): its text, and nothing else.
+    Local,
 }
 
 impl Resolved {
@@ -24,12 +26,13 @@ impl Resolved {
             Resolved::Float(_) => "!!float",
             Resolved::Timestamp => "!!timestamp",
             Resolved::Str => "!!str",
+            Resolved::Local => "local tag",
         }
     }
 }
 
 /// Resolves `s` as a plain scalar (`tag` None) or under an explicit core-schema tag.
-/// Errors are yaml.v3's "cannot decode !!str `x` as a !!int".
+/// Errors are go-yaml v4's "cannot decode !!str `x` as a !!int".
 pub fn resolve(tag: Option<&str>, s: &str) -> Result<Resolved, String> {
     let r = if tag == Some("!!str") {
         Resolved::Str
@@ -65,6 +68,8 @@ fn resolve_plain(s: &str, timestamps: bool) -> Resolved {
             return Resolved::Float(f64::INFINITY)
         }
         "-.inf" | "-.Inf" | "-.INF" => return Resolved::Float(f64::NEG_INFINITY),
+        // go-yaml v4's `resolveMap` (`internal/libyaml/resolver.go`): negative zero is a float.
+        "-0" | "-0.0" => return Resolved::Float(-0.0),
         _ => {}
     }
     match hint {
@@ -214,7 +219,7 @@ struct Timestamp<'a> {
     offset: Option<(u8, u32, u32)>,
 }
 
-/// yaml.v3's `parseTimestamp`: four digits and a dash, then one of `2006-1-2`,
+/// go-yaml v4's `parseTimestamp`: four digits and a dash, then one of `2006-1-2`,
 /// `2006-1-2 15:4:5[.frac]` or `2006-1-2T15:4:5[.frac]` with `Z` or `±hh:mm` (also `t`).
 fn timestamp(s: &str) -> Option<Timestamp<'_>> {
     let b = s.as_bytes();
