@@ -12,6 +12,7 @@ use anyhow::{ensure, Context, Result};
 
 use tdg::talos::assemble::{compress, newc, FileSpec};
 use tdg::talos::initramfs::Compression;
+use tdg::talos::newc;
 
 use super::cli::Tdg;
 use crate::debian;
@@ -41,36 +42,19 @@ fn entry(
     body: &[u8],
     check: u32,
 ) -> Vec<u8> {
-    let mut h = magic.as_bytes().to_vec();
-    for v in [
+    let h = newc::Header {
+        crc: magic == "070702",
         ino,
         mode,
-        0,
-        0,
         nlink,
-        0,
-        body.len() as u32,
-        0,
-        0,
-        0,
-        0,
-        name.len() as u32 + 1,
         check,
-    ] {
-        h.extend(format!("{v:08X}").bytes());
-    }
-    h.extend(name.bytes());
-    h.push(0);
-    pad4(&mut h);
-    h.extend(body);
-    pad4(&mut h);
-    h
+        ..Default::default()
+    };
+    newc::write_entry(&h, name.as_bytes(), body)
 }
 
 fn pad4(v: &mut Vec<u8>) {
-    while v.len() % 4 != 0 {
-        v.push(0);
-    }
+    v.resize(v.len().next_multiple_of(4), 0);
 }
 
 fn file(name: &str, body: &[u8]) -> Vec<u8> {
@@ -78,7 +62,7 @@ fn file(name: &str, body: &[u8]) -> Vec<u8> {
 }
 
 fn crc(name: &str, body: &[u8], good: bool) -> Vec<u8> {
-    let sum = body.iter().map(|b| *b as u32).sum::<u32>();
+    let sum = newc::checksum(body);
     entry(
         "070702",
         0,

@@ -1064,35 +1064,15 @@ mod tests {
         body: &[u8],
         check: u32,
     ) -> Vec<u8> {
-        let mut h = magic.as_bytes().to_vec();
-        let name_len = name.len() as u32 + 1;
-        for v in [
+        let h = newc::Header {
+            crc: magic == "070702",
             ino,
             mode,
-            0,
-            0,
             nlink,
-            0,
-            body.len() as u32,
-            0,
-            0,
-            0,
-            0,
-            name_len,
             check,
-        ] {
-            h.extend(format!("{v:08X}").bytes());
-        }
-        h.extend(name.bytes());
-        h.push(0);
-        while h.len() % 4 != 0 {
-            h.push(0);
-        }
-        h.extend(body);
-        while h.len() % 4 != 0 {
-            h.push(0);
-        }
-        h
+            ..Default::default()
+        };
+        newc::write_entry(&h, name.as_bytes(), body)
     }
 
     fn yaml(names: &[&str]) -> Vec<u8> {
@@ -1165,7 +1145,7 @@ mod tests {
     fn a_bad_crc_checksum_stops_the_unpack_after_that_file() {
         let spin = yaml(&["spin"]);
         let both = yaml(&["spin", "tailscale"]);
-        let sum = |b: &[u8]| b.iter().map(|c| *c as u32).sum::<u32>();
+        let sum = newc::checksum;
         let mut a = raw("070702", 1, REG, 1, "extensions.yaml", &spin, sum(&spin));
         a.extend(raw(
             "070702",

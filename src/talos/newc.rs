@@ -77,6 +77,43 @@ pub fn parse(h: &[u8; HEADER]) -> Result<Header, &'static str> {
     })
 }
 
+/// One entry with the header fields of `h` that a writer chooses (`crc`, `ino`, `mode`, `uid`,
+/// `gid`, `nlink`, `mtime`, `major`, `minor`, `check`), its name (a NUL added) and body, each
+/// padded to 4 bytes: for fixtures the `cpio` crate does not write (chosen inode numbers and
+/// link counts, `070702` checksums).
+pub fn write_entry(h: &Header, name: &[u8], body: &[u8]) -> Vec<u8> {
+    let mut out = if h.crc { b"070702" } else { b"070701" }.to_vec();
+    let fields = [
+        h.ino,
+        h.mode,
+        h.uid,
+        h.gid,
+        h.nlink,
+        h.mtime,
+        body.len() as u32,
+        h.major,
+        h.minor,
+        0,
+        0,
+        name.len() as u32 + 1,
+        h.check,
+    ];
+    for v in fields {
+        out.extend(format!("{v:08X}").bytes());
+    }
+    out.extend(name);
+    out.push(0);
+    out.resize(out.len().next_multiple_of(4), 0);
+    out.extend(body);
+    out.resize(out.len().next_multiple_of(4), 0);
+    out
+}
+
+/// The `070702` checksum of `body`: its bytes summed, modulo 2^32.
+pub fn checksum(body: &[u8]) -> u32 {
+    body.iter().fold(0u32, |s, b| s.wrapping_add(*b as u32))
+}
+
 /// `simple_strntoul(s, NULL, 16, 8)` (`lib/vsprintf.c`): an optional `0x`, then hex digits up
 /// to the first other character.
 fn strntoul_hex(s: &[u8]) -> u32 {
@@ -125,5 +162,25 @@ mod tests {
         let odc = header(b"070707", [z; 13]);
         assert!(parse(&odc).unwrap_err().contains("-H newc"));
         assert_eq!(parse(&header(b"07070X", [z; 13])), Err("no cpio magic"));
+    }
+
+    #[test]
+    fn written_entries_parse_back() {
+        let h = Header {
+            crc: true,
+            ino: 7,
+            mode: S_IFREG | 0o644,
+            nlink: 2,
+            check: checksum(b"abc"),
+            ..Default::default()
+        };
+        let e = write_entry(&h, b"name", b"abc");
+        assert_eq!(e.len() % 4, 0);
+        let p = parse(e[..HEADER].try_into().unwrap()).unwrap();
+        assert_eq!(
+            (p.ino, p.nlink, p.file_size, p.name_len, p.check),
+            (7, 2, 3, 5, 294)
+        );
+        assert_eq!(&e[HEADER..HEADER + 5], b"name\0");
     }
 }
