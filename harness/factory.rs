@@ -71,6 +71,26 @@ pub fn canonical_batch(docs: &[String]) -> Result<Vec<Result<String, String>>> {
         .collect()
 }
 
+/// Each manifest as Talos's `loadManifest` decodes it with go-yaml v4: name, version, author,
+/// description, compatibility and extraInfo, or the decoder's error.
+pub fn manifests_batch(texts: &[String]) -> Result<Vec<Result<Vec<String>, String>>> {
+    let lines = texts
+        .iter()
+        .map(serde_json::to_string)
+        .collect::<Result<Vec<_>, _>>()?;
+    answers("manifests", &lines)?
+        .into_iter()
+        .map(|v| match (v["ok"].as_array(), v["err"].as_str()) {
+            (Some(ok), _) => Ok(Ok(ok
+                .iter()
+                .map(|f| f.as_str().unwrap_or_default().to_string())
+                .collect())),
+            (_, Some(e)) => Ok(Err(e.to_string())),
+            _ => bail!("factory manifests: unexpected answer {v}"),
+        })
+        .collect()
+}
+
 /// Whether blang/semver, as Talos calls it, admits each Talos version in each range (`Err`:
 /// the range or version does not parse).
 pub fn ranges_batch(queries: &[(String, String)]) -> Result<Vec<Result<bool, String>>> {

@@ -19,6 +19,7 @@ mod golden;
 mod hostile;
 mod imager;
 mod local;
+mod manifests;
 mod promote;
 mod pull;
 pub(crate) mod referrers;
@@ -101,6 +102,7 @@ pub fn all() -> Vec<Trial> {
         factory::release_online_against_a_loopback_factory,
         factory::schematic_cli_prints_ids_and_located_errors,
         factory::schematic_ids_match_go_yaml_v4_on_generated_schematics,
+        manifests::manifests_decode_as_talos_decodes_them,
         versions::version_ranges_match_blang_semver,
         flatten::diff_id_mismatch_and_dot_whiteouts_are_refused_like_umoci,
         flatten::exports_keep_hard_links_as_umoci_does,

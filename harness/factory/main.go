@@ -144,6 +144,8 @@ func main() {
 		batch()
 	case "ranges":
 		ranges()
+	case "manifests":
+		manifests()
 	case "serve":
 		serve(os.Args[2:])
 	default:
@@ -168,6 +170,51 @@ func batch() {
 		} else {
 			out.Encode(map[string]string{"ok": string(c)})
 		}
+	}
+}
+
+// Talos's extension manifest (siderolabs/talos pkg/machinery/extensions/metadata.go).
+type ExtManifest struct {
+	Version  string      `yaml:"version"`
+	Metadata ExtMetadata `yaml:"metadata"`
+}
+
+type ExtMetadata struct {
+	Name          string `yaml:"name"`
+	Version       string `yaml:"version"`
+	Author        string `yaml:"author"`
+	Description   string `yaml:"description"`
+	Compatibility struct {
+		Talos struct {
+			Version string `yaml:"version"`
+		} `yaml:"talos"`
+	} `yaml:"compatibility"`
+	ExtraInfo string `yaml:"extraInfo,omitempty"`
+}
+
+// manifests decodes each manifest.yaml as Talos's loadManifest does
+// (pkg/machinery/extensions/load.go: one Decoder.Decode, then the version must be v1alpha1).
+func manifests() {
+	in := bufio.NewScanner(os.Stdin)
+	in.Buffer(make([]byte, 1<<20), 1<<26)
+	out := json.NewEncoder(os.Stdout)
+	for in.Scan() {
+		var text string
+		if err := json.Unmarshal(in.Bytes(), &text); err != nil {
+			fmt.Fprintln(os.Stderr, "manifests: bad input line:", err)
+			os.Exit(2)
+		}
+		var m ExtManifest
+		err := yaml.NewDecoder(bytes.NewReader([]byte(text))).Decode(&m)
+		if err == nil && m.Version != "v1alpha1" {
+			err = fmt.Errorf("unsupported manifest version: %q", m.Version)
+		}
+		if err != nil {
+			out.Encode(map[string]string{"err": err.Error()})
+			continue
+		}
+		md := m.Metadata
+		out.Encode(map[string][]string{"ok": {md.Name, md.Version, md.Author, md.Description, md.Compatibility.Talos.Version, md.ExtraInfo}})
 	}
 }
 

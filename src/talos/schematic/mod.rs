@@ -6,8 +6,8 @@
 
 mod decode;
 mod emit;
-mod node;
-mod resolve;
+pub(crate) mod node;
+pub(crate) mod resolve;
 #[cfg(test)]
 mod tests;
 
