@@ -114,7 +114,13 @@ pub async fn extension(
     )
     .await?;
     let mut problems = Vec::new();
-    let manifest = match pulled.flat.spooled(&pulled.spool, MANIFEST).ok() {
+    // Through a symlink within the image, as Talos's `os.Open` follows it.
+    let manifest_path = pulled
+        .flat
+        .tree
+        .resolve(MANIFEST, true)
+        .unwrap_or_else(|_| MANIFEST.to_string());
+    let manifest = match pulled.flat.spooled(&pulled.spool, &manifest_path).ok() {
         Some(p) => match extensions::parse_manifest(&read_capped(&p, MAX_MANIFEST)?) {
             Ok(m) => Some(m),
             Err(e) => {

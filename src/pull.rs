@@ -128,17 +128,14 @@ pub async fn pull(
     };
     let diff_ids = diff_ids(&resolved)?;
     let mut flat = flatten(ctx, &layers, &diff_ids, wanted, &spool)?;
-    // A wanted hardlink whose target was not spooled: read again, keeping the targets too.
+    // A wanted hardlink or symlink whose target was not spooled (a manifest.yaml linked into
+    // rootfs/, which Talos's os.Open follows): read again, keeping the targets too.
     if let Some(paths) = wanted_paths {
         let targets: HashSet<String> = paths
             .iter()
             .filter(|p| !flat.content.contains_key(*p))
-            .filter_map(|p| {
-                flat.tree
-                    .get(p)
-                    .filter(|e| e.kind == Kind::Hardlink)
-                    .and_then(|e| e.link.clone())
-            })
+            .filter_map(|p| link_target(&flat, p))
+            .filter(|t| !flat.content.contains_key(t))
             .collect();
         if !targets.is_empty() {
             flat = flatten(
@@ -165,6 +162,24 @@ pub async fn pull(
         signatures: Default::default(),
         _spool_dir: spool_dir,
     })
+}
+
+/// The file a wanted path's content comes from when the path itself holds none: a hardlink's
+/// target, or where a symlink leads within the image.
+fn link_target(flat: &Flattened, p: &str) -> Option<String> {
+    let e = flat.tree.get(p)?;
+    match e.kind {
+        Kind::Hardlink => e.link.clone(),
+        Kind::Symlink => {
+            let t = flat.tree.resolve(p, true).ok()?;
+            match flat.tree.get(&t)? {
+                te if te.kind == Kind::Hardlink => te.link.clone(),
+                te if te.kind.has_content() => Some(t),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
 }
 
 /// The flattened image from the caches, when the tree index is there and every wanted file's

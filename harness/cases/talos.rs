@@ -551,6 +551,29 @@ pub fn extension_images_are_checked_against_what_talos_accepts() -> Result<()> {
     ));
     let nulls = push("ext-nulls", nulls, &BTreeMap::new())?;
     passes(&spec, &nulls)?;
+    // A manifest.yaml that is a symlink into rootfs/: Talos's os.Open follows it.
+    let mut linked = demo::extension_image_entries(&demo::spin())?;
+    let text = linked
+        .iter()
+        .find_map(|e| match (&e.path[..], &e.body) {
+            ("manifest.yaml", tdg::oci::image::Body::File(b)) => Some(b.clone()),
+            _ => None,
+        })
+        .context("the demo manifest")?;
+    linked.retain(|e| e.path != "manifest.yaml");
+    linked.push(TarEntry::file(
+        "rootfs/usr/local/share/spin-manifest.yaml",
+        text,
+        0o644,
+    ));
+    linked.push(TarEntry::symlink(
+        "manifest.yaml",
+        "rootfs/usr/local/share/spin-manifest.yaml",
+    ));
+    let linked = push("ext-linked-manifest", linked, &BTreeMap::new())?;
+    passes(&spec, &linked)?;
+    let text = expect_exit(&Tdg::new()?.run(["inspect", "extension", &linked])?, 0)?;
+    ensure!(text.contains("spin v0.21.0"), "{text}");
     let text = expect_exit(&Tdg::new()?.run(["inspect", "extension", &unlisted])?, 0)?;
     ensure!(
         text.contains("warning: 1 path outside the paths Talos lists")

@@ -95,6 +95,13 @@ impl Planned for Check {
     }
 }
 
+/// `/manifest.yaml`, through a symlink within the image if it is one (Talos's `loadManifest`
+/// opens it with `os.Open`, which follows it).
 fn manifest(s: &Subject<'_>) -> Result<extensions::Manifest, Verdict> {
-    extensions::parse_manifest(&s.read_text(MANIFEST, MAX_MANIFEST)?).map_err(Verdict::failed)
+    let path = s
+        .flat
+        .tree
+        .resolve(MANIFEST, true)
+        .map_err(|e| Verdict::Fail(format!("/{MANIFEST}: {e}")))?;
+    extensions::parse_manifest(&s.read_text(&path, MAX_MANIFEST)?).map_err(Verdict::failed)
 }
