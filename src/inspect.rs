@@ -82,9 +82,29 @@ pub fn kernel(path: &std::path::Path) -> Result<KernelInfo> {
     kernel::sniff(&mut f)
 }
 
-pub fn initramfs(path: &std::path::Path, limits: initramfs::Limits) -> Result<Initramfs> {
+/// An initramfs as the kernel unpacks it, with the extension services its layers carry
+/// (read through a scratch directory under `work`).
+pub fn initramfs(
+    path: &std::path::Path,
+    limits: initramfs::Limits,
+    work: &std::path::Path,
+) -> Result<Initramfs> {
     let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    initramfs::walk_file(&f, 0, u64::MAX, limits)
+    let mut i = initramfs::walk_file(&f, 0, u64::MAX, limits)?;
+    if i.stopped.is_none() {
+        std::fs::create_dir_all(work).with_context(|| format!("creating {}", work.display()))?;
+        let scratch = crate::temps::Dir::new(work, "services-")
+            .with_context(|| format!("creating a directory in {}", work.display()))?;
+        i.services = Some(initramfs::services_file(
+            &f,
+            0,
+            u64::MAX,
+            &i,
+            limits,
+            scratch.path(),
+        )?);
+    }
+    Ok(i)
 }
 
 /// What an extension image holds and whether Talos would accept it.
@@ -264,8 +284,38 @@ pub fn human_initramfs(i: &Initramfs) -> String {
         }
         None => s.push_str("extensions: none (no extensions.yaml)\n"),
     }
+    if let Some(services) = &i.services {
+        if services.is_empty() {
+            s.push_str("services: none\n");
+        } else {
+            let _ = writeln!(s, "services ({}):", services.len());
+        }
+        for sv in services {
+            let waits = if sv.waits_for.is_empty() {
+                "nothing".to_string()
+            } else {
+                sv.waits_for.join("; ")
+            };
+            let _ = writeln!(
+                s,
+                "  {:<16} restart {:<12} waits for {waits}  ({})",
+                sv.name,
+                if sv.restart.is_empty() {
+                    "?"
+                } else {
+                    &sv.restart
+                },
+                sv.file
+            );
+        }
+    }
     for p in i.problems() {
         let _ = writeln!(s, "problem: {p}");
+    }
+    for sv in i.services.iter().flatten() {
+        for p in &sv.problems {
+            let _ = writeln!(s, "problem: {} ({}): {p}", sv.name, sv.file);
+        }
     }
     s
 }

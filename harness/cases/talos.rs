@@ -100,6 +100,23 @@ pub fn negative_fixtures_fail_the_real_specs_with_specific_messages() -> Result<
     let cases: Vec<(&str, &str, Break, String, &str)> = vec![
         ("amd64-kernel", "spin-only", Box::new(|p| { p.vmlinuz = kernel_bytes("amd64"); Ok(()) }), format!("{f}/boot/vmlinuz::kernel"), "expected an arm64 kernel, found amd64 (bzImage)"),
         ("tailscale-in-spin-only", "spin-only", Box::new(move |p| { p.initramfs = initramfs(demo::variant_extensions("spin-tailscale"))?; Ok(()) }), format!("{f}/boot/initramfs.xz::initramfs::extensions"), "tailscale 1.88.1 is present; not in exact: tailscale"),
+        ("tailscale-service-on-a-worker", "spin-only", Box::new(move |p| { p.initramfs = initramfs(demo::variant_extensions("spin-tailscale"))?; Ok(()) }), format!("{f}/boot/initramfs.xz::initramfs::services"), "service tailscale is present; ext-tailscale waits for its ExtensionServiceConfig (not in waitForConfig)"),
+        ("service-rootfs-missing", "spin-tailscale", Box::new(move |p| {
+            let mut e = demo::variant_extensions("spin-tailscale");
+            for x in e.iter_mut() { x.rootfs.retain(|f| !f.path.starts_with("usr/local/lib/containers")); }
+            p.initramfs = initramfs(e)?;
+            Ok(())
+        }), format!("{f}/boot/initramfs.xz::initramfs::services"), "its container rootfs /usr/local/lib/containers/tailscale is missing"),
+        ("service-spec-invalid", "spin-tailscale", Box::new(move |p| {
+            let mut e = demo::variant_extensions("spin-tailscale");
+            for x in e.iter_mut() {
+                for f in x.rootfs.iter_mut().filter(|f| f.path.ends_with("containers/tailscale.yaml")) {
+                    *f = FileSpec::file(&f.path.clone(), "name: tailscale\ncontainer: {entrypoint: /usr/local/bin/containerboot}\ndepends: [{configuration: true, service: cri}]\nrestart: sometimes\n", 0o644);
+                }
+            }
+            p.initramfs = initramfs(e)?;
+            Ok(())
+        }), format!("{f}/boot/initramfs.xz::initramfs::services"), "sometimes does not belong to RestartKind values"),
         ("spin-missing", "spin-tailscale", Box::new(move |p| { let mut e = demo::variant_extensions("spin-tailscale"); e.retain(|x| x.metadata.name != "spin"); p.initramfs = initramfs(e)?; Ok(()) }), format!("{f}/boot/initramfs.xz::initramfs::extensions"), "spin is missing"),
         ("no-modules-dep", "spin-only", Box::new(move |p| { let mut e = demo::variant_extensions("spin-only"); for x in e.iter_mut() { x.rootfs.retain(|f| !f.path.starts_with("usr/lib/modules")); } p.initramfs = initramfs(e)?; Ok(()) }), format!("{f}/boot/initramfs.xz::initramfs::extensions"), "modules.dep is missing"),
         ("incompatible", "spin-only", Box::new(move |p| { p.initramfs = initramfs(vec![spin(">= v1.12.0")])?; Ok(()) }), format!("{f}/boot/initramfs.xz::initramfs::compatibility"), "spin v0.21.0 requires Talos >= v1.12.0, not v1.11.5"),
@@ -249,7 +266,14 @@ pub fn tdg_reads_an_initramfs_built_by_cpio_zstd_and_mksquashfs() -> Result<()> 
         ),
         (
             "ts-root/usr/local/etc/containers",
-            vec![("tailscale.yaml", "name: tailscale\n")],
+            vec![(
+                "tailscale.yaml",
+                "name: tailscale\ndepends:\n  - service: cri\n  - configuration: true\ncontainer:\n  entrypoint: /usr/local/bin/containerboot\nrestart: always\n",
+            )],
+        ),
+        (
+            "ts-root/usr/local/lib/containers/tailscale/usr/local/bin",
+            vec![("containerboot", "boot")],
         ),
         ("ext", vec![]),
     ] {
@@ -307,6 +331,15 @@ pub fn tdg_reads_an_initramfs_built_by_cpio_zstd_and_mksquashfs() -> Result<()> 
         .filter_map(|e| e["squashfs"].as_str())
         .collect();
     ensure!(sq == ["zstd", "zstd"], "{sq:?}");
+    // The service spec, read out of the squashfs mksquashfs wrote, as the node would run it.
+    let services = v["services"].as_array().context("services")?;
+    ensure!(
+        services.len() == 1
+            && services[0]["name"] == "ext-tailscale"
+            && services[0]["waits_for_config"] == true
+            && services[0].get("problems").is_none(),
+        "{services:?}"
+    );
     let human = Tdg::new()?.run([
         "inspect",
         "initramfs",

@@ -7,14 +7,16 @@ use std::sync::Arc;
 use super::files::file_check_name;
 use super::subject::{fail, Judged, Subject, Verdict};
 use super::{Kind, Planned};
-use crate::spec::{FileExpectation, InitramfsExpectation};
+use crate::spec::{FileExpectation, InitramfsExpectation, LayerServicesExpectation};
 use crate::talos::extensions::{self, Metadata, Requirement};
 use crate::talos::initramfs::{self, Compression, Initramfs};
 use crate::talos::kernel;
+use crate::talos::services::Service;
 
 pub const EXTENSIONS: &str = "initramfs::extensions";
 pub const COMPATIBILITY: &str = "initramfs::compatibility";
 pub const COMPRESSION: &str = "initramfs::compression";
+pub const SERVICES: &str = "initramfs::services";
 /// Prefix of the same checks on a UKI's `.initrd`: `uki::initramfs::extensions`.
 pub const IN_UKI: &str = "uki::";
 
@@ -37,6 +39,7 @@ pub enum What {
         talos: String,
     },
     Compression(Compression),
+    Services(LayerServicesExpectation),
 }
 
 pub fn plan(f: &FileExpectation, talos: Option<&str>) -> Vec<Arc<dyn Planned>> {
@@ -70,6 +73,9 @@ fn whats(exp: &InitramfsExpectation, talos: Option<&str>) -> Vec<What> {
     if let Some(c) = exp.compression {
         out.push(What::Compression(c));
     }
+    if let Some(sv) = &exp.services {
+        out.push(What::Services(sv.clone()));
+    }
     out
 }
 
@@ -79,6 +85,7 @@ impl Planned for Check {
             What::Extensions { .. } => EXTENSIONS,
             What::Compatibility { .. } => COMPATIBILITY,
             What::Compression(_) => COMPRESSION,
+            What::Services(_) => SERVICES,
         };
         let prefix = if self.in_uki { IN_UKI } else { "" };
         file_check_name(&self.path, &format!("{prefix}{what}"))
@@ -106,16 +113,21 @@ impl Planned for Check {
         if let Some(s) = &i.stopped {
             return fail(s.clone());
         }
+        if let What::Services(want) = &self.what {
+            let found = services(s, &path, self.in_uki, i).map_err(Verdict::Error)?;
+            return services_listed(&found, want);
+        }
         judge_walked(&self.what, i)
     }
 }
 
-fn walk(s: &Subject<'_>, path: &str, in_uki: bool) -> Result<Initramfs, String> {
+/// The file and the byte range the initramfs takes in it: the whole file, or a UKI's `.initrd`.
+fn source(s: &Subject<'_>, path: &str, in_uki: bool) -> Result<(std::fs::File, u64, u64), String> {
     let mut f = s.open(path).map_err(|v| match v {
         Verdict::Fail(m) | Verdict::Error(m) | Verdict::Warn(m) | Verdict::Skip(m) => m,
     })?;
     if !in_uki {
-        return initramfs::walk_file(&f, 0, u64::MAX, s.limits).map_err(|e| format!("{e:#}"));
+        return Ok((f, 0, u64::MAX));
     }
     let k = kernel::sniff(&mut f).map_err(|e| format!("{e:#}"))?;
     let section = k
@@ -123,8 +135,76 @@ fn walk(s: &Subject<'_>, path: &str, in_uki: bool) -> Result<Initramfs, String> 
         .as_ref()
         .and_then(|u| u.section(".initrd"))
         .ok_or("no .initrd section (not a UKI?)")?;
-    initramfs::walk_file(&f, section.offset, section.size, s.limits)
-        .map_err(|e| format!(".initrd: {e:#}"))
+    Ok((f, section.offset, section.size))
+}
+
+fn walk(s: &Subject<'_>, path: &str, in_uki: bool) -> Result<Initramfs, String> {
+    let (f, offset, len) = source(s, path, in_uki)?;
+    let what = if in_uki { ".initrd: " } else { "" };
+    initramfs::walk_file(&f, offset, len, s.limits).map_err(|e| format!("{what}{e:#}"))
+}
+
+fn services(
+    s: &Subject<'_>,
+    path: &str,
+    in_uki: bool,
+    walked: &Initramfs,
+) -> Result<Vec<Service>, String> {
+    let (f, offset, len) = source(s, path, in_uki)?;
+    let work = crate::temps::Dir::new(s.spool.scratch(), "services-")
+        .map_err(|e| format!("creating a scratch directory: {e}"))?;
+    initramfs::services_file(&f, offset, len, walked, s.limits, work.path())
+        .map_err(|e| format!("{e:#}"))
+}
+
+/// The services the layers carry against `present`, `absent` and `waitForConfig`; a service
+/// the node would not run (invalid spec, missing rootfs) fails whatever the expectation.
+fn services_listed(found: &[Service], want: &LayerServicesExpectation) -> Judged {
+    let bare = |s: &Service| s.name.trim_start_matches("ext-").to_string();
+    let names: Vec<String> = found.iter().map(bare).collect();
+    let mut problems: Vec<String> = found
+        .iter()
+        .flat_map(|s| {
+            s.problems
+                .iter()
+                .map(move |p| format!("{} ({}): {p}", s.name, s.file))
+        })
+        .collect();
+    for p in &want.present {
+        if !names.contains(p) {
+            problems.push(format!("service {p} is missing"));
+        }
+    }
+    for a in &want.absent {
+        if names.contains(a) {
+            problems.push(format!("service {a} is present"));
+        }
+    }
+    if let Some(w) = &want.wait_for_config {
+        for s in found.iter().filter(|s| s.waits_for_config) {
+            if !w.contains(&bare(s)) {
+                problems.push(format!(
+                    "{} waits for its ExtensionServiceConfig (not in waitForConfig)",
+                    s.name
+                ));
+            }
+        }
+        for n in w {
+            if !found.iter().any(|s| s.waits_for_config && bare(s) == *n) {
+                problems.push(format!("{n} does not wait for an ExtensionServiceConfig"));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        let listed = if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        };
+        fail(format!("{} (services: {listed})", problems.join("; ")))
+    }
 }
 
 fn judge_walked(what: &What, i: &Initramfs) -> Judged {
@@ -159,6 +239,7 @@ fn judge_walked(what: &What, i: &Initramfs) -> Judged {
                 fail(bad.join("; "))
             }
         }
+        What::Services(_) => unreachable!("services are judged from the layers in Check::judge"),
         What::Compression(want) => {
             let wrong: Vec<String> = i
                 .segments

@@ -73,13 +73,23 @@ pub fn inspect(g: &Global, what: &Inspect) -> Result<u8> {
     let target = i::parse_target(&f.target)?;
     let opened = rt.block_on(i::open(&env, &target, platform(&f.platform)?.as_ref()))?;
     if let Inspect::Initramfs(_) = what {
-        let info = i::initramfs(&opened.path, env.limits).with_context(|| f.target.clone())?;
+        let info = i::initramfs(&opened.path, env.limits, &env.cache.root().join("tmp"))
+            .with_context(|| f.target.clone())?;
         print(
             f.format,
             serde_json::to_value(&info)?,
             i::human_initramfs(&info),
         )?;
-        return Ok(if info.problems().is_empty() { 0 } else { 1 });
+        let services_ok = info
+            .services
+            .iter()
+            .flatten()
+            .all(|s| s.problems.is_empty());
+        return Ok(if info.problems().is_empty() && services_ok {
+            0
+        } else {
+            1
+        });
     }
     let k = i::kernel(&opened.path).with_context(|| f.target.clone())?;
     if matches!(what, Inspect::Uki(_)) && k.uki.is_none() {

@@ -42,6 +42,11 @@ impl Spool {
         self.dir.join(d.hex())
     }
 
+    /// The scratch directory beside the store, for temporaries of this run.
+    pub fn scratch(&self) -> &std::path::Path {
+        &self.tmp
+    }
+
     /// Whether the spooled copy of `d` is there and still hashes to it (`size` bytes). A copy
     /// that does not is removed.
     pub fn holds(&self, d: &Digest, size: u64) -> bool {

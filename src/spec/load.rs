@@ -331,8 +331,20 @@ impl Validator<'_> {
         i: &model::InitramfsExpect,
         at: &Location,
     ) -> Result<InitramfsExpectation, LocatedError> {
+        let bare = |n: &String| n.strip_prefix("ext-").unwrap_or(n).to_string();
         let mut out = InitramfsExpectation {
             compression: i.compression,
+            services: i
+                .services
+                .as_ref()
+                .map(|s| crate::spec::LayerServicesExpectation {
+                    present: s.present.iter().map(bare).collect(),
+                    absent: s.absent.iter().map(bare).collect(),
+                    wait_for_config: s
+                        .wait_for_config
+                        .as_ref()
+                        .map(|w| w.iter().map(bare).collect()),
+                }),
             ..Default::default()
         };
         if let Some(e) = &i.extensions {
@@ -352,10 +364,10 @@ impl Validator<'_> {
                 }
             }
         }
-        if !out.checks_extensions() && out.compression.is_none() {
+        if !out.checks_extensions() && out.compression.is_none() && out.services.is_none() {
             return Err(self.err(
                 at,
-                "initramfs checks nothing: give extensions or compression",
+                "initramfs checks nothing: give extensions, compression or services",
             ));
         }
         Ok(out)
@@ -582,6 +594,7 @@ impl Validator<'_> {
                         exact: x.exact.clone(),
                     }),
                     compression: None,
+                    services: None,
                 };
                 Some(self.initramfs(&i, at)?)
             }

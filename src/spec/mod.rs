@@ -235,6 +235,15 @@ pub struct InitramfsExpectation {
     pub absent: Vec<Requirement>,
     pub exact: Option<Vec<Requirement>>,
     pub compression: Option<Compression>,
+    pub services: Option<LayerServicesExpectation>,
+}
+
+/// The extension services an initramfs's layers carry, by name without `ext-`.
+#[derive(Debug, Clone, Default)]
+pub struct LayerServicesExpectation {
+    pub present: Vec<String>,
+    pub absent: Vec<String>,
+    pub wait_for_config: Option<Vec<String>>,
 }
 
 impl InitramfsExpectation {

@@ -399,6 +399,25 @@ pub struct InitramfsExpect {
     /// The compression of every compressed segment (uncompressed ones, like microcode, are allowed).
     #[serde(default)]
     pub compression: Option<crate::talos::initramfs::Compression>,
+    /// The extension services the node will start from the layers
+    /// (`/usr/local/etc/containers/NAME.yaml`).
+    #[serde(default)]
+    pub services: Option<InitramfsServicesExpect>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InitramfsServicesExpect {
+    /// Services that must be there (`tailscale` or `ext-tailscale`).
+    #[serde(default)]
+    pub present: Vec<String>,
+    /// Services that must not be there.
+    #[serde(default)]
+    pub absent: Vec<String>,
+    /// Exactly the services that wait for an `ExtensionServiceConfig` document
+    /// (`depends: [{configuration: true}]`); `[]` says none does, as on a worker.
+    #[serde(default, rename = "waitForConfig")]
+    pub wait_for_config: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

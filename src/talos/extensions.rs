@@ -188,26 +188,18 @@ pub fn parse_manifest(text: &str) -> Result<Manifest, ExtensionError> {
     Ok(m)
 }
 
-/// Talos's `Manifest` decoded by go-yaml v4's rules (`internal/libyaml/constructor.go`, with
-/// the v3 defaults `Decoder` has): the first document; unknown keys ignored, a key twice an
-/// error; null or missing values the zero value; a string field takes any scalar's text but a
-/// timestamp's (`2001-12-14` unquoted), and nothing else. The YAML is read by the same node
-/// reader as schematics (`schematic::node`), so quoting and tags are known.
+/// Talos's `Manifest` (`metadata.go`) decoded by go-yaml v4's rules ([`super::goyaml`]).
 mod manifest_v4 {
     use super::{Manifest, Metadata};
-    use crate::talos::schematic::node::{self, Kind, Node};
-    use crate::talos::schematic::resolve::{resolve, Resolved};
+    use crate::talos::goyaml::{document, entries, key, text, Result};
+    use crate::talos::schematic::node::Node;
 
-    type Result<T> = std::result::Result<T, String>;
-
-    pub fn decode(text: &str) -> Result<Manifest> {
-        let root = node::read(text)
-            .map_err(|e| format!("line {}: {}", e.at.line, e.message))?
-            .ok_or("EOF: no YAML document")?;
+    pub fn decode(source: &str) -> Result<Manifest> {
+        let root = document(source)?;
         let mut m = Manifest::default();
         for (k, v) in entries(&root, "extensions.Manifest")? {
             match key(k)?.as_str() {
-                "version" => m.version = text_of(v)?,
+                "version" => m.version = text(v)?,
                 "metadata" => m.metadata = metadata(v)?,
                 _ => {}
             }
@@ -219,17 +211,17 @@ mod manifest_v4 {
         let mut md = Metadata::default();
         for (k, v) in entries(n, "extensions.Metadata")? {
             match key(k)?.as_str() {
-                "name" => md.name = text_of(v)?,
-                "version" => md.version = text_of(v)?,
-                "author" => md.author = text_of(v)?,
-                "description" => md.description = text_of(v)?,
-                "extraInfo" => md.extra_info = text_of(v)?,
+                "name" => md.name = text(v)?,
+                "version" => md.version = text(v)?,
+                "author" => md.author = text(v)?,
+                "description" => md.description = text(v)?,
+                "extraInfo" => md.extra_info = text(v)?,
                 "compatibility" => {
                     for (k, v) in entries(v, "extensions.Compatibility")? {
                         if key(k)? == "talos" {
                             for (k, v) in entries(v, "extensions.Constraint")? {
                                 if key(k)? == "version" {
-                                    md.compatibility.talos.version = text_of(v)?;
+                                    md.compatibility.talos.version = text(v)?;
                                 }
                             }
                         }
@@ -239,78 +231,6 @@ mod manifest_v4 {
             }
         }
         Ok(md)
-    }
-
-    /// A mapping's entries (none for null); a key written twice is an error (`UniqueKeys`).
-    fn entries<'a>(n: &'a Node, into: &str) -> Result<&'a [(Node, Node)]> {
-        match &n.kind {
-            Kind::Map(e) => {
-                for (i, (k, _)) in e.iter().enumerate() {
-                    if let Some((later, _)) = e[i + 1..].iter().find(|(l, _)| same(k, l)) {
-                        return Err(format!(
-                            "line {}: mapping key {} already defined at line {}",
-                            later.at.line,
-                            key(k).unwrap_or_default(),
-                            k.at.line
-                        ));
-                    }
-                }
-                Ok(e)
-            }
-            Kind::Scalar { .. } if matches!(scalar(n)?, Some(Resolved::Null)) => Ok(&[]),
-            _ => Err(format!(
-                "line {}: cannot construct {} into {into}",
-                n.at.line,
-                what(n)
-            )),
-        }
-    }
-
-    fn same(a: &Node, b: &Node) -> bool {
-        matches!((&a.kind, &b.kind), (Kind::Scalar { text: x, .. }, Kind::Scalar { text: y, .. }) if x == y)
-    }
-
-    fn key(k: &Node) -> Result<String> {
-        match &k.kind {
-            Kind::Scalar { text, .. } => Ok(text.clone()),
-            _ => Err(format!("line {}: a {} as a key", k.at.line, k.kind_name())),
-        }
-    }
-
-    /// What a scalar resolves to: a quoted or `!!str` scalar is a string, a locally tagged one
-    /// its text.
-    fn scalar(n: &Node) -> Result<Option<Resolved>> {
-        let Kind::Scalar { text, quoted, tag } = &n.kind else {
-            return Ok(None);
-        };
-        Ok(Some(match tag.as_deref() {
-            Some(t) if !t.starts_with("!!") => Resolved::Local,
-            Some("!!str") => Resolved::Str,
-            None if *quoted => Resolved::Str,
-            t => resolve(t, text).map_err(|m| format!("line {}: {m}", n.at.line))?,
-        }))
-    }
-
-    fn what(n: &Node) -> String {
-        match (&n.kind, scalar(n)) {
-            (Kind::Scalar { text, .. }, Ok(Some(r))) => format!("{} `{text}`", r.tag()),
-            (Kind::Scalar { text, .. }, _) => format!("`{text}`"),
-            (Kind::Seq(_), _) => "!!seq".into(),
-            _ => "!!map".into(),
-        }
-    }
-
-    /// A string field: a scalar's text, "" for null; not a timestamp, list or map.
-    fn text_of(n: &Node) -> Result<String> {
-        match (&n.kind, scalar(n)?) {
-            (_, Some(Resolved::Null)) => Ok(String::new()),
-            (Kind::Scalar { text, .. }, Some(r)) if r != Resolved::Timestamp => Ok(text.clone()),
-            _ => Err(format!(
-                "line {}: cannot construct {} into string",
-                n.at.line,
-                what(n)
-            )),
-        }
     }
 }
 

@@ -18,6 +18,7 @@ use serde::Serialize;
 use super::extensions::{self, ExtensionsConfig};
 use super::newc;
 use super::rootfs::{self, Rootfs};
+use super::services;
 
 pub const ZSTD_MAGIC: &[u8] = &[0x28, 0xB5, 0x2F, 0xFD];
 pub const XZ_MAGIC: &[u8] = &[0xFD, b'7', b'z', b'X', b'Z', 0x00];
@@ -66,6 +67,9 @@ pub struct Initramfs {
     /// Where and why the kernel stops unpacking before the end (what came before stays).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
+    /// The extension services the layers carry, when asked for ([`services`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub services: Option<Vec<services::Service>>,
     /// The rootfs the kernel leaves: what every other answer here is read from.
     #[serde(skip)]
     pub rootfs: Rootfs,
@@ -169,6 +173,7 @@ pub fn walk<R: Read>(mut open: impl FnMut() -> io::Result<R>, limits: Limits) ->
         extensions,
         layer_images,
         stopped: u.stopped,
+        services: None,
         rootfs,
     })
 }
@@ -183,6 +188,18 @@ pub fn walk_bytes(data: &[u8], limits: Limits) -> Result<Initramfs> {
 /// [`walk`] over `len` bytes of `f` from `offset` (a whole file, or a UKI's `.initrd`).
 pub fn walk_file(f: &fs::File, offset: u64, len: u64, limits: Limits) -> Result<Initramfs> {
     walk(|| section(f, offset, len), limits)
+}
+
+/// [`services`] of `len` bytes of `f` from `offset`.
+pub fn services_file(
+    f: &fs::File,
+    offset: u64,
+    len: u64,
+    walked: &Initramfs,
+    limits: Limits,
+    work: &Path,
+) -> Result<Vec<services::Service>> {
+    services(|| section(f, offset, len), walked, limits, work)
 }
 
 fn section(f: &fs::File, offset: u64, len: u64) -> io::Result<io::Take<fs::File>> {
@@ -207,6 +224,84 @@ fn layer_image(fs: &Rootfs, squashfs: &HashMap<u64, String>, image: &str) -> Lay
         squashfs,
         problem: (!problem.is_empty()).then(|| problem.to_string()),
     }
+}
+
+/// The extension services the node will start from this initramfs: each layer's squashfs is
+/// taken out into `work` (a second pass over the input) and read, the layers merged as Talos's
+/// init stacks them (a later layer over an earlier one), and every
+/// `/usr/local/etc/containers/*.yaml` judged as the node judges it ([`services::judge`]).
+pub fn services<R: Read>(
+    mut open: impl FnMut() -> io::Result<R>,
+    walked: &Initramfs,
+    limits: Limits,
+    work: &Path,
+) -> Result<Vec<services::Service>> {
+    let layers: Vec<(&LayerImage, String)> = walked
+        .layer_images
+        .iter()
+        .filter(|l| l.squashfs.is_some())
+        .zip(walked.extensions.iter().flat_map(|c| &c.layers))
+        .map(|(img, l)| (img, l.metadata.name.clone()))
+        .collect();
+    let mut grab = HashMap::new();
+    let mut files = Vec::new();
+    for (i, (img, name)) in layers.iter().enumerate() {
+        if let Some(o) = walked.file(&img.image).and_then(|f| f.body) {
+            let dest = work.join(format!("layer-{i}.sqsh"));
+            grab.insert(o, Grab::File(dest.clone()));
+            files.push((dest, name.clone()));
+        }
+    }
+    if !grab.is_empty() {
+        Unpack::new(limits, grab).run(open()?)?;
+    }
+    let mut present = std::collections::HashSet::new();
+    let mut specs: std::collections::BTreeMap<String, (String, Vec<u8>)> = Default::default();
+    for (path, extension) in &files {
+        squashfs_tree(path, |rel, content| {
+            present.insert(rel.to_string());
+            if let Some(bytes) = content {
+                specs.insert(rel.to_string(), (extension.clone(), bytes));
+            }
+        })
+        .with_context(|| format!("reading the {extension} layer"))?;
+    }
+    let specs: Vec<(String, String, Vec<u8>)> =
+        specs.into_iter().map(|(p, (e, b))| (p, e, b)).collect();
+    Ok(services::judge(&specs, |p| present.contains(p)))
+}
+
+/// Every path of a squashfs, with the content of the service specs in it (at most 1 MiB each).
+fn squashfs_tree(path: &Path, mut each: impl FnMut(&str, Option<Vec<u8>>)) -> Result<()> {
+    use backhand::{FilesystemReader, InnerNode};
+    let f = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let sq = FilesystemReader::from_reader(io::BufReader::new(f))
+        .map_err(|e| anyhow!("not a squashfs tdg can read: {e}"))?;
+    for node in sq.files() {
+        let rel = node.fullpath.to_string_lossy();
+        let rel = rel.trim_start_matches('/');
+        if rel.is_empty() {
+            continue;
+        }
+        let spec = rel
+            .strip_prefix(services::CONFIG_DIR)
+            .and_then(|r| r.strip_prefix('/'))
+            .is_some_and(|n| !n.contains('/') && n.ends_with(".yaml"));
+        let content = match (&node.inner, spec) {
+            (InnerNode::File(file), true) => {
+                let mut bytes = Vec::new();
+                sq.file(file)
+                    .reader()
+                    .take(crate::limits::MAX_MANIFEST)
+                    .read_to_end(&mut bytes)
+                    .with_context(|| format!("reading /{rel}"))?;
+                Some(bytes)
+            }
+            _ => None,
+        };
+        each(rel, content);
+    }
+    Ok(())
 }
 
 /// Writes the regular files `names` leads to in the unpacked rootfs into `dir`, one file each,
@@ -984,6 +1079,29 @@ mod tests {
         assert!(sq.iter().all(|c| *c == Some("zstd")), "{sq:?}");
         assert!(i.problems().is_empty(), "{:?}", i.problems());
         assert_eq!(i.size, data.len() as u64);
+    }
+
+    #[test]
+    fn services_are_read_from_the_layers_as_the_node_reads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        for (variant, want) in [("spin-only", 0), ("spin-tailscale", 1)] {
+            let data = crate::demo::initramfs(
+                "arm64",
+                &crate::demo::variant_extensions(variant),
+                Compression::Zstd,
+            )
+            .unwrap();
+            let walked = walk_bytes(&data, Limits::default()).unwrap();
+            let got = services(|| Ok(&data[..]), &walked, Limits::default(), dir.path()).unwrap();
+            assert_eq!(got.len(), want, "{variant}: {got:?}");
+            if let Some(t) = got.first() {
+                assert_eq!(
+                    (t.name.as_str(), t.extension.as_str(), t.waits_for_config),
+                    ("ext-tailscale", "tailscale", true)
+                );
+                assert!(t.problems.is_empty(), "{:?}", t.problems);
+            }
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod checksums;
 pub mod extension_paths;
 pub mod extensions;
 pub mod factory;
+pub mod goyaml;
 pub mod initramfs;
 
 pub mod imager;
@@ -17,4 +18,5 @@ pub mod platforms;
 pub mod report;
 pub mod rootfs;
 pub mod schematic;
+pub mod services;
 pub mod version;
