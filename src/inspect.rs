@@ -118,6 +118,22 @@ pub struct ExtensionImage {
     pub problems: Vec<String>,
     /// What Talos accepts although tdg would be stricter.
     pub warnings: Vec<String>,
+    /// The extension services it carries, as the node would treat them.
+    pub services: Vec<crate::talos::services::Service>,
+}
+
+/// The service specs an extension image carries: `rootfs/usr/local/etc/containers/*.yaml`.
+fn service_specs(tree: &crate::layers::tree::Tree) -> Vec<String> {
+    let dir = format!("rootfs/{}/", crate::talos::services::CONFIG_DIR);
+    tree.entries
+        .iter()
+        .filter(|(p, e)| {
+            e.kind.has_content()
+                && p.strip_prefix(&dir)
+                    .is_some_and(|n| !n.contains('/') && n.ends_with(".yaml"))
+        })
+        .map(|(p, _)| p.clone())
+        .collect()
 }
 
 pub async fn extension(
@@ -126,13 +142,39 @@ pub async fn extension(
     platform: Option<&Platform>,
     talos: Option<&str>,
 ) -> Result<ExtensionImage> {
-    let pulled = pull::pull(
+    let mut pulled = pull::pull(
         env,
         image,
         platform,
         Wanted::Paths([MANIFEST.to_string()].into()),
     )
     .await?;
+    // The service specs too, now their paths are known (the blobs are in the cache).
+    let specs = service_specs(&pulled.flat.tree);
+    if !specs.is_empty() {
+        let wanted = specs
+            .iter()
+            .cloned()
+            .chain([MANIFEST.to_string()])
+            .collect();
+        pulled = pull::pull(env, image, platform, Wanted::Paths(wanted)).await?;
+    }
+    let mut read = Vec::new();
+    for p in &specs {
+        let f = pulled
+            .flat
+            .spooled(&pulled.spool, p)
+            .with_context(|| format!("/{p}"))?;
+        let bytes = read_capped(&f, MAX_MANIFEST)?.into_bytes();
+        read.push((
+            p.trim_start_matches("rootfs/").to_string(),
+            String::new(),
+            bytes,
+        ));
+    }
+    let tree = &pulled.flat.tree;
+    let services =
+        crate::talos::services::judge(&read, |p| tree.get(&format!("rootfs/{p}")).is_some());
     let mut problems = Vec::new();
     // Through a symlink within the image, as Talos's `os.Open` follows it.
     let manifest_path = pulled
@@ -163,7 +205,13 @@ pub async fn extension(
     let rules = PathRules::for_talos(talos);
     let review = extension_paths::review(&pulled.flat.tree, &rules);
     problems.extend(review.refusal(&rules));
-    let warnings: Vec<String> = review.warning(&rules).into_iter().collect();
+    let mut warnings: Vec<String> = review.warning(&rules).into_iter().collect();
+    // The imager builds it; the node logs such a service and never runs it.
+    for sv in &services {
+        for p in &sv.problems {
+            warnings.push(format!("service {} ({}): {p}", sv.name, sv.file));
+        }
+    }
     let rootfs = pulled
         .flat
         .tree
@@ -181,6 +229,7 @@ pub async fn extension(
         rootfs,
         problems,
         warnings,
+        services,
     })
 }
 
@@ -344,6 +393,14 @@ pub fn human_extension(x: &ExtensionImage) -> String {
     }
     for f in &x.rootfs {
         let _ = writeln!(s, "  {f}");
+    }
+    for sv in &x.services {
+        let waits = if sv.waits_for.is_empty() {
+            "nothing".to_string()
+        } else {
+            sv.waits_for.join("; ")
+        };
+        let _ = writeln!(s, "service {} ({}): waits for {waits}", sv.name, sv.file);
     }
     for w in &x.warnings {
         let _ = writeln!(s, "warning: {w}");

@@ -535,6 +535,21 @@ pub fn extension_images_are_checked_against_what_talos_accepts() -> Result<()> {
         s == "fail" && m == "manifest names 'tailscale', expected 'spin'",
         "{s}: {m}"
     );
+    // Its service, listed by `inspect extension` with what it waits for; a broken copy of it
+    // is a warning (the imager builds it, the node never runs it).
+    let text = expect_exit(&Tdg::new()?.run(["inspect", "extension", &wrong_name])?, 0)?;
+    ensure!(
+        text.contains("service ext-tailscale (/usr/local/etc/containers/tailscale.yaml): waits for service cri; network addresses; its ExtensionServiceConfig"),
+        "{text}"
+    );
+    let mut broken = demo::extension_image_entries(&demo::tailscale())?;
+    broken.retain(|e| !e.path.starts_with("rootfs/usr/local/lib/containers"));
+    let broken = push("ext-tailscale-no-rootfs", broken, &BTreeMap::new())?;
+    let text = expect_exit(&Tdg::new()?.run(["inspect", "extension", &broken])?, 0)?;
+    ensure!(
+        text.contains("warning: service ext-tailscale (/usr/local/etc/containers/tailscale.yaml): its container rootfs /usr/local/lib/containers/tailscale is missing"),
+        "{text}"
+    );
     let no_manifest = push(
         "ext-no-manifest",
         vec![
