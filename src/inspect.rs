@@ -122,25 +122,12 @@ pub struct ExtensionImage {
     pub services: Vec<crate::talos::services::Service>,
 }
 
-/// The service specs an extension image carries: `rootfs/usr/local/etc/containers/*.yaml`.
-fn service_specs(tree: &crate::layers::tree::Tree) -> Vec<String> {
-    let dir = format!("rootfs/{}/", crate::talos::services::CONFIG_DIR);
-    tree.entries
-        .iter()
-        .filter(|(p, e)| {
-            e.kind.has_content()
-                && p.strip_prefix(&dir)
-                    .is_some_and(|n| !n.contains('/') && n.ends_with(".yaml"))
-        })
-        .map(|(p, _)| p.clone())
-        .collect()
-}
-
 pub async fn extension(
     env: &Env,
     image: &ImageRef,
     platform: Option<&Platform>,
     talos: Option<&str>,
+    strict: bool,
 ) -> Result<ExtensionImage> {
     let mut pulled = pull::pull(
         env,
@@ -150,7 +137,7 @@ pub async fn extension(
     )
     .await?;
     // The service specs too, now their paths are known (the blobs are in the cache).
-    let specs = service_specs(&pulled.flat.tree);
+    let specs = crate::talos::validator::service_files(&pulled.flat.tree);
     if !specs.is_empty() {
         let wanted = specs
             .iter()
@@ -161,9 +148,14 @@ pub async fn extension(
     }
     let mut read = Vec::new();
     for p in &specs {
+        let at = pulled
+            .flat
+            .tree
+            .resolve(p, true)
+            .unwrap_or_else(|_| p.clone());
         let f = pulled
             .flat
-            .spooled(&pulled.spool, p)
+            .spooled(&pulled.spool, &at)
             .with_context(|| format!("/{p}"))?;
         let bytes = read_capped(&f, MAX_MANIFEST)?.into_bytes();
         read.push((
@@ -202,14 +194,31 @@ pub async fn extension(
             problems.push(e.to_string());
         }
     }
-    let rules = PathRules::for_talos(talos);
+    let mut rules = PathRules::for_talos(talos);
+    if strict {
+        rules = rules.strict();
+    }
     let review = extension_paths::review(&pulled.flat.tree, &rules);
     problems.extend(review.refusal(&rules));
     let mut warnings: Vec<String> = review.warning(&rules).into_iter().collect();
-    // The imager builds it; the node logs such a service and never runs it.
-    for sv in &services {
-        for p in &sv.problems {
-            warnings.push(format!("service {} ({}): {p}", sv.name, sv.file));
+    if strict {
+        // The extensions validator's own checks.
+        if let Some(m) = &manifest {
+            problems.extend(
+                crate::talos::validator::version(&m.metadata.name, &m.metadata.version).err(),
+            );
+        }
+        let files: Vec<(String, Vec<u8>)> = read
+            .iter()
+            .map(|(p, _, b)| (format!("rootfs/{p}"), b.clone()))
+            .collect();
+        problems.extend(crate::talos::validator::service_specs(&files));
+    } else {
+        // The imager builds it; the node logs such a service and never runs it.
+        for sv in &services {
+            for p in &sv.problems {
+                warnings.push(format!("service {} ({}): {p}", sv.name, sv.file));
+            }
         }
     }
     let rootfs = pulled

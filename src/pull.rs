@@ -131,6 +131,7 @@ pub async fn pull(
     // A wanted hardlink or symlink whose target was not spooled (a manifest.yaml linked into
     // rootfs/, which Talos's os.Open follows): read again, keeping the targets too.
     if let Some(paths) = wanted_paths {
+        let paths = Wanted::expand(&paths, &flat.tree);
         let targets: HashSet<String> = paths
             .iter()
             .filter(|p| !flat.content.contains_key(*p))
@@ -189,7 +190,7 @@ fn warm(ctx: &Env, resolved: &Resolved, wanted: &Wanted, spool: &Spool) -> Optio
     let tree = ctx.trees().load(&resolved.manifest_digest)?;
     let mut content = std::collections::HashMap::new();
     if let Wanted::Paths(paths) = wanted {
-        for p in paths {
+        for p in &Wanted::expand(paths, &tree) {
             let Some(e) = tree.get(p).filter(|e| e.kind.has_content()) else {
                 continue;
             };

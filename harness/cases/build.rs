@@ -573,6 +573,19 @@ pub fn bad_inputs_fail_before_anything_is_pushed() -> Result<()> {
             && text.contains("/rootfs/etc/systemd/evil.service"),
         "unlisted: {text}"
     );
+    // The same input under `build.strict: true`: the extensions validator enforces the list,
+    // and the build stops before anything is built.
+    std::fs::write(
+        &spec,
+        std::fs::read_to_string(&spec)?.replace("build:\n", "build:\n  strict: true\n"),
+    )?;
+    let o = format!("oci:{}:t", tmp.path().join("strict-out").display());
+    let text = expect_exit(&build(&Tdg::new()?, reg, &spec, &["--output", &o])?, 2)?;
+    ensure!(
+        text.contains("the extension ghcr.io/siderolabs/spin:unlisted: 1 path outside what the extensions validator (Talos v1.11.5's list) accepts")
+            && !tmp.path().join("strict-out").exists(),
+        "strict: {text}"
+    );
     // A registry that refuses the push (no credentials) leaves no tag behind.
     let locked = Registry::start(Some(Auth {
         user: "u",

@@ -566,6 +566,56 @@ pub fn extension_images_are_checked_against_what_talos_accepts() -> Result<()> {
         text.contains("problem: 1 entry outside /manifest.yaml and /rootfs"),
         "{text}"
     );
+    // Strict mode: siderolabs/extensions' validator. The path list is enforced whatever the
+    // Talos version; the version must have one of its shapes; every service spec must be valid.
+    let strict = world::write_spec(tmp.path(), "strict", "apiVersion: tdg/v1\nname: strict\nimage: x/y:z\ntalos: v1.11.5\nexpect:\n  extension: {name: spin, strict: true}\n")?;
+    passes(&strict, &good)?;
+    let (s, m) = failing_check(&strict, &unlisted, "extension::rootfs")?;
+    ensure!(
+        s == "fail"
+            && m.starts_with(
+                "1 path outside what the extensions validator (Talos v1.11.5's list) accepts"
+            ),
+        "{s}: {m}"
+    );
+    let mut latest = tdg::demo::spin();
+    latest.metadata.version = "latest".into();
+    let latest = push(
+        "ext-version-latest",
+        demo::extension_image_entries(&latest)?,
+        &BTreeMap::new(),
+    )?;
+    let (s, m) = failing_check(&strict, &latest, "extension::validator")?;
+    ensure!(
+        s == "fail" && m == "invalid version format latest for extension: spin",
+        "{s}: {m}"
+    );
+    let mut bad_service = demo::tailscale();
+    for f in bad_service
+        .rootfs
+        .iter_mut()
+        .filter(|f| f.path.ends_with("tailscale.yaml"))
+    {
+        *f = tdg::talos::assemble::FileSpec::file(&f.path.clone(), "name: Tailscale\ncontainer: {entrypoint: /usr/local/bin/containerboot}\nrestart: always\ndepends: [{path: run/x}]\n", 0o644);
+    }
+    let bad_service = push(
+        "ext-bad-service",
+        demo::extension_image_entries(&bad_service)?,
+        &BTreeMap::new(),
+    )?;
+    let ts_strict = world::write_spec(tmp.path(), "ts-strict", "apiVersion: tdg/v1\nname: ts-strict\nimage: x/y:z\ntalos: v1.11.5\nexpect:\n  extension: {name: tailscale, strict: true}\n")?;
+    let (s, m) = failing_check(&ts_strict, &bad_service, "extension::validator")?;
+    ensure!(
+        s == "fail" && m == "error validating service spec file tailscale.yaml: name \"Tailscale\" is invalid; path is not absolute: \"run/x\"",
+        "{s}: {m}"
+    );
+    passes(&ts_strict, &wrong_name)?;
+    let out = Tdg::new()?.run(["inspect", "extension", &latest, "--strict"])?;
+    let text = expect_exit(&out, 1)?;
+    ensure!(
+        text.contains("problem: invalid version format latest for extension: spin"),
+        "{text}"
+    );
     let out = Tdg::new()?.run(["inspect", "extension", &unlisted, "--talos", "v1.8.4"])?;
     let text = expect_exit(&out, 1)?;
     ensure!(

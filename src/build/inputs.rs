@@ -247,20 +247,53 @@ pub async fn check_pin(env: &Env, image: &ImageRef) -> Result<()> {
     Ok(())
 }
 
-pub async fn extension(env: &Env, image: &ImageRef, arch: Arch, talos: &str) -> Result<Extension> {
+/// An extension input, judged as the imager judges it, or (`strict`, `build.strict`) as
+/// siderolabs/extensions' validator does, before anything is built.
+pub async fn extension(
+    env: &Env,
+    image: &ImageRef,
+    arch: Arch,
+    talos: &str,
+    strict: bool,
+) -> Result<Extension> {
     let pulled = pull::pull(env, image, Some(&platform(arch)), Wanted::Everything)
         .await
         .with_context(|| format!("pulling the extension {image} for {}", arch.as_str()))?;
     let tree = &pulled.flat.tree;
+    // Through a symlink within the image, as Talos's `os.Open` follows it.
+    let manifest_at = tree
+        .resolve(MANIFEST, true)
+        .unwrap_or_else(|_| MANIFEST.to_string());
     let manifest_path = pulled
         .flat
-        .spooled(&pulled.spool, MANIFEST)
+        .spooled(&pulled.spool, &manifest_at)
         .with_context(|| format!("the extension {image} has no /manifest.yaml"))?;
     let m = extensions::parse_manifest(&read_capped(&manifest_path, MAX_MANIFEST)?)
         .map_err(|e| anyhow::anyhow!("the extension {image}: {e}"))?;
     extensions::compatible(&m.metadata, talos)
         .map_err(|e| anyhow::anyhow!("the extension {image} is incompatible: {e}"))?;
-    let rules = PathRules::for_talos(Some(talos));
+    let mut rules = PathRules::for_talos(Some(talos));
+    if strict {
+        rules = rules.strict();
+        let mut problems: Vec<String> =
+            crate::talos::validator::version(&m.metadata.name, &m.metadata.version)
+                .err()
+                .into_iter()
+                .collect();
+        let mut files = Vec::new();
+        for p in crate::talos::validator::service_files(tree) {
+            let at = tree.resolve(&p, true).unwrap_or_else(|_| p.clone());
+            let text = read_capped(&pulled.flat.spooled(&pulled.spool, &at)?, MAX_MANIFEST)?;
+            files.push((p, text.into_bytes()));
+        }
+        problems.extend(crate::talos::validator::service_specs(&files));
+        if !problems.is_empty() {
+            bail!(
+                "the extension {image} fails the extensions validator (build.strict): {}",
+                problems.join("; ")
+            );
+        }
+    }
     let review = extension_paths::review(tree, &rules);
     if let Some(why) = review.refusal(&rules) {
         bail!("the extension {image}: {why}");

@@ -356,7 +356,7 @@ async fn resolve_inputs(
         let start = Instant::now();
         let mut extensions = Vec::new();
         for e in &b.extensions {
-            extensions.push(inputs::extension(env, e, arch, plan.talos).await?);
+            extensions.push(inputs::extension(env, e, arch, plan.talos, b.strict).await?);
         }
         let names: Vec<String> = extensions
             .iter()

@@ -9,10 +9,13 @@ use crate::limits::MAX_MANIFEST;
 use crate::spec::{ExtensionImageExpectation, Spec};
 use crate::talos::extension_paths::{self, PathRules};
 use crate::talos::extensions::{self, MANIFEST};
+use crate::talos::validator;
 
 pub const MANIFEST_CHECK: &str = "extension::manifest";
 pub const ROOTFS: &str = "extension::rootfs";
 pub const COMPATIBILITY: &str = "extension::compatibility";
+/// Strict mode: the extensions validator's own checks (version format, service specs).
+pub const VALIDATOR: &str = "extension::validator";
 
 #[derive(Debug)]
 pub enum Check {
@@ -22,6 +25,7 @@ pub enum Check {
     Compatibility {
         talos: String,
     },
+    Validator,
 }
 
 pub fn plan(spec: &Spec) -> Vec<Arc<dyn Planned>> {
@@ -29,11 +33,17 @@ pub fn plan(spec: &Spec) -> Vec<Arc<dyn Planned>> {
         return Vec::new();
     };
     let talos = x.talos.as_ref().or(spec.talos.as_ref());
-    let rules = PathRules::for_talos(talos.map(String::as_str));
+    let mut rules = PathRules::for_talos(talos.map(String::as_str));
+    if x.strict {
+        rules = rules.strict();
+    }
     let mut out: Vec<Arc<dyn Planned>> = vec![
         Arc::new(Check::Manifest(x.clone())),
         Arc::new(Check::Rootfs(rules)),
     ];
+    if x.strict {
+        out.push(Arc::new(Check::Validator));
+    }
     if let Some(talos) = talos {
         out.push(Arc::new(Check::Compatibility {
             talos: talos.clone(),
@@ -48,6 +58,7 @@ impl Planned for Check {
             Check::Manifest(_) => MANIFEST_CHECK,
             Check::Rootfs(_) => ROOTFS,
             Check::Compatibility { .. } => COMPATIBILITY,
+            Check::Validator => VALIDATOR,
         }
         .into()
     }
@@ -57,7 +68,14 @@ impl Planned for Check {
     }
 
     fn content(&self) -> Vec<String> {
-        vec![MANIFEST.to_string()]
+        match self {
+            // Every file directly in the directory (`Wanted` reads a trailing `/` so).
+            Check::Validator => vec![
+                MANIFEST.to_string(),
+                format!("rootfs/{}/", crate::talos::services::CONFIG_DIR),
+            ],
+            _ => vec![MANIFEST.to_string()],
+        }
     }
 
     fn judge(&self, s: &Subject<'_>) -> Judged {
@@ -86,6 +104,29 @@ impl Planned for Check {
                         m.metadata.version
                     )),
                     _ => Ok(()),
+                }
+            }
+            Check::Validator => {
+                let m = manifest(s)?;
+                let mut problems: Vec<String> =
+                    validator::version(&m.metadata.name, &m.metadata.version)
+                        .err()
+                        .into_iter()
+                        .collect();
+                let mut files = Vec::new();
+                for p in validator::service_files(&s.flat.tree) {
+                    let path = s
+                        .flat
+                        .tree
+                        .resolve(&p, true)
+                        .map_err(|e| Verdict::Fail(format!("/{p}: {e}")))?;
+                    files.push((p, s.read_text(&path, MAX_MANIFEST)?.into_bytes()));
+                }
+                problems.extend(validator::service_specs(&files));
+                if problems.is_empty() {
+                    Ok(())
+                } else {
+                    fail(problems.join("; "))
                 }
             }
             Check::Compatibility { talos } => {

@@ -24,6 +24,10 @@ pub enum Inspect {
         /// Judge the paths by this Talos version's rules (default: the newest).
         #[arg(long, value_name = "VERSION")]
         talos: Option<String>,
+        /// Judge it as siderolabs/extensions' validator does (version format, service specs,
+        /// allowed paths enforced), not only as the imager does.
+        #[arg(long)]
+        strict: bool,
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
@@ -60,11 +64,18 @@ pub fn inspect(g: &Global, what: &Inspect) -> Result<u8> {
             image,
             platform: p,
             talos,
+            strict,
             format,
         } => {
             let image: ImageRef = image.parse()?;
             let p = platform(p)?;
-            let x = rt.block_on(i::extension(&env, &image, p.as_ref(), talos.as_deref()))?;
+            let x = rt.block_on(i::extension(
+                &env,
+                &image,
+                p.as_ref(),
+                talos.as_deref(),
+                *strict,
+            ))?;
             print(*format, serde_json::to_value(&x)?, i::human_extension(&x))?;
             return Ok(if x.problems.is_empty() { 0 } else { 1 });
         }

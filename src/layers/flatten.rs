@@ -63,7 +63,8 @@ impl Spool {
     }
 }
 
-/// What to keep the content of.
+/// What to keep the content of. A wanted path ending in `/` stands for every file directly
+/// in that directory (an extension's service specs).
 pub enum Wanted {
     Nothing,
     Paths(HashSet<String>),
@@ -72,11 +73,34 @@ pub enum Wanted {
 
 impl Wanted {
     fn wants(&self, a: &str, b: &str) -> bool {
+        let in_dir =
+            |p: &HashSet<String>, x: &str| x.rfind('/').is_some_and(|i| p.contains(&x[..=i]));
         match self {
             Wanted::Nothing => false,
-            Wanted::Paths(p) => p.contains(a) || p.contains(b),
+            Wanted::Paths(p) => p.contains(a) || p.contains(b) || in_dir(p, a) || in_dir(p, b),
             Wanted::Everything => true,
         }
+    }
+
+    /// The tree paths a `Paths` set names: each path as given, and for a directory (`dir/`)
+    /// the entries directly in it.
+    pub fn expand(paths: &HashSet<String>, tree: &super::tree::Tree) -> HashSet<String> {
+        let mut out: HashSet<String> = paths
+            .iter()
+            .filter(|p| !p.ends_with('/'))
+            .cloned()
+            .collect();
+        for dir in paths.iter().filter(|p| p.ends_with('/')) {
+            for k in tree.entries.range(dir.clone()..).map(|(k, _)| k) {
+                let Some(rest) = k.strip_prefix(dir.as_str()) else {
+                    break;
+                };
+                if !rest.is_empty() && !rest.contains('/') {
+                    out.insert(k.clone());
+                }
+            }
+        }
+        out
     }
 }
 

@@ -253,6 +253,7 @@ impl Validator<'_> {
             labels: v.labels.clone(),
             annotations: v.annotations.clone(),
             push: v.push.as_ref().map(|p| self.image(p)).transpose()?,
+            strict: v.strict,
             signatures: v
                 .signatures
                 .as_ref()
@@ -449,6 +450,7 @@ impl Validator<'_> {
                     name: x.value.name.clone(),
                     version: x.value.version.clone(),
                     talos,
+                    strict: x.value.strict,
                 })
             }
             None => None,

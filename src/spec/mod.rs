@@ -49,6 +49,8 @@ pub struct Build {
     pub immutable_tags: regex::Regex,
     /// Who must have signed every input image (`build.signatures`).
     pub signatures: Option<SignatureExpectation>,
+    /// Judge extension inputs by the extensions validator's rules (`build.strict`).
+    pub strict: bool,
 }
 
 /// Release tags: `v?MAJOR.MINOR.PATCH[-PRE]`.
@@ -227,6 +229,8 @@ pub struct ExtensionImageExpectation {
     pub name: String,
     pub version: Option<String>,
     pub talos: Option<String>,
+    /// The extensions validator's rules (`strict: true`), not only the imager's.
+    pub strict: bool,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -95,6 +95,11 @@ pub struct BuildSpec {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub immutable_tags: Option<Spanned<String>>,
+    /// Judge every extension image by siderolabs/extensions' validator before anything is
+    /// built (version format, service specs, allowed paths enforced), not only as the imager
+    /// does.
+    #[serde(default)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -354,6 +359,10 @@ pub struct ExtensionImageExpect {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub talos: Option<Spanned<String>>,
+    /// Judge it as siderolabs/extensions' validator does (version format, service specs,
+    /// allowed paths enforced), not only as the imager does.
+    #[serde(default)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq)]

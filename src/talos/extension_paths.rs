@@ -96,6 +96,8 @@ pub struct PathRules {
     pub enforced: bool,
     /// The version the rules are for, as written; `None`: the newest rules, not enforced.
     pub talos: Option<String>,
+    /// The extensions validator's rules: enforced whatever the version (`strict`).
+    pub strict: bool,
 }
 
 impl PathRules {
@@ -105,6 +107,7 @@ impl PathRules {
                 allowed: PATHS_1_13,
                 enforced: false,
                 talos: None,
+                strict: false,
             };
         };
         let v = v.core();
@@ -119,6 +122,16 @@ impl PathRules {
             allowed,
             enforced: v < SemVer::new(1, 9, 0),
             talos: talos.map(str::to_string),
+            strict: false,
+        }
+    }
+
+    /// The same list, enforced as siderolabs/extensions' validator enforces it.
+    pub fn strict(self) -> Self {
+        PathRules {
+            enforced: true,
+            strict: true,
+            ..self
         }
     }
 
@@ -129,9 +142,14 @@ impl PathRules {
     }
 
     fn versioned(&self) -> String {
-        match &self.talos {
+        let talos = match &self.talos {
             Some(t) => format!("Talos {t}"),
             None => "Talos (newest rules)".into(),
+        };
+        match (&self.talos, self.strict) {
+            (Some(t), true) => format!("the extensions validator (Talos {t}'s list)"),
+            (None, true) => "the extensions validator (the newest Talos list)".into(),
+            _ => talos,
         }
     }
 }

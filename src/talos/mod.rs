@@ -19,4 +19,5 @@ pub mod report;
 pub mod rootfs;
 pub mod schematic;
 pub mod services;
+pub mod validator;
 pub mod version;
