@@ -490,7 +490,24 @@ pub fn bad_inputs_fail_before_anything_is_pushed() -> Result<()> {
         "[Service]\n",
         0o644,
     ));
+    // x86-only GPU firmware, which an arm64 build carries without use (image-factory #240).
+    let i915 = tdg::talos::assemble::ExtensionInput {
+        metadata: tdg::talos::extensions::Metadata {
+            name: "i915".into(),
+            version: "20250917".into(),
+            ..Default::default()
+        },
+        rootfs: tdg::demo::with_parents(vec![tdg::talos::assemble::FileSpec::file(
+            "usr/lib/firmware/i915/adlp_dmc.bin",
+            "fw",
+            0o644,
+        )]),
+    };
     for (name, entries) in [
+        (
+            "siderolabs/i915:x86",
+            tdg::demo::extension_image_entries(&i915)?,
+        ),
         (
             "siderolabs/spin:incompatible",
             tdg::demo::extension_image_entries(&incompatible)?,
@@ -572,6 +589,32 @@ pub fn bad_inputs_fail_before_anything_is_pushed() -> Result<()> {
         text.contains("warning: the extension ghcr.io/siderolabs/spin:unlisted: 1 path outside the paths Talos lists")
             && text.contains("/rootfs/etc/systemd/evil.service"),
         "unlisted: {text}"
+    );
+    // x86-only firmware in an arm64 build: a warning, and under build.strict a refusal.
+    let x86 = build_spec(
+        tmp.path(),
+        "x86",
+        "arm64",
+        "ghcr.io/siderolabs/imager:v1.11.5",
+        &["ghcr.io/siderolabs/i915:x86"],
+        expect,
+        None,
+    )?;
+    let o = format!("oci:{}:t", tmp.path().join("x86-out").display());
+    let text = expect_exit(&build(&Tdg::new()?, reg, &x86, &["--output", &o])?, 0)?;
+    ensure!(
+        text.contains("warning: the extension ghcr.io/siderolabs/i915:x86 holds 1 file serving another architecture than arm64: /usr/lib/firmware/i915/adlp_dmc.bin: Intel i915 GPU firmware (x86 only)"),
+        "x86: {text}"
+    );
+    std::fs::write(
+        &x86,
+        std::fs::read_to_string(&x86)?.replace("build:\n", "build:\n  strict: true\n"),
+    )?;
+    let o = format!("oci:{}:t", tmp.path().join("x86-strict-out").display());
+    let text = expect_exit(&build(&Tdg::new()?, reg, &x86, &["--output", &o])?, 2)?;
+    ensure!(
+        text.contains("holds 1 file serving another architecture than arm64"),
+        "x86 strict: {text}"
     );
     // The same input under `build.strict: true`: the extensions validator enforces the list,
     // and the build stops before anything is built.

@@ -117,6 +117,27 @@ pub fn negative_fixtures_fail_the_real_specs_with_specific_messages() -> Result<
             p.initramfs = initramfs(e)?;
             Ok(())
         }), format!("{f}/boot/initramfs.xz::initramfs::services"), "sometimes does not belong to RestartKind values"),
+        ("x86-firmware-on-arm64", "spin-only", Box::new(move |p| {
+            let mut e = demo::variant_extensions("spin-only");
+            e.push(tdg::talos::assemble::ExtensionInput {
+                metadata: tdg::talos::extensions::Metadata { name: "i915".into(), version: "20250917".into(), ..Default::default() },
+                rootfs: demo::with_parents(vec![FileSpec::file("usr/lib/firmware/i915/adlp_dmc.bin", "fw", 0o644)]),
+            });
+            p.initramfs = initramfs(e)?;
+            Ok(())
+        }), format!("{f}/boot/initramfs.xz::initramfs::arch"), "/usr/lib/firmware/i915/adlp_dmc.bin: Intel i915 GPU firmware (x86 only)"),
+        ("x86-binary-on-arm64", "spin-only", Box::new(move |p| {
+            let mut e = demo::variant_extensions("spin-only");
+            let mut elf = b"\x7fELF\x02\x01\x01".to_vec();
+            elf.resize(18, 0);
+            elf.extend([62, 0, 1, 0, 0, 0]);
+            for x in e.iter_mut().filter(|x| x.metadata.name == "spin") {
+                x.rootfs.retain(|f| !f.path.ends_with("containerd-shim-spin-v2"));
+                x.rootfs.push(FileSpec::file("usr/local/bin/containerd-shim-spin-v2", elf.clone(), 0o755));
+            }
+            p.initramfs = initramfs(e)?;
+            Ok(())
+        }), format!("{f}/boot/initramfs.xz::initramfs::arch"), "/usr/local/bin/containerd-shim-spin-v2: an ELF for x86-64 (in spin)"),
         ("spin-missing", "spin-tailscale", Box::new(move |p| { let mut e = demo::variant_extensions("spin-tailscale"); e.retain(|x| x.metadata.name != "spin"); p.initramfs = initramfs(e)?; Ok(()) }), format!("{f}/boot/initramfs.xz::initramfs::extensions"), "spin is missing"),
         ("no-modules-dep", "spin-only", Box::new(move |p| { let mut e = demo::variant_extensions("spin-only"); for x in e.iter_mut() { x.rootfs.retain(|f| !f.path.starts_with("usr/lib/modules")); } p.initramfs = initramfs(e)?; Ok(()) }), format!("{f}/boot/initramfs.xz::initramfs::extensions"), "modules.dep is missing"),
         ("incompatible", "spin-only", Box::new(move |p| { p.initramfs = initramfs(vec![spin(">= v1.12.0")])?; Ok(()) }), format!("{f}/boot/initramfs.xz::initramfs::compatibility"), "spin v0.21.0 requires Talos >= v1.12.0, not v1.11.5"),

@@ -298,11 +298,52 @@ pub async fn extension(
     if let Some(why) = review.refusal(&rules) {
         bail!("the extension {image}: {why}");
     }
-    let warnings: Vec<String> = review
+    let mut warnings: Vec<String> = review
         .warning(&rules)
         .map(|w| format!("the extension {image}: {w}"))
         .into_iter()
         .collect();
+    // Content that serves another architecture: a warning, or (strict) a refusal.
+    let target = crate::talos::foreign::Arch::parse(arch.as_str())
+        .unwrap_or(crate::talos::foreign::Arch::Arm64);
+    let mut foreign = Vec::new();
+    for (p, e) in &tree.entries {
+        let (ImageEntry::Rootfs(rel), true) =
+            (extension_paths::image_entry(p), e.kind.has_content())
+        else {
+            continue;
+        };
+        let mut head = [0u8; 20];
+        let n = match pulled.flat.spooled(&pulled.spool, p) {
+            Ok(f) => std::fs::File::open(f)
+                .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+                .unwrap_or(0),
+            Err(_) => 0,
+        };
+        foreign.extend(crate::talos::foreign::foreign(rel, &head[..n], target));
+    }
+    if !foreign.is_empty() {
+        let what = format!(
+            "{} serving another architecture than {}: {}{}",
+            if foreign.len() == 1 {
+                "1 file"
+            } else {
+                "files"
+            },
+            arch.as_str(),
+            foreign
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+            if foreign.len() > 3 { ", …" } else { "" }
+        );
+        if strict {
+            bail!("the extension {image} holds {what}");
+        }
+        warnings.push(format!("the extension {image} holds {what}"));
+    }
     let mut rootfs = Vec::new();
     for (p, e) in &tree.entries {
         let ImageEntry::Rootfs(rel) = extension_paths::image_entry(p) else {

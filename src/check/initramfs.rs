@@ -9,7 +9,8 @@ use super::subject::{fail, Judged, Subject, Verdict};
 use super::{Kind, Planned};
 use crate::spec::{FileExpectation, InitramfsExpectation, LayerServicesExpectation};
 use crate::talos::extensions::{self, Metadata, Requirement};
-use crate::talos::initramfs::{self, Compression, Initramfs};
+use crate::talos::foreign;
+use crate::talos::initramfs::{self, Compression, Initramfs, LayerScan};
 use crate::talos::kernel;
 use crate::talos::services::Service;
 
@@ -17,6 +18,7 @@ pub const EXTENSIONS: &str = "initramfs::extensions";
 pub const COMPATIBILITY: &str = "initramfs::compatibility";
 pub const COMPRESSION: &str = "initramfs::compression";
 pub const SERVICES: &str = "initramfs::services";
+pub const ARCH: &str = "initramfs::arch";
 /// Prefix of the same checks on a UKI's `.initrd`: `uki::initramfs::extensions`.
 pub const IN_UKI: &str = "uki::";
 
@@ -26,6 +28,8 @@ pub struct Check {
     /// On a UKI's `.initrd` section rather than on an initramfs file.
     pub in_uki: bool,
     pub what: What,
+    /// The architecture the layer scan (shared with the other checks on the file) judges by.
+    pub arch: Option<foreign::Arch>,
 }
 
 #[derive(Debug)]
@@ -40,6 +44,8 @@ pub enum What {
     },
     Compression(Compression),
     Services(LayerServicesExpectation),
+    /// Nothing that serves another architecture than this one.
+    Arch(foreign::Arch),
 }
 
 pub fn plan(f: &FileExpectation, talos: Option<&str>) -> Vec<Arc<dyn Planned>> {
@@ -52,6 +58,7 @@ pub fn plan(f: &FileExpectation, talos: Option<&str>) -> Vec<Arc<dyn Planned>> {
                 path: f.path.clone(),
                 in_uki,
                 what,
+                arch: exp.arch,
             }));
         }
     }
@@ -76,6 +83,9 @@ fn whats(exp: &InitramfsExpectation, talos: Option<&str>) -> Vec<What> {
     if let Some(sv) = &exp.services {
         out.push(What::Services(sv.clone()));
     }
+    if let Some(a) = exp.arch {
+        out.push(What::Arch(a));
+    }
     out
 }
 
@@ -86,6 +96,7 @@ impl Planned for Check {
             What::Compatibility { .. } => COMPATIBILITY,
             What::Compression(_) => COMPRESSION,
             What::Services(_) => SERVICES,
+            What::Arch(_) => ARCH,
         };
         let prefix = if self.in_uki { IN_UKI } else { "" };
         file_check_name(&self.path, &format!("{prefix}{what}"))
@@ -113,12 +124,53 @@ impl Planned for Check {
         if let Some(s) = &i.stopped {
             return fail(s.clone());
         }
-        if let What::Services(want) = &self.what {
-            let found = services(s, &path, self.in_uki, i).map_err(Verdict::Error)?;
-            return services_listed(&found, want);
+        match &self.what {
+            What::Services(want) => {
+                let scan = scan(s, &key, self.arch, i).map_err(Verdict::Error)?;
+                services_listed(&scan.services, want)
+            }
+            What::Arch(a) => {
+                let scan = scan(s, &key, Some(*a), i).map_err(Verdict::Error)?;
+                if scan.foreign.is_empty() {
+                    Ok(())
+                } else {
+                    let n = scan.foreign.len();
+                    let mut m: Vec<String> = scan.foreign.iter().take(3).cloned().collect();
+                    if n > 3 {
+                        m.push(format!("… {} more", n - 3));
+                    }
+                    fail(format!(
+                        "{n} file{} serving another architecture: {}",
+                        if n == 1 { "" } else { "s" },
+                        m.join("; ")
+                    ))
+                }
+            }
+            _ => judge_walked(&self.what, i),
         }
-        judge_walked(&self.what, i)
     }
+}
+
+/// The layers' scan, once per file for every check on it.
+fn scan(
+    s: &Subject<'_>,
+    key: &(String, bool),
+    arch: Option<foreign::Arch>,
+    walked: &Initramfs,
+) -> Result<std::rc::Rc<LayerScan>, String> {
+    if let Some(done) = s.walks.1.borrow().get(key) {
+        return done.clone();
+    }
+    let result = (|| {
+        let (f, offset, len) = source(s, &key.0, key.1)?;
+        let work = crate::temps::Dir::new(s.spool.scratch(), "layers-")
+            .map_err(|e| format!("creating a scratch directory: {e}"))?;
+        initramfs::scan_file(&f, offset, len, walked, s.limits, work.path(), arch)
+            .map(std::rc::Rc::new)
+            .map_err(|e| format!("{e:#}"))
+    })();
+    s.walks.1.borrow_mut().insert(key.clone(), result.clone());
+    result
 }
 
 /// The file and the byte range the initramfs takes in it: the whole file, or a UKI's `.initrd`.
@@ -142,19 +194,6 @@ fn walk(s: &Subject<'_>, path: &str, in_uki: bool) -> Result<Initramfs, String> 
     let (f, offset, len) = source(s, path, in_uki)?;
     let what = if in_uki { ".initrd: " } else { "" };
     initramfs::walk_file(&f, offset, len, s.limits).map_err(|e| format!("{what}{e:#}"))
-}
-
-fn services(
-    s: &Subject<'_>,
-    path: &str,
-    in_uki: bool,
-    walked: &Initramfs,
-) -> Result<Vec<Service>, String> {
-    let (f, offset, len) = source(s, path, in_uki)?;
-    let work = crate::temps::Dir::new(s.spool.scratch(), "services-")
-        .map_err(|e| format!("creating a scratch directory: {e}"))?;
-    initramfs::services_file(&f, offset, len, walked, s.limits, work.path())
-        .map_err(|e| format!("{e:#}"))
 }
 
 /// The services the layers carry against `present`, `absent` and `waitForConfig`; a service
@@ -239,7 +278,9 @@ fn judge_walked(what: &What, i: &Initramfs) -> Judged {
                 fail(bad.join("; "))
             }
         }
-        What::Services(_) => unreachable!("services are judged from the layers in Check::judge"),
+        What::Services(_) | What::Arch(_) => {
+            unreachable!("the layers are judged in Check::judge")
+        }
         What::Compression(want) => {
             let wrong: Vec<String> = i
                 .segments

@@ -10,7 +10,7 @@
 //! | [`image`] | `digest`, `platform`, `platforms`, `labels::<key>` |
 //! | [`files`] | `files::<path>::{exists,type,mode,size,sha256,contains,matches}`, `absent::<path>` |
 //! | [`kernel`] | `files::<path>::{kernel,uki}` |
-//! | [`initramfs`] | `files::<path>::[uki::]initramfs::{extensions,compatibility,compression,services}` |
+//! | [`initramfs`] | `files::<path>::[uki::]initramfs::{extensions,compatibility,compression,services,arch}` |
 //! | [`checksums`] | `files::<path>::checksums` |
 //! | [`report`] | `files::<path>::report`, `::report::revision`, `::report::golden` |
 //! | [`extension`] | `extension::{manifest,rootfs,compatibility}` |

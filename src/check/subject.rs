@@ -10,7 +10,7 @@ use std::io::Read;
 use crate::layers::flatten::{ContentError, Flattened, Spool};
 use crate::layers::tree::{Entry, Kind};
 use crate::oci::resolve::Resolved;
-use crate::talos::initramfs::{Initramfs, Limits};
+use crate::talos::initramfs::{Initramfs, LayerScan, Limits};
 
 pub struct Subject<'a> {
     pub resolved: &'a Resolved,
@@ -27,9 +27,13 @@ pub struct Subject<'a> {
     pub signatures: &'a crate::sign::State,
 }
 
-/// Walks of initramfs files, keyed by path and whether it is a UKI's `.initrd`.
+/// Walks of initramfs files, keyed by path and whether it is a UKI's `.initrd`; and the scans
+/// of their layers (services, foreign content), done once for the checks that need them.
 #[derive(Default)]
-pub struct Walks(pub(super) RefCell<HashMap<(String, bool), Result<Initramfs, String>>>);
+pub struct Walks(
+    pub(super) RefCell<HashMap<(String, bool), Result<Initramfs, String>>>,
+    pub(super) RefCell<HashMap<(String, bool), Result<std::rc::Rc<LayerScan>, String>>>,
+);
 
 /// Why a check did not pass: the image is wrong (`Fail`), or it could not be judged (`Error`).
 #[derive(Debug)]

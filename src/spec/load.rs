@@ -335,6 +335,10 @@ impl Validator<'_> {
         let bare = |n: &String| n.strip_prefix("ext-").unwrap_or(n).to_string();
         let mut out = InitramfsExpectation {
             compression: i.compression,
+            arch: i.arch.map(|a| match a {
+                model::Arch::Arm64 => crate::talos::foreign::Arch::Arm64,
+                model::Arch::Amd64 => crate::talos::foreign::Arch::Amd64,
+            }),
             services: i
                 .services
                 .as_ref()
@@ -365,10 +369,14 @@ impl Validator<'_> {
                 }
             }
         }
-        if !out.checks_extensions() && out.compression.is_none() && out.services.is_none() {
+        if !out.checks_extensions()
+            && out.compression.is_none()
+            && out.services.is_none()
+            && out.arch.is_none()
+        {
             return Err(self.err(
                 at,
-                "initramfs checks nothing: give extensions, compression or services",
+                "initramfs checks nothing: give extensions, compression, services or arch",
             ));
         }
         Ok(out)
@@ -597,6 +605,7 @@ impl Validator<'_> {
                     }),
                     compression: None,
                     services: None,
+                    arch: None,
                 };
                 Some(self.initramfs(&i, at)?)
             }

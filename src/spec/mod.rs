@@ -240,6 +240,8 @@ pub struct InitramfsExpectation {
     pub exact: Option<Vec<Requirement>>,
     pub compression: Option<Compression>,
     pub services: Option<LayerServicesExpectation>,
+    /// Nothing in it may serve another architecture (`arch:`).
+    pub arch: Option<crate::talos::foreign::Arch>,
 }
 
 /// The extension services an initramfs's layers carry, by name without `ext-`.

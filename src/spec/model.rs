@@ -412,6 +412,10 @@ pub struct InitramfsExpect {
     /// (`/usr/local/etc/containers/NAME.yaml`).
     #[serde(default)]
     pub services: Option<InitramfsServicesExpect>,
+    /// The architecture the content must serve: x86 microcode, x86-only GPU firmware (i915,
+    /// amdgpu) and ELF files for another machine fail it.
+    #[serde(default)]
+    pub arch: Option<Arch>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -16,6 +16,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::Serialize;
 
 use super::extensions::{self, ExtensionsConfig};
+use super::foreign;
 use super::newc;
 use super::rootfs::{self, Rootfs};
 use super::services;
@@ -202,6 +203,19 @@ pub fn services_file(
     services(|| section(f, offset, len), walked, limits, work)
 }
 
+/// [`scan_layers`] of `len` bytes of `f` from `offset`.
+pub fn scan_file(
+    f: &fs::File,
+    offset: u64,
+    len: u64,
+    walked: &Initramfs,
+    limits: Limits,
+    work: &Path,
+    arch: Option<foreign::Arch>,
+) -> Result<LayerScan> {
+    scan_layers(|| section(f, offset, len), walked, limits, work, arch)
+}
+
 fn section(f: &fs::File, offset: u64, len: u64) -> io::Result<io::Take<fs::File>> {
     use std::io::Seek;
     let mut g = f.try_clone()?;
@@ -231,11 +245,29 @@ fn layer_image(fs: &Rootfs, squashfs: &HashMap<u64, String>, image: &str) -> Lay
 /// init stacks them (a later layer over an earlier one), and every
 /// `/usr/local/etc/containers/*.yaml` judged as the node judges it ([`services::judge`]).
 pub fn services<R: Read>(
-    mut open: impl FnMut() -> io::Result<R>,
+    open: impl FnMut() -> io::Result<R>,
     walked: &Initramfs,
     limits: Limits,
     work: &Path,
 ) -> Result<Vec<services::Service>> {
+    Ok(scan_layers(open, walked, limits, work, None)?.services)
+}
+
+/// What the layers hold that tdg judges: the services, and (for `arch`) the files that serve
+/// another architecture, in the layers and in the initramfs itself (early microcode).
+#[derive(Debug, Default)]
+pub struct LayerScan {
+    pub services: Vec<services::Service>,
+    pub foreign: Vec<String>,
+}
+
+pub fn scan_layers<R: Read>(
+    mut open: impl FnMut() -> io::Result<R>,
+    walked: &Initramfs,
+    limits: Limits,
+    work: &Path,
+    arch: Option<foreign::Arch>,
+) -> Result<LayerScan> {
     let layers: Vec<(&LayerImage, String)> = walked
         .layer_images
         .iter()
@@ -255,24 +287,42 @@ pub fn services<R: Read>(
     if !grab.is_empty() {
         Unpack::new(limits, grab).run(open()?)?;
     }
+    let mut scan = LayerScan::default();
+    if let Some(a) = arch {
+        walked.rootfs.walk(|p, _| {
+            let p = String::from_utf8_lossy(p);
+            scan.foreign.extend(foreign::foreign(&p, b"", a));
+        });
+    }
     let mut present = std::collections::HashSet::new();
     let mut specs: std::collections::BTreeMap<String, (String, Vec<u8>)> = Default::default();
     for (path, extension) in &files {
-        squashfs_tree(path, |rel, content| {
+        squashfs_tree(path, arch.is_some(), |rel, head, content| {
             present.insert(rel.to_string());
             if let Some(bytes) = content {
                 specs.insert(rel.to_string(), (extension.clone(), bytes));
+            }
+            if let Some(a) = arch {
+                if let Some(why) = foreign::foreign(rel, head, a) {
+                    scan.foreign.push(format!("{why} (in {extension})"));
+                }
             }
         })
         .with_context(|| format!("reading the {extension} layer"))?;
     }
     let specs: Vec<(String, String, Vec<u8>)> =
         specs.into_iter().map(|(p, (e, b))| (p, e, b)).collect();
-    Ok(services::judge(&specs, |p| present.contains(p)))
+    scan.services = services::judge(&specs, |p| present.contains(p));
+    Ok(scan)
 }
 
-/// Every path of a squashfs, with the content of the service specs in it (at most 1 MiB each).
-fn squashfs_tree(path: &Path, mut each: impl FnMut(&str, Option<Vec<u8>>)) -> Result<()> {
+/// Every path of a squashfs, with the first bytes of each file (`heads`: for ELF headers) and
+/// the content of the service specs in it (at most 1 MiB each).
+fn squashfs_tree(
+    path: &Path,
+    heads: bool,
+    mut each: impl FnMut(&str, &[u8], Option<Vec<u8>>),
+) -> Result<()> {
     use backhand::{FilesystemReader, InnerNode};
     let f = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let sq = FilesystemReader::from_reader(io::BufReader::new(f))
@@ -287,19 +337,27 @@ fn squashfs_tree(path: &Path, mut each: impl FnMut(&str, Option<Vec<u8>>)) -> Re
             .strip_prefix(services::CONFIG_DIR)
             .and_then(|r| r.strip_prefix('/'))
             .is_some_and(|n| !n.contains('/') && n.ends_with(".yaml"));
-        let content = match (&node.inner, spec) {
-            (InnerNode::File(file), true) => {
+        let mut head = Vec::new();
+        let mut content = None;
+        if let InnerNode::File(file) = &node.inner {
+            if spec {
                 let mut bytes = Vec::new();
                 sq.file(file)
                     .reader()
                     .take(crate::limits::MAX_MANIFEST)
                     .read_to_end(&mut bytes)
                     .with_context(|| format!("reading /{rel}"))?;
-                Some(bytes)
+                head = bytes.iter().take(20).copied().collect();
+                content = Some(bytes);
+            } else if heads {
+                sq.file(file)
+                    .reader()
+                    .take(20)
+                    .read_to_end(&mut head)
+                    .with_context(|| format!("reading /{rel}"))?;
             }
-            _ => None,
-        };
-        each(rel, content);
+        }
+        each(rel, &head, content);
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ pub mod checksums;
 pub mod extension_paths;
 pub mod extensions;
 pub mod factory;
+pub mod foreign;
 pub mod goyaml;
 pub mod initramfs;
 
