@@ -31,9 +31,12 @@ pub struct Subject<'a> {
 /// of their layers (services, foreign content), done once for the checks that need them.
 #[derive(Default)]
 pub struct Walks(
-    pub(super) RefCell<HashMap<(String, bool), Result<Initramfs, String>>>,
-    pub(super) RefCell<HashMap<(String, bool), Result<std::rc::Rc<LayerScan>, String>>>,
+    pub(super) RefCell<HashMap<WalkKey, Result<Initramfs, String>>>,
+    pub(super) RefCell<HashMap<WalkKey, Result<std::rc::Rc<LayerScan>, String>>>,
 );
+
+/// An initramfs file's tree key, and whether the walk is of its UKI `.initrd`.
+pub type WalkKey = (String, bool);
 
 /// Why a check did not pass: the image is wrong (`Fail`), or it could not be judged (`Error`).
 #[derive(Debug)]
