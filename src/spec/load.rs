@@ -225,7 +225,13 @@ impl Validator<'_> {
             }
         }
         let base = match (&v.base, &v.source) {
-            (Some(b), None) => BaseSource::Image(self.image(b)?),
+            (Some(b), None) => {
+                let r = self.image(b)?;
+                if let Some(why) = unpublished_installer(&r) {
+                    return Err(self.err(&b.referenced, why));
+                }
+                BaseSource::Image(r)
+            }
             (None, Some(src)) => self.factory_source(&src.value.factory)?,
             (Some(_), Some(src)) => {
                 return Err(self.err(
@@ -853,4 +859,28 @@ impl Validator<'_> {
             golden,
         })
     }
+}
+
+/// Talos stops publishing `ghcr.io/siderolabs/installer` with 1.14: its installers come from
+/// the Image Factory, and `installer-base` is the base the factory builds them on.
+fn unpublished_installer(r: &ImageRef) -> Option<String> {
+    let crate::reference::Location::Registry {
+        registry,
+        repository,
+    } = &r.location
+    else {
+        return None;
+    };
+    if registry != "ghcr.io" || repository != "siderolabs/installer" {
+        return None;
+    }
+    let v = crate::talos::version::SemVer::parse_tolerant(r.tag.as_deref()?).ok()?;
+    (v.core() >= crate::talos::version::SemVer::new(1, 14, 0)).then(|| {
+        format!(
+            "ghcr.io/siderolabs/installer is not published for Talos {} (from 1.14): use the imager \
+             (ghcr.io/siderolabs/imager), ghcr.io/siderolabs/installer-base, or the Image Factory \
+             (build.source.factory)",
+            r.tag.as_deref().unwrap_or_default()
+        )
+    })
 }

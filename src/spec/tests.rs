@@ -274,3 +274,24 @@ fn signature_takes_a_key_beside_the_spec_or_a_keyless_signer() {
     ));
     assert!(e.contains("signature.identity: invalid regex"), "{e}");
 }
+
+#[test]
+fn an_installer_talos_no_longer_publishes_is_refused_at_its_place() {
+    let spec = |base: &str| {
+        format!("apiVersion: tdg/v1\nname: x\nimage: ghcr.io/a/b:v1\ntalos: v1.14.0\nexpect:\n  files:\n    - path: a/b\nbuild:\n  arch: arm64\n  base: {base}\n")
+    };
+    let e = err(&spec("ghcr.io/siderolabs/installer:v1.14.0"));
+    assert!(
+        e.starts_with(
+            "specs/x.yaml:10:9: ghcr.io/siderolabs/installer is not published for Talos v1.14.0"
+        ),
+        "{e}"
+    );
+    for ok in [
+        "ghcr.io/siderolabs/installer:v1.13.6",
+        "ghcr.io/siderolabs/installer-base:v1.14.0",
+        "ghcr.io/siderolabs/imager:v1.14.0",
+    ] {
+        load_str(Path::new("specs/x.yaml"), &spec(ok)).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+}
