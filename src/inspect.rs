@@ -95,14 +95,8 @@ pub fn initramfs(
         std::fs::create_dir_all(work).with_context(|| format!("creating {}", work.display()))?;
         let scratch = crate::temps::Dir::new(work, "services-")
             .with_context(|| format!("creating a directory in {}", work.display()))?;
-        i.services = Some(initramfs::services_file(
-            &f,
-            0,
-            u64::MAX,
-            &i,
-            limits,
-            scratch.path(),
-        )?);
+        let scan = initramfs::scan_file(&f, 0, u64::MAX, &i, limits, scratch.path(), None)?;
+        i.services = Some(scan.services);
     }
     Ok(i)
 }

@@ -155,21 +155,27 @@ func main() {
 }
 
 func batch() {
+	eachText("batch", func(text string) any {
+		c, err := canonical([]byte(text))
+		if err != nil {
+			return map[string]string{"err": err.Error()}
+		}
+		return map[string]string{"ok": string(c)}
+	})
+}
+
+// eachText answers each JSON string read from stdin, one a line, with fn's JSON value.
+func eachText(mode string, fn func(text string) any) {
 	in := bufio.NewScanner(os.Stdin)
 	in.Buffer(make([]byte, 1<<20), 1<<26)
 	out := json.NewEncoder(os.Stdout)
 	for in.Scan() {
 		var text string
 		if err := json.Unmarshal(in.Bytes(), &text); err != nil {
-			fmt.Fprintln(os.Stderr, "batch: bad input line:", err)
+			fmt.Fprintln(os.Stderr, mode+": bad input line:", err)
 			os.Exit(2)
 		}
-		c, err := canonical([]byte(text))
-		if err != nil {
-			out.Encode(map[string]string{"err": err.Error()})
-		} else {
-			out.Encode(map[string]string{"ok": string(c)})
-		}
+		out.Encode(fn(text))
 	}
 }
 
@@ -195,27 +201,18 @@ type ExtMetadata struct {
 // manifests decodes each manifest.yaml as Talos's loadManifest does
 // (pkg/machinery/extensions/load.go: one Decoder.Decode, then the version must be v1alpha1).
 func manifests() {
-	in := bufio.NewScanner(os.Stdin)
-	in.Buffer(make([]byte, 1<<20), 1<<26)
-	out := json.NewEncoder(os.Stdout)
-	for in.Scan() {
-		var text string
-		if err := json.Unmarshal(in.Bytes(), &text); err != nil {
-			fmt.Fprintln(os.Stderr, "manifests: bad input line:", err)
-			os.Exit(2)
-		}
+	eachText("manifests", func(text string) any {
 		var m ExtManifest
 		err := yaml.NewDecoder(bytes.NewReader([]byte(text))).Decode(&m)
 		if err == nil && m.Version != "v1alpha1" {
 			err = fmt.Errorf("unsupported manifest version: %q", m.Version)
 		}
 		if err != nil {
-			out.Encode(map[string]string{"err": err.Error()})
-			continue
+			return map[string]string{"err": err.Error()}
 		}
 		md := m.Metadata
-		out.Encode(map[string][]string{"ok": {md.Name, md.Version, md.Author, md.Description, md.Compatibility.Talos.Version, md.ExtraInfo}})
-	}
+		return map[string][]string{"ok": {md.Name, md.Version, md.Author, md.Description, md.Compatibility.Talos.Version, md.ExtraInfo}}
+	})
 }
 
 // dropV removes a 'v' that stands before a digit, as Talos does to a constraint before

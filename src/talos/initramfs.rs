@@ -191,18 +191,6 @@ pub fn walk_file(f: &fs::File, offset: u64, len: u64, limits: Limits) -> Result<
     walk(|| section(f, offset, len), limits)
 }
 
-/// [`services`] of `len` bytes of `f` from `offset`.
-pub fn services_file(
-    f: &fs::File,
-    offset: u64,
-    len: u64,
-    walked: &Initramfs,
-    limits: Limits,
-    work: &Path,
-) -> Result<Vec<services::Service>> {
-    services(|| section(f, offset, len), walked, limits, work)
-}
-
 /// [`scan_layers`] of `len` bytes of `f` from `offset`.
 pub fn scan_file(
     f: &fs::File,
@@ -240,27 +228,18 @@ fn layer_image(fs: &Rootfs, squashfs: &HashMap<u64, String>, image: &str) -> Lay
     }
 }
 
-/// The extension services the node will start from this initramfs: each layer's squashfs is
-/// taken out into `work` (a second pass over the input) and read, the layers merged as Talos's
-/// init stacks them (a later layer over an earlier one), and every
-/// `/usr/local/etc/containers/*.yaml` judged as the node judges it ([`services::judge`]).
-pub fn services<R: Read>(
-    open: impl FnMut() -> io::Result<R>,
-    walked: &Initramfs,
-    limits: Limits,
-    work: &Path,
-) -> Result<Vec<services::Service>> {
-    Ok(scan_layers(open, walked, limits, work, None)?.services)
-}
-
-/// What the layers hold that tdg judges: the services, and (for `arch`) the files that serve
-/// another architecture, in the layers and in the initramfs itself (early microcode).
+/// What the layers hold that tdg judges: the extension services the node will start, and (for
+/// `arch`) the files that serve another architecture, in the layers and in the initramfs itself
+/// (early microcode).
 #[derive(Debug, Default)]
 pub struct LayerScan {
     pub services: Vec<services::Service>,
     pub foreign: Vec<String>,
 }
 
+/// Each layer's squashfs is taken out into `work` (a second pass over the input) and read, the
+/// layers merged as Talos's init stacks them (a later layer over an earlier one), and every
+/// `/usr/local/etc/containers/*.yaml` judged as the node judges it ([`services::judge`]).
 pub fn scan_layers<R: Read>(
     mut open: impl FnMut() -> io::Result<R>,
     walked: &Initramfs,
@@ -1150,7 +1129,15 @@ mod tests {
             )
             .unwrap();
             let walked = walk_bytes(&data, Limits::default()).unwrap();
-            let got = services(|| Ok(&data[..]), &walked, Limits::default(), dir.path()).unwrap();
+            let got = scan_layers(
+                || Ok(&data[..]),
+                &walked,
+                Limits::default(),
+                dir.path(),
+                None,
+            )
+            .unwrap()
+            .services;
             assert_eq!(got.len(), want, "{variant}: {got:?}");
             if let Some(t) = got.first() {
                 assert_eq!(
