@@ -468,41 +468,69 @@ pub fn exports_keep_hard_links_as_umoci_does() -> Result<()> {
         "{ours:?}"
     );
 
-    // A path within the image's PATH_MAX that is over it below the export directory: the
-    // export fails partway, after `a` was written.
-    let deep = format!(
-        "{}{}",
-        format!("{}/", "d".repeat(250)).repeat(16),
-        "f".repeat(60)
-    );
-    let long = tmp.path().join("long");
+    // The destination changed under the export: `b` swapped for a symlink to a directory
+    // outside, at a fixed point (the test hook pauses before `b/zz`). The write through it
+    // fails instead of landing outside, and the failed export leaves nothing behind.
+    let racy = tmp.path().join("racy");
     fixtures::layout_image(
-        &long,
+        &racy,
         "t",
         &[(
-            vec![E::file("a", "first", 0o644), E::file(&deep, "x", 0o644)],
+            vec![
+                E::file("a", "first", 0o644),
+                E::dir("b", 0o755),
+                E::file("b/zz", "must not escape", 0o644),
+            ],
             Gzip,
         )],
         "linux/amd64",
         &Default::default(),
         Flavor::Oci,
     )?;
-    let failed = tmp.path().join("failed/export");
-    let src = std::ffi::OsString::from(format!("oci:{}:t", long.display()));
-    let out = tdg(&["export".as_ref(), &src, failed.as_os_str()])?;
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir(&outside)?;
+    let fifo = tmp.path().join("go");
+    run(Command::new("mkfifo").arg(&fifo))?;
+    let parent = tmp.path().join("failed");
+    let failed = parent.join("export");
+    let child = Command::new(env!("CARGO_BIN_EXE_tdg"))
+        .env("TDG_CACHE", tmp.path().join("cache"))
+        .env("TDG_TEST_EXPORT_PAUSE", format!("b/zz:{}", fifo.display()))
+        .arg("export")
+        .arg(format!("oci:{}:t", racy.display()))
+        .arg(&failed)
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let start = std::time::Instant::now();
+    let b = loop {
+        let staged = std::fs::read_dir(&parent)
+            .ok()
+            .and_then(|mut d| d.find_map(|e| e.ok()))
+            .map(|e| e.path().join("b"));
+        if let Some(b) = staged.filter(|b| b.is_dir()) {
+            break b;
+        }
+        ensure!(
+            start.elapsed().as_secs() < 60,
+            "the export never reached b/"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    std::fs::rename(&b, b.with_extension("orig"))?;
+    std::os::unix::fs::symlink(&outside, &b)?;
+    std::fs::write(&fifo, b"go")?;
+    let out = child.wait_with_output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
     ensure!(
-        out.status.code() == Some(2) && String::from_utf8_lossy(&out.stderr).contains("too long"),
-        "exit {:?}: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
+        out.status.code() == Some(2) && err.contains("/b"),
+        "exit {:?}: {err}",
+        out.status.code()
     );
-    let left: Vec<_> = std::fs::read_dir(tmp.path().join("failed"))
-        .with_context(|| {
-            format!(
-                "the export's parent: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })?
+    ensure!(
+        std::fs::read_dir(&outside)?.next().is_none(),
+        "the export wrote through the swapped directory"
+    );
+    let left: Vec<_> = std::fs::read_dir(&parent)?
         .flatten()
         .map(|e| e.file_name())
         .collect();

@@ -1,12 +1,15 @@
-//! `tdg export`: writes a flattened tree to a directory. Every path is created by tdg below the
-//! target, parents before children, and no symlink is ever followed while writing, so nothing
-//! lands outside the directory whatever the image holds. The tree is written into a temporary
-//! sibling and renamed into place at the end, so a failed or interrupted export leaves nothing.
+//! `tdg export`: writes a flattened tree to a directory. Every create, write, link, chown and
+//! chmod is made relative to a directory handle opened beneath the target without following a
+//! symlink (`openat2` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`), and modes are set on the
+//! file's own handle, never through a path: so nothing lands outside the directory whatever the
+//! image holds, nor when the directory is changed under the export. The tree is written into a
+//! temporary sibling and renamed into place at the end, so a failed or interrupted export leaves
+//! nothing.
 //! Hard links are made after everything else, to the inode's first name, so they hold in any
 //! name order and across layers, as tar and umoci keep them.
 
 use std::fs;
-use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -64,57 +67,225 @@ fn write_into(flat: &Flattened, spool: &Spool, dest: &Path) -> Result<ExportNote
         ownership_kept: root,
         ..Default::default()
     };
+    let mut at = Beneath::open(dest)?;
+    let pause = pause_hook();
     for (path, e) in &flat.tree.entries {
-        let target = dest.join(path);
-        // Parents were written earlier in sorted order as real directories; check anyway,
-        // since a symlinked parent is the one way a write could leave `dest`.
-        if let Some(parent) = target.parent() {
-            let meta = fs::symlink_metadata(parent)
-                .with_context(|| format!("{}: parent missing", target.display()))?;
-            if !meta.is_dir() {
-                bail!(
-                    "refusing to write {}: its parent is not a directory",
-                    target.display()
-                );
+        if let Some((at_path, fifo)) = &pause {
+            if at_path == path {
+                // A test's hook: wait here until the test says go (by writing to the FIFO).
+                let _ = std::io::Read::read(&mut fs::File::open(fifo)?, &mut [0u8; 1]);
             }
         }
-        match e.kind {
-            Kind::Dir => fs::create_dir(&target)?,
-            Kind::File => copy_content(flat, spool, path, &target)?,
+        let (dir, name) = at.parent(path)?;
+        let owner = (e.uid as u32, e.gid as u32);
+        let made = match e.kind {
+            Kind::Dir => {
+                rfs::mkdirat(dir, name, Mode::from_raw_mode(0o700)).map_err(|err| io_at(path, err))
+            }
+            Kind::File => write_file(flat, spool, path, dir, name, e.mode, root.then_some(owner)),
             // Once every file is there (below).
             Kind::Hardlink => continue,
             Kind::Symlink if flat.tree.symlink_links.contains_key(path) => continue,
-            Kind::Symlink => symlink(e.link.as_deref().unwrap_or_default(), &target)?,
+            Kind::Symlink => make_symlink(
+                dir,
+                name,
+                e.link.as_deref().unwrap_or_default(),
+                path,
+                root.then_some(owner),
+            ),
             Kind::Char | Kind::Block | Kind::Fifo => {
-                if !mknod(&target, e.kind, e.mode, e.device.unwrap_or((0, 0))) {
+                if !mknod(dir, name, e.kind, e.mode, e.device.unwrap_or((0, 0))) {
                     notes.skipped_devices.push(path.clone());
                     continue;
                 }
+                own_and_mode(dir, name, root.then_some(owner), Some(e.mode), path)
             }
-        }
-        if root {
-            let c = std::ffi::CString::new(target.as_os_str().as_encoded_bytes())?;
-            // SAFETY: c is a valid NUL-terminated path; lchown does not follow symlinks.
-            unsafe { libc::lchown(c.as_ptr(), e.uid as libc::uid_t, e.gid as libc::gid_t) };
-        }
+        };
+        made?;
     }
-    links(flat, spool, dest, root)?;
-    // Modes last, deepest first, so a read-only directory does not stop its children.
+    links(flat, spool, &mut at, root)?;
+    // Directories' modes and owners last, deepest first, so a read-only directory does not
+    // stop its children; each set on a handle opened without following a symlink.
     for (path, e) in flat.tree.entries.iter().rev() {
-        if matches!(e.kind, Kind::Symlink) || notes.skipped_devices.contains(path) {
-            continue;
+        if e.kind == Kind::Dir {
+            let fd = at.open_dir(path)?;
+            if root {
+                rfs::fchown(&fd, Some(uid(e.uid)), Some(gid(e.gid)))
+                    .map_err(|err| io_at(path, err))?;
+            }
+            rfs::fchmod(&fd, Mode::from_raw_mode(e.mode & 0o7777))
+                .map_err(|err| io_at(path, err))?;
         }
-        fs::set_permissions(dest.join(path), fs::Permissions::from_mode(e.mode))?;
     }
     Ok(notes)
+}
+
+use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, ResolveFlags};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+/// The export directory, as a handle every write is made relative to: a path below it is
+/// opened with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` (or one `O_NOFOLLOW` component
+/// at a time where the kernel lacks `openat2`), so a directory swapped for a symlink while the
+/// export runs makes the write fail instead of land outside. The last parent is kept open:
+/// entries come sorted, so each path costs one open of its parent at most.
+struct Beneath {
+    root: OwnedFd,
+    last: Option<(String, OwnedFd)>,
+}
+
+impl Beneath {
+    fn open(dir: &Path) -> Result<Self> {
+        let root = rfs::open(
+            dir,
+            OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .with_context(|| format!("opening {}", dir.display()))?;
+        Ok(Beneath { root, last: None })
+    }
+
+    /// The directory holding `path`, and the last component.
+    fn parent<'p>(&mut self, path: &'p str) -> Result<(BorrowedFd<'_>, &'p str)> {
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+        if dir.is_empty() {
+            return Ok((self.root.as_fd(), name));
+        }
+        if self.last.as_ref().is_none_or(|(d, _)| d != dir) {
+            let fd = self.open_dir(dir)?;
+            self.last = Some((dir.to_string(), fd));
+        }
+        let (_, fd) = self.last.as_ref().expect("set just above");
+        Ok((fd.as_fd(), name))
+    }
+
+    fn open_dir(&self, rel: &str) -> Result<OwnedFd> {
+        let flags = OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC;
+        let rel = if rel.is_empty() { "." } else { rel };
+        let resolve =
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+        match rfs::openat2(&self.root, rel, flags, Mode::empty(), resolve) {
+            Err(rustix::io::Errno::NOSYS) => {
+                let mut fd = rfs::openat(&self.root, ".", flags, Mode::empty())
+                    .map_err(|e| io_at(rel, e))?;
+                for c in rel.split('/').filter(|c| !c.is_empty() && *c != ".") {
+                    if c == ".." {
+                        bail!("refusing to write through {rel}: it climbs out");
+                    }
+                    fd = rfs::openat(&fd, c, flags, Mode::empty()).map_err(|e| io_at(rel, e))?;
+                }
+                Ok(fd)
+            }
+            r => r.map_err(|e| io_at(rel, e)),
+        }
+    }
+}
+
+fn io_at(path: &str, e: rustix::io::Errno) -> anyhow::Error {
+    anyhow::anyhow!("writing /{path}: {}", std::io::Error::from(e))
+}
+
+fn uid(id: u64) -> rfs::Uid {
+    rfs::Uid::from_raw(id as u32)
+}
+
+fn gid(id: u64) -> rfs::Gid {
+    rfs::Gid::from_raw(id as u32)
+}
+
+/// A regular file, created beside nothing (`O_EXCL`, `O_NOFOLLOW`), its content copied in and
+/// its owner and mode set on the handle.
+fn write_file(
+    flat: &Flattened,
+    spool: &Spool,
+    path: &str,
+    dir: BorrowedFd<'_>,
+    name: &str,
+    mode: u32,
+    owner: Option<(u32, u32)>,
+) -> Result<()> {
+    let d = flat
+        .content
+        .get(path)
+        .with_context(|| format!("no content spooled for {path}"))?;
+    let fd = rfs::openat(
+        dir,
+        name,
+        OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )
+    .map_err(|e| io_at(path, e))?;
+    let mut out = fs::File::from(fd);
+    let mut src =
+        fs::File::open(spool.path(d)).with_context(|| format!("reading the spooled /{path}"))?;
+    std::io::copy(&mut src, &mut out).with_context(|| format!("writing /{path}"))?;
+    // The owner first: chown clears setuid and setgid.
+    if let Some((u, g)) = owner {
+        rfs::fchown(
+            &out,
+            Some(rfs::Uid::from_raw(u)),
+            Some(rfs::Gid::from_raw(g)),
+        )
+        .map_err(|e| io_at(path, e))?;
+    }
+    rfs::fchmod(&out, Mode::from_raw_mode(mode & 0o7777)).map_err(|e| io_at(path, e))?;
+    Ok(())
+}
+
+fn make_symlink(
+    dir: BorrowedFd<'_>,
+    name: &str,
+    target: &str,
+    path: &str,
+    owner: Option<(u32, u32)>,
+) -> Result<()> {
+    rfs::symlinkat(target, dir, name).map_err(|e| io_at(path, e))?;
+    own_and_mode(dir, name, owner, None, path)
+}
+
+/// Owner (not following a symlink) and, for a node, mode, set relative to its directory.
+fn own_and_mode(
+    dir: BorrowedFd<'_>,
+    name: &str,
+    owner: Option<(u32, u32)>,
+    mode: Option<u32>,
+    path: &str,
+) -> Result<()> {
+    if let Some((u, g)) = owner {
+        rfs::chownat(
+            dir,
+            name,
+            Some(rfs::Uid::from_raw(u)),
+            Some(rfs::Gid::from_raw(g)),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| io_at(path, e))?;
+    }
+    if let Some(m) = mode {
+        // A device node or FIFO, opened as a path only (never read or written) and changed
+        // through that handle: its /proc link leads to that very inode, whatever its name is
+        // now, where a chmod by name could follow a symlink swapped in.
+        let fd = rfs::openat(
+            dir,
+            name,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| io_at(path, e))?;
+        use std::os::fd::AsRawFd;
+        rfs::chmod(
+            format!("/proc/self/fd/{}", fd.as_raw_fd()),
+            Mode::from_raw_mode(m & 0o7777),
+        )
+        .map_err(|e| io_at(path, e))?;
+    }
+    Ok(())
 }
 
 /// Hard links, to files and to symlinks, each to its inode's first name, written in pass one.
 /// A link is made only while that name still is what the link was made to; a first name
 /// replaced in a later layer leaves the link with the old content, as a copy.
-fn links(flat: &Flattened, spool: &Spool, dest: &Path, root: bool) -> Result<()> {
+fn links(flat: &Flattened, spool: &Spool, at: &mut Beneath, root: bool) -> Result<()> {
     for (path, e) in &flat.tree.entries {
-        let target = dest.join(path);
         let first = match (e.kind, &e.link, flat.tree.symlink_links.get(path)) {
             (Kind::Hardlink, Some(first), _) | (Kind::Symlink, _, Some(first)) => first.as_str(),
             (Kind::Hardlink, None, _) => "",
@@ -138,52 +309,61 @@ fn links(flat: &Flattened, spool: &Spool, dest: &Path, root: bool) -> Result<()>
                 && f.uid == e.uid
                 && f.gid == e.gid
         });
-        // std's hard_link is linkat(2) without AT_SYMLINK_FOLLOW: a symlink is linked itself.
-        if same && fs::hard_link(dest.join(first), &target).is_ok() {
-            continue;
+        let owner = root.then_some((e.uid as u32, e.gid as u32));
+        if same {
+            let (first_dir, first_name) = first.rsplit_once('/').unwrap_or(("", first));
+            let from = at.open_dir(first_dir)?;
+            let (dir, name) = at.parent(path)?;
+            // linkat without AT_SYMLINK_FOLLOW: a symlink is linked itself.
+            if rfs::linkat(&from, first_name, dir, name, AtFlags::empty()).is_ok() {
+                continue;
+            }
         }
+        let (dir, name) = at.parent(path)?;
         match e.kind {
-            Kind::Hardlink => copy_content(flat, spool, path, &target)?,
-            _ => symlink(e.link.as_deref().unwrap_or_default(), &target)?,
-        }
-        if root {
-            let c = std::ffi::CString::new(target.as_os_str().as_encoded_bytes())?;
-            // SAFETY: c is a valid NUL-terminated path; lchown does not follow symlinks.
-            unsafe { libc::lchown(c.as_ptr(), e.uid as libc::uid_t, e.gid as libc::gid_t) };
+            Kind::Hardlink => write_file(flat, spool, path, dir, name, e.mode, owner)?,
+            _ => make_symlink(
+                dir,
+                name,
+                e.link.as_deref().unwrap_or_default(),
+                path,
+                owner,
+            )?,
         }
     }
-    Ok(())
-}
-
-fn copy_content(flat: &Flattened, spool: &Spool, path: &str, target: &Path) -> Result<()> {
-    let d = flat
-        .content
-        .get(path)
-        .with_context(|| format!("no content spooled for {path}"))?;
-    fs::copy(spool.path(d), target).with_context(|| format!("writing {}", target.display()))?;
     Ok(())
 }
 
 fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }
 
-fn mknod(path: &Path, kind: Kind, mode: u32, (major, minor): (u32, u32)) -> bool {
+fn mknod(
+    dir: BorrowedFd<'_>,
+    name: &str,
+    kind: Kind,
+    mode: u32,
+    (major, minor): (u32, u32),
+) -> bool {
     let ty = match kind {
-        Kind::Char => libc::S_IFCHR,
-        Kind::Block => libc::S_IFBLK,
-        _ => libc::S_IFIFO,
+        Kind::Char => rfs::FileType::CharacterDevice,
+        Kind::Block => rfs::FileType::BlockDevice,
+        _ => rfs::FileType::Fifo,
     };
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
-        return false;
-    };
-    // SAFETY: c is a valid NUL-terminated path.
-    unsafe {
-        libc::mknod(
-            c.as_ptr(),
-            ty | (mode & 0o7777),
-            libc::makedev(major, minor),
-        ) == 0
-    }
+    rfs::mknodat(
+        dir,
+        name,
+        ty,
+        Mode::from_raw_mode(mode & 0o7777),
+        rfs::makedev(major, minor),
+    )
+    .is_ok()
+}
+
+/// `TDG_TEST_EXPORT_PAUSE=PATH:FIFO`: a test hook that makes the export wait before writing
+/// PATH until FIFO is written to, so a trial can change the destination at a fixed point.
+fn pause_hook() -> Option<(String, String)> {
+    let v = std::env::var("TDG_TEST_EXPORT_PAUSE").ok()?;
+    let (p, f) = v.split_once(':')?;
+    Some((p.to_string(), f.to_string()))
 }
