@@ -163,6 +163,10 @@ pub struct Flattener<'a> {
     spool: Option<&'a Spool>,
     limits: Limits,
     spooled: u64,
+    /// A directory known to resolve to itself (no symlink on its way): entries directly in
+    /// it resolve without walking their path again, so a deep tree costs its depth once per
+    /// entry, not the square of it. Only a symlink inserted on its way changes that.
+    plain_dir: std::cell::RefCell<Option<String>>,
 }
 
 /// One tar entry of a layer, read and hashed.
@@ -181,6 +185,7 @@ impl<'a> Flattener<'a> {
             spool,
             limits: Limits::default(),
             spooled: 0,
+            plain_dir: Default::default(),
         }
     }
 
@@ -413,6 +418,9 @@ impl<'a> Flattener<'a> {
         } else if entry.kind != Kind::Hardlink {
             self.content.remove(&path);
         }
+        if entry.kind == Kind::Symlink {
+            self.forget(&path);
+        }
         self.tree.entries.insert(path, entry);
         Ok(())
     }
@@ -443,7 +451,27 @@ impl<'a> Flattener<'a> {
     }
 
     pub fn resolve(&self, path: &str, follow_last: bool) -> Result<String> {
-        self.tree.resolve(path, follow_last)
+        let parent = path.rsplit_once('/').map(|(d, _)| d);
+        if !follow_last && parent.is_some() && self.plain_dir.borrow().as_deref() == parent {
+            return Ok(path.to_string());
+        }
+        let resolved = self.tree.resolve(path, follow_last)?;
+        // Paths come normalized (no `.`, `..` or empty components): one that resolves to
+        // itself crossed no symlink.
+        if !follow_last && resolved == path {
+            *self.plain_dir.borrow_mut() = parent.map(str::to_string);
+        }
+        Ok(resolved)
+    }
+
+    /// A symlink at `p`: a cached directory below (or at) it no longer resolves to itself.
+    fn forget(&self, p: &str) {
+        let mut c = self.plain_dir.borrow_mut();
+        if c.as_deref()
+            .is_some_and(|d| d == p || d.strip_prefix(p).is_some_and(|r| r.starts_with('/')))
+        {
+            *c = None;
+        }
     }
 }
 

@@ -121,7 +121,9 @@ impl Tree {
     /// targets start at the image root and `..` stops there. The last component is followed
     /// only when `follow_last` (a directory named by an opaque marker).
     pub fn resolve(&self, path: &str, follow_last: bool) -> anyhow::Result<String> {
-        let mut out: Vec<String> = Vec::new();
+        // The resolved path so far, grown and cut in place: each component costs its own
+        // length, not the path's.
+        let mut out = String::new();
         let mut todo: VecDeque<String> = path
             .split('/')
             .filter(|c| !c.is_empty())
@@ -132,40 +134,37 @@ impl Tree {
             match c.as_str() {
                 "." => continue,
                 ".." => {
-                    out.pop();
+                    out.truncate(out.rfind('/').unwrap_or(0));
                     continue;
                 }
                 _ => {}
             }
             let last = todo.is_empty();
-            let candidate = if out.is_empty() {
-                c.clone()
-            } else {
-                format!("{}/{c}", out.join("/"))
-            };
+            let before = out.len();
+            if !out.is_empty() {
+                out.push('/');
+            }
+            out.push_str(&c);
             if !last || follow_last {
                 if let Some(Entry {
                     kind: Kind::Symlink,
                     link: Some(target),
                     ..
-                }) = self.get(&candidate)
+                }) = self.get(&out)
                 {
                     hops += 1;
                     if hops > 40 {
                         anyhow::bail!("too many levels of symbolic links resolving '{path}'");
                     }
-                    if target.starts_with('/') {
-                        out.clear();
-                    }
+                    out.truncate(if target.starts_with('/') { 0 } else { before });
                     for comp in target.split('/').filter(|s| !s.is_empty()).rev() {
                         todo.push_front(comp.to_string());
                     }
                     continue;
                 }
             }
-            out.push(c);
         }
-        Ok(out.join("/"))
+        Ok(out)
     }
 
     /// The `tdg tree` listing, one line per entry, sorted by path.
