@@ -58,14 +58,28 @@ pub fn write(dir: &Path, plan: &Plan, run: &SpecRun, pulled: &Pulled) -> Result<
     })
 }
 
-/// Copies a golden into the bundle, when it exists and lies inside the spec's repository.
+/// Copies a golden into the bundle, when it is a regular file inside the spec's repository
+/// and within the size the check reads (`limits::MAX_TEXT_INPUT`): one the check refuses for
+/// its size (a sparse file of 1 GiB) is never copied.
 fn copy_golden(golden: &Path, repo: &Path, dest: &Path) -> Result<()> {
-    if golden.exists() && crate::located::confine(golden, repo).is_ok() {
-        if let Some(d) = dest.parent() {
-            fs::create_dir_all(d)?;
-        }
-        fs::copy(golden, dest).with_context(|| format!("copying {}", golden.display()))?;
+    if !golden.exists() || crate::located::confine(golden, repo).is_err() {
+        return Ok(());
     }
+    let Ok(f) = crate::located::open_regular(golden) else {
+        return Ok(());
+    };
+    if f.metadata()?.len() > crate::limits::MAX_TEXT_INPUT {
+        return Ok(());
+    }
+    if let Some(d) = dest.parent() {
+        fs::create_dir_all(d)?;
+    }
+    let mut out = fs::File::create(dest).with_context(|| format!("writing {}", dest.display()))?;
+    std::io::copy(
+        &mut std::io::Read::take(f, crate::limits::MAX_TEXT_INPUT),
+        &mut out,
+    )
+    .with_context(|| format!("copying {}", golden.display()))?;
     Ok(())
 }
 

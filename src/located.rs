@@ -63,13 +63,17 @@ pub fn yaml_lines(text: &str) -> Vec<&str> {
 }
 
 /// Writes `path` by renaming a new file in its directory over it: a symlink planted at `path`
-/// is replaced, never written through, and a reader never sees half a file.
+/// is replaced, never written through, and a reader never sees half a file. The file gets the
+/// mode a plain create gives (0666 less the umask, so 0644 usually), not a temporary's 0600.
 pub fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)?;
     std::io::Write::write_all(&mut tmp, bytes)?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())

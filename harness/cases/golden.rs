@@ -105,6 +105,21 @@ pub fn golden_review_bless_and_ci() -> Result<()> {
         out.contains("blessed") && golden.exists() && !new.exists(),
         "{out}"
     );
+    // Written as a plain create writes (0666 less the umask), not as a private temporary.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // SAFETY: umask only reads and restores this process's mask.
+        let mask = unsafe {
+            let m = libc::umask(0o022);
+            libc::umask(m);
+            m
+        };
+        let mode = std::fs::metadata(&golden)?.permissions().mode() & 0o777;
+        ensure!(
+            mode == 0o666 & !mask,
+            "the golden is {mode:o}, umask {mask:o}"
+        );
+    }
     expect_exit(&tdg(d, &[], &["verify", spec])?, 0)?;
 
     // One change each: a short diff naming exactly that entry.
@@ -293,5 +308,57 @@ pub fn goldens_outside_the_repository_are_refused() -> Result<()> {
         "the review copy was written through a planted symlink"
     );
     ensure!(std::fs::symlink_metadata(d.join("golden/in.tree.new"))?.is_file());
+    Ok(())
+}
+
+/// A golden of 1 GiB (sparse: it costs no disk) is refused by the tree check for its size, and
+/// is not copied into an evidence bundle either.
+pub fn an_oversized_golden_is_never_copied_into_evidence() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let d = tmp.path();
+    expect_exit(
+        &tdg(d, &[], &["demo", d.join("demo").to_str().context("utf-8")?])?,
+        0,
+    )?;
+    let spec = d.join("demo/spec.yaml");
+    std::fs::write(
+        &spec,
+        std::fs::read_to_string(&spec)?.replace(
+            "  absent: [assets/talos/amd64]",
+            "  absent: [assets/talos/amd64]\n  tree: {golden: big.tree}",
+        ),
+    )?;
+    let big = std::fs::File::create(d.join("demo/big.tree"))?;
+    big.set_len(1 << 30)?;
+    let evidence = d.join("evidence");
+    let out = tdg(
+        d,
+        &[("CI", "1")],
+        &[
+            "verify",
+            spec.to_str().context("utf-8")?,
+            "--evidence",
+            evidence.to_str().context("utf-8")?,
+        ],
+    )?;
+    let text = expect_exit(&out, 1)?;
+    ensure!(text.contains("tree"), "{text}");
+    let mut bytes = 0;
+    let mut stack = vec![evidence.clone()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir)? {
+            let e = e?;
+            if e.file_type()?.is_dir() {
+                stack.push(e.path());
+            } else {
+                ensure!(
+                    e.file_name() != "golden.tree",
+                    "the oversized golden was bundled"
+                );
+                bytes += e.metadata()?.len();
+            }
+        }
+    }
+    ensure!(bytes < 64 << 20, "the bundle holds {bytes} bytes");
     Ok(())
 }

@@ -110,6 +110,7 @@ pub fn all() -> Vec<Trial> {
         flatten::export_matches_tree_and_stays_inside_the_directory,
         flatten::tdg_pushed_image_reads_back_in_skopeo_and_umoci,
         flatten::tree_matches_umoci_unpack_of_skopeo_pushed_image,
+        golden::an_oversized_golden_is_never_copied_into_evidence,
         golden::golden_review_bless_and_ci,
         hostile::a_signal_mid_export_leaves_no_temporaries,
         faults::credentials_never_go_to_a_plain_http_realm_elsewhere,

@@ -117,6 +117,12 @@ pub fn negative_fixtures_fail_the_real_specs_with_specific_messages() -> Result<
             p.initramfs = initramfs(e)?;
             Ok(())
         }), format!("{f}/boot/initramfs.xz::initramfs::services"), "sometimes does not belong to RestartKind values"),
+        // systemd-boot's own arm64 EFI binary (Debian's systemd-boot-efi): a PE for arm64 that
+        // boots no kernel.
+        ("systemd-boot-as-kernel", "spin-only", Box::new(|p| {
+            p.vmlinuz = std::fs::read(crate::debian::arm64_uki_stub()?.with_file_name("systemd-bootaa64.efi"))?;
+            Ok(())
+        }), format!("{f}/boot/vmlinuz::kernel"), "not a Linux kernel: a PE image for arm64 with no Linux header"),
         ("x86-firmware-on-arm64", "spin-only", Box::new(move |p| {
             let mut e = demo::variant_extensions("spin-only");
             e.push(tdg::talos::assemble::ExtensionInput {

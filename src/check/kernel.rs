@@ -63,6 +63,14 @@ impl Planned for Check {
         match self {
             Check::Arch { path, want } => {
                 let k = sniff(s, path)?;
+                // A PE with no Linux header (systemd-boot, shim, GRUB) runs under UEFI but
+                // boots nothing by itself: its machine field is not a kernel's arch.
+                if k.format == crate::talos::kernel::Format::Pe {
+                    return fail(format!(
+                        "not a Linux kernel: a PE image for {} with no Linux header (no arm64 Image magic, bzImage setup header, zboot payload or UKI .linux section), such as systemd-boot or GRUB",
+                        k.arch
+                    ));
+                }
                 if k.arch == want.as_str() {
                     Ok(())
                 } else {

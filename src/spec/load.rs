@@ -397,6 +397,18 @@ impl Validator<'_> {
     }
 
     fn path(&self, p: &str, at: &Location) -> Result<String, LocatedError> {
+        if p.contains('\0') {
+            return Err(self.err(
+                at,
+                format!("path {p:?} holds a NUL byte, which no file name can"),
+            ));
+        }
+        if p.len() > 1 && p.ends_with('/') {
+            return Err(self.err(
+                at,
+                format!("path '{p}' ends with '/': write it without (a directory is `type: dir`)"),
+            ));
+        }
         let norm = crate::layers::flatten::normalize(p).map_err(|e| self.err(at, e.to_string()))?;
         if norm.is_empty() {
             return Err(self.err(
@@ -778,14 +790,21 @@ impl Validator<'_> {
     }
 
     fn owner(&self, o: &Spanned<String>) -> Result<(u64, u64), LocatedError> {
+        // Linux ids are 32 bits, and 4294967295 is (uid_t)-1, "no change", never an owner.
+        let id = |s: &str| {
+            s.parse::<u32>()
+                .ok()
+                .filter(|v| *v != u32::MAX)
+                .map(u64::from)
+        };
         o.value
             .split_once(':')
-            .and_then(|(u, g)| Some((u.parse().ok()?, g.parse().ok()?)))
+            .and_then(|(u, g)| Some((id(u)?, id(g)?)))
             .ok_or_else(|| {
                 self.err(
                     &o.referenced,
                     format!(
-                        "invalid owner '{}': write numeric \"UID:GID\", e.g. \"0:0\"",
+                        "invalid owner '{}': write numeric \"UID:GID\" below 4294967295, e.g. \"0:0\"",
                         o.value
                     ),
                 )

@@ -295,3 +295,29 @@ fn an_installer_talos_no_longer_publishes_is_refused_at_its_place() {
         load_str(Path::new("specs/x.yaml"), &spec(ok)).unwrap_or_else(|e| panic!("{ok}: {e}"));
     }
 }
+
+#[test]
+fn paths_with_a_nul_or_a_trailing_slash_and_ids_out_of_range_are_refused_at_their_place() {
+    let e = err(&GOOD.replace("path: a/b", "path: \"a/b\\0c\""));
+    assert!(
+        e.starts_with("specs/x.yaml:6:7: path \"a/b\\0c\" holds a NUL byte"),
+        "{e}"
+    );
+    let e = err(&GOOD.replace("path: a/b", "path: a/b/"));
+    assert!(
+        e.starts_with("specs/x.yaml:6:7: path 'a/b/' ends with '/'"),
+        "{e}"
+    );
+    let e = err(&GOOD.replace("path: a/b", "path: a/b\n      owner: \"4294967296:0\""));
+    assert!(
+        e.starts_with("specs/x.yaml:7:14: invalid owner '4294967296:0'"),
+        "{e}"
+    );
+    let e = err(&GOOD.replace("path: a/b", "path: a/b\n      owner: \"0:4294967295\""));
+    assert!(e.contains("invalid owner"), "{e}");
+    load_str(
+        Path::new("specs/x.yaml"),
+        &GOOD.replace("path: a/b", "path: a/b\n      owner: \"4294967294:0\""),
+    )
+    .unwrap();
+}
