@@ -164,3 +164,50 @@ pub fn quiet_color_and_a_file_report_beside_the_human_one() -> Result<()> {
     );
     Ok(())
 }
+
+/// Shell completions that the shells themselves load and complete with, and a man page groff
+/// renders: `tdg completions bash|zsh|fish|elvish|powershell`, `tdg man`.
+pub fn completions_and_a_man_page() -> Result<()> {
+    let tdg = super::cli::Tdg::new()?;
+    let bash = expect_exit(&tdg.run(["completions", "bash"])?, 0)?;
+    let tmp = tempfile::tempdir()?;
+    let script = tmp.path().join("tdg.bash");
+    std::fs::write(&script, &bash)?;
+    // bash itself sources it and completes `tdg ver` and `tdg inspect i`.
+    let out = crate::fixtures::output(Command::new("bash").arg("-c").arg(format!(
+        "source {}; COMP_WORDS=(tdg ver); COMP_CWORD=1; _tdg tdg ver tdg; echo \"${{COMPREPLY[@]}}\"; \
+         COMP_WORDS=(tdg inspect i); COMP_CWORD=2; _tdg tdg i inspect; echo \"${{COMPREPLY[@]}}\"",
+        script.display()
+    )))?;
+    let lines: Vec<&str> = out.lines().collect();
+    ensure!(
+        lines.len() == 2
+            && lines[0].split_whitespace().any(|w| w == "verify")
+            && lines[1].split_whitespace().any(|w| w == "initramfs"),
+        "bash completed: {out:?}"
+    );
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let s = expect_exit(&tdg.run(["completions", shell])?, 0)?;
+        ensure!(
+            s.contains("verify") && s.contains("inspect"),
+            "{shell}: {s:.200}"
+        );
+    }
+    let man = expect_exit(&tdg.run(["man"])?, 0)?;
+    let page = tmp.path().join("tdg.1");
+    std::fs::write(&page, &man)?;
+    let out = Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww", "-z"])
+        .arg(&page)
+        .output()?;
+    ensure!(
+        out.status.success() && out.stderr.is_empty(),
+        "groff: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ensure!(
+        man.starts_with(".ie") && man.contains(".TH tdg 1") && man.contains("verify"),
+        "{man:.300}"
+    );
+    Ok(())
+}

@@ -88,6 +88,7 @@ pub fn all() -> Vec<Trial> {
         checks::every_check_of_the_real_spec_fails_on_a_broken_image,
         conveniences::container_structure_test_style_checks,
         conveniences::quiet_color_and_a_file_report_beside_the_human_one,
+        conveniences::completions_and_a_man_page,
         checks::remaining_check_kinds_fail_with_short_messages,
         errors::bad_spec_names_file_line_column_and_exits_2,
         errors::connection_refused_names_the_host,

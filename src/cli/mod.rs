@@ -141,6 +141,13 @@ pub enum Command {
     Promote(promote::PromoteArgs),
     /// Audit every repository of a release: tags present, specs passing, one revision.
     Audit(audit::AuditArgs),
+    /// Print a shell completion script: `tdg completions bash > /etc/bash_completion.d/tdg`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print tdg's man page (roff): `tdg man > tdg.1; man ./tdg.1`.
+    Man,
 }
 
 impl Cli {
@@ -179,6 +186,25 @@ impl Cli {
             Command::Boot(a) => boot::boot(g, a)?,
             Command::Promote(a) => promote::promote(g, a)?,
             Command::Audit(a) => audit::audit(g, a)?,
+            Command::Completions { shell } => {
+                let mut out = Vec::new();
+                clap_complete::generate(
+                    *shell,
+                    &mut <Cli as clap::CommandFactory>::command(),
+                    "tdg",
+                    &mut out,
+                );
+                stdout::print(&String::from_utf8_lossy(&out))?;
+                0
+            }
+            Command::Man => {
+                let mut out = Vec::new();
+                clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                    .render(&mut out)
+                    .map_err(anyhow::Error::from)?;
+                stdout::print(&String::from_utf8_lossy(&out))?;
+                0
+            }
         })
     }
 }
