@@ -25,6 +25,7 @@ pub struct BootArgs {
     /// The matchbox profile (default: the only one in DIR/profiles).
     #[arg(long, value_name = "NAME", requires = "matchbox")]
     profile: Option<String>,
+    /// The platform to pick from an index: `linux/arm64`, `linux/amd64`.
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     platform: Option<String>,
     /// arm64 or amd64 (default: the platform's, else arm64).
@@ -33,6 +34,7 @@ pub struct BootArgs {
     /// Boot this kernel file instead of an image's.
     #[arg(long, value_name = "FILE", requires = "initrd")]
     kernel: Option<PathBuf>,
+    /// The initramfs to boot with --kernel.
     #[arg(long, value_name = "FILE")]
     initrd: Option<PathBuf>,
     /// Boot this UKI under UEFI firmware (its own .cmdline; --append does not apply).
@@ -47,6 +49,7 @@ pub struct BootArgs {
     /// Kernel arguments added to Talos's metal ones.
     #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
     append: Option<String>,
+    /// The guest's memory.
     #[arg(long, default_value = "2GiB", value_parser = super::size_arg)]
     memory: u64,
     /// Write the serial console here.
@@ -57,6 +60,7 @@ pub struct BootArgs {
     /// firmware), none (QEMU's loader).
     #[arg(long, value_enum, default_value = "auto", conflicts_with = "uki")]
     firmware: FirmwareArg,
+    /// human, or json (what the console showed, the extensions enabled, the services).
     #[arg(long, value_enum, default_value = "human")]
     format: super::inspect::Format,
 }

@@ -14,6 +14,7 @@ use tdg::report::Format;
 
 #[derive(clap::Args)]
 pub struct BuildArgs {
+    /// Spec files with a `build:` section; each image is built and verified against its spec.
     #[arg(required = true, value_name = "SPEC")]
     specs: Vec<PathBuf>,
     /// Write the image to an OCI layout (created, or added to).
@@ -55,6 +56,7 @@ enum BuildFormat {
 pub struct ServedArgs {
     /// Base URL the assets are served under, e.g. http://bastion:8080/assets
     url: String,
+    /// The checksums file (`sha256sum` format) listing the assets to fetch and check.
     #[arg(long, value_name = "FILE")]
     checksums: PathBuf,
 }

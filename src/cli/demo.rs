@@ -11,6 +11,7 @@ use tdg::report::Format;
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
+    /// Where to write the layout and the spec.
     #[arg(default_value = "tdg-demo")]
     dir: PathBuf,
 }

@@ -13,9 +13,15 @@ use tdg::talos::schematic::Schematic;
 #[derive(Subcommand)]
 pub enum SchematicCommand {
     /// Print the schematic ID, as the Image Factory computes it.
-    Id { file: PathBuf },
+    Id {
+        /// A schematic, YAML or JSON.
+        file: PathBuf,
+    },
     /// Print the canonical YAML the ID is the SHA-256 of.
-    Canonical { file: PathBuf },
+    Canonical {
+        /// A schematic, YAML or JSON.
+        file: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -77,6 +83,7 @@ pub enum FactoryCommand {
     Urls {
         #[command(flatten)]
         target: TargetArgs,
+        /// human or json.
         #[arg(long, value_enum, default_value = "human")]
         format: OutputFormat,
     },

@@ -11,15 +11,21 @@ use tdg::reference::ImageRef;
 
 #[derive(clap::Args)]
 pub struct TreeArgs {
+    /// The image: `registry/repo:tag`, `…@sha256:…`, `oci:DIR[:tag]`, `oci-archive:FILE`,
+    /// `docker-archive:FILE`.
     image: String,
+    /// The platform to pick from an index: `linux/arm64`, `linux/amd64`.
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     platform: Option<String>,
 }
 
 #[derive(clap::Args)]
 pub struct ExportArgs {
+    /// The image, in any reference form `tree` takes.
     image: String,
+    /// An empty (or absent) directory to write the flattened image into.
     dir: PathBuf,
+    /// The platform to pick from an index: `linux/arm64`, `linux/amd64`.
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     platform: Option<String>,
     /// Most bytes of file content to write: a decompression bomb stops here.

@@ -18,7 +18,9 @@ pub enum Inspect {
     Uki(FileArgs),
     /// A system extension image: manifest and rootfs, and whether Talos accepts them.
     Extension {
+        /// The extension image, in any reference form (`ghcr.io/siderolabs/spin:v0.21.0`).
         image: String,
+        /// The platform to pick from an index: `linux/arm64`, `linux/amd64`.
         #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
         platform: Option<String>,
         /// Judge the paths by this Talos version's rules (default: the newest).
@@ -28,6 +30,7 @@ pub enum Inspect {
         /// allowed paths enforced), not only as the imager does.
         #[arg(long)]
         strict: bool,
+        /// human or json.
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
@@ -37,8 +40,10 @@ pub enum Inspect {
 pub struct FileArgs {
     /// A local file, or REF//path/in/image.
     target: String,
+    /// The platform to pick from an index: `linux/arm64`, `linux/amd64`.
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     platform: Option<String>,
+    /// human or json.
     #[arg(long, value_enum, default_value = "human")]
     format: Format,
 }

@@ -36,8 +36,9 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options every command takes.
+/// Options every command takes, listed under their own heading in every command's help.
 #[derive(clap::Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// Rewrite a registry host: HOST=http://H:P (plain HTTP), HOST=https://H[/prefix], or
     /// HOST=oci:/dir (OCI layouts under dir/<repository>). Repeatable; adds to TDG_MIRROR.
@@ -143,6 +144,7 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Print a shell completion script: `tdg completions bash > /etc/bash_completion.d/tdg`.
     Completions {
+        /// The shell the script is for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },

@@ -14,10 +14,12 @@ use tdg::verification;
 
 #[derive(clap::Args)]
 pub struct VerifyArgs {
+    /// Spec files (`specs/*.yaml`), each verified against the image it names.
     #[arg(required_unless_present = "from_evidence", value_name = "SPEC")]
     specs: Vec<PathBuf>,
     #[command(flatten)]
     target: TargetArgs,
+    /// The report: human (a line per check), json (`tdg schema --report`) or junit.
     #[arg(long, value_enum, default_value = "human")]
     format: Format,
     /// Write the report here instead of standard output.
@@ -33,6 +35,7 @@ pub struct VerifyArgs {
 
 #[derive(clap::Args)]
 pub struct BlessArgs {
+    /// Spec files whose golden trees and reports to write.
     #[arg(required = true, value_name = "SPEC")]
     specs: Vec<PathBuf>,
     #[command(flatten)]
