@@ -3,14 +3,14 @@
 //! the manifest version must have one of five shapes, every
 //! `rootfs/usr/local/etc/containers/*.yaml` must decode as a `services.Spec` and pass its
 //! `Validate`, and then `Validate(WithValidateConstraints(), WithValidateContents())` enforces
-//! the allowed paths and refuses special files (`pkg/machinery/extensions/validate.go`). The
-//! imager (tdg's default) runs none of this but the constraints.
+//! the allowed paths and refuses special files (`pkg/machinery/extensions/validate.go`; tdg
+//! applies that through `PathRules::strict`). The imager (tdg's default) runs none of this but
+//! the constraints.
 
 use std::sync::OnceLock;
 
 use regex::Regex;
 
-use super::extension_paths::{self, ImageEntry, PathRules};
 use super::services::{self, CONFIG_DIR};
 use crate::layers::tree::Tree;
 
@@ -79,29 +79,6 @@ pub fn service_specs(files: &[(String, Vec<u8>)]) -> Vec<String> {
         }
     }
     out
-}
-
-/// `validateContents` as the validator runs it: special files and paths off the list of
-/// `rules`' Talos version are refused, whatever the imager would do.
-pub fn contents(tree: &Tree, rules: &PathRules) -> Vec<String> {
-    let strict = rules.clone().strict();
-    let review = extension_paths::review(tree, &strict);
-    let mut out = Vec::new();
-    for p in &review.special {
-        out.push(format!("special files are not allowed: {:?}", strip(p)));
-    }
-    for p in &review.unlisted {
-        out.push(format!("path {:?} is not allowed in extensions", strip(p)));
-    }
-    out
-}
-
-/// `/rootfs/usr/x` as the validator names it: `/usr/x`.
-fn strip(p: &str) -> String {
-    match extension_paths::image_entry(p.trim_start_matches('/')) {
-        ImageEntry::Rootfs(rel) => format!("/{rel}"),
-        _ => p.to_string(),
-    }
 }
 
 #[cfg(test)]
