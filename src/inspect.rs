@@ -123,23 +123,13 @@ pub async fn extension(
     talos: Option<&str>,
     strict: bool,
 ) -> Result<ExtensionImage> {
-    let mut pulled = pull::pull(
-        env,
-        image,
-        platform,
-        Wanted::Paths([MANIFEST.to_string()].into()),
-    )
-    .await?;
-    // The service specs too, now their paths are known (the blobs are in the cache).
+    // The manifest, and every file in the service spec directory (a `dir/` wants them all).
+    let wanted = [
+        MANIFEST.to_string(),
+        format!("rootfs/{}/", crate::talos::services::CONFIG_DIR),
+    ];
+    let pulled = pull::pull(env, image, platform, Wanted::Paths(wanted.into())).await?;
     let specs = crate::talos::validator::service_files(&pulled.flat.tree);
-    if !specs.is_empty() {
-        let wanted = specs
-            .iter()
-            .cloned()
-            .chain([MANIFEST.to_string()])
-            .collect();
-        pulled = pull::pull(env, image, platform, Wanted::Paths(wanted)).await?;
-    }
     let mut read = Vec::new();
     for p in &specs {
         let at = pulled
