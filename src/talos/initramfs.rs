@@ -144,7 +144,7 @@ pub fn walk<R: Read>(mut open: impl FnMut() -> io::Result<R>, limits: Limits) ->
         Some(f) => {
             if f.size > crate::limits::MAX_EXTENSIONS_YAML {
                 bail!(
-                    "extensions.yaml is {} bytes, over the {} bytes tdg reads (limits::MAX_EXTENSIONS_YAML)",
+                    "extensions.yaml is {} bytes, over the {} bytes tdg reads of it (the imager writes a few KiB)",
                     f.size,
                     crate::limits::MAX_EXTENSIONS_YAML
                 );

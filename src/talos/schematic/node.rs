@@ -347,7 +347,7 @@ mod controls {
             let line = text[..i].matches('\n').count() as u64 + 1;
             return Err(ReadError {
                 at: Pos { line, col: 1 },
-                message: "a schematic with both C1 controls and plane-15 private-use characters is not read".into(),
+                message: "a schematic with both raw C1 controls and plane-15 private-use characters is not read: write the controls as escapes (\\x9b) in double quotes".into(),
             });
         }
         Ok(Some(
