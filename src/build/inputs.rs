@@ -304,8 +304,7 @@ pub async fn extension(
         .into_iter()
         .collect();
     // Content that serves another architecture: a warning, or (strict) a refusal.
-    let target = crate::talos::foreign::Arch::parse(arch.as_str())
-        .unwrap_or(crate::talos::foreign::Arch::Arm64);
+    let target = arch.into();
     let mut foreign = Vec::new();
     for (p, e) in &tree.entries {
         let (ImageEntry::Rootfs(rel), true) =

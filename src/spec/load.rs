@@ -341,10 +341,7 @@ impl Validator<'_> {
         let bare = |n: &String| n.strip_prefix("ext-").unwrap_or(n).to_string();
         let mut out = InitramfsExpectation {
             compression: i.compression,
-            arch: i.arch.map(|a| match a {
-                model::Arch::Arm64 => crate::talos::foreign::Arch::Arm64,
-                model::Arch::Amd64 => crate::talos::foreign::Arch::Amd64,
-            }),
+            arch: i.arch.map(Into::into),
             services: i
                 .services
                 .as_ref()

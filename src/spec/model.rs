@@ -381,6 +381,16 @@ impl Arch {
     }
 }
 
+/// The architecture content must serve (`initramfs.arch`, a build's arch).
+impl From<Arch> for crate::talos::foreign::Arch {
+    fn from(a: Arch) -> Self {
+        match a {
+            Arch::Arm64 => crate::talos::foreign::Arch::Arm64,
+            Arch::Amd64 => crate::talos::foreign::Arch::Amd64,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KernelExpect {

@@ -11,16 +11,6 @@ pub enum Arch {
     Amd64,
 }
 
-impl Arch {
-    pub fn parse(s: &str) -> Option<Arch> {
-        match s {
-            "arm64" | "aarch64" => Some(Arch::Arm64),
-            "amd64" | "x86_64" => Some(Arch::Amd64),
-            _ => None,
-        }
-    }
-}
-
 /// Directories (relative to the root, as in an extension's rootfs or an initramfs) whose
 /// content serves x86 only.
 const X86_ONLY: &[(&str, &str)] = &[
