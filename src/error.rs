@@ -65,6 +65,14 @@ impl Error {
         &self.kind
     }
 
+    /// The spec (or other input file) line this error is about, when it is about one.
+    pub fn located(&self) -> Option<&LocatedError> {
+        match self.inner.downcast_ref::<crate::located::Snippeted>() {
+            Some(s) => Some(&s.0),
+            None => self.inner.downcast_ref::<Error>().and_then(Error::located),
+        }
+    }
+
     pub fn is_integrity(&self) -> bool {
         self.kind == ErrorKind::Integrity
     }

@@ -34,17 +34,28 @@ impl fmt::Display for LocatedError {
 impl std::error::Error for LocatedError {}
 
 impl LocatedError {
-    /// The error with its source line and caret below it, for a terminal.
+    /// The error with its source line and caret below it, for a terminal. The located error
+    /// stays reachable (`downcast_ref::<Snippeted>`) for reporters that point at the line.
     pub fn with_snippet(&self) -> anyhow::Error {
-        anyhow::anyhow!(
-            "{self}{}",
-            self.snippet
-                .as_ref()
-                .map(|s| format!("\n{s}"))
-                .unwrap_or_default()
-        )
+        anyhow::Error::new(Snippeted(self.clone()))
     }
 }
+
+/// A [`LocatedError`] shown with its snippet.
+#[derive(Debug)]
+pub struct Snippeted(pub LocatedError);
+
+impl fmt::Display for Snippeted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        match &self.0.snippet {
+            Some(s) => write!(f, "\n{s}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for Snippeted {}
 
 /// The lines of a YAML text as YAML counts them (`b-break`: CRLF, CR or LF), so a snippet
 /// shows the line a parser's error names.

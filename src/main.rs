@@ -16,6 +16,21 @@ fn main() -> ExitCode {
         Err(e) if *e.kind() == tdg::error::ErrorKind::ReaderGone => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tdg: error: {e}");
+            if tdg::report::in_github_actions() {
+                // The annotation points at the spec line, as a failed check's does.
+                let (file, at, message) = match e.located() {
+                    Some(l) => (
+                        l.file.display().to_string(),
+                        Some((l.line, l.column)),
+                        l.message.clone(),
+                    ),
+                    None => (String::new(), None, e.to_string()),
+                };
+                print!(
+                    "{}",
+                    tdg::report::github::command("error", &file, at, "tdg", &message)
+                );
+            }
             ExitCode::from(e.exit_code())
         }
     }

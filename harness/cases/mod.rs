@@ -15,6 +15,7 @@ mod flatten;
 mod fleet;
 mod forgery;
 mod gate;
+mod github;
 mod golden;
 mod hostile;
 mod imager;
@@ -89,6 +90,7 @@ pub fn all() -> Vec<Trial> {
         conveniences::container_structure_test_style_checks,
         conveniences::quiet_color_and_a_file_report_beside_the_human_one,
         conveniences::completions_and_a_man_page,
+        github::annotations_and_a_step_summary_in_github_actions,
         checks::remaining_check_kinds_fail_with_short_messages,
         errors::bad_spec_names_file_line_column_and_exits_2,
         errors::connection_refused_names_the_host,

@@ -57,6 +57,9 @@ pub struct Outcome {
     pub message: String,
     /// The spec's `description` of the file entry the check belongs to, or `null`.
     pub description: Option<String>,
+    /// The line and column of the spec key the check comes from.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub at: Option<crate::spec::SpecPos>,
     pub duration_ms: f64,
 }
 
@@ -68,6 +71,7 @@ impl Outcome {
             status,
             message: message.into(),
             description: check.description.clone(),
+            at: check.at,
             duration_ms: 0.0,
         }
     }

@@ -28,6 +28,8 @@ pub struct Check {
     pub id: String,
     pub check: Arc<dyn Planned>,
     pub description: Option<String>,
+    /// Where in the spec file the check's key is written.
+    pub at: Option<crate::spec::SpecPos>,
 }
 
 pub fn plan(spec: Spec, image: Option<ImageRef>, platform: Option<Platform>) -> Plan {
@@ -61,6 +63,7 @@ pub fn plan(spec: Spec, image: Option<ImageRef>, platform: Option<Platform>) -> 
         .enumerate()
         .map(|(i, check)| Check {
             id: check.name(),
+            at: spec.positions.find(&check.name()),
             check,
             description: described
                 .iter()

@@ -28,8 +28,10 @@ pub struct AuditArgs {
     /// How long one component may take before it is an error.
     #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = humantime::parse_duration)]
     timeout: Duration,
-    #[arg(long, value_enum, default_value = "human")]
-    format: Format,
+    /// The report: human, json, junit or github [default: github under GitHub Actions, else
+    /// human].
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    format: Option<Format>,
     /// Write the report here instead of standard output.
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,

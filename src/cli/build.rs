@@ -10,7 +10,6 @@ use tdg::check::golden::Mode;
 use tdg::check::plan;
 use tdg::error::Error;
 use tdg::reference::{ImageRef, Location};
-use tdg::report::Format;
 
 #[derive(clap::Args)]
 pub struct BuildArgs {
@@ -162,7 +161,7 @@ pub fn build(g: &Global, a: &BuildArgs) -> Result<u8> {
             for b in built.iter().filter_map(|b| b.pushed.as_ref()) {
                 eprintln!("tdg: pushed {b}");
             }
-            outcomes::present(v, Format::Human, None)
+            outcomes::present(v, None, None)
         }
         (BuildFormat::Human, None) => {
             for b in built.iter().filter_map(|b| b.pushed.as_ref()) {

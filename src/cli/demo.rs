@@ -7,7 +7,6 @@ use anyhow::Result;
 use super::{outcomes, runtime, Global};
 use tdg::check::golden::Mode;
 use tdg::check::plan;
-use tdg::report::Format;
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
@@ -29,5 +28,5 @@ pub fn demo(g: &Global, a: &DemoArgs) -> Result<u8> {
         Mode::from_env(),
         None,
     ))?;
-    outcomes::present(&v, Format::Human, None)
+    outcomes::present(&v, None, None)
 }

@@ -11,7 +11,6 @@ use tdg::check::plan;
 use tdg::error::Error;
 use tdg::promote::{self, Request};
 use tdg::reference::ImageRef;
-use tdg::report::Format;
 
 #[derive(clap::Args)]
 pub struct PromoteArgs {
@@ -75,7 +74,7 @@ pub fn promote(g: &Global, a: &PromoteArgs) -> Result<u8> {
             pinned.digest = Some(resolved.digest.clone());
             let plans = [plan::plan(spec, Some(pinned), None)];
             let v = tdg::verification::run(&env, &plans, Mode::ReadOnly, None).await?;
-            let code = outcomes::present(&v, Format::Human, None)?;
+            let code = outcomes::present(&v, None, None)?;
             if code != 0 {
                 eprintln!(
                     "tdg: not promoted: {} fails its spec; {} is unchanged",

@@ -19,9 +19,10 @@ pub struct VerifyArgs {
     specs: Vec<PathBuf>,
     #[command(flatten)]
     target: TargetArgs,
-    /// The report: human (a line per check), json (`tdg schema --report`) or junit.
-    #[arg(long, value_enum, default_value = "human")]
-    format: Format,
+    /// The report: human (a line per check), json (`tdg schema --report`), junit, or github
+    /// (annotations and a job summary) [default: github under GitHub Actions, else human].
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    format: Option<Format>,
     /// Write the report here instead of standard output.
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -94,5 +95,5 @@ pub fn bless(g: &Global, a: &BlessArgs) -> Result<u8> {
     let plans = a.target.plans(&a.specs)?;
     let env = g.env()?;
     let v = runtime()?.block_on(verification::run(&env, &plans, Mode::Bless, None))?;
-    outcomes::present(&v, Format::Human, None)
+    outcomes::present(&v, None, None)
 }

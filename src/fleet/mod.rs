@@ -121,6 +121,7 @@ fn outcome(check: &str, status: Status, message: impl Into<String>) -> Outcome {
         status,
         message: message.into(),
         description: None,
+        at: None,
         duration_ms: 0.0,
     }
 }

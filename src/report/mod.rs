@@ -1,5 +1,8 @@
-//! Reporters: the same [`SpecRun`]s printed for people (human), scripts (json) and CI
-//! dashboards (junit).
+//! Reporters: the same [`SpecRun`]s printed for people (human), scripts (json), CI
+//! dashboards (junit) and GitHub Actions (github: the human report, annotations and a job
+//! summary).
+
+pub mod github;
 
 use std::fmt::Write as _;
 
@@ -13,6 +16,25 @@ pub enum Format {
     Human,
     Json,
     Junit,
+    /// The human report with GitHub workflow commands (`::error file=…,line=…`).
+    Github,
+}
+
+impl Format {
+    /// What a run prints when no `--format` is given: GitHub's own output inside GitHub
+    /// Actions (`GITHUB_ACTIONS=true`), the human report elsewhere.
+    pub fn default_here() -> Format {
+        if in_github_actions() {
+            Format::Github
+        } else {
+            Format::Human
+        }
+    }
+}
+
+/// GitHub Actions sets `GITHUB_ACTIONS=true` in every step.
+pub fn in_github_actions() -> bool {
+    std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true")
 }
 
 pub fn render(format: Format, runs: &[SpecRun]) -> Result<String> {
@@ -20,6 +42,7 @@ pub fn render(format: Format, runs: &[SpecRun]) -> Result<String> {
         Format::Human => Ok(human(runs)),
         Format::Json => json(runs),
         Format::Junit => junit(runs),
+        Format::Github => Ok(human(runs) + &github::annotations(runs)),
     }
 }
 

@@ -50,11 +50,14 @@ fn load_str_within(path: &Path, text: &str, repo: &Path) -> Result<Spec, Located
             snippet,
         }
     })?;
-    Validator {
+    let mut spec = Validator {
         file: path,
         repo: crate::located::absolute(repo),
     }
-    .spec(raw, Digest::of(text.as_bytes()))
+    .spec(raw, Digest::of(text.as_bytes()))?;
+    let files: Vec<String> = spec.expect.files.iter().map(|f| f.path.clone()).collect();
+    spec.positions = super::Positions::of(text, &files, &spec.expect.absent);
+    Ok(spec)
 }
 
 /// Drops the parser's own position suffix and developer hints; the prefix says where.
@@ -142,6 +145,7 @@ impl Validator<'_> {
             },
             talos,
             expect,
+            positions: Default::default(),
         })
     }
 

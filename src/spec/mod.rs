@@ -3,12 +3,14 @@
 
 pub mod load;
 pub mod model;
+pub mod positions;
 pub mod size;
 
 use std::path::PathBuf;
 
 pub use load::{load_file, load_file_within, load_str, LocatedError};
 pub use model::{Arch, FileType};
+pub use positions::{Positions, SpecPos};
 
 use crate::talos::extensions::Requirement;
 use crate::talos::initramfs::Compression;
@@ -30,6 +32,8 @@ pub struct Spec {
     pub talos: Option<String>,
     pub expect: Expectations,
     pub build: Option<Build>,
+    /// Where each check's key is written, for reports that point at it.
+    pub positions: Positions,
 }
 
 /// The validated `build:` section.
