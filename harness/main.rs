@@ -22,7 +22,14 @@ fn main() {
     // want that set these themselves, on their own children.
     std::env::remove_var("GITHUB_ACTIONS");
     std::env::remove_var("GITHUB_STEP_SUMMARY");
-    let args = Arguments::from_args();
+    let (args, partition) = match partition_arg(std::env::args().collect()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("harness: {e}");
+            std::process::exit(2);
+        }
+    };
+    let args = Arguments::from_iter(args);
     let mut trials = match world::spec_trials() {
         Ok(t) => t,
         Err(e) => {
@@ -32,9 +39,38 @@ fn main() {
     };
     trials.extend(cases::all());
     trials.sort_by(|a, b| a.name().cmp(b.name()));
+    if let Some(p) = partition {
+        trials = trials
+            .into_iter()
+            .enumerate()
+            .filter(|(i, t)| p.keeps(*i, t.name()))
+            .map(|(_, t)| t)
+            .collect();
+    }
     let conclusion = libtest_mimic::run(&args, trials);
     world::shutdown();
     conclusion.exit();
+}
+
+/// `--partition slice:K/N` or `hash:K/N` (nextest's spellings; libtest has no such flag), taken
+/// out of the arguments: the trials, sorted by name, are split before any filter applies, so a
+/// CI matrix of N jobs runs each trial once.
+fn partition_arg(
+    mut args: Vec<String>,
+) -> Result<(Vec<String>, Option<tdg::partition::Partition>), String> {
+    let Some(i) = args
+        .iter()
+        .position(|a| a == "--partition" || a.starts_with("--partition="))
+    else {
+        return Ok((args, None));
+    };
+    let value = match args[i].strip_prefix("--partition=") {
+        Some(v) => v.to_string(),
+        None if i + 1 < args.len() => args.remove(i + 1),
+        None => return Err("--partition needs slice:K/N or hash:K/N".into()),
+    };
+    args.remove(i);
+    Ok((args, Some(value.parse()?)))
 }
 
 /// Wraps an anyhow test body as a trial body.

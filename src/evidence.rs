@@ -133,7 +133,7 @@ fn write_into(dir: &Path, plan: &Plan, run: &SpecRun, pulled: &Pulled) -> Result
     };
     put(
         "report.json",
-        crate::report::json(std::slice::from_ref(run))?.as_bytes(),
+        crate::report::json(std::slice::from_ref(run), None)?.as_bytes(),
     )?;
     put("tree.txt", pulled.flat.tree.listing().as_bytes())?;
     if let Some(console) = &run.console {

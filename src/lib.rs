@@ -20,6 +20,7 @@ pub mod layers;
 pub mod limits;
 pub mod located;
 pub mod oci;
+pub mod partition;
 pub mod progress;
 pub mod promote;
 pub mod pull;

@@ -17,6 +17,8 @@ pub struct Verification {
     pub notes: Vec<String>,
     /// Re-checked evidence came out differently from what it records.
     pub verdict_differs: bool,
+    /// Set when the runs are one partition of a larger whole (`--partition`).
+    pub partition: Option<crate::partition::Partitioned>,
 }
 
 impl Verification {
@@ -67,6 +69,7 @@ pub async fn run(
     }
     notes.extend(verify::settle_goldens(&mut runs, mode)?);
     Ok(Verification {
+        partition: None,
         runs,
         notes,
         verdict_differs: false,
@@ -91,6 +94,7 @@ pub async fn recheck(env: &Env, dir: &Path) -> Result<Verification> {
         notes.push("the re-checked verdict matches the evidence".into());
     }
     Ok(Verification {
+        partition: None,
         runs,
         notes,
         verdict_differs,

@@ -15,7 +15,7 @@ use crate::oci::cache::FetchStats;
 use crate::pull::{pull, Env, Pulled};
 
 /// What one spec's run found, for every reporter.
-#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct SpecRun {
     pub spec: String,
     pub spec_path: String,
@@ -32,6 +32,10 @@ pub struct SpecRun {
     pub outcomes: Vec<Outcome>,
     pub duration_ms: f64,
     pub fetched: FetchStats,
+    /// The run's place among all the command's specs (or fleet components), partitioned or
+    /// not: `tdg report merge` orders by it.
+    #[serde(default)]
+    pub position: usize,
     /// Why the image could not be evaluated, when it could not.
     #[schemars(required, extend("type" = ["string", "null"]))]
     pub error: Option<String>,
@@ -60,6 +64,7 @@ impl SpecRun {
             outcomes: Vec::new(),
             duration_ms: 0.0,
             fetched: FetchStats::default(),
+            position: 0,
             error: None,
             goldens: Vec::new(),
             console: None,

@@ -194,3 +194,168 @@ pub fn the_projects_fleet_file_audits_the_published_variants() -> Result<()> {
     );
     Ok(())
 }
+
+/// A JSON report without what differs between two runs of the same checks (timings, what the
+/// cache already held).
+fn steady(report: &[u8]) -> Result<serde_json::Value> {
+    let mut v: serde_json::Value = serde_json::from_slice(report).context("not a JSON report")?;
+    for run in v["specs"].as_array_mut().context("specs")? {
+        let run = run.as_object_mut().context("run")?;
+        run.remove("duration_ms");
+        run.remove("fetched");
+        for o in run["outcomes"].as_array_mut().context("outcomes")? {
+            o.as_object_mut().context("outcome")?.remove("duration_ms");
+        }
+    }
+    Ok(v)
+}
+
+/// The 30-component fleet audited in 3 partitions (`slice` and `hash`), as a CI matrix would:
+/// each part judges its components against the whole fleet's revision, and `tdg report merge`
+/// of the parts equals the unpartitioned report, exit code included. A missing or doubled part
+/// is an error. `tdg verify --partition` splits specs the same way.
+pub fn a_partitioned_audit_merges_into_the_whole() -> Result<()> {
+    let reg = Registry::start(None)?;
+    let tmp = tempfile::tempdir()?;
+    let r = &reg.addr;
+    let text = fleet_of(r, tmp.path())?;
+    // c00 carries a spec its image fails, so a part holds a spec finding too.
+    std::fs::write(
+        tmp.path().join("c00.yaml"),
+        format!("apiVersion: tdg/v1\nname: c00\nimage: {r}/release/c00:v1.0.0\nexpect:\n  files:\n    - path: etc/missing\n"),
+    )?;
+    let text = text.replacen(
+        &format!("  - image: {r}/release/c00\n"),
+        &format!("  - image: {r}/release/c00\n    spec: c00.yaml\n"),
+        1,
+    );
+    let file = tmp.path().join("fleet.yaml");
+    std::fs::write(&file, text)?;
+    let f = file.display().to_string();
+    let tdg = Tdg::new()?;
+    let whole = tdg.run(["audit", "--fleet", &f, "--format", "json"])?;
+    ensure!(
+        whole.status.code() == Some(1),
+        "{}",
+        super::cli::text(&whole)
+    );
+    let whole_human = expect_exit(&tdg.run(["audit", "--fleet", &f])?, 1)?;
+    for how in ["slice", "hash"] {
+        let mut parts = Vec::new();
+        for k in 1..=3 {
+            let part = tmp.path().join(format!("{how}-{k}.json"));
+            let p = format!("{how}:{k}/3");
+            let o = tdg.run([
+                "audit",
+                "--fleet",
+                &f,
+                "--partition",
+                &p,
+                "--format",
+                "json",
+                "--output",
+                part.to_str().context("utf-8")?,
+            ])?;
+            ensure!(
+                matches!(o.status.code(), Some(0 | 1)),
+                "{p}: {}",
+                super::cli::text(&o)
+            );
+            parts.push(part.display().to_string());
+        }
+        let mut merge = vec!["report", "merge", "--format", "json"];
+        merge.extend(parts.iter().map(String::as_str));
+        let merged = tdg.run(&merge)?;
+        ensure!(
+            merged.status.code() == Some(1),
+            "{}",
+            super::cli::text(&merged)
+        );
+        ensure!(
+            steady(&merged.stdout)? == steady(&whole.stdout)?,
+            "{how}: the merged report differs from the whole:\n{}",
+            String::from_utf8_lossy(&merged.stdout)
+        );
+        // The human verdict of the merge reads as the whole's (the fleet's notes aside).
+        merge[3] = "human";
+        let human = expect_exit(&tdg.run(&merge)?, 1)?;
+        let tail = |s: &str| {
+            s.lines()
+                .find(|l| l.contains(" passed, "))
+                .map(str::to_string)
+        };
+        ensure!(tail(&human) == tail(&whole_human), "{human}");
+        ensure!(human.contains("drifted:") && human.contains("spec::c00::files::etc/missing"));
+    }
+    // The drifted c28 is in slice 2 (28 % 3 == 1): judged against the whole fleet's majority.
+    let two = expect_exit(
+        &tdg.run(["audit", "--fleet", &f, "--partition", "slice:2/3"])?,
+        1,
+    )?;
+    ensure!(
+        two.contains(&format!("the majority is at revision {GOOD}"))
+            && two.contains("drifted:")
+            && !two.contains("c00"),
+        "{two}"
+    );
+    // A part missing, or given twice: an error, never a smaller pass.
+    let missing = expect_exit(
+        &tdg.run([
+            "report",
+            "merge",
+            &tmp.path().join("slice-1.json").display().to_string(),
+        ])?,
+        2,
+    )?;
+    ensure!(missing.contains("a partition is missing"), "{missing}");
+    let s1 = tmp.path().join("slice-1.json").display().to_string();
+    let twice = expect_exit(&tdg.run(["report", "merge", &s1, &s1])?, 2)?;
+    ensure!(twice.contains("a partition given twice"), "{twice}");
+    let bad = expect_exit(
+        &tdg.run(["audit", "--fleet", &f, "--partition", "slice:4/3"])?,
+        2,
+    )?;
+    ensure!(bad.contains("use slice:K/N or hash:K/N"), "{bad}");
+
+    // verify: three specs in two slices merge into the three-spec report.
+    let mut specs = Vec::new();
+    for (i, want) in ["etc/release", "etc/missing", "etc/release"]
+        .iter()
+        .enumerate()
+    {
+        let spec = tmp.path().join(format!("v{i}.yaml"));
+        std::fs::write(
+            &spec,
+            format!("apiVersion: tdg/v1\nname: v{i}\nimage: {r}/release/c{i:02}:v1.0.0\nexpect:\n  files:\n    - path: {want}\n"),
+        )?;
+        specs.push(spec.display().to_string());
+    }
+    let mut all = vec!["verify", "--format", "json"];
+    all.extend(specs.iter().map(String::as_str));
+    let whole = tdg.run(&all)?;
+    let mut parts = vec![
+        "report".to_string(),
+        "merge".into(),
+        "--format".into(),
+        "json".into(),
+    ];
+    for k in 1..=2 {
+        let part = tmp
+            .path()
+            .join(format!("verify-{k}.json"))
+            .display()
+            .to_string();
+        let mut args = all.clone();
+        let p = format!("slice:{k}/2");
+        args.extend(["--partition", &p, "--output", &part]);
+        tdg.run(&args)?;
+        parts.push(part);
+    }
+    let merged = tdg.run(&parts)?;
+    ensure!(
+        merged.status.code() == Some(1) && steady(&merged.stdout)? == steady(&whole.stdout)?,
+        "{}",
+        super::cli::text(&merged)
+    );
+    Ok(())
+}

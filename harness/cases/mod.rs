@@ -71,6 +71,7 @@ pub fn all() -> Vec<Trial> {
         promote::promote_is_gated_by_a_spec_and_a_push_preflight,
         promote::a_moved_tag_is_reported_moved_when_its_read_back_fails,
         fleet::fleet_audit_names_drift_and_missing_tags,
+        fleet::a_partitioned_audit_merges_into_the_whole,
         fleet::the_projects_fleet_file_audits_the_published_variants,
         imager::microcode_goes_into_an_uncompressed_cpio_before_the_base,
         boot::built_variants_boot_with_their_extensions,

@@ -1,11 +1,13 @@
 //! The result of one check, as every reporter sees it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::plan::Check;
 use super::subject::{Judged, Verdict};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, PartialOrd, Ord, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
@@ -44,7 +46,7 @@ pub enum Kind {
     Signature,
 }
 
-#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Outcome {
     /// The check's name within its spec (`files::<path>::size`).
     pub check: String,

@@ -8,6 +8,7 @@ use anyhow::Result;
 use super::{outcomes, runtime, Global};
 use tdg::error::Error;
 use tdg::fleet::{self, Options};
+use tdg::partition::{Partition, Partitioned};
 use tdg::report::Format;
 use tdg::verification::Verification;
 
@@ -35,6 +36,10 @@ pub struct AuditArgs {
     /// Write the report here instead of standard output.
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Check only this part of the fleet's components (slice:K/N or hash:K/N); merge the
+    /// parts' JSON reports with `tdg report merge`.
+    #[arg(long, value_name = "SLICE")]
+    partition: Option<Partition>,
 }
 
 pub fn audit(g: &Global, a: &AuditArgs) -> Result<u8> {
@@ -47,6 +52,7 @@ pub fn audit(g: &Global, a: &AuditArgs) -> Result<u8> {
         revision: a.revision.clone(),
         jobs,
         timeout: a.timeout,
+        partition: a.partition,
     };
     let env = g.env()?;
     let audit = runtime()?.block_on(fleet::audit(&env, &fleet, tag.as_deref(), &opts));
@@ -76,6 +82,10 @@ pub fn audit(g: &Global, a: &AuditArgs) -> Result<u8> {
         runs: audit.runs,
         notes,
         verdict_differs: false,
+        partition: a.partition.map(|p| Partitioned {
+            partition: p.to_string(),
+            total: fleet.components.len(),
+        }),
     };
     outcomes::present(&v, a.format, a.output.as_deref())
 }

@@ -174,7 +174,7 @@ pub fn build(g: &Global, a: &BuildArgs) -> Result<u8> {
             for (i, b) in built.iter().enumerate() {
                 let mut doc = serde_json::to_value(b)?;
                 if let Some(run) = v.as_ref().and_then(|v| v.runs.get(i)) {
-                    let report = tdg::report::json(std::slice::from_ref(run))?;
+                    let report = tdg::report::json(std::slice::from_ref(run), None)?;
                     doc["verify"] = serde_json::from_str(&report)?;
                 }
                 super::stdout::println(serde_json::to_string_pretty(&doc)?)?;

@@ -10,6 +10,7 @@ pub mod image;
 pub mod inspect;
 pub mod outcomes;
 pub mod promote;
+pub mod report;
 pub mod stdout;
 pub mod verify;
 
@@ -142,6 +143,11 @@ pub enum Command {
     Promote(promote::PromoteArgs),
     /// Audit every repository of a release: tags present, specs passing, one revision.
     Audit(audit::AuditArgs),
+    /// Work with JSON reports: merge the parts of a partitioned run.
+    Report {
+        #[command(subcommand)]
+        what: report::ReportCommand,
+    },
     /// Print a shell completion script: `tdg completions bash > /etc/bash_completion.d/tdg`.
     Completions {
         /// The shell the script is for.
@@ -188,6 +194,7 @@ impl Cli {
             Command::Boot(a) => boot::boot(g, a)?,
             Command::Promote(a) => promote::promote(g, a)?,
             Command::Audit(a) => audit::audit(g, a)?,
+            Command::Report { what } => report::report(what)?,
             Command::Completions { shell } => {
                 let mut out = Vec::new();
                 clap_complete::generate(

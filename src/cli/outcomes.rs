@@ -17,7 +17,7 @@ pub fn present(v: &Verification, format: Option<Format>, output: Option<&Path>) 
     for note in &v.notes {
         eprintln!("tdg: {note}");
     }
-    let text = report::render(format, &v.runs)?;
+    let text = report::render(format, &v.runs, v.partition.as_ref())?;
     match output {
         Some(path) => {
             std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;

@@ -8,6 +8,7 @@ use super::{outcomes, platform, runtime, Global};
 use tdg::check::golden::Mode;
 use tdg::check::{plan, Plan};
 use tdg::error::Error;
+use tdg::partition::{Partition, Partitioned};
 use tdg::reference::ImageRef;
 use tdg::report::Format;
 use tdg::verification;
@@ -32,6 +33,10 @@ pub struct VerifyArgs {
     /// Re-check the verdicts recorded in evidence bundles, offline, instead of pulling.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["image", "evidence"])]
     from_evidence: Option<PathBuf>,
+    /// Verify only this part of the specs given (slice:K/N or hash:K/N of their paths); merge
+    /// the parts' JSON reports with `tdg report merge`.
+    #[arg(long, value_name = "SLICE", conflicts_with = "from_evidence")]
+    partition: Option<Partition>,
 }
 
 #[derive(clap::Args)]
@@ -72,14 +77,32 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<u8> {
     let v = match &a.from_evidence {
         Some(dir) => runtime()?.block_on(verification::recheck(&g.env()?, dir))?,
         None => {
-            // Every spec is read before anything is fetched: a typo fails at once.
+            // Every spec is read before anything is fetched: a typo fails at once, in every
+            // partition.
             let plans = a.target.plans(&a.specs)?;
-            runtime()?.block_on(verification::run(
+            let total = plans.len();
+            let (positions, plans): (Vec<usize>, Vec<Plan>) = plans
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| {
+                    a.partition
+                        .is_none_or(|p| p.keeps(*i, &a.specs[*i].to_string_lossy()))
+                })
+                .unzip();
+            let mut v = runtime()?.block_on(verification::run(
                 &g.env()?,
                 &plans,
                 Mode::from_env(),
                 a.evidence.as_deref(),
-            ))?
+            ))?;
+            for (run, at) in v.runs.iter_mut().zip(positions) {
+                run.position = at;
+            }
+            v.partition = a.partition.map(|p| Partitioned {
+                partition: p.to_string(),
+                total,
+            });
+            v
         }
     };
     outcomes::present(&v, a.format, a.output.as_deref())

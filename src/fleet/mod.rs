@@ -31,6 +31,9 @@ pub struct Options {
     pub jobs: usize,
     /// How long one component may take; past it, that component is an error.
     pub timeout: Duration,
+    /// Only these components are reported and have their specs checked; every component's
+    /// revision is still read, so the fleet's revision is the whole fleet's.
+    pub partition: Option<crate::partition::Partition>,
 }
 
 pub struct Audit {
@@ -47,8 +50,12 @@ struct Probe {
 
 pub async fn audit(env: &Env, fleet: &Fleet, tag: Option<&str>, opts: &Options) -> Audit {
     let tag = opts.tag.as_deref().or(tag);
-    let probes: Vec<Probe> = futures_util::stream::iter(fleet.components.iter())
-        .map(|c| probe(env, fleet, c, tag, opts.timeout))
+    let mine = |i: usize, c: &Component| {
+        opts.partition
+            .is_none_or(|p| p.keeps(i, &c.image.to_string()))
+    };
+    let probes: Vec<Probe> = futures_util::stream::iter(fleet.components.iter().enumerate())
+        .map(|(i, c)| probe(env, fleet, c, tag, opts.timeout, mine(i, c)))
         .buffered(opts.jobs.max(1))
         .collect()
         .await;
@@ -58,7 +65,10 @@ pub async fn audit(env: &Env, fleet: &Fleet, tag: Option<&str>, opts: &Options) 
     };
     let runs = probes
         .into_iter()
-        .map(|mut p| {
+        .enumerate()
+        .filter(|(i, _)| mine(*i, &fleet.components[*i]))
+        .map(|(i, mut p)| {
+            p.run.position = i;
             if let (Some(got), None) = (&p.revision, &p.run.error) {
                 let (status, message) = judge(got, revision.as_ref(), &p.run);
                 p.run.outcomes.push(outcome(REVISION, status, message));
@@ -132,6 +142,7 @@ async fn probe(
     c: &Component,
     tag: Option<&str>,
     timeout: Duration,
+    with_spec: bool,
 ) -> Probe {
     let start = Instant::now();
     let image = fleet.reference(c, tag);
@@ -153,7 +164,9 @@ async fn probe(
             None
         }
         Some(image) => {
-            match tokio::time::timeout(timeout, examine(env, fleet, c, &image, &mut run)).await {
+            match tokio::time::timeout(timeout, examine(env, fleet, c, &image, &mut run, with_spec))
+                .await
+            {
                 Ok(Ok(rev)) => rev,
                 Ok(Err(e)) => {
                     run.error = Some(e.to_string());
@@ -174,13 +187,15 @@ async fn probe(
     Probe { run, revision }
 }
 
-/// The tag, the label, and the spec, in that order; returns the revision the image carries.
+/// The tag, the label, and (`with_spec`) the spec, in that order; returns the revision the
+/// image carries.
 async fn examine(
     env: &Env,
     fleet: &Fleet,
     c: &Component,
     image: &ImageRef,
     run: &mut SpecRun,
+    with_spec: bool,
 ) -> crate::error::Result<Option<String>> {
     let endpoint = env.mirrors.endpoint(image);
     let source = Source::open(&endpoint)?;
@@ -216,7 +231,7 @@ async fn examine(
             format!("{image} has no {} label", fleet.revision_label),
         ),
     });
-    if let Some(spec) = &c.spec {
+    if let Some(spec) = c.spec.as_ref().filter(|_| with_spec) {
         let mut pinned = image.clone();
         pinned.digest = Some(resolved.digest.clone());
         let plan: Plan = crate::check::plan::plan(spec.clone(), Some(pinned), platform);

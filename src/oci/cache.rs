@@ -19,7 +19,17 @@ pub struct BlobCache {
 }
 
 /// What a run fetched over the network (blobs served from the cache are not counted).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 pub struct FetchStats {
     pub blobs: u64,
     pub bytes: u64,

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use anyhow::Result;
 
 use crate::check::Status;
+use crate::partition::Partitioned;
 use crate::verify::SpecRun;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -37,10 +38,12 @@ pub fn in_github_actions() -> bool {
     std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true")
 }
 
-pub fn render(format: Format, runs: &[SpecRun]) -> Result<String> {
+/// `partition`: the runs are one part of a larger whole, recorded in the JSON report for
+/// `tdg report merge`.
+pub fn render(format: Format, runs: &[SpecRun], partition: Option<&Partitioned>) -> Result<String> {
     match format {
         Format::Human => Ok(human(runs)),
-        Format::Json => json(runs),
+        Format::Json => json(runs, partition),
         Format::Junit => junit(runs),
         Format::Github => Ok(human(runs) + &github::annotations(runs)),
     }
@@ -135,17 +138,101 @@ pub struct JsonReport<'a> {
     pub tdg_version: &'static str,
     /// What `tdg verify` exits with: 0 all passed, 1 a check failed, 2 not evaluated.
     pub exit_code: i32,
+    /// Present in a partial report (`--partition`): which part, of how many runs in all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<&'a Partitioned>,
     pub specs: &'a [SpecRun],
 }
 
-pub fn json(runs: &[SpecRun]) -> Result<String> {
+const SCHEMA: &str = "tdg.report/v1";
+
+pub fn json(runs: &[SpecRun], partition: Option<&Partitioned>) -> Result<String> {
     let v = JsonReport {
-        schema: "tdg.report/v1",
+        schema: SCHEMA,
         tdg_version: env!("CARGO_PKG_VERSION"),
         exit_code: crate::verify::exit_code(runs),
+        partition,
         specs: runs,
     };
     Ok(serde_json::to_string_pretty(&v)? + "\n")
+}
+
+/// A JSON report read back: what `tdg report merge` takes.
+#[derive(serde::Deserialize)]
+pub struct ReadReport {
+    pub schema: String,
+    #[serde(default)]
+    pub partition: Option<Partitioned>,
+    pub specs: Vec<SpecRun>,
+}
+
+impl ReadReport {
+    pub fn parse(text: &str) -> std::result::Result<ReadReport, String> {
+        let r: ReadReport = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if r.schema != SCHEMA {
+            return Err(format!("schema is '{}', not {SCHEMA}", r.schema));
+        }
+        Ok(r)
+    }
+}
+
+/// Partial reports as one: runs in the whole's order. Partitions of one whole must cover it
+/// exactly once each (a missing job is never a smaller pass); whole reports are appended.
+pub fn merge(parts: Vec<(String, ReadReport)>) -> std::result::Result<Vec<SpecRun>, String> {
+    let totals: std::collections::BTreeSet<usize> = parts
+        .iter()
+        .filter_map(|(_, r)| r.partition.as_ref().map(|p| p.total))
+        .collect();
+    if totals.len() > 1 {
+        return Err(format!(
+            "the partial reports are of different wholes ({} runs in all)",
+            totals
+                .iter()
+                .map(|t| t.to_string())
+                .collect::<Vec<_>>()
+                .join(" vs ")
+        ));
+    }
+    let mut seen: std::collections::BTreeMap<usize, String> = Default::default();
+    let mut partial = Vec::new();
+    let mut whole = Vec::new();
+    for (name, r) in parts {
+        match &r.partition {
+            Some(p) => {
+                for run in r.specs {
+                    if run.position >= p.total {
+                        return Err(format!(
+                            "{name}: run {} is at position {}, past the whole's {}",
+                            run.spec, run.position, p.total
+                        ));
+                    }
+                    if let Some(other) = seen.insert(run.position, name.clone()) {
+                        return Err(format!(
+                            "{name} and {other} both hold run {} ({}): a partition given twice",
+                            run.position, run.spec
+                        ));
+                    }
+                    partial.push(run);
+                }
+            }
+            None => whole.extend(r.specs),
+        }
+    }
+    if let Some(total) = totals.first() {
+        let missing: Vec<String> = (0..*total)
+            .filter(|i| !seen.contains_key(i))
+            .map(|i| i.to_string())
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "runs {} of {total} are in no report: a partition is missing",
+                missing.join(", ")
+            ));
+        }
+    }
+    partial.sort_by_key(|r| r.position);
+    partial.extend(whole);
+    Ok(partial)
 }
 
 pub fn json_schema() -> String {
