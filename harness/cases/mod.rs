@@ -155,5 +155,6 @@ pub fn all() -> Vec<Trial> {
         talos::tdg_reads_an_initramfs_built_by_cpio_zstd_and_mksquashfs,
         talos::uki_sections_are_checked_and_read_by_objdump,
         workflows::workflows_parse_and_name_real_tdg_commands,
+        workflows::the_action_installs_a_checked_release_and_runs_tdg,
     ]
 }

@@ -35,10 +35,21 @@ fn subcommands() -> Result<BTreeSet<String>> {
         .collect())
 }
 
+/// The flags of `tdg SUB` and of its own subcommands (`tdg report merge`).
 fn flags(sub: &str) -> Result<BTreeSet<String>> {
     let h = help(&[sub])?;
     let re = regex::Regex::new(r"--[a-z][a-z-]*")?;
-    Ok(re.find_iter(&h).map(|m| m.as_str().to_string()).collect())
+    let mut all: BTreeSet<String> = re.find_iter(&h).map(|m| m.as_str().to_string()).collect();
+    if let Some(section) = h.split("Commands:").nth(1) {
+        let section = section.split("Options:").next().unwrap_or("");
+        for nested in section.lines().filter_map(|l| l.split_whitespace().next()) {
+            if nested != "help" {
+                let h = help(&[sub, nested])?;
+                all.extend(re.find_iter(&h).map(|m| m.as_str().to_string()));
+            }
+        }
+    }
+    Ok(all)
 }
 
 /// Every `tdg SUB …` in a shell script, with line continuations joined.
@@ -86,7 +97,14 @@ pub fn workflows_parse_and_name_real_tdg_commands() -> Result<()> {
                     s.get("uses").is_some() != s.get("run").is_some(),
                     "{name}/{job}: a step needs exactly one of uses and run: {s}"
                 );
-                let Some(script) = s["run"].as_str() else {
+                // The repository's own action runs `tdg <args>`.
+                let action_args = (s["uses"] == "./")
+                    .then(|| s["with"]["args"].as_str().map(|a| format!("tdg {a}")))
+                    .flatten();
+                if s["uses"] == "./" && action_args.is_none() {
+                    anyhow::bail!("{name}/{job}: a step uses ./ without args: {s}");
+                }
+                let Some(script) = action_args.as_deref().or(s["run"].as_str()) else {
                     continue;
                 };
                 all_runs.push_str(script);
@@ -137,6 +155,7 @@ pub fn workflows_parse_and_name_real_tdg_commands() -> Result<()> {
         "release.yml:audit",
         "audit.yml:verify",
         "audit.yml:audit",
+        "audit.yml:report",
     ] {
         ensure!(
             seen.contains(want),
@@ -153,6 +172,19 @@ pub fn workflows_parse_and_name_real_tdg_commands() -> Result<()> {
     ensure!(
         audit["on"]["schedule"].is_array(),
         "audit.yml is not scheduled"
+    );
+    // The fleet is audited in a matrix of parts and merged by a job that runs even when a part
+    // failed.
+    let jobs = &audit["jobs"];
+    ensure!(
+        jobs["fleet"]["strategy"]["matrix"]["part"]
+            .as_array()
+            .map(Vec::len)
+            == Some(3)
+            && jobs["fleet"]["strategy"]["fail-fast"] == false
+            && jobs["fleet-verdict"]["needs"] == "fleet"
+            && jobs["fleet-verdict"]["if"] == "always()",
+        "audit.yml does not split the fleet and merge the parts: {jobs}"
     );
     // A workflow that names a command tdg lacks is caught.
     ensure!(
@@ -208,7 +240,15 @@ pub fn workflow_commands_run_as_written_from_the_repository_root() -> Result<()>
     let sha = "0123456789abcdef0123456789abcdef01234567";
     let tdg = env!("CARGO_BIN_EXE_tdg");
     let mut ran = Vec::new();
-    for (file, job) in [("release.yml", "release"), ("audit.yml", "audit")] {
+    let runs: Vec<(&str, &str, Option<&str>)> = vec![
+        ("release.yml", "release", None),
+        ("audit.yml", "audit", None),
+        ("audit.yml", "fleet", Some("1")),
+        ("audit.yml", "fleet", Some("2")),
+        ("audit.yml", "fleet", Some("3")),
+        ("audit.yml", "fleet-verdict", None),
+    ];
+    for (file, job, part) in runs {
         let text = std::fs::read_to_string(checkout.join(".github/workflows").join(file))?;
         let wf: Value = serde_saphyr::from_str_with_options(
             &text,
@@ -220,7 +260,22 @@ pub fn workflow_commands_run_as_written_from_the_repository_root() -> Result<()>
             .with_context(|| format!("{file}: no job {job}"))?;
         for (i, step) in steps.iter().enumerate() {
             let name = format!("{file}/{job} step {}", i + 1);
-            let expand = |s: &str| expressions(s, sha, &outputs);
+            let expand = |s: &str| expressions(s, sha, part, &outputs);
+            if step["uses"] == "./" {
+                let with = |k: &str| -> Result<String> {
+                    Ok(expand(step["with"][k].as_str().unwrap_or(""))?
+                        .replace("./target/release/tdg", tdg))
+                };
+                let said = run_action(
+                    &checkout,
+                    &[("args", with("args")?), ("binary", with("binary")?)],
+                    &env,
+                    tmp.path(),
+                )
+                .with_context(|| format!("{name} (uses: ./)"))?;
+                ran.push(format!("{name}: ok\n{said}"));
+                continue;
+            }
             if let Some(uses) = step["uses"].as_str() {
                 if uses.starts_with("actions/attest-build-provenance") {
                     let subject = expand(step["with"]["subject-name"].as_str().unwrap_or(""))?;
@@ -287,6 +342,8 @@ pub fn workflow_commands_run_as_written_from_the_repository_root() -> Result<()>
         "junit-fleet.xml",
         "audit.xml",
         "signatures.xml",
+        "fleet-1.json",
+        "fleet-3.json",
         "fleet.xml",
         "evidence/spin-only-arm64/digests.json",
         "audit-evidence/spin-tailscale-arm64/digests.json",
@@ -319,7 +376,14 @@ fn checkout(tmp: &std::path::Path) -> Result<std::path::PathBuf> {
     let root = world::repo_root();
     let dir = tmp.join("checkout");
     std::fs::create_dir_all(&dir)?;
-    for p in [".github", "specs", "golden", "audit", "fleet.yaml"] {
+    for p in [
+        ".github",
+        "specs",
+        "golden",
+        "audit",
+        "fleet.yaml",
+        "action.yml",
+    ] {
         crate::fixtures::run(Command::new("cp").arg("-a").arg(root.join(p)).arg(&dir))?;
     }
     let git = |args: &[&str]| {
@@ -345,10 +409,15 @@ fn write_executable(path: &std::path::Path, text: &str) -> Result<()> {
     Ok(())
 }
 
-/// `${{ … }}` in a workflow's text: `github.sha`, and `steps.<id>.outputs.<name>` from what
+/// `${{ … }}` in a workflow's text: `github.sha`, `matrix.part` in a matrix job, and `steps.<id>.outputs.<name>` from what
 /// earlier steps wrote to `$GITHUB_OUTPUT`. Any other expression is an error, so a workflow
 /// that grows one makes this trial say so.
-fn expressions(text: &str, sha: &str, outputs: &std::path::Path) -> Result<String> {
+fn expressions(
+    text: &str,
+    sha: &str,
+    part: Option<&str>,
+    outputs: &std::path::Path,
+) -> Result<String> {
     let re = regex::Regex::new(r"\$\{\{\s*([^}]*?)\s*\}\}")?;
     let written = std::fs::read_to_string(outputs).unwrap_or_default();
     let mut out = String::new();
@@ -358,6 +427,8 @@ fn expressions(text: &str, sha: &str, outputs: &std::path::Path) -> Result<Strin
         let expr = &c[1];
         let value = if expr == "github.sha" {
             sha.to_string()
+        } else if let (Some(p), "matrix.part") = (part, expr) {
+            p.to_string()
         } else if let Some(name) = expr
             .strip_prefix("steps.")
             .and_then(|r| r.split_once(".outputs."))
@@ -377,4 +448,206 @@ fn expressions(text: &str, sha: &str, outputs: &std::path::Path) -> Result<Strin
     }
     out.push_str(&text[last..]);
     Ok(out)
+}
+
+/// The repository's action (`uses: ./`) as the runner runs a composite action: each step's
+/// `run:` under `bash --noprofile --norc -eo pipefail`, with its `env:` evaluated from the
+/// inputs (their defaults where not given), the `github` context and earlier steps' outputs.
+/// Returns what the steps printed.
+fn run_action(
+    checkout: &std::path::Path,
+    given: &[(&str, String)],
+    env: &[(&str, String)],
+    temp: &std::path::Path,
+) -> Result<String> {
+    let text = std::fs::read_to_string(checkout.join("action.yml"))?;
+    let action: Value = serde_saphyr::from_str_with_options(
+        &text,
+        serde_saphyr::options! { strict_booleans: true },
+    )
+    .map_err(|e| anyhow::anyhow!("action.yml: {e}"))?;
+    ensure!(
+        action["runs"]["using"] == "composite",
+        "not a composite action"
+    );
+    let mut inputs: Vec<(String, String)> = Vec::new();
+    for (k, v) in action["inputs"]
+        .as_object()
+        .context("action.yml: no inputs")?
+    {
+        let value = given
+            .iter()
+            .find(|(g, _)| g == k)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| v["default"].as_str().unwrap_or("").to_string());
+        if v["required"] == true && value.is_empty() {
+            anyhow::bail!("input {k} is required");
+        }
+        inputs.push((k.clone(), value));
+    }
+    let github = [("action_ref", ""), ("action_repository", "urmanac/tdg")];
+    let mut outputs: Vec<(String, String)> = Vec::new();
+    let mut said = String::new();
+    for step in action["runs"]["steps"].as_array().context("no steps")? {
+        ensure!(
+            step["shell"] == "bash",
+            "a step without shell: bash: {step}"
+        );
+        let script = step["run"]
+            .as_str()
+            .context("a composite step without run")?;
+        let mut step_env: Vec<(String, String)> = Vec::new();
+        for (k, v) in step["env"].as_object().into_iter().flatten() {
+            let v = action_expressions(v.as_str().unwrap_or(""), &inputs, &github, &outputs)?;
+            step_env.push((k.clone(), v));
+        }
+        let output_file = tempfile::NamedTempFile::new_in(temp)?;
+        let out = Command::new("bash")
+            .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", script])
+            .current_dir(checkout)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .envs(step_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("HOME", temp)
+            .env("RUNNER_TEMP", temp)
+            .env("GITHUB_OUTPUT", output_file.path())
+            .output()?;
+        said += &super::cli::text(&out);
+        ensure!(
+            out.status.success(),
+            "action step {:?} failed ({:?}):\n{said}",
+            step["name"],
+            out.status.code()
+        );
+        if let Some(id) = step["id"].as_str() {
+            for line in std::fs::read_to_string(output_file.path())?.lines() {
+                if let Some((k, v)) = line.split_once('=') {
+                    outputs.push((format!("steps.{id}.outputs.{k}"), v.to_string()));
+                }
+            }
+        }
+    }
+    Ok(said)
+}
+
+/// `${{ a || b }}` in the action's `env:`: `inputs.*`, `github.*` and `steps.*.outputs.*`, the
+/// first non-empty operand winning, as GitHub's `||` does for strings.
+fn action_expressions(
+    text: &str,
+    inputs: &[(String, String)],
+    github: &[(&str, &str)],
+    outputs: &[(String, String)],
+) -> Result<String> {
+    let re = regex::Regex::new(r"\$\{\{\s*([^}]*?)\s*\}\}")?;
+    let mut out = String::new();
+    let mut last = 0;
+    for c in re.captures_iter(text) {
+        let m = c.get(0).context("match")?;
+        let mut value = String::new();
+        for operand in c[1].split("||").map(str::trim) {
+            let v = if let Some(k) = operand.strip_prefix("inputs.") {
+                inputs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+            } else if let Some(k) = operand.strip_prefix("github.") {
+                github
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            } else {
+                outputs
+                    .iter()
+                    .find(|(n, _)| n == operand)
+                    .map(|(_, v)| v.clone())
+            };
+            let v = v.with_context(|| format!("action.yml: no value for {operand}"))?;
+            if !v.is_empty() {
+                value = v;
+                break;
+            }
+        }
+        out.push_str(&text[last..m.start()]);
+        out.push_str(&value);
+        last = m.end();
+    }
+    out.push_str(&text[last..]);
+    Ok(out)
+}
+
+/// The action installs a released binary only when it matches the release's `.sha256`: a
+/// release served from a directory (`release-url: file://…`, as a mirror would serve it) with
+/// the binary under test installs and runs `tdg <args>`; the same release with one byte changed,
+/// or a checksum file naming another file, fails before the binary is run, and installs nothing.
+pub fn the_action_installs_a_checked_release_and_runs_tdg() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let checkout = tmp.path().join("checkout");
+    std::fs::create_dir_all(&checkout)?;
+    std::fs::copy(
+        world::repo_root().join("action.yml"),
+        checkout.join("action.yml"),
+    )?;
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => anyhow::bail!("no release name for {other}"),
+    };
+    let release = tmp.path().join("releases/v9.9.9");
+    std::fs::create_dir_all(&release)?;
+    let name = format!("tdg-linux-{arch}");
+    std::fs::copy(env!("CARGO_BIN_EXE_tdg"), release.join(&name))?;
+    // The checksum file exactly as release.yml writes it.
+    let sum = Command::new("sha256sum")
+        .arg(&name)
+        .current_dir(&release)
+        .output()?;
+    ensure!(sum.status.success());
+    std::fs::write(release.join(format!("{name}.sha256")), &sum.stdout)?;
+    let env = vec![
+        ("PATH", std::env::var("PATH").unwrap_or_default()),
+        ("GITHUB_ACTIONS", "true".to_string()),
+        ("NO_COLOR", "1".to_string()),
+    ];
+    let url = format!("file://{}", tmp.path().join("releases").display());
+    let inputs = |args: &str| {
+        vec![
+            ("args", args.to_string()),
+            ("version", "v9.9.9".to_string()),
+            ("release-url", url.clone()),
+        ]
+    };
+    let said = run_action(&checkout, &inputs("schema --release"), &env, tmp.path())?;
+    let installed = tmp.path().join("tdg-v9.9.9/tdg");
+    ensure!(
+        installed.is_file()
+            && said.contains(concat!("tdg ", env!("CARGO_PKG_VERSION")))
+            && said.contains("\"$schema\""),
+        "{said}"
+    );
+    std::fs::remove_dir_all(tmp.path().join("tdg-v9.9.9"))?;
+
+    // One byte changed: refused before it runs, nothing installed.
+    let mut bytes = std::fs::read(release.join(&name))?;
+    bytes.push(0);
+    std::fs::write(release.join(&name), &bytes)?;
+    let err = run_action(&checkout, &inputs("--version"), &env, tmp.path())
+        .err()
+        .context("a tampered binary was installed")?;
+    let err = format!("{err:#}");
+    ensure!(
+        err.contains(&format!(
+            "::error title=tdg::{name} from {url}/v9.9.9 has sha256"
+        )) && !installed.exists(),
+        "{err}"
+    );
+    // A checksum file that names another file: refused too.
+    std::fs::copy(env!("CARGO_BIN_EXE_tdg"), release.join(&name))?;
+    let other = String::from_utf8(sum.stdout)?.replace(&name, "tdg-linux-other");
+    std::fs::write(release.join(format!("{name}.sha256")), other)?;
+    let err = run_action(&checkout, &inputs("--version"), &env, tmp.path())
+        .err()
+        .context("a binary without its checksum line was installed")?;
+    ensure!(
+        format!("{err:#}").contains(&format!("its .sha256 says 'nothing for {name}'")),
+        "{err:#}"
+    );
+    Ok(())
 }
