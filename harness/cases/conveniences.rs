@@ -211,3 +211,93 @@ pub fn completions_and_a_man_page() -> Result<()> {
     );
     Ok(())
 }
+
+/// `tdg digest` and `tdg ls`, crane's habits, against skopeo on a real registry: the digest of
+/// an index and of one of its platforms' manifests, and a repository of 1,201 tags listed
+/// through the registry's pagination (`Link: rel="next"`, 1,000 a page), in the same order
+/// `skopeo list-tags` gives. A tag is refused where a repository is meant.
+pub fn digest_and_ls_agree_with_skopeo() -> Result<()> {
+    let reg = crate::registry::Registry::start(None)?;
+    let tmp = tempfile::tempdir()?;
+    let layout = super::pull::three_platform_index(tmp.path(), Flavor::Oci)?;
+    let image = format!("{}/crane/index:v1", reg.addr);
+    fixtures::push_with_skopeo(&layout, "t", &image)?;
+    let tdg = super::cli::Tdg::new()?;
+    let mirror = format!("{}=http://{}", reg.addr, reg.addr);
+    let run = |args: &[&str]| -> Result<String> {
+        let mut all = args.to_vec();
+        all.extend(["--mirror", &mirror]);
+        let o = tdg.run(&all)?;
+        expect_exit(&o, 0)?;
+        Ok(String::from_utf8(o.stdout)?)
+    };
+    let top = fixtures::skopeo_digest(&image)?;
+    ensure!(run(&["digest", &image])? == format!("{top}\n"));
+    // The arm64 manifest's digest, as the index skopeo reads lists it.
+    let raw = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{image}"))
+        .output()?;
+    let index: serde_json::Value = serde_json::from_slice(&raw.stdout)?;
+    let arm64 = index["manifests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["platform"]["architecture"] == "arm64")
+        .and_then(|m| m["digest"].as_str())
+        .map(str::to_string);
+    let got = run(&["digest", "--platform", "linux/arm64", &image])?;
+    ensure!(Some(got.trim().to_string()) == arm64, "{got} vs {arm64:?}");
+    // Pinned by digest, the same answer; a layout too.
+    ensure!(run(&["digest", &format!("{}/crane/index@{top}", reg.addr)])?.trim() == top);
+    let l = format!("oci:{}:t", layout.display());
+    ensure!(run(&["digest", &l])?.trim() == top);
+
+    // 1,200 more tags on one manifest, PUT by curl as any client would.
+    let manifest = tmp.path().join("manifest.json");
+    std::fs::write(&manifest, &raw.stdout)?;
+    let media = index["mediaType"]
+        .as_str()
+        .unwrap_or("application/vnd.oci.image.index.v1+json");
+    let urls: Vec<String> = (0..1200)
+        .map(|i| format!("http://{}/v2/crane/index/manifests/t{i:04}", reg.addr))
+        .collect();
+    for chunk in urls.chunks(400) {
+        fixtures::run(
+            Command::new("curl")
+                .args(["-fsS", "--parallel", "-X", "PUT", "-o", "/dev/null"])
+                .args(["-H", &format!("Content-Type: {media}")])
+                .arg("--data-binary")
+                .arg(format!("@{}", manifest.display()))
+                .args(chunk),
+        )?;
+    }
+    let listed = run(&["ls", &format!("{}/crane/index", reg.addr)])?;
+    let skopeo = Command::new("skopeo")
+        .args(["list-tags", "--tls-verify=false"])
+        .arg(format!("docker://{}/crane/index", reg.addr))
+        .output()?;
+    ensure!(skopeo.status.success(), "skopeo list-tags failed");
+    let tags: serde_json::Value = serde_json::from_slice(&skopeo.stdout)?;
+    let want: Vec<&str> = tags["Tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.as_str())
+        .collect();
+    let got: Vec<&str> = listed.lines().collect();
+    ensure!(
+        got.len() == 1201 && got == want,
+        "{} tags vs skopeo's {}",
+        got.len(),
+        want.len()
+    );
+    ensure!(run(&["ls", &format!("oci:{}", layout.display())])? == "t\n");
+    let o = tdg.run(["ls", &image, "--mirror", &mirror])?;
+    let said = expect_exit(&o, 2)?;
+    ensure!(
+        said.contains("name a repository without a tag or digest"),
+        "{said}"
+    );
+    Ok(())
+}

@@ -91,6 +91,7 @@ pub fn all() -> Vec<Trial> {
         conveniences::container_structure_test_style_checks,
         conveniences::quiet_color_and_a_file_report_beside_the_human_one,
         conveniences::completions_and_a_man_page,
+        conveniences::digest_and_ls_agree_with_skopeo,
         github::annotations_and_a_step_summary_in_github_actions,
         checks::remaining_check_kinds_fail_with_short_messages,
         errors::bad_spec_names_file_line_column_and_exits_2,

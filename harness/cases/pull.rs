@@ -27,7 +27,10 @@ fn index_spec(
     )
 }
 
-fn three_platform_index(dir: &std::path::Path, flavor: Flavor) -> Result<std::path::PathBuf> {
+pub(crate) fn three_platform_index(
+    dir: &std::path::Path,
+    flavor: Flavor,
+) -> Result<std::path::PathBuf> {
     let layout = dir.join("l");
     let platforms = ["linux/amd64", "linux/arm64", "linux/arm/v7"];
     fixtures::layout_index(&layout, "t", &platforms, flavor)?;

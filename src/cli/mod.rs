@@ -10,6 +10,7 @@ pub mod image;
 pub mod inspect;
 pub mod outcomes;
 pub mod promote;
+pub mod registry;
 pub mod report;
 pub mod stdout;
 pub mod verify;
@@ -107,6 +108,10 @@ pub enum Command {
     Tree(image::TreeArgs),
     /// Write the flattened image into an empty directory.
     Export(image::ExportArgs),
+    /// Print the digest a reference resolves to (`crane digest`).
+    Digest(registry::DigestArgs),
+    /// Print every tag of a repository, one a line (`crane ls`).
+    Ls(registry::LsArgs),
     /// Build the image a spec describes, from its build section.
     Build(build::BuildArgs),
     /// Fetch each asset a checksums file lists from a server and check it (the bastion check).
@@ -177,6 +182,8 @@ impl Cli {
             Command::Bless(a) => verify::bless(g, a)?,
             Command::Tree(a) => image::tree(g, a)?,
             Command::Export(a) => image::export(g, a)?,
+            Command::Digest(a) => registry::digest(g, a)?,
+            Command::Ls(a) => registry::ls(g, a)?,
             Command::Build(a) => build::build(g, a)?,
             Command::VerifyServed(a) => build::served(a)?,
             Command::Inspect { what } => inspect::inspect(g, what)?,

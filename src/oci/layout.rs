@@ -54,6 +54,16 @@ impl LayoutSource {
             .with_context(|| format!("{}: malformed index.json", p.display()))
     }
 
+    /// The tags `index.json` names (`org.opencontainers.image.ref.name`), in its order.
+    pub fn tags(&self) -> Result<Vec<String>> {
+        Ok(self
+            .index()?
+            .manifests
+            .iter()
+            .filter_map(|d| d.annotations.get(REF_NAME).cloned())
+            .collect())
+    }
+
     /// The top-level manifest for a tag (`org.opencontainers.image.ref.name`), a digest, or,
     /// with neither, the layout's only manifest.
     pub fn top(&self, tag: Option<&str>, digest: Option<&Digest>) -> Result<Descriptor> {

@@ -18,6 +18,10 @@ pub struct RegistrySource {
     pub repository: String,
 }
 
+/// Tags asked for per page, and the most tdg lists (memory stays bounded).
+const TAGS_PAGE: usize = 1000;
+pub const MAX_TAGS: usize = 1_000_000;
+
 /// A blob's download is tried this often when the connection breaks mid-body.
 const ATTEMPTS: u32 = 3;
 const BACKOFF: std::time::Duration = std::time::Duration::from_millis(150);
@@ -71,6 +75,47 @@ impl RegistrySource {
             Err(f) => {
                 let doing = format!("looking up {}:{tag_or_digest}", self.repository);
                 Err(self.api.error(&doing, &f))
+            }
+        }
+    }
+
+    /// Every tag of the repository, in the order the registry lists them, page by page. At
+    /// most [`MAX_TAGS`] tags: a registry that pages forever ends in an error.
+    pub async fn tags(&self) -> Result<Vec<String>> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let doing = format!("listing the tags of {}", self.repository);
+        let mut path = format!("tags/list?n={TAGS_PAGE}");
+        let mut all = Vec::new();
+        loop {
+            let (body, next) = self
+                .api
+                .tags_page(&path, MAX_DOCUMENT)
+                .await
+                .map_err(|f| self.api.error(&doing, &f))?;
+            let page: Page = serde_json::from_slice(&body).map_err(|e| {
+                Error::new(
+                    ErrorKind::Registry {
+                        host: self.host.clone(),
+                    },
+                    format!("registry {}: {doing}: not a tag list: {e}", self.host),
+                )
+            })?;
+            all.extend(page.tags.unwrap_or_default());
+            if all.len() > MAX_TAGS {
+                return Err(Error::new(
+                    ErrorKind::Registry {
+                        host: self.host.clone(),
+                    },
+                    format!("registry {}: {doing}: more than {MAX_TAGS} tags", self.host),
+                ));
+            }
+            match next {
+                Some(n) if n != path => path = n,
+                _ => return Ok(all),
             }
         }
     }

@@ -92,6 +92,14 @@ impl Source {
         Ok((bytes, got))
     }
 
+    /// Every tag: the registry's tag list, or the ref names of a layout's index.
+    pub async fn tags(&self) -> Result<Vec<String>> {
+        match self {
+            Source::Registry(r) => r.tags().await,
+            Source::Layout(l) => Ok(l.tags()?),
+        }
+    }
+
     /// The manifest a tag names, or `None` when the source has no such tag (cosign's
     /// `sha256-<hex>.sig`, which most images lack).
     pub async fn tagged(&self, tag: &str) -> Result<Option<Vec<u8>>> {

@@ -14,7 +14,7 @@ pub use token::{realm_refusal, MAX_TOKEN_BODY};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use reqwest::header::{ACCEPT, AUTHORIZATION, WWW_AUTHENTICATE};
+use reqwest::header::{ACCEPT, AUTHORIZATION, LINK, WWW_AUTHENTICATE};
 use reqwest::{Response, StatusCode};
 
 use super::auth::RegistryAuth;
@@ -148,6 +148,55 @@ impl Distribution {
         }))
     }
 
+    /// One page of the repository's tags (distribution-spec "Listing Tags":
+    /// `GET /v2/<name>/tags/list?n=…[&last=…]`), at most `cap` bytes, and the path of the next
+    /// page when the registry's `Link: <…>; rel="next"` names one on this repository.
+    pub async fn tags_page(
+        &self,
+        path: &str,
+        cap: u64,
+    ) -> Result<(Vec<u8>, Option<String>), Fault> {
+        let deadline = request_timeout();
+        retry(|| async {
+            let start = Instant::now();
+            let resp = self
+                .get(path, Some("application/json"), (start, deadline))
+                .await?;
+            let next = match resp.headers().get(LINK).and_then(|v| v.to_str().ok()) {
+                Some(link) => Some(self.next_page(link)?),
+                None => None,
+            };
+            let body = read_capped(resp, cap, "tag list", (start, deadline)).await?;
+            Ok((body, next))
+        })
+        .await
+    }
+
+    /// The path (relative to this repository's `/v2/<name>/`) a `Link` header's `rel="next"`
+    /// names. A link to another host or repository is a protocol fault: tdg does not carry
+    /// credentials there.
+    fn next_page(&self, link: &str) -> Result<String, Fault> {
+        let target = link
+            .split(',')
+            .find(|l| l.contains("rel=\"next\"") || l.contains("rel=next"))
+            .and_then(|l| l.trim().strip_prefix('<'))
+            .and_then(|l| l.split_once('>'))
+            .map(|(u, _)| u)
+            .ok_or_else(|| Fault::Protocol(format!("a Link header without a next page: {link}")))?;
+        let origin = self.base.split("/v2/").next().unwrap_or("");
+        let local = target.strip_prefix(origin).unwrap_or(target);
+        local
+            .strip_prefix(&format!("/v2/{}/", self.repository))
+            .filter(|rest| rest.starts_with("tags/list"))
+            .map(str::to_string)
+            .ok_or_else(|| {
+                Fault::Protocol(format!(
+                    "the next page of tags is elsewhere ({target}), not on {}/{}",
+                    self.host, self.repository
+                ))
+            })
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}/{path}", self.base)
     }
@@ -238,6 +287,35 @@ impl Distribution {
                 Some(format!("Basic {pair}"))
             }
             _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Distribution;
+    use crate::oci::auth::RegistryAuth;
+
+    #[test]
+    fn a_next_page_of_tags_is_followed_only_on_the_same_repository() {
+        let d = Distribution::new("r.example:5000", "a/b", false, RegistryAuth::Anonymous).unwrap();
+        let next = |l: &str| d.next_page(l).map_err(|f| f.describe());
+        // distribution's own form: a path on the same registry.
+        assert_eq!(
+            next("</v2/a/b/tags/list?last=x&n=1000>; rel=\"next\"").unwrap(),
+            "tags/list?last=x&n=1000"
+        );
+        assert_eq!(
+            next("<https://r.example:5000/v2/a/b/tags/list?n=2&last=y>; rel=\"next\"").unwrap(),
+            "tags/list?n=2&last=y"
+        );
+        for elsewhere in [
+            "<https://evil.example/v2/a/b/tags/list?n=2>; rel=\"next\"",
+            "</v2/a/c/tags/list?n=2>; rel=\"next\"",
+            "</v2/a/b/blobs/sha256:00>; rel=\"next\"",
+            "</v2/a/b/tags/list?n=2>; rel=\"prev\"",
+        ] {
+            assert!(next(elsewhere).is_err(), "{elsewhere}");
         }
     }
 }
