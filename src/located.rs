@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 #[derive(Debug, Clone)]
 pub struct LocatedError {
@@ -56,6 +57,130 @@ impl fmt::Display for Snippeted {
 }
 
 impl std::error::Error for Snippeted {}
+
+/// The source line of an error and a caret under its column, headed by where it is
+/// (`--> file:line:col`), as rustc shows one.
+pub fn snippet(text: &str, file: &Path, line: u64, column: u64) -> Option<String> {
+    let lines = yaml_lines(text);
+    let src = lines.get(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let width = line.to_string().len();
+    let pad = " ".repeat(width);
+    // A long line is shown from a little before the column, and cut: never printed whole.
+    let col = column.saturating_sub(1) as usize;
+    let start = col.saturating_sub(40);
+    let shown: String = src.chars().skip(start).take(120).collect();
+    let lead = if start > 0 { "…" } else { "" };
+    let caret = " ".repeat(col - start + lead.chars().count());
+    Some(format!(
+        "{pad}--> {}:{line}:{column}\n{pad} |\n{line} | {lead}{shown}\n{pad} | {caret}^",
+        file.display()
+    ))
+}
+
+/// A YAML decoder's message (serde's and the parser's vocabulary) in the words of the file's
+/// reader: no Rust type names, the parser's position suffix dropped (the prefix says where),
+/// and for an unknown key or value the closest allowed one offered.
+pub fn humane(m: &str) -> String {
+    let m = m.split(", set DuplicateKeyPolicy").next().unwrap_or(m);
+    let m = match m.rfind(" at line ") {
+        Some(i) if m[i..].contains(", column ") => &m[..i],
+        _ => m,
+    };
+    let mut out = m
+        .replace("mapping key", "key")
+        .replace("invalid type: ", "")
+        .replace("unknown variant", "unknown value")
+        .replace("expected string scalar", "expected text")
+        .replace("expected a string", "expected text")
+        .replace(
+            "expected mapping start",
+            "expected a mapping (`key: value` lines, or {…})",
+        )
+        .replace(
+            "expected sequence start",
+            "expected a list (`- item` lines, or […])",
+        )
+        .replace(
+            "externally tagged enum expected scalar or mapping",
+            "expected a single word",
+        )
+        .replace(
+            "invalid boolean (strict mode expects true/false)",
+            "expected true or false (yes, no, on and off are not booleans here)",
+        );
+    // serde-saphyr's hint for a null where a value must be.
+    static NULL: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r"cannot deserialize null into (\w+); use Option<[^>]*>+").expect("regex")
+    });
+    static TYPES: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(r"\b(?:tuple struct|newtype struct|struct) [A-Z]\w*").expect("regex")
+    });
+    static ENUMS: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"\benum [A-Z]\w*").expect("regex"));
+    static SHAPES: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"\b(?:a )?(sequence|map)\b").expect("regex"));
+    out = NULL
+        .replace_all(&out, |c: &regex::Captures| {
+            let what = if &c[1] == "string" { "text" } else { &c[1] };
+            format!("expected {what}, not null (leave the key out instead)")
+        })
+        .into_owned();
+    // serde's derived `expecting`: `struct FileExpect`, `enum FileType`.
+    out = TYPES.replace_all(&out, "a mapping").into_owned();
+    out = ENUMS
+        .replace_all(&out, "one of the allowed words")
+        .into_owned();
+    for (rust, yaml) in [
+        ("expected u64", "expected a whole number"),
+        ("expected u32", "expected a whole number"),
+        ("expected i64", "expected a whole number"),
+        ("expected usize", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        ("expected option", "expected a value"),
+        ("unit value", "nothing (null)"),
+        ("unit variant", "a single word"),
+    ] {
+        out = out.replace(rust, yaml);
+    }
+    out = SHAPES
+        .replace_all(&out, |c: &regex::Captures| {
+            if &c[1] == "map" {
+                "a mapping"
+            } else {
+                "a list"
+            }
+        })
+        .into_owned();
+    // `data did not match any variant of untagged enum X`: no form of it fit.
+    if let Some(i) = out.find("data did not match any variant") {
+        out.truncate(i);
+        out.push_str("a value of none of the allowed forms (see `tdg schema`)");
+    }
+    if let Some(hint) = did_you_mean(&out) {
+        out.push_str(&hint);
+    }
+    out
+}
+
+/// `unknown field `sise`, expected one of …, size, …` → ` (did you mean `size`?)`, for a
+/// name within a small edit distance of one allowed.
+fn did_you_mean(m: &str) -> Option<String> {
+    let rest = m
+        .strip_prefix("unknown field `")
+        .or_else(|| m.strip_prefix("unknown value `"))?;
+    let (got, rest) = rest.split_once('`')?;
+    let allowed = rest.split_once("expected ")?.1;
+    let allowed = allowed.strip_prefix("one of ").unwrap_or(allowed);
+    let best = allowed
+        .split(", ")
+        .flat_map(|a| a.split(" or "))
+        .map(|a| a.trim().trim_matches('`'))
+        .filter(|a| !a.is_empty() && *a != got)
+        .map(|a| (strsim::damerau_levenshtein(got, a), a))
+        .min()?;
+    let near = best.0 <= 2.min(got.chars().count().max(2) - 1) || got.eq_ignore_ascii_case(best.1);
+    near.then(|| format!(" (did you mean `{}`?)", best.1))
+}
 
 /// The lines of a YAML text as YAML counts them (`b-break`: CRLF, CR or LF), so a snippet
 /// shows the line a parser's error names.
@@ -189,9 +314,41 @@ pub fn read_bounded(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// Standard input's text, at most [`crate::limits::MAX_TEXT_INPUT`] bytes; `name` stands for it
+/// in errors.
+pub fn read_stdin(name: &Path, what: &str) -> Result<String, LocatedError> {
+    use std::io::Read as _;
+    let cap = crate::limits::MAX_TEXT_INPUT;
+    let mut buf = Vec::new();
+    let read = std::io::stdin().lock().take(cap + 1).read_to_end(&mut buf);
+    let read = read.and_then(|_| {
+        if buf.len() as u64 > cap {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("larger than the {cap}-byte limit"),
+            ))
+        } else {
+            Ok(())
+        }
+    });
+    text_of(name, what, read.map(|()| buf))
+}
+
 /// A UTF-8 file's text; `what` names it in errors ("spec", "schematic").
 pub fn read_text(path: &Path, what: &str) -> Result<String, LocatedError> {
-    let bytes = read_bounded(path, crate::limits::MAX_TEXT_INPUT).map_err(|e| LocatedError {
+    text_of(
+        path,
+        what,
+        read_bounded(path, crate::limits::MAX_TEXT_INPUT),
+    )
+}
+
+fn text_of(
+    path: &Path,
+    what: &str,
+    read: std::io::Result<Vec<u8>>,
+) -> Result<String, LocatedError> {
+    let bytes = read.map_err(|e| LocatedError {
         file: path.to_path_buf(),
         line: 0,
         column: 0,
@@ -220,6 +377,31 @@ pub fn read_capped(path: &Path, cap: u64) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decoder_words_become_yaml_words_with_a_suggestion() {
+        assert_eq!(
+            humane("unknown field `sise`, expected one of path, size, mode at line 3, column 5"),
+            "unknown field `sise`, expected one of path, size, mode (did you mean `size`?)"
+        );
+        assert_eq!(
+            humane("unknown variant `fil`, expected one of file, dir, symlink"),
+            "unknown value `fil`, expected one of file, dir, symlink (did you mean `file`?)"
+        );
+        // Too far from anything allowed: no guess.
+        assert_eq!(
+            humane("unknown field `colour`, expected `path` or `size`"),
+            "unknown field `colour`, expected `path` or `size`"
+        );
+        assert_eq!(
+            humane("unknown field `Path`, expected `path` or `size`"),
+            "unknown field `Path`, expected `path` or `size` (did you mean `path`?)"
+        );
+        assert_eq!(
+            humane("invalid type: sequence, expected struct FileExpect"),
+            "a list, expected a mapping"
+        );
+    }
 
     #[test]
     fn yaml_lines_break_at_cr_lf_and_crlf() {

@@ -15,7 +15,8 @@ use tdg::verification;
 
 #[derive(clap::Args)]
 pub struct VerifyArgs {
-    /// Spec files (`specs/*.yaml`), each verified against the image it names.
+    /// Spec files (`specs/*.yaml`), each verified against the image it names; `-` reads one
+    /// from standard input.
     #[arg(required_unless_present = "from_evidence", value_name = "SPEC")]
     specs: Vec<PathBuf>,
     #[command(flatten)]
@@ -61,6 +62,9 @@ struct TargetArgs {
 
 impl TargetArgs {
     fn plans(&self, specs: &[PathBuf]) -> Result<Vec<Plan>> {
+        if specs.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+            return Err(Error::usage("`-` (a spec on standard input) can be given once").into());
+        }
         let image: Option<ImageRef> = self.image.as_deref().map(str::parse).transpose()?;
         let platform = platform(&self.platform)?;
         specs

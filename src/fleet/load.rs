@@ -79,17 +79,12 @@ pub fn load_file(path: &Path) -> Result<(Fleet, Option<String>), LocatedError> {
     };
     let raw: RawFleet = serde_saphyr::from_str(&text).map_err(|e| {
         let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-        let m = e.without_snippet().to_string();
-        let m = match m.rfind(" at line ") {
-            Some(i) => m[..i].to_string(),
-            None => m,
-        };
         LocatedError {
             file: path.to_path_buf(),
             line,
             column,
-            message: m,
-            snippet: None,
+            message: crate::located::humane(&e.without_snippet().to_string()),
+            snippet: crate::located::snippet(&text, path, line, column),
         }
     })?;
     if raw.api_version.value != "tdg/v1" {

@@ -19,9 +19,18 @@ use crate::talos::extensions::Requirement;
 
 pub use crate::located::{read_text, LocatedError};
 
+/// A spec file; `-` reads the spec from standard input, named `<stdin>` in errors, with its
+/// relative paths (goldens, keys) taken from the working directory.
 pub fn load_file(path: &Path) -> Result<Spec, LocatedError> {
+    if path == Path::new("-") {
+        let stdin = Path::new(STDIN);
+        return load_str(stdin, &crate::located::read_stdin(stdin, "spec")?);
+    }
     load_str(path, &read_text(path, "spec")?)
 }
+
+/// What a spec read from standard input is called.
+pub const STDIN: &str = "<stdin>";
 
 /// A spec whose files (goldens, schematic, key) must lie inside `repo`, whatever `TDG_REPO`
 /// says: a fleet's specs inside the fleet's repository, a bundled spec inside its bundle.
@@ -36,38 +45,29 @@ pub fn load_str(path: &Path, text: &str) -> Result<Spec, LocatedError> {
 fn load_str_within(path: &Path, text: &str, repo: &Path) -> Result<Spec, LocatedError> {
     let options =
         serde_saphyr::options! { strict_booleans: true, leading_zero_numbers_as_strings: true };
+    let with_snippet = |mut e: LocatedError| {
+        e.snippet = crate::located::snippet(text, path, e.line, e.column);
+        e
+    };
     let raw: model::Spec = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
         let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-        let plain = e.without_snippet().to_string();
-        let message = clean_message(&plain);
-        let rendered = e.to_string();
-        let snippet = rendered.split_once('\n').map(|(_, rest)| rest.to_string());
-        LocatedError {
+        with_snippet(LocatedError {
             file: path.to_path_buf(),
             line,
             column,
-            message,
-            snippet,
-        }
+            message: crate::located::humane(&e.without_snippet().to_string()),
+            snippet: None,
+        })
     })?;
     let mut spec = Validator {
         file: path,
         repo: crate::located::absolute(repo),
     }
-    .spec(raw, Digest::of(text.as_bytes()))?;
+    .spec(raw, Digest::of(text.as_bytes()))
+    .map_err(with_snippet)?;
     let files: Vec<String> = spec.expect.files.iter().map(|f| f.path.clone()).collect();
     spec.positions = super::Positions::of(text, &files, &spec.expect.absent);
     Ok(spec)
-}
-
-/// Drops the parser's own position suffix and developer hints; the prefix says where.
-fn clean_message(m: &str) -> String {
-    let m = m.split(", set DuplicateKeyPolicy").next().unwrap_or(m);
-    let m = match m.rfind(" at line ") {
-        Some(i) if m[i..].contains(", column ") => &m[..i],
-        _ => m,
-    };
-    m.replace("mapping key", "key")
 }
 
 struct Validator<'a> {

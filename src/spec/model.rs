@@ -562,11 +562,44 @@ pub enum FileType {
 }
 
 /// `size:` as one size (exactly that) or as bounds.
-#[derive(Debug, Deserialize, JsonSchema, Clone, Copy)]
+#[derive(Debug, JsonSchema, Clone, Copy)]
 #[serde(untagged)]
 pub enum SizeSpec {
     Exact(ByteSize),
     Range(SizeRange),
+}
+
+/// By hand rather than `untagged`, whose error names the Rust type and which would take a list
+/// for `{min, max}` by position.
+impl<'de> Deserialize<'de> for SizeSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        const FORMS: &str = "a size like 512KiB (or bytes, 4096), or {min, max}";
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = SizeSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(FORMS)
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<SizeSpec, E> {
+                Ok(SizeSpec::Exact(ByteSize(v)))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<SizeSpec, E> {
+                u64::try_from(v)
+                    .map(|v| SizeSpec::Exact(ByteSize(v)))
+                    .map_err(|_| E::custom(format!("a size cannot be negative; write {FORMS}")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SizeSpec, E> {
+                super::size::parse(v)
+                    .map(|v| SizeSpec::Exact(ByteSize(v)))
+                    .map_err(|e| E::custom(format!("{e}; write {FORMS}")))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, m: A) -> Result<SizeSpec, A::Error> {
+                SizeRange::deserialize(serde::de::value::MapAccessDeserializer::new(m))
+                    .map(SizeSpec::Range)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Deserialize, JsonSchema, Clone, Copy)]

@@ -50,7 +50,7 @@ fn wrong_type_is_an_error() {
 fn wrong_api_version_is_an_error() {
     let e = err(&GOOD.replace("tdg/v1", "tdg/v2"));
     assert!(
-        e.starts_with("specs/x.yaml:1:13: unknown variant `tdg/v2`"),
+        e.starts_with("specs/x.yaml:1:13: unknown value `tdg/v2`, expected one of tdg/v1"),
         "{e}"
     );
 }
@@ -320,4 +320,151 @@ fn paths_with_a_nul_or_a_trailing_slash_and_ids_out_of_range_are_refused_at_thei
         &GOOD.replace("path: a/b", "path: a/b\n      owner: \"4294967294:0\""),
     )
     .unwrap();
+}
+
+/// The error catalogue, walked: every key the schema knows, at every depth, given each wrong
+/// shape of value. Whatever the loader says, it says in YAML's words: never a Rust type name
+/// (the schema's own `$defs` names included) nor serde's vocabulary.
+#[test]
+fn no_error_speaks_rust() {
+    use serde_json::{json, Value};
+    let schema: Value = serde_json::from_str(&super::json_schema()).unwrap();
+    let defs = schema["$defs"].as_object().unwrap();
+    let mut banned: Vec<String> = defs.keys().cloned().collect();
+    banned.extend(
+        [
+            "enum",
+            "struct",
+            "untagged",
+            "Option",
+            "Vec",
+            "String",
+            "u64",
+            "u32",
+            "i64",
+            "usize",
+            "f64",
+            "serde",
+            "scalar",
+            "newtype",
+            "DuplicateKeyPolicy",
+        ]
+        .map(String::from),
+    );
+    let words = regex::Regex::new(r"[A-Za-z0-9_]+").unwrap();
+    let resolve = |s: &Value| -> Value {
+        let mut s = s.clone();
+        // `$ref`, possibly under `allOf`/`anyOf`/`oneOf` (Option<T> and friends).
+        for _ in 0..4 {
+            if let Some(r) = s["$ref"].as_str() {
+                s = defs[r.trim_start_matches("#/$defs/")].clone();
+                continue;
+            }
+            let alt = ["allOf", "anyOf", "oneOf"].iter().find_map(|k| {
+                s[*k].as_array().and_then(|a| {
+                    a.iter()
+                        .find(|x| x["$ref"].is_string() || x["properties"].is_object())
+                        .cloned()
+                })
+            });
+            match alt {
+                Some(a) => s = a,
+                None => break,
+            }
+        }
+        s
+    };
+    // ("variant" stays allowed: it is OCI's word, `os/arch/variant`.)
+    // Every key path, with `[]` for "the first item of this list".
+    fn walk(
+        s: &Value,
+        path: &mut Vec<String>,
+        out: &mut Vec<Vec<String>>,
+        resolve: &dyn Fn(&Value) -> Value,
+    ) {
+        if path.len() > 8 {
+            return;
+        }
+        let s = resolve(s);
+        if let Some(props) = s["properties"].as_object() {
+            for (k, v) in props {
+                path.push(k.clone());
+                out.push(path.clone());
+                walk(v, path, out, resolve);
+                path.pop();
+            }
+        }
+        if s["items"].is_object() {
+            path.push("[]".into());
+            walk(&s["items"], path, out, resolve);
+            path.pop();
+        }
+    }
+    let mut paths = Vec::new();
+    walk(&schema, &mut Vec::new(), &mut paths, &resolve);
+    assert!(paths.len() > 80, "only {} key paths", paths.len());
+    let base = json!({
+        "apiVersion": "tdg/v1", "name": "x", "image": "ghcr.io/a/b:v1",
+        "expect": {"files": [{"path": "a/b"}]}
+    });
+    fn set(v: &mut Value, path: &[String], to: Value) {
+        let Some((first, rest)) = path.split_first() else {
+            *v = to;
+            return;
+        };
+        if first == "[]" {
+            if !v.is_array() || v.as_array().unwrap().is_empty() {
+                *v = json!([{}]);
+            }
+            set(&mut v[0], rest, to);
+        } else {
+            if !v.is_object() {
+                *v = json!({});
+            }
+            set(
+                v.as_object_mut()
+                    .unwrap()
+                    .entry(first.clone())
+                    .or_insert(json!({})),
+                rest,
+                to,
+            );
+        }
+    }
+    let wrong = [
+        json!("big"),
+        json!(5),
+        json!(-1),
+        json!(true),
+        json!([1]),
+        json!({"zz": 1}),
+        json!(null),
+        json!(1.5),
+    ];
+    let mut said = 0;
+    let mut bad = Vec::new();
+    for p in &paths {
+        for w in &wrong {
+            let mut doc = base.clone();
+            set(&mut doc, p, w.clone());
+            let text = serde_json::to_string_pretty(&doc).unwrap();
+            let Err(e) = load_str(Path::new("specs/x.yaml"), &text) else {
+                continue;
+            };
+            said += 1;
+            let m = e.message;
+            for word in words.find_iter(&m).map(|w| w.as_str()) {
+                if banned.iter().any(|b| b == word) {
+                    bad.push(format!("{}: {w}: `{word}` in: {m}", p.join(".")));
+                }
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{} errors speak Rust:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+    assert!(said > 300, "only {said} errors walked");
 }

@@ -122,7 +122,7 @@ impl Schematic {
             line,
             column,
             message,
-            snippet: snippet(text, line, column),
+            snippet: crate::located::snippet(text, path, line, column),
         };
         let root = node::read(text)
             .map_err(|e| located(e.at.line, e.at.col, e.message))?
@@ -378,19 +378,4 @@ fn go_less(a: &str, b: &str) -> bool {
 /// compared as other characters).
 fn is_go_digit(c: char) -> bool {
     c.is_ascii_digit()
-}
-
-/// The source line of an error and a caret under its column.
-fn snippet(text: &str, line: u64, column: u64) -> Option<String> {
-    let lines = crate::located::yaml_lines(text);
-    let src = lines.get(usize::try_from(line).ok()?.checked_sub(1)?)?;
-    let width = line.to_string().len();
-    let pad = " ".repeat(width);
-    // A long line is shown from a little before the column, and cut: never printed whole.
-    let col = column.saturating_sub(1) as usize;
-    let start = col.saturating_sub(40);
-    let shown: String = src.chars().skip(start).take(120).collect();
-    let lead = if start > 0 { "…" } else { "" };
-    let caret = " ".repeat(col - start + lead.chars().count());
-    Some(format!("{pad} |\n{line} | {lead}{shown}\n{pad} | {caret}^"))
 }
