@@ -81,9 +81,36 @@ pub fn bad_spec_names_file_line_column_and_exits_2() -> Result<()> {
         out.contains(&format!(
             "tdg: error: {}:7:7: unknown field `sha265`",
             path.display()
-        )),
+        )) && out.contains("(did you mean `sha256`?)")
+            && out.contains(&format!("--> {}:7:7\n", path.display()))
+            && out.contains("7 |       sha265: abc\n"),
         "{out}"
     );
+    // A size of the wrong shape names the forms it may take, in YAML's words.
+    let text = "apiVersion: tdg/v1\nname: bad\nimage: ghcr.io/a/b:c\nexpect:\n  files:\n    - path: x\n      size: [1, 2]\n";
+    let path = world::write_spec(tmp.path(), "shape", text)?;
+    let out = expect_exit(&Tdg::new()?.run(["verify".as_ref(), path.as_os_str()])?, 2)?;
+    ensure!(
+        out.contains(":7:7: a list, expected a size like 512KiB (or bytes, 4096), or {min, max}")
+            && !out.contains("SizeSpec"),
+        "{out}"
+    );
+    // The same spec on standard input (`-`): named <stdin>, read once.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tdg"))
+        .args(["verify", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    std::io::Write::write_all(child.stdin.as_mut().context("stdin")?, text.as_bytes())?;
+    drop(child.stdin.take());
+    let out = expect_exit(&child.wait_with_output()?, 2)?;
+    ensure!(
+        out.contains("tdg: error: <stdin>:7:7: a list") && out.contains("--> <stdin>:7:7"),
+        "{out}"
+    );
+    let out = expect_exit(&Tdg::new()?.run(["verify", "-", "-"])?, 2)?;
+    ensure!(out.contains("can be given once"), "{out}");
     Ok(())
 }
 

@@ -101,27 +101,57 @@ pub enum ColorChoice {
 #[derive(Subcommand)]
 pub enum Command {
     /// Verify images against specs.
+    #[command(
+        after_help = "Examples:\n  tdg verify specs/spin-only-arm64.yaml specs/spin-tailscale-arm64.yaml\n  tdg verify specs/spin-only-arm64.yaml --image ghcr.io/urmanac/talos-cozystack-spin-only@$DIGEST --format junit --output junit.xml\n  tdg verify specs/*.yaml --partition slice:1/3 --format json --output part-1.json"
+    )]
     Verify(verify::VerifyArgs),
     /// Verify specs and write their golden trees (never when CI is set).
+    #[command(
+        after_help = "Examples:\n  tdg bless specs/spin-only-arm64.yaml\n  tdg bless specs/spin-only-arm64.yaml --image oci:out:v1.11.5"
+    )]
     Bless(verify::BlessArgs),
     /// Print the flattened image, one entry a line, sorted by path.
+    #[command(
+        after_help = "Examples:\n  tdg tree ghcr.io/urmanac/talos-cozystack-spin-only:v1.11.5\n  tdg tree oci:out:v1.11.5 --platform linux/arm64 | grep boot/"
+    )]
     Tree(image::TreeArgs),
     /// Write the flattened image into an empty directory.
+    #[command(
+        after_help = "Examples:\n  tdg export ghcr.io/urmanac/talos-cozystack-spin-only:v1.11.5 assets/\n  tdg export oci-archive:image.tar ./out --platform linux/arm64"
+    )]
     Export(image::ExportArgs),
     /// Print the digest a reference resolves to (`crane digest`).
+    #[command(
+        after_help = "Examples:\n  tdg digest ghcr.io/urmanac/talos-cozystack-spin-only:v1.11.5\n  tdg digest ghcr.io/siderolabs/installer:v1.11.5 --platform linux/arm64"
+    )]
     Digest(registry::DigestArgs),
     /// Print every tag of a repository, one a line (`crane ls`).
+    #[command(
+        after_help = "Examples:\n  tdg ls ghcr.io/urmanac/talos-cozystack-spin-only\n  tdg ls oci:out"
+    )]
     Ls(registry::LsArgs),
     /// Build the image a spec describes, from its build section.
+    #[command(
+        after_help = "Examples:\n  tdg build specs/spin-only-arm64.yaml --output oci:out:dev --verify\n  tdg build specs/spin-only-arm64.yaml specs/spin-tailscale-arm64.yaml --push --label org.opencontainers.image.revision=$GITHUB_SHA\n  tdg build specs/spin-only-arm64.yaml --matchbox /var/lib/matchbox"
+    )]
     Build(build::BuildArgs),
     /// Fetch each asset a checksums file lists from a server and check it (the bastion check).
+    #[command(
+        after_help = "Examples:\n  tdg verify-served http://bastion:8080/assets --checksums assets/talos/arm64/checksums.sha256\n  tdg verify-served https://assets.example/talos --checksums checksums.sha256 --read-timeout 30"
+    )]
     VerifyServed(build::ServedArgs),
     /// Show what a kernel, UKI, initramfs or extension image holds.
+    #[command(
+        after_help = "Examples:\n  tdg inspect kernel ghcr.io/urmanac/talos-cozystack-spin-only:v1.11.5//assets/talos/arm64/boot/vmlinuz\n  tdg inspect initramfs boot/initramfs.xz --format json\n  tdg inspect extension ghcr.io/siderolabs/tailscale:1.88.3 --strict"
+    )]
     Inspect {
         #[command(subcommand)]
         what: inspect::Inspect,
     },
     /// Print the JSON Schema of spec v1 (--report: the JSON report; --release: release manifests).
+    #[command(
+        after_help = "Examples:\n  tdg schema > schema/spec-v1.schema.json\n  tdg schema --report"
+    )]
     Schema {
         #[arg(long, conflicts_with = "release")]
         report: bool,
@@ -130,36 +160,61 @@ pub enum Command {
         release: bool,
     },
     /// Image Factory schematic IDs, offline.
+    #[command(
+        after_help = "Examples:\n  tdg schematic id schematics/spin-only.yaml\n  tdg schematic canonical schematics/spin-tailscale.yaml"
+    )]
     Schematic {
         #[command(subcommand)]
         what: factory::SchematicCommand,
     },
     /// Image Factory asset URLs, installer references and release manifests.
+    #[command(
+        after_help = "Examples:\n  tdg factory urls --schematic schematics/spin-only.yaml --talos v1.11.5\n  tdg factory release --schematic schematics/spin-only.yaml --talos v1.11.5 --version v0.3.0 --channel stable --kubernetes v1.33.0 --dry-run"
+    )]
     Factory {
         #[command(subcommand)]
         what: factory::FactoryCommand,
     },
     /// Write a sample asset image (OCI layout) and its spec into DIR and verify it, offline.
+    #[command(after_help = "Examples:\n  tdg demo\n  tdg demo /tmp/tdg-demo")]
     Demo(demo::DemoArgs),
     /// Boot an image's kernel and initramfs (or local files) under QEMU and read the console.
+    #[command(
+        after_help = "Examples:\n  tdg boot oci:out:dev\n  tdg boot --kernel vmlinuz --initrd initramfs.xz --arch arm64 --console console.log\n  tdg boot --matchbox /var/lib/matchbox --timeout 10m"
+    )]
     Boot(boot::BootArgs),
     /// Point a tag at the image another reference names, by digest, with every platform and
     /// referrer; release tags never move.
+    #[command(
+        after_help = "Examples:\n  tdg promote ghcr.io/urmanac/talos-cozystack-spin-only:v1.11.5 ghcr.io/urmanac/talos-cozystack-spin-only:stable --spec specs/spin-only-arm64.yaml --allow-move\n  tdg promote ghcr.io/a/b@$DIGEST ghcr.io/a/b:v1.0.0 --dry-run"
+    )]
     Promote(promote::PromoteArgs),
     /// Audit every repository of a release: tags present, specs passing, one revision.
+    #[command(
+        after_help = "Examples:\n  tdg audit --fleet fleet.yaml\n  tdg audit --fleet fleet.yaml --revision $GITHUB_SHA --format junit --output fleet.xml\n  tdg audit --fleet fleet.yaml --partition slice:2/3 --format json --output fleet-2.json"
+    )]
     Audit(audit::AuditArgs),
     /// Work with JSON reports: merge the parts of a partitioned run.
+    #[command(
+        after_help = "Examples:\n  tdg report merge fleet-1.json fleet-2.json fleet-3.json\n  tdg report merge part-*.json --format junit --output junit.xml"
+    )]
     Report {
         #[command(subcommand)]
         what: report::ReportCommand,
     },
     /// Print a shell completion script: `tdg completions bash > /etc/bash_completion.d/tdg`.
+    #[command(
+        after_help = "Examples:\n  tdg completions bash > /etc/bash_completion.d/tdg\n  tdg completions zsh > ~/.zfunc/_tdg"
+    )]
     Completions {
         /// The shell the script is for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
     /// Print tdg's man page (roff): `tdg man > tdg.1; man ./tdg.1`.
+    #[command(
+        after_help = "Examples:\n  tdg man > tdg.1 && man ./tdg.1\n  tdg man | gzip > /usr/local/share/man/man1/tdg.1.gz"
+    )]
     Man,
 }
 
@@ -256,4 +311,45 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory as _, Parser as _};
+
+    use super::Cli;
+
+    /// Every command's help ends in two or three examples, and each parses as the command line
+    /// it shows (what follows a `>`, `|` or `&&` is the shell's).
+    #[test]
+    fn every_command_shows_examples_that_parse() {
+        let cli = Cli::command();
+        for sub in cli.get_subcommands() {
+            let name = sub.get_name();
+            let help = sub
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            let examples: Vec<&str> = help
+                .lines()
+                .skip_while(|l| *l != "Examples:")
+                .skip(1)
+                .map(str::trim)
+                .collect();
+            assert!(
+                (2..=3).contains(&examples.len()),
+                "tdg {name}: {} examples",
+                examples.len()
+            );
+            for e in examples {
+                let line = e.split(['>', '|']).next().unwrap_or(e);
+                let line = line.split("&&").next().unwrap_or(line);
+                let words: Vec<&str> = line.split_whitespace().collect();
+                assert_eq!(words.get(1), Some(&name), "{e}");
+                if let Err(err) = Cli::try_parse_from(&words) {
+                    panic!("tdg {name}: the example `{e}` does not parse: {err}");
+                }
+            }
+        }
+    }
 }
