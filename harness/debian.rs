@@ -33,6 +33,18 @@ fn dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/debian"))
 }
 
+/// cosign from Debian's newer suite (`.ci/fetch-newer`: bookworm has none).
+pub fn cosign() -> Result<PathBuf> {
+    let p = dir().join("cosign/usr/bin/cosign");
+    if !p.is_file() {
+        bail!(
+            "no cosign at {} (bash .ci/run downloads Debian's cosign package)",
+            p.display()
+        );
+    }
+    Ok(p)
+}
+
 /// busybox-static's binary for `arch`, unpacked by `.ci/fetch-arm64`.
 pub fn busybox(arch: &str) -> Result<Vec<u8>> {
     let p = dir().join(format!("busybox-{arch}/bin/busybox"));

@@ -158,7 +158,8 @@ fn write_into(dir: &Path, plan: &Plan, run: &SpecRun, pulled: &Pulled) -> Result
 }
 
 /// The signatures judged, kept as cosign stores them (their payloads under the subject's
-/// `sha256-<hex>.sig` tag, each layer with its annotations), and the trusted root they were
+/// `sha256-<hex>.sig` and `.att` tags, each layer with its annotations; bundles as referrers),
+/// and the trusted root they were
 /// judged against, so `--from-evidence` judges them again offline.
 fn signatures_into(out: &mut LayoutWriter, dir: &Path, m: &crate::sign::Material) -> Result<()> {
     fs::write(dir.join("trusted_root.json"), &m.root.raw)
@@ -181,27 +182,38 @@ fn signatures_into(out: &mut LayoutWriter, dir: &Path, m: &crate::sign::Material
         let tag = format!("sha256-{}", m.subject.hex());
         out.add_manifest(manifest::OCI_INDEX, &index, Some(&tag))?;
     }
-    if m.found.is_empty() {
+    let sig = crate::sign::cosign::signature_tag(&m.subject);
+    payloads_under(out, &m.found, &sig)?;
+    let att = crate::sign::cosign::attestation_tag(&m.subject);
+    payloads_under(out, &m.attestations, &att)
+}
+
+/// Payloads as cosign stores them under a tag: one manifest, a layer each, annotations kept.
+fn payloads_under(
+    out: &mut LayoutWriter,
+    found: &[crate::sign::cosign::Found],
+    tag: &str,
+) -> Result<()> {
+    if found.is_empty() {
         return Ok(());
     }
     let mut layers = Vec::new();
-    for f in &m.found {
+    for f in found {
         out.write_blob(&f.payload)?;
         layers.push(serde_json::to_value(&f.layer)?);
     }
     let config = serde_json::to_vec(&json!({
         "architecture": "", "os": "", "config": {},
-        "rootfs": {"type": "layers", "diff_ids": m.found.iter().map(|f| f.layer.digest.to_string()).collect::<Vec<_>>()}
+        "rootfs": {"type": "layers", "diff_ids": found.iter().map(|f| f.layer.digest.to_string()).collect::<Vec<_>>()}
     }))?;
     let (cd, cs) = out.write_blob(&config)?;
-    let sig_manifest = serde_json::to_vec(&json!({
+    let manifest = serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": manifest::OCI_MANIFEST,
         "config": {"mediaType": manifest::OCI_CONFIG, "digest": cd.to_string(), "size": cs},
         "layers": layers,
     }))?;
-    let tag = crate::sign::cosign::signature_tag(&m.subject);
-    out.add_manifest(manifest::OCI_MANIFEST, &sig_manifest, Some(&tag))?;
+    out.add_manifest(manifest::OCI_MANIFEST, &manifest, Some(tag))?;
     Ok(())
 }
 

@@ -255,6 +255,40 @@ fn flatten(
     Ok(f.finish())
 }
 
+/// Referrers read for signatures at most: each costs a manifest fetch.
+const MAX_REFERRERS: usize = 256;
+
+/// The layers of `media_type` in the manifest a cosign tag names (`.sig`, `.att`), each payload
+/// fetched and digest-checked; none when the tag is not there.
+async fn tagged_payloads(
+    ctx: &Env,
+    source: &Source,
+    tag: &str,
+    media_type: &str,
+) -> Result<Vec<crate::sign::cosign::Found>> {
+    use crate::sign::cosign;
+    let Some(bytes) = source.tagged(tag).await? else {
+        return Ok(Vec::new());
+    };
+    let m = match crate::oci::manifest::parse(&bytes, None).map_err(anyhow::Error::msg)? {
+        crate::oci::manifest::Manifest::Image(m) => m,
+        crate::oci::manifest::Manifest::Index(_) => {
+            return Err(anyhow::anyhow!("{tag} is an index, not a signature manifest").into())
+        }
+    };
+    let mut found = Vec::new();
+    for layer in m.layers.iter().filter(|l| l.media_type == media_type) {
+        let payload = source
+            .small_blob(layer, &ctx.cache, cosign::MAX_PAYLOAD)
+            .await?;
+        found.push(cosign::Found {
+            layer: layer.clone(),
+            payload,
+        });
+    }
+    Ok(found)
+}
+
 /// The signatures stored beside `subject` (cosign's `sha256-<hex>.sig` tag), each payload
 /// fetched and digest-checked, with the trusted root they are judged against. A fault is the
 /// state's, so the check reports it as an error rather than the run failing.
@@ -265,32 +299,24 @@ pub async fn signatures(ctx: &Env, image: &ImageRef, subject: &Digest) -> crate:
         let source = Source::open(&ctx.mirrors.endpoint(image))?;
         let tag = cosign::signature_tag(subject);
         let looked = format!("looked for the tag {tag} in {}", source.describe());
-        let mut found = Vec::new();
-        if let Some(bytes) = source.tagged(&tag).await? {
-            let m = match crate::oci::manifest::parse(&bytes, None).map_err(anyhow::Error::msg)? {
-                crate::oci::manifest::Manifest::Image(m) => m,
-                crate::oci::manifest::Manifest::Index(_) => {
-                    return Err(
-                        anyhow::anyhow!("{tag} is an index, not a signature manifest").into(),
-                    )
-                }
-            };
-            for layer in cosign::signature_layers(&m.layers) {
-                let payload = source
-                    .small_blob(&layer, &ctx.cache, cosign::MAX_PAYLOAD)
-                    .await?;
-                found.push(cosign::Found { layer, payload });
-            }
-        }
+        let found = tagged_payloads(ctx, &source, &tag, cosign::SIMPLE_SIGNING).await?;
+        let att = cosign::attestation_tag(subject);
+        let attestations = tagged_payloads(ctx, &source, &att, cosign::DSSE_ENVELOPE).await?;
+        let looked = format!("{looked} and {att}");
         let mut bundles = Vec::new();
-        for r in source.referrers(subject).await? {
-            let is_bundle = r
-                .artifact_type
-                .as_deref()
-                .is_some_and(|t| t.starts_with(crate::sign::bundle::BUNDLE_MEDIA_TYPE_PREFIX));
-            if !is_bundle {
-                continue;
-            }
+        // Every referrer is read, then judged by its manifest's own artifactType (else its
+        // config's media type, OCI image-spec 1.1 `manifest.md`), as cosign does
+        // (`pkg/oci/remote` `Referrers` then the manifest): cosign 3.1's referrers-tag
+        // fallback lists its bundles with the empty config's type on the index entry.
+        let referrers = source.referrers(subject).await?;
+        if referrers.len() > MAX_REFERRERS {
+            return Err(anyhow::anyhow!(
+                "{subject} has {} referrers, more than the {MAX_REFERRERS} tdg reads",
+                referrers.len()
+            )
+            .into());
+        }
+        for r in referrers {
             let desc = crate::oci::manifest::Descriptor {
                 media_type: r.media_type.clone(),
                 digest: r
@@ -307,9 +333,14 @@ pub async fn signatures(ctx: &Env, image: &ImageRef, subject: &Digest) -> crate:
                     crate::oci::manifest::Manifest::Image(m) => m,
                     crate::oci::manifest::Manifest::Index(_) => continue,
                 };
+            let kind = m.artifact_type.as_deref().unwrap_or(&m.config.media_type);
+            let is_bundle = |t: &str| t.starts_with(crate::sign::bundle::BUNDLE_MEDIA_TYPE_PREFIX);
             let Some(layer) = m.layers.first().cloned() else {
                 continue;
             };
+            if !is_bundle(kind) || !is_bundle(&layer.media_type) {
+                continue;
+            }
             let bundle = source
                 .small_blob(&layer, &ctx.cache, cosign::MAX_PAYLOAD)
                 .await?;
@@ -325,6 +356,7 @@ pub async fn signatures(ctx: &Env, image: &ImageRef, subject: &Digest) -> crate:
             root,
             looked,
             found,
+            attestations,
             bundles,
             subject: subject.clone(),
         })

@@ -8,6 +8,7 @@ mod checks;
 pub mod cli;
 mod consumers;
 mod conveniences;
+mod cosign;
 mod errors;
 mod factory;
 pub(crate) mod faults;
@@ -131,6 +132,7 @@ pub fn all() -> Vec<Trial> {
         consumers::consumers_accept_gzip_and_plain_tar_layers_and_refuse_zstd_ones,
         warm::a_warm_run_reads_no_layer_and_a_corrupt_cache_is_never_used,
         signatures::keyed_signatures_verify_offline_and_each_fault_is_named,
+        cosign::cosign_3_keyed_signatures_without_a_log,
         signatures::keyless_signatures_verify_by_identity_and_issuer,
         referrers::build_inputs_are_verified_before_anything_is_built,
         referrers::audit_specs_accept_the_release_workflow_and_refuse_a_fork,

@@ -198,7 +198,7 @@ pub fn keyed_signatures_verify_offline_and_each_fault_is_named() -> Result<()> {
             Some(Spoil::NoLogEntry),
             &signer,
             true,
-            "it has no Rekor entry",
+            "it has no transparency-log entry",
         ),
         (
             "untrusted-log",

@@ -1,6 +1,7 @@
 //! The `provenance` check (`expect.provenance`): a SLSA provenance v1 attestation among the
-//! image's referrers (a Sigstore bundle, as GitHub's `attest-build-provenance` pushes it)
-//! verifies keyless for the identity and issuer asked, is about this image, and its
+//! image's referrers (a Sigstore bundle, as GitHub's `attest-build-provenance` pushes it), or
+//! under cosign's `.att` tag for a key without a log, verifies for the identity and issuer (or
+//! the key) asked, is about this image, and its
 //! predicate names the repository, ref, commit, workflow and builder asked for.
 
 use std::sync::Arc;
@@ -40,38 +41,37 @@ impl Planned for Check {
             State::NotAsked => return Err(Verdict::Error("attestations were not fetched".into())),
         };
         let e = &self.0;
-        let matcher = |id: &str| e.identity.matches(id);
-        let shown = e.identity.to_string();
-        let policy = bundle::Signer::Keyless {
-            identity: &matcher,
-            shown: shown.clone(),
-            issuer: &e.issuer,
-        };
+        let policy = super::signature::Policy::of(&e.signer)?;
         let mut why = Vec::new();
-        for b in &m.bundles {
-            let at = b.short();
-            match bundle::verify(&b.bundle, &m.subject, &policy, &m.root) {
+        let judged = |at: String, st: Result<bundle::Statement, String>, why: &mut Vec<String>| {
+            match st {
                 Ok(st) if st.predicate_type == bundle::SLSA_PROVENANCE_V1 => {
-                    let wrong: Vec<String> = e
-                        .fields
-                        .iter()
-                        .filter_map(|(what, pointer, want)| {
-                            let got = st.predicate.pointer(pointer).and_then(|v| v.as_str());
-                            match got {
-                                Some(g) if want.matches(g) => None,
-                                Some(g) => Some(format!("{what} is '{g}', not {want}")),
-                                None => Some(format!("it names no {what} ({pointer})")),
-                            }
-                        })
-                        .collect();
+                    let wrong = wrong_fields(&e.fields, &st.predicate);
                     if wrong.is_empty() {
-                        return super::signature::stale(m);
+                        return true;
                     }
-                    why.push(format!("bundle {at}: {}", wrong.join(", ")));
+                    why.push(format!("{at}: {}", wrong.join(", ")));
                 }
                 Ok(_) => {}
-                Err(err) => why.push(format!("bundle {at}: {err}")),
+                Err(err) => why.push(format!("{at}: {err}")),
             }
+            false
+        };
+        let verified = policy.with(|signer| {
+            m.bundles.iter().any(|b| {
+                let st = bundle::verify(&b.bundle, &m.subject, signer, &m.root);
+                judged(format!("bundle {}", b.short()), st, &mut why)
+            }) || m.attestations.iter().any(|a| {
+                let st = bundle::verify_attestation(a, &m.subject, signer);
+                judged(
+                    format!("attestation (layer {})", a.layer.digest.short()),
+                    st,
+                    &mut why,
+                )
+            })
+        });
+        if verified {
+            return policy.pass(m);
         }
         if why.is_empty() {
             return fail(format!(
@@ -80,9 +80,28 @@ impl Planned for Check {
             ));
         }
         fail(format!(
-            "no provenance verifies for {shown} from {}: {}",
-            e.issuer,
-            why.join("; ")
+            "no provenance verifies for {}: {}{}",
+            policy.by,
+            why.join("; "),
+            policy.hint(&why)
         ))
     }
+}
+
+/// The predicate fields that are not what the spec asks.
+fn wrong_fields(
+    fields: &[(&'static str, &'static str, crate::spec::ValueMatch)],
+    predicate: &serde_json::Value,
+) -> Vec<String> {
+    fields
+        .iter()
+        .filter_map(|(what, pointer, want)| {
+            let got = predicate.pointer(pointer).and_then(|v| v.as_str());
+            match got {
+                Some(g) if want.matches(g) => None,
+                Some(g) => Some(format!("{what} is '{g}', not {want}")),
+                None => Some(format!("it names no {what} ({pointer})")),
+            }
+        })
+        .collect()
 }

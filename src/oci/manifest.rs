@@ -65,6 +65,9 @@ pub struct Index {
 #[serde(rename_all = "camelCase")]
 pub struct ImageManifest {
     pub schema_version: u32,
+    /// OCI 1.1: what kind of artifact this manifest is (else its config's media type says).
+    #[serde(default)]
+    pub artifact_type: Option<String>,
     pub config: Descriptor,
     pub layers: Vec<Descriptor>,
     #[serde(default)]

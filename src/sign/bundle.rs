@@ -144,8 +144,9 @@ struct EnvelopeSignature {
 pub struct Statement {
     pub predicate_type: String,
     pub predicate: serde_json::Value,
-    /// When the log recorded it (Unix seconds).
-    pub logged_at: i64,
+    /// When the log or a timestamp authority saw it (Unix seconds); `None` for a keyed bundle
+    /// judged without its log (`tlog: false`).
+    pub logged_at: Option<i64>,
 }
 
 /// DSSE's pre-authentication encoding (secure-systems-lab/dsse `protocol.md`).
@@ -198,8 +199,8 @@ pub fn verify(
         (Signer::Keyless { .. }, None) => {
             return Err("it is a keyed bundle (no certificate), not a keyless signature".into())
         }
-        (Signer::Key(spki), None) => (None, spki.to_vec(), spki.to_vec()),
-        (Signer::Key(_), Some(_)) => {
+        (Signer::Key { spki, .. }, None) => (None, spki.to_vec(), spki.to_vec()),
+        (Signer::Key { .. }, Some(_)) => {
             return Err("it is a keyless bundle (a certificate), not signed by the key".into())
         }
     };
@@ -230,7 +231,9 @@ pub fn verify(
             .map_err(|e| format!("its timestamp: {e}"))?;
         times.push(super::timestamp::verify(&token, &sig_bytes, root)?.0);
     }
-    for entry in &m.tlog_entries {
+    // `tlog: false` (cosign's `--insecure-ignore-tlog`): the log is neither required nor read.
+    let read_log = !matches!(signer, Signer::Key { tlog: false, .. });
+    for entry in m.tlog_entries.iter().filter(|_| read_log) {
         let promise = entry
             .inclusion_promise
             .as_ref()
@@ -270,9 +273,10 @@ pub fn verify(
             super::inclusion::verify(&decode(&entry.canonicalized_body)?, &proof, log)?;
         }
     }
-    let Some(&logged_at) = times.last() else {
-        return Err("it has neither a transparency-log entry nor a timestamp".into());
-    };
+    let logged_at = times.last().copied();
+    if logged_at.is_none() && read_log {
+        return Err(format!("it has {} and no timestamp", super::cosign::NO_LOG));
+    }
 
     // 2. Keyless: the certificate, at every verified time, for whom the policy asks.
     if let (
@@ -287,20 +291,36 @@ pub fn verify(
         fulcio::check_signer(cert, root, &times, *identity, shown, issuer)?;
     }
 
-    // 3. The envelope's signature over the PAE.
-    if env.payload_type != IN_TOTO_PAYLOAD {
+    // 3 and 4. The envelope's signature over the PAE, and a statement about this image.
+    let (predicate_type, predicate) =
+        dsse_statement(&env.payload_type, &payload, &sig_bytes, &key, subject)?;
+    Ok(Statement {
+        predicate_type,
+        predicate,
+        logged_at,
+    })
+}
+
+/// A DSSE envelope's signature over its pre-authentication encoding by `key` (DER SPKI), and
+/// the in-toto statement it carries, which must name `subject`. Returns the predicate type and
+/// the predicate.
+pub fn dsse_statement(
+    payload_type: &str,
+    payload: &[u8],
+    sig: &[u8],
+    key: &[u8],
+    subject: &Digest,
+) -> Result<(String, serde_json::Value), String> {
+    if payload_type != IN_TOTO_PAYLOAD {
         return Err(format!(
-            "its payload is {:?}, not an in-toto statement",
-            env.payload_type
+            "its payload is {payload_type:?}, not an in-toto statement"
         ));
     }
-    let hash = <sha2::Sha256 as sha2::Digest>::digest(pae(&env.payload_type, &payload));
-    fulcio::verify_prehash(&key, &hash, &sig_bytes)
+    let hash = <sha2::Sha256 as sha2::Digest>::digest(pae(payload_type, payload));
+    fulcio::verify_prehash(key, &hash, sig)
         .map_err(|e| format!("its envelope signature does not verify: {e}"))?;
-
-    // 4. The statement is about this image.
     let st: serde_json::Value =
-        serde_json::from_slice(&payload).map_err(|e| format!("its statement is not JSON: {e}"))?;
+        serde_json::from_slice(payload).map_err(|e| format!("its statement is not JSON: {e}"))?;
     let about = st["subject"]
         .as_array()
         .into_iter()
@@ -326,10 +346,49 @@ pub fn verify(
             }
         ));
     }
+    Ok((
+        st["predicateType"].as_str().unwrap_or_default().to_string(),
+        st["predicate"].clone(),
+    ))
+}
+
+/// An attestation as cosign stores it without the bundle format: a DSSE envelope layer
+/// (`application/vnd.dsse.envelope.v1+json`) of the manifest under `sha256-<hex>.att`
+/// (cosign `pkg/oci/static`, `pkg/types/media.go` `DssePayloadType`). tdg judges these for a
+/// key without a log (`tlog: false`, `cosign verify-attestation --insecure-ignore-tlog`);
+/// logged or keyless attestations it reads as bundles.
+pub fn verify_attestation(
+    found: &super::cosign::Found,
+    subject: &Digest,
+    signer: &Signer<'_>,
+) -> Result<Statement, String> {
+    let Signer::Key { spki, tlog: false } = signer else {
+        return Err(match signer {
+            Signer::Key { .. } => "it is a legacy .att attestation, which tdg verifies only for a key without a log; add `tlog: false` beside `key:` if this key attests without one, or attest in the bundle format".into(),
+            Signer::Keyless { .. } => "it is a legacy .att attestation; tdg verifies keyless attestations in the bundle format".into(),
+        });
+    };
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let env: Envelope = serde_json::from_slice(&found.payload)
+        .map_err(|e| format!("it is not a DSSE envelope: {e}"))?;
+    let [sig] = env.signatures.as_slice() else {
+        return Err(format!(
+            "its envelope has {} signatures, not one",
+            env.signatures.len()
+        ));
+    };
+    let payload = b64
+        .decode(&env.payload)
+        .map_err(|e| format!("its payload: {e}"))?;
+    let sig = b64
+        .decode(&sig.sig)
+        .map_err(|e| format!("its signature: {e}"))?;
+    let (predicate_type, predicate) =
+        dsse_statement(&env.payload_type, &payload, &sig, spki, subject)?;
     Ok(Statement {
-        predicate_type: st["predicateType"].as_str().unwrap_or_default().to_string(),
-        predicate: st["predicate"].clone(),
-        logged_at,
+        predicate_type,
+        predicate,
+        logged_at: None,
     })
 }
 

@@ -19,12 +19,19 @@ pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+js
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
 pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
+/// An attestation layer under `sha256-<hex>.att` (`pkg/types/media.go` `DssePayloadType`).
+pub const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
 /// A payload larger than this is not a simple-signing document.
 pub const MAX_PAYLOAD: u64 = 1 << 20;
 
 /// The tag cosign stores an image's signatures under.
 pub fn signature_tag(subject: &Digest) -> String {
     format!("sha256-{}.sig", subject.hex())
+}
+
+/// The tag cosign stores an image's attestations under (without the bundle format).
+pub fn attestation_tag(subject: &Digest) -> String {
+    format!("sha256-{}.att", subject.hex())
 }
 
 /// One signature: its payload (fetched, digest-checked) and its layer's annotations.
@@ -38,17 +45,6 @@ impl Found {
     fn annotation(&self, key: &str) -> Option<&str> {
         self.layer.annotations.get(key).map(String::as_str)
     }
-}
-
-/// The layers of a signature manifest that carry a signature.
-pub fn signature_layers(layers: &[Descriptor]) -> Vec<Descriptor> {
-    layers
-        .iter()
-        .filter(|l| {
-            l.media_type == SIMPLE_SIGNING && l.annotations.contains_key(SIGNATURE_ANNOTATION)
-        })
-        .cloned()
-        .collect()
 }
 
 #[derive(Deserialize)]
@@ -84,8 +80,13 @@ pub fn public_key(pem: &str) -> Result<Vec<u8>, String> {
 
 /// Who must have signed: a key, or a keyless identity from an OIDC issuer.
 pub enum Signer<'a> {
-    /// DER SPKI of an ECDSA P-256 key.
-    Key(&'a [u8]),
+    Key {
+        /// DER SPKI of an ECDSA P-256 key.
+        spki: &'a [u8],
+        /// Whether a transparency-log entry is required. `false` is `cosign verify
+        /// --insecure-ignore-tlog`: the log is neither required nor read.
+        tlog: bool,
+    },
     Keyless {
         /// Whether a certificate identity (SAN email or URI) is the one asked for.
         identity: &'a dyn Fn(&str) -> bool,
@@ -95,19 +96,23 @@ pub enum Signer<'a> {
     },
 }
 
-/// Judges one signature: `Ok` with the Rekor entry's time, or why it fails. The steps are
-/// cosign's: the log entry, the certificate (keyless), the signature, the claim.
+/// What a signature without a log entry says, so the check can add, once, how to accept one.
+pub const NO_LOG: &str = "no transparency-log entry";
+
+/// Judges one signature: `Ok` with the Rekor entry's time (`None` when the log was not asked
+/// for), or why it fails. The steps are cosign's: the log entry, the certificate (keyless),
+/// the signature, the claim.
 pub fn verify(
     found: &Found,
     signer: &Signer<'_>,
     subject: &Digest,
     root: &TrustedRoot,
-) -> Result<i64, String> {
+) -> Result<Option<i64>, String> {
     let sig_b64 = found
         .annotation(SIGNATURE_ANNOTATION)
         .ok_or("it has no signature annotation")?;
     let cert = match signer {
-        Signer::Key(_) => None,
+        Signer::Key { .. } => None,
         Signer::Keyless { .. } => {
             let pem = found.annotation(CERTIFICATE_ANNOTATION).ok_or(
                 "it has no certificate (dev.sigstore.cosign/certificate): not a keyless signature",
@@ -116,23 +121,29 @@ pub fn verify(
         }
     };
     let (recorded, key) = match (signer, &cert) {
-        (Signer::Key(spki), _) => (spki.to_vec(), spki.to_vec()),
+        (Signer::Key { spki, .. }, _) => (spki.to_vec(), spki.to_vec()),
         (_, Some(c)) => (c.der.clone(), c.spki()),
         (_, None) => unreachable!("a keyless signer has a certificate"),
     };
-    // cosign requires a transparency-log entry unless told to ignore the log; offline, that
-    // entry is the bundle annotation.
-    let bundle = found
-        .annotation(BUNDLE_ANNOTATION)
-        .ok_or("it has no Rekor entry (dev.sigstore.cosign/bundle); cosign verify requires one")?;
-    let bundle: RekorBundle = serde_json::from_str(bundle)
-        .map_err(|e| format!("its Rekor bundle annotation is malformed: {e}"))?;
-    let signed = Signed {
-        signature_b64: sig_b64,
-        recorded: &recorded,
-        payload: &found.payload,
+    // cosign requires a transparency-log entry unless told to ignore the log
+    // (`--insecure-ignore-tlog`, which then reads none); offline, that entry is the bundle
+    // annotation.
+    let time = match signer {
+        Signer::Key { tlog: false, .. } => None,
+        _ => {
+            let bundle = found.annotation(BUNDLE_ANNOTATION).ok_or_else(|| {
+                format!("it has {NO_LOG} (dev.sigstore.cosign/bundle); cosign verify requires one")
+            })?;
+            let bundle: RekorBundle = serde_json::from_str(bundle)
+                .map_err(|e| format!("its Rekor bundle annotation is malformed: {e}"))?;
+            let signed = Signed {
+                signature_b64: sig_b64,
+                recorded: &recorded,
+                payload: &found.payload,
+            };
+            Some(rekor::verify(&bundle, &signed, root)?)
+        }
     };
-    let time = rekor::verify(&bundle, &signed, root)?;
     if let (
         Signer::Keyless {
             identity,
@@ -142,7 +153,8 @@ pub fn verify(
         Some(c),
     ) = (signer, &cert)
     {
-        fulcio::check_signer(c, root, &[time], *identity, shown, issuer)?;
+        let times: Vec<i64> = time.into_iter().collect();
+        fulcio::check_signer(c, root, &times, *identity, shown, issuer)?;
     }
     let sig = base64::engine::general_purpose::STANDARD
         .decode(sig_b64)

@@ -24,6 +24,8 @@ pub struct Material {
     /// Where tdg looked, for a failure that found nothing.
     pub looked: String,
     pub found: Vec<cosign::Found>,
+    /// DSSE envelopes under cosign's `sha256-<hex>.att` tag (attestations without bundles).
+    pub attestations: Vec<cosign::Found>,
     /// Sigstore bundles among the image's referrers.
     pub bundles: Vec<Referred>,
     /// The digest the signatures must sign: what the reference resolved to.

@@ -560,13 +560,48 @@ impl Validator<'_> {
                 fields.push((what, pointer, m(what, s)?));
             }
         }
-        Ok(ProvenanceExpectation {
-            identity: m("identity", &v.identity)?,
-            issuer: v
-                .issuer
-                .clone()
-                .unwrap_or_else(|| super::GITHUB_ACTIONS_ISSUER.to_string()),
-            fields,
+        let signer = match (&v.key, &v.identity) {
+            (Some(key), None) => self.signer_key(key, v.tlog, at, "provenance")?,
+            (None, Some(identity)) => {
+                if v.tlog.is_some() {
+                    return Err(self.err(
+                        at,
+                        "provenance.tlog applies to a key; a keyless attestation is always logged",
+                    ));
+                }
+                SignatureExpectation::Keyless {
+                    identity: m("identity", identity)?,
+                    issuer: v
+                        .issuer
+                        .clone()
+                        .unwrap_or_else(|| super::GITHUB_ACTIONS_ISSUER.to_string()),
+                }
+            }
+            _ => {
+                return Err(self.err(
+                    at,
+                    "provenance needs identity (a keyless signer) or key: FILE (a cosign public key), not both",
+                ))
+            }
+        };
+        Ok(ProvenanceExpectation { signer, fields })
+    }
+
+    fn signer_key(
+        &self,
+        key: &str,
+        tlog: Option<bool>,
+        at: &Location,
+        what: &str,
+    ) -> Result<SignatureExpectation, LocatedError> {
+        if key.trim().is_empty() {
+            return Err(self.err(at, format!("{what}.key names no file")));
+        }
+        let base = self.file.parent().unwrap_or(Path::new("."));
+        Ok(SignatureExpectation::Key {
+            key: base.join(key),
+            written: key.to_string(),
+            tlog: tlog.unwrap_or(true),
         })
     }
 
@@ -577,13 +612,15 @@ impl Validator<'_> {
         let (v, at) = (&s.value, &s.referenced);
         match (&v.key, &v.identity, &v.issuer) {
             (Some(key), None, None) if !key.trim().is_empty() => {
-                let base = self.file.parent().unwrap_or(Path::new("."));
-                Ok(SignatureExpectation::Key {
-                    key: base.join(key),
-                    written: key.clone(),
-                })
+                self.signer_key(key, v.tlog, at, "signature")
             }
             (None, Some(identity), Some(issuer)) if !issuer.trim().is_empty() => {
+                if v.tlog.is_some() {
+                    return Err(self.err(
+                        at,
+                        "signature.tlog applies to a key; a keyless signature is always logged",
+                    ));
+                }
                 Ok(SignatureExpectation::Keyless {
                     identity: ValueMatch::parse(identity)
                         .map_err(|m| self.err(at, format!("signature.identity: {m}")))?,

@@ -110,8 +110,9 @@ pub struct Expectations {
 /// The validated `expect.provenance`.
 #[derive(Debug, Clone)]
 pub struct ProvenanceExpectation {
-    pub identity: ValueMatch,
-    pub issuer: String,
+    /// Who signed the attestation: a key, or a keyless identity (issuer default: GitHub
+    /// Actions').
+    pub signer: SignatureExpectation,
     /// (what, JSON pointer into the predicate, expected value).
     pub fields: Vec<(&'static str, &'static str, ValueMatch)>,
 }
@@ -127,6 +128,8 @@ pub enum SignatureExpectation {
         key: PathBuf,
         /// As the spec writes it.
         written: String,
+        /// Whether a transparency-log entry is required (`tlog: false` says it is not).
+        tlog: bool,
     },
     Keyless {
         /// Matched against the certificate's SAN emails and URIs.

@@ -222,8 +222,18 @@ pub struct Expect {
 #[serde(deny_unknown_fields)]
 pub struct ProvenanceExpect {
     /// Who signed the attestation: the certificate's SAN (GitHub: the workflow's URL at its
-    /// ref), exactly or as a `^...$` regex.
-    pub identity: String,
+    /// ref), exactly or as a `^...$` regex. Or `key` instead.
+    #[serde(default)]
+    pub identity: Option<String>,
+    /// A cosign public key (PEM, ECDSA P-256) that signed the attestation, relative to the
+    /// spec file; instead of `identity`.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// With `key`: `false` accepts an attestation that has no transparency-log entry (`cosign
+    /// attest --tlog-upload=false`, verified by `cosign verify-attestation
+    /// --insecure-ignore-tlog`). Default `true`.
+    #[serde(default)]
+    pub tlog: Option<bool>,
     /// The OIDC issuer (default: GitHub Actions', `https://token.actions.githubusercontent.com`).
     #[serde(default)]
     pub issuer: Option<String>,
@@ -258,6 +268,11 @@ pub struct SignatureExpect {
     /// `https://token.actions.githubusercontent.com`).
     #[serde(default)]
     pub issuer: Option<String>,
+    /// With `key`: `false` accepts a signature that has no transparency-log entry (a key that
+    /// signs offline, as the Image Factory's does; `cosign verify --insecure-ignore-tlog`).
+    /// Default `true`: a log entry is required, as `cosign verify` requires one.
+    #[serde(default)]
+    pub tlog: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

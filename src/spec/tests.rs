@@ -238,12 +238,44 @@ fn signature_takes_a_key_beside_the_spec_or_a_keyless_signer() {
     )
     .unwrap();
     match s.expect.signature.unwrap() {
-        S::Key { key, written } => {
+        S::Key { key, written, tlog } => {
             assert_eq!(key, Path::new("specs/keys/cosign.pub"));
             assert_eq!(written, "keys/cosign.pub");
+            assert!(
+                tlog,
+                "a log entry is required unless the spec says otherwise"
+            );
         }
         other => panic!("{other:?}"),
     }
+    let s = load_str(
+        Path::new("specs/x.yaml"),
+        &with("    key: keys/cosign.pub\n    tlog: false\n"),
+    )
+    .unwrap();
+    assert!(matches!(
+        s.expect.signature.unwrap(),
+        S::Key { tlog: false, .. }
+    ));
+    // `tlog` is a key's: a keyless signature is always logged.
+    let e = err(&with(
+        "    identity: a@b.c\n    issuer: https://accounts.google.com\n    tlog: false\n",
+    ));
+    assert!(e.contains("signature.tlog applies to a key"), "{e}");
+    // Provenance by a key, without a log.
+    let s = load_str(
+        Path::new("specs/x.yaml"),
+        &format!("{GOOD}  provenance:\n    key: cosign.pub\n    tlog: false\n"),
+    )
+    .unwrap();
+    assert!(matches!(
+        s.expect.provenance.unwrap().signer,
+        S::Key { tlog: false, .. }
+    ));
+    let e = err(&format!(
+        "{GOOD}  provenance:\n    key: cosign.pub\n    identity: x\n"
+    ));
+    assert!(e.contains("provenance needs identity"), "{e}");
     let s = load_str(
         Path::new("specs/x.yaml"),
         &with("    identity: '^.*@siderolabs\\.com$'\n    issuer: https://accounts.google.com\n"),
