@@ -425,6 +425,31 @@ pub fn bundles_in_referrers_verify_signatures_and_provenance() -> Result<()> {
         "a timestamp of other bytes",
         "its timestamp is for other bytes than the signature",
     )?;
+    // The bundle holds a TimeStampResp (protobuf-specs), granted, with its token: a bare token
+    // or a refusal is not a timestamp.
+    let out = case("bundles-bare-token", BundleSpoil::BareToken, repo_url)?;
+    fails(
+        &out,
+        "a bare token",
+        "its timestamp is not an RFC 3161 TimeStampResp",
+    )?;
+    let out = case(
+        "bundles-refused-tsa",
+        BundleSpoil::RefusedTimestamp,
+        repo_url,
+    )?;
+    fails(
+        &out,
+        "a refused timestamp",
+        "its timestamp response has status 2, not granted (0)",
+    )?;
+    // v0.3 requires the inclusion proof: a promise alone is not enough.
+    let out = case("bundles-no-proof", BundleSpoil::NoInclusionProof, repo_url)?;
+    fails(
+        &out,
+        "no inclusion proof",
+        "its log entry has no inclusion proof, which a v0.3 bundle requires",
+    )?;
 
     // The referrers API of a server that has one: the same bundles, and no tag to fall back on.
     let layout = b.tmp.path().join("served");

@@ -328,10 +328,20 @@ impl Tsa {
         })
     }
 
-    /// An RFC 3161 time-stamp token (DER) over `data`, made by `openssl ts -reply`.
+    /// An RFC 3161 `TimeStampResp` (DER) over `data`, as a timestamp authority answers: made by
+    /// `openssl ts -reply` (without `-token_out`, which would give the bare token).
     pub fn stamp(&self, data: &[u8]) -> Result<Vec<u8>> {
+        self.reply(data, false)
+    }
+
+    /// The bare time-stamp token (`-token_out`), which is not what a bundle holds.
+    pub fn stamp_token(&self, data: &[u8]) -> Result<Vec<u8>> {
+        self.reply(data, true)
+    }
+
+    fn reply(&self, data: &[u8], token_only: bool) -> Result<Vec<u8>> {
         let query = self.dir.join("query.tsq");
-        let token = self.dir.join("token.der");
+        let token = self.dir.join("response.tsr");
         openssl(
             &[
                 "ts",
@@ -345,20 +355,20 @@ impl Tsa {
             ],
             b"",
         )?;
-        openssl(
-            &[
-                "ts",
-                "-reply",
-                "-config",
-                self.config.to_str().context("utf-8")?,
-                "-queryfile",
-                query.to_str().context("utf-8")?,
-                "-token_out",
-                "-out",
-                token.to_str().context("utf-8")?,
-            ],
-            b"",
-        )?;
+        let mut args = vec![
+            "ts",
+            "-reply",
+            "-config",
+            self.config.to_str().context("utf-8")?,
+            "-queryfile",
+            query.to_str().context("utf-8")?,
+            "-out",
+            token.to_str().context("utf-8")?,
+        ];
+        if token_only {
+            args.push("-token_out");
+        }
+        openssl(&args, b"")?;
         Ok(std::fs::read(&token)?)
     }
 

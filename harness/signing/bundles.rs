@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use base64::Engine as _;
 use serde_json::json;
 
@@ -36,6 +36,13 @@ pub enum BundleSpoil {
     BadInclusionProof,
     /// The checkpoint is signed by another key than the log's.
     ForeignCheckpoint,
+    /// No log entry; the timestamp is the bare token, not the TimeStampResp the bundle format
+    /// holds.
+    BareToken,
+    /// No log entry; the timestamp response says "rejection" (status 2) and holds no token.
+    RefusedTimestamp,
+    /// A v0.3 bundle whose log entry has its promise (SET) but no inclusion proof.
+    NoInclusionProof,
 }
 
 /// RFC 9162's Merkle tree hash of leaf hashes, by its recursive definition.
@@ -119,6 +126,9 @@ impl Pki {
             BundleSpoil::TimestampOnly => (false, Some(self.tsa.stamp(&sig_bytes)?)),
             BundleSpoil::UntrustedTimestamp => (false, Some(self.rogue_tsa.stamp(&sig_bytes)?)),
             BundleSpoil::TimestampOfOtherBytes => (false, Some(self.tsa.stamp(b"other bytes")?)),
+            BundleSpoil::BareToken => (false, Some(self.tsa.stamp_token(&sig_bytes)?)),
+            // TimeStampResp { status PKIStatusInfo { status 2 } }, DER.
+            BundleSpoil::RefusedTimestamp => (false, Some(vec![0x30, 5, 0x30, 3, 2, 1, 2])),
             _ => (true, None),
         };
         // The entry as leaf 3 of a five-entry log, its audit path and a checkpoint of that tree.
@@ -149,7 +159,7 @@ impl Pki {
         let mut note_sig = hex::decode(self.rekor.log_id())?[..4].to_vec();
         note_sig.extend(signer.sign(note.as_bytes())?);
         let checkpoint = format!("{note}\n\u{2014} rekor.tdg.test {}\n", B64.encode(note_sig));
-        let entries = if tlog {
+        let mut entries = if tlog {
             json!([{
                 "logIndex": index.to_string(),
                 "logId": {"keyId": B64.encode(hex::decode(self.rekor.log_id())?)},
@@ -168,6 +178,12 @@ impl Pki {
         } else {
             json!([])
         };
+        if spoil == BundleSpoil::NoInclusionProof {
+            entries[0]
+                .as_object_mut()
+                .context("entry")?
+                .remove("inclusionProof");
+        }
         let mut material = match by {
             By::Key(_) => json!({"publicKey": {"hint": ""}, "tlogEntries": entries}),
             By::Cert(leaf, _) => json!({

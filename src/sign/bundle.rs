@@ -172,12 +172,8 @@ pub fn verify(
     let b64 = base64::engine::general_purpose::STANDARD;
     let bundle: BundleJson =
         serde_json::from_slice(bytes).map_err(|e| format!("it is not a Sigstore bundle: {e}"))?;
-    if !bundle.media_type.starts_with(BUNDLE_MEDIA_TYPE_PREFIX) {
-        return Err(format!(
-            "its media type {:?} is not a Sigstore bundle's",
-            bundle.media_type
-        ));
-    }
+    let version = bundle_version(&bundle.media_type)?;
+    structure(version, &bundle.verification_material)?;
     let env = bundle
         .dsse_envelope
         .ok_or("it holds a message signature, not a DSSE envelope; tdg reads DSSE bundles")?;
@@ -390,6 +386,53 @@ pub fn verify_attestation(
         predicate,
         logged_at: None,
     })
+}
+
+/// A bundle's version from its media type: `application/vnd.dev.sigstore.bundle+json;version=0.1`
+/// or `application/vnd.dev.sigstore.bundle.v0.3+json` (sigstore-go `pkg/bundle/bundle.go`
+/// `getBundleVersion`). Versions 0.1 to 0.3 are read.
+fn bundle_version(media_type: &str) -> Result<(u32, u32), String> {
+    let v = media_type
+        .strip_prefix("application/vnd.dev.sigstore.bundle+json;version=")
+        .or_else(|| {
+            media_type
+                .strip_prefix("application/vnd.dev.sigstore.bundle.v")
+                .and_then(|r| r.strip_suffix("+json"))
+        })
+        .ok_or_else(|| format!("its media type {media_type:?} is not a Sigstore bundle's"))?;
+    let (major, minor) = v
+        .split_once('.')
+        .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+        .ok_or_else(|| format!("its media type {media_type:?} has no version tdg reads"))?;
+    if (major, minor) < (0, 1) || (major, minor) >= (0, 4) {
+        return Err(format!(
+            "it is a v{major}.{minor} bundle; tdg reads v0.1 to v0.3"
+        ));
+    }
+    Ok((major, minor))
+}
+
+/// What each bundle version requires of its material (sigstore-go `ProtobufBundle.validate`):
+/// v0.1 log entries carry an inclusion promise, v0.2 and later an inclusion proof (with its
+/// checkpoint); v0.3 names one certificate, never a chain.
+fn structure(version: (u32, u32), m: &Material) -> Result<(), String> {
+    let entries = &m.tlog_entries;
+    if version == (0, 1) {
+        if !entries.is_empty() && !entries.iter().any(|e| e.inclusion_promise.is_some()) {
+            return Err(
+                "its log entry has no inclusion promise, which a v0.1 bundle requires".into(),
+            );
+        }
+    } else if !entries.is_empty() && !entries.iter().any(|e| e.inclusion_proof.is_some()) {
+        return Err(format!(
+            "its log entry has no inclusion proof, which a v0.{} bundle requires",
+            version.1
+        ));
+    }
+    if version >= (0, 3) && m.x509_certificate_chain.is_some() {
+        return Err("a v0.3 bundle names one certificate, not a chain".into());
+    }
+    Ok(())
 }
 
 /// The Rekor `dsse` v0.0.1 body must record this payload's hash, this signature and this

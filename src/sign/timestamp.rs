@@ -1,6 +1,9 @@
-//! RFC 3161 timestamps in Sigstore bundles (`timestampVerificationData.rfc3161Timestamps`): a
-//! time-stamp token (CMS SignedData over a TSTInfo) from a timestamp authority of the trusted
-//! root, vouching that the signature existed at its `genTime`. Checked as sigstore-go's
+//! RFC 3161 timestamps in Sigstore bundles (`timestampVerificationData.rfc3161Timestamps`):
+//! protobuf-specs' `RFC3161SignedTimestamp.signed_timestamp` is the DER `TimeStampResp` (RFC 3161
+//! §2.4.2), read as sigstore-go reads it through digitorus/timestamp `ParseResponse`: no
+//! trailing bytes, status granted (0; anything else, `grantedWithMods` included, is refused),
+//! a token inside. The token (CMS SignedData over a TSTInfo) is from a timestamp authority of
+//! the trusted root, vouching that the signature existed at its `genTime`. Checked as sigstore-go's
 //! `VerifyTimestampAuthority` checks one: the TSTInfo's message imprint is the SHA-256 of the
 //! signature, the signer's signed attributes carry the TSTInfo's digest and are signed by the
 //! authority's leaf, and the authority's chain is valid at `genTime`.
@@ -30,11 +33,33 @@ fn hash(alg: &ObjectIdentifier, data: &[u8]) -> Result<Vec<u8>, String> {
     }
 }
 
-/// Verifies a DER time-stamp token over `signature`; returns its time (Unix seconds) and the
+/// Verifies a DER `TimeStampResp` over `signature`; returns its time (Unix seconds) and the
 /// authority that vouched for it.
-pub fn verify(token: &[u8], signature: &[u8], root: &TrustedRoot) -> Result<(i64, String), String> {
-    let info = cms::content_info::ContentInfo::from_der(token)
-        .map_err(|e| format!("its timestamp is not a CMS ContentInfo ({e})"))?;
+pub fn verify(
+    response: &[u8],
+    signature: &[u8],
+    root: &TrustedRoot,
+) -> Result<(i64, String), String> {
+    let resp = x509_tsp::TimeStampResp::from_der(response)
+        .map_err(|e| format!("its timestamp is not an RFC 3161 TimeStampResp ({e})"))?;
+    let status = resp.status.status as u8;
+    if status != 0 {
+        return Err(format!(
+            "its timestamp response has status {status}, not granted (0)"
+        ));
+    }
+    let info = resp
+        .time_stamp_token
+        .ok_or("its timestamp response holds no token")?;
+    verify_token(&info, signature, root)
+}
+
+/// The time-stamp token inside a response.
+fn verify_token(
+    info: &cms::content_info::ContentInfo,
+    signature: &[u8],
+    root: &TrustedRoot,
+) -> Result<(i64, String), String> {
     if info.content_type != SIGNED_DATA {
         return Err("its timestamp is not CMS SignedData".into());
     }
