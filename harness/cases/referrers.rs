@@ -13,9 +13,9 @@ use crate::fixtures;
 use crate::signing::{By, Pki, Spoil};
 use crate::world;
 
-/// `build.signatures`: the base and every extension are judged before anything is built, as
-/// the Image Factory does; one unsigned input stops the build, exit 2, before any stage and
-/// with nothing pulled or pushed.
+/// `build.signatures: siderolabs` (the Image Factory's own policy, one word): the base and every
+/// extension are judged before anything is built, as the Image Factory does; one unsigned
+/// input stops the build, exit 2, before any stage and with nothing pulled or pushed.
 pub fn build_inputs_are_verified_before_anything_is_built() -> Result<()> {
     let reg = crate::registry::Registry::start(None)?;
     let tmp = tempfile::tempdir()?;
@@ -55,7 +55,7 @@ pub fn build_inputs_are_verified_before_anything_is_built() -> Result<()> {
             tmp.path(),
             name,
             &format!(
-                "apiVersion: tdg/v1\nname: {name}\nimage: ghcr.io/urmanac/{name}:v1\nplatform: linux/arm64\ntalos: v1.11.5\nbuild:\n  arch: arm64\n  base: ghcr.io/siderolabs/imager:v1.11.5\n  extensions: [{extensions}]\n  signatures:\n    identity: '^.*@siderolabs\\.com$'\n    issuer: {google}\nexpect:\n  files:\n    - path: assets/talos/arm64/boot/vmlinuz\n"
+                "apiVersion: tdg/v1\nname: {name}\nimage: ghcr.io/urmanac/{name}:v1\nplatform: linux/arm64\ntalos: v1.11.5\nbuild:\n  arch: arm64\n  base: ghcr.io/siderolabs/imager:v1.11.5\n  extensions: [{extensions}]\n  signatures: siderolabs\nexpect:\n  files:\n    - path: assets/talos/arm64/boot/vmlinuz\n"
             ),
         )
     };

@@ -607,9 +607,19 @@ impl Validator<'_> {
 
     fn signature(
         &self,
-        s: &Spanned<model::SignatureExpect>,
+        s: &Spanned<model::SignatureSpec>,
     ) -> Result<SignatureExpectation, LocatedError> {
-        let (v, at) = (&s.value, &s.referenced);
+        let at = &s.referenced;
+        let v = match &s.value {
+            model::SignatureSpec::Preset(model::SignerPreset::Siderolabs) => {
+                return Ok(SignatureExpectation::Keyless {
+                    identity: ValueMatch::parse(super::SIDEROLABS_IDENTITY)
+                        .map_err(|m| self.err(at, m))?,
+                    issuer: super::SIDEROLABS_ISSUER.to_string(),
+                })
+            }
+            model::SignatureSpec::Signer(v) => v,
+        };
         match (&v.key, &v.identity, &v.issuer) {
             (Some(key), None, None) if !key.trim().is_empty() => {
                 self.signer_key(key, v.tlog, at, "signature")

@@ -117,6 +117,15 @@ pub struct ProvenanceExpectation {
     pub fields: Vec<(&'static str, &'static str, ValueMatch)>,
 }
 
+/// `signature: siderolabs`: the identities the Image Factory accepts on Sidero Labs' images
+/// (siderolabs/image-factory `cmd/image-factory/cmd/options.go`, `DefaultOptions.ContainerSignature`:
+/// `SubjectRegExp` `(@siderolabs\.com$|^releasemgr-svc@talos-production\.iam\.gserviceaccount\.com$)`,
+/// searched unanchored as Go's `regexp.MatchString` does), anchored here as `ValueMatch` reads
+/// a regex, and `(?s)` so `.` crosses a line break as that search would.
+pub const SIDEROLABS_IDENTITY: &str =
+    r"^((?s:.*)@siderolabs\.com|releasemgr-svc@talos-production\.iam\.gserviceaccount\.com)$";
+pub const SIDEROLABS_ISSUER: &str = "https://accounts.google.com";
+
 /// GitHub Actions' OIDC issuer, the default for `expect.provenance`.
 pub const GITHUB_ACTIONS_ISSUER: &str = "https://token.actions.githubusercontent.com";
 

@@ -81,8 +81,8 @@ pub struct BuildSpec {
     /// Who must have signed the base and every extension image, checked before anything is
     /// built (as the Image Factory checks extensions): a cosign key, or identity and issuer.
     #[serde(default)]
-    #[schemars(with = "Option<SignatureExpect>")]
-    pub signatures: Option<Spanned<SignatureExpect>>,
+    #[schemars(with = "Option<SignatureSpec>")]
+    pub signatures: Option<Spanned<SignatureSpec>>,
     /// Where `tdg build --push` pushes the image.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
@@ -209,8 +209,8 @@ pub struct Expect {
     /// At least one signature of the image's digest verifies (offline, against the trusted
     /// root): by a cosign public key, or keyless by an identity and issuer.
     #[serde(default)]
-    #[schemars(with = "Option<SignatureExpect>")]
-    pub signature: Option<Spanned<SignatureExpect>>,
+    #[schemars(with = "Option<SignatureSpec>")]
+    pub signature: Option<Spanned<SignatureSpec>>,
     /// A SLSA provenance v1 attestation (GitHub's `attest-build-provenance`) among the image's
     /// referrers verifies, and says what built it.
     #[serde(default)]
@@ -252,6 +252,52 @@ pub struct ProvenanceExpect {
     /// The builder (`runDetails.builder.id`).
     #[serde(default)]
     pub builder_id: Option<String>,
+}
+
+/// Who must have signed: a named upstream signer (`siderolabs`), or the key or keyless signer
+/// spelled out.
+#[derive(Debug, JsonSchema)]
+#[serde(untagged)]
+pub enum SignatureSpec {
+    Preset(SignerPreset),
+    Signer(SignatureExpect),
+}
+
+/// Upstream signers by name.
+#[derive(Debug, Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SignerPreset {
+    /// Sidero Labs' own images, as the Image Factory verifies them
+    /// (`cmd/image-factory/cmd/options.go`, `ContainerSignature`): keyless, from
+    /// `https://accounts.google.com`, a `@siderolabs.com` address or their release service
+    /// account.
+    Siderolabs,
+}
+
+/// By hand rather than `untagged`: a word is a preset, a mapping the signer spelled out, and a
+/// mistake in either says so in its own terms.
+impl<'de> Deserialize<'de> for SignatureSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = SignatureSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a signer's name (siderolabs), or {key} or {identity, issuer}")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SignatureSpec, E> {
+                SignerPreset::deserialize(serde::de::value::StrDeserializer::new(v))
+                    .map(SignatureSpec::Preset)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                m: A,
+            ) -> Result<SignatureSpec, A::Error> {
+                SignatureExpect::deserialize(serde::de::value::MapAccessDeserializer::new(m))
+                    .map(SignatureSpec::Signer)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -500,3 +500,40 @@ fn no_error_speaks_rust() {
     );
     assert!(said > 300, "only {said} errors walked");
 }
+
+/// `signature: siderolabs` (and `build.signatures: siderolabs`) is the Image Factory's policy for
+/// Sidero Labs' images, in one word.
+#[test]
+fn the_siderolabs_preset_is_the_image_factorys_policy() {
+    use super::SignatureExpectation as S;
+    let s = load_str(
+        Path::new("specs/x.yaml"),
+        &format!("{GOOD}  signature: siderolabs\n"),
+    )
+    .unwrap();
+    let S::Keyless { identity, issuer } = s.expect.signature.unwrap() else {
+        panic!("not keyless");
+    };
+    assert_eq!(issuer, "https://accounts.google.com");
+    for (who, ok) in [
+        ("albert.kostusev@siderolabs.com", true),
+        (
+            "releasemgr-svc@talos-production.iam.gserviceaccount.com",
+            true,
+        ),
+        ("x@siderolabs.com.evil.example", false),
+        (
+            "releasemgr-svc@talos-production.iam.gserviceaccount.com.evil",
+            false,
+        ),
+        (
+            "evil-releasemgr-svc@talos-production.iam.gserviceaccount.com",
+            false,
+        ),
+        ("someone@example.com", false),
+    ] {
+        assert_eq!(identity.matches(who), ok, "{who}");
+    }
+    let e = err(&format!("{GOOD}  signature: sidero\n"));
+    assert!(e.contains("unknown value `sidero`"), "{e}");
+}
