@@ -443,6 +443,35 @@ pub fn bundles_in_referrers_verify_signatures_and_provenance() -> Result<()> {
         "a refused timestamp",
         "its timestamp response has status 2, not granted (0)",
     )?;
+    // Rekor v2 (as cosign 3 and the Image Factory log since v1.5.0): no promise; the inclusion
+    // proof, an Ed25519 checkpoint by the log the trusted root names, and the TSA's time.
+    let out = case("bundles-rekor-v2", BundleSpoil::RekorV2, repo_url)?;
+    ensure!(
+        out.starts_with("exit 0")
+            && out.contains("ok   signature")
+            && out.contains("ok   provenance"),
+        "{out}"
+    );
+    let out = case(
+        "bundles-rekor-v2-untimed",
+        BundleSpoil::RekorV2Untimed,
+        repo_url,
+    )?;
+    fails(
+        &out,
+        "a Rekor v2 entry without a timestamp",
+        "its Rekor v2 entry gives no time, and the bundle has no RFC 3161 timestamp",
+    )?;
+    let out = case(
+        "bundles-rekor-v2-other",
+        BundleSpoil::RekorV2OtherSignature,
+        repo_url,
+    )?;
+    fails(
+        &out,
+        "a Rekor v2 entry of another signature",
+        "its log entry records another signature",
+    )?;
     // v0.3 requires the inclusion proof: a promise alone is not enough.
     let out = case("bundles-no-proof", BundleSpoil::NoInclusionProof, repo_url)?;
     fails(

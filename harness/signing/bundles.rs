@@ -43,6 +43,22 @@ pub enum BundleSpoil {
     RefusedTimestamp,
     /// A v0.3 bundle whose log entry has its promise (SET) but no inclusion proof.
     NoInclusionProof,
+    /// Logged in a Rekor v2 log (a hashedrekord 0.0.2 entry: no promise, an inclusion proof
+    /// and an Ed25519 checkpoint), timed by the TSA.
+    RekorV2,
+    /// Rekor v2, and no timestamp: nothing says when.
+    RekorV2Untimed,
+    /// Rekor v2, its entry recording another signature than the envelope's.
+    RekorV2OtherSignature,
+}
+
+impl BundleSpoil {
+    fn rekor_v2(self) -> bool {
+        matches!(
+            self,
+            BundleSpoil::RekorV2 | BundleSpoil::RekorV2Untimed | BundleSpoil::RekorV2OtherSignature
+        )
+    }
 }
 
 /// RFC 9162's Merkle tree hash of leaf hashes, by its recursive definition.
@@ -97,7 +113,7 @@ impl Pki {
             BundleSpoil::BadSignature => key.sign(b"other bytes")?,
             _ => key.sign(&pae)?,
         });
-        let body = serde_json::to_vec(&json!({
+        let v1_body = serde_json::to_vec(&json!({
             "apiVersion": "0.0.1",
             "kind": "dsse",
             "spec": {
@@ -105,6 +121,35 @@ impl Pki {
                 "signatures": [{"signature": sig_b64, "verifier": B64.encode(&cert_pem)}]
             }
         }))?;
+        // Rekor v2's hashedrekord 0.0.2: the PAE's digest, the signature and its verifier
+        // (rekor-tiles `api/proto/rekor/v2/hashedrekord.proto`).
+        let v2_body = || -> Result<Vec<u8>> {
+            let verifier = match by {
+                By::Key(k) => {
+                    json!({"publicKey": {"rawBytes": B64.encode(&k.spki)}, "keyDetails": "PKIX_ECDSA_P256_SHA_256"})
+                }
+                By::Cert(leaf, _) => {
+                    json!({"x509Certificate": {"rawBytes": B64.encode(der_of(&leaf.pem)?)}, "keyDetails": "PKIX_ECDSA_P256_SHA_256"})
+                }
+            };
+            let content = match spoil {
+                BundleSpoil::RekorV2OtherSignature => B64.encode(key.sign(b"another")?),
+                _ => sig_b64.clone(),
+            };
+            Ok(serde_json::to_vec(&json!({
+                "apiVersion": "0.0.2",
+                "kind": "hashedrekord",
+                "spec": {"hashedRekordV002": {
+                    "data": {"algorithm": "SHA2_256", "digest": B64.encode(sha(&[&pae]))},
+                    "signature": {"content": content, "verifier": verifier}
+                }}
+            }))?)
+        };
+        let body = if spoil.rekor_v2() {
+            v2_body()?
+        } else {
+            v1_body
+        };
         let body_b64 = B64.encode(&body);
         let index = 7i64;
         let canonical = format!(
@@ -129,6 +174,9 @@ impl Pki {
             BundleSpoil::BareToken => (false, Some(self.tsa.stamp_token(&sig_bytes)?)),
             // TimeStampResp { status PKIStatusInfo { status 2 } }, DER.
             BundleSpoil::RefusedTimestamp => (false, Some(vec![0x30, 5, 0x30, 3, 2, 1, 2])),
+            BundleSpoil::RekorV2 | BundleSpoil::RekorV2OtherSignature => {
+                (true, Some(self.tsa.stamp(&sig_bytes)?))
+            }
             _ => (true, None),
         };
         // The entry as leaf 3 of a five-entry log, its audit path and a checkpoint of that tree.
@@ -147,18 +195,32 @@ impl Pki {
         if spoil == BundleSpoil::BadInclusionProof {
             path[0][0] ^= 1;
         }
-        let note = format!(
-            "rekor.tdg.test - 1234\n{size}\n{}\n",
-            B64.encode(&root_hash)
-        );
-        let signer = if spoil == BundleSpoil::ForeignCheckpoint {
-            &self.rogue_log
+        let (checkpoint, log_id) = if spoil.rekor_v2() {
+            // A signed note by the v2 log's Ed25519 key, named as its origin.
+            let log = &self.rekor_v2;
+            let note = format!("{}\n{size}\n{}\n", log.name, B64.encode(&root_hash));
+            let mut note_sig = log.log_id()[..4].to_vec();
+            note_sig.extend(log.sign(note.as_bytes())?);
+            let line = format!("\u{2014} {} {}", log.name, B64.encode(note_sig));
+            (format!("{note}\n{line}\n"), log.log_id())
         } else {
-            &self.rekor
+            let note = format!(
+                "rekor.tdg.test - 1234\n{size}\n{}\n",
+                B64.encode(&root_hash)
+            );
+            let signer = if spoil == BundleSpoil::ForeignCheckpoint {
+                &self.rogue_log
+            } else {
+                &self.rekor
+            };
+            let mut note_sig = hex::decode(self.rekor.log_id())?[..4].to_vec();
+            note_sig.extend(signer.sign(note.as_bytes())?);
+            let line = format!("\u{2014} rekor.tdg.test {}", B64.encode(note_sig));
+            (
+                format!("{note}\n{line}\n"),
+                hex::decode(self.rekor.log_id())?,
+            )
         };
-        let mut note_sig = hex::decode(self.rekor.log_id())?[..4].to_vec();
-        note_sig.extend(signer.sign(note.as_bytes())?);
-        let checkpoint = format!("{note}\n\u{2014} rekor.tdg.test {}\n", B64.encode(note_sig));
         let mut entries = if tlog {
             json!([{
                 "logIndex": index.to_string(),
@@ -178,6 +240,17 @@ impl Pki {
         } else {
             json!([])
         };
+        if spoil.rekor_v2() {
+            // Rekor v2: no promise, no integrated time; its own kind version and log ID.
+            let e = entries[0].as_object_mut().context("entry")?;
+            e.remove("inclusionPromise");
+            e.remove("integratedTime");
+            e.insert(
+                "kindVersion".into(),
+                json!({"kind": "hashedrekord", "version": "0.0.2"}),
+            );
+            e.insert("logId".into(), json!({"keyId": B64.encode(&log_id)}));
+        }
         if spoil == BundleSpoil::NoInclusionProof {
             entries[0]
                 .as_object_mut()

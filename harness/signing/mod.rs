@@ -110,6 +110,57 @@ impl Key {
     }
 }
 
+/// A Rekor v2 log's Ed25519 key (openssl), named as signed notes name keys.
+pub struct Ed25519Log {
+    pub private: PathBuf,
+    pub spki: Vec<u8>,
+    /// The checkpoint origin and key name.
+    pub name: String,
+}
+
+impl Ed25519Log {
+    fn new(dir: &Path, name: &str) -> Result<Self> {
+        let private = dir.join("rekor-v2.key");
+        let p = private.to_str().context("utf-8")?;
+        openssl(&["genpkey", "-algorithm", "ed25519", "-out", p], b"")?;
+        let spki = openssl(&["pkey", "-in", p, "-pubout", "-outform", "DER"], b"")?;
+        Ok(Ed25519Log {
+            private,
+            spki,
+            name: name.to_string(),
+        })
+    }
+
+    /// The c2sp.org signed-note key ID, which Rekor v2 uses as its log ID: SHA-256 of the
+    /// name, a newline, 0x01 (Ed25519) and the raw key.
+    pub fn log_id(&self) -> Vec<u8> {
+        sha(&[
+            self.name.as_bytes(),
+            b"\n\x01",
+            &self.spki[self.spki.len() - 32..],
+        ])
+    }
+
+    /// A pure Ed25519 signature over `data` (`openssl pkeyutl -rawin`, which signs a file:
+    /// one-shot Ed25519 needs its size).
+    pub fn sign(&self, data: &[u8]) -> Result<Vec<u8>> {
+        let input = tempfile::NamedTempFile::new()?;
+        std::fs::write(input.path(), data)?;
+        openssl(
+            &[
+                "pkeyutl",
+                "-sign",
+                "-rawin",
+                "-inkey",
+                self.private.to_str().context("utf-8")?,
+                "-in",
+                input.path().to_str().context("utf-8")?,
+            ],
+            b"",
+        )
+    }
+}
+
 pub struct Pki {
     pub signer: Key,
     pub stranger: Key,
@@ -126,6 +177,8 @@ pub struct Pki {
     /// A timestamp authority the trusted root names, and one it does not.
     pub tsa: Tsa,
     pub rogue_tsa: Tsa,
+    /// A Rekor v2 log (Ed25519, checkpoints only), named by the trusted root.
+    pub rekor_v2: Ed25519Log,
 }
 
 pub(crate) fn der_of(pem: &Path) -> Result<Vec<u8>> {
@@ -148,6 +201,7 @@ impl Pki {
         let fulcio = Ca::new(dir, "fulcio")?;
         let tsa = Tsa::new(dir, "tsa")?;
         let ct = Key::new(dir, "ct")?;
+        let rekor_v2 = Ed25519Log::new(dir, "rekor-v2.tdg.test")?;
         let trusted_root = dir.join("trusted_root.json");
         std::fs::write(
             &trusted_root,
@@ -162,6 +216,15 @@ impl Pki {
                         "validFor": {"start": "2020-01-01T00:00:00Z"}
                     },
                     "logId": {"keyId": B64.encode(hex::decode(rekor.log_id())?)}
+                }, {
+                    "baseUrl": "https://rekor-v2.tdg.test",
+                    "hashAlgorithm": "SHA2_256",
+                    "publicKey": {
+                        "rawBytes": B64.encode(&rekor_v2.spki),
+                        "keyDetails": "PKIX_ED25519",
+                        "validFor": {"start": "2020-01-01T00:00:00Z"}
+                    },
+                    "logId": {"keyId": B64.encode(rekor_v2.log_id())}
                 }],
                 "certificateAuthorities": [{
                     "subject": {"organization": "tdg.test", "commonName": "fulcio-root"},
@@ -202,6 +265,7 @@ impl Pki {
             stranger: Key::new(dir, "stranger")?,
             rogue_log: Key::new(dir, "rogue-log")?,
             rekor,
+            rekor_v2,
             trusted_root,
         })
     }

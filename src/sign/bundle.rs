@@ -73,6 +73,8 @@ struct Raw {
 struct TlogEntry {
     log_index: StringInt,
     log_id: LogId,
+    /// Rekor v1's; Rekor v2 entries have none (protobuf-json leaves a zero out).
+    #[serde(default = "StringInt::zero")]
     integrated_time: StringInt,
     #[serde(default)]
     inclusion_promise: Option<Promise>,
@@ -118,6 +120,10 @@ enum StringInt {
 }
 
 impl StringInt {
+    fn zero() -> Self {
+        StringInt::N(0)
+    }
+
     fn get(&self) -> Result<i64, String> {
         match self {
             StringInt::S(s) => s.parse().map_err(|_| format!("{s:?} is not an integer")),
@@ -229,33 +235,17 @@ pub fn verify(
     }
     // `tlog: false` (cosign's `--insecure-ignore-tlog`): the log is neither required nor read.
     let read_log = !matches!(signer, Signer::Key { tlog: false, .. });
+    // A Rekor v2 entry has no time of its own: the timestamps' say when.
+    let stamped = times.clone();
     for entry in m.tlog_entries.iter().filter(|_| read_log) {
-        let promise = entry
-            .inclusion_promise
-            .as_ref()
-            .ok_or("its log entry has no signed entry timestamp (a Rekor v2 entry? tdg verifies Rekor v1 entries)")?;
         let log_id = hex::encode(
             b64.decode(&entry.log_id.key_id)
                 .map_err(|e| format!("its log ID: {e}"))?,
         );
-        let rekor = RekorBundle {
-            set: promise.signed_entry_timestamp.clone(),
-            payload: RekorPayload {
-                body: entry.canonicalized_body.clone(),
-                integrated_time: entry.integrated_time.get()?,
-                log_index: entry.log_index.get()?,
-                log_id,
-            },
-        };
-        times.push(rekor::verify_set(&rekor, root)?);
-        dsse_body(&rekor.payload.body, &payload, &sig.sig, &recorded)?;
-        // An inclusion proof, when the entry has one, must hold too.
-        if let (Some(p), Some(log)) = (&entry.inclusion_proof, root.log(&rekor.payload.log_id)) {
-            let decode = |s: &str| {
-                b64.decode(s)
-                    .map_err(|e| format!("its inclusion proof: {e}"))
-            };
-            let proof = super::inclusion::Proof {
+        let decode = |s: &str| b64.decode(s).map_err(|e| format!("its log entry: {e}"));
+        let body = decode(&entry.canonicalized_body)?;
+        let proof = match &entry.inclusion_proof {
+            Some(p) => Some(super::inclusion::Proof {
                 log_index: p.log_index.get()? as u64,
                 tree_size: p.tree_size.get()? as u64,
                 root_hash: decode(&p.root_hash)?,
@@ -265,8 +255,53 @@ pub fn verify(
                     .map(|h| decode(h))
                     .collect::<Result<_, _>>()?,
                 checkpoint: &p.checkpoint.envelope,
-            };
-            super::inclusion::verify(&decode(&entry.canonicalized_body)?, &proof, log)?;
+            }),
+            None => None,
+        };
+        match &entry.inclusion_promise {
+            // Rekor v1: the log's promise (SET) says when, and the dsse body what.
+            Some(promise) => {
+                let rekor = RekorBundle {
+                    set: promise.signed_entry_timestamp.clone(),
+                    payload: RekorPayload {
+                        body: entry.canonicalized_body.clone(),
+                        integrated_time: entry.integrated_time.get()?,
+                        log_index: entry.log_index.get()?,
+                        log_id: log_id.clone(),
+                    },
+                };
+                times.push(rekor::verify_set(&rekor, root)?);
+                dsse_body(&rekor.payload.body, &payload, &sig.sig, &recorded)?;
+                // An inclusion proof, when the entry has one, must hold too.
+                if let (Some(p), Some(log)) = (&proof, root.log(&log_id)) {
+                    super::inclusion::verify(&body, p, log)?;
+                }
+            }
+            // Rekor v2 (rekor-tiles): no promise; the inclusion proof and its checkpoint,
+            // signed by the log's key, vouch for the entry, and a timestamp for its time
+            // (sigstore-go `verify/tlog.go`, `VerifyTlogEntry`).
+            None => {
+                let log = root.log(&log_id).ok_or_else(|| {
+                    format!(
+                        "its log entry is from a log {} does not name (ID {log_id})",
+                        root.origin
+                    )
+                })?;
+                let p = proof.as_ref().ok_or(
+                    "its log entry has neither a promise (Rekor v1) nor an inclusion proof (Rekor v2)",
+                )?;
+                super::inclusion::verify(&body, p, log)?;
+                if stamped.is_empty() {
+                    return Err("its Rekor v2 entry gives no time, and the bundle has no RFC 3161 timestamp to give one".into());
+                }
+                if !stamped.iter().any(|t| log.valid_at(*t)) {
+                    return Err(format!(
+                        "the key of {} was not valid when the bundle was timestamped",
+                        log.base_url
+                    ));
+                }
+                v2_body(&body, &env.payload_type, &payload, &sig_bytes, &recorded)?;
+            }
         }
     }
     let logged_at = times.last().copied();
@@ -431,6 +466,63 @@ fn structure(version: (u32, u32), m: &Material) -> Result<(), String> {
     }
     if version >= (0, 3) && m.x509_certificate_chain.is_some() {
         return Err("a v0.3 bundle names one certificate, not a chain".into());
+    }
+    Ok(())
+}
+
+/// A Rekor v2 entry's body (rekor-tiles `api/proto/rekor/v2`: `hashedrekord` or `dsse`, API
+/// version 0.0.2) must record this envelope: the SHA-256 of its pre-authentication encoding
+/// (hashedrekord) or of its payload (dsse), its signature, and this certificate or key.
+fn v2_body(
+    body: &[u8],
+    payload_type: &str,
+    payload: &[u8],
+    sig: &[u8],
+    recorded: &[u8],
+) -> Result<(), String> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let body: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| "its log entry's body is not JSON")?;
+    if body["apiVersion"] != "0.0.2" {
+        return Err(format!(
+            "its log entry is version {}, neither Rekor v1's promise nor v2's 0.0.2",
+            body["apiVersion"]
+        ));
+    }
+    let bytes = |v: &serde_json::Value| v.as_str().and_then(|s| b64.decode(s).ok());
+    let (hash, want, signature) = match body["kind"].as_str() {
+        Some("hashedrekord") => {
+            let spec = &body["spec"]["hashedRekordV002"];
+            let pae = <sha2::Sha256 as sha2::Digest>::digest(pae(payload_type, payload));
+            (&spec["data"], pae.to_vec(), &spec["signature"])
+        }
+        Some("dsse") => {
+            let spec = &body["spec"]["dsseV002"];
+            let hash = <sha2::Sha256 as sha2::Digest>::digest(payload);
+            let first = spec["signatures"]
+                .as_array()
+                .and_then(|s| s.first())
+                .ok_or("its log entry records no signature")?;
+            (&spec["payloadHash"], hash.to_vec(), first)
+        }
+        other => {
+            return Err(format!(
+                "its log entry is a {}, not a hashedrekord or dsse entry",
+                other.unwrap_or("?")
+            ))
+        }
+    };
+    if hash["algorithm"] != "SHA2_256" || bytes(&hash["digest"]).as_deref() != Some(&want[..]) {
+        return Err("its log entry records another payload".into());
+    }
+    if bytes(&signature["content"]).as_deref() != Some(sig) {
+        return Err("its log entry records another signature".into());
+    }
+    let verifier = &signature["verifier"];
+    let logged = bytes(&verifier["x509Certificate"]["rawBytes"])
+        .or_else(|| bytes(&verifier["publicKey"]["rawBytes"]));
+    if logged.as_deref() != Some(recorded) {
+        return Err("its log entry records another certificate or key".into());
     }
     Ok(())
 }

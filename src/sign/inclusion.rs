@@ -1,7 +1,9 @@
-//! A Rekor v1 inclusion proof and the checkpoint it leads to: the entry's leaf hash, hashed up
+//! A Rekor inclusion proof and the checkpoint it leads to: the entry's leaf hash, hashed up
 //! the audit path to the root (RFC 9162 §2.1.3.2, RFC 6962 hashing), and a checkpoint (a signed
-//! note, c2sp.org `tlog-checkpoint`) of that size and root, signed by the log's key from the
-//! trusted root. What sigstore-go's `VerifyInclusion` and `VerifyCheckpoint` check.
+//! note, c2sp.org `tlog-checkpoint` and `signed-note`) of that size and root, signed by the
+//! log's key from the trusted root: ECDSA for Rekor v1, Ed25519 for Rekor v2, whose signature
+//! line names the checkpoint's origin. What sigstore-go's `VerifyInclusion` and
+//! `VerifyCheckpoint` check.
 
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
@@ -94,7 +96,7 @@ fn checkpoint(text: &str, log: &LogKey) -> Result<(u64, Vec<u8>), String> {
         .ok_or("its checkpoint is not a signed note")?;
     let signed = format!("{body}\n");
     let mut lines = body.lines();
-    let (_origin, size, root) = (lines.next(), lines.next(), lines.next());
+    let (origin, size, root) = (lines.next(), lines.next(), lines.next());
     let size: u64 = size
         .and_then(|s| s.parse().ok())
         .ok_or("its checkpoint has no tree size")?;
@@ -106,11 +108,27 @@ fn checkpoint(text: &str, log: &LogKey) -> Result<(u64, Vec<u8>), String> {
         let Some(rest) = line.strip_prefix("\u{2014} ") else {
             continue;
         };
-        let Some(sig) = rest.rsplit_once(' ').and_then(|(_, s)| b64.decode(s).ok()) else {
+        let Some((name, sig)) = rest
+            .rsplit_once(' ')
+            .and_then(|(n, s)| Some((n, b64.decode(s).ok()?)))
+        else {
             continue;
         };
-        if sig.len() > 4 && sig[..4] == hint[..4] {
-            super::rekor::ecdsa_verify(&log.spki, signed.as_bytes(), &sig[4..]).map_err(|e| {
+        if sig.len() > 4 && hint.len() >= 4 && sig[..4] == hint[..4] {
+            let verified = if log.details == "PKIX_ED25519" {
+                // A signed note's Ed25519 key is named: the line's name is the checkpoint's
+                // origin, which the key ID binds.
+                if Some(name) != origin {
+                    return Err(format!(
+                        "its checkpoint is signed as {name}, not as its origin {}",
+                        origin.unwrap_or("")
+                    ));
+                }
+                ed25519_verify(&log.spki, signed.as_bytes(), &sig[4..])
+            } else {
+                super::rekor::ecdsa_verify(&log.spki, signed.as_bytes(), &sig[4..])
+            };
+            verified.map_err(|e| {
                 format!(
                     "its checkpoint's signature does not verify with the key of {}: {e}",
                     log.base_url
@@ -123,6 +141,17 @@ fn checkpoint(text: &str, log: &LogKey) -> Result<(u64, Vec<u8>), String> {
         "its checkpoint carries no signature by the log {}",
         log.base_url
     ))
+}
+
+/// An Ed25519 signature by the key of DER SPKI `spki` over `data`.
+fn ed25519_verify(spki: &[u8], data: &[u8], sig: &[u8]) -> Result<(), String> {
+    use ed25519_dalek::pkcs8::DecodePublicKey as _;
+    let key = ed25519_dalek::VerifyingKey::from_public_key_der(spki)
+        .map_err(|e| format!("not an Ed25519 key ({e})"))?;
+    let sig = ed25519_dalek::Signature::from_slice(sig).map_err(|e| e.to_string())?;
+    // Cofactorless, canonical S: what Go's `crypto/ed25519.Verify` checks (`verify_strict`
+    // would also refuse weak keys Go accepts).
+    ed25519_dalek::Verifier::verify(&key, data, &sig).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -2,9 +2,11 @@
 //! root. The pull stage fetches the material ([`Material`]); the `signature` check judges it.
 //!
 //! Verified: cosign signatures stored under the `sha256-<hex>.sig` tag, keyed or keyless, each
-//! with its Rekor v1 entry ([`cosign`], [`rekor`], [`fulcio`]); and Sigstore bundles found as
-//! OCI 1.1 referrers, holding DSSE envelopes: cosign 3's signatures and build-provenance
-//! attestations ([`bundle`]).
+//! with its Rekor v1 entry ([`cosign`], [`rekor`], [`fulcio`]) or, for a key the spec says
+//! signs without a log, none; attestations under `sha256-<hex>.att` for such a key; and
+//! Sigstore bundles found as OCI 1.1 referrers, holding DSSE envelopes: cosign 3's signatures
+//! and build-provenance attestations, logged in Rekor v1 or v2 ([`bundle`], [`inclusion`]),
+//! timed by RFC 3161 responses ([`timestamp`]).
 
 pub mod bundle;
 pub mod cosign;

@@ -39,7 +39,8 @@ pub struct LogKey {
     /// DER SubjectPublicKeyInfo.
     pub spki: Vec<u8>,
     pub details: String,
-    /// Rekor v1's log ID: the SHA-256 of the key's SPKI, lowercase hex.
+    /// The log's ID, lowercase hex: the root's `logId.keyId` (Rekor v2: the signed-note key
+    /// ID, SHA-256 of `origin \n 0x01 key`), else the SHA-256 of the key's SPKI (Rekor v1's).
     pub log_id: String,
     pub start: Option<i64>,
     pub end: Option<i64>,
@@ -108,6 +109,14 @@ struct TlogJson {
     #[serde(default)]
     base_url: String,
     public_key: PublicKeyJson,
+    #[serde(default)]
+    log_id: Option<LogIdJson>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LogIdJson {
+    key_id: String,
 }
 
 #[derive(Deserialize)]
@@ -172,9 +181,16 @@ impl TrustedRoot {
                         Some(v) => (time(&v.start)?, time(&v.end)?),
                         None => (None, None),
                     };
+                    let log_id = match &t.log_id {
+                        Some(id) => hex::encode(
+                            b64.decode(&id.key_id)
+                                .map_err(|e| format!("the log ID of {}: {e}", t.base_url))?,
+                        ),
+                        None => Digest::of(&spki).hex().to_string(),
+                    };
                     Ok(LogKey {
                         base_url: t.base_url,
-                        log_id: Digest::of(&spki).hex().to_string(),
+                        log_id,
                         spki,
                         details: t.public_key.key_details,
                         start,
