@@ -9,40 +9,41 @@ use std::str::FromStr;
 
 use sha2::{Digest as _, Sha256};
 
-/// A validated `sha256:<hex>` digest.
+/// A validated `sha256:<hex>` digest. The hex is kept inline (no allocation): a tree index
+/// holds one per file, a million of them in a large image.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Digest {
-    hex: String,
+    hex: [u8; 64],
 }
 
 impl Digest {
     pub fn from_hex(hex: &str) -> Result<Self, DigestError> {
-        if hex.len() == 64
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            Ok(Digest {
-                hex: hex.to_string(),
-            })
-        } else {
-            Err(DigestError(format!("sha256:{hex}")))
+        match <[u8; 64]>::try_from(hex.as_bytes()) {
+            Ok(bytes) if bytes.iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b)) => {
+                Ok(Digest { hex: bytes })
+            }
+            _ => Err(DigestError(format!("sha256:{hex}"))),
         }
     }
 
     pub fn of(bytes: &[u8]) -> Self {
-        Digest {
-            hex: hex::encode(Sha256::digest(bytes)),
-        }
+        Self::from_raw(Sha256::digest(bytes).into())
+    }
+
+    /// The digest of these 32 hash bytes.
+    pub fn from_raw(raw: [u8; 32]) -> Self {
+        let mut hex = [0u8; 64];
+        hex::encode_to_slice(raw, &mut hex).expect("64 hex digits for 32 bytes");
+        Digest { hex }
     }
 
     pub fn hex(&self) -> &str {
-        &self.hex
+        std::str::from_utf8(&self.hex).expect("a digest holds ASCII hex digits")
     }
 
     /// First 12 hex digits, for short messages.
     pub fn short(&self) -> &str {
-        &self.hex[..12]
+        &self.hex()[..12]
     }
 }
 
@@ -62,13 +63,13 @@ impl FromStr for Digest {
 
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sha256:{}", self.hex)
+        write!(f, "sha256:{}", self.hex())
     }
 }
 
 impl fmt::Debug for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sha256:{}", self.hex)
+        write!(f, "sha256:{}", self.hex())
     }
 }
 
@@ -99,7 +100,7 @@ impl Hasher {
     pub fn finish(self) -> (Digest, u64) {
         (
             Digest {
-                hex: hex::encode(self.sha.finalize()),
+                hex: Digest::from_raw(self.sha.finalize().into()).hex,
             },
             self.len,
         )

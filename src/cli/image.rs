@@ -49,7 +49,7 @@ fn pulled(
 
 pub fn tree(g: &Global, a: &TreeArgs) -> Result<u8> {
     let p = pulled(g, &a.image.parse()?, &a.platform, Wanted::Nothing, u64::MAX)?;
-    super::stdout::print(&p.flat.tree.listing())?;
+    super::stdout::stream(|out| p.flat.tree.write_listing(out))?;
     Ok(0)
 }
 

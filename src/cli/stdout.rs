@@ -7,8 +7,15 @@ use tdg::error::{Error, ErrorKind};
 
 /// Writes `text` to standard output; a reader that went away becomes [`ErrorKind::ReaderGone`].
 pub fn print(text: &str) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+    stream(|out| out.write_all(text.as_bytes()))
+}
+
+/// Lets `write` write to a buffered standard output, with `print`'s handling of a closed pipe.
+pub fn stream(
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
+    match write(&mut out).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
             Err(Error::new(ErrorKind::ReaderGone, "standard output was closed").into())

@@ -23,20 +23,52 @@ pub struct TreeCache {
     root: PathBuf,
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
+/// The document as read back: records go straight into the tree as they are parsed, so the
+/// whole document is never in memory twice (bytes and records) beside the tree.
+#[derive(serde::Deserialize)]
 struct Document {
     format: String,
     manifest: String,
-    entries: Vec<Record>,
+    #[serde(deserialize_with = "read_entries")]
+    entries: BTreeMap<String, Entry>,
     /// `Tree::symlink_links`; absent in indexes written before it existed.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default)]
     symlink_links: BTreeMap<String, String>,
+}
+
+/// The document as written, borrowing the tree: records are made one at a time.
+#[derive(serde::Serialize)]
+struct Written<'a> {
+    format: &'static str,
+    manifest: String,
+    entries: Records<'a>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    symlink_links: &'a BTreeMap<String, String>,
+}
+
+struct Records<'a>(&'a Tree);
+
+impl serde::Serialize for Records<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.entries.iter().map(|(p, e)| Record {
+            p: p.as_str().into(),
+            k: e.kind.letter(),
+            m: e.mode,
+            u: e.uid,
+            g: e.gid,
+            s: e.size,
+            d: e.sha256.as_ref().map(|d| d.to_string()),
+            l: e.link.as_deref().map(Into::into),
+            v: e.device,
+        }))
+    }
 }
 
 /// One entry, in short keys: a tree of a million entries stays a reasonable file.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct Record {
-    p: String,
+struct Record<'a> {
+    #[serde(borrow)]
+    p: std::borrow::Cow<'a, str>,
     k: char,
     m: u32,
     u: u64,
@@ -45,10 +77,49 @@ struct Record {
     s: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     d: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    l: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
+    l: Option<std::borrow::Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     v: Option<(u32, u32)>,
+}
+
+fn read_entries<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Entry>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = BTreeMap<String, Entry>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("tree records")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut entries = BTreeMap::new();
+            while let Some(r) = seq.next_element::<Record<'_>>()? {
+                let (path, entry) = entry_of(r)
+                    .ok_or_else(|| serde::de::Error::custom("an unsound record"))?;
+                entries.insert(path, entry);
+            }
+            Ok(entries)
+        }
+    }
+    d.deserialize_seq(V)
+}
+
+fn entry_of(r: Record<'_>) -> Option<(String, Entry)> {
+    let kind = kind_of(r.k)?;
+    let sha256 = r.d.map(|d| d.parse::<Digest>()).transpose().ok()?;
+    if kind.has_content() != (sha256.is_some() && r.s.is_some()) {
+        return None;
+    }
+    let entry = Entry {
+        kind,
+        mode: r.m,
+        uid: r.u,
+        gid: r.g,
+        size: r.s,
+        sha256,
+        link: r.l.map(|l| l.into_owned()),
+        device: r.v,
+    };
+    Some((r.p.into_owned(), entry))
 }
 
 impl TreeCache {
@@ -83,9 +154,9 @@ impl TreeCache {
 
     fn read(&self, d: &Digest, manifest: &Digest) -> Option<Tree> {
         let path = self.document(d);
-        let bytes = crate::located::read_bounded(&path, MAX_DOCUMENT).ok()?;
-        let sound = Digest::of(&bytes) == *d;
-        let tree = sound.then(|| decode(&bytes, manifest)).flatten();
+        let tree = crate::located::open_regular(&path)
+            .ok()
+            .and_then(|f| decode(f, d, manifest));
         if tree.is_none() {
             let _ = std::fs::remove_file(&path);
         }
@@ -99,77 +170,75 @@ impl TreeCache {
     }
 
     fn try_store(&self, manifest: &Digest, tree: &Tree, tmp: &Path) -> std::io::Result<()> {
-        let bytes = encode(manifest, tree)?;
-        let d = Digest::of(&bytes);
-        for (dir, name, content) in [
-            (self.root.join("sha256"), d.hex().to_string(), bytes),
-            (
-                self.root.join("manifests"),
-                manifest.hex().to_string(),
-                format!("{d}\n").into_bytes(),
-            ),
+        // Written as it is encoded, named by the digest of what was written.
+        let doc = tempfile::NamedTempFile::new_in(tmp)?;
+        let mut w = crate::digest::HashingWriter::new(std::io::BufWriter::new(doc));
+        encode(manifest, tree, &mut w)?;
+        std::io::Write::flush(&mut w)?;
+        let (d, _) = w.hasher.finish();
+        let doc = w.inner.into_inner().map_err(|e| e.into_error())?;
+        let pointer = {
+            let mut f = tempfile::NamedTempFile::new_in(tmp)?;
+            std::io::Write::write_all(&mut f, format!("{d}\n").as_bytes())?;
+            f
+        };
+        for (dir, name, file) in [
+            (self.root.join("sha256"), d.hex().to_string(), doc),
+            (self.root.join("manifests"), manifest.hex().to_string(), pointer),
         ] {
             std::fs::create_dir_all(&dir)?;
-            let mut f = tempfile::NamedTempFile::new_in(tmp)?;
-            std::io::Write::write_all(&mut f, &content)?;
-            f.persist(dir.join(name)).map_err(|e| e.error)?;
+            file.persist(dir.join(name)).map_err(|e| e.error)?;
         }
         Ok(())
     }
 }
 
-fn encode(manifest: &Digest, tree: &Tree) -> std::io::Result<Vec<u8>> {
-    let doc = Document {
-        format: FORMAT.into(),
+fn encode(manifest: &Digest, tree: &Tree, w: &mut impl std::io::Write) -> std::io::Result<()> {
+    let doc = Written {
+        format: FORMAT,
         manifest: manifest.to_string(),
-        entries: tree
-            .entries
-            .iter()
-            .map(|(p, e)| Record {
-                p: p.clone(),
-                k: e.kind.letter(),
-                m: e.mode,
-                u: e.uid,
-                g: e.gid,
-                s: e.size,
-                d: e.sha256.as_ref().map(|d| d.to_string()),
-                l: e.link.clone(),
-                v: e.device,
-            })
-            .collect(),
-        symlink_links: tree.symlink_links.clone(),
+        entries: Records(tree),
+        symlink_links: &tree.symlink_links,
     };
-    serde_json::to_vec(&doc).map_err(std::io::Error::other)
+    serde_json::to_writer(w, &doc).map_err(std::io::Error::other)
 }
 
-fn decode(bytes: &[u8], manifest: &Digest) -> Option<Tree> {
-    let doc: Document = serde_json::from_slice(bytes).ok()?;
+/// The tree `file` holds, when it is sound: at most [`MAX_DOCUMENT`] bytes hashing to `name`,
+/// of this format and for `manifest`. Parsed as it is read.
+fn decode(file: std::fs::File, name: &Digest, manifest: &Digest) -> Option<Tree> {
+    use std::io::Read as _;
+    let mut hashing = HashingReader {
+        inner: std::io::BufReader::with_capacity(256 << 10, file).take(MAX_DOCUMENT + 1),
+        hasher: crate::digest::Hasher::default(),
+    };
+    let doc: Document = serde_json::from_reader(&mut hashing).ok()?;
+    // What follows the document counts too: the name is the whole file's digest.
+    std::io::copy(&mut hashing, &mut std::io::sink()).ok()?;
+    let (got, len) = hashing.hasher.finish();
+    if got != *name || len > MAX_DOCUMENT {
+        return None;
+    }
     if doc.format != FORMAT || doc.manifest != manifest.to_string() {
         return None;
     }
-    let mut entries = BTreeMap::new();
-    for r in doc.entries {
-        let kind = kind_of(r.k)?;
-        let sha256 = r.d.map(|d| d.parse::<Digest>()).transpose().ok()?;
-        if kind.has_content() != (sha256.is_some() && r.s.is_some()) {
-            return None;
-        }
-        let entry = Entry {
-            kind,
-            mode: r.m,
-            uid: r.u,
-            gid: r.g,
-            size: r.s,
-            sha256,
-            link: r.l,
-            device: r.v,
-        };
-        entries.insert(r.p, entry);
-    }
     Some(Tree {
-        entries,
+        entries: doc.entries,
         symlink_links: doc.symlink_links,
     })
+}
+
+/// A reader that hashes what passes through it.
+struct HashingReader<R> {
+    inner: R,
+    hasher: crate::digest::Hasher,
+}
+
+impl<R: std::io::Read> std::io::Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
 }
 
 fn kind_of(letter: char) -> Option<Kind> {

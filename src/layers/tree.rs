@@ -169,12 +169,19 @@ impl Tree {
 
     /// The `tdg tree` listing, one line per entry, sorted by path.
     pub fn listing(&self) -> String {
-        let mut out = String::new();
+        let mut out = Vec::new();
+        self.write_listing(&mut out)
+            .expect("writing to memory does not fail");
+        String::from_utf8(out).expect("paths are UTF-8")
+    }
+
+    /// The listing, a line at a time: a million entries never sit in memory as text.
+    pub fn write_listing(&self, w: &mut (impl std::io::Write + ?Sized)) -> std::io::Result<()> {
         for (path, e) in &self.entries {
-            out.push_str(&line(path, e));
-            out.push('\n');
+            w.write_all(line(path, e).as_bytes())?;
+            w.write_all(b"\n")?;
         }
-        out
+        Ok(())
     }
 }
 
