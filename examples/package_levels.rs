@@ -1,6 +1,8 @@
 //! Times the package stage's gzip at several levels on a boot-asset tree like the published
 //! ones (Debian's arm64 cloud kernel as vmlinuz, 96 MiB of incompressible filler as
-//! initramfs.xz): `cargo run --release --example package_levels [KERNEL]`.
+//! initramfs.xz): `cargo run --release --example package_levels [KERNEL]`. Then the same bytes
+//! at level 6 as one gzip stream (what the stage did before) and as parallel members on 1 and
+//! on every core (`build::pgzip`, what it does now).
 
 use std::time::Instant;
 
@@ -42,6 +44,35 @@ fn main() -> anyhow::Result<()> {
             took.as_secs_f64(),
             size as f64 / (1 << 20) as f64
         );
+    }
+    let mut data = std::fs::read(root.join("boot/vmlinuz"))?;
+    data.extend(std::fs::read(root.join("boot/initramfs.xz"))?);
+    let time = |what: &str, f: &dyn Fn() -> std::io::Result<Vec<u8>>| -> std::io::Result<()> {
+        let start = Instant::now();
+        let out = f()?;
+        println!(
+            "{what}: {:.2} s, {:.1} MiB",
+            start.elapsed().as_secs_f64(),
+            out.len() as f64 / (1 << 20) as f64
+        );
+        Ok(())
+    };
+    use std::io::Write as _;
+    time("one gzip stream, level 6", &|| {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+        gz.write_all(&data)?;
+        gz.finish()
+    })?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for threads in [1, cores] {
+        time(
+            &format!("parallel members, level 6, {threads} threads"),
+            &|| {
+                let mut gz = tdg::build::pgzip::ParallelGz::with_threads(Vec::new(), 6, threads);
+                gz.write_all(&data)?;
+                gz.finish()
+            },
+        )?;
     }
     Ok(())
 }

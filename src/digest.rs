@@ -19,7 +19,11 @@ pub struct Digest {
 impl Digest {
     pub fn from_hex(hex: &str) -> Result<Self, DigestError> {
         match <[u8; 64]>::try_from(hex.as_bytes()) {
-            Ok(bytes) if bytes.iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b)) => {
+            Ok(bytes)
+                if bytes
+                    .iter()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b)) =>
+            {
                 Ok(Digest { hex: bytes })
             }
             _ => Err(DigestError(format!("sha256:{hex}"))),

@@ -25,27 +25,35 @@ pub struct Held {
     _lock: Option<File>,
 }
 
-/// Registers `path` for removal on a signal and takes a shared lock on it.
-pub fn hold(path: &Path) -> Held {
-    let lock = File::open(path).ok().filter(|f| {
+fn live() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Makes a temporary with `make` and registers it for removal on a signal, under the
+/// registry's lock, which a signal's cleanup holds until tdg exits: a temporary is either not
+/// made yet or registered, never made and missed (a signal landing between the two used to
+/// leave it behind). Takes a shared lock on it.
+pub fn made<T>(
+    make: impl FnOnce() -> std::io::Result<T>,
+    path_of: impl Fn(&T) -> &Path,
+) -> std::io::Result<(T, Held)> {
+    let mut live = live();
+    let t = make()?;
+    let path = path_of(&t).to_path_buf();
+    live.push(path.clone());
+    drop(live);
+    let lock = File::open(&path).ok().filter(|f| {
         // SAFETY: flock on an fd we own.
         unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) == 0 }
     });
-    if let Ok(mut l) = LIVE.lock() {
-        l.push(path.to_path_buf());
-    }
-    Held {
-        path: path.to_path_buf(),
-        _lock: lock,
-    }
+    Ok((t, Held { path, _lock: lock }))
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        if let Ok(mut l) = LIVE.lock() {
-            if let Some(i) = l.iter().rposition(|p| *p == self.path) {
-                l.swap_remove(i);
-            }
+        let mut l = live();
+        if let Some(i) = l.iter().rposition(|p| *p == self.path) {
+            l.swap_remove(i);
         }
     }
 }
@@ -60,11 +68,11 @@ pub struct Dir {
 
 impl Dir {
     pub fn new(parent: &Path, prefix: &str) -> std::io::Result<Self> {
-        let dir = tempfile::Builder::new().prefix(prefix).tempdir_in(parent)?;
-        Ok(Dir {
-            _held: hold(dir.path()),
-            dir,
-        })
+        let (dir, held) = made(
+            || tempfile::Builder::new().prefix(prefix).tempdir_in(parent),
+            |d| d.path(),
+        )?;
+        Ok(Dir { _held: held, dir })
     }
 
     pub fn path(&self) -> &Path {
@@ -110,16 +118,18 @@ pub fn sweep(tmp: &Path) {
     }
 }
 
-/// Removes every registered temporary; what a signal does before tdg exits.
-pub fn remove_all() {
-    let paths = LIVE.lock().map(|l| l.clone()).unwrap_or_default();
-    for p in paths {
+/// Removes every registered temporary and exits with `code`, holding the registry's lock to
+/// the end so no temporary is made (and left) after the cleanup: what a signal does.
+fn remove_all_and_exit(code: i32) -> ! {
+    let live = live();
+    for p in live.iter() {
         let _ = if p.is_dir() {
-            std::fs::remove_dir_all(&p)
+            std::fs::remove_dir_all(p)
         } else {
-            std::fs::remove_file(&p)
+            std::fs::remove_file(p)
         };
     }
+    std::process::exit(code)
 }
 
 /// Takes SIGINT and SIGTERM on a thread of their own, for the whole process: call first in
@@ -145,8 +155,7 @@ pub fn handle_signals() {
             if DEFER.load(Ordering::SeqCst) {
                 continue;
             }
-            remove_all();
-            std::process::exit(128 + sig);
+            remove_all_and_exit(128 + sig);
         });
     }
 }

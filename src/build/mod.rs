@@ -12,6 +12,7 @@ pub mod assets;
 pub mod inputs;
 pub mod matchbox;
 pub mod package;
+pub mod pgzip;
 pub mod served;
 
 use std::path::PathBuf;

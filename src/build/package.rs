@@ -52,9 +52,8 @@ pub fn layer_at(
 ) -> Result<(serde_json::Value, String)> {
     let tmp = tempfile::NamedTempFile::new_in(out.dir())?;
     let compressed = HashingWriter::new(BufWriter::with_capacity(1 << 20, tmp.reopen()?));
-    let gz = flate2::GzBuilder::new()
-        .mtime(0)
-        .write(compressed, flate2::Compression::new(level));
+    // Both cores (or all): gzip in parallel members, as pigz does (`pgzip`).
+    let gz = super::pgzip::ParallelGz::new(compressed, level);
     let mut tar = tar::Builder::new(HashingWriter::new(gz));
     for (rel, is_dir) in tree_entries(stage)? {
         let mut h = tar::Header::new_ustar();

@@ -83,18 +83,23 @@ struct Record<'a> {
     v: Option<(u32, u32)>,
 }
 
-fn read_entries<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Entry>, D::Error> {
+fn read_entries<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, Entry>, D::Error> {
     struct V;
     impl<'de> serde::de::Visitor<'de> for V {
         type Value = BTreeMap<String, Entry>;
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
             f.write_str("tree records")
         }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
             let mut entries = BTreeMap::new();
             while let Some(r) = seq.next_element::<Record<'_>>()? {
-                let (path, entry) = entry_of(r)
-                    .ok_or_else(|| serde::de::Error::custom("an unsound record"))?;
+                let (path, entry) =
+                    entry_of(r).ok_or_else(|| serde::de::Error::custom("an unsound record"))?;
                 entries.insert(path, entry);
             }
             Ok(entries)
@@ -184,7 +189,11 @@ impl TreeCache {
         };
         for (dir, name, file) in [
             (self.root.join("sha256"), d.hex().to_string(), doc),
-            (self.root.join("manifests"), manifest.hex().to_string(), pointer),
+            (
+                self.root.join("manifests"),
+                manifest.hex().to_string(),
+                pointer,
+            ),
         ] {
             std::fs::create_dir_all(&dir)?;
             file.persist(dir.join(name)).map_err(|e| e.error)?;

@@ -104,11 +104,15 @@ impl BlobCache {
         let bar = crate::progress::bytes(size, format!("{} {what}", digest.short()));
         // The bar goes away however the download ends.
         let _clear = ClearOnDrop(bar.clone());
-        let tmp = tempfile::Builder::new()
-            .prefix("ingest-")
-            .tempfile_in(self.root.join("tmp"))
-            .context("creating a temporary file in the cache")?;
-        let _held = crate::temps::hold(tmp.path());
+        let (tmp, _held) = crate::temps::made(
+            || {
+                tempfile::Builder::new()
+                    .prefix("ingest-")
+                    .tempfile_in(self.root.join("tmp"))
+            },
+            |t| t.path(),
+        )
+        .context("creating a temporary file in the cache")?;
         let mut out = io::BufWriter::with_capacity(1 << 20, tmp);
         let mut hasher = Hasher::default();
         while let Some(chunk) = stream.next().await {
