@@ -206,18 +206,7 @@ pub fn verify(
             return Err("it is a keyless bundle (a certificate), not signed by the key".into())
         }
     };
-    let [sig] = env.signatures.as_slice() else {
-        return Err(format!(
-            "its envelope has {} signatures, not one",
-            env.signatures.len()
-        ));
-    };
-    let payload = b64
-        .decode(&env.payload)
-        .map_err(|e| format!("its payload: {e}"))?;
-    let sig_bytes = b64
-        .decode(&sig.sig)
-        .map_err(|e| format!("its signature: {e}"))?;
+    let (payload, sig, sig_bytes) = opened(&env)?;
 
     // 1. When it was signed: each RFC 3161 timestamp from an authority of the trusted root,
     // and the log entry (its SET, and a dsse body recording this payload, signature and
@@ -332,6 +321,24 @@ pub fn verify(
     })
 }
 
+/// An envelope's payload, its one signature as written (base64) and decoded.
+fn opened(env: &Envelope) -> Result<(Vec<u8>, &EnvelopeSignature, Vec<u8>), String> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let [sig] = env.signatures.as_slice() else {
+        return Err(format!(
+            "its envelope has {} signatures, not one",
+            env.signatures.len()
+        ));
+    };
+    let payload = b64
+        .decode(&env.payload)
+        .map_err(|e| format!("its payload: {e}"))?;
+    let bytes = b64
+        .decode(&sig.sig)
+        .map_err(|e| format!("its signature: {e}"))?;
+    Ok((payload, sig, bytes))
+}
+
 /// A DSSE envelope's signature over its pre-authentication encoding by `key` (DER SPKI), and
 /// the in-toto statement it carries, which must name `subject`. Returns the predicate type and
 /// the predicate.
@@ -399,21 +406,9 @@ pub fn verify_attestation(
             Signer::Keyless { .. } => "it is a legacy .att attestation; tdg verifies keyless attestations in the bundle format".into(),
         });
     };
-    let b64 = base64::engine::general_purpose::STANDARD;
     let env: Envelope = serde_json::from_slice(&found.payload)
         .map_err(|e| format!("it is not a DSSE envelope: {e}"))?;
-    let [sig] = env.signatures.as_slice() else {
-        return Err(format!(
-            "its envelope has {} signatures, not one",
-            env.signatures.len()
-        ));
-    };
-    let payload = b64
-        .decode(&env.payload)
-        .map_err(|e| format!("its payload: {e}"))?;
-    let sig = b64
-        .decode(&sig.sig)
-        .map_err(|e| format!("its signature: {e}"))?;
+    let (payload, _, sig) = opened(&env)?;
     let (predicate_type, predicate) =
         dsse_statement(&env.payload_type, &payload, &sig, spki, subject)?;
     Ok(Statement {
