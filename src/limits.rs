@@ -1,5 +1,5 @@
 //! Every cap tdg puts on what it reads, in one place: a hostile image or spec ends in a short
-//! error at one of these, never in unbounded memory. The README's limits table lists them.
+//! error at one of these, never in unbounded memory. docs/cli.md's limits table lists them.
 
 /// A manifest, index or config document (distribution's own limit is 4 MiB).
 pub const MAX_DOCUMENT: u64 = 4 << 20;

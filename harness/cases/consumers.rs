@@ -1,5 +1,5 @@
 //! What the consumers of a published image accept, for each layer compression tdg could
-//! package with: the ground for keeping the package stage at gzip (README "Packaging").
+//! package with: the ground for keeping the package stage at gzip (docs/testing.md, "Packaging").
 //! Each image is pushed by tdg to the test registry, then read by skopeo (into a layout and
 //! into a docker-archive), by umoci (unpacked, its files hashed) and by tdg.
 
@@ -96,7 +96,7 @@ pub fn consumers_accept_gzip_and_plain_tar_layers_and_refuse_zstd_ones() -> Resu
     ];
     ensure!(
         seen == want,
-        "consumers changed their minds (skopeo→oci, umoci, skopeo→docker-archive, tdg): {seen:?}; revisit README \"Packaging\""
+        "consumers changed their minds (skopeo→oci, umoci, skopeo→docker-archive, tdg): {seen:?}; revisit docs/testing.md, \"Packaging\""
     );
     Ok(())
 }

@@ -35,7 +35,7 @@ pub fn tree_entries(stage: &Path) -> Result<Vec<(String, bool)>> {
     Ok(out)
 }
 
-/// The gzip level of the asset layer (see the README's "Packaging" for the measurements).
+/// The gzip level of the asset layer (see docs/testing.md, "Packaging", for the measurements).
 pub const GZIP_LEVEL: u32 = 6;
 
 /// Writes the layer for `stage` into the layout; returns its descriptor and diff id.

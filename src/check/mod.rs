@@ -26,7 +26,7 @@
 //! 2. The family module: a variant of its `Check` with the expectation it needs, its `NAME`
 //!    constant, and its arm in `name`, `content` and `judge`; planned from the spec in the
 //!    family's `plan`. A new family also gets a line in [`plan()`] and the table above.
-//! 3. A harness trial on an image that breaks it, and the README's spec reference.
+//! 3. A harness trial on an image that breaks it, and the key's entry in docs/spec.md.
 
 pub mod boot;
 pub mod checksums;
