@@ -209,89 +209,21 @@ pub fn verify(
     let (payload, sig, sig_bytes) = opened(&env)?;
 
     // 1. When it was signed: each RFC 3161 timestamp from an authority of the trusted root,
-    // and the log entry (its SET, and a dsse body recording this payload, signature and
-    // certificate). At least one; every one present must verify.
-    let mut times = Vec::new();
-    for t in m
-        .timestamp_verification_data
-        .iter()
-        .flat_map(|d| &d.rfc3161_timestamps)
-    {
-        let token = b64
-            .decode(&t.signed_timestamp)
-            .map_err(|e| format!("its timestamp: {e}"))?;
-        times.push(super::timestamp::verify(&token, &sig_bytes, root)?.0);
-    }
+    // and each log entry. At least one; every one present must verify.
+    let mut times = timestamps(&m, &sig_bytes, root)?;
     // `tlog: false` (cosign's `--insecure-ignore-tlog`): the log is neither required nor read.
     let read_log = !matches!(signer, Signer::Key { tlog: false, .. });
+    let signed = Signed {
+        payload_type: &env.payload_type,
+        payload: &payload,
+        sig_b64: &sig.sig,
+        sig: &sig_bytes,
+        recorded: &recorded,
+    };
     // A Rekor v2 entry has no time of its own: the timestamps' say when.
     let stamped = times.clone();
     for entry in m.tlog_entries.iter().filter(|_| read_log) {
-        let log_id = hex::encode(
-            b64.decode(&entry.log_id.key_id)
-                .map_err(|e| format!("its log ID: {e}"))?,
-        );
-        let decode = |s: &str| b64.decode(s).map_err(|e| format!("its log entry: {e}"));
-        let body = decode(&entry.canonicalized_body)?;
-        let proof = match &entry.inclusion_proof {
-            Some(p) => Some(super::inclusion::Proof {
-                log_index: p.log_index.get()? as u64,
-                tree_size: p.tree_size.get()? as u64,
-                root_hash: decode(&p.root_hash)?,
-                hashes: p
-                    .hashes
-                    .iter()
-                    .map(|h| decode(h))
-                    .collect::<Result<_, _>>()?,
-                checkpoint: &p.checkpoint.envelope,
-            }),
-            None => None,
-        };
-        match &entry.inclusion_promise {
-            // Rekor v1: the log's promise (SET) says when, and the dsse body what.
-            Some(promise) => {
-                let rekor = RekorBundle {
-                    set: promise.signed_entry_timestamp.clone(),
-                    payload: RekorPayload {
-                        body: entry.canonicalized_body.clone(),
-                        integrated_time: entry.integrated_time.get()?,
-                        log_index: entry.log_index.get()?,
-                        log_id: log_id.clone(),
-                    },
-                };
-                times.push(rekor::verify_set(&rekor, root)?);
-                dsse_body(&rekor.payload.body, &payload, &sig.sig, &recorded)?;
-                // An inclusion proof, when the entry has one, must hold too.
-                if let (Some(p), Some(log)) = (&proof, root.log(&log_id)) {
-                    super::inclusion::verify(&body, p, log)?;
-                }
-            }
-            // Rekor v2 (rekor-tiles): no promise; the inclusion proof and its checkpoint,
-            // signed by the log's key, vouch for the entry, and a timestamp for its time
-            // (sigstore-go `verify/tlog.go`, `VerifyTlogEntry`).
-            None => {
-                let log = root.log(&log_id).ok_or_else(|| {
-                    format!(
-                        "its log entry is from a log {} does not name (ID {log_id})",
-                        root.origin
-                    )
-                })?;
-                let p = proof.as_ref().ok_or(
-                    "its log entry has neither a promise (Rekor v1) nor an inclusion proof (Rekor v2)",
-                )?;
-                super::inclusion::verify(&body, p, log)?;
-                if stamped.is_empty() {
-                    return Err("its Rekor v2 entry gives no time, and the bundle has no RFC 3161 timestamp to give one".into());
-                }
-                if !stamped.iter().any(|t| log.valid_at(*t)) {
-                    return Err(format!(
-                        "the key of {} was not valid when the bundle was timestamped",
-                        log.base_url
-                    ));
-                }
-                v2_body(&body, &env.payload_type, &payload, &sig_bytes, &recorded)?;
-            }
-        }
+        times.extend(logged(entry, &signed, &stamped, root)?);
     }
     let logged_at = times.last().copied();
     if logged_at.is_none() && read_log {
@@ -319,6 +251,119 @@ pub fn verify(
         predicate,
         logged_at,
     })
+}
+
+/// What a log entry must record: the envelope's payload and type, its signature (as written
+/// and decoded), and the certificate's DER or the key's SPKI.
+struct Signed<'a> {
+    payload_type: &'a str,
+    payload: &'a [u8],
+    sig_b64: &'a str,
+    sig: &'a [u8],
+    recorded: &'a [u8],
+}
+
+/// The times the bundle's RFC 3161 timestamps vouch for, each verified.
+fn timestamps(m: &Material, sig: &[u8], root: &TrustedRoot) -> Result<Vec<i64>, String> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    m.timestamp_verification_data
+        .iter()
+        .flat_map(|d| &d.rfc3161_timestamps)
+        .map(|t| {
+            let response = b64
+                .decode(&t.signed_timestamp)
+                .map_err(|e| format!("its timestamp: {e}"))?;
+            Ok(super::timestamp::verify(&response, sig, root)?.0)
+        })
+        .collect()
+}
+
+/// One log entry, verified: Rekor v1 (a promise) gives its time; Rekor v2 gives none.
+fn logged(
+    entry: &TlogEntry,
+    signed: &Signed<'_>,
+    stamped: &[i64],
+    root: &TrustedRoot,
+) -> Result<Option<i64>, String> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let log_id = hex::encode(
+        b64.decode(&entry.log_id.key_id)
+            .map_err(|e| format!("its log ID: {e}"))?,
+    );
+    let decode = |s: &str| b64.decode(s).map_err(|e| format!("its log entry: {e}"));
+    let body = decode(&entry.canonicalized_body)?;
+    let proof = match &entry.inclusion_proof {
+        Some(p) => Some(super::inclusion::Proof {
+            log_index: p.log_index.get()? as u64,
+            tree_size: p.tree_size.get()? as u64,
+            root_hash: decode(&p.root_hash)?,
+            hashes: p
+                .hashes
+                .iter()
+                .map(|h| decode(h))
+                .collect::<Result<_, _>>()?,
+            checkpoint: &p.checkpoint.envelope,
+        }),
+        None => None,
+    };
+    match &entry.inclusion_promise {
+        // Rekor v1: the log's promise (SET) says when, and the dsse body what.
+        Some(promise) => {
+            let rekor = RekorBundle {
+                set: promise.signed_entry_timestamp.clone(),
+                payload: RekorPayload {
+                    body: entry.canonicalized_body.clone(),
+                    integrated_time: entry.integrated_time.get()?,
+                    log_index: entry.log_index.get()?,
+                    log_id: log_id.clone(),
+                },
+            };
+            let time = rekor::verify_set(&rekor, root)?;
+            dsse_body(
+                &rekor.payload.body,
+                signed.payload,
+                signed.sig_b64,
+                signed.recorded,
+            )?;
+            // An inclusion proof, when the entry has one, must hold too.
+            if let (Some(p), Some(log)) = (&proof, root.log(&log_id)) {
+                super::inclusion::verify(&body, p, log)?;
+            }
+            Ok(Some(time))
+        }
+        // Rekor v2 (rekor-tiles): no promise; the inclusion proof and its checkpoint, signed
+        // by the log's key, vouch for the entry, and a timestamp for its time (sigstore-go
+        // `verify/tlog.go`, `VerifyTlogEntry`).
+        None => {
+            let log = root.log(&log_id).ok_or_else(|| {
+                format!(
+                    "its log entry is from a log {} does not name (ID {log_id})",
+                    root.origin
+                )
+            })?;
+            let p = proof.as_ref().ok_or(
+                "its log entry has neither a promise (Rekor v1) nor an inclusion proof (Rekor v2)",
+            )?;
+            super::inclusion::verify(&body, p, log)?;
+            if stamped.is_empty() {
+                return Err("its Rekor v2 entry gives no time, and the bundle has no RFC 3161 timestamp to give one".into());
+            }
+            if !stamped.iter().any(|t| log.valid_at(*t)) {
+                return Err(format!(
+                    "the key of {} was not valid when the bundle was timestamped",
+                    log.base_url
+                ));
+            }
+            v2_body(
+                &body,
+                signed.payload_type,
+                signed.payload,
+                signed.sig,
+                signed.recorded,
+            )?;
+            Ok(None)
+        }
+    }
 }
 
 /// An envelope's payload, its one signature as written (base64) and decoded.
