@@ -3,6 +3,8 @@
 //! `tdg verify --verify-cache` (every cached blob read and hashed again), `skopeo copy` + `umoci unpack`
 //! of the same image, and `sha256sum` over the same blob bytes. Prints the ratios and tdg's
 //! peak RSS. Sizes: `TDG_BENCH_LAYERS` (default 8) × `TDG_BENCH_LAYER_MIB` (default 136).
+//! Then `tdg tree` and `tdg export` of one layer of `TDG_BENCH_ENTRIES` (default 1,000,000)
+//! empty files, with their time and peak RSS: what a large tree costs in memory.
 
 #[path = "registry.rs"]
 #[allow(dead_code)]
@@ -515,10 +517,87 @@ fn main() -> Result<()> {
     let (took, rss) = measured(Command::new(tdg).arg("inspect").arg("initramfs").arg(&path))?;
     println!("tdg inspect initramfs ({size:.0} MiB, 2 zstd segments, 2 extensions): {:.2}s, peak RSS {rss:.1} MiB", took.as_secs_f64());
 
+    many_entries_bench(tmp.path(), tdg)?;
     build_bench(tmp.path(), &reg.addr, tdg)?;
     boot_bench(tmp.path(), tdg)?;
     release_bench(tmp.path(), tdg)?;
     fleet_bench(tmp.path(), &reg.addr, tdg)?;
+    Ok(())
+}
+
+/// One gzip layer of `TDG_BENCH_ENTRIES` empty files in 100 directories, as a layout; `tdg tree`
+/// (cold, then warm from the tree index) and `tdg export` of it, each timed with its peak RSS.
+fn many_entries_bench(dir: &Path, tdg: &str) -> Result<()> {
+    let n = env_num("TDG_BENCH_ENTRIES", 1_000_000);
+    let mut out = LayoutWriter::create(&dir.join("many"))?;
+    let tmp = tempfile::NamedTempFile::new_in(out.dir())?;
+    let gz = flate2::write::GzEncoder::new(
+        std::io::BufWriter::with_capacity(1 << 20, tmp.reopen()?),
+        flate2::Compression::fast(),
+    );
+    let mut hashing = HashingWriter::new(gz);
+    {
+        let mut b = tar::Builder::new(&mut hashing);
+        let header = |kind: tar::EntryType, mode: u32| {
+            let mut h = tar::Header::new_ustar();
+            h.set_entry_type(kind);
+            h.set_mode(mode);
+            h.set_size(0);
+            h.set_mtime(0);
+            h
+        };
+        for d in 0..100 {
+            let mut h = header(tar::EntryType::Directory, 0o755);
+            b.append_data(&mut h, format!("d{d:03}/"), std::io::empty())?;
+        }
+        for i in 0..n {
+            let mut h = header(tar::EntryType::Regular, 0o644);
+            b.append_data(&mut h, format!("d{:03}/f{i}", i % 100), std::io::empty())?;
+        }
+        b.finish()?;
+    }
+    hashing.flush()?;
+    let (diff_id, _) = hashing.hasher.clone().finish();
+    hashing.inner.finish()?.flush()?;
+    let (digest, size) = out.write_blob_from(std::fs::File::open(tmp.path())?)?;
+    let config = serde_json::to_vec(
+        &json!({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id.to_string()]}, "config": {}}),
+    )?;
+    let (cd, cs) = out.write_blob(&config)?;
+    let m = serde_json::to_vec(
+        &json!({"schemaVersion": 2, "mediaType": manifest::OCI_MANIFEST, "config": {"mediaType": manifest::OCI_CONFIG, "digest": cd.to_string(), "size": cs}, "layers": [{"mediaType": manifest::OCI_LAYER_GZIP, "digest": digest.to_string(), "size": size}]}),
+    )?;
+    out.add_manifest(manifest::OCI_MANIFEST, &m, Some("1"))?;
+    let image = format!("oci:{}:1", dir.join("many").display());
+    let cache = dir.join("many-cache");
+    let run = |args: &[&str]| {
+        let mut c = Command::new(tdg);
+        c.env("TDG_CACHE", &cache).args(args);
+        c
+    };
+    println!(
+        "{n} empty files in one {:.1} MiB gzip layer:",
+        size as f64 / 1048576.0
+    );
+    for (what, args) in [
+        ("tdg tree, cold", vec!["tree", &image]),
+        ("tdg tree, warm", vec!["tree", &image]),
+    ] {
+        let (took, rss) = measured(&mut run(&args))?;
+        println!(
+            "  {what:<16} {:>7.2}s, peak RSS {rss:.0} MiB",
+            took.as_secs_f64()
+        );
+    }
+    let target = dir.join("many-export");
+    let target = target.to_string_lossy().into_owned();
+    let (took, rss) = measured(&mut run(&["export", &image, &target]))?;
+    println!(
+        "  {:<16} {:>7.2}s, peak RSS {rss:.0} MiB",
+        "tdg export",
+        took.as_secs_f64()
+    );
+    std::fs::remove_dir_all(&target)?;
     Ok(())
 }
 
