@@ -102,12 +102,7 @@ impl Hasher {
         self.len == 0
     }
     pub fn finish(self) -> (Digest, u64) {
-        (
-            Digest {
-                hex: Digest::from_raw(self.sha.finalize().into()).hex,
-            },
-            self.len,
-        )
+        (Digest::from_raw(self.sha.finalize().into()), self.len)
     }
 }
 

@@ -213,20 +213,21 @@ fn encode(manifest: &Digest, tree: &Tree, w: &mut impl std::io::Write) -> std::i
 }
 
 /// The tree `file` holds, when it is sound: at most [`MAX_DOCUMENT`] bytes hashing to `name`,
-/// of this format and for `manifest`. Parsed as it is read.
+/// of this format and for `manifest`. Parsed as it is read, and verified as it is read.
 fn decode(file: std::fs::File, name: &Digest, manifest: &Digest) -> Option<Tree> {
-    use std::io::Read as _;
-    let mut hashing = HashingReader {
-        inner: std::io::BufReader::with_capacity(256 << 10, file).take(MAX_DOCUMENT + 1),
-        hasher: crate::digest::Hasher::default(),
-    };
-    let doc: Document = serde_json::from_reader(&mut hashing).ok()?;
-    // What follows the document counts too: the name is the whole file's digest.
-    std::io::copy(&mut hashing, &mut std::io::sink()).ok()?;
-    let (got, len) = hashing.hasher.finish();
-    if got != *name || len > MAX_DOCUMENT {
+    let len = file.metadata().ok()?.len();
+    if len > MAX_DOCUMENT {
         return None;
     }
+    let mut reader = crate::digest::VerifyingReader::new(
+        std::io::BufReader::with_capacity(256 << 10, file),
+        name.clone(),
+        len,
+        "tree index",
+    );
+    let doc: Document = serde_json::from_reader(&mut reader).ok()?;
+    // The name is the whole file's digest: what follows the document counts too.
+    reader.finish().ok()?;
     if doc.format != FORMAT || doc.manifest != manifest.to_string() {
         return None;
     }
@@ -234,20 +235,6 @@ fn decode(file: std::fs::File, name: &Digest, manifest: &Digest) -> Option<Tree>
         entries: doc.entries,
         symlink_links: doc.symlink_links,
     })
-}
-
-/// A reader that hashes what passes through it.
-struct HashingReader<R> {
-    inner: R,
-    hasher: crate::digest::Hasher,
-}
-
-impl<R: std::io::Read> std::io::Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
 }
 
 fn kind_of(letter: char) -> Option<Kind> {
