@@ -137,6 +137,30 @@ pub fn annotations_and_a_step_summary_in_github_actions() -> Result<()> {
         .context("size outcome")?["at"];
     ensure!(at["line"] == 7 && at["column"] == 7, "{at}");
     ensure!(summary(root)?.contains("`files::etc/motd::size`"));
+    // The report in a file: the annotations still go to stdout, where GitHub reads them.
+    for format in ["json", "github"] {
+        let o = run(
+            root,
+            &[
+                "verify",
+                "--format",
+                format,
+                "--output",
+                "report.out",
+                "specs/gh-fail.yaml",
+            ],
+        )?;
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        ensure!(
+            stdout
+                .lines()
+                .filter(|l| l.starts_with("::error file=specs/gh-fail.yaml,line="))
+                .count()
+                == 2,
+            "{format}: {stdout}"
+        );
+        summary(root)?;
+    }
 
     // A spec error: an annotation at its file:line:col, exit 2.
     std::fs::write(

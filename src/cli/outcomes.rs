@@ -23,7 +23,8 @@ pub fn present(v: &Verification, format: Option<Format>, output: Option<&Path>) 
             std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
             // The file is for machines; the person running tdg still sees the verdict.
             eprint!("{}", report::human(&v.runs));
-            if github && format != Format::Github {
+            // GitHub reads workflow commands from stdout only, whatever went into the file.
+            if github {
                 super::stdout::print(&github::annotations(&v.runs))?;
             }
         }

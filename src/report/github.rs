@@ -10,8 +10,8 @@ use crate::check::Status;
 use crate::verify::SpecRun;
 
 /// `::error`/`::warning` lines: one per failed or errored check, at the line of the spec key it
-/// comes from; one per spec that could not be evaluated; a warning per passing check that
-/// carries one.
+/// comes from; one per spec that could not be evaluated; a warning per skipped check (a skip
+/// fails the run, exit 1, so it must be seen) and per passing check that carries one.
 pub fn annotations(runs: &[SpecRun]) -> String {
     let mut out = String::new();
     for r in runs {
@@ -35,6 +35,10 @@ pub fn annotations(runs: &[SpecRun]) -> String {
                         o.message.clone()
                     };
                     out += &command("error", &r.spec_path, at, &title, &message);
+                }
+                Status::Skipped => {
+                    let m = format!("skipped, which fails the run: {}", o.message);
+                    out += &command("warning", &r.spec_path, at, &title, &m);
                 }
                 Status::Pass if o.message.starts_with("warning: ") => {
                     let m = &o.message["warning: ".len()..];
@@ -94,20 +98,13 @@ pub fn summary(runs: &[SpecRun]) -> String {
         count(Status::Error),
         count(Status::Skipped),
     );
-    let unevaluated = runs.iter().filter(|r| r.error.is_some()).count();
     let specs = match runs.len() {
         1 => format!("`{}`", runs[0].spec),
         n => format!("{n} specs"),
     };
-    if fail == 0 && error == 0 && unevaluated == 0 {
-        return format!(
-            "✅ tdg: {specs}: {pass} checks passed{}\n",
-            if skipped > 0 {
-                format!(", {skipped} skipped")
-            } else {
-                String::new()
-            }
-        );
+    // The same verdict as the exit code: a skipped check is not a pass.
+    if crate::verify::exit_code(runs) == 0 {
+        return format!("✅ tdg: {specs}: {pass} checks passed\n");
     }
     let mut out = format!("### ❌ tdg: {specs}\n\n");
     out += "| spec | image | digest | passed | failed | errors | skipped |\n";
@@ -122,7 +119,7 @@ pub fn summary(runs: &[SpecRun]) -> String {
         let _ = writeln!(
             out,
             "| {} {} | `{}` | {} | {} | {} | {} | {} |",
-            if r.worst() <= Status::Skipped && r.error.is_none() {
+            if r.worst() == Status::Pass && r.error.is_none() {
                 "✅"
             } else {
                 "❌"
@@ -153,7 +150,7 @@ pub fn summary(runs: &[SpecRun]) -> String {
         for o in r
             .outcomes
             .iter()
-            .filter(|o| matches!(o.status, Status::Fail | Status::Error))
+            .filter(|o| matches!(o.status, Status::Fail | Status::Error | Status::Skipped))
         {
             let place = match o.at {
                 Some(p) => format!("`{}:{}`", cell(&r.spec_path), p.line),
@@ -187,6 +184,41 @@ fn cell(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::Outcome;
+
+    fn run_with(status: Status, message: &str) -> SpecRun {
+        let mut r = SpecRun::new("s", "specs/s.yaml", "", "oci:l:t");
+        r.outcomes.push(Outcome {
+            check: "boot::reached".into(),
+            kind: Default::default(),
+            status,
+            message: message.into(),
+            description: None,
+            at: Some(crate::spec::SpecPos { line: 9, column: 3 }),
+            duration_ms: 0.0,
+        });
+        r
+    }
+
+    /// A skipped check fails the run (exit 1): the summary does not call it a pass, and an
+    /// annotation says why.
+    #[test]
+    fn a_skip_is_not_summarised_as_a_pass() {
+        let runs = [run_with(Status::Skipped, "--no-boot")];
+        let s = summary(&runs);
+        assert!(!s.starts_with("✅") && s.contains("| ❌ s |"), "{s}");
+        assert!(
+            s.contains("| s | `boot::reached` | skipped | `specs/s.yaml:9` | --no-boot |"),
+            "{s}"
+        );
+        assert_eq!(
+            annotations(&runs),
+            "::warning file=specs/s.yaml,line=9,col=3,title=s%3A boot%3A%3Areached::skipped, which fails the run: --no-boot\n"
+        );
+        let passed = [run_with(Status::Pass, "")];
+        assert_eq!(summary(&passed), "✅ tdg: `s`: 1 checks passed\n");
+        assert_eq!(annotations(&passed), "");
+    }
 
     #[test]
     fn properties_and_data_are_escaped_as_the_toolkit_does() {
