@@ -195,3 +195,36 @@ pub fn credentials_never_go_to_a_plain_http_realm_elsewhere() -> Result<()> {
         Duration::from_secs(30),
     )
 }
+
+/// `tdg ls` against a registry that pages forever (empty pages, each naming a next one) ends in
+/// an error at once; a next page on another host is never followed (credentials stay home).
+pub fn a_tag_list_that_pages_forever_or_elsewhere_is_refused() -> Result<()> {
+    let f = Faulty::start()?;
+    let tmp = tempfile::tempdir()?;
+    let ls = |repo: &str| -> Result<String> {
+        let o = Command::new(env!("CARGO_BIN_EXE_tdg"))
+            .env("TDG_CACHE", tmp.path().join("cache"))
+            .args(["ls", &format!("{}/{repo}/img", f.host)])
+            .args(["--mirror", &format!("{0}=http://{0}", f.host)])
+            .output()?;
+        expect_exit(&o, 2)
+    };
+    let start = Instant::now();
+    let out = ls("endless-tags")?;
+    ensure!(
+        out.contains("an empty page names a next one") && out.contains(&f.host),
+        "{out}"
+    );
+    ensure!(
+        start.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
+    let out = ls("tags-elsewhere")?;
+    ensure!(
+        out.contains("the next page of tags is elsewhere")
+            && out.contains("elsewhere.example.invalid"),
+        "{out}"
+    );
+    Ok(())
+}

@@ -122,6 +122,7 @@ pub fn all() -> Vec<Trial> {
         faults::credentials_never_go_to_a_plain_http_realm_elsewhere,
         faults::a_faulty_registry_s_bodies_are_capped_while_read,
         faults::a_stalling_or_dripping_registry_times_out,
+        faults::a_tag_list_that_pages_forever_or_elsewhere_is_refused,
         hostile::export_checks_its_directory_first_and_caps_what_it_writes,
         hostile::hostile_files_end_in_short_errors_in_little_memory,
         golden::goldens_outside_the_repository_are_refused,

@@ -15,6 +15,8 @@ Prints its port on stdout, then serves until killed. Standard library only.
   layout            a well-behaved registry over the OCI layout $TDG_FAULT_LAYOUT, with the
                     OCI 1.1 referrers API (GET /v2/<name>/referrers/<digest>), which Debian's
                     registry lacks
+  endless-tags      a tag list whose pages are empty and each names a next one, forever
+  tags-elsewhere    a tag list whose next page is on another host
   readback-fails    passes every request on to the registry at $TDG_FAULT_UPSTREAM (host:port,
                     which then names itself in upload Locations), until a tag is written: every
                     later read of that tag answers 500, as a registry whose reads fail after a
@@ -103,6 +105,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if fault == "realm-elsewhere":
             realm = 'Bearer realm="http://realm.example.invalid/token",service="x"'
             return self.answer(401, b"{}", extra=[("WWW-Authenticate", realm)])
+        if fault in ("endless-tags", "tags-elsewhere") and "/tags/list" in self.path:
+            n = self.path.count("x") + 1
+            if fault == "endless-tags":
+                link = "</v2/endless-tags/img/tags/list?n=1000&last=%s>; rel=\"next\"" % ("x" * n)
+                body = b'{"name":"endless-tags/img","tags":[]}'
+            else:
+                link = "<http://elsewhere.example.invalid/v2/tags-elsewhere/img/tags/list?last=a>; rel=\"next\""
+                body = b'{"name":"tags-elsewhere/img","tags":["a"]}'
+            return self.answer(200, body, extra=[("Link", link)])
         if fault == "endless-manifest":
             return self.endless(200, "application/vnd.oci.image.manifest.v1+json")
         if fault == "endless-error":

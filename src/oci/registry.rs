@@ -80,7 +80,8 @@ impl RegistrySource {
     }
 
     /// Every tag of the repository, in the order the registry lists them, page by page. At
-    /// most [`MAX_TAGS`] tags: a registry that pages forever ends in an error.
+    /// most [`MAX_TAGS`] tags, and every page adds some: a registry that pages forever ends in
+    /// an error.
     pub async fn tags(&self) -> Result<Vec<String>> {
         #[derive(serde::Deserialize)]
         struct Page {
@@ -104,7 +105,20 @@ impl RegistrySource {
                     format!("registry {}: {doing}: not a tag list: {e}", self.host),
                 )
             })?;
-            all.extend(page.tags.unwrap_or_default());
+            let tags = page.tags.unwrap_or_default();
+            // A page that adds nothing yet names another would let a registry page forever.
+            if tags.is_empty() && next.is_some() {
+                return Err(Error::new(
+                    ErrorKind::Registry {
+                        host: self.host.clone(),
+                    },
+                    format!(
+                        "registry {}: {doing}: an empty page names a next one",
+                        self.host
+                    ),
+                ));
+            }
+            all.extend(tags);
             if all.len() > MAX_TAGS {
                 return Err(Error::new(
                     ErrorKind::Registry {
