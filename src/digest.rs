@@ -41,6 +41,13 @@ impl Digest {
         Digest { hex }
     }
 
+    /// The 32 hash bytes.
+    pub fn raw(&self) -> [u8; 32] {
+        let mut raw = [0u8; 32];
+        hex::decode_to_slice(self.hex, &mut raw).expect("a digest holds 64 hex digits");
+        raw
+    }
+
     pub fn hex(&self) -> &str {
         std::str::from_utf8(&self.hex).expect("a digest holds ASCII hex digits")
     }

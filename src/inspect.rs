@@ -208,7 +208,6 @@ pub async fn extension(
     let rootfs = pulled
         .flat
         .tree
-        .entries
         .iter()
         .filter(|(p, e)| {
             matches!(extension_paths::image_entry(p), ImageEntry::Rootfs(_)) && e.kind.has_content()

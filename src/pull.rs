@@ -134,9 +134,9 @@ pub async fn pull(
         let paths = Wanted::expand(&paths, &flat.tree);
         let targets: HashSet<String> = paths
             .iter()
-            .filter(|p| !flat.content.contains_key(*p))
+            .filter(|p| !flat.tree.captured(p))
             .filter_map(|p| link_target(&flat, p))
-            .filter(|t| !flat.content.contains_key(t))
+            .filter(|t| !flat.tree.captured(t))
             .collect();
         if !targets.is_empty() {
             flat = flatten(
@@ -187,8 +187,7 @@ fn link_target(flat: &Flattened, p: &str) -> Option<String> {
 /// content is in the store and still hashes to what the index says. `None` sends the pull
 /// the cold way, which rebuilds what was missing or unsound.
 fn warm(ctx: &Env, resolved: &Resolved, wanted: &Wanted, spool: &Spool) -> Option<Flattened> {
-    let tree = ctx.trees().load(&resolved.manifest_digest)?;
-    let mut content = std::collections::HashMap::new();
+    let mut tree = ctx.trees().load(&resolved.manifest_digest)?;
     if let Wanted::Paths(paths) = wanted {
         for p in &Wanted::expand(paths, &tree) {
             let Some(e) = tree.get(p).filter(|e| e.kind.has_content()) else {
@@ -198,10 +197,10 @@ fn warm(ctx: &Env, resolved: &Resolved, wanted: &Wanted, spool: &Spool) -> Optio
             if !spool.holds(&d, size) {
                 return None;
             }
-            content.insert(p.clone(), d);
+            tree.set_captured(p, true);
         }
     }
-    Some(Flattened { tree, content })
+    Some(Flattened { tree })
 }
 
 /// The config's `rootfs.diff_ids`, one per layer, as containerd's unpacker requires.

@@ -306,14 +306,14 @@ pub async fn extension(
     // Content that serves another architecture: a warning, or (strict) a refusal.
     let target = arch.into();
     let mut foreign = Vec::new();
-    for (p, e) in &tree.entries {
+    for (p, e) in tree.iter() {
         let (ImageEntry::Rootfs(rel), true) =
-            (extension_paths::image_entry(p), e.kind.has_content())
+            (extension_paths::image_entry(&p), e.kind.has_content())
         else {
             continue;
         };
         let mut head = [0u8; 20];
-        let n = match pulled.flat.spooled(&pulled.spool, p) {
+        let n = match pulled.flat.spooled(&pulled.spool, &p) {
             Ok(f) => std::fs::File::open(f)
                 .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
                 .unwrap_or(0),
@@ -344,8 +344,8 @@ pub async fn extension(
         warnings.push(format!("the extension {image} holds {what}"));
     }
     let mut rootfs = Vec::new();
-    for (p, e) in &tree.entries {
-        let ImageEntry::Rootfs(rel) = extension_paths::image_entry(p) else {
+    for (p, e) in tree.iter() {
+        let ImageEntry::Rootfs(rel) = extension_paths::image_entry(&p) else {
             continue;
         };
         rootfs.push(match e.kind {
@@ -354,7 +354,7 @@ pub async fn extension(
                 ..FileSpec::dir(rel)
             },
             Kind::File | Kind::Hardlink => {
-                FileSpec::from_path(rel, pulled.flat.spooled(&pulled.spool, p)?, e.mode)
+                FileSpec::from_path(rel, pulled.flat.spooled(&pulled.spool, &p)?, e.mode)
             }
             Kind::Symlink => FileSpec::symlink(rel, e.link.as_deref().unwrap_or_default()),
             other => bail!(

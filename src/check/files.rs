@@ -145,6 +145,7 @@ impl Planned for Check {
             | Check::Executable(p, _) => p,
         };
         let (path, e) = s.locate(path)?;
+        let e = &e;
         match self {
             Check::Exists(_) | Check::Absent(_) => Ok(()),
             Check::Type(_, want) => {
@@ -288,7 +289,7 @@ fn absent(s: &Subject<'_>, path: &str) -> Judged {
         None => Ok(()),
         Some(e) => {
             let extra = if e.kind == EntryKind::Dir {
-                format!(", {} entries below", tree.children_keys(&p).len())
+                format!(", {} entries below", tree.paths_below(&p).len())
             } else {
                 String::new()
             };

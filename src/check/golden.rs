@@ -16,8 +16,9 @@ use crate::spec::TreeExpectation;
 /// The listing as the golden holds it: masked fields read `[name]`.
 pub fn render(t: &Tree, exp: &TreeExpectation) -> String {
     let mut out = String::new();
-    for (path, e) in &t.entries {
-        let line = tree::line(path, e);
+    for (path, e) in t.iter() {
+        let path = path.as_str();
+        let line = tree::line(path, &e);
         let masks: Vec<(&str, TreeField)> = exp
             .redactions
             .iter()

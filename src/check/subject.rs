@@ -69,7 +69,7 @@ impl Subject<'_> {
 
     /// A file a check names: its tree key (symlinks in its parents followed) and entry, or a
     /// failure that says what is there instead.
-    pub(super) fn locate(&self, path: &str) -> Result<(String, &Entry), Verdict> {
+    pub(super) fn locate(&self, path: &str) -> Result<(String, Entry), Verdict> {
         let tree = &self.flat.tree;
         let p = tree
             .resolve(path, false)
@@ -122,12 +122,7 @@ fn near(s: &Subject<'_>, path: &str) -> String {
     while let Some((p, _)) = parent.rsplit_once('/') {
         parent = p;
         if tree.get(parent).is_some_and(|e| e.kind == Kind::Dir) {
-            let depth = parent.matches('/').count() + 1;
-            let kids: Vec<String> = tree
-                .children_keys(parent)
-                .into_iter()
-                .filter(|k| k.matches('/').count() == depth)
-                .collect();
+            let kids: Vec<String> = tree.paths_in(parent);
             let names: Vec<&str> = kids
                 .iter()
                 .take(5)

@@ -70,7 +70,7 @@ pub fn export(g: &Global, a: &ExportArgs) -> Result<u8> {
     }
     eprintln!(
         "exported {} entries of {}@{} to {}",
-        p.flat.tree.entries.len(),
+        p.flat.tree.len(),
         image,
         p.resolved.digest,
         a.dir.display()

@@ -69,7 +69,8 @@ fn write_into(flat: &Flattened, spool: &Spool, dest: &Path) -> Result<ExportNote
     };
     let mut at = Beneath::open(dest)?;
     let pause = pause_hook();
-    for (path, e) in &flat.tree.entries {
+    for (path, e) in flat.tree.iter() {
+        let path = path.as_str();
         if let Some((at_path, fifo)) = &pause {
             if at_path == path {
                 // A test's hook: wait here until the test says go (by writing to the FIFO).
@@ -95,7 +96,7 @@ fn write_into(flat: &Flattened, spool: &Spool, dest: &Path) -> Result<ExportNote
             ),
             Kind::Char | Kind::Block | Kind::Fifo => {
                 if !mknod(dir, name, e.kind, e.mode, e.device.unwrap_or((0, 0))) {
-                    notes.skipped_devices.push(path.clone());
+                    notes.skipped_devices.push(path.to_string());
                     continue;
                 }
                 own_and_mode(dir, name, root.then_some(owner), Some(e.mode), path)
@@ -106,8 +107,9 @@ fn write_into(flat: &Flattened, spool: &Spool, dest: &Path) -> Result<ExportNote
     links(flat, spool, &mut at, root)?;
     // Directories' modes and owners last, deepest first, so a read-only directory does not
     // stop its children; each set on a handle opened without following a symlink.
-    for (path, e) in flat.tree.entries.iter().rev() {
+    for (path, e) in flat.tree.iter_dirs_last() {
         if e.kind == Kind::Dir {
+            let path = path.as_str();
             let fd = at.open_dir(path)?;
             if root {
                 rfs::fchown(&fd, Some(uid(e.uid)), Some(gid(e.gid)))
@@ -203,9 +205,8 @@ fn write_file(
     mode: u32,
     owner: Option<(u32, u32)>,
 ) -> Result<()> {
-    let d = flat
-        .content
-        .get(path)
+    let spooled = flat
+        .spooled(spool, path)
         .with_context(|| format!("no content spooled for {path}"))?;
     let fd = rfs::openat(
         dir,
@@ -216,7 +217,7 @@ fn write_file(
     .map_err(|e| io_at(path, e))?;
     let mut out = fs::File::from(fd);
     let mut src =
-        fs::File::open(spool.path(d)).with_context(|| format!("reading the spooled /{path}"))?;
+        fs::File::open(spooled).with_context(|| format!("reading the spooled /{path}"))?;
     std::io::copy(&mut src, &mut out).with_context(|| format!("writing /{path}"))?;
     // The owner first: chown clears setuid and setgid.
     if let Some((u, g)) = owner {
@@ -285,7 +286,8 @@ fn own_and_mode(
 /// A link is made only while that name still is what the link was made to; a first name
 /// replaced in a later layer leaves the link with the old content, as a copy.
 fn links(flat: &Flattened, spool: &Spool, at: &mut Beneath, root: bool) -> Result<()> {
-    for (path, e) in &flat.tree.entries {
+    for (path, e) in flat.tree.iter() {
+        let path = path.as_str();
         let first = match (e.kind, &e.link, flat.tree.symlink_links.get(path)) {
             (Kind::Hardlink, Some(first), _) | (Kind::Symlink, _, Some(first)) => first.as_str(),
             (Kind::Hardlink, None, _) => "",

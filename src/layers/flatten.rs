@@ -6,12 +6,12 @@
 //! already in the image, clamped at the root, so no entry lands outside it.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 
 use super::tarext::{self, shown, Extensions, Overrides};
 use super::tree::{Entry, Kind, Tree};
@@ -24,7 +24,15 @@ use crate::oci::manifest::{layer_compression, Compression, Descriptor};
 pub struct Spool {
     dir: PathBuf,
     tmp: PathBuf,
+    /// Small contents this run has written, by sha256: a million copies of one file (empty
+    /// ones, a licence) are written once. Capped; past the cap a copy is just written again.
+    written: std::sync::Mutex<HashSet<[u8; 32]>>,
 }
+
+/// Contents up to this size are read into memory and hashed before they are written.
+const SMALL: usize = 64 << 10;
+/// Small contents remembered as written (2 MiB of digests).
+const WRITTEN_CAP: usize = 1 << 16;
 
 impl Spool {
     /// A spool that is its own scratch directory (a run's temporary spool).
@@ -35,7 +43,11 @@ impl Spool {
     /// A spool that outlives the run (the cache's content store), written through `tmp`.
     pub fn with_tmp(dir: PathBuf, tmp: PathBuf) -> Result<Self> {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        Ok(Spool { dir, tmp })
+        Ok(Spool {
+            dir,
+            tmp,
+            written: Default::default(),
+        })
     }
 
     pub fn path(&self, d: &Digest) -> PathBuf {
@@ -91,14 +103,7 @@ impl Wanted {
             .cloned()
             .collect();
         for dir in paths.iter().filter(|p| p.ends_with('/')) {
-            for k in tree.entries.range(dir.clone()..).map(|(k, _)| k) {
-                let Some(rest) = k.strip_prefix(dir.as_str()) else {
-                    break;
-                };
-                if !rest.is_empty() && !rest.contains('/') {
-                    out.insert(k.clone());
-                }
-            }
+            out.extend(tree.paths_in(dir.trim_end_matches('/')));
         }
         out
     }
@@ -120,10 +125,9 @@ impl Default for Limits {
     }
 }
 
-/// The result: the tree, and the digests of spooled content by path.
+/// The result: the tree, whose entries mark what content was spooled.
 pub struct Flattened {
     pub tree: Tree,
-    pub content: HashMap<String, Digest>,
 }
 
 /// Why a path's content cannot be opened from a flattened image.
@@ -148,17 +152,15 @@ impl Flattened {
         if !e.kind.has_content() {
             return Err(ContentError::NotAFile(e.kind));
         }
-        let d = self
-            .content
-            .get(path)
-            .ok_or_else(|| ContentError::NotCaptured(path.to_string()))?;
-        Ok(spool.path(d))
+        match &e.sha256 {
+            Some(d) if self.tree.captured(path) => Ok(spool.path(d)),
+            _ => Err(ContentError::NotCaptured(path.to_string())),
+        }
     }
 }
 
 pub struct Flattener<'a> {
     tree: Tree,
-    content: HashMap<String, Digest>,
     wanted: Wanted,
     spool: Option<&'a Spool>,
     limits: Limits,
@@ -170,17 +172,175 @@ pub struct Flattener<'a> {
 }
 
 /// One tar entry of a layer, read and hashed.
+#[derive(Debug, PartialEq)]
 struct LayerEntry {
     path: String,
     entry: Entry,
     spooled: bool,
 }
 
+/// The paths a layer has named so far, to refuse one named twice. Kept as 128-bit keyed
+/// hashes, not strings: a layer of a million long names costs 16 bytes a name. The keys are
+/// random per run, so no input can aim for a collision.
+#[derive(Default)]
+struct Seen {
+    keys: (std::hash::RandomState, std::hash::RandomState),
+    set: HashSet<u128>,
+}
+
+impl Seen {
+    fn insert(&mut self, path: &str) -> bool {
+        use std::hash::BuildHasher;
+        let h =
+            (u128::from(self.keys.0.hash_one(path)) << 64) | u128::from(self.keys.1.hash_one(path));
+        self.set.insert(h)
+    }
+
+    fn len(&self) -> usize {
+        self.set.len()
+    }
+}
+
+/// A layer's entries, held until its deletions are applied (they refer to lower layers only,
+/// wherever they stand in the tar): in memory up to [`HELD_IN_MEMORY`] bytes, then in an unnamed
+/// file in the scratch directory, which the kernel removes however the run ends.
+struct Held<'a> {
+    memory: Vec<LayerEntry>,
+    file: Option<io::BufWriter<std::fs::File>>,
+    scratch: Option<&'a Path>,
+    /// Bytes held in memory so far, and the most that may be.
+    held: usize,
+    limit: usize,
+}
+
+const HELD_IN_MEMORY: usize = 16 << 20;
+
+impl<'a> Held<'a> {
+    fn new(scratch: Option<&'a Path>) -> Self {
+        Held {
+            memory: Vec::new(),
+            file: None,
+            scratch,
+            held: 0,
+            limit: HELD_IN_MEMORY,
+        }
+    }
+
+    fn push(&mut self, e: LayerEntry) -> Result<()> {
+        if self.file.is_none() {
+            match self.scratch {
+                Some(dir) if self.held >= self.limit => {
+                    let f = tempfile::tempfile_in(dir)
+                        .with_context(|| format!("creating a file in {}", dir.display()))?;
+                    self.file = Some(io::BufWriter::with_capacity(1 << 20, f));
+                }
+                _ => {
+                    self.held += std::mem::size_of::<LayerEntry>()
+                        + e.path.len()
+                        + e.entry.link.as_ref().map_or(0, String::len);
+                    self.memory.push(e);
+                    return Ok(());
+                }
+            }
+        }
+        let w = self.file.as_mut().expect("a file once spilling");
+        write_held(w, &e).context("writing a layer's entries to the scratch directory")
+    }
+
+    /// Every entry, in the order pushed.
+    fn drain(self) -> Result<impl Iterator<Item = Result<LayerEntry>>> {
+        let file = match self.file {
+            Some(w) => {
+                let mut f = w.into_inner().map_err(|e| e.into_error())?;
+                io::Seek::rewind(&mut f)?;
+                Some(io::BufReader::with_capacity(1 << 20, f))
+            }
+            None => None,
+        };
+        let spilled = file
+            .into_iter()
+            .flat_map(|mut r| std::iter::from_fn(move || read_held(&mut r).transpose()));
+        Ok(self.memory.into_iter().map(Ok).chain(spilled))
+    }
+}
+
+fn write_held(w: &mut impl Write, e: &LayerEntry) -> io::Result<()> {
+    let text = |w: &mut dyn Write, s: &str| -> io::Result<()> {
+        w.write_all(&(s.len() as u64).to_le_bytes())?;
+        w.write_all(s.as_bytes())
+    };
+    let x = &e.entry;
+    text(w, &e.path)?;
+    w.write_all(&[x.kind.letter() as u8, u8::from(e.spooled)])?;
+    w.write_all(&x.mode.to_le_bytes())?;
+    w.write_all(&x.uid.to_le_bytes())?;
+    w.write_all(&x.gid.to_le_bytes())?;
+    w.write_all(&[u8::from(x.size.is_some())])?;
+    w.write_all(&x.size.unwrap_or(0).to_le_bytes())?;
+    w.write_all(&[u8::from(x.sha256.is_some())])?;
+    w.write_all(&x.sha256.as_ref().map_or([0; 32], Digest::raw))?;
+    w.write_all(&[u8::from(x.link.is_some())])?;
+    text(w, x.link.as_deref().unwrap_or_default())?;
+    w.write_all(&[u8::from(x.device.is_some())])?;
+    let (ma, mi) = x.device.unwrap_or_default();
+    w.write_all(&ma.to_le_bytes())?;
+    w.write_all(&mi.to_le_bytes())
+}
+
+/// One entry as `write_held` wrote it; `None` at the end of the file.
+fn read_held(r: &mut impl Read) -> Result<Option<LayerEntry>> {
+    fn bytes<const N: usize>(r: &mut impl Read) -> io::Result<[u8; N]> {
+        let mut b = [0u8; N];
+        r.read_exact(&mut b)?;
+        Ok(b)
+    }
+    fn text(r: &mut impl Read, len: [u8; 8]) -> Result<String> {
+        let n = u64::from_le_bytes(len);
+        let mut s = Vec::new();
+        r.take(n).read_to_end(&mut s)?;
+        ensure!(s.len() as u64 == n, "held entries end early");
+        Ok(String::from_utf8(s)?)
+    }
+    let mut len = [0u8; 8];
+    match r.read(&mut len[..1])? {
+        0 => return Ok(None),
+        _ => r.read_exact(&mut len[1..])?,
+    }
+    let path = text(r, len)?;
+    let [kind, spooled] = bytes(r)?;
+    let kind = Kind::from_letter(kind as char).context("an unknown kind in held entries")?;
+    let mode = u32::from_le_bytes(bytes(r)?);
+    let uid = u64::from_le_bytes(bytes(r)?);
+    let gid = u64::from_le_bytes(bytes(r)?);
+    let [has_size] = bytes(r)?;
+    let size = u64::from_le_bytes(bytes(r)?);
+    let [has_sha] = bytes(r)?;
+    let sha = bytes::<32>(r)?;
+    let [has_link] = bytes(r)?;
+    let link_len = bytes(r)?;
+    let link = text(r, link_len)?;
+    let [has_device] = bytes(r)?;
+    let device = (u32::from_le_bytes(bytes(r)?), u32::from_le_bytes(bytes(r)?));
+    Ok(Some(LayerEntry {
+        path,
+        spooled: spooled != 0,
+        entry: Entry {
+            kind,
+            mode,
+            uid,
+            gid,
+            size: (has_size != 0).then_some(size),
+            sha256: (has_sha != 0).then(|| Digest::from_raw(sha)),
+            link: (has_link != 0).then_some(link),
+            device: (has_device != 0).then_some(device),
+        },
+    }))
+}
+
 impl<'a> Flattener<'a> {
     pub fn new(wanted: Wanted, spool: Option<&'a Spool>) -> Self {
         Flattener {
             tree: Tree::default(),
-            content: HashMap::new(),
             wanted,
             spool,
             limits: Limits::default(),
@@ -195,10 +355,7 @@ impl<'a> Flattener<'a> {
     }
 
     pub fn finish(self) -> Flattened {
-        Flattened {
-            tree: self.tree,
-            content: self.content,
-        }
+        Flattened { tree: self.tree }
     }
 
     /// Applies one layer blob from a file, verifying its size and digest as it is read: every
@@ -260,10 +417,10 @@ impl<'a> Flattener<'a> {
     /// Applies one uncompressed tar stream.
     pub fn apply_tar(&mut self, reader: &mut dyn Read, what: &str) -> Result<()> {
         let mut archive = tar::Archive::new(reader);
-        let mut adds: Vec<LayerEntry> = Vec::new();
+        let mut adds = Held::new(self.spool.map(Spool::scratch));
         let mut whiteouts: Vec<String> = Vec::new();
         let mut opaques: Vec<String> = Vec::new();
-        let mut seen: HashSet<String> = HashSet::new();
+        let mut seen = Seen::default();
         let mut ext = Extensions::default();
         // Raw entries: tdg applies GNU long names and PAX records itself, with Go's caps.
         for item in archive
@@ -280,7 +437,7 @@ impl<'a> Flattener<'a> {
             if path.is_empty() {
                 continue;
             }
-            if !seen.insert(path.clone()) {
+            if !seen.insert(&path) {
                 bail!("{what}: holds '{path}' twice (a layer must not hold the same path twice)");
             }
             if seen.len() > self.limits.max_entries {
@@ -322,7 +479,7 @@ impl<'a> Flattener<'a> {
                 path,
                 entry,
                 spooled,
-            });
+            })?;
         }
         if ext.pending() {
             bail!("{what}: ends with a long-name or PAX header that describes no entry");
@@ -330,19 +487,14 @@ impl<'a> Flattener<'a> {
         // Deletions refer to lower layers only, so they apply before this layer's entries.
         for dir in opaques {
             let dir = self.resolve(&dir, true)?;
-            for k in self.tree.children_keys(&dir) {
-                self.tree.entries.remove(&k);
-                self.content.remove(&k);
-            }
+            self.tree.remove_below(&dir);
         }
         for w in whiteouts {
             let w = self.resolve(&w, false)?;
-            for k in self.tree.subtree_keys(&w) {
-                self.tree.entries.remove(&k);
-                self.content.remove(&k);
-            }
+            self.tree.remove_subtree(&w);
         }
-        for add in adds {
+        for add in adds.drain()? {
+            let add = add?;
             self.insert(add, what)?;
         }
         Ok(())
@@ -354,8 +506,8 @@ impl<'a> Flattener<'a> {
             return Ok(());
         }
         let mut entry = add.entry;
-        // The content a hard link shares, written once the path is free.
-        let mut shared = None;
+        // Whether a hard link's target content is spooled, which the link then shares.
+        let mut shared = false;
         if entry.kind == Kind::Hardlink {
             let raw_target = entry.link.clone().unwrap_or_default();
             let target = self.resolve(&normalize(&raw_target)?, false)?;
@@ -373,7 +525,7 @@ impl<'a> Flattener<'a> {
                         link: Some(first),
                         ..t.clone()
                     };
-                    shared = self.content.get(&target).cloned();
+                    shared = self.tree.captured(&target);
                 }
                 // tar and the OCI layer format allow a hard link to a symlink: another name
                 // for the symlink itself.
@@ -398,56 +550,19 @@ impl<'a> Flattener<'a> {
                 ),
             }
         }
-        self.make_parents(&path);
-        match self.tree.entries.get(&path) {
+        self.tree.make_parents(&path);
+        match self.tree.get(&path) {
             Some(old) if old.kind == Kind::Dir && entry.kind == Kind::Dir => {}
-            Some(_) => {
-                for k in self.tree.subtree_keys(&path) {
-                    self.tree.entries.remove(&k);
-                    self.content.remove(&k);
-                }
-            }
+            Some(_) => self.tree.remove_subtree(&path),
             None => {}
         }
-        if let Some(d) = shared {
-            self.content.insert(path.clone(), d);
-        } else if add.spooled {
-            if let Some(d) = &entry.sha256 {
-                self.content.insert(path.clone(), d.clone());
-            }
-        } else if entry.kind != Kind::Hardlink {
-            self.content.remove(&path);
-        }
+        let captured = shared || (add.spooled && entry.sha256.is_some());
         if entry.kind == Kind::Symlink {
             self.forget(&path);
         }
-        self.tree.entries.insert(path, entry);
+        self.tree.insert(&path, entry);
+        self.tree.set_captured(&path, captured);
         Ok(())
-    }
-
-    /// Parents a layer did not list are created as directories, replacing a non-directory.
-    /// Every entry's ancestors are directories in the tree, so the walk stops at the deepest
-    /// parent that is one: linear in the path for the usual case of an existing parent.
-    fn make_parents(&mut self, path: &str) {
-        let mut missing = Vec::new();
-        let mut at = path.len();
-        while let Some(i) = path[..at].rfind('/') {
-            let parent = &path[..i];
-            match self.tree.entries.get(parent) {
-                Some(e) if e.kind == Kind::Dir => break,
-                Some(_) => {
-                    self.content.remove(parent);
-                    missing.push(parent);
-                }
-                None => missing.push(parent),
-            }
-            at = i;
-        }
-        for parent in missing {
-            self.tree
-                .entries
-                .insert(parent.to_string(), Entry::implicit_dir());
-        }
     }
 
     pub fn resolve(&self, path: &str, follow_last: bool) -> Result<String> {
@@ -589,12 +704,32 @@ fn hash_content(
             Ok((d, n, false))
         }
         Some(spool) => {
+            let too_much = "the image's files add up to more than --max-export-size allows; raise it (or TDG_MAX_EXPORT_SIZE) to export a larger image";
+            let mut head = Vec::new();
+            r.take(room.min(SMALL as u64).saturating_add(1))
+                .read_to_end(&mut head)?;
+            if head.len() <= SMALL {
+                ensure!(head.len() as u64 <= room, "{too_much}");
+                let d = Digest::of(&head);
+                let mut written = spool.written.lock().expect("no panic while holding it");
+                if !written.contains(&d.raw()) {
+                    let mut tmp = tempfile::NamedTempFile::new_in(&spool.tmp)?;
+                    tmp.write_all(&head)?;
+                    tmp.persist(spool.path(&d)).map_err(|e| e.error)?;
+                    if written.len() < WRITTEN_CAP {
+                        written.insert(d.raw());
+                    }
+                }
+                return Ok((d, head.len() as u64, true));
+            }
             let tmp = tempfile::NamedTempFile::new_in(&spool.tmp)?;
             let mut w = HashingWriter::new(io::BufWriter::new(tmp));
-            io::copy(&mut r.take(room.saturating_add(1)), &mut w)?;
-            if w.hasher.len() > room {
-                bail!("the image's files add up to more than --max-export-size allows; raise it (or TDG_MAX_EXPORT_SIZE) to export a larger image");
-            }
+            w.write_all(&head)?;
+            io::copy(
+                &mut r.take(room.saturating_add(1) - head.len() as u64),
+                &mut w,
+            )?;
+            ensure!(w.hasher.len() <= room, "{too_much}");
             w.flush()?;
             let (d, n) = w.hasher.finish();
             let tmp = w.inner.into_inner().map_err(|e| e.into_error())?;
@@ -623,5 +758,46 @@ struct SharedReader<R>(Rc<RefCell<R>>);
 impl<R: Read> Read for SharedReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.borrow_mut().read(buf)
+    }
+}
+
+#[cfg(test)]
+mod held_tests {
+    use super::*;
+
+    #[test]
+    fn held_entries_come_back_in_order_from_memory_and_from_the_spill_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut held = Held::new(Some(dir.path()));
+        held.limit = 1000;
+        let entry = |i: u32| LayerEntry {
+            path: format!("d/é{i}"),
+            spooled: i % 2 == 0,
+            entry: Entry {
+                kind: Kind::from_letter(['f', 'd', 'l', 'h', 'c', 'b', 'p'][i as usize % 7])
+                    .unwrap(),
+                mode: i,
+                uid: u64::MAX - u64::from(i),
+                gid: 1 << 40,
+                size: (i % 3 == 0).then_some(u64::from(i) << 33),
+                sha256: (i % 3 == 0).then(|| Digest::of(&i.to_le_bytes())),
+                link: (i % 4 == 1).then(|| "/a/../b\n".repeat(i as usize)),
+                device: (i % 5 == 2).then_some((i, u32::MAX)),
+            },
+        };
+        for i in 0..20 {
+            held.push(entry(i)).unwrap();
+        }
+        assert!(
+            held.file.is_some(),
+            "past the limit, entries went to a file"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "the file has no name"
+        );
+        let back: Vec<LayerEntry> = held.drain().unwrap().map(Result::unwrap).collect();
+        assert_eq!(back, (0..20).map(entry).collect::<Vec<_>>());
     }
 }

@@ -30,7 +30,7 @@ struct Document {
     format: String,
     manifest: String,
     #[serde(deserialize_with = "read_entries")]
-    entries: BTreeMap<String, Entry>,
+    entries: Tree,
     /// `Tree::symlink_links`; absent in indexes written before it existed.
     #[serde(default)]
     symlink_links: BTreeMap<String, String>,
@@ -50,15 +50,15 @@ struct Records<'a>(&'a Tree);
 
 impl serde::Serialize for Records<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.entries.iter().map(|(p, e)| Record {
-            p: p.as_str().into(),
+        s.collect_seq(self.0.iter().map(|(p, e)| Record {
+            p: p.into(),
             k: e.kind.letter(),
             m: e.mode,
             u: e.uid,
             g: e.gid,
             s: e.size,
             d: e.sha256.as_ref().map(|d| d.to_string()),
-            l: e.link.as_deref().map(Into::into),
+            l: e.link.map(Into::into),
             v: e.device,
         }))
     }
@@ -83,12 +83,10 @@ struct Record<'a> {
     v: Option<(u32, u32)>,
 }
 
-fn read_entries<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<BTreeMap<String, Entry>, D::Error> {
+fn read_entries<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Tree, D::Error> {
     struct V;
     impl<'de> serde::de::Visitor<'de> for V {
-        type Value = BTreeMap<String, Entry>;
+        type Value = Tree;
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
             f.write_str("tree records")
         }
@@ -96,20 +94,20 @@ fn read_entries<'de, D: serde::Deserializer<'de>>(
             self,
             mut seq: A,
         ) -> Result<Self::Value, A::Error> {
-            let mut entries = BTreeMap::new();
+            let mut tree = Tree::default();
             while let Some(r) = seq.next_element::<Record<'_>>()? {
                 let (path, entry) =
                     entry_of(r).ok_or_else(|| serde::de::Error::custom("an unsound record"))?;
-                entries.insert(path, entry);
+                tree.insert(&path, entry);
             }
-            Ok(entries)
+            Ok(tree)
         }
     }
     d.deserialize_seq(V)
 }
 
 fn entry_of(r: Record<'_>) -> Option<(String, Entry)> {
-    let kind = kind_of(r.k)?;
+    let kind = Kind::from_letter(r.k)?;
     let sha256 = r.d.map(|d| d.parse::<Digest>()).transpose().ok()?;
     if kind.has_content() != (sha256.is_some() && r.s.is_some()) {
         return None;
@@ -231,24 +229,9 @@ fn decode(file: std::fs::File, name: &Digest, manifest: &Digest) -> Option<Tree>
     if doc.format != FORMAT || doc.manifest != manifest.to_string() {
         return None;
     }
-    Some(Tree {
-        entries: doc.entries,
-        symlink_links: doc.symlink_links,
-    })
-}
-
-fn kind_of(letter: char) -> Option<Kind> {
-    [
-        Kind::File,
-        Kind::Dir,
-        Kind::Symlink,
-        Kind::Hardlink,
-        Kind::Char,
-        Kind::Block,
-        Kind::Fifo,
-    ]
-    .into_iter()
-    .find(|k| k.letter() == letter)
+    let mut tree = doc.entries;
+    tree.symlink_links = doc.symlink_links;
+    Some(tree)
 }
 
 #[cfg(test)]
@@ -257,9 +240,9 @@ mod tests {
 
     fn sample() -> Tree {
         let mut t = Tree::default();
-        t.entries.insert("etc".into(), Entry::implicit_dir());
-        t.entries.insert(
-            "etc/motd".into(),
+        t.insert("etc", Entry::implicit_dir());
+        t.insert(
+            "etc/motd",
             Entry {
                 kind: Kind::File,
                 mode: 0o644,
@@ -271,8 +254,8 @@ mod tests {
                 device: None,
             },
         );
-        t.entries.insert(
-            "etc/link".into(),
+        t.insert(
+            "etc/link",
             Entry {
                 kind: Kind::Symlink,
                 mode: 0o777,
@@ -284,8 +267,8 @@ mod tests {
                 device: None,
             },
         );
-        t.entries.insert(
-            "dev/null".into(),
+        t.insert(
+            "dev/null",
             Entry {
                 kind: Kind::Char,
                 mode: 0o666,

@@ -122,8 +122,7 @@ pub fn verify(
     if complete {
         let listed: std::collections::HashSet<&str> =
             lines.iter().map(|l| l.path.as_str()).collect();
-        for key in tree.children_keys(root) {
-            let e = &tree.entries[&key];
+        for (key, e) in tree.iter_below(root) {
             let rel = if root.is_empty() {
                 key.as_str()
             } else {

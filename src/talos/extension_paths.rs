@@ -191,7 +191,8 @@ pub fn review(tree: &Tree, rules: &PathRules) -> Review {
         no_rootfs: !tree.get("rootfs").is_some_and(|e| e.kind == Kind::Dir),
         ..Default::default()
     };
-    for (p, e) in &tree.entries {
+    for (p, e) in tree.iter() {
+        let p = p.as_str();
         match image_entry(p) {
             ImageEntry::Manifest | ImageEntry::RootfsDir => {}
             ImageEntry::Outside => {

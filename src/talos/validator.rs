@@ -47,13 +47,12 @@ pub fn version(name: &str, version: &str) -> Result<(), String> {
 /// `rootfs/usr/local/etc/containers/*.yaml`), as tree keys.
 pub fn service_files(tree: &Tree) -> Vec<String> {
     let dir = format!("rootfs/{CONFIG_DIR}/");
-    tree.entries
-        .keys()
+    tree.paths_in(&format!("rootfs/{CONFIG_DIR}"))
+        .into_iter()
         .filter(|p| {
             p.strip_prefix(&dir)
                 .is_some_and(|n| !n.contains('/') && n.ends_with(".yaml"))
         })
-        .cloned()
         .collect()
 }
 
