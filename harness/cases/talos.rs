@@ -217,7 +217,7 @@ pub fn reference_tools_read_what_tdg_writes() -> Result<()> {
                 sh(&format!("{tool} seg{i} | cpio -t --quiet"), dir)?
             };
             let theirs: Vec<&str> = listing.lines().collect();
-            let ours: Vec<&str> = seg.entries.iter().map(|e| e.name.as_str()).collect();
+            let ours: Vec<String> = seg.entries.iter().map(|e| e.name).collect();
             ensure!(
                 theirs == ours,
                 "segment {i}: cpio lists {theirs:?}, tdg {ours:?}"

@@ -54,10 +54,19 @@ pub enum Format {
     Json,
 }
 
-fn print(format: Format, json: serde_json::Value, human: String) -> Result<()> {
+/// JSON is written as it is serialized: an initramfs of 100k entries is never a document in
+/// memory.
+fn print<T: serde::Serialize>(
+    format: Format,
+    value: &T,
+    human: impl FnOnce(&T) -> String,
+) -> Result<()> {
     match format {
-        Format::Json => super::stdout::println(serde_json::to_string_pretty(&json)?),
-        Format::Human => super::stdout::print(&human),
+        Format::Json => super::stdout::stream(|out| {
+            serde_json::to_writer_pretty(&mut *out, value).map_err(std::io::Error::other)?;
+            out.write_all(b"\n")
+        }),
+        Format::Human => super::stdout::print(&human(value)),
     }
 }
 
@@ -81,7 +90,7 @@ pub fn inspect(g: &Global, what: &Inspect) -> Result<u8> {
                 talos.as_deref(),
                 *strict,
             ))?;
-            print(*format, serde_json::to_value(&x)?, i::human_extension(&x))?;
+            print(*format, &x, i::human_extension)?;
             return Ok(if x.problems.is_empty() { 0 } else { 1 });
         }
         Inspect::Kernel(f) | Inspect::Uki(f) | Inspect::Initramfs(f) => f,
@@ -91,11 +100,7 @@ pub fn inspect(g: &Global, what: &Inspect) -> Result<u8> {
     if let Inspect::Initramfs(_) = what {
         let info = i::initramfs(&opened.path, env.limits, &env.cache.root().join("tmp"))
             .with_context(|| f.target.clone())?;
-        print(
-            f.format,
-            serde_json::to_value(&info)?,
-            i::human_initramfs(&info),
-        )?;
+        print(f.format, &info, i::human_initramfs)?;
         let services_ok = info
             .services
             .iter()
@@ -115,6 +120,6 @@ pub fn inspect(g: &Global, what: &Inspect) -> Result<u8> {
             k.format.describe()
         );
     }
-    print(f.format, serde_json::to_value(&k)?, i::human_kernel(&k))?;
+    print(f.format, &k, i::human_kernel)?;
     Ok(0)
 }
