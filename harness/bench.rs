@@ -416,12 +416,45 @@ fn main() -> Result<()> {
     if !std::env::args().any(|a| a == "--bench") {
         return Ok(());
     }
+    // `TDG_BENCH_ONLY=many,build` runs only those parts (verify, inspect, many, build, boot,
+    // release, fleet).
+    let only = std::env::var("TDG_BENCH_ONLY").unwrap_or_default();
+    let wanted = |part: &str| only.is_empty() || only.split(',').any(|p| p.trim() == part);
+    let tmp = tempfile::tempdir()?;
+    let tdg = env!("CARGO_BIN_EXE_tdg");
+    let reg = registry::Registry::start(None)?;
+    if wanted("verify") {
+        verify_bench(tmp.path(), &reg.addr, tdg)?;
+    }
+    if wanted("inspect") {
+        inspect_bench(tmp.path(), tdg)?;
+    }
+    if wanted("many") {
+        many_entries_bench(tmp.path(), tdg)?;
+    }
+    if wanted("build") {
+        build_bench(tmp.path(), &reg.addr, tdg)?;
+    }
+    if wanted("boot") {
+        boot_bench(tmp.path(), tdg)?;
+    }
+    if wanted("release") {
+        release_bench(tmp.path(), tdg)?;
+    }
+    if wanted("fleet") {
+        fleet_bench(tmp.path(), &reg.addr, tdg)?;
+    }
+    Ok(())
+}
+
+/// A multi-layer image in the registry: tdg verify cold, warm and re-verified, against skopeo +
+/// umoci and sha256sum.
+fn verify_bench(dir: &Path, registry: &str, tdg: &str) -> Result<()> {
     let (layers, mib) = (
         env_num("TDG_BENCH_LAYERS", 8),
         env_num("TDG_BENCH_LAYER_MIB", 136),
     );
-    let tmp = tempfile::tempdir()?;
-    let layout = tmp.path().join("layout");
+    let layout = dir.join("layout");
     let t = Instant::now();
     let total = build_image(&layout, layers, mib)?;
     eprintln!(
@@ -429,8 +462,7 @@ fn main() -> Result<()> {
         total as f64 / 1048576.0,
         t.elapsed().as_secs_f64()
     );
-    let reg = registry::Registry::start(None)?;
-    let image = format!("{}/bench/big:1", reg.addr);
+    let image = format!("{}/bench/big:1", registry);
     timed(
         Command::new("skopeo")
             .args([
@@ -443,17 +475,16 @@ fn main() -> Result<()> {
             .arg(format!("docker://{image}")),
     )?;
 
-    let spec = tmp.path().join("bench.yaml");
+    let spec = dir.join("bench.yaml");
     std::fs::write(
         &spec,
         format!("apiVersion: tdg/v1\nname: bench\nimage: {image}\nexpect:\n  files:\n    - path: data/layer0/blob000.bin\n      size: {{min: 8MiB, max: 8MiB}}\n    - path: report.txt\n      contains: [\"Talos Version: v1.11.5\"]\n  absent: [etc]\n"),
     )?;
-    let tdg = env!("CARGO_BIN_EXE_tdg");
-    let cache = tmp.path().join("cache");
+    let cache = dir.join("cache");
     let verify = || {
         let mut c = Command::new(tdg);
         c.env("TDG_CACHE", &cache)
-            .env("DOCKER_CONFIG", tmp.path())
+            .env("DOCKER_CONFIG", dir)
             .arg("verify")
             .arg(&spec);
         c
@@ -463,8 +494,8 @@ fn main() -> Result<()> {
     let (reverified, rss_re) = measured(verify().arg("--verify-cache"))?;
     let rss = rss_cold.max(rss_warm).max(rss_re);
 
-    let pulled = tmp.path().join("pulled");
-    let bundle = tmp.path().join("bundle");
+    let pulled = dir.join("pulled");
+    let bundle = dir.join("bundle");
     let t = Instant::now();
     timed(
         Command::new("skopeo")
@@ -510,94 +541,94 @@ fn main() -> Result<()> {
     row("sha256sum over the blobs", sha);
     println!("tdg peak RSS: {rss:.1} MiB");
 
+    Ok(())
+}
+
+/// `tdg inspect` of a large initramfs.
+fn inspect_bench(dir: &Path, tdg: &str) -> Result<()> {
     let initramfs_mib = env_num("TDG_BENCH_INITRAMFS_MIB", 200);
-    let path = tmp.path().join("initramfs.xz");
+    let path = dir.join("initramfs.xz");
     big_initramfs(&path, initramfs_mib)?;
     let size = std::fs::metadata(&path)?.len() as f64 / 1048576.0;
     let (took, rss) = measured(Command::new(tdg).arg("inspect").arg("initramfs").arg(&path))?;
     println!("tdg inspect initramfs ({size:.0} MiB, 2 zstd segments, 2 extensions): {:.2}s, peak RSS {rss:.1} MiB", took.as_secs_f64());
 
-    many_entries_bench(tmp.path(), tdg)?;
-    build_bench(tmp.path(), &reg.addr, tdg)?;
-    boot_bench(tmp.path(), tdg)?;
-    release_bench(tmp.path(), tdg)?;
-    fleet_bench(tmp.path(), &reg.addr, tdg)?;
     Ok(())
 }
 
-/// One gzip layer of `TDG_BENCH_ENTRIES` empty files in 100 directories, as a layout; `tdg tree`
-/// (cold, then warm from the tree index) and `tdg export` of it, each timed with its peak RSS.
+/// One gzip layer of `TDG_BENCH_ENTRIES` empty files in 100 directories, and one of 100k
+/// entries with 4 KiB names: `tdg tree` (twice), `tdg export` and `tdg verify` of each, and
+/// `tdg inspect initramfs` of 100k long names, each timed with its peak RSS.
 fn many_entries_bench(dir: &Path, tdg: &str) -> Result<()> {
     let n = env_num("TDG_BENCH_ENTRIES", 1_000_000);
-    let mut out = LayoutWriter::create(&dir.join("many"))?;
-    let tmp = tempfile::NamedTempFile::new_in(out.dir())?;
-    let gz = flate2::write::GzEncoder::new(
-        std::io::BufWriter::with_capacity(1 << 20, tmp.reopen()?),
-        flate2::Compression::fast(),
-    );
-    let mut hashing = HashingWriter::new(gz);
-    {
-        let mut b = tar::Builder::new(&mut hashing);
-        let header = |kind: tar::EntryType, mode: u32| {
-            let mut h = tar::Header::new_ustar();
-            h.set_entry_type(kind);
-            h.set_mode(mode);
-            h.set_size(0);
-            h.set_mtime(0);
-            h
-        };
-        for d in 0..100 {
-            let mut h = header(tar::EntryType::Directory, 0o755);
-            b.append_data(&mut h, format!("d{d:03}/"), std::io::empty())?;
-        }
-        for i in 0..n {
-            let mut h = header(tar::EntryType::Regular, 0o644);
-            b.append_data(&mut h, format!("d{:03}/f{i}", i % 100), std::io::empty())?;
-        }
-        b.finish()?;
-    }
-    hashing.flush()?;
-    let (diff_id, _) = hashing.hasher.clone().finish();
-    hashing.inner.finish()?.flush()?;
-    let (digest, size) = out.write_blob_from(std::fs::File::open(tmp.path())?)?;
-    let config = serde_json::to_vec(
-        &json!({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id.to_string()]}, "config": {}}),
-    )?;
-    let (cd, cs) = out.write_blob(&config)?;
-    let m = serde_json::to_vec(
-        &json!({"schemaVersion": 2, "mediaType": manifest::OCI_MANIFEST, "config": {"mediaType": manifest::OCI_CONFIG, "digest": cd.to_string(), "size": cs}, "layers": [{"mediaType": manifest::OCI_LAYER_GZIP, "digest": digest.to_string(), "size": size}]}),
-    )?;
-    out.add_manifest(manifest::OCI_MANIFEST, &m, Some("1"))?;
-    let image = format!("oci:{}:1", dir.join("many").display());
     let cache = dir.join("many-cache");
     let run = |args: &[&str]| {
         let mut c = Command::new(tdg);
-        c.env("TDG_CACHE", &cache).args(args);
+        c.env("TDG_CACHE", &cache)
+            .args(args)
+            .stdout(std::process::Stdio::null());
         c
     };
-    println!(
-        "{n} empty files in one {:.1} MiB gzip layer:",
-        size as f64 / 1048576.0
-    );
-    for (what, args) in [
-        ("tdg tree, cold", vec!["tree", &image]),
-        ("tdg tree, warm", vec!["tree", &image]),
-    ] {
-        let (took, rss) = measured(&mut run(&args))?;
+    let report = |what: &str, args: &[&str]| -> Result<()> {
+        let (took, rss) = measured(&mut run(args))?;
         println!(
-            "  {what:<16} {:>7.2}s, peak RSS {rss:.0} MiB",
+            "  {what:<24} {:>7.2}s, peak RSS {rss:.0} MiB",
             took.as_secs_f64()
         );
+        Ok(())
+    };
+    let shapes: [(String, usize, fixtures::Names); 2] = [
+        (format!("{n} empty files"), n + 100, fixtures::many_name),
+        (
+            "100k entries of 4 KiB names".into(),
+            fixtures::LONG_NAMES,
+            fixtures::long_name,
+        ),
+    ];
+    for (i, (what, count, path)) in shapes.into_iter().enumerate() {
+        let probe = path(count - 1);
+        let layer = fixtures::streamed_layer(count, path)?;
+        let layout = dir.join(format!("many-{i}"));
+        let size = layer.blob.len();
+        fixtures::layout_of_layers(
+            &layout,
+            "1",
+            &[layer],
+            "linux/amd64",
+            &Default::default(),
+            tdg::oci::image::Flavor::Oci,
+        )?;
+        let image = format!("oci:{}:1", layout.display());
+        let spec = dir.join(format!("many-{i}.yaml"));
+        std::fs::write(
+            &spec,
+            format!("apiVersion: tdg/v1\nname: many\nimage: {image}\nexpect:\n  files:\n    - path: {probe}\n      type: file\n"),
+        )?;
+        println!(
+            "{what} in one {:.1} MiB gzip layer:",
+            size as f64 / 1048576.0
+        );
+        report("tdg tree", &["tree", &image])?;
+        let target = dir.join("many-export");
+        let target = target.to_string_lossy().into_owned();
+        report("tdg export", &["export", &image, &target])?;
+        std::fs::remove_dir_all(&target)?;
+        report("tdg verify", &["verify", &spec.to_string_lossy()])?;
     }
-    let target = dir.join("many-export");
-    let target = target.to_string_lossy().into_owned();
-    let (took, rss) = measured(&mut run(&["export", &image, &target]))?;
+    // The same 100k long names as an initramfs (newc, one zstd segment).
+    let cpio = fixtures::cpio_of((0..fixtures::LONG_NAMES).map(fixtures::long_name));
+    let file = dir.join("many-initramfs.zst");
+    std::fs::write(&file, zstd::encode_all(&cpio[..], 3)?)?;
+    let f = file.to_string_lossy();
     println!(
-        "  {:<16} {:>7.2}s, peak RSS {rss:.0} MiB",
-        "tdg export",
-        took.as_secs_f64()
+        "100k entries of 4 KiB names as a {:.0} KiB initramfs:",
+        std::fs::metadata(&file)?.len() as f64 / 1024.0
     );
-    std::fs::remove_dir_all(&target)?;
+    report("tdg inspect initramfs", &["inspect", "initramfs", &f])?;
+    report(
+        "... --format json",
+        &["inspect", "initramfs", "--format", "json", &f],
+    )?;
     Ok(())
 }
 

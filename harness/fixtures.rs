@@ -242,3 +242,86 @@ pub fn spec_without_boot(variant: &str, dir: &Path) -> Result<std::path::PathBuf
     std::fs::write(&spec, out)?;
     Ok(spec)
 }
+
+/// One gzip layer of `n` entries, `path(i)` each (a directory where the name ends in `/`,
+/// else an empty file), built as it is compressed: a million entries never sit in memory as
+/// a tar.
+pub fn streamed_layer(n: usize, path: impl Fn(usize) -> String) -> Result<Layer> {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut hashing = tdg::digest::HashingWriter::new(gz);
+    {
+        let mut b = tar::Builder::new(&mut hashing);
+        for i in 0..n {
+            let p = path(i);
+            let mut h = tar::Header::new_gnu();
+            let dir = p.ends_with('/');
+            h.set_entry_type(if dir {
+                tar::EntryType::Directory
+            } else {
+                tar::EntryType::Regular
+            });
+            h.set_mode(if dir { 0o755 } else { 0o644 });
+            h.set_size(0);
+            h.set_mtime(0);
+            b.append_data(&mut h, &p, std::io::empty())?;
+        }
+        b.finish()?;
+    }
+    let (diff_id, _) = hashing.hasher.clone().finish();
+    Ok(Layer {
+        blob: hashing.inner.finish()?,
+        media_type: tdg::oci::manifest::OCI_LAYER_GZIP.into(),
+        diff_id,
+    })
+}
+
+/// A newc cpio of `names` (a directory where the name ends in `/`, else an empty file).
+pub fn cpio_of(names: impl Iterator<Item = String>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut put = |ino: usize, name: &str, mode: u32| {
+        out.extend(b"070701");
+        let size = name.len() as u32 + 1;
+        for v in [ino as u32, mode, 0, 0, 1, 0, 0, 0, 0, 0, 0, size, 0] {
+            out.extend(format!("{v:08X}").bytes());
+        }
+        out.extend(name.as_bytes());
+        out.push(0);
+        out.resize(out.len().next_multiple_of(4), 0);
+    };
+    for (i, n) in names.enumerate() {
+        match n.strip_suffix('/') {
+            Some(dir) => put(i + 1, dir, 0o040755),
+            None => put(i + 1, &n, 0o100644),
+        }
+    }
+    put(0, "TRAILER!!!", 0);
+    out
+}
+
+/// Entry `i` of a tree of 4 KiB names: 16 directories of 250-byte names, then files in the
+/// deepest (`LONG_NAMES` entries in all).
+pub fn long_name(i: usize) -> String {
+    let dirs = |n: u8| -> String {
+        (0..n)
+            .map(|c| format!("{}/", char::from(b'a' + c).to_string().repeat(250)))
+            .collect()
+    };
+    match u8::try_from(i) {
+        Ok(i) if i < 16 => dirs(i + 1),
+        _ => format!("{}f{i}", dirs(16)),
+    }
+}
+
+/// Names a tree's entries by their ordinal (`many_name`, `long_name`).
+pub type Names = fn(usize) -> String;
+
+pub const LONG_NAMES: usize = 100_016;
+
+/// Entry `i` of a flat tree: 100 directories, then files spread over them.
+pub fn many_name(i: usize) -> String {
+    if i < 100 {
+        format!("d{i:03}/")
+    } else {
+        format!("d{:03}/f{i}", i % 100)
+    }
+}

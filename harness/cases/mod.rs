@@ -125,6 +125,7 @@ pub fn all() -> Vec<Trial> {
         faults::a_tag_list_that_pages_forever_or_elsewhere_is_refused,
         hostile::export_checks_its_directory_first_and_caps_what_it_writes,
         hostile::hostile_files_end_in_short_errors_in_little_memory,
+        hostile::a_million_entries_and_long_names_stay_under_256_mib,
         golden::goldens_outside_the_repository_are_refused,
         golden::redactions_mask_volatile_fields,
         golden::report_golden_redacts_dates_and_catches_changes,
