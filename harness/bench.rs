@@ -590,14 +590,7 @@ fn many_entries_bench(dir: &Path, tdg: &str) -> Result<()> {
         let layer = fixtures::streamed_layer(count, path)?;
         let layout = dir.join(format!("many-{i}"));
         let size = layer.blob.len();
-        fixtures::layout_of_layers(
-            &layout,
-            "1",
-            &[layer],
-            "linux/amd64",
-            &Default::default(),
-            tdg::oci::image::Flavor::Oci,
-        )?;
+        fixtures::one_layer_layout(&layout, "1", layer)?;
         let image = format!("oci:{}:1", layout.display());
         let spec = dir.join(format!("many-{i}.yaml"));
         std::fs::write(

@@ -96,6 +96,18 @@ pub fn layout_image(
 }
 
 /// Writes a single-platform image of ready-made layers (hostile blobs, wrong diff_ids).
+/// `oci:DIR:TAG` of one layer, as an OCI image for linux/amd64.
+pub fn one_layer_layout(dir: &Path, tag: &str, layer: Layer) -> Result<Digest> {
+    layout_of_layers(
+        dir,
+        tag,
+        &[layer],
+        "linux/amd64",
+        &Default::default(),
+        Flavor::Oci,
+    )
+}
+
 pub fn layout_of_layers(
     dir: &Path,
     tag: &str,

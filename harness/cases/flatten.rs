@@ -330,14 +330,7 @@ pub fn diff_id_mismatch_and_dot_whiteouts_are_refused_like_umoci() -> Result<()>
     let mut layer = Layer::new(&[E::file("a", "x", 0o644)], Compression::Gzip, Flavor::Oci)?;
     let zero: Digest = format!("sha256:{}", "0".repeat(64)).parse()?;
     layer.diff_id = zero.clone();
-    fixtures::layout_of_layers(
-        &layout,
-        "t",
-        &[layer],
-        "linux/amd64",
-        &Default::default(),
-        Flavor::Oci,
-    )?;
+    fixtures::one_layer_layout(&layout, "t", layer)?;
     let err = super::cli::expect_exit(&tdg_tree_of(&layout)?, 2)?;
     ensure!(
         err.contains("is not the config's diff_id") && err.contains(&zero.to_string()),

@@ -63,14 +63,7 @@ fn raw_layer_image(dir: &Path, tar: &[u8]) -> Result<()> {
         media_type: tdg::oci::manifest::OCI_LAYER_GZIP.into(),
         diff_id: tdg::digest::Digest::of(tar),
     };
-    fixtures::layout_of_layers(
-        dir,
-        "t",
-        &[layer],
-        "linux/amd64",
-        &Default::default(),
-        Flavor::Oci,
-    )?;
+    fixtures::one_layer_layout(dir, "t", layer)?;
     Ok(())
 }
 
@@ -305,14 +298,7 @@ pub fn a_million_entries_and_long_names_stay_under_256_mib() -> Result<()> {
         let probe = path(n - 1);
         let dir = tmp.path().join(what.replace(' ', "-"));
         let layer = fixtures::streamed_layer(n, path)?;
-        fixtures::layout_of_layers(
-            &dir,
-            "t",
-            &[layer],
-            "linux/amd64",
-            &Default::default(),
-            Flavor::Oci,
-        )?;
+        fixtures::one_layer_layout(&dir, "t", layer)?;
         let image = format!("oci:{}:t", dir.display());
         let spec = tmp.path().join(format!("{}.yaml", what.replace(' ', "-")));
         std::fs::write(&spec, format!("apiVersion: tdg/v1\nname: many\nimage: {image}\nexpect:\n  files:\n    - path: {probe}\n      type: file\n"))?;
