@@ -375,35 +375,26 @@ impl<'a> Flattener<'a> {
         let file = crate::located::open_regular(path)
             .with_context(|| format!("opening {}", path.display()))?;
         let what = format!("layer {}", desc.digest);
-        let verifying = Rc::new(RefCell::new(VerifyingReader::new(
-            BufReader::with_capacity(1 << 20, file),
-            desc.digest.clone(),
-            desc.size,
-            what.clone(),
-        )));
-        if verified {
-            verifying.borrow_mut().trust();
-        }
-        let shared = SharedReader(verifying.clone());
-        let decoded: Box<dyn Read> = match compression {
-            Compression::None => Box::new(shared),
-            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(shared)),
-            Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(shared)?),
-        };
-        let mut decoded = HashingReader {
-            inner: decoded,
-            hasher: Hasher::default(),
-        };
-        let applied = self.apply_tar(&mut decoded, &what);
+        // Two threads, as `gzip -dc | tar` would be: one reads the blob, checks its digest,
+        // decompresses and hashes the tar stream for the diff_id; this one parses the tar,
+        // hashes each file and builds the tree. At most CHUNKS_IN_FLIGHT chunks sit between.
+        let (tx, rx) = std::sync::mpsc::sync_channel(CHUNKS_IN_FLIGHT);
+        let (applied, (verified, drained, uncompressed)) = std::thread::scope(|scope| {
+            let producer = scope.spawn(|| decompress(file, desc, verified, compression, &what, tx));
+            let mut reader = ChannelReader {
+                rx,
+                chunk: Vec::new(),
+                at: 0,
+            };
+            let applied = self.apply_tar(&mut reader, &what);
+            // What the tar did not take the producer still reads and hashes, on its own.
+            drop(reader);
+            let done = producer
+                .join()
+                .expect("the decompressing thread does not panic");
+            (applied, done)
+        });
         // Integrity first: a broken blob explains any parse error that came out of it.
-        let drained = io::copy(&mut decoded, &mut io::sink()).map(|_| ());
-        let (uncompressed, _) = decoded.hasher.finish();
-        drop(decoded.inner);
-        let verified = Rc::try_unwrap(verifying)
-            .ok()
-            .expect("reader released")
-            .into_inner()
-            .finish();
         verified?;
         drained.with_context(|| format!("{what}: decompressing"))?;
         if let Some(want) = diff_id.filter(|d| **d != uncompressed) {
@@ -739,16 +730,111 @@ fn hash_content(
     }
 }
 
-/// Hashes what is read through it: the uncompressed layer, for its diff_id.
-struct HashingReader<R> {
-    inner: R,
-    hasher: Hasher,
+/// Chunks of a layer's tar stream between the decompressing thread and the tar reader.
+const CHUNK: usize = 256 << 10;
+const CHUNKS_IN_FLIGHT: usize = 4;
+
+type Chunk = io::Result<Vec<u8>>;
+
+/// The producing half of `apply_blob`: reads the whole blob (verifying its size and digest
+/// unless `trusted`), decompresses it and sends the tar stream on, hashing it. Returns the
+/// blob's verification, the decompression's outcome and the tar stream's digest. When the
+/// receiver is gone (the tar ended, or failed) it reads on to the end without sending.
+fn decompress(
+    file: std::fs::File,
+    desc: &Descriptor,
+    trusted: bool,
+    compression: Compression,
+    what: &str,
+    tx: std::sync::mpsc::SyncSender<Chunk>,
+) -> (
+    std::result::Result<(), crate::digest::VerifyError>,
+    io::Result<()>,
+    Digest,
+) {
+    let verifying = Rc::new(RefCell::new(VerifyingReader::new(
+        BufReader::with_capacity(1 << 20, file),
+        desc.digest.clone(),
+        desc.size,
+        what.to_string(),
+    )));
+    if trusted {
+        verifying.borrow_mut().trust();
+    }
+    let shared = SharedReader(verifying.clone());
+    let mut hasher = Hasher::default();
+    let decoded: io::Result<Box<dyn Read>> = match compression {
+        Compression::None => Ok(Box::new(shared)),
+        Compression::Gzip => Ok(Box::new(flate2::read::MultiGzDecoder::new(shared))),
+        Compression::Zstd => {
+            zstd::stream::read::Decoder::new(shared).map(|d| Box::new(d) as Box<dyn Read>)
+        }
+    };
+    let drained = decoded.and_then(|mut decoded| {
+        let mut receiver = true;
+        loop {
+            let mut chunk = vec![0u8; CHUNK];
+            let n = match read_chunk(&mut decoded, &mut chunk) {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+                    return Err(e);
+                }
+            };
+            if n == 0 {
+                return Ok(());
+            }
+            chunk.truncate(n);
+            hasher.update(&chunk);
+            receiver = receiver && tx.send(Ok(chunk)).is_ok();
+        }
+    });
+    drop(tx);
+    let verified = Rc::try_unwrap(verifying)
+        .ok()
+        .expect("reader released")
+        .into_inner()
+        .finish();
+    (verified, drained, hasher.finish().0)
 }
 
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
+/// Fills `buf` as far as the stream goes; the count is short only at its end.
+fn read_chunk(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// The tar reader's end of the channel.
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<Chunk>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.chunk = chunk;
+                    self.at = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                // The producer is done: the stream's end.
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.chunk.len() - self.at);
+        out[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
         Ok(n)
     }
 }

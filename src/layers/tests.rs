@@ -434,3 +434,69 @@ fn a_hardlink_to_a_symlink_is_that_symlink_again() {
         assert_eq!(t.symlink_links.get(p).map(String::as_str), Some("s"));
     }
 }
+
+/// A layer blob read by two threads (decompressing, and tar): a sound blob of more chunks than
+/// the channel holds applies whole; a flipped byte is a digest mismatch even where the tar
+/// stops early; a wrong diff_id and a truncated stream are named.
+#[test]
+fn a_blob_is_applied_through_the_decompressing_thread_and_every_byte_checked() {
+    use crate::digest::Digest;
+    use crate::oci::image::compress;
+    use crate::oci::manifest::{Compression, Descriptor, OCI_LAYER_GZIP, OCI_LAYER_ZSTD};
+    let dir = tempfile::tempdir().unwrap();
+    // Incompressible content, several MiB: many chunks in flight.
+    let mut x = 0x9e3779b97f4a7c15u64;
+    let big: Vec<u8> = (0..6 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let tar = tar_bytes(
+        &[
+            E::file("big", big.clone(), 0o644),
+            E::file("z", "zz", 0o600),
+        ],
+        0,
+    )
+    .unwrap();
+    let diff_id = Digest::of(&tar);
+    for (c, media) in [
+        (Compression::Gzip, OCI_LAYER_GZIP),
+        (Compression::Zstd, OCI_LAYER_ZSTD),
+    ] {
+        let blob = compress(&tar, c).unwrap();
+        let apply = |bytes: &[u8], id: &Digest| {
+            let path = dir.path().join("blob");
+            std::fs::write(&path, bytes).unwrap();
+            let desc = Descriptor {
+                media_type: media.into(),
+                digest: Digest::of(&blob),
+                size: blob.len() as u64,
+                platform: None,
+                annotations: Default::default(),
+            };
+            let mut f = Flattener::new(Wanted::Nothing, None);
+            f.apply_blob(&path, &desc, false, Some(id))
+                .map(|()| f.finish().tree)
+        };
+        let t = apply(&blob, &diff_id).unwrap();
+        assert_eq!(t.get("big").unwrap().sha256, Some(Digest::of(&big)));
+        assert_eq!(t.get("z").unwrap().size, Some(2));
+
+        let mut flipped = blob.clone();
+        let at = flipped.len() / 2;
+        flipped[at] ^= 0x40;
+        let err = apply(&flipped, &diff_id).unwrap_err().to_string();
+        assert!(
+            err.contains("digest") || err.contains("sha256"),
+            "{c:?}: {err}"
+        );
+
+        let other = Digest::of(b"other");
+        let err = apply(&blob, &other).unwrap_err().to_string();
+        assert!(err.contains("is not the config's diff_id"), "{c:?}: {err}");
+    }
+}
