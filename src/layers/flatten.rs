@@ -542,8 +542,8 @@ impl<'a> Flattener<'a> {
             }
         }
         self.tree.make_parents(&path);
-        match self.tree.get(&path) {
-            Some(old) if old.kind == Kind::Dir && entry.kind == Kind::Dir => {}
+        match self.tree.kind(&path) {
+            Some(Kind::Dir) if entry.kind == Kind::Dir => {}
             Some(_) => self.tree.remove_subtree(&path),
             None => {}
         }

@@ -258,7 +258,14 @@ impl Tree {
     }
 
     /// The node of `path` (`""` is the root).
+    /// Starts from the last parent `insert` found when `path` is in it: entries come
+    /// sorted, so flattening looks up most paths without walking them again.
     fn find(&self, path: &str) -> Option<u32> {
+        if let (Some((dir, id)), Some((parent, name))) = (&self.hint, path.rsplit_once('/')) {
+            if dir == parent && !name.is_empty() {
+                return self.child(*id, name);
+            }
+        }
         path.split('/')
             .filter(|c| !c.is_empty())
             .try_fold(ROOT, |at, c| self.child(at, c))
