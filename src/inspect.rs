@@ -27,7 +27,7 @@ pub enum Target {
 pub fn parse_target(s: &str) -> Result<Target> {
     match s.split_once("//") {
         Some((image, path)) if !image.is_empty() => {
-            let path = crate::layers::flatten::normalize(path)?;
+            let path = crate::image_path::normalize(path)?;
             if path.is_empty() {
                 bail!("'{s}': name a file after '//'");
             }

@@ -15,6 +15,7 @@ pub mod evidence;
 pub mod factory;
 pub mod fleet;
 pub mod http;
+pub mod image_path;
 pub mod inspect;
 pub mod layers;
 pub mod limits;

@@ -9,6 +9,22 @@ use crate::digest::Digest;
 
 pub const DOCKER_HUB: &str = "docker.io";
 
+/// The two image archive formats, by their reference prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArchiveKind {
+    Oci,
+    Docker,
+}
+
+impl ArchiveKind {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            ArchiveKind::Oci => "oci-archive",
+            ArchiveKind::Docker => "docker-archive",
+        }
+    }
+}
+
 /// Where an image lives and which one it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageRef {
@@ -27,10 +43,7 @@ pub enum Location {
     /// An OCI image layout directory.
     Layout { dir: PathBuf },
     /// An `oci-archive:` or `docker-archive:` tar file.
-    Archive {
-        kind: crate::oci::archive::Kind,
-        file: PathBuf,
-    },
+    Archive { kind: ArchiveKind, file: PathBuf },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,10 +113,7 @@ impl FromStr for ImageRef {
         if let Some(rest) = input.strip_prefix("oci:") {
             return parse_layout(input, rest);
         }
-        for kind in [
-            crate::oci::archive::Kind::Oci,
-            crate::oci::archive::Kind::Docker,
-        ] {
+        for kind in [ArchiveKind::Oci, ArchiveKind::Docker] {
             if let Some(rest) = input.strip_prefix(&format!("{}:", kind.prefix())) {
                 return parse_archive(input, kind, rest);
             }
@@ -172,11 +182,7 @@ fn looks_local(input: &str) -> bool {
 
 /// skopeo splits the file from the reference at the first `:`; for `docker-archive:` the
 /// rest is a `name:tag` from the archive's `RepoTags`, for `oci-archive:` a tag.
-fn parse_archive(
-    input: &str,
-    kind: crate::oci::archive::Kind,
-    rest: &str,
-) -> Result<ImageRef, RefError> {
+fn parse_archive(input: &str, kind: ArchiveKind, rest: &str) -> Result<ImageRef, RefError> {
     let (file, tag) = match rest.split_once(':') {
         Some((f, t)) => (f, Some(t.to_string())),
         None => (rest, None),
@@ -189,8 +195,8 @@ fn parse_archive(
     }
     if let Some(t) = &tag {
         let ok = match kind {
-            crate::oci::archive::Kind::Oci => valid_tag(t),
-            crate::oci::archive::Kind::Docker => {
+            ArchiveKind::Oci => valid_tag(t),
+            ArchiveKind::Docker => {
                 !t.is_empty() && t.len() <= 255 && !t.contains(char::is_whitespace)
             }
         };
@@ -285,7 +291,7 @@ mod tests {
         assert!(matches!(
             r.location,
             Location::Archive {
-                kind: crate::oci::archive::Kind::Oci,
+                kind: ArchiveKind::Oci,
                 ..
             }
         ));

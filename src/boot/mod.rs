@@ -37,9 +37,7 @@ pub fn esp_for(uki: &Path, arch: Arch) -> Result<(tempfile::TempDir, PathBuf)> {
     Ok((dir, esp))
 }
 
-/// Talos's line once machined runs unconfigured (`entering maintenance service`).
-pub const DEFAULT_UNTIL: &str = "entering maintenance service";
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+pub use crate::spec::{DEFAULT_TIMEOUT, DEFAULT_UNTIL};
 pub const DEFAULT_MEMORY_MIB: u64 = 2048;
 
 /// Whether a kernel boots through UEFI firmware or is loaded by QEMU itself.

@@ -104,7 +104,7 @@ pub fn read_profile(dir: &Path, name: Option<&str>) -> Result<Profile> {
     let v: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
     let under = |p: &str| -> Result<std::path::PathBuf> {
-        let rel = crate::layers::flatten::normalize(p)?;
+        let rel = crate::image_path::normalize(p)?;
         Ok(dir.join(rel))
     };
     let kernel = under(

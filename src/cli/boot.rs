@@ -172,8 +172,9 @@ fn kernel_and_initrd(
         return Ok((kernel, a.initrd.clone()));
     };
     let image: ImageRef = image.parse()?;
-    let root = format!("assets/talos/{}/boot", arch.as_str());
-    let (k, i) = (format!("{root}/vmlinuz"), format!("{root}/initramfs.xz"));
+    use tdg::image_path::{assets, INITRD, KERNEL};
+    let root = assets(arch.as_str());
+    let (k, i) = (format!("{root}/{KERNEL}"), format!("{root}/{INITRD}"));
     let platform = p
         .cloned()
         .unwrap_or_else(|| Platform::new("linux", arch.as_str(), None));

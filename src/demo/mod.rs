@@ -206,7 +206,7 @@ impl AssetParts {
     }
 
     pub fn entries(&self) -> Vec<TarEntry> {
-        let root = format!("assets/talos/{}", self.arch);
+        let root = crate::image_path::assets(&self.arch);
         let mut out = vec![
             TarEntry::dir("assets", 0o755),
             TarEntry::dir("assets/talos", 0o755),

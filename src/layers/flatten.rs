@@ -13,10 +13,11 @@ use std::rc::Rc;
 
 use anyhow::{bail, ensure, Context, Result};
 
-use super::tarext::{self, shown, Extensions, Overrides};
 use super::tree::{Entry, Kind, Tree};
 use crate::digest::{Digest, Hasher, HashingWriter, VerifyingReader};
+use crate::image_path::normalize;
 use crate::oci::manifest::{layer_compression, Compression, Descriptor};
+use crate::oci::tarext::{self, shown, Extensions, Overrides};
 
 /// Where spooled content goes: files named by their sha256, so a hardlink and its target, or
 /// two identical files, share one copy. A file is written beside `tmp` and renamed into place
@@ -579,20 +580,6 @@ impl<'a> Flattener<'a> {
             *c = None;
         }
     }
-}
-
-/// Tar entry names are relative to the root: leading `/` and `./` are dropped. `..` is refused
-/// outright; no image tool writes it and an extractor that honours it writes outside the root.
-pub fn normalize(raw: &str) -> Result<String> {
-    let mut parts = Vec::new();
-    for c in raw.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => bail!("'{raw}' has a '..' component, which would escape the image root"),
-            c => parts.push(c),
-        }
-    }
-    Ok(parts.join("/"))
 }
 
 fn read_entry<R: Read>(

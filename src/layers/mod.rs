@@ -3,7 +3,6 @@
 pub mod export;
 pub mod flatten;
 pub mod index_cache;
-pub mod tarext;
 pub mod tree;
 
 #[cfg(test)]

@@ -14,22 +14,10 @@ use serde_json::json;
 
 use super::layout::LayoutWriter;
 use super::manifest;
-use crate::layers::tarext::{self, Extensions};
+use super::tarext::{self, Extensions};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Oci,
-    Docker,
-}
-
-impl Kind {
-    pub fn prefix(self) -> &'static str {
-        match self {
-            Kind::Oci => "oci-archive",
-            Kind::Docker => "docker-archive",
-        }
-    }
-}
+/// Which archive format: defined beside the reference syntax that names it.
+pub use crate::reference::ArchiveKind as Kind;
 
 /// An archive unpacked as an OCI layout; the directory lives as long as this does.
 pub struct Unpacked {
@@ -218,7 +206,7 @@ fn from_docker_save(raw: &Path, layout: &Path) -> Result<()> {
 
 /// A path `manifest.json` names, which must be a file the archive held.
 fn inside(raw: &Path, name: &str) -> Result<PathBuf> {
-    let clean = crate::layers::flatten::normalize(name)
+    let clean = crate::image_path::normalize(name)
         .with_context(|| format!("manifest.json names '{name}'"))?;
     let p = raw.join(&clean);
     if clean.is_empty() || !p.is_file() {

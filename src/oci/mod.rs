@@ -15,3 +15,4 @@ pub mod push;
 pub mod registry;
 pub mod resolve;
 pub mod source;
+pub mod tarext;

@@ -212,7 +212,7 @@ impl Validator<'_> {
         {
             return Err(self.err(&v.arch.referenced, "build.arch names an architecture twice"));
         }
-        let layout_ok = crate::layers::flatten::normalize(&v.layout.replace("{arch}", "arm64"))
+        let layout_ok = crate::image_path::normalize(&v.layout.replace("{arch}", "arm64"))
             .is_ok_and(|p| !p.is_empty());
         if !layout_ok {
             return Err(self.err(
@@ -410,7 +410,7 @@ impl Validator<'_> {
                 format!("path '{p}' ends with '/': write it without (a directory is `type: dir`)"),
             ));
         }
-        let norm = crate::layers::flatten::normalize(p).map_err(|e| self.err(at, e.to_string()))?;
+        let norm = crate::image_path::normalize(p).map_err(|e| self.err(at, e.to_string()))?;
         if norm.is_empty() {
             return Err(self.err(
                 at,
@@ -649,9 +649,9 @@ impl Validator<'_> {
         let timeout = match &v.timeout {
             Some(t) => humantime::parse_duration(t)
                 .map_err(|e| self.err(at, format!("boot.timeout '{t}': {e}")))?,
-            None => crate::boot::DEFAULT_TIMEOUT,
+            None => super::DEFAULT_TIMEOUT,
         };
-        let until = v.until.as_deref().unwrap_or(crate::boot::DEFAULT_UNTIL);
+        let until = v.until.as_deref().unwrap_or(super::DEFAULT_UNTIL);
         let until = regex::Regex::new(until).map_err(|e| {
             self.err(
                 at,
@@ -679,17 +679,18 @@ impl Validator<'_> {
         };
         let path = |p: &Option<String>, default: &str| -> Result<String, LocatedError> {
             let p = p.clone().unwrap_or_else(|| default.to_string());
-            crate::layers::flatten::normalize(&p.replace("{arch}", "arm64"))
+            crate::image_path::normalize(&p.replace("{arch}", "arm64"))
                 .map_err(|e| self.err(at, e.to_string()))?;
             Ok(p)
         };
         let console = v.console.as_ref();
+        use crate::image_path::{ASSETS, INITRD, KERNEL};
         Ok(BootExpectation {
             timeout,
             until,
             append: v.append.clone(),
-            kernel: path(&v.kernel, "assets/talos/{arch}/boot/vmlinuz")?,
-            initrd: path(&v.initrd, "assets/talos/{arch}/boot/initramfs.xz")?,
+            kernel: path(&v.kernel, &format!("{ASSETS}/{KERNEL}"))?,
+            initrd: path(&v.initrd, &format!("{ASSETS}/{INITRD}"))?,
             extensions,
             console_contains: console.map(|c| c.contains.clone()).unwrap_or_default(),
             console_lacks: console.map(|c| c.lacks.clone()).unwrap_or_default(),
@@ -770,7 +771,7 @@ impl Validator<'_> {
             .transpose()?;
         let checksums = match &v.checksums {
             Some(c) => Some(ChecksumsExpectation {
-                root: crate::layers::flatten::normalize(&c.root)
+                root: crate::image_path::normalize(&c.root)
                     .map_err(|e| self.err(at, e.to_string()))?,
                 complete: c.complete,
             }),

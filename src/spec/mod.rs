@@ -148,6 +148,11 @@ pub enum SignatureExpectation {
     },
 }
 
+/// `expect.boot.until` when a spec leaves it out: Talos's line once machined runs unconfigured.
+pub const DEFAULT_UNTIL: &str = "entering maintenance service";
+/// `expect.boot.timeout` when a spec leaves it out.
+pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// The validated `expect.boot`.
 #[derive(Debug, Clone)]
 pub struct BootExpectation {

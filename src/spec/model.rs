@@ -123,7 +123,7 @@ pub struct FactorySourceSpec {
 }
 
 fn default_layout() -> String {
-    "assets/talos/{arch}".into()
+    crate::image_path::ASSETS.into()
 }
 
 /// One architecture, or several.

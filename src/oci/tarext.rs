@@ -46,7 +46,7 @@ pub fn member<R: Read>(ext: &mut Extensions, e: &mut tar::Entry<'_, R>) -> Resul
     let raw = String::from_utf8(raw)
         .map_err(|b| anyhow!("entry name is not UTF-8: {}", shown(b.as_bytes())))?;
     let path = check_path(&raw)
-        .and_then(|()| super::flatten::normalize(&raw))
+        .and_then(|()| crate::image_path::normalize(&raw))
         .with_context(|| format!("entry {}", shown(raw.as_bytes())))?;
     Ok(Some(Member { raw, path, over }))
 }
