@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use tdg::demo;
-use tdg::talos::assemble::{self, FileSpec};
+use tdg::imager::assemble::{self, FileSpec};
 use tdg::talos::initramfs::Compression;
 
 fn put(root: &Path, target: &str, name: &str, bytes: impl AsRef<[u8]>) -> Result<()> {

@@ -201,7 +201,7 @@ fn measure_child(argv: &[String]) -> Result<()> {
 /// A Talos-like initramfs of about `mib` MiB: a base zstd cpio whose rootfs.sqsh is
 /// incompressible filler, and the spin + tailscale extensions segment.
 fn big_initramfs(path: &Path, mib: usize) -> Result<()> {
-    use tdg::talos::assemble::{compress, extensions_segment, newc, FileSpec};
+    use tdg::imager::assemble::{compress, extensions_segment, newc, FileSpec};
     use tdg::talos::initramfs::Compression;
     let base = newc(&[
         FileSpec::file("init", tdg::demo::filler(1 << 20, 1), 0o755),
@@ -227,7 +227,7 @@ fn boot_bench(dir: &Path, tdg: &str) -> Result<()> {
     let debian_kernel = dir.join("boot-vmlinuz");
     std::fs::write(&debian_kernel, k.vmlinuz()?)?;
     let mut initramfs = upstream::boot_base_initramfs()?;
-    initramfs.extend(tdg::talos::assemble::extensions_segment(
+    initramfs.extend(tdg::imager::assemble::extensions_segment(
         &tdg::demo::variant_extensions("spin-tailscale"),
         Compression::Zstd,
     )?);
@@ -277,8 +277,8 @@ fn boot_bench(dir: &Path, tdg: &str) -> Result<()> {
 /// included), with each stage's time.
 fn build_bench(dir: &Path, registry: &str, tdg: &str) -> Result<()> {
     use std::collections::BTreeMap;
+    use tdg::imager::assemble::{compress, newc, Content, FileSpec};
     use tdg::oci::image::{self as img, Flavor, Layer, TarEntry};
-    use tdg::talos::assemble::{compress, newc, Content, FileSpec};
     use tdg::talos::initramfs::Compression;
     let push = |name: &str, entries: Vec<TarEntry>| -> Result<()> {
         let layout = dir.join(name.replace(['/', ':'], "_"));
@@ -309,7 +309,7 @@ fn build_bench(dir: &Path, registry: &str, tdg: &str) -> Result<()> {
         tdg::demo::filler(88 << 20, 4),
         0o755,
     ));
-    let rootfs = tdg::talos::assemble::squashfs(&rootfs, Compression::Zstd)?;
+    let rootfs = tdg::imager::assemble::squashfs(&rootfs, Compression::Zstd)?;
     let base = newc(&[
         FileSpec::file("init", tdg::demo::filler(2 << 20, 3), 0o755),
         FileSpec::file("rootfs.sqsh", rootfs, 0o444),

@@ -11,10 +11,10 @@ use std::path::Path;
 use anyhow::Result;
 
 use tdg::demo;
+use tdg::imager::assemble::{ExtensionInput, FileSpec};
 use tdg::oci::image::{self, Flavor, Layer, TarEntry};
 use tdg::oci::layout::LayoutWriter;
 use tdg::oci::manifest::Compression as LayerCompression;
-use tdg::talos::assemble::{ExtensionInput, FileSpec};
 use tdg::talos::extensions::{Compatibility, Metadata, TalosCompat};
 use tdg::talos::initramfs::Compression;
 use tdg::talos::kernel;
@@ -81,7 +81,7 @@ pub fn boot_base_initramfs() -> Result<Vec<u8>> {
 /// [`boot_base_initramfs`] for `arch` (amd64: Debian's amd64 kernel and busybox; the rootfs
 /// without modules).
 pub fn boot_base_initramfs_for(arch: &str) -> Result<Vec<u8>> {
-    use tdg::talos::assemble::{compress, newc, squashfs};
+    use tdg::imager::assemble::{compress, newc, squashfs};
     let k = if arch == "arm64" {
         debian::arm64_kernel()?
     } else {

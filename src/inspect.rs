@@ -304,7 +304,7 @@ pub fn human_initramfs(i: &Initramfs) -> String {
         Some(c) => {
             // The user's extensions, then the layers the machinery added (modules.dep, the
             // factory's schematic).
-            let (user, machinery) = crate::talos::imager::split_layers(&c.layers);
+            let (user, machinery) = crate::imager::bake::split_layers(&c.layers);
             for (title, layers) in [("extensions", user), ("machinery layers", machinery)] {
                 if title != "extensions" && layers.is_empty() {
                     continue;

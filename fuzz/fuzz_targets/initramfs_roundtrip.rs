@@ -3,7 +3,7 @@
 #![no_main]
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use tdg::talos::assemble::{ExtensionInput, FileSpec};
+use tdg::imager::assemble::{ExtensionInput, FileSpec};
 use tdg::talos::extensions::Metadata;
 use tdg::talos::initramfs::{self, Compression, Limits};
 
@@ -55,11 +55,11 @@ fuzz_target!(|input: (Vec<Ext>, u8)| {
         .collect();
     // The appended segment, behind a small base cpio: what `tdg build` appends to the
     // imager's initramfs (the demo's full base costs a squashfs per run and adds no rule).
-    let Ok(segment) = tdg::talos::assemble::extensions_segment(&inputs, compression) else {
+    let Ok(segment) = tdg::imager::assemble::extensions_segment(&inputs, compression) else {
         return;
     };
     let mut image =
-        tdg::talos::assemble::newc(&[FileSpec::file("init", b"#!/init".to_vec(), 0o755)])
+        tdg::imager::assemble::newc(&[FileSpec::file("init", b"#!/init".to_vec(), 0o755)])
             .expect("a base cpio");
     image.extend(segment);
     let walked =

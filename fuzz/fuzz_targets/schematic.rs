@@ -3,7 +3,7 @@
 //! literal blocks do not round-trip (see below).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use tdg::talos::schematic::Schematic;
+use tdg::factory::schematic::Schematic;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
     std::fs::write(&sqsh, data).unwrap();
     let dest = dir.path().join("out");
     std::fs::create_dir(&dest).unwrap();
-    if tdg::talos::modules::extract_squashfs(&sqsh, "usr/lib/modules", &dest).is_ok() {
+    if tdg::imager::modules::extract_squashfs(&sqsh, "usr/lib/modules", &dest).is_ok() {
         // Nothing but the squashfs and the destination may exist in the work directory.
         let names: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()

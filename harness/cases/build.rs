@@ -491,13 +491,13 @@ pub fn bad_inputs_fail_before_anything_is_pushed() -> Result<()> {
         0o644,
     ));
     // x86-only GPU firmware, which an arm64 build carries without use (image-factory #240).
-    let i915 = tdg::talos::assemble::ExtensionInput {
+    let i915 = tdg::imager::assemble::ExtensionInput {
         metadata: tdg::talos::extensions::Metadata {
             name: "i915".into(),
             version: "20250917".into(),
             ..Default::default()
         },
-        rootfs: tdg::demo::with_parents(vec![tdg::talos::assemble::FileSpec::file(
+        rootfs: tdg::demo::with_parents(vec![tdg::imager::assemble::FileSpec::file(
             "usr/lib/firmware/i915/adlp_dmc.bin",
             "fw",
             0o644,

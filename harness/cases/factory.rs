@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Context, Result};
 
-use tdg::talos::schematic::Schematic;
+use tdg::factory::schematic::Schematic;
 
 use super::cli::{expect_exit, text, Tdg};
 use super::schematic_gen::{generate, has_yaml11_break, HAND_WRITTEN};
@@ -375,7 +375,7 @@ pub fn release_online_against_a_loopback_factory() -> Result<()> {
         &["linux/amd64"],
         tdg::oci::image::Flavor::Oci,
     )?;
-    let empty_id = tdg::talos::schematic::EMPTY_ID;
+    let empty_id = tdg::factory::schematic::EMPTY_ID;
     push_with_skopeo(
         &amd64_only,
         "v1.11.5",

@@ -9,8 +9,8 @@ use std::path::Path;
 use anyhow::{ensure, Context, Result};
 
 use tdg::demo;
+use tdg::imager::assemble::FileSpec;
 use tdg::oci::image::TarEntry;
-use tdg::talos::assemble::FileSpec;
 use tdg::talos::initramfs::{self, Compression};
 
 use super::build::{build, build_spec, sh};
@@ -117,7 +117,7 @@ pub fn microcode_goes_into_an_uncompressed_cpio_before_the_base() -> Result<()> 
             .find(|f| f.path.ends_with(name))
             .context("fixture file")?;
         match &f.content {
-            tdg::talos::assemble::Content::Bytes(b) => Ok(b.clone()),
+            tdg::imager::assemble::Content::Bytes(b) => Ok(b.clone()),
             _ => anyhow::bail!("not bytes"),
         }
     };
@@ -144,7 +144,7 @@ pub fn microcode_goes_into_an_uncompressed_cpio_before_the_base() -> Result<()> 
 pub fn a_base_with_extensions_keeps_them() -> Result<()> {
     let w = world::world()?;
     let tmp = tempfile::tempdir()?;
-    let schematic = tdg::talos::assemble::ExtensionInput {
+    let schematic = tdg::imager::assemble::ExtensionInput {
         metadata: tdg::talos::extensions::Metadata {
             name: "schematic".into(),
             version: "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba".into(),
@@ -160,7 +160,7 @@ pub fn a_base_with_extensions_keeps_them() -> Result<()> {
     let base_exts = vec![demo::spin(), schematic];
     let base = {
         let mut b = demo::base_initramfs(&upstream::base_modules()?, Compression::Zstd)?;
-        b.extend(tdg::talos::assemble::extensions_segment(
+        b.extend(tdg::imager::assemble::extensions_segment(
             &base_exts,
             Compression::Zstd,
         )?);
@@ -288,7 +288,7 @@ pub fn modules_for_another_kernel_are_refused() -> Result<()> {
         rootfs.extend(x.rootfs.iter().cloned());
         let mut seen = std::collections::HashSet::new();
         rootfs.retain(|f| seen.insert(f.path.clone()));
-        let x = tdg::talos::assemble::ExtensionInput {
+        let x = tdg::imager::assemble::ExtensionInput {
             metadata: x.metadata.clone(),
             rootfs,
         };

@@ -9,9 +9,9 @@ use std::process::Command;
 use anyhow::{ensure, Context, Result};
 
 use tdg::demo::{self, AssetParts};
+use tdg::imager::assemble::{self, FileSpec};
 use tdg::oci::image::{Flavor, TarEntry};
 use tdg::oci::manifest::Compression as Layer;
-use tdg::talos::assemble::{self, FileSpec};
 use tdg::talos::initramfs::Compression;
 use tdg::talos::kernel;
 
@@ -125,7 +125,7 @@ pub fn negative_fixtures_fail_the_real_specs_with_specific_messages() -> Result<
         }), format!("{f}/boot/vmlinuz::kernel"), "not a Linux kernel: a PE image for arm64 with no Linux header"),
         ("x86-firmware-on-arm64", "spin-only", Box::new(move |p| {
             let mut e = demo::variant_extensions("spin-only");
-            e.push(tdg::talos::assemble::ExtensionInput {
+            e.push(tdg::imager::assemble::ExtensionInput {
                 metadata: tdg::talos::extensions::Metadata { name: "i915".into(), version: "20250917".into(), ..Default::default() },
                 rootfs: demo::with_parents(vec![FileSpec::file("usr/lib/firmware/i915/adlp_dmc.bin", "fw", 0o644)]),
             });
@@ -623,7 +623,7 @@ pub fn extension_images_are_checked_against_what_talos_accepts() -> Result<()> {
         .iter_mut()
         .filter(|f| f.path.ends_with("tailscale.yaml"))
     {
-        *f = tdg::talos::assemble::FileSpec::file(&f.path.clone(), "name: Tailscale\ncontainer: {entrypoint: /usr/local/bin/containerboot}\nrestart: always\ndepends: [{path: run/x}]\n", 0o644);
+        *f = tdg::imager::assemble::FileSpec::file(&f.path.clone(), "name: Tailscale\ncontainer: {entrypoint: /usr/local/bin/containerboot}\nrestart: always\ndepends: [{path: run/x}]\n", 0o644);
     }
     let bad_service = push(
         "ext-bad-service",

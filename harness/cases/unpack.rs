@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Context, Result};
 
-use tdg::talos::assemble::{compress, newc, FileSpec};
+use tdg::imager::assemble::{compress, newc, FileSpec};
 use tdg::talos::initramfs::Compression;
 use tdg::talos::newc;
 

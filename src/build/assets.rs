@@ -12,8 +12,8 @@ use serde_json::json;
 
 use super::inputs::{BaseAssets, Extension};
 use crate::digest::{Digest, HashingWriter};
+use crate::imager::bake::{self, Quirks, Rebuilt};
 use crate::talos::extensions::{is_machinery, Layer};
-use crate::talos::imager::{self, Quirks, Rebuilt};
 use crate::talos::initramfs::Limits;
 
 /// A file under the asset root: its path relative to the root, digest and size.
@@ -42,7 +42,7 @@ fn write_hashed(dest: &Path, bytes: &[u8]) -> Result<(Digest, u64)> {
     Ok((Digest::of(bytes), bytes.len() as u64))
 }
 
-/// The initramfs with the extensions baked in as the imager bakes them ([`imager::rebuild`]),
+/// The initramfs with the extensions baked in as the imager bakes them ([`bake::rebuild`]),
 /// written to `dest`. No extensions: the base bytes alone.
 pub fn initramfs(
     base: &BaseAssets,
@@ -61,7 +61,7 @@ pub fn initramfs(
         None
     } else {
         let inputs: Vec<_> = exts.iter().map(|e| e.input.clone()).collect();
-        let (out, r) = imager::rebuild(&base.initramfs, &inputs, quirks, limits, work, w)?;
+        let (out, r) = bake::rebuild(&base.initramfs, &inputs, quirks, limits, work, w)?;
         w = out;
         Some(r)
     };

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use crate::factory::client::Client;
+use crate::factory::urls::{self, Factory, Target};
+use crate::imager::assemble::{ExtensionInput, FileSpec};
 use crate::layers::flatten::Wanted;
 use crate::layers::tree::Kind;
 use crate::limits::MAX_MANIFEST;
@@ -16,10 +18,8 @@ use crate::oci::platform::Platform;
 use crate::pull::{self, Env, Pulled};
 use crate::reference::ImageRef;
 use crate::spec::Arch;
-use crate::talos::assemble::{ExtensionInput, FileSpec};
 use crate::talos::extension_paths::{self, ImageEntry, PathRules};
 use crate::talos::extensions::{self, MANIFEST};
-use crate::talos::factory::{self as urls, Factory, Target};
 use crate::talos::kernel;
 
 /// A kernel and base initramfs on disk, and where they came from.

@@ -22,11 +22,11 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use crate::factory::client::Client;
+use crate::imager::bake::Quirks;
 use crate::oci::layout::{LayoutSource, LayoutWriter};
 use crate::pull::Env;
 use crate::reference::ImageRef;
 use crate::spec::{Arch, BaseSource, Spec};
-use crate::talos::imager::Quirks;
 use crate::talos::report::REVISION_LABEL;
 use crate::talos::version::SemVer;
 

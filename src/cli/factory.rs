@@ -6,9 +6,9 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 
 use tdg::factory::release::{self, Request};
+use tdg::factory::schematic::Schematic;
+use tdg::factory::urls::{self, Factory, Target};
 use tdg::pull::Env;
-use tdg::talos::factory::{self as urls, Factory, Target};
-use tdg::talos::schematic::Schematic;
 
 #[derive(Subcommand)]
 pub enum SchematicCommand {

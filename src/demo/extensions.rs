@@ -4,7 +4,7 @@
 //! the image a stand-in `modules.dep` layer; `tdg build` makes the real one with depmod.
 
 use super::filler;
-use crate::talos::assemble::{ExtensionInput, FileSpec};
+use crate::imager::assemble::{ExtensionInput, FileSpec};
 use crate::talos::extensions::{
     Compatibility, Metadata, TalosCompat, MACHINERY_AUTHOR, MODULES_DEP,
 };

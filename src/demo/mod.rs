@@ -16,11 +16,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::digest::Digest;
+use crate::imager::assemble::{self, Content, ExtensionInput, FileSpec};
 use crate::oci::image::{self, Flavor, Layer, TarEntry};
 use crate::oci::layout::LayoutWriter;
 use crate::oci::manifest::Compression;
 use crate::oci::platform::Platform;
-use crate::talos::assemble::{self, Content, ExtensionInput, FileSpec};
 use crate::talos::initramfs::Compression as Segment;
 
 pub const TALOS: &str = "v1.11.5";
@@ -92,8 +92,8 @@ pub fn initramfs(arch: &str, exts: &[ExtensionInput], compression: Segment) -> R
 /// The appended segment of a built image: the extensions, and (when they ship modules) the
 /// stand-in `modules.dep` layer last, as `modules.dep.sqsh`.
 fn extensions_segment(exts: &[ExtensionInput], c: Segment) -> Result<Vec<u8>> {
+    use crate::imager::bake::{prepare, write_appended, Quirks};
     use crate::talos::extensions::{ExtensionsConfig, Layer};
-    use crate::talos::imager::{prepare, write_appended, Quirks};
     let q = Quirks::new(if c == Segment::Xz { "v1.7.0" } else { TALOS });
     let p = prepare(exts, &q, 0)?;
     let mut layers: Vec<(Layer, Vec<FileSpec>)> = p.layers;

@@ -7,8 +7,8 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
+use crate::factory::urls::Factory;
 use crate::http::{self, Fetched};
-use crate::talos::factory::Factory;
 
 pub struct Client {
     http: reqwest::Client,

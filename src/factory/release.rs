@@ -11,14 +11,14 @@ use serde::Serialize;
 
 use super::client::Client;
 use crate::error::ErrorKind;
+use crate::factory::schematic::Schematic;
+use crate::factory::urls::{self, Factory, Target, Urls};
 use crate::located::read_text;
 use crate::oci::platform::Platform;
 use crate::oci::resolve;
 use crate::oci::source::Source;
 use crate::pull::Env;
 use crate::reference::{ImageRef, Location};
-use crate::talos::factory::{self as urls, Factory, Target, Urls};
-use crate::talos::schematic::Schematic;
 
 /// The manifest's JSON Schema, shipped in `schema/` and printed by `tdg schema --release`.
 pub const SCHEMA: &str = include_str!("../../schema/release-v1.schema.json");

@@ -290,9 +290,9 @@ impl Validator<'_> {
     /// The schematic is read now, so a bad one is an error at load time, in its own file.
     fn factory_source(&self, f: &model::FactorySourceSpec) -> Result<BaseSource, LocatedError> {
         let factory = match &f.url {
-            Some(u) => crate::talos::factory::Factory::parse(&u.value)
+            Some(u) => crate::factory::urls::Factory::parse(&u.value)
                 .map_err(|e| self.err(&u.referenced, e.to_string()))?,
-            None => crate::talos::factory::Factory::parse(crate::talos::factory::DEFAULT_FACTORY)
+            None => crate::factory::urls::Factory::parse(crate::factory::urls::DEFAULT_FACTORY)
                 .expect("the default factory URL parses"),
         };
         let dir = self.file.parent().unwrap_or(Path::new("."));
@@ -314,7 +314,7 @@ impl Validator<'_> {
             )
         })?;
         let text = read_text(&schematic, "schematic").map_err(in_spec)?;
-        let s = crate::talos::schematic::Schematic::parse(&schematic, &text).map_err(in_spec)?;
+        let s = crate::factory::schematic::Schematic::parse(&schematic, &text).map_err(in_spec)?;
         Ok(BaseSource::Factory {
             factory,
             schematic,

@@ -67,7 +67,7 @@ pub enum BaseSource {
     Image(ImageRef),
     /// The Image Factory, for a schematic kept beside the spec.
     Factory {
-        factory: crate::talos::factory::Factory,
+        factory: crate::factory::urls::Factory,
         /// The schematic file, resolved against the spec's directory.
         schematic: std::path::PathBuf,
         schematic_id: String,

@@ -5,7 +5,7 @@
 //! `expect.files[i].initramfs.extensions`), so the positions are keyed by the same names and a
 //! check finds the longest name that prefixes its own.
 
-use crate::talos::schematic::node::{self, Kind, Node};
+use crate::goyaml::node::{self, Kind, Node};
 
 /// A 1-based line and column in a spec file.
 #[derive(

@@ -188,11 +188,11 @@ pub fn parse_manifest(text: &str) -> Result<Manifest, ExtensionError> {
     Ok(m)
 }
 
-/// Talos's `Manifest` (`metadata.go`) decoded by go-yaml v4's rules ([`super::goyaml`]).
+/// Talos's `Manifest` (`metadata.go`) decoded by go-yaml v4's rules ([`crate::goyaml`]).
 mod manifest_v4 {
     use super::{Manifest, Metadata};
-    use crate::talos::goyaml::{document, entries, key, text, Result};
-    use crate::talos::schematic::node::Node;
+    use crate::goyaml::node::Node;
+    use crate::goyaml::{document, entries, key, text, Result};
 
     pub fn decode(source: &str) -> Result<Manifest> {
         let root = document(source)?;

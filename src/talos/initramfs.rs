@@ -1150,7 +1150,7 @@ impl<R: Read> BufRead for Input<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::talos::assemble::{compress, newc, FileSpec};
+    use crate::imager::assemble::{compress, newc, FileSpec};
 
     fn names(i: &Initramfs) -> Vec<String> {
         i.extensions

@@ -2,23 +2,16 @@
 //! segments and the extensions baked into them, extension images, checksums files and build
 //! reports; and the writing side the imager has, for fixtures and builds.
 
-pub mod assemble;
 pub mod checksums;
 pub mod extension_paths;
 pub mod extensions;
-pub mod factory;
 pub mod foreign;
-pub mod goyaml;
 pub mod initramfs;
 
-pub mod imager;
 pub mod kernel;
-pub mod modules;
 pub mod newc;
-pub mod platforms;
 pub mod report;
 pub mod rootfs;
-pub mod schematic;
 pub mod services;
 pub mod validator;
 pub mod version;

@@ -9,8 +9,8 @@
 
 use serde::Serialize;
 
-use super::goyaml::{self, boolean, entries, enumer, items, key, text, texts};
-use super::schematic::node::Node;
+use crate::goyaml::node::Node;
+use crate::goyaml::{self, boolean, entries, enumer, items, key, text, texts};
 
 /// Where the node looks for service specs, and where it runs their containers from.
 pub const CONFIG_DIR: &str = "usr/local/etc/containers";

@@ -5,9 +5,6 @@
 //! the factory's. YAML and JSON are both read (JSON is YAML).
 
 mod decode;
-mod emit;
-pub(crate) mod node;
-pub(crate) mod resolve;
 #[cfg(test)]
 mod tests;
 
@@ -15,8 +12,9 @@ use std::path::Path;
 
 use sha2::{Digest as _, Sha256};
 
+use crate::goyaml::emit::{self, Out};
+use crate::goyaml::node;
 use crate::located::LocatedError;
-use emit::Out;
 
 /// The ID of the schematic with no customization (`customization: {}`).
 pub const EMPTY_ID: &str = "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba";

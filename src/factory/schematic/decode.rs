@@ -4,10 +4,10 @@
 //! timestamp's; a bool takes `yes`/`no`/`on`/`off` too; an integer takes `0x0a`, `1_000` and
 //! whole floats; a locally tagged scalar (`!x 1`) is text; overlay options keep YAML's types.
 
-use super::node::{Kind, Node, Pos};
-use super::resolve::{resolve, Resolved};
 use super::Value;
 use super::{Bootloader, Customization, DiskImage, MetaValue, Overlay, Schematic, SecureBoot};
+use crate::goyaml::node::{Kind, Node, Pos};
+use crate::goyaml::resolve::{resolve, Resolved};
 
 #[derive(Debug)]
 pub struct DecodeError {
@@ -348,7 +348,7 @@ fn any(n: &Node) -> Result<Value> {
             Some(Resolved::Int(i)) => Value::Int(i),
             Some(Resolved::Uint(u)) => Value::Uint(u),
             Some(Resolved::Float(f)) => Value::Float(f),
-            Some(Resolved::Timestamp) => match super::resolve::rfc3339_nano(text) {
+            Some(Resolved::Timestamp) => match crate::goyaml::resolve::rfc3339_nano(text) {
                 Some(t) => Value::Time(t),
                 None => return err(n, format!("cannot read `{text}` as a timestamp")),
             },

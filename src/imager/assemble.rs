@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use super::extensions::{ExtensionsConfig, Metadata};
-use super::initramfs::Compression;
+use crate::talos::extensions::{ExtensionsConfig, Metadata};
+use crate::talos::initramfs::Compression;
 
 /// One entry for a cpio archive or a squashfs.
 #[derive(Clone, Debug)]
@@ -245,7 +245,7 @@ pub struct ExtensionInput {
 }
 
 /// The appended segment for `exts` on a base without extensions, written compressed to
-/// `out`, as the imager writes it ([`super::imager`]); microcode is not split out here (the
+/// `out`, as the imager writes it ([`super::bake`]); microcode is not split out here (the
 /// fixtures write their own).
 pub fn write_extensions_segment<W: Write>(
     out: W,
@@ -253,11 +253,11 @@ pub fn write_extensions_segment<W: Write>(
     c: Compression,
     work: &Path,
 ) -> Result<W> {
-    let q = super::imager::Quirks::new(match c {
+    let q = super::bake::Quirks::new(match c {
         Compression::Xz => "v1.7.0",
         _ => "v1.12.0",
     });
-    let p = super::imager::prepare(exts, &q, 0)?;
+    let p = super::bake::prepare(exts, &q, 0)?;
     let config = ExtensionsConfig {
         layers: p.layers.iter().map(|(l, _)| l.clone()).collect(),
     };
@@ -266,7 +266,7 @@ pub fn write_extensions_segment<W: Write>(
         .into_iter()
         .map(|(l, content)| (l.image, content))
         .collect();
-    super::imager::write_appended(out, &config, &images, &p.firmware, c, work)
+    super::bake::write_appended(out, &config, &images, &p.firmware, c, work)
 }
 
 pub fn extensions_segment(exts: &[ExtensionInput], c: Compression) -> Result<Vec<u8>> {

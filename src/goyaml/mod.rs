@@ -1,13 +1,21 @@
+//! go-yaml v4 (`go.yaml.in/yaml/v4`), which Talos and the Image Factory both use: its node
+//! tree ([`node`]), what a plain scalar means ([`resolve`]) and the bytes its emitter writes
+//! ([`emit`]). This module decodes into Talos's Go structs.
+//!
 //! Decoding YAML into Talos's Go structs as `go.yaml.in/yaml/v4`'s `Decoder.Decode` does (its
 //! `internal/libyaml/constructor.go`, with the v3 defaults the `Decoder` has, without
 //! `KnownFields`): the first document; unknown keys ignored, a key written twice an error; null
 //! the zero value; a string field takes any scalar's text but an unquoted timestamp's. The YAML
-//! is read by the node reader schematics use (`schematic::node`), so quoting and tags are known.
+//! is read by the node reader schematics use ([`node`]), so quoting and tags are known.
 //! Talos reads extension manifests (`pkg/machinery/extensions/load.go`) and extension service
 //! specs (`internal/app/machined/pkg/controllers/runtime/extension_service.go`) this way.
 
-use super::schematic::node::{self, Kind, Node};
-use super::schematic::resolve::{resolve, Resolved};
+pub mod emit;
+pub mod node;
+pub mod resolve;
+
+use self::node::{Kind, Node};
+use self::resolve::{resolve, Resolved};
 
 pub type Result<T> = std::result::Result<T, String>;
 

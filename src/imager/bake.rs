@@ -28,10 +28,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::assemble::{compressor, write_newc, write_squashfs, Content, ExtensionInput, FileSpec};
-use super::extensions::{self, ExtensionsConfig, Layer, Metadata, MACHINERY_AUTHOR, MODULES_DEP};
-use super::initramfs::{self, Compression, Limits};
 use super::modules;
-use super::version::SemVer;
+use crate::talos::extensions::{
+    self, ExtensionsConfig, Layer, Metadata, MACHINERY_AUTHOR, MODULES_DEP,
+};
+use crate::talos::initramfs::{self, Compression, Limits};
+use crate::talos::version::SemVer;
 
 /// The Talos-version quirks the rebuild depends on (`pkg/machinery/imager/quirks/quirks.go`),
 /// decided on the core version.

@@ -5,8 +5,8 @@
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
+use crate::factory::platforms::Platform;
 use crate::reference::ImageRef;
-use crate::talos::platforms::Platform;
 use crate::talos::version::SemVer;
 
 pub const DEFAULT_FACTORY: &str = "https://factory.talos.dev";
