@@ -110,7 +110,7 @@ fuzz_target!(|input: Input| {
     // (A `.wh.` name may survive as a parent directory: containerd and umoci read only an
     // entry's last component as a whiteout, and create `a/.wh.b/c` as it is.)
     let tree = f.finish().tree;
-    for (path, _) in &tree.entries {
+    for (path, _) in tree.iter() {
         assert!(
             !path.is_empty() && !path.starts_with('/') && !path.ends_with('/'),
             "{path:?}"
@@ -123,7 +123,6 @@ fuzz_target!(|input: Input| {
         );
         if let Some((parent, _)) = path.rsplit_once('/') {
             let p = tree
-                .entries
                 .get(parent)
                 .unwrap_or_else(|| panic!("{path:?} has no parent"));
             assert_eq!(p.kind, tdg::layers::tree::Kind::Dir, "parent of {path:?}");

@@ -96,11 +96,11 @@ fn model(items: &[Item]) -> (Vec<TarEntry>, Model) {
 }
 
 fn check(tree: &tdg::layers::tree::Tree, want: &Model, with_owner: bool) {
-    let got: Vec<&String> = tree.entries.keys().collect();
-    let expected: Vec<&String> = want.keys().collect();
+    let got: Vec<String> = tree.iter().map(|(p, _)| p).collect();
+    let expected: Vec<String> = want.keys().cloned().collect();
     assert_eq!(got, expected);
     for (path, (kind, mode, uid, content)) in want {
-        let e = &tree.entries[path];
+        let e = tree.get(path).unwrap_or_else(|| panic!("{path} missing"));
         assert_eq!(e.kind, *kind, "{path}");
         if with_owner {
             assert_eq!((e.mode, e.uid), (*mode, *uid), "{path}");

@@ -160,6 +160,7 @@ pub fn all() -> Vec<Trial> {
         talos::tdg_reads_an_initramfs_built_by_cpio_zstd_and_mksquashfs,
         talos::uki_sections_are_checked_and_read_by_objdump,
         workflows::workflows_parse_and_name_real_tdg_commands,
+        workflows::fuzz_targets_build_against_the_library,
         workflows::the_action_installs_a_checked_release_and_runs_tdg,
     ]
 }

@@ -651,3 +651,22 @@ pub fn the_action_installs_a_checked_release_and_runs_tdg() -> Result<()> {
     );
     Ok(())
 }
+
+/// The fuzz targets build against today's library: CI's fuzz job (`fuzz/run`) needs a nightly
+/// toolchain, which `cargo test` does not, so a moved or changed API would otherwise only show
+/// there. `cargo check` on stable type-checks every target (libfuzzer-sys builds on stable).
+pub fn fuzz_targets_build_against_the_library() -> Result<()> {
+    let root = world::repo_root();
+    let out = Command::new(env!("CARGO"))
+        .args(["check", "--quiet", "--locked", "--bins", "--manifest-path"])
+        .arg(root.join("fuzz/Cargo.toml"))
+        .env("CARGO_TARGET_DIR", root.join("target/fuzz-check"))
+        .output()
+        .context("running cargo check on fuzz/")?;
+    ensure!(
+        out.status.success(),
+        "the fuzz targets do not build:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
