@@ -5,6 +5,11 @@
 //! containerd, skopeo and umoci use; zlib's gunzip; flate2's `MultiGzDecoder`, which tdg uses),
 //! and the consumer-matrix trial checks that. The output depends only on the input, the level
 //! and the block size, never on the thread count, so builds stay reproducible.
+//!
+//! A block that deflate cannot shrink (a zboot kernel, an xz or zstd initramfs: most of a Talos
+//! asset layer) is written as stored deflate blocks (RFC 1951 §3.2.4, `BTYPE=00`) instead of
+//! being searched for matches at the full level. zlib makes the same choice per deflate block,
+//! but only after the search; [`incompressible`] decides first, from the block alone.
 
 use std::io::{self, Write};
 
@@ -98,12 +103,71 @@ impl<W: Write> ParallelGz<W> {
 
 /// One complete gzip member of `data` (mtime 0, no name: reproducible).
 fn member(data: &[u8], level: u32) -> io::Result<Vec<u8>> {
+    let level = if level > 0 && incompressible(data) {
+        0
+    } else {
+        level
+    };
     let mut gz = flate2::GzBuilder::new().mtime(0).write(
         Vec::with_capacity(data.len() / 2 + 64),
         flate2::Compression::new(level),
     );
     gz.write_all(data)?;
     gz.finish()
+}
+
+/// Whether deflate would save about 1% of `data` or less. Deflate saves in two ways (RFC 1951
+/// §2-3): Huffman codes for literals, which can save no more than the bytes' order-0 entropy
+/// leaves (at 7.95 bits a byte, 0.6%), and back-references of 3 to 258 bytes within 32 KiB. The
+/// second is measured as a fast LZ77 scan (a 4-byte hash of the last position, as zlib's
+/// `deflate_fast` and LZ4 find matches): under 0.5% of the block matched, it is stored. The scan
+/// is about 20 times faster than deflating at level 1 to find out.
+pub fn incompressible(data: &[u8]) -> bool {
+    const WINDOW: usize = 32 << 10;
+    const MAX_MATCH: usize = 258;
+    if data.len() < 4096 {
+        return false;
+    }
+    let mut counts = [0u64; 256];
+    for &b in data {
+        counts[b as usize] += 1;
+    }
+    let n = data.len() as f64;
+    let bits: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / n;
+            -p * p.log2()
+        })
+        .sum();
+    if bits < 7.95 {
+        return false;
+    }
+    // By the hash of 4 bytes: the last position + 1 they started at (0: none) and the bytes
+    // themselves, so a miss is decided without reading the block at the old position.
+    let mut last = vec![(0u32, 0u32); 1 << 12];
+    let (mut i, mut matched) = (0, 0);
+    while let Some(four) = data.get(i..i + 4) {
+        let q = u32::from_le_bytes([four[0], four[1], four[2], four[3]]);
+        let slot = &mut last[(q.wrapping_mul(0x9E37_79B1) >> 20) as usize];
+        let (prev, seen) = *slot;
+        *slot = ((i + 1) as u32, q);
+        let prev = prev as usize;
+        if seen == q && prev > 0 && i + 1 - prev <= WINDOW {
+            let (from, at) = (&data[prev - 1..], &data[i..]);
+            let len = 4 + from[4..]
+                .iter()
+                .zip(&at[4..at.len().min(MAX_MATCH)])
+                .take_while(|(a, b)| a == b)
+                .count();
+            matched += len;
+            i += len;
+        } else {
+            i += 1;
+        }
+    }
+    matched * 200 < data.len()
 }
 
 impl<W: Write> Write for ParallelGz<W> {
@@ -165,5 +229,40 @@ mod tests {
         assert!(headers >= 4, "{headers} member headers");
         let empty = ParallelGz::new(Vec::new(), 6).finish().unwrap();
         assert!(gunzip(&empty).is_empty() && !empty.is_empty());
+    }
+
+    /// Compressed-looking blocks are stored (the member is the block plus a few bytes of
+    /// framing); a block of repeats, even of random bytes, is still compressed.
+    #[test]
+    fn incompressible_blocks_are_stored_and_repeats_are_not() {
+        let random = crate::demo::filler(BLOCK, 11);
+        assert!(incompressible(&random));
+        let stored = member(&random, 6).unwrap();
+        // Stored blocks cost 5 bytes each (zlib-rs cuts them at its buffer's size), plus the
+        // gzip header and trailer: 178 bytes here. Level 6 writes more than it was given.
+        assert!(stored.len() <= BLOCK + 256, "{}", stored.len());
+        assert_eq!(gunzip(&stored), random);
+        let repeated: Vec<u8> = random[..4096].repeat(BLOCK / 4096);
+        assert!(
+            !incompressible(&repeated),
+            "repeats of random bytes compress"
+        );
+        assert!(member(&repeated, 6).unwrap().len() < BLOCK / 50);
+        let text = "Talos Build Report\n".repeat(BLOCK / 19);
+        assert!(!incompressible(text.as_bytes()));
+        // Random bytes with a repeat every 64 bytes: high entropy, yet deflate finds matches.
+        let mut sparse = random.clone();
+        for i in (0..BLOCK - 128).step_by(64) {
+            sparse.copy_within(i..i + 8, i + 32);
+        }
+        assert!(!incompressible(&sparse));
+        // Whatever is stored, level 6 would not have saved more than about 1%.
+        for block in [&random, &sparse] {
+            if incompressible(block) {
+                let six = crate::build::pgzip::member(block, 9).unwrap();
+                assert!(six.len() as f64 > 0.99 * block.len() as f64);
+            }
+        }
+        assert!(!incompressible(&random[..100]), "too short to judge");
     }
 }
