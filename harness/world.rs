@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use anyhow::{anyhow, Context, Result};
 use libtest_mimic::{Failed, Trial};
 
+use tdg::check::SpecRun;
 use tdg::check::{plan, Plan, Status};
 use tdg::oci::cache::BlobCache;
 use tdg::oci::mirror::Mirrors;
 use tdg::pull::Env;
-use tdg::verify::SpecRun;
 
 use crate::registry::Registry;
 use crate::upstream;
@@ -203,9 +203,9 @@ fn run_check(plan: &Plan, cell: &RunCell, id: &str) -> Result<(), Failed> {
     let run = cell.get_or_init(|| {
         let w = world().map_err(|e| format!("{e:#}"))?;
         let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-        let mut runs = [rt.block_on(tdg::verify::run(&w.env, plan))];
+        let mut runs = [rt.block_on(tdg::run::pipeline::run(&w.env, plan))];
         // TDG_BLESS=1 cargo test writes goldens; CI never writes; otherwise a `.new` to review.
-        for note in tdg::verify::settle_goldens(&mut runs, tdg::check::golden::Mode::from_env())
+        for note in tdg::check::golden::settle_runs(&mut runs, tdg::check::golden::Mode::from_env())
             .map_err(|e| format!("{e:#}"))?
         {
             eprintln!("{note}");

@@ -1,12 +1,13 @@
 //! The one error type of tdg's pipelines: what kind of fault it is, and the message with its
 //! context. The kind is set where the fault is found (a registry's answer, a digest check, a
-//! spec's line), never guessed later from text; [`Error::exit_code`] maps kinds to the CLI's
+//! spec's line), never guessed later from text; [`Error::exit`] maps kinds to the CLI's
 //! exit codes in one place.
 
 use std::fmt;
 use std::path::Path;
 
 use crate::digest::Digest;
+use crate::exit::Exit;
 use crate::located::LocatedError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,9 +86,9 @@ impl Error {
         }
     }
 
-    /// The CLI's exit code: every fault that stops a run is 2 (1 is for failed checks,
-    /// which are outcomes, not errors).
-    pub fn exit_code(&self) -> u8 {
+    /// The CLI's exit: every fault that stops a run could not be evaluated (a failed check is
+    /// an outcome, not an error); a reader that went away is not a fault.
+    pub fn exit(&self) -> Exit {
         match self.kind {
             ErrorKind::Input
             | ErrorKind::Usage
@@ -96,8 +97,8 @@ impl Error {
             | ErrorKind::Auth { .. }
             | ErrorKind::PlatformMissing { .. }
             | ErrorKind::Io
-            | ErrorKind::Other => 2,
-            ErrorKind::ReaderGone => 0,
+            | ErrorKind::Other => Exit::Unevaluated,
+            ErrorKind::ReaderGone => Exit::Passed,
         }
     }
 }

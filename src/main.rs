@@ -1,6 +1,6 @@
 //! The `tdg` command line: parse, run the command, exit. Exit codes: 0 every check passed,
 //! 1 a check failed, 2 the run could not be evaluated (bad spec, registry fault, integrity);
-//! [`tdg::error::Error::exit_code`] decides the last.
+//! [`tdg::error::Error::exit`] decides the last ([`tdg::exit`] names them).
 
 mod cli;
 
@@ -12,7 +12,7 @@ fn main() -> ExitCode {
     // Before any thread: a signal then removes the run's temporaries before tdg exits.
     tdg::temps::handle_signals();
     match cli::Cli::parse().run() {
-        Ok(code) => ExitCode::from(code),
+        Ok(exit) => exit.into(),
         Err(e) if *e.kind() == tdg::error::ErrorKind::ReaderGone => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tdg: error: {e}");
@@ -31,7 +31,7 @@ fn main() -> ExitCode {
                     tdg::report::github::command("error", &file, at, "tdg", &message)
                 );
             }
-            ExitCode::from(e.exit_code())
+            e.exit().into()
         }
     }
 }

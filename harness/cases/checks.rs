@@ -39,14 +39,14 @@ fn broken_entries() -> Vec<E> {
     ]
 }
 
-fn run_spec(spec_path: &std::path::Path, image: &str) -> Result<tdg::verify::SpecRun> {
+fn run_spec(spec_path: &std::path::Path, image: &str) -> Result<tdg::check::SpecRun> {
     let w = world::world()?;
     let spec = tdg::spec::load_file(spec_path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let plan = plan::plan(spec, Some(image.parse()?), None);
-    Ok(tokio::runtime::Runtime::new()?.block_on(tdg::verify::run(&w.env, &plan)))
+    Ok(tokio::runtime::Runtime::new()?.block_on(tdg::run::pipeline::run(&w.env, &plan)))
 }
 
-fn expect_failures(run: &tdg::verify::SpecRun, want: &[(&str, &str)]) -> Result<()> {
+fn expect_failures(run: &tdg::check::SpecRun, want: &[(&str, &str)]) -> Result<()> {
     ensure!(run.error.is_none(), "could not evaluate: {:?}", run.error);
     for (check, fragment) in want {
         let o = run

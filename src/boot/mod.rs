@@ -15,6 +15,7 @@ use regex::Regex;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::exit::Exit;
 use crate::limits::MAX_CONSOLE_BYTES;
 use crate::spec::Arch;
 pub use qemu::{Machine, Payload};
@@ -129,12 +130,12 @@ pub struct Booted {
 }
 
 impl Booted {
-    /// 0: reached with no panic; 1: it failed.
-    pub fn exit_code(&self) -> u8 {
+    /// Passed: reached with no panic.
+    pub fn exit(&self) -> Exit {
         if self.reached && self.panic.is_none() {
-            0
+            Exit::Passed
         } else {
-            1
+            Exit::Failed
         }
     }
 
@@ -154,7 +155,7 @@ impl Booted {
         }
         s += &format!(
             "boot {} in {:.1}s ({})\n",
-            if self.exit_code() == 0 {
+            if self.exit() == Exit::Passed {
                 "reached its end"
             } else {
                 "failed"

@@ -4,6 +4,7 @@
 
 use anyhow::{Context, Result};
 
+use crate::exit::Exit;
 use crate::http::{self, FetchError};
 use crate::talos::checksums;
 
@@ -14,13 +15,13 @@ pub struct Served {
 }
 
 impl Served {
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit(&self) -> Exit {
         if self.error.is_some() {
-            2
+            Exit::Unevaluated
         } else if self.lines.iter().any(|(_, r)| r.is_err()) {
-            1
+            Exit::Failed
         } else {
-            0
+            Exit::Passed
         }
     }
     pub fn human(&self) -> String {

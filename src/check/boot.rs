@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::subject::{fail, Judged, Subject, Verdict};
-use super::{Kind, Planned};
+use super::Planned;
 use crate::oci::platform::Platform;
 use crate::spec::{Arch, InitramfsExpectation, Spec};
 use crate::talos::extensions::{Metadata, MACHINERY_AUTHOR, MODULES_DEP};
@@ -87,10 +87,6 @@ impl Planned for Check {
             Check::Services(_) => SERVICES,
         }
         .into()
-    }
-
-    fn kind(&self) -> Kind {
-        Kind::Boot
     }
 
     fn content(&self) -> Vec<String> {

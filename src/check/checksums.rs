@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::files::file_check_name;
 use super::subject::{fail, Judged, Subject, Verdict};
-use super::{Kind, Planned};
+use super::Planned;
 use crate::layers::tree::Kind as EntryKind;
 use crate::limits::MAX_REPORT_TEXT;
 use crate::spec::{ChecksumsExpectation, FileExpectation};
@@ -34,10 +34,6 @@ pub fn plan(f: &FileExpectation) -> Vec<Arc<dyn Planned>> {
 impl Planned for Check {
     fn name(&self) -> String {
         file_check_name(&self.path, CHECKSUMS)
-    }
-
-    fn kind(&self) -> Kind {
-        Kind::Checksums
     }
 
     fn content(&self) -> Vec<String> {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::subject::{fail, Judged, Subject, Verdict};
-use super::{Kind, Planned};
+use super::Planned;
 use crate::limits::MAX_MANIFEST;
 use crate::spec::{ExtensionImageExpectation, Spec};
 use crate::talos::extension_paths::{self, PathRules};
@@ -61,10 +61,6 @@ impl Planned for Check {
             Check::Validator => VALIDATOR,
         }
         .into()
-    }
-
-    fn kind(&self) -> Kind {
-        Kind::Extension
     }
 
     fn content(&self) -> Vec<String> {

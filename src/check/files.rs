@@ -5,7 +5,7 @@ use std::io::Read;
 use std::sync::Arc;
 
 use super::subject::{bytes, clip, content_size, describe, fail, Judged, Subject, Verdict};
-use super::{Kind, Planned};
+use super::Planned;
 use crate::digest::Digest;
 use crate::layers::tree::Kind as EntryKind;
 use crate::limits::MAX_CONTENT_TEXT;
@@ -113,10 +113,6 @@ impl Planned for Check {
             Check::Executable(p, _) => (p, EXECUTABLE),
         };
         file_check_name(path, what)
-    }
-
-    fn kind(&self) -> Kind {
-        Kind::File
     }
 
     fn content(&self) -> Vec<String> {

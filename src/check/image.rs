@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::subject::{clip, fail, join, Judged, Subject};
-use super::{Kind, Planned};
+use super::Planned;
 use crate::digest::Digest;
 use crate::oci::platform::Platform;
 use crate::spec::{Spec, ValueMatch};
@@ -55,10 +55,6 @@ impl Planned for Check {
             Check::Platforms(_) => PLATFORMS.into(),
             Check::Label { key, .. } => format!("{LABELS}::{key}"),
         }
-    }
-
-    fn kind(&self) -> Kind {
-        Kind::Image
     }
 
     fn judge(&self, s: &Subject<'_>) -> Judged {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::files::file_check_name;
 use super::subject::{fail, Judged, Subject, Verdict};
-use super::{Kind, Planned};
+use super::Planned;
 use crate::spec::{FileExpectation, InitramfsExpectation, LayerServicesExpectation};
 use crate::talos::extensions::{self, Metadata, Requirement};
 use crate::talos::foreign;
@@ -100,10 +100,6 @@ impl Planned for Check {
         };
         let prefix = if self.in_uki { IN_UKI } else { "" };
         file_check_name(&self.path, &format!("{prefix}{what}"))
-    }
-
-    fn kind(&self) -> Kind {
-        Kind::Initramfs
     }
 
     fn content(&self) -> Vec<String> {

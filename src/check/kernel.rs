@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::files::file_check_name;
 use super::subject::{fail, Judged, Subject, Verdict};
-use super::{Kind, Planned};
+use super::Planned;
 use crate::spec::{Arch, FileExpectation};
 use crate::talos::kernel::{self, KernelInfo};
 
@@ -47,10 +47,6 @@ impl Planned for Check {
             Check::Arch { path, .. } => file_check_name(path, KERNEL),
             Check::Uki { path, .. } => file_check_name(path, UKI),
         }
-    }
-
-    fn kind(&self) -> Kind {
-        Kind::Kernel
     }
 
     fn content(&self) -> Vec<String> {

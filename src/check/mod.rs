@@ -46,7 +46,7 @@ pub mod tree;
 
 use std::time::Instant;
 
-pub use outcome::{Kind, Outcome, Status};
+pub use outcome::{exit, Outcome, SpecRun, Status};
 pub use plan::{plan, Check, Plan};
 pub use subject::{Judged, Subject, Verdict, Walks};
 
@@ -56,7 +56,11 @@ use crate::digest::Digest;
 pub trait Planned: std::fmt::Debug + Send + Sync {
     /// The full check name within its spec, e.g. `files::<path>::initramfs::compatibility`.
     fn name(&self) -> String;
-    fn kind(&self) -> Kind;
+    /// The golden file it compares the image with, if any: blessing rewrites that file and
+    /// turns this check's failure into a pass.
+    fn golden(&self) -> Option<&std::path::Path> {
+        None
+    }
     /// Paths whose content the check reads; only these are spooled while flattening.
     fn content(&self) -> Vec<String> {
         Vec::new()

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use super::subject::{fail, Judged, Subject, Verdict};
-use super::{Kind, Planned};
+use super::Planned;
 use crate::sign::{bundle, State};
 use crate::spec::{ProvenanceExpectation, Spec};
 
@@ -28,10 +28,6 @@ pub fn plan(spec: &Spec) -> Vec<Arc<dyn Planned>> {
 impl Planned for Check {
     fn name(&self) -> String {
         NAME.into()
-    }
-
-    fn kind(&self) -> Kind {
-        Kind::Signature
     }
 
     fn judge(&self, s: &Subject<'_>) -> Judged {

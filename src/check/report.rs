@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::files::file_check_name;
 use super::subject::{clip, fail, Judged, Subject, Verdict};
-use super::{Kind, Planned};
+use super::Planned;
 use crate::limits::MAX_REPORT_TEXT;
 use crate::spec::{FileExpectation, GoldenFile, KeyMatch};
 use crate::talos::report::{self, REVISION_LABEL};
@@ -70,10 +70,10 @@ impl Planned for Check {
         file_check_name(&self.path, what)
     }
 
-    fn kind(&self) -> Kind {
-        match self.what {
-            What::Golden(_) => Kind::Golden,
-            _ => Kind::Report,
+    fn golden(&self) -> Option<&std::path::Path> {
+        match &self.what {
+            What::Golden(g) => Some(&g.path),
+            _ => None,
         }
     }
 

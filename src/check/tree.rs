@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::subject::{Judged, Subject, Verdict};
-use super::{Kind, Planned};
+use super::Planned;
 use crate::spec::Spec;
 
 pub const TREE: &str = "tree";
@@ -31,8 +31,8 @@ impl Planned for Check {
         TREE.into()
     }
 
-    fn kind(&self) -> Kind {
-        Kind::Golden
+    fn golden(&self) -> Option<&std::path::Path> {
+        Some(&self.golden)
     }
 
     fn judge(&self, s: &Subject<'_>) -> Judged {

@@ -7,10 +7,11 @@ use anyhow::Result;
 
 use super::{outcomes, runtime, Global};
 use tdg::error::Error;
+use tdg::exit::Exit;
 use tdg::fleet::{self, Options};
 use tdg::partition::{Partition, Partitioned};
 use tdg::report::Format;
-use tdg::verification::Verification;
+use tdg::run::Verification;
 
 #[derive(clap::Args)]
 pub struct AuditArgs {
@@ -42,7 +43,7 @@ pub struct AuditArgs {
     partition: Option<Partition>,
 }
 
-pub fn audit(g: &Global, a: &AuditArgs) -> Result<u8> {
+pub fn audit(g: &Global, a: &AuditArgs) -> Result<Exit> {
     let (fleet, tag) = fleet::load_file(&a.fleet).map_err(Error::from)?;
     let jobs = a
         .jobs

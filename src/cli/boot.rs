@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use super::{platform, runtime, Global};
 use tdg::boot::{self, Machine, Options, Payload};
 use tdg::error::Error;
+use tdg::exit::Exit;
 use tdg::layers::flatten::Wanted;
 use tdg::oci::platform::Platform;
 use tdg::pull::Pulled;
@@ -95,7 +96,7 @@ fn arch(a: &BootArgs, p: Option<&Platform>) -> Result<Arch> {
     }
 }
 
-pub fn boot(g: &Global, a: &BootArgs) -> Result<u8> {
+pub fn boot(g: &Global, a: &BootArgs) -> Result<Exit> {
     let p = platform(&a.platform)?;
     let arch = arch(a, p.as_ref())?;
     // What the boot reads stays alive until it is over: an image's spool, a UKI's ESP.
@@ -155,7 +156,7 @@ pub fn boot(g: &Global, a: &BootArgs) -> Result<u8> {
         }
         super::inspect::Format::Human => super::stdout::print(&booted.human())?,
     }
-    Ok(booted.exit_code())
+    Ok(booted.exit())
 }
 
 /// The kernel and initramfs to boot: an image's (pulled into `keep`, whose spool holds

@@ -9,6 +9,7 @@ use tdg::build::{Options, Output, PushTarget};
 use tdg::check::golden::Mode;
 use tdg::check::plan;
 use tdg::error::Error;
+use tdg::exit::Exit;
 use tdg::reference::{ImageRef, Location};
 
 #[derive(clap::Args)]
@@ -92,7 +93,7 @@ impl BuildArgs {
     }
 }
 
-pub fn build(g: &Global, a: &BuildArgs) -> Result<u8> {
+pub fn build(g: &Global, a: &BuildArgs) -> Result<Exit> {
     let opts = a.options()?;
     let (labels, facts) = (pairs(&a.labels)?, pairs(&a.report_facts)?);
     let env = g.env()?;
@@ -127,15 +128,17 @@ pub fn build(g: &Global, a: &BuildArgs) -> Result<u8> {
         (m, _) => m,
     };
     let mut v = match verify {
-        true => Some(rt.block_on(tdg::verification::run(&env, &plans, mode, None))?),
+        true => Some(rt.block_on(tdg::run::run(&env, &plans, mode, None))?),
         false => None,
     };
     if let Some(v) = v.as_mut() {
         v.notes.extend(notes);
     }
-    let code = v.as_ref().map_or(0, |v| v.exit_code());
+    let code = v
+        .as_ref()
+        .map_or(Exit::Passed, tdg::run::Verification::exit);
     if opts.push.is_some() {
-        if code == 0 {
+        if code == Exit::Passed {
             for b in &mut built {
                 let before = b.stages.len();
                 rt.block_on(tdg::build::publish(&env, b))?;
@@ -167,7 +170,7 @@ pub fn build(g: &Global, a: &BuildArgs) -> Result<u8> {
             for b in built.iter().filter_map(|b| b.pushed.as_ref()) {
                 eprintln!("tdg: pushed {b} (unverified: --no-verify)");
             }
-            Ok(0)
+            Ok(Exit::Passed)
         }
         (BuildFormat::Json, _) => {
             // One document per spec, each with its own verify report.
@@ -201,9 +204,9 @@ fn pairs(args: &[String]) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-pub fn served(a: &ServedArgs) -> Result<u8> {
+pub fn served(a: &ServedArgs) -> Result<Exit> {
     let text = tdg::located::read_capped(&a.checksums, tdg::limits::MAX_REPORT_TEXT)?;
     let report = runtime()?.block_on(tdg::build::served::verify(&a.url, &text))?;
     super::stdout::print(&report.human())?;
-    Ok(report.exit_code() as u8)
+    Ok(report.exit())
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Subcommand;
 
+use tdg::exit::Exit;
 use tdg::factory::release::{self, Request};
 use tdg::factory::schematic::Schematic;
 use tdg::factory::urls::{self, Factory, Target};
@@ -54,12 +55,12 @@ pub fn load(path: &Path) -> Result<Schematic> {
     Ok(s)
 }
 
-pub fn schematic(cmd: &SchematicCommand) -> Result<u8> {
+pub fn schematic(cmd: &SchematicCommand) -> Result<Exit> {
     match cmd {
         SchematicCommand::Id { file } => super::stdout::println(load(file)?.id())?,
         SchematicCommand::Canonical { file } => super::stdout::print(&load(file)?.canonical())?,
     }
-    Ok(0)
+    Ok(Exit::Passed)
 }
 
 impl TargetArgs {
@@ -127,7 +128,7 @@ pub enum OutputFormat {
     Json,
 }
 
-pub fn factory(cmd: &FactoryCommand, env: impl FnOnce() -> Result<Env>) -> Result<u8> {
+pub fn factory(cmd: &FactoryCommand, env: impl FnOnce() -> Result<Env>) -> Result<Exit> {
     match cmd {
         FactoryCommand::Urls { target, format } => {
             let (_, _, _, u) = target.resolve()?;
@@ -135,7 +136,7 @@ pub fn factory(cmd: &FactoryCommand, env: impl FnOnce() -> Result<Env>) -> Resul
                 OutputFormat::Human => super::stdout::print(&urls::human(&u))?,
                 OutputFormat::Json => super::stdout::println(serde_json::to_string_pretty(&u)?)?,
             }
-            Ok(0)
+            Ok(Exit::Passed)
         }
         FactoryCommand::Release(r) => {
             let t = &r.target;
@@ -171,7 +172,7 @@ pub fn factory(cmd: &FactoryCommand, env: impl FnOnce() -> Result<Env>) -> Resul
                 }
                 None => super::stdout::println(serde_json::to_string_pretty(&out.manifest)?)?,
             }
-            Ok(0)
+            Ok(Exit::Passed)
         }
     }
 }

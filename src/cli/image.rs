@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::{platform, runtime, Global};
+use tdg::exit::Exit;
 use tdg::layers::flatten::Wanted;
 use tdg::pull::{self, Pulled};
 use tdg::reference::ImageRef;
@@ -47,13 +48,13 @@ fn pulled(
     Ok(runtime()?.block_on(pull::pull(&env, image, platform.as_ref(), wanted))?)
 }
 
-pub fn tree(g: &Global, a: &TreeArgs) -> Result<u8> {
+pub fn tree(g: &Global, a: &TreeArgs) -> Result<Exit> {
     let p = pulled(g, &a.image.parse()?, &a.platform, Wanted::Nothing, u64::MAX)?;
     super::stdout::stream(|out| p.flat.tree.write_listing(out))?;
-    Ok(0)
+    Ok(Exit::Passed)
 }
 
-pub fn export(g: &Global, a: &ExportArgs) -> Result<u8> {
+pub fn export(g: &Global, a: &ExportArgs) -> Result<Exit> {
     let image: ImageRef = a.image.parse()?;
     // Before anything is fetched: a non-empty directory used to cost a whole spool first.
     tdg::layers::export::check_destination(&a.dir).map_err(tdg::error::Error::usage)?;
@@ -75,5 +76,5 @@ pub fn export(g: &Global, a: &ExportArgs) -> Result<u8> {
         p.resolved.digest,
         a.dir.display()
     );
-    Ok(0)
+    Ok(Exit::Passed)
 }

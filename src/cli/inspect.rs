@@ -4,6 +4,7 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 
 use super::{platform, runtime, Global};
+use tdg::exit::Exit;
 use tdg::inspect as i;
 use tdg::reference::ImageRef;
 
@@ -70,7 +71,7 @@ fn print<T: serde::Serialize>(
     }
 }
 
-pub fn inspect(g: &Global, what: &Inspect) -> Result<u8> {
+pub fn inspect(g: &Global, what: &Inspect) -> Result<Exit> {
     let rt = runtime()?;
     let env = g.env()?;
     let f = match what {
@@ -91,7 +92,11 @@ pub fn inspect(g: &Global, what: &Inspect) -> Result<u8> {
                 *strict,
             ))?;
             print(*format, &x, i::human_extension)?;
-            return Ok(if x.problems.is_empty() { 0 } else { 1 });
+            return Ok(if x.problems.is_empty() {
+                Exit::Passed
+            } else {
+                Exit::Failed
+            });
         }
         Inspect::Kernel(f) | Inspect::Uki(f) | Inspect::Initramfs(f) => f,
     };
@@ -107,9 +112,9 @@ pub fn inspect(g: &Global, what: &Inspect) -> Result<u8> {
             .flatten()
             .all(|s| s.problems.is_empty());
         return Ok(if info.problems().is_empty() && services_ok {
-            0
+            Exit::Passed
         } else {
-            1
+            Exit::Failed
         });
     }
     let k = i::kernel(&opened.path).with_context(|| f.target.clone())?;
@@ -121,5 +126,5 @@ pub fn inspect(g: &Global, what: &Inspect) -> Result<u8> {
         );
     }
     print(f.format, &k, i::human_kernel)?;
-    Ok(0)
+    Ok(Exit::Passed)
 }

@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+use tdg::exit::Exit;
 use tdg::oci::cache::BlobCache;
 use tdg::oci::mirror::Mirrors;
 use tdg::oci::platform::Platform;
@@ -220,7 +221,7 @@ pub enum Command {
 
 impl Cli {
     /// Runs the command; returns its exit code.
-    pub fn run(self) -> tdg::error::Result<u8> {
+    pub fn run(self) -> tdg::error::Result<Exit> {
         let g = &self.global;
         tdg::report::set_quiet(g.quiet);
         tdg::progress::set_colour(match g.color {
@@ -248,7 +249,7 @@ impl Cli {
                     (true, _) => tdg::report::json_schema(),
                     _ => tdg::spec::json_schema(),
                 })?;
-                0
+                Exit::Passed
             }
             Command::Schematic { what } => factory::schematic(what)?,
             Command::Factory { what } => factory::factory(what, || g.env())?,
@@ -266,7 +267,7 @@ impl Cli {
                     &mut out,
                 );
                 stdout::print(&String::from_utf8_lossy(&out))?;
-                0
+                Exit::Passed
             }
             Command::Man => {
                 let mut out = Vec::new();
@@ -274,7 +275,7 @@ impl Cli {
                     .render(&mut out)
                     .map_err(anyhow::Error::from)?;
                 stdout::print(&String::from_utf8_lossy(&out))?;
-                0
+                Exit::Passed
             }
         })
     }

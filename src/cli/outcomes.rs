@@ -7,11 +7,12 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+use tdg::exit::Exit;
 use tdg::report::{self, github, Format};
-use tdg::verification::Verification;
+use tdg::run::Verification;
 
 /// `format: None` is the default for where tdg runs ([`Format::default_here`]).
-pub fn present(v: &Verification, format: Option<Format>, output: Option<&Path>) -> Result<u8> {
+pub fn present(v: &Verification, format: Option<Format>, output: Option<&Path>) -> Result<Exit> {
     let format = format.unwrap_or_else(Format::default_here);
     let github = format == Format::Github || report::in_github_actions();
     for note in &v.notes {
@@ -34,7 +35,7 @@ pub fn present(v: &Verification, format: Option<Format>, output: Option<&Path>) 
     if github {
         step_summary(&github::summary(&v.runs))?;
     }
-    Ok(v.exit_code())
+    Ok(v.exit())
 }
 
 /// Appends to the file `GITHUB_STEP_SUMMARY` names, when it names one.

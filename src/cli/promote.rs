@@ -9,6 +9,7 @@ use super::{outcomes, runtime, Global};
 use tdg::check::golden::Mode;
 use tdg::check::plan;
 use tdg::error::Error;
+use tdg::exit::Exit;
 use tdg::promote::{self, Request};
 use tdg::reference::ImageRef;
 
@@ -36,7 +37,7 @@ pub struct PromoteArgs {
     immutable_tags: Option<String>,
 }
 
-pub fn promote(g: &Global, a: &PromoteArgs) -> Result<u8> {
+pub fn promote(g: &Global, a: &PromoteArgs) -> Result<Exit> {
     let source: ImageRef = a.source.parse()?;
     let target: ImageRef = a.target.parse()?;
     // The spec is read before anything is fetched: a typo fails at once.
@@ -73,9 +74,9 @@ pub fn promote(g: &Global, a: &PromoteArgs) -> Result<u8> {
             let mut pinned = req.source.clone();
             pinned.digest = Some(resolved.digest.clone());
             let plans = [plan::plan(spec, Some(pinned), None)];
-            let v = tdg::verification::run(&env, &plans, Mode::ReadOnly, None).await?;
+            let v = tdg::run::run(&env, &plans, Mode::ReadOnly, None).await?;
             let code = outcomes::present(&v, None, None)?;
-            if code != 0 {
+            if code != Exit::Passed {
                 eprintln!(
                     "tdg: not promoted: {} fails its spec; {} is unchanged",
                     resolved.digest, req.target
@@ -97,6 +98,6 @@ pub fn promote(g: &Global, a: &PromoteArgs) -> Result<u8> {
         if a.dry_run {
             super::stdout::println("dry run: nothing changed")?;
         }
-        Ok(0)
+        Ok(Exit::Passed)
     })
 }

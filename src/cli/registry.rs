@@ -5,6 +5,7 @@ use anyhow::Result;
 
 use super::{platform, runtime, stdout, Global};
 use tdg::error::Error;
+use tdg::exit::Exit;
 use tdg::oci::source::Source;
 use tdg::reference::ImageRef;
 
@@ -25,7 +26,7 @@ pub struct LsArgs {
 
 /// The digest of what the reference names, as `crane digest` prints it: the index's for an
 /// index, unless `--platform` picks one of its manifests.
-pub fn digest(g: &Global, a: &DigestArgs) -> Result<u8> {
+pub fn digest(g: &Global, a: &DigestArgs) -> Result<Exit> {
     let image: ImageRef = a.image.parse()?;
     let platform = platform(&a.platform)?;
     let env = g.env()?;
@@ -39,11 +40,11 @@ pub fn digest(g: &Global, a: &DigestArgs) -> Result<u8> {
         }
     })?;
     stdout::print(&format!("{digest}\n"))?;
-    Ok(0)
+    Ok(Exit::Passed)
 }
 
 /// Every tag of a repository, one a line, in the registry's order.
-pub fn ls(g: &Global, a: &LsArgs) -> Result<u8> {
+pub fn ls(g: &Global, a: &LsArgs) -> Result<Exit> {
     let repo: ImageRef = a.repository.parse()?;
     // A registry reference without a tag reads as `:latest`; what the user wrote decides.
     let named = match &repo.location {
@@ -69,5 +70,5 @@ pub fn ls(g: &Global, a: &LsArgs) -> Result<u8> {
         out.push('\n');
     }
     stdout::print(&out)?;
-    Ok(0)
+    Ok(Exit::Passed)
 }

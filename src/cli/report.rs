@@ -6,8 +6,9 @@ use anyhow::Result;
 
 use super::outcomes;
 use tdg::error::{Error, ErrorKind};
+use tdg::exit::Exit;
 use tdg::report::{self, Format, ReadReport};
-use tdg::verification::Verification;
+use tdg::run::Verification;
 
 #[derive(clap::Subcommand)]
 pub enum ReportCommand {
@@ -30,7 +31,7 @@ pub struct MergeArgs {
     output: Option<PathBuf>,
 }
 
-pub fn report(what: &ReportCommand) -> Result<u8> {
+pub fn report(what: &ReportCommand) -> Result<Exit> {
     let ReportCommand::Merge(a) = what;
     let mut parts = Vec::new();
     for path in &a.reports {

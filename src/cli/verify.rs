@@ -8,10 +8,10 @@ use super::{outcomes, platform, runtime, Global};
 use tdg::check::golden::Mode;
 use tdg::check::{plan, Plan};
 use tdg::error::Error;
+use tdg::exit::Exit;
 use tdg::partition::{Partition, Partitioned};
 use tdg::reference::ImageRef;
 use tdg::report::Format;
-use tdg::verification;
 
 #[derive(clap::Args)]
 pub struct VerifyArgs {
@@ -77,9 +77,9 @@ impl TargetArgs {
     }
 }
 
-pub fn verify(g: &Global, a: &VerifyArgs) -> Result<u8> {
+pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Exit> {
     let v = match &a.from_evidence {
-        Some(dir) => runtime()?.block_on(verification::recheck(&g.env()?, dir))?,
+        Some(dir) => runtime()?.block_on(tdg::run::recheck(&g.env()?, dir))?,
         None => {
             // Every spec is read before anything is fetched: a typo fails at once, in every
             // partition.
@@ -93,7 +93,7 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<u8> {
                         .is_none_or(|p| p.keeps(*i, &a.specs[*i].to_string_lossy()))
                 })
                 .unzip();
-            let mut v = runtime()?.block_on(verification::run(
+            let mut v = runtime()?.block_on(tdg::run::run(
                 &g.env()?,
                 &plans,
                 Mode::from_env(),
@@ -112,7 +112,7 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<u8> {
     outcomes::present(&v, a.format, a.output.as_deref())
 }
 
-pub fn bless(g: &Global, a: &BlessArgs) -> Result<u8> {
+pub fn bless(g: &Global, a: &BlessArgs) -> Result<Exit> {
     if Mode::from_env() == Mode::ReadOnly {
         return Err(Error::usage(
             "CI is set: goldens are never written in CI; bless them locally and commit them",
@@ -121,6 +121,6 @@ pub fn bless(g: &Global, a: &BlessArgs) -> Result<u8> {
     }
     let plans = a.target.plans(&a.specs)?;
     let env = g.env()?;
-    let v = runtime()?.block_on(verification::run(&env, &plans, Mode::Bless, None))?;
+    let v = runtime()?.block_on(tdg::run::run(&env, &plans, Mode::Bless, None))?;
     outcomes::present(&v, None, None)
 }

@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 
-use crate::check::{Kind, Outcome, Plan, Status};
+use crate::check::SpecRun;
+use crate::check::{Outcome, Plan, Status};
 use crate::oci::mirror::Endpoint;
 use crate::oci::source::Source;
 use crate::pull::Env;
 use crate::reference::ImageRef;
-use crate::verify::SpecRun;
 
 pub use load::{load_file, Component, Fleet};
 
@@ -127,7 +127,7 @@ fn majority<'a>(revs: impl Iterator<Item = &'a str>) -> Option<(String, bool)> {
 fn outcome(check: &str, status: Status, message: impl Into<String>) -> Outcome {
     Outcome {
         check: check.to_string(),
-        kind: Kind::Image,
+        golden: None,
         status,
         message: message.into(),
         description: None,
@@ -235,7 +235,7 @@ async fn examine(
         let mut pinned = image.clone();
         pinned.digest = Some(resolved.digest.clone());
         let plan: Plan = crate::check::plan::plan(spec.clone(), Some(pinned), platform);
-        let verified = crate::verify::run(env, &plan).await;
+        let verified = crate::run::pipeline::run(env, &plan).await;
         run.outcomes
             .extend(verified.outcomes.into_iter().map(|mut o| {
                 o.check = format!("spec::{}::{}", spec.name, o.check);

@@ -6,8 +6,8 @@
 
 use std::fmt::Write as _;
 
+use crate::check::SpecRun;
 use crate::check::Status;
-use crate::verify::SpecRun;
 
 /// `::error`/`::warning` lines: one per failed or errored check, at the line of the spec key it
 /// comes from; one per spec that could not be evaluated; a warning per skipped check (a skip
@@ -103,7 +103,7 @@ pub fn summary(runs: &[SpecRun]) -> String {
         n => format!("{n} specs"),
     };
     // The same verdict as the exit code: a skipped check is not a pass.
-    if crate::verify::exit_code(runs) == 0 {
+    if crate::check::exit(runs) == crate::exit::Exit::Passed {
         return format!("✅ tdg: {specs}: {pass} checks passed\n");
     }
     let mut out = format!("### ❌ tdg: {specs}\n\n");
@@ -190,7 +190,7 @@ mod tests {
         let mut r = SpecRun::new("s", "specs/s.yaml", "", "oci:l:t");
         r.outcomes.push(Outcome {
             check: "boot::reached".into(),
-            kind: Default::default(),
+            golden: None,
             status,
             message: message.into(),
             description: None,

@@ -8,9 +8,9 @@ use std::fmt::Write as _;
 
 use anyhow::Result;
 
+use crate::check::SpecRun;
 use crate::check::Status;
 use crate::partition::Partitioned;
-use crate::verify::SpecRun;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -150,7 +150,7 @@ pub fn json(runs: &[SpecRun], partition: Option<&Partitioned>) -> Result<String>
     let v = JsonReport {
         schema: SCHEMA,
         tdg_version: env!("CARGO_PKG_VERSION"),
-        exit_code: crate::verify::exit_code(runs),
+        exit_code: crate::check::exit(runs).code().into(),
         partition,
         specs: runs,
     };

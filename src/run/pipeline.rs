@@ -4,81 +4,12 @@
 
 use std::time::Instant;
 
-use anyhow::Result;
-use serde::Serialize;
-
 use crate::check::boot::BootState;
-use crate::check::{self, Kind, Outcome, Plan, Status, Subject};
+use crate::check::{self, Plan, SpecRun, Subject};
 use crate::error::ErrorKind;
 use crate::layers::flatten::Wanted;
 use crate::oci::cache::FetchStats;
 use crate::pull::{pull, Env, Pulled};
-
-/// What one spec's run found, for every reporter.
-#[derive(Debug, Serialize, serde::Deserialize, schemars::JsonSchema)]
-pub struct SpecRun {
-    pub spec: String,
-    pub spec_path: String,
-    pub spec_sha256: String,
-    pub image: String,
-    #[schemars(required, extend("type" = ["string", "null"]))]
-    pub source: Option<String>,
-    #[schemars(required, extend("type" = ["string", "null"]))]
-    pub digest: Option<String>,
-    #[schemars(required, extend("type" = ["string", "null"]))]
-    pub manifest_digest: Option<String>,
-    #[schemars(required, extend("type" = ["string", "null"]))]
-    pub platform: Option<String>,
-    pub outcomes: Vec<Outcome>,
-    pub duration_ms: f64,
-    pub fetched: FetchStats,
-    /// The run's place among all the command's specs (or fleet components), partitioned or
-    /// not: `tdg report merge` orders by it.
-    #[serde(default)]
-    pub position: usize,
-    /// Why the image could not be evaluated, when it could not.
-    #[schemars(required, extend("type" = ["string", "null"]))]
-    pub error: Option<String>,
-    /// Golden listings for `settle`; not part of the report.
-    #[serde(skip)]
-    #[schemars(skip)]
-    pub goldens: Vec<crate::check::golden::Pending>,
-    /// The serial console of the spec's boot, when it booted (kept in evidence bundles).
-    #[serde(skip)]
-    #[schemars(skip)]
-    pub console: Option<String>,
-}
-
-impl SpecRun {
-    /// A run that has found nothing yet.
-    pub fn new(spec: &str, spec_path: &str, spec_sha256: &str, image: &str) -> Self {
-        SpecRun {
-            spec: spec.to_string(),
-            spec_path: spec_path.to_string(),
-            spec_sha256: spec_sha256.to_string(),
-            image: image.to_string(),
-            source: None,
-            digest: None,
-            manifest_digest: None,
-            platform: None,
-            outcomes: Vec::new(),
-            duration_ms: 0.0,
-            fetched: FetchStats::default(),
-            position: 0,
-            error: None,
-            goldens: Vec::new(),
-            console: None,
-        }
-    }
-
-    pub fn worst(&self) -> Status {
-        self.outcomes
-            .iter()
-            .map(|o| o.status)
-            .max()
-            .unwrap_or(Status::Pass)
-    }
-}
 
 /// The spec's boot under QEMU, when it asks for one and `--no-boot` was not given.
 fn booted(ctx: &Env, plan: &Plan, p: &Pulled) -> BootState {
@@ -199,50 +130,4 @@ pub async fn run_keeping(ctx: &Env, plan: &Plan) -> (SpecRun, Option<Pulled>) {
     };
     run.duration_ms = start.elapsed().as_secs_f64() * 1e3;
     (run, kept)
-}
-
-/// Applies the golden mode to finished runs: writes what it allows and, when blessing, turns
-/// the tree checks it just wrote into passes. Returns notes for the user.
-pub fn settle_goldens(
-    runs: &mut [SpecRun],
-    mode: crate::check::golden::Mode,
-) -> Result<Vec<String>> {
-    let mut notes = Vec::new();
-    for run in runs.iter_mut() {
-        notes.extend(crate::check::golden::settle(&run.goldens, mode).map_err(anyhow::Error::msg)?);
-        if mode == crate::check::golden::Mode::Bless && !run.goldens.is_empty() {
-            // A refused golden (outside the repository) was not written and stays failed.
-            let refused: Vec<&String> = run
-                .goldens
-                .iter()
-                .filter_map(|g| g.refused.as_ref())
-                .collect();
-            for o in run
-                .outcomes
-                .iter_mut()
-                .filter(|o| o.kind == Kind::Golden && o.status == Status::Fail)
-                .filter(|o| !refused.contains(&&o.message))
-            {
-                o.status = Status::Pass;
-                o.message = "blessed".into();
-            }
-        }
-    }
-    Ok(notes)
-}
-
-/// The CLI's exit code for a set of runs: 2 if anything could not be evaluated, else 1 if any
-/// check failed, else 0.
-pub fn exit_code(runs: &[SpecRun]) -> i32 {
-    let worst = runs
-        .iter()
-        .map(SpecRun::worst)
-        .max()
-        .unwrap_or(Status::Pass);
-    match worst {
-        Status::Error => 2,
-        Status::Fail => 1,
-        Status::Skipped => 1,
-        Status::Pass => 0,
-    }
 }

@@ -2,14 +2,19 @@
 //! written when asked, goldens settled by the mode; or bundles re-checked offline. The one
 //! path `tdg verify`, `tdg bless`, `tdg build --verify`, `tdg demo` and `--from-evidence`
 //! take, so every one of them reports the same outcomes in every format.
+//!
+//! [`pipeline`] runs one spec (pull, boot, judge); [`evidence`] writes and re-checks bundles.
+
+pub mod evidence;
+pub mod pipeline;
 
 use std::path::Path;
 
-use crate::check::golden::Mode;
-use crate::check::Plan;
+use crate::check::golden::{self, Mode};
+use crate::check::{Plan, SpecRun};
 use crate::error::Result;
+use crate::exit::Exit;
 use crate::pull::Env;
-use crate::verify::{self, SpecRun};
 
 pub struct Verification {
     pub runs: Vec<SpecRun>,
@@ -22,13 +27,13 @@ pub struct Verification {
 }
 
 impl Verification {
-    /// 0 every check passed, 1 a check failed, 2 the run could not be evaluated or a
-    /// re-checked verdict differs from its evidence.
-    pub fn exit_code(&self) -> u8 {
+    /// The runs' exit; a re-checked verdict that differs from its evidence could not be
+    /// evaluated.
+    pub fn exit(&self) -> Exit {
         if self.verdict_differs {
-            2
+            Exit::Unevaluated
         } else {
-            verify::exit_code(&self.runs) as u8
+            crate::check::exit(&self.runs)
         }
     }
 }
@@ -55,10 +60,10 @@ pub async fn run(
     let mut runs = Vec::new();
     let mut notes = Vec::new();
     for plan in plans {
-        let (run, pulled) = verify::run_keeping(env, plan).await;
+        let (run, pulled) = pipeline::run_keeping(env, plan).await;
         if let (Some(dir), Some(pulled)) = (evidence, &pulled) {
             let bundle = dir.join(&plan.spec.name);
-            crate::evidence::write(&bundle, plan, &run, pulled)?;
+            evidence::write(&bundle, plan, &run, pulled)?;
             notes.push(format!(
                 "evidence for {} in {}",
                 plan.spec.name,
@@ -67,7 +72,7 @@ pub async fn run(
         }
         runs.push(run);
     }
-    notes.extend(verify::settle_goldens(&mut runs, mode)?);
+    notes.extend(golden::settle_runs(&mut runs, mode).map_err(anyhow::Error::msg)?);
     Ok(Verification {
         partition: None,
         runs,
@@ -80,8 +85,8 @@ pub async fn run(
 pub async fn recheck(env: &Env, dir: &Path) -> Result<Verification> {
     let mut runs = Vec::new();
     let mut notes = Vec::new();
-    for bundle in crate::evidence::bundles(dir)? {
-        let (run, differs) = crate::evidence::recheck(env, &bundle).await?;
+    for bundle in evidence::bundles(dir)? {
+        let (run, differs) = evidence::recheck(env, &bundle).await?;
         notes.extend(
             differs
                 .into_iter()

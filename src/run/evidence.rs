@@ -15,12 +15,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
+use crate::check::SpecRun;
 use crate::check::{plan, Plan};
 use crate::digest::Digest;
 use crate::oci::layout::LayoutWriter;
 use crate::oci::manifest;
 use crate::pull::{Env, Pulled};
-use crate::verify::SpecRun;
 
 const TAG: &str = "evidence";
 /// The public key a keyed `expect.signature` was judged with, in the bundle.
@@ -285,7 +285,7 @@ pub async fn recheck(env: &Env, bundle: &Path) -> Result<(SpecRun, Vec<String>)>
             .or_else(|| env.trusted_root.clone()),
         ..env.clone()
     };
-    let (run, pulled) = crate::verify::run_keeping(&env, &plan).await;
+    let (run, pulled) = crate::run::pipeline::run_keeping(&env, &plan).await;
     let mut differs = facts(&run, pulled.as_ref(), &digests, &recorded);
     if pulled.is_none() {
         // Nothing could be derived: say whether the recorded digest is even in the bundle.
