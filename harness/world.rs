@@ -205,8 +205,9 @@ fn run_check(plan: &Plan, cell: &RunCell, id: &str) -> Result<(), Failed> {
         let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
         let mut runs = [rt.block_on(tdg::run::pipeline::run(&w.env, plan))];
         // TDG_BLESS=1 cargo test writes goldens; CI never writes; otherwise a `.new` to review.
-        for note in tdg::check::golden::settle_runs(&mut runs, tdg::check::golden::Mode::from_env())
-            .map_err(|e| format!("{e:#}"))?
+        for note in
+            tdg::check::record::settle_goldens(&mut runs, tdg::check::golden::Mode::from_env())
+                .map_err(|e| format!("{e:#}"))?
         {
             eprintln!("{note}");
         }

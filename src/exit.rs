@@ -1,8 +1,6 @@
 //! The CLI's exit codes, in one place (design.md, "Exit codes"). Every command ends in one of
 //! these; a fault that stops a run is [`Exit::Unevaluated`], never a pass.
 
-use crate::check::Status;
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Exit {
     /// 0: every check passed (or the command had nothing to judge and did its work).
@@ -19,15 +17,6 @@ impl Exit {
             Exit::Passed => 0,
             Exit::Failed => 1,
             Exit::Unevaluated => 2,
-        }
-    }
-
-    /// The exit for the worst of some outcomes' statuses (none: passed).
-    pub fn worst(statuses: impl IntoIterator<Item = Status>) -> Exit {
-        match statuses.into_iter().max().unwrap_or(Status::Pass) {
-            Status::Pass => Exit::Passed,
-            Status::Fail | Status::Skipped => Exit::Failed,
-            Status::Error => Exit::Unevaluated,
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::subject::{fail, Judged, Subject, Verdict};
+use super::subject::{fail, BootState, Judged, Subject, Verdict};
 use super::Planned;
 use crate::oci::platform::Platform;
 use crate::spec::{Arch, InitramfsExpectation, Spec};
@@ -14,22 +14,6 @@ pub const REACHED: &str = "boot::reached";
 pub const EXTENSIONS: &str = "boot::extensions";
 pub const CONSOLE: &str = "boot::console";
 pub const SERVICES: &str = "boot::services";
-
-/// Whether and how the spec's boot ran.
-#[derive(Debug, Default)]
-pub enum BootState {
-    /// No check asked for a boot.
-    #[default]
-    NotAsked,
-    /// `--no-boot`.
-    Disabled,
-    Done(crate::boot::Booted),
-    /// The image has nothing to boot (no kernel or initramfs where the spec says): the image
-    /// is wrong, so the checks fail.
-    Unbootable(String),
-    /// The boot could not be run (no QEMU, no firmware): not evaluated.
-    Failed(String),
-}
 
 #[derive(Debug)]
 pub enum Check {

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use similar::TextDiff;
 
-use super::outcome::{SpecRun, Status};
 use crate::layers::tree::{self, Tree};
 use crate::limits::MAX_REPORT_TEXT;
 use crate::spec::model::TreeField;
@@ -137,7 +136,7 @@ pub struct Pending {
 }
 
 impl Pending {
-    fn new(golden: &Path, repo: &Path, name: &str, actual: String) -> Self {
+    pub(super) fn new(golden: &Path, repo: &Path, name: &str, actual: String) -> Self {
         let refused = crate::located::confine(golden, repo)
             .err()
             .map(|m| format!("golden {name}: {m}"));
@@ -166,15 +165,15 @@ impl Pending {
     }
 }
 
-/// Every golden a plan names, rendered once from the flattened image: the tree, and each build
+/// Every golden a spec names, rendered once from the flattened image: the tree, and each build
 /// report whose text could be read (a report that cannot be read fails its check on its own).
 pub fn pending(
-    plan: &crate::check::Plan,
+    spec: &crate::spec::Spec,
     flat: &crate::layers::flatten::Flattened,
     spool: &crate::layers::flatten::Spool,
 ) -> Vec<Pending> {
     let mut out = Vec::new();
-    if let Some(exp) = &plan.spec.expect.tree {
+    if let Some(exp) = &spec.expect.tree {
         out.push(Pending::new(
             &exp.golden,
             &exp.repo,
@@ -182,7 +181,7 @@ pub fn pending(
             render(&flat.tree, exp),
         ));
     }
-    for f in &plan.spec.expect.files {
+    for f in &spec.expect.files {
         let Some(g) = f.report.as_ref().and_then(|r| r.golden.as_ref()) else {
             continue;
         };
@@ -270,87 +269,7 @@ pub fn settle(pending: &[Pending], mode: Mode) -> Result<Vec<String>, String> {
     Ok(notes)
 }
 
-/// Applies the mode to finished runs: writes what it allows and, when blessing, turns the
-/// failure of each check whose golden it wrote into a pass. A refused golden (outside the
-/// repository) is not written, and a golden never rendered (its report unreadable) is not
-/// pending: their checks stay failed. Returns notes for the user.
-pub fn settle_runs(runs: &mut [SpecRun], mode: Mode) -> Result<Vec<String>, String> {
-    let mut notes = Vec::new();
-    for run in runs.iter_mut() {
-        notes.extend(settle(&run.goldens, mode)?);
-        if mode != Mode::Bless {
-            continue;
-        }
-        let written: Vec<&Path> = run
-            .goldens
-            .iter()
-            .filter(|g| g.refused.is_none())
-            .map(|g| g.golden.as_path())
-            .collect();
-        for o in run.outcomes.iter_mut().filter(|o| o.status == Status::Fail) {
-            if o.golden.as_deref().is_some_and(|g| written.contains(&g)) {
-                o.status = Status::Pass;
-                o.message = "blessed".into();
-            }
-        }
-    }
-    Ok(notes)
-}
-
 fn replace(path: &Path, text: &str) -> Result<(), String> {
     crate::located::write_replacing(path, text.as_bytes())
         .map_err(|e| format!("writing {}: {e}", path.display()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::check::Outcome;
-
-    fn failed(check: &str, golden: &Path) -> Outcome {
-        Outcome {
-            check: check.into(),
-            golden: Some(golden.to_path_buf()),
-            status: Status::Fail,
-            message: "differs".into(),
-            description: None,
-            at: None,
-            duration_ms: 0.0,
-        }
-    }
-
-    /// Blessing passes the checks whose golden it wrote, by the golden they name: not one
-    /// refused, nor one never rendered (a report that could not be read).
-    #[test]
-    fn blessing_passes_exactly_the_checks_whose_golden_it_wrote() {
-        let repo = tempfile::tempdir().unwrap();
-        let (written, refused, unrendered) = (
-            repo.path().join("golden/a.tree"),
-            std::env::temp_dir().join("elsewhere.tree"),
-            repo.path().join("golden/report.txt"),
-        );
-        let mut run = SpecRun::new("s", "specs/s.yaml", "", "oci:l:t");
-        run.outcomes = vec![
-            failed("tree", &written),
-            failed("other::tree", &refused),
-            failed("files::r::report::golden", &unrendered),
-        ];
-        run.goldens = vec![
-            Pending::new(&written, repo.path(), "a.tree", "x\n".into()),
-            Pending::new(&refused, repo.path(), "elsewhere.tree", "y\n".into()),
-        ];
-        assert!(run.goldens[1].refused.is_some());
-        let mut runs = [run];
-        let notes = settle_runs(&mut runs, Mode::Bless).unwrap();
-        let got: Vec<Status> = runs[0].outcomes.iter().map(|o| o.status).collect();
-        assert_eq!(got, [Status::Pass, Status::Fail, Status::Fail]);
-        assert_eq!(std::fs::read_to_string(&written).unwrap(), "x\n");
-        assert_eq!(notes.len(), 1, "{notes:?}");
-        // Review mode writes `.new` and passes nothing.
-        runs[0].outcomes[0].status = Status::Fail;
-        runs[0].goldens[0].actual = "z\n".into();
-        settle_runs(&mut runs, Mode::Review).unwrap();
-        assert_eq!(runs[0].outcomes[0].status, Status::Fail);
-        assert!(new_path(&written).exists());
-    }
 }

@@ -39,6 +39,7 @@ pub mod kernel;
 pub mod outcome;
 pub mod plan;
 pub mod provenance;
+pub mod record;
 pub mod report;
 pub mod signature;
 pub mod subject;
@@ -46,8 +47,9 @@ pub mod tree;
 
 use std::time::Instant;
 
-pub use outcome::{exit, Outcome, SpecRun, Status};
+pub use outcome::{Outcome, Status};
 pub use plan::{plan, Check, Plan};
+pub use record::{exit, SpecRun};
 pub use subject::{Judged, Subject, Verdict, Walks};
 
 use crate::digest::Digest;

@@ -5,7 +5,6 @@ use serde::{Deserialize, Serialize};
 use super::plan::Check;
 use super::subject::{Judged, Verdict};
 use crate::exit::Exit;
-use crate::oci::cache::FetchStats;
 
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, schemars::JsonSchema,
@@ -19,6 +18,15 @@ pub enum Status {
 }
 
 impl Status {
+    /// The exit for a run whose worst outcome has this status: a skipped check is not a pass.
+    pub fn exit(self) -> Exit {
+        match self {
+            Status::Pass => Exit::Passed,
+            Status::Fail | Status::Skipped => Exit::Failed,
+            Status::Error => Exit::Unevaluated,
+        }
+    }
+
     pub fn word(self) -> &'static str {
         match self {
             Status::Pass => "pass",
@@ -72,76 +80,4 @@ impl Outcome {
             Err(Verdict::Skip(m)) => Outcome::new(check, Status::Skipped, m),
         }
     }
-}
-
-/// What one spec's run found, for every reporter.
-#[derive(Debug, Serialize, serde::Deserialize, schemars::JsonSchema)]
-pub struct SpecRun {
-    pub spec: String,
-    pub spec_path: String,
-    pub spec_sha256: String,
-    pub image: String,
-    #[schemars(required, extend("type" = ["string", "null"]))]
-    pub source: Option<String>,
-    #[schemars(required, extend("type" = ["string", "null"]))]
-    pub digest: Option<String>,
-    #[schemars(required, extend("type" = ["string", "null"]))]
-    pub manifest_digest: Option<String>,
-    #[schemars(required, extend("type" = ["string", "null"]))]
-    pub platform: Option<String>,
-    pub outcomes: Vec<Outcome>,
-    pub duration_ms: f64,
-    pub fetched: FetchStats,
-    /// The run's place among all the command's specs (or fleet components), partitioned or
-    /// not: `tdg report merge` orders by it.
-    #[serde(default)]
-    pub position: usize,
-    /// Why the image could not be evaluated, when it could not.
-    #[schemars(required, extend("type" = ["string", "null"]))]
-    pub error: Option<String>,
-    /// Golden listings for `settle`; not part of the report.
-    #[serde(skip)]
-    #[schemars(skip)]
-    pub goldens: Vec<super::golden::Pending>,
-    /// The serial console of the spec's boot, when it booted (kept in evidence bundles).
-    #[serde(skip)]
-    #[schemars(skip)]
-    pub console: Option<String>,
-}
-
-impl SpecRun {
-    /// A run that has found nothing yet.
-    pub fn new(spec: &str, spec_path: &str, spec_sha256: &str, image: &str) -> Self {
-        SpecRun {
-            spec: spec.to_string(),
-            spec_path: spec_path.to_string(),
-            spec_sha256: spec_sha256.to_string(),
-            image: image.to_string(),
-            source: None,
-            digest: None,
-            manifest_digest: None,
-            platform: None,
-            outcomes: Vec::new(),
-            duration_ms: 0.0,
-            fetched: FetchStats::default(),
-            position: 0,
-            error: None,
-            goldens: Vec::new(),
-            console: None,
-        }
-    }
-
-    pub fn worst(&self) -> Status {
-        self.outcomes
-            .iter()
-            .map(|o| o.status)
-            .max()
-            .unwrap_or(Status::Pass)
-    }
-}
-
-/// The exit for a set of runs: 2 if anything could not be evaluated, else 1 if any check
-/// failed or was skipped, else 0.
-pub fn exit(runs: &[SpecRun]) -> Exit {
-    Exit::worst(runs.iter().map(SpecRun::worst))
 }

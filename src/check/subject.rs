@@ -22,7 +22,7 @@ pub struct Subject<'a> {
     /// The goldens of this run, rendered once (`golden::pending`).
     pub goldens: &'a [super::golden::Pending],
     /// The boot the spec asked for.
-    pub boot: super::boot::BootState,
+    pub boot: BootState,
     /// The signatures found beside the image, when the spec asked for them.
     pub signatures: &'a crate::sign::State,
 }
@@ -164,4 +164,20 @@ pub(super) fn join<T: std::fmt::Display>(v: &[T]) -> String {
         .map(|x| x.to_string())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Whether and how the spec's boot ran.
+#[derive(Debug, Default)]
+pub enum BootState {
+    /// No check asked for a boot.
+    #[default]
+    NotAsked,
+    /// `--no-boot`.
+    Disabled,
+    Done(crate::boot::Booted),
+    /// The image has nothing to boot (no kernel or initramfs where the spec says): the image
+    /// is wrong, so the checks fail.
+    Unbootable(String),
+    /// The boot could not be run (no QEMU, no firmware): not evaluated.
+    Failed(String),
 }

@@ -10,7 +10,7 @@ pub mod pipeline;
 
 use std::path::Path;
 
-use crate::check::golden::{self, Mode};
+use crate::check::golden::Mode;
 use crate::check::{Plan, SpecRun};
 use crate::error::Result;
 use crate::exit::Exit;
@@ -72,7 +72,8 @@ pub async fn run(
         }
         runs.push(run);
     }
-    notes.extend(golden::settle_runs(&mut runs, mode).map_err(anyhow::Error::msg)?);
+    notes
+        .extend(crate::check::record::settle_goldens(&mut runs, mode).map_err(anyhow::Error::msg)?);
     Ok(Verification {
         partition: None,
         runs,

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use crate::check::boot::BootState;
+use crate::check::subject::BootState;
 use crate::check::{self, Plan, SpecRun, Subject};
 use crate::error::ErrorKind;
 use crate::layers::flatten::Wanted;
@@ -86,7 +86,7 @@ pub async fn run_keeping(ctx: &Env, plan: &Plan) -> (SpecRun, Option<Pulled>) {
             run.digest = Some(p.resolved.digest.to_string());
             run.manifest_digest = Some(p.resolved.manifest_digest.to_string());
             run.platform = Some(p.resolved.platform.to_string());
-            let goldens = crate::check::golden::pending(plan, &p.flat, &p.spool);
+            let goldens = crate::check::golden::pending(&plan.spec, &p.flat, &p.spool);
             let boot = booted(ctx, plan, &p);
             if plan.spec.expect.signature.is_some() || plan.spec.expect.provenance.is_some() {
                 p.signatures = crate::pull::signatures(ctx, &plan.image, &p.resolved.digest).await;
