@@ -74,7 +74,7 @@ fn main() -> Result<()> {
             &root,
             "initramfs",
             name,
-            assemble::extensions_segment(&exts, c)?,
+            tdg::imager::bake::extensions_segment(&exts, c)?,
         )?;
     }
     put(
@@ -98,7 +98,7 @@ fn main() -> Result<()> {
     )?;
     put(&root, "checksums", "demo", parts.computed_checksums())?;
     put(&root, "checksums", "mixed", "0000000000000000000000000000000000000000000000000000000000000000 *boot/vmlinuz\n# comment\n")?;
-    let segment = assemble::extensions_segment(&exts, Compression::None)?;
+    let segment = tdg::imager::bake::extensions_segment(&exts, Compression::None)?;
     let walked = tdg::talos::initramfs::walk_bytes(&segment, Default::default())?;
     if let Some(c) = walked.extensions {
         put(

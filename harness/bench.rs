@@ -201,7 +201,8 @@ fn measure_child(argv: &[String]) -> Result<()> {
 /// A Talos-like initramfs of about `mib` MiB: a base zstd cpio whose rootfs.sqsh is
 /// incompressible filler, and the spin + tailscale extensions segment.
 fn big_initramfs(path: &Path, mib: usize) -> Result<()> {
-    use tdg::imager::assemble::{compress, extensions_segment, newc, FileSpec};
+    use tdg::imager::assemble::{compress, newc, FileSpec};
+    use tdg::imager::bake::extensions_segment;
     use tdg::talos::initramfs::Compression;
     let base = newc(&[
         FileSpec::file("init", tdg::demo::filler(1 << 20, 1), 0o755),
@@ -227,7 +228,7 @@ fn boot_bench(dir: &Path, tdg: &str) -> Result<()> {
     let debian_kernel = dir.join("boot-vmlinuz");
     std::fs::write(&debian_kernel, k.vmlinuz()?)?;
     let mut initramfs = upstream::boot_base_initramfs()?;
-    initramfs.extend(tdg::imager::assemble::extensions_segment(
+    initramfs.extend(tdg::imager::bake::extensions_segment(
         &tdg::demo::variant_extensions("spin-tailscale"),
         Compression::Zstd,
     )?);

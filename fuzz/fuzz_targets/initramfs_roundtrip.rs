@@ -55,7 +55,7 @@ fuzz_target!(|input: (Vec<Ext>, u8)| {
         .collect();
     // The appended segment, behind a small base cpio: what `tdg build` appends to the
     // imager's initramfs (the demo's full base costs a squashfs per run and adds no rule).
-    let Ok(segment) = tdg::imager::assemble::extensions_segment(&inputs, compression) else {
+    let Ok(segment) = tdg::imager::bake::extensions_segment(&inputs, compression) else {
         return;
     };
     let mut image =

@@ -285,7 +285,7 @@ pub fn a_uki_boots_under_uefi_firmware() -> Result<()> {
     std::fs::write(dir.join("vmlinuz"), k.vmlinuz()?)?;
     let exts = tdg::demo::variant_extensions("spin-tailscale");
     let mut initrd = upstream::boot_base_initramfs()?;
-    initrd.extend(tdg::imager::assemble::extensions_segment(
+    initrd.extend(tdg::imager::bake::extensions_segment(
         &exts,
         tdg::talos::initramfs::Compression::Zstd,
     )?);
@@ -445,7 +445,7 @@ pub fn amd64_boots_under_q35() -> Result<()> {
     std::fs::write(&kernel, k.vmlinuz()?)?;
     let exts = vec![tdg::demo::spin(), tdg::demo::tailscale()];
     let mut initrd = upstream::boot_base_initramfs_for("amd64")?;
-    initrd.extend(tdg::imager::assemble::extensions_segment(
+    initrd.extend(tdg::imager::bake::extensions_segment(
         &exts,
         tdg::talos::initramfs::Compression::Zstd,
     )?);

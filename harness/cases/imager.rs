@@ -160,7 +160,7 @@ pub fn a_base_with_extensions_keeps_them() -> Result<()> {
     let base_exts = vec![demo::spin(), schematic];
     let base = {
         let mut b = demo::base_initramfs(&upstream::base_modules()?, Compression::Zstd)?;
-        b.extend(tdg::imager::assemble::extensions_segment(
+        b.extend(tdg::imager::bake::extensions_segment(
             &base_exts,
             Compression::Zstd,
         )?);

@@ -18,7 +18,7 @@ use crate::{debian, fixtures, upstream, world};
 /// tailscale appended as the imager appends extensions.
 fn initrd_with_extensions(dir: &Path) -> Result<std::path::PathBuf> {
     let mut initrd = upstream::boot_base_initramfs_for("arm64")?;
-    initrd.extend(tdg::imager::assemble::extensions_segment(
+    initrd.extend(tdg::imager::bake::extensions_segment(
         &[tdg::demo::spin(), tdg::demo::tailscale()],
         tdg::talos::initramfs::Compression::Zstd,
     )?);

@@ -7,11 +7,11 @@
 
 use std::fs::File;
 use std::io::{self, Cursor, Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 
-use crate::talos::extensions::{ExtensionsConfig, Metadata};
+use crate::talos::extensions::Metadata;
 use crate::talos::initramfs::Compression;
 
 /// One entry for a cpio archive or a squashfs.
@@ -242,34 +242,4 @@ pub fn squashfs(files: &[FileSpec], c: Compression) -> Result<Vec<u8>> {
 pub struct ExtensionInput {
     pub metadata: Metadata,
     pub rootfs: Vec<FileSpec>,
-}
-
-/// The appended segment for `exts` on a base without extensions, written compressed to
-/// `out`, as the imager writes it ([`super::bake`]); microcode is not split out here (the
-/// fixtures write their own).
-pub fn write_extensions_segment<W: Write>(
-    out: W,
-    exts: &[ExtensionInput],
-    c: Compression,
-    work: &Path,
-) -> Result<W> {
-    let q = super::bake::Quirks::new(match c {
-        Compression::Xz => "v1.7.0",
-        _ => "v1.12.0",
-    });
-    let p = super::bake::prepare(exts, &q, 0)?;
-    let config = ExtensionsConfig {
-        layers: p.layers.iter().map(|(l, _)| l.clone()).collect(),
-    };
-    let images: Vec<(String, Vec<FileSpec>)> = p
-        .layers
-        .into_iter()
-        .map(|(l, content)| (l.image, content))
-        .collect();
-    super::bake::write_appended(out, &config, &images, &p.firmware, c, work)
-}
-
-pub fn extensions_segment(exts: &[ExtensionInput], c: Compression) -> Result<Vec<u8>> {
-    let work = tempfile::tempdir()?;
-    write_extensions_segment(Vec::new(), exts, c, work.path())
 }

@@ -413,6 +413,36 @@ pub fn split_layers(layers: &[Layer]) -> (Vec<&Layer>, Vec<&Layer>) {
         .partition(|l| !extensions::is_machinery(&l.metadata))
 }
 
+/// The appended segment for `exts` on a base without extensions, written compressed to
+/// `out`, as the imager writes it (as [`rebuild`] does); microcode is not split out here (the
+/// fixtures write their own).
+pub fn write_extensions_segment<W: Write>(
+    out: W,
+    exts: &[ExtensionInput],
+    c: Compression,
+    work: &Path,
+) -> Result<W> {
+    let q = Quirks::new(match c {
+        Compression::Xz => "v1.7.0",
+        _ => "v1.12.0",
+    });
+    let p = prepare(exts, &q, 0)?;
+    let config = ExtensionsConfig {
+        layers: p.layers.iter().map(|(l, _)| l.clone()).collect(),
+    };
+    let images: Vec<(String, Vec<FileSpec>)> = p
+        .layers
+        .into_iter()
+        .map(|(l, content)| (l.image, content))
+        .collect();
+    write_appended(out, &config, &images, &p.firmware, c, work)
+}
+
+pub fn extensions_segment(exts: &[ExtensionInput], c: Compression) -> Result<Vec<u8>> {
+    let work = tempfile::tempdir()?;
+    write_extensions_segment(Vec::new(), exts, c, work.path())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,8 +17,8 @@ pub struct LayoutSource {
     pub dir: PathBuf,
     /// How to name it in messages when it is not the user's directory (an unpacked archive).
     pub label: Option<String>,
-    /// Keeps an unpacked archive's directory alive while the layout is read.
-    pub keep: Option<std::sync::Arc<super::archive::Unpacked>>,
+    /// Keeps what the layout lives in (an unpacked archive's directory) alive while it is read.
+    pub keep: Option<std::sync::Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl LayoutSource {

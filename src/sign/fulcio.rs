@@ -147,7 +147,7 @@ pub fn check_signer(
     }
     let ca = ca.ok_or("there is no time to check its certificate at")?;
     // Logged to a CT log of the root: the SCT signs over the issuing CA's key.
-    super::sct::verify(cert, &ca, root)?;
+    super::sct::verify(&cert.cert, &ca.spki(), root)?;
     let ids = cert.identities();
     if !ids.iter().any(|i| identity(i)) {
         let named = if ids.is_empty() {

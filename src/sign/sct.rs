@@ -8,7 +8,6 @@ use x509_cert::der::asn1::OctetString;
 use x509_cert::der::{Decode, Encode};
 use x509_cert::spki::ObjectIdentifier;
 
-use super::fulcio::Cert;
 use super::trusted_root::TrustedRoot;
 
 const SCT_LIST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.11129.2.4.2");
@@ -74,13 +73,17 @@ fn parse(list: &[u8]) -> Result<Vec<Sct<'_>>, String> {
     Ok(out)
 }
 
-/// Verifies that `leaf` (issued by `issuer`) carries an SCT from a CT log of `root`. A root
+/// Verifies that `leaf` (issued by the key `issuer_spki`) carries an SCT from a CT log of `root`. A root
 /// that names no CT log asks for none.
-pub fn verify(leaf: &Cert, issuer: &Cert, root: &TrustedRoot) -> Result<(), String> {
+pub fn verify(
+    leaf: &x509_cert::Certificate,
+    issuer_spki: &[u8],
+    root: &TrustedRoot,
+) -> Result<(), String> {
     if root.ctlogs.is_empty() {
         return Ok(());
     }
-    let tbs = &leaf.cert.tbs_certificate;
+    let tbs = &leaf.tbs_certificate;
     let ext = tbs
         .extensions
         .as_ref()
@@ -99,7 +102,7 @@ pub fn verify(leaf: &Cert, issuer: &Cert, root: &TrustedRoot) -> Result<(), Stri
     let pre = pre
         .to_der()
         .map_err(|e| format!("re-encoding its precertificate: {e}"))?;
-    let issuer_key_hash = sha2::Sha256::digest(issuer.spki());
+    let issuer_key_hash = sha2::Sha256::digest(issuer_spki);
     let mut why = Vec::new();
     for s in &scts {
         let Some(log) = root
