@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::subject::{fail, BootState, Judged, Subject, Verdict};
-use super::Planned;
+use super::{Needs, Planned};
 use crate::oci::platform::Platform;
 use crate::spec::{Arch, InitramfsExpectation, Spec};
 use crate::talos::extensions::{Metadata, MACHINERY_AUTHOR, MODULES_DEP};
@@ -15,13 +15,24 @@ pub const EXTENSIONS: &str = "boot::extensions";
 pub const CONSOLE: &str = "boot::console";
 pub const SERVICES: &str = "boot::services";
 
+/// A boot under QEMU of the image's own kernel and initramfs, as `expect.boot` asks.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub arch: Arch,
+    /// Paths in the image.
+    pub kernel: String,
+    pub initrd: String,
+    pub timeout: std::time::Duration,
+    /// The console line that ends the boot.
+    pub until: regex::Regex,
+    /// Kernel arguments after the default ones.
+    pub append: Option<String>,
+}
+
 #[derive(Debug)]
 pub enum Check {
-    /// Carries the paths the boot reads, so they are spooled.
-    Reached {
-        kernel: String,
-        initrd: String,
-    },
+    /// Carries the boot to run: the pipeline boots what this check needs.
+    Reached(Request),
     Extensions(InitramfsExpectation),
     Console {
         contains: Vec<String>,
@@ -43,10 +54,14 @@ pub fn plan(spec: &Spec, platform: Option<&Platform>) -> Vec<Arc<dyn Planned>> {
         return Vec::new();
     };
     let a = arch(platform);
-    let mut out: Vec<Arc<dyn Planned>> = vec![Arc::new(Check::Reached {
+    let mut out: Vec<Arc<dyn Planned>> = vec![Arc::new(Check::Reached(Request {
+        arch: a,
         kernel: b.kernel_for(a),
         initrd: b.initrd_for(a),
-    })];
+        timeout: b.timeout,
+        until: b.until.clone(),
+        append: b.append.clone(),
+    }))];
     if let Some(x) = &b.extensions {
         out.push(Arc::new(Check::Extensions(x.clone())));
     }
@@ -65,7 +80,7 @@ pub fn plan(spec: &Spec, platform: Option<&Platform>) -> Vec<Arc<dyn Planned>> {
 impl Planned for Check {
     fn name(&self) -> String {
         match self {
-            Check::Reached { .. } => REACHED,
+            Check::Reached(_) => REACHED,
             Check::Extensions(_) => EXTENSIONS,
             Check::Console { .. } => CONSOLE,
             Check::Services(_) => SERVICES,
@@ -73,10 +88,14 @@ impl Planned for Check {
         .into()
     }
 
-    fn content(&self) -> Vec<String> {
+    fn needs(&self) -> Needs {
         match self {
-            Check::Reached { kernel, initrd } => vec![kernel.clone(), initrd.clone()],
-            _ => Vec::new(),
+            Check::Reached(r) => Needs {
+                paths: vec![r.kernel.clone(), r.initrd.clone()],
+                boot: Some(r.clone()),
+                ..Needs::default()
+            },
+            _ => Needs::default(),
         }
     }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::files::file_check_name;
 use super::subject::{fail, Judged, Subject, Verdict};
-use super::Planned;
+use super::{Needs, Planned};
 use crate::layers::tree::Kind as EntryKind;
 use crate::limits::MAX_REPORT_TEXT;
 use crate::spec::{ChecksumsExpectation, FileExpectation};
@@ -36,8 +36,8 @@ impl Planned for Check {
         file_check_name(&self.path, CHECKSUMS)
     }
 
-    fn content(&self) -> Vec<String> {
-        vec![self.path.clone()]
+    fn needs(&self) -> Needs {
+        Needs::paths([self.path.clone()])
     }
 
     fn judge(&self, s: &Subject<'_>) -> Judged {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::subject::{fail, Judged, Subject, Verdict};
-use super::Planned;
+use super::{Needs, Planned};
 use crate::limits::MAX_MANIFEST;
 use crate::spec::{ExtensionImageExpectation, Spec};
 use crate::talos::extension_paths::{self, PathRules};
@@ -63,14 +63,14 @@ impl Planned for Check {
         .into()
     }
 
-    fn content(&self) -> Vec<String> {
+    fn needs(&self) -> Needs {
         match self {
             // Every file directly in the directory (`Wanted` reads a trailing `/` so).
-            Check::Validator => vec![
+            Check::Validator => Needs::paths([
                 MANIFEST.to_string(),
                 format!("rootfs/{}/", crate::talos::services::CONFIG_DIR),
-            ],
-            _ => vec![MANIFEST.to_string()],
+            ]),
+            _ => Needs::paths([MANIFEST.to_string()]),
         }
     }
 

@@ -5,7 +5,7 @@ use std::io::Read;
 use std::sync::Arc;
 
 use super::subject::{bytes, clip, content_size, describe, fail, Judged, Subject, Verdict};
-use super::Planned;
+use super::{Needs, Planned};
 use crate::digest::Digest;
 use crate::layers::tree::Kind as EntryKind;
 use crate::limits::MAX_CONTENT_TEXT;
@@ -115,13 +115,13 @@ impl Planned for Check {
         file_check_name(path, what)
     }
 
-    fn content(&self) -> Vec<String> {
+    fn needs(&self) -> Needs {
         match self {
             Check::Contains(p, _)
             | Check::Matches(p, _)
             | Check::Lacks(p, _)
-            | Check::LacksMatching(p, _) => vec![p.clone()],
-            _ => Vec::new(),
+            | Check::LacksMatching(p, _) => Needs::paths([p.clone()]),
+            _ => Needs::default(),
         }
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::files::file_check_name;
 use super::subject::{fail, Judged, Subject, Verdict};
-use super::Planned;
+use super::{Needs, Planned};
 use crate::spec::{FileExpectation, InitramfsExpectation, LayerServicesExpectation};
 use crate::talos::extensions::{self, Metadata, Requirement};
 use crate::talos::foreign;
@@ -102,8 +102,8 @@ impl Planned for Check {
         file_check_name(&self.path, &format!("{prefix}{what}"))
     }
 
-    fn content(&self) -> Vec<String> {
-        vec![self.path.clone()]
+    fn needs(&self) -> Needs {
+        Needs::paths([self.path.clone()])
     }
 
     fn judge(&self, s: &Subject<'_>) -> Judged {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::files::file_check_name;
 use super::subject::{fail, Judged, Subject, Verdict};
-use super::Planned;
+use super::{Needs, Planned};
 use crate::spec::{Arch, FileExpectation};
 use crate::talos::kernel::{self, KernelInfo};
 
@@ -49,9 +49,9 @@ impl Planned for Check {
         }
     }
 
-    fn content(&self) -> Vec<String> {
+    fn needs(&self) -> Needs {
         match self {
-            Check::Arch { path, .. } | Check::Uki { path, .. } => vec![path.clone()],
+            Check::Arch { path, .. } | Check::Uki { path, .. } => Needs::paths([path.clone()]),
         }
     }
 

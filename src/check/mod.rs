@@ -54,6 +54,44 @@ pub use subject::{Judged, Subject, Verdict, Walks};
 
 use crate::digest::Digest;
 
+/// What a planned check needs from the run before it is judged: the pipeline reads these, never
+/// the spec, to decide what to fetch, spool and run.
+#[derive(Debug, Default)]
+pub struct Needs {
+    /// Paths whose content it reads; only these are spooled while flattening. A trailing `/`
+    /// asks for every file directly in that directory.
+    pub paths: Vec<String>,
+    /// A boot of the image under QEMU.
+    pub boot: Option<boot::Request>,
+    /// The image's referrers (signatures, attestations).
+    pub referrers: bool,
+}
+
+impl Needs {
+    pub fn paths(paths: impl IntoIterator<Item = String>) -> Self {
+        Needs {
+            paths: paths.into_iter().collect(),
+            ..Needs::default()
+        }
+    }
+
+    /// What several checks need together: every path, the first boot, any referrers.
+    pub fn all(needs: impl IntoIterator<Item = Needs>) -> Needs {
+        let mut out = Needs::default();
+        let mut seen = std::collections::HashSet::new();
+        for n in needs {
+            for p in n.paths {
+                if seen.insert(p.clone()) {
+                    out.paths.push(p);
+                }
+            }
+            out.boot = out.boot.or(n.boot);
+            out.referrers |= n.referrers;
+        }
+        out
+    }
+}
+
 /// A planned check of one family.
 pub trait Planned: std::fmt::Debug + Send + Sync {
     /// The full check name within its spec, e.g. `files::<path>::initramfs::compatibility`.
@@ -63,9 +101,9 @@ pub trait Planned: std::fmt::Debug + Send + Sync {
     fn golden(&self) -> Option<&std::path::Path> {
         None
     }
-    /// Paths whose content the check reads; only these are spooled while flattening.
-    fn content(&self) -> Vec<String> {
-        Vec::new()
+    /// What the run must fetch, spool or run before the check can be judged.
+    fn needs(&self) -> Needs {
+        Needs::default()
     }
     fn judge(&self, s: &Subject<'_>) -> Judged;
     /// The verdict when the image has no manifest for the platform asked for: `None` (the
@@ -105,4 +143,41 @@ pub fn unevaluated(plan: &Plan, why: &str) -> Vec<Outcome> {
         .iter()
         .map(|c| Outcome::new(c, Status::Error, why))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn needs_of(expect: &str) -> Needs {
+        let text = format!(
+            "apiVersion: tdg/v1\nname: n\nimage: oci:l:t\nplatform: linux/amd64\nexpect:\n{expect}"
+        );
+        let spec =
+            crate::spec::load::load_str(std::path::Path::new("specs/n.yaml"), &text).expect("spec");
+        plan(spec, None, None).needs()
+    }
+
+    /// The pipeline fetches, spools and boots what the planned checks say, and nothing else.
+    #[test]
+    fn a_plan_needs_what_its_checks_need() {
+        let n = needs_of("  files:\n    - path: a/b\n      contains: [x]\n    - path: c\n      type: file\n    - path: d/checksums.sha256\n      checksums: {root: d}\n");
+        assert_eq!(n.paths, ["a/b", "d/checksums.sha256"]);
+        assert!(n.boot.is_none() && !n.referrers);
+        let n = needs_of(
+            "  boot:\n    timeout: 10s\n    append: quiet\n  signature:\n    key: k.pub\n",
+        );
+        let b = n.boot.expect("a boot");
+        assert_eq!(
+            (b.arch, b.kernel.as_str(), b.timeout),
+            (
+                crate::spec::Arch::Amd64,
+                "assets/talos/amd64/boot/vmlinuz",
+                std::time::Duration::from_secs(10)
+            )
+        );
+        assert_eq!(n.paths, [b.kernel.clone(), b.initrd.clone()]);
+        assert_eq!(b.append.as_deref(), Some("quiet"));
+        assert!(n.referrers);
+    }
 }

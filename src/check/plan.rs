@@ -1,7 +1,6 @@
 //! Spec → named checks, in the order reports list them: the image's own checks, then per file
 //! each family's checks on it, then absent paths, the tree, and an extension image's checks.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::{
@@ -96,8 +95,8 @@ pub fn before_publishing(spec: Spec, image: ImageRef) -> (Plan, Option<String>) 
 }
 
 impl Plan {
-    /// Paths whose content the checks read; only these are spooled while flattening.
-    pub fn content_paths(&self) -> HashSet<String> {
-        self.checks.iter().flat_map(|c| c.check.content()).collect()
+    /// What the checks need, together.
+    pub fn needs(&self) -> super::Needs {
+        super::Needs::all(self.checks.iter().map(|c| c.check.needs()))
     }
 }

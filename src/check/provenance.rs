@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use super::subject::{fail, Judged, Subject, Verdict};
-use super::Planned;
+use super::{Needs, Planned};
 use crate::sign::{bundle, State};
 use crate::spec::{ProvenanceExpectation, Spec};
 
@@ -28,6 +28,13 @@ pub fn plan(spec: &Spec) -> Vec<Arc<dyn Planned>> {
 impl Planned for Check {
     fn name(&self) -> String {
         NAME.into()
+    }
+
+    fn needs(&self) -> Needs {
+        Needs {
+            referrers: true,
+            ..Needs::default()
+        }
     }
 
     fn judge(&self, s: &Subject<'_>) -> Judged {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::files::file_check_name;
 use super::subject::{clip, fail, Judged, Subject, Verdict};
-use super::Planned;
+use super::{Needs, Planned};
 use crate::limits::MAX_REPORT_TEXT;
 use crate::spec::{FileExpectation, GoldenFile, KeyMatch};
 use crate::talos::report::{self, REVISION_LABEL};
@@ -77,12 +77,12 @@ impl Planned for Check {
         }
     }
 
-    fn content(&self) -> Vec<String> {
+    fn needs(&self) -> Needs {
         let mut out = vec![self.path.clone()];
         if let What::Fields(_) = self.what {
             out.extend(json_twin(&self.path));
         }
-        out
+        Needs::paths(out)
     }
 
     fn judge(&self, s: &Subject<'_>) -> Judged {

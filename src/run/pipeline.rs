@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use crate::check::boot::Request;
 use crate::check::subject::BootState;
 use crate::check::{self, Plan, SpecRun, Subject};
 use crate::error::ErrorKind;
@@ -11,15 +12,15 @@ use crate::layers::flatten::Wanted;
 use crate::oci::cache::FetchStats;
 use crate::pull::{pull, Env, Pulled};
 
-/// The spec's boot under QEMU, when it asks for one and `--no-boot` was not given.
-fn booted(ctx: &Env, plan: &Plan, p: &Pulled) -> BootState {
-    let Some(b) = &plan.spec.expect.boot else {
+/// The boot a check asked for, unless `--no-boot` was given.
+fn booted(ctx: &Env, request: Option<&Request>, p: &Pulled) -> BootState {
+    let Some(b) = request else {
         return BootState::NotAsked;
     };
     if !ctx.boot {
         return BootState::Disabled;
     }
-    let arch = crate::check::boot::arch(plan.platform.as_ref());
+    let arch = b.arch;
     let file = |path: &str| {
         p.flat
             .tree
@@ -28,7 +29,7 @@ fn booted(ctx: &Env, plan: &Plan, p: &Pulled) -> BootState {
             .and_then(|r| p.flat.spooled(&p.spool, &r).map_err(|e| e.to_string()))
             .map_err(|e| format!("nothing to boot at /{path}: {e}"))
     };
-    let (kernel, initrd) = match (file(&b.kernel_for(arch)), file(&b.initrd_for(arch))) {
+    let (kernel, initrd) = match (file(&b.kernel), file(&b.initrd)) {
         (Ok(k), Ok(i)) => (k, i),
         (Err(e), _) | (_, Err(e)) => return BootState::Unbootable(e),
     };
@@ -78,7 +79,8 @@ pub async fn run_keeping(ctx: &Env, plan: &Plan) -> (SpecRun, Option<Pulled>) {
         &plan.spec.file_digest.to_string(),
         &plan.image.to_string(),
     );
-    let wanted = Wanted::Paths(plan.content_paths());
+    let needs = plan.needs();
+    let wanted = Wanted::Paths(needs.paths.into_iter().collect());
     let mut kept = None;
     match pull(ctx, &plan.image, plan.platform.as_ref(), wanted).await {
         Ok(mut p) => {
@@ -87,8 +89,8 @@ pub async fn run_keeping(ctx: &Env, plan: &Plan) -> (SpecRun, Option<Pulled>) {
             run.manifest_digest = Some(p.resolved.manifest_digest.to_string());
             run.platform = Some(p.resolved.platform.to_string());
             let goldens = crate::check::golden::pending(&plan.spec, &p.flat, &p.spool);
-            let boot = booted(ctx, plan, &p);
-            if plan.spec.expect.signature.is_some() || plan.spec.expect.provenance.is_some() {
+            let boot = booted(ctx, needs.boot.as_ref(), &p);
+            if needs.referrers {
                 p.signatures = crate::pull::signatures(ctx, &plan.image, &p.resolved.digest).await;
             }
             if let BootState::Done(b) = &boot {
