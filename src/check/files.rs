@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::subject::{bytes, clip, content_size, describe, fail, Judged, Subject, Verdict};
 use super::{Needs, Planned};
 use crate::digest::Digest;
-use crate::layers::tree::Kind as EntryKind;
+use crate::layers::tree::{Entry, Kind as EntryKind};
 use crate::limits::MAX_CONTENT_TEXT;
 use crate::spec::{FileExpectation, FileType, SizeBounds};
 
@@ -30,242 +30,220 @@ pub fn file_check_name(path: &str, what: &str) -> String {
     format!("{FILES}::{path}::{what}")
 }
 
+/// A check on one path of the image, as the other families shape theirs.
 #[derive(Debug)]
-pub enum Check {
-    Exists(String),
-    Type(String, FileType),
-    Mode(String, u32),
-    Size(String, SizeBounds),
-    Sha256(String, Digest),
-    Contains(String, Vec<String>),
-    Matches(String, Vec<regex::bytes::Regex>),
-    Lacks(String, Vec<String>),
-    LacksMatching(String, Vec<regex::bytes::Regex>),
-    Owner(String, (u64, u64)),
-    Executable(String, bool),
-    Absent(String),
+pub struct Check {
+    pub path: String,
+    pub what: What,
+}
+
+#[derive(Debug)]
+pub enum What {
+    Exists,
+    Type(FileType),
+    Mode(u32),
+    Size(SizeBounds),
+    Sha256(Digest),
+    Contains(Vec<String>),
+    Matches(Vec<regex::bytes::Regex>),
+    Lacks(Vec<String>),
+    LacksMatching(Vec<regex::bytes::Regex>),
+    Owner((u64, u64)),
+    Executable(bool),
+    /// `absent::<path>`: nothing may be there.
+    Absent,
 }
 
 pub fn plan(f: &FileExpectation) -> Vec<Arc<dyn Planned>> {
-    let p = || f.path.clone();
-    let mut out: Vec<Check> = Vec::new();
-    if let Some(t) = f.kind {
-        out.push(Check::Type(p(), t));
-    }
-    if let Some(m) = f.mode {
-        out.push(Check::Mode(p(), m));
-    }
-    if let Some(b) = f.size {
-        out.push(Check::Size(p(), b));
-    }
-    if let Some(d) = &f.sha256 {
-        out.push(Check::Sha256(p(), d.clone()));
-    }
+    let mut whats: Vec<What> = Vec::new();
+    whats.extend(f.kind.map(What::Type));
+    whats.extend(f.mode.map(What::Mode));
+    whats.extend(f.size.map(What::Size));
+    whats.extend(f.sha256.clone().map(What::Sha256));
     if !f.contains.is_empty() {
-        out.push(Check::Contains(p(), f.contains.clone()));
+        whats.push(What::Contains(f.contains.clone()));
     }
     if !f.matches.is_empty() {
-        out.push(Check::Matches(p(), f.matches.clone()));
+        whats.push(What::Matches(f.matches.clone()));
     }
     if !f.lacks.is_empty() {
-        out.push(Check::Lacks(p(), f.lacks.clone()));
+        whats.push(What::Lacks(f.lacks.clone()));
     }
     if !f.lacks_matching.is_empty() {
-        out.push(Check::LacksMatching(p(), f.lacks_matching.clone()));
+        whats.push(What::LacksMatching(f.lacks_matching.clone()));
     }
-    if let Some(o) = f.owner {
-        out.push(Check::Owner(p(), o));
-    }
-    if let Some(x) = f.executable {
-        out.push(Check::Executable(p(), x));
-    }
-    out.into_iter()
-        .map(|c| Arc::new(c) as Arc<dyn Planned>)
-        .collect()
+    whats.extend(f.owner.map(What::Owner));
+    whats.extend(f.executable.map(What::Executable));
+    whats.into_iter().map(|w| on(&f.path, w)).collect()
+}
+
+fn on(path: &str, what: What) -> Arc<dyn Planned> {
+    Arc::new(Check {
+        path: path.to_string(),
+        what,
+    })
 }
 
 /// A file entry no family checks anything of: it must exist.
 pub fn exists(f: &FileExpectation) -> Arc<dyn Planned> {
-    Arc::new(Check::Exists(f.path.clone()))
+    on(&f.path, What::Exists)
 }
 
 pub fn plan_absent(paths: &[String]) -> Vec<Arc<dyn Planned>> {
-    paths
-        .iter()
-        .map(|p| Arc::new(Check::Absent(p.clone())) as Arc<dyn Planned>)
-        .collect()
+    paths.iter().map(|p| on(p, What::Absent)).collect()
 }
 
 impl Planned for Check {
     fn name(&self) -> String {
-        let (path, what) = match self {
-            Check::Absent(p) => return format!("{ABSENT}::{p}"),
-            Check::Exists(p) => (p, EXISTS),
-            Check::Type(p, _) => (p, TYPE),
-            Check::Mode(p, _) => (p, MODE),
-            Check::Size(p, _) => (p, SIZE),
-            Check::Sha256(p, _) => (p, SHA256),
-            Check::Contains(p, _) => (p, CONTAINS),
-            Check::Matches(p, _) => (p, MATCHES),
-            Check::Lacks(p, _) => (p, LACKS),
-            Check::LacksMatching(p, _) => (p, LACKS_MATCHING),
-            Check::Owner(p, _) => (p, OWNER),
-            Check::Executable(p, _) => (p, EXECUTABLE),
+        let what = match self.what {
+            What::Absent => return format!("{ABSENT}::{}", self.path),
+            What::Exists => EXISTS,
+            What::Type(_) => TYPE,
+            What::Mode(_) => MODE,
+            What::Size(_) => SIZE,
+            What::Sha256(_) => SHA256,
+            What::Contains(_) => CONTAINS,
+            What::Matches(_) => MATCHES,
+            What::Lacks(_) => LACKS,
+            What::LacksMatching(_) => LACKS_MATCHING,
+            What::Owner(_) => OWNER,
+            What::Executable(_) => EXECUTABLE,
         };
-        file_check_name(path, what)
+        file_check_name(&self.path, what)
     }
 
     fn needs(&self) -> Needs {
-        match self {
-            Check::Contains(p, _)
-            | Check::Matches(p, _)
-            | Check::Lacks(p, _)
-            | Check::LacksMatching(p, _) => Needs::paths([p.clone()]),
+        match self.what {
+            What::Contains(_) | What::Matches(_) | What::Lacks(_) | What::LacksMatching(_) => {
+                Needs::paths([self.path.clone()])
+            }
             _ => Needs::default(),
         }
     }
 
     fn judge(&self, s: &Subject<'_>) -> Judged {
-        let path = match self {
-            Check::Absent(p) => return absent(s, p),
-            Check::Exists(p)
-            | Check::Type(p, _)
-            | Check::Mode(p, _)
-            | Check::Size(p, _)
-            | Check::Sha256(p, _)
-            | Check::Contains(p, _)
-            | Check::Matches(p, _)
-            | Check::Lacks(p, _)
-            | Check::LacksMatching(p, _)
-            | Check::Owner(p, _)
-            | Check::Executable(p, _) => p,
-        };
-        let (path, e) = s.locate(path)?;
-        let e = &e;
-        match self {
-            Check::Exists(_) | Check::Absent(_) => Ok(()),
-            Check::Type(_, want) => {
-                let ok = match want {
-                    FileType::File => e.kind.has_content(),
-                    FileType::Dir => e.kind == EntryKind::Dir,
-                    FileType::Symlink => e.kind == EntryKind::Symlink,
-                };
-                if ok {
-                    Ok(())
-                } else {
-                    fail(format!(
-                        "expected {}, found {}",
-                        type_word(*want),
-                        describe(e)
-                    ))
-                }
+        if let What::Absent = self.what {
+            return absent(s, &self.path);
+        }
+        let (path, e) = s.locate(&self.path)?;
+        match &self.what {
+            What::Exists | What::Absent => Ok(()),
+            What::Contains(_) | What::Matches(_) | What::Lacks(_) | What::LacksMatching(_) => {
+                text(&self.what, &read_bytes(s, &path, &e)?)
             }
-            Check::Mode(_, want) => {
-                if e.mode == *want {
-                    Ok(())
-                } else {
-                    fail(format!("expected mode {want:04o}, found {:04o}", e.mode))
-                }
-            }
-            Check::Size(_, b) => {
-                let size = content_size(e)?;
-                if let (Some(min), Some(max)) = (b.min, b.max) {
-                    if min == max && size != min {
-                        return fail(format!(
-                            "size {} is not the expected {}",
-                            bytes(size),
-                            bytes(min)
-                        ));
-                    }
-                }
-                if let Some(min) = b.min.filter(|m| size < *m) {
-                    return fail(format!(
-                        "size {} is below the minimum {}",
-                        bytes(size),
-                        bytes(min)
-                    ));
-                }
-                if let Some(max) = b.max.filter(|m| size > *m) {
-                    return fail(format!(
-                        "size {} is above the maximum {}",
-                        bytes(size),
-                        bytes(max)
-                    ));
-                }
-                Ok(())
-            }
-            Check::Sha256(_, want) => {
-                content_size(e)?;
-                match &e.sha256 {
-                    Some(got) if got == want => Ok(()),
-                    Some(got) => fail(format!(
-                        "expected sha256 {}, found {}",
-                        want.hex(),
-                        got.hex()
-                    )),
-                    None => fail("has no content"),
-                }
-            }
-            Check::Contains(_, needles) => {
-                let text = read_bytes(s, &path, e)?;
-                let missing: Vec<String> = needles
-                    .iter()
-                    .filter(|n| !contains(&text, n.as_bytes()))
-                    .map(|n| format!("'{}'", clip(n)))
-                    .collect();
-                lacking("does not contain", &missing, text.len())
-            }
-            Check::Matches(_, res) => {
-                let text = read_bytes(s, &path, e)?;
-                let missing: Vec<String> = res
-                    .iter()
-                    .filter(|re| !re.is_match(&text))
-                    .map(|re| format!("/{}/", clip(re.as_str())))
-                    .collect();
-                lacking("has no match for", &missing, text.len())
-            }
-            Check::Lacks(_, needles) => {
-                let text = read_bytes(s, &path, e)?;
-                let found: Vec<String> = needles
-                    .iter()
-                    .filter(|n| !n.is_empty() && contains(&text, n.as_bytes()))
-                    .map(|n| format!("'{}'", clip(n)))
-                    .collect();
-                lacking("contains", &found, text.len())
-            }
-            Check::LacksMatching(_, res) => {
-                let text = read_bytes(s, &path, e)?;
-                let found: Vec<String> = res
-                    .iter()
-                    .filter_map(|re| {
-                        re.find(&text)
-                            .map(|m| format!("/{}/ at byte {}", clip(re.as_str()), m.start()))
-                    })
-                    .collect();
-                lacking("matches", &found, text.len())
-            }
-            Check::Owner(_, (uid, gid)) => {
-                if (e.uid, e.gid) == (*uid, *gid) {
-                    Ok(())
-                } else {
-                    fail(format!(
-                        "expected owner {uid}:{gid}, found {}:{}",
-                        e.uid, e.gid
-                    ))
-                }
-            }
-            Check::Executable(_, want) => {
-                let x = e.mode & 0o111 != 0;
-                if x == *want {
-                    Ok(())
-                } else if *want {
-                    fail(format!("not executable (mode {:04o})", e.mode))
-                } else {
-                    fail(format!("executable (mode {:04o})", e.mode))
-                }
-            }
+            what => metadata(what, &e),
         }
     }
+}
+
+/// What the tree index says of an entry: type, mode, size, digest, owner.
+fn metadata(what: &What, e: &Entry) -> Judged {
+    let failed = |ok: bool, why: &dyn Fn() -> String| if ok { Ok(()) } else { fail(why()) };
+    match what {
+        What::Type(want) => {
+            let ok = match want {
+                FileType::File => e.kind.has_content(),
+                FileType::Dir => e.kind == EntryKind::Dir,
+                FileType::Symlink => e.kind == EntryKind::Symlink,
+            };
+            failed(ok, &|| {
+                format!("expected {}, found {}", type_word(*want), describe(e))
+            })
+        }
+        What::Mode(want) => failed(e.mode == *want, &|| {
+            format!("expected mode {want:04o}, found {:04o}", e.mode)
+        }),
+        What::Size(b) => size(b, content_size(e)?),
+        What::Sha256(want) => {
+            content_size(e)?;
+            match &e.sha256 {
+                Some(got) => failed(got == want, &|| {
+                    format!("expected sha256 {}, found {}", want.hex(), got.hex())
+                }),
+                None => fail("has no content"),
+            }
+        }
+        What::Owner((uid, gid)) => failed((e.uid, e.gid) == (*uid, *gid), &|| {
+            format!("expected owner {uid}:{gid}, found {}:{}", e.uid, e.gid)
+        }),
+        What::Executable(want) => {
+            let x = e.mode & 0o111 != 0;
+            failed(x == *want, &|| {
+                let not = if *want { "not " } else { "" };
+                format!("{not}executable (mode {:04o})", e.mode)
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn size(b: &SizeBounds, size: u64) -> Judged {
+    if let (Some(min), Some(max)) = (b.min, b.max) {
+        if min == max && size != min {
+            return fail(format!(
+                "size {} is not the expected {}",
+                bytes(size),
+                bytes(min)
+            ));
+        }
+    }
+    if let Some(min) = b.min.filter(|m| size < *m) {
+        return fail(format!(
+            "size {} is below the minimum {}",
+            bytes(size),
+            bytes(min)
+        ));
+    }
+    if let Some(max) = b.max.filter(|m| size > *m) {
+        return fail(format!(
+            "size {} is above the maximum {}",
+            bytes(size),
+            bytes(max)
+        ));
+    }
+    Ok(())
+}
+
+/// What a file's bytes hold or lack.
+fn text(what: &What, text: &[u8]) -> Judged {
+    let quoted = |n: &String| format!("'{}'", clip(n));
+    let pattern = |re: &regex::bytes::Regex| format!("/{}/", clip(re.as_str()));
+    let (verb, listed): (&str, Vec<String>) = match what {
+        What::Contains(needles) => (
+            "does not contain",
+            needles
+                .iter()
+                .filter(|n| !contains(text, n.as_bytes()))
+                .map(quoted)
+                .collect(),
+        ),
+        What::Matches(res) => (
+            "has no match for",
+            res.iter()
+                .filter(|re| !re.is_match(text))
+                .map(pattern)
+                .collect(),
+        ),
+        What::Lacks(needles) => (
+            "contains",
+            needles
+                .iter()
+                .filter(|n| !n.is_empty() && contains(text, n.as_bytes()))
+                .map(quoted)
+                .collect(),
+        ),
+        What::LacksMatching(res) => (
+            "matches",
+            res.iter()
+                .filter_map(|re| {
+                    re.find(text)
+                        .map(|m| format!("{} at byte {}", pattern(re), m.start()))
+                })
+                .collect(),
+        ),
+        _ => return Ok(()),
+    };
+    lacking(verb, &listed, text.len())
 }
 
 fn lacking(verb: &str, missing: &[String], len: usize) -> Judged {
