@@ -199,17 +199,12 @@ pub const KVM_GRACE: Duration = Duration::from_secs(15);
 const KVM_SILENT: &str = "kvm silent";
 
 fn boot_with(opts: &Options, use_kvm: bool) -> Result<Booted> {
-    let start = Instant::now();
-    let mut reader = console::Reader::new(opts.until.clone());
-    let mut log = String::new();
+    let mut w = Watch::new(opts.until.clone());
     let mut running = qemu::Running::start(&opts.machine, use_kvm)?;
-    let deadline = start + opts.timeout;
-    let mut kernel_seen = false;
+    let deadline = w.start + opts.timeout;
     let stream = opts.console.as_deref() == Some(Path::new("-"));
     let arch = opts.machine.arch;
     let live = crate::progress::status(format!("booting {}", arch.as_str()));
-    let mut last_line = String::new();
-    let mut last_heard = start;
     let ended = loop {
         if qemu::interrupted() {
             drop(running);
@@ -219,56 +214,21 @@ fn boot_with(opts: &Options, use_kvm: bool) -> Result<Booted> {
         if now >= deadline {
             break format!("timeout after {}s", opts.timeout.as_secs());
         }
-        if use_kvm && !kernel_seen && now - start > KVM_GRACE && opts.timeout > KVM_GRACE {
+        if use_kvm && !w.kernel_seen && now - w.start > KVM_GRACE && opts.timeout > KVM_GRACE {
             break KVM_SILENT.to_string();
         }
-        let names: Vec<&str> = reader
-            .reading
-            .extensions
-            .iter()
-            .map(|(n, _)| n.as_str())
-            .collect();
-        let silent = now - last_heard;
-        live.set_message(format!(
-            "booting {} {:>4}s  extensions: {}  {}",
-            arch.as_str(),
-            (now - start).as_secs(),
-            if names.is_empty() {
-                "-".to_string()
-            } else {
-                names.join(", ")
-            },
-            if silent >= SILENCE {
-                format!("silent for {}s: {}", silent.as_secs(), silence_hint(arch))
-            } else {
-                last_line.clone()
-            }
-        ));
+        live.set_message(w.status(arch, now));
         live.tick();
         match running
             .lines
             .recv_timeout((deadline - now).min(Duration::from_millis(100)))
         {
             Ok(line) => {
-                kernel_seen |= line.contains("Linux version");
-                last_heard = Instant::now();
                 if stream {
                     live.suspend(|| eprintln!("{line}"));
                 }
-                last_line = line.chars().take(120).collect();
-                if log.len() < MAX_CONSOLE_BYTES {
-                    log.push_str(&line);
-                    log.push('\n');
-                    if log.len() >= MAX_CONSOLE_BYTES {
-                        log.push_str("[tdg: console log capped]\n");
-                    }
-                }
-                reader.line(&line);
-                if reader.reading.panic.is_some() {
-                    break "panic".to_string();
-                }
-                if reader.reading.reached {
-                    break "reached".to_string();
+                if let Some(ended) = w.heard(&line) {
+                    break ended;
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
@@ -285,8 +245,8 @@ fn boot_with(opts: &Options, use_kvm: bool) -> Result<Booted> {
     live.finish_and_clear();
     let stderr = running.stop();
     if ended.starts_with("qemu exited")
-        && reader.reading.extensions.is_empty()
-        && log.trim().is_empty()
+        && w.reader.reading.extensions.is_empty()
+        && w.log.trim().is_empty()
     {
         // QEMU refused to start (a bad kernel path, an unknown option): not a boot failure.
         return Err(Error::usage(format!(
@@ -297,33 +257,111 @@ fn boot_with(opts: &Options, use_kvm: bool) -> Result<Booted> {
     }
     let console = match &opts.console {
         Some(p) if !stream => {
-            write_log(p, &log)?;
+            write_log(p, &w.log)?;
             Some(p.display().to_string())
         }
         _ => None,
     };
-    // A boot that never reached its end and heard nothing for a while: say what usually
-    // causes it.
-    let hint = (!reader.reading.reached
-        && reader.reading.panic.is_none()
-        && Instant::now() - last_heard >= SILENCE.min(opts.timeout))
-    .then(|| silence_hint(arch));
-    let r = reader.reading;
-    Ok(Booted {
-        extensions: r
+    Ok(w.booted(opts, ended, console))
+}
+
+/// What a boot has shown so far: the console read line by line, the log kept, and when the
+/// last line came.
+struct Watch {
+    start: Instant,
+    reader: console::Reader,
+    log: String,
+    kernel_seen: bool,
+    last_line: String,
+    last_heard: Instant,
+}
+
+impl Watch {
+    fn new(until: regex::Regex) -> Self {
+        let start = Instant::now();
+        Watch {
+            start,
+            reader: console::Reader::new(until),
+            log: String::new(),
+            kernel_seen: false,
+            last_line: String::new(),
+            last_heard: start,
+        }
+    }
+
+    /// Takes one console line; returns why the boot ended, when this line ends it.
+    fn heard(&mut self, line: &str) -> Option<String> {
+        self.kernel_seen |= line.contains("Linux version");
+        self.last_heard = Instant::now();
+        self.last_line = line.chars().take(120).collect();
+        if self.log.len() < MAX_CONSOLE_BYTES {
+            self.log.push_str(line);
+            self.log.push('\n');
+            if self.log.len() >= MAX_CONSOLE_BYTES {
+                self.log.push_str("[tdg: console log capped]\n");
+            }
+        }
+        self.reader.line(line);
+        if self.reader.reading.panic.is_some() {
+            Some("panic".into())
+        } else if self.reader.reading.reached {
+            Some("reached".into())
+        } else {
+            None
+        }
+    }
+
+    /// The live status line: time, extensions seen, and the last line or a silence hint.
+    fn status(&self, arch: Arch, now: Instant) -> String {
+        let names: Vec<&str> = self
+            .reader
+            .reading
             .extensions
-            .into_iter()
-            .map(|(name, version)| Extension { name, version })
-            .collect(),
-        reached: r.reached,
-        services: r.services,
-        hint,
-        panic: r.panic,
-        duration_ms: start.elapsed().as_millis() as u64,
-        console,
-        ended,
-        log,
-    })
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let silent = now - self.last_heard;
+        format!(
+            "booting {} {:>4}s  extensions: {}  {}",
+            arch.as_str(),
+            (now - self.start).as_secs(),
+            if names.is_empty() {
+                "-".to_string()
+            } else {
+                names.join(", ")
+            },
+            if silent >= SILENCE {
+                format!("silent for {}s: {}", silent.as_secs(), silence_hint(arch))
+            } else {
+                self.last_line.clone()
+            }
+        )
+    }
+
+    fn booted(self, opts: &Options, ended: String, console: Option<String>) -> Booted {
+        let r = self.reader.reading;
+        // A boot that never reached its end and heard nothing for a while: say what usually
+        // causes it.
+        let hint = (!r.reached
+            && r.panic.is_none()
+            && Instant::now() - self.last_heard >= SILENCE.min(opts.timeout))
+        .then(|| silence_hint(opts.machine.arch));
+        Booted {
+            extensions: r
+                .extensions
+                .into_iter()
+                .map(|(name, version)| Extension { name, version })
+                .collect(),
+            reached: r.reached,
+            services: r.services,
+            hint,
+            panic: r.panic,
+            duration_ms: self.start.elapsed().as_millis() as u64,
+            console,
+            ended,
+            log: self.log,
+        }
+    }
 }
 
 fn wait_exit(r: &mut qemu::Running) -> Option<i32> {
