@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
-use crate::check::SpecRun;
 use crate::check::{plan, Plan};
+use crate::check::{SpecRun, Status};
 use crate::digest::Digest;
 use crate::oci::layout::LayoutWriter;
 use crate::oci::manifest;
@@ -342,28 +342,20 @@ fn facts(
     digests: &serde_json::Value,
     recorded: &serde_json::Value,
 ) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut f = Differences::default();
     let report = &recorded["specs"][0];
-    let mut expect = |what: &str, recorded: &serde_json::Value, now: serde_json::Value| {
-        if *recorded != now {
-            out.push(format!(
-                "{what}: recorded {recorded}, the bundle gives {now}"
-            ));
-        }
-    };
-    let now = |s: &Option<String>| json!(s);
-    expect(
+    f.expect(
         "report.json schema",
         &recorded["schema"],
         json!("tdg.report/v1"),
     );
-    expect(
+    f.expect(
         "report.json specs",
         &json!(recorded["specs"].as_array().map(Vec::len)),
         json!(1),
     );
-    expect("report.json spec", &report["spec"], json!(run.spec));
-    expect(
+    f.expect("report.json spec", &report["spec"], json!(run.spec));
+    f.expect(
         "report.json spec_sha256",
         &report["spec_sha256"],
         json!(run.spec_sha256),
@@ -371,35 +363,54 @@ fn facts(
     // What only the image's bytes give: derived when they could be read (when not, the
     // checks' errors say why, and nothing is compared with a fact unknown).
     if let Some(p) = pulled {
-        expect("digests.json digest", &digests["digest"], now(&run.digest));
-        expect("report.json digest", &report["digest"], now(&run.digest));
-        expect(
-            "digests.json manifest_digest",
-            &digests["manifest_digest"],
-            now(&run.manifest_digest),
-        );
-        expect(
-            "report.json manifest_digest",
-            &report["manifest_digest"],
-            now(&run.manifest_digest),
-        );
-        expect(
-            "digests.json platform",
-            &digests["platform"],
-            now(&run.platform),
-        );
-        expect(
-            "report.json platform",
-            &report["platform"],
-            now(&run.platform),
-        );
+        f.image(run, p, digests, report);
+    }
+    f.expect(
+        "report.json exit_code",
+        &recorded["exit_code"],
+        json!(recorded_exit(report).code()),
+    );
+    f.names(run, digests, recorded);
+    f.0
+}
+
+/// Lines saying which recorded facts differ from what the bundle gives.
+#[derive(Default)]
+struct Differences(Vec<String>);
+
+impl Differences {
+    fn expect(&mut self, what: &str, recorded: &serde_json::Value, now: serde_json::Value) {
+        if *recorded != now {
+            self.0.push(format!(
+                "{what}: recorded {recorded}, the bundle gives {now}"
+            ));
+        }
+    }
+
+    /// Digests and platform, each recorded in digests.json and report.json, and the config and
+    /// layers the manifest names.
+    fn image(
+        &mut self,
+        run: &SpecRun,
+        p: &Pulled,
+        digests: &serde_json::Value,
+        report: &serde_json::Value,
+    ) {
+        for (key, now) in [
+            ("digest", &run.digest),
+            ("manifest_digest", &run.manifest_digest),
+            ("platform", &run.platform),
+        ] {
+            self.expect(&format!("digests.json {key}"), &digests[key], json!(now));
+            self.expect(&format!("report.json {key}"), &report[key], json!(now));
+        }
         let m = &p.resolved.manifest;
-        expect(
+        self.expect(
             "digests.json config_digest",
             &digests["config_digest"],
             json!(m.config.digest.to_string()),
         );
-        expect(
+        self.expect(
             "digests.json layers",
             &digests["layers"],
             json!(m
@@ -409,57 +420,57 @@ fn facts(
                 .collect::<Vec<_>>()),
         );
     }
-    let statuses: Vec<&str> = report["outcomes"]
-        .as_array()
-        .map(|o| o.iter().filter_map(|o| o["status"].as_str()).collect())
-        .unwrap_or_default();
-    let derived = if statuses.contains(&"error") {
-        2
-    } else if statuses.iter().any(|s| matches!(*s, "fail" | "skipped")) {
-        1
-    } else {
-        0
-    };
-    expect(
-        "report.json exit_code",
-        &recorded["exit_code"],
-        json!(derived),
-    );
-    // Recorded twice: the two records must agree.
-    for (what, in_digests, in_report) in [
-        ("image", &digests["image"], &report["image"]),
-        ("source", &digests["source"], &report["source"]),
-        (
-            "tdg_version",
-            &digests["tdg_version"],
-            &recorded["tdg_version"],
-        ),
-    ] {
-        if in_digests != in_report {
-            out.push(format!(
-                "{what}: digests.json records {in_digests}, report.json {in_report}"
-            ));
-        }
-    }
-    match digests["image"]
-        .as_str()
-        .map(str::parse::<crate::reference::ImageRef>)
-    {
-        Some(Ok(r)) => {
-            if let (Some(pinned), Some(d)) = (&r.digest, &run.digest) {
-                if &pinned.to_string() != d {
-                    out.push(format!(
-                        "digests.json image: {r} names {pinned}, the bundle's image is {d}"
-                    ));
-                }
+
+    /// Names recorded twice must agree, and a reference pinned by digest must name the image.
+    fn names(&mut self, run: &SpecRun, digests: &serde_json::Value, recorded: &serde_json::Value) {
+        let report = &recorded["specs"][0];
+        for (what, in_digests, in_report) in [
+            ("image", &digests["image"], &report["image"]),
+            ("source", &digests["source"], &report["source"]),
+            (
+                "tdg_version",
+                &digests["tdg_version"],
+                &recorded["tdg_version"],
+            ),
+        ] {
+            if in_digests != in_report {
+                self.0.push(format!(
+                    "{what}: digests.json records {in_digests}, report.json {in_report}"
+                ));
             }
         }
-        _ => out.push(format!(
-            "digests.json image: {} is not an image reference",
-            digests["image"]
-        )),
+        match digests["image"]
+            .as_str()
+            .map(str::parse::<crate::reference::ImageRef>)
+        {
+            Some(Ok(r)) => {
+                if let (Some(pinned), Some(d)) = (&r.digest, &run.digest) {
+                    if &pinned.to_string() != d {
+                        self.0.push(format!(
+                            "digests.json image: {r} names {pinned}, the bundle's image is {d}"
+                        ));
+                    }
+                }
+            }
+            _ => self.0.push(format!(
+                "digests.json image: {} is not an image reference",
+                digests["image"]
+            )),
+        }
     }
-    out
+}
+
+/// The exit the recorded outcomes give, by the same rule as a run's (an unknown status is an
+/// error).
+fn recorded_exit(report: &serde_json::Value) -> crate::exit::Exit {
+    report["outcomes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|o| serde_json::from_value::<Status>(o["status"].clone()).unwrap_or(Status::Error))
+        .max()
+        .unwrap_or(Status::Pass)
+        .exit()
 }
 
 /// The checks whose status or message changed, grouped: one line per (recorded status, new
