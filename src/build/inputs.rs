@@ -19,7 +19,7 @@ use crate::pull::{self, Env, Pulled};
 use crate::reference::ImageRef;
 use crate::spec::Arch;
 use crate::talos::extension_paths::{self, ImageEntry, PathRules};
-use crate::talos::extensions::{self, MANIFEST};
+use crate::talos::extensions::{self, Metadata, MANIFEST};
 use crate::talos::kernel;
 
 /// A kernel and base initramfs on disk, and where they came from.
@@ -275,18 +275,7 @@ pub async fn extension(
     let mut rules = PathRules::for_talos(Some(talos));
     if strict {
         rules = rules.strict();
-        let mut problems: Vec<String> =
-            crate::talos::validator::version(&m.metadata.name, &m.metadata.version)
-                .err()
-                .into_iter()
-                .collect();
-        let mut files = Vec::new();
-        for p in crate::talos::validator::service_files(tree) {
-            let at = tree.resolve(&p, true).unwrap_or_else(|_| p.clone());
-            let text = read_capped(&pulled.flat.spooled(&pulled.spool, &at)?, MAX_MANIFEST)?;
-            files.push((p, text.into_bytes()));
-        }
-        problems.extend(crate::talos::validator::service_specs(&files));
+        let problems = validator_problems(&pulled, &m.metadata)?;
         if !problems.is_empty() {
             bail!(
                 "the extension {image} fails the extensions validator (build.strict): {}",
@@ -304,9 +293,49 @@ pub async fn extension(
         .into_iter()
         .collect();
     // Content that serves another architecture: a warning, or (strict) a refusal.
+    if let Some(what) = foreign_content(&pulled, arch) {
+        if strict {
+            bail!("the extension {image} holds {what}");
+        }
+        warnings.push(format!("the extension {image} holds {what}"));
+    }
+    let rootfs = rootfs_of(&pulled, image)?;
+    Ok(Extension {
+        image: image.to_string(),
+        digest: pulled.resolved.digest.to_string(),
+        input: ExtensionInput {
+            metadata: m.metadata,
+            rootfs,
+        },
+        warnings,
+        _pulled: pulled,
+    })
+}
+
+/// What siderolabs/extensions' validator finds wrong: the version, and each extension
+/// service's spec.
+fn validator_problems(pulled: &Pulled, metadata: &Metadata) -> Result<Vec<String>> {
+    let tree = &pulled.flat.tree;
+    let mut problems: Vec<String> =
+        crate::talos::validator::version(&metadata.name, &metadata.version)
+            .err()
+            .into_iter()
+            .collect();
+    let mut files = Vec::new();
+    for p in crate::talos::validator::service_files(tree) {
+        let at = tree.resolve(&p, true).unwrap_or_else(|_| p.clone());
+        let text = read_capped(&pulled.flat.spooled(&pulled.spool, &at)?, MAX_MANIFEST)?;
+        files.push((p, text.into_bytes()));
+    }
+    problems.extend(crate::talos::validator::service_specs(&files));
+    Ok(problems)
+}
+
+/// The rootfs files that serve another architecture than `arch`, said in one phrase.
+fn foreign_content(pulled: &Pulled, arch: Arch) -> Option<String> {
     let target = arch.into();
     let mut foreign = Vec::new();
-    for (p, e) in tree.iter() {
+    for (p, e) in pulled.flat.tree.iter() {
         let (ImageEntry::Rootfs(rel), true) =
             (extension_paths::image_entry(&p), e.kind.has_content())
         else {
@@ -321,30 +350,31 @@ pub async fn extension(
         };
         foreign.extend(crate::talos::foreign::foreign(rel, &head[..n], target));
     }
-    if !foreign.is_empty() {
-        let what = format!(
-            "{} serving another architecture than {}: {}{}",
-            if foreign.len() == 1 {
-                "1 file"
-            } else {
-                "files"
-            },
-            arch.as_str(),
-            foreign
-                .iter()
-                .take(3)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", "),
-            if foreign.len() > 3 { ", …" } else { "" }
-        );
-        if strict {
-            bail!("the extension {image} holds {what}");
-        }
-        warnings.push(format!("the extension {image} holds {what}"));
+    if foreign.is_empty() {
+        return None;
     }
+    Some(format!(
+        "{} serving another architecture than {}: {}{}",
+        if foreign.len() == 1 {
+            "1 file"
+        } else {
+            "files"
+        },
+        arch.as_str(),
+        foreign
+            .iter()
+            .take(3)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
+        if foreign.len() > 3 { ", …" } else { "" }
+    ))
+}
+
+/// The extension's `/rootfs`, as the files of its squashfs.
+fn rootfs_of(pulled: &Pulled, image: &ImageRef) -> Result<Vec<FileSpec>> {
     let mut rootfs = Vec::new();
-    for (p, e) in tree.iter() {
+    for (p, e) in pulled.flat.tree.iter() {
         let ImageEntry::Rootfs(rel) = extension_paths::image_entry(&p) else {
             continue;
         };
@@ -363,14 +393,5 @@ pub async fn extension(
             ),
         });
     }
-    Ok(Extension {
-        image: image.to_string(),
-        digest: pulled.resolved.digest.to_string(),
-        input: ExtensionInput {
-            metadata: m.metadata,
-            rootfs,
-        },
-        warnings,
-        _pulled: pulled,
-    })
+    Ok(rootfs)
 }
