@@ -129,45 +129,15 @@ pub async fn extension(
         format!("rootfs/{}/", crate::talos::services::CONFIG_DIR),
     ];
     let pulled = pull::pull(env, image, platform, Wanted::Paths(wanted.into())).await?;
-    let specs = crate::talos::validator::service_files(&pulled.flat.tree);
-    let mut read = Vec::new();
-    for p in &specs {
-        let at = pulled
-            .flat
-            .tree
-            .resolve(p, true)
-            .unwrap_or_else(|_| p.clone());
-        let f = pulled
-            .flat
-            .spooled(&pulled.spool, &at)
-            .with_context(|| format!("/{p}"))?;
-        let bytes = read_capped(&f, MAX_MANIFEST)?.into_bytes();
-        read.push((
-            p.trim_start_matches("rootfs/").to_string(),
-            String::new(),
-            bytes,
-        ));
-    }
+    let read = service_specs(&pulled)?;
     let tree = &pulled.flat.tree;
     let services =
         crate::talos::services::judge(&read, |p| tree.get(&format!("rootfs/{p}")).is_some());
     let mut problems = Vec::new();
-    // Through a symlink within the image, as Talos's `os.Open` follows it.
-    let manifest_path = pulled
-        .flat
-        .tree
-        .resolve(MANIFEST, true)
-        .unwrap_or_else(|_| MANIFEST.to_string());
-    let manifest = match pulled.flat.spooled(&pulled.spool, &manifest_path).ok() {
-        Some(p) => match extensions::parse_manifest(&read_capped(&p, MAX_MANIFEST)?) {
-            Ok(m) => Some(m),
-            Err(e) => {
-                problems.push(e.to_string());
-                None
-            }
-        },
-        None => {
-            problems.push("no /manifest.yaml".into());
+    let manifest = match manifest_of(&pulled)? {
+        Ok(m) => Some(m),
+        Err(e) => {
+            problems.push(e);
             None
         }
     };
@@ -223,6 +193,40 @@ pub async fn extension(
         warnings,
         services,
     })
+}
+
+/// Each extension service spec in the image: its path below `/rootfs`, and its bytes.
+fn service_specs(pulled: &Pulled) -> Result<Vec<(String, String, Vec<u8>)>> {
+    let tree = &pulled.flat.tree;
+    let mut read = Vec::new();
+    for p in crate::talos::validator::service_files(tree) {
+        let at = tree.resolve(&p, true).unwrap_or_else(|_| p.clone());
+        let f = pulled
+            .flat
+            .spooled(&pulled.spool, &at)
+            .with_context(|| format!("/{p}"))?;
+        let bytes = read_capped(&f, MAX_MANIFEST)?.into_bytes();
+        read.push((
+            p.trim_start_matches("rootfs/").to_string(),
+            String::new(),
+            bytes,
+        ));
+    }
+    Ok(read)
+}
+
+/// The extension's manifest, or what is wrong with it.
+fn manifest_of(pulled: &Pulled) -> Result<std::result::Result<extensions::Manifest, String>> {
+    // Through a symlink within the image, as Talos's `os.Open` follows it.
+    let at = pulled
+        .flat
+        .tree
+        .resolve(MANIFEST, true)
+        .unwrap_or_else(|_| MANIFEST.to_string());
+    let Ok(path) = pulled.flat.spooled(&pulled.spool, &at) else {
+        return Ok(Err("no /manifest.yaml".into()));
+    };
+    Ok(extensions::parse_manifest(&read_capped(&path, MAX_MANIFEST)?).map_err(|e| e.to_string()))
 }
 
 pub fn human_kernel(k: &KernelInfo) -> String {
