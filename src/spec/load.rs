@@ -437,8 +437,51 @@ impl Validator<'_> {
                 want: ValueMatch::parse(&v.value).map_err(|m| self.err(&v.referenced, m))?,
             });
         }
+        let (files, absent) = self.files_and_absent(&e.files, &e.absent)?;
+        let exp = Expectations {
+            platforms,
+            labels,
+            files,
+            absent,
+            extension: e
+                .extension
+                .as_ref()
+                .map(|x| self.extension(x))
+                .transpose()?,
+            tree: e.tree.as_ref().map(|t| self.tree(t)).transpose()?,
+            boot: e.boot.as_ref().map(|b| self.boot(b)).transpose()?,
+            signature: e
+                .signature
+                .as_ref()
+                .map(|s| self.signature(s))
+                .transpose()?,
+            provenance: e
+                .provenance
+                .as_ref()
+                .map(|p| self.provenance(p))
+                .transpose()?,
+        };
+        if exp.is_empty() {
+            let keys: Vec<&str> = exp.sections().iter().map(|(k, _)| *k).collect();
+            return Err(self.err(
+                &raw.referenced,
+                format!(
+                    "the spec checks nothing: give expect at least one of {}",
+                    keys.join(", ")
+                ),
+            ));
+        }
+        Ok(exp)
+    }
+
+    /// `files` (each path once) and `absent` (none of them expected present).
+    fn files_and_absent(
+        &self,
+        raw_files: &[Spanned<model::FileExpect>],
+        raw_absent: &[Spanned<String>],
+    ) -> Result<(Vec<FileExpectation>, Vec<String>), LocatedError> {
         let mut files: Vec<FileExpectation> = Vec::new();
-        for f in &e.files {
+        for f in raw_files {
             let fe = self.file(f)?;
             if files.iter().any(|o| o.path == fe.path) {
                 return Err(self.err(
@@ -449,7 +492,7 @@ impl Validator<'_> {
             files.push(fe);
         }
         let mut absent = Vec::new();
-        for a in &e.absent {
+        for a in raw_absent {
             let p = self.path(&a.value, &a.referenced)?;
             if files
                 .iter()
@@ -462,65 +505,28 @@ impl Validator<'_> {
             }
             absent.push(p);
         }
-        let extension = match &e.extension {
-            Some(x) => {
-                let talos = x
-                    .value
-                    .talos
-                    .as_ref()
-                    .map(|t| self.talos_version(t))
-                    .transpose()?;
-                if x.value.name.trim().is_empty() {
-                    return Err(self.err(&x.referenced, "extension needs a name"));
-                }
-                Some(ExtensionImageExpectation {
-                    name: x.value.name.clone(),
-                    version: x.value.version.clone(),
-                    talos,
-                    strict: x.value.strict,
-                })
-            }
-            None => None,
-        };
-        let tree = match &e.tree {
-            Some(t) => Some(self.tree(t)?),
-            None => None,
-        };
-        let boot = e.boot.as_ref().map(|b| self.boot(b)).transpose()?;
-        let signature = e
-            .signature
+        Ok((files, absent))
+    }
+
+    fn extension(
+        &self,
+        x: &Spanned<model::ExtensionImageExpect>,
+    ) -> Result<ExtensionImageExpectation, LocatedError> {
+        let talos = x
+            .value
+            .talos
             .as_ref()
-            .map(|s| self.signature(s))
+            .map(|t| self.talos_version(t))
             .transpose()?;
-        let provenance = e
-            .provenance
-            .as_ref()
-            .map(|p| self.provenance(p))
-            .transpose()?;
-        let exp = Expectations {
-            platforms,
-            labels,
-            files,
-            absent,
-            extension,
-            tree,
-            boot,
-            signature,
-            provenance,
-        };
-        if exp.platforms.is_none()
-            && exp.labels.is_empty()
-            && exp.files.is_empty()
-            && exp.absent.is_empty()
-            && exp.extension.is_none()
-            && exp.tree.is_none()
-            && exp.boot.is_none()
-            && exp.signature.is_none()
-            && exp.provenance.is_none()
-        {
-            return Err(self.err(&raw.referenced, "the spec checks nothing: give expect at least one of platforms, labels, files, absent, extension"));
+        if x.value.name.trim().is_empty() {
+            return Err(self.err(&x.referenced, "extension needs a name"));
         }
-        Ok(exp)
+        Ok(ExtensionImageExpectation {
+            name: x.value.name.clone(),
+            version: x.value.version.clone(),
+            talos,
+            strict: x.value.strict,
+        })
     }
 
     fn provenance(

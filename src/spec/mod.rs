@@ -107,6 +107,28 @@ pub struct Expectations {
     pub provenance: Option<ProvenanceExpectation>,
 }
 
+impl Expectations {
+    /// Each `expect` section by its key, and whether the spec gives it: the one list "the spec
+    /// checks nothing" is judged and said from (a unit test keeps it equal to the schema's).
+    pub fn sections(&self) -> [(&'static str, bool); 9] {
+        [
+            ("platforms", self.platforms.is_some()),
+            ("labels", !self.labels.is_empty()),
+            ("files", !self.files.is_empty()),
+            ("absent", !self.absent.is_empty()),
+            ("extension", self.extension.is_some()),
+            ("tree", self.tree.is_some()),
+            ("boot", self.boot.is_some()),
+            ("signature", self.signature.is_some()),
+            ("provenance", self.provenance.is_some()),
+        ]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sections().iter().all(|(_, given)| !given)
+    }
+}
+
 /// The validated `expect.provenance`.
 #[derive(Debug, Clone)]
 pub struct ProvenanceExpectation {

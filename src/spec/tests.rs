@@ -537,3 +537,29 @@ fn the_siderolabs_preset_is_the_image_factorys_policy() {
     let e = err(&format!("{GOOD}  signature: sidero\n"));
     assert!(e.contains("unknown value `sidero`"), "{e}");
 }
+
+/// "Checks nothing" is judged from `Expectations::sections`: every `expect` key the schema
+/// knows is there, and the error names them all.
+#[test]
+fn checks_nothing_knows_every_expect_section() {
+    let schema: serde_json::Value = serde_json::from_str(&crate::spec::json_schema()).unwrap();
+    let mut keys: Vec<String> = schema["$defs"]["Expect"]["properties"]
+        .as_object()
+        .expect("Expect's properties")
+        .keys()
+        .cloned()
+        .collect();
+    keys.sort();
+    let e = err("apiVersion: tdg/v1\nname: x\nimage: ghcr.io/a/b:v1\nexpect: {}\n");
+    for k in &keys {
+        assert!(e.contains(k.as_str()), "the error does not name {k}: {e}");
+    }
+    let spec = crate::spec::load::load_str(
+        std::path::Path::new("specs/x.yaml"),
+        "apiVersion: tdg/v1\nname: x\nimage: ghcr.io/a/b:v1\nexpect: {absent: [a]}\n",
+    )
+    .unwrap();
+    let mut listed: Vec<&str> = spec.expect.sections().iter().map(|(k, _)| *k).collect();
+    listed.sort();
+    assert_eq!(listed, keys);
+}
