@@ -65,7 +65,7 @@ fn build_world() -> Result<World> {
     let mut builds = HashMap::new();
     let rt = tokio::runtime::Runtime::new()?;
     for path in spec_paths()? {
-        let spec = tdg::spec::load_file(&path).map_err(|e| anyhow!("{e}"))?;
+        let spec = tdg::spec::load_file(&path, None).map_err(|e| anyhow!("{e}"))?;
         if spec.build.is_none() {
             continue;
         }
@@ -121,7 +121,7 @@ pub fn spec_trials() -> Result<Vec<Trial>> {
     let mut trials = Vec::new();
     let mut referenced = Vec::new();
     for path in spec_paths()? {
-        let spec = tdg::spec::load_file(&path).map_err(|e| anyhow!("{e}"))?;
+        let spec = tdg::spec::load_file(&path, None).map_err(|e| anyhow!("{e}"))?;
         if let Some(t) = &spec.expect.tree {
             referenced.push(t.golden.clone());
         }

@@ -233,14 +233,15 @@ pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
     Ok(f)
 }
 
-/// The directory a spec's goldens must stay inside: `TDG_REPO` (`--repo`) when set, else the
-/// directory holding `specs/` when the spec lives in one, else the spec's own directory.
+/// The directory a spec's goldens must stay inside: `repo` (`--repo`, `TDG_REPO`) when given,
+/// else the directory holding `specs/` when the spec lives in one, else the spec's own
+/// directory.
 ///
 /// The answer is absolute, so `specs/x.yaml`, `./specs/x.yaml` and `/repo/specs/x.yaml` from
 /// any working directory name the same root (a relative `specs/x.yaml` once gave an empty one).
-pub fn repo_root(spec_file: &Path) -> PathBuf {
-    if let Some(r) = std::env::var_os("TDG_REPO").filter(|r| !r.is_empty()) {
-        return absolute(Path::new(&r));
+pub fn repo_root(spec_file: &Path, repo: Option<&Path>) -> PathBuf {
+    if let Some(r) = repo.filter(|r| !r.as_os_str().is_empty()) {
+        return absolute(r);
     }
     let file = absolute(spec_file);
     let dir = file.parent().unwrap_or(Path::new("/"));

@@ -15,18 +15,11 @@ pub fn bars_enabled() -> bool {
     std::io::stderr().is_terminal() && !ci() && std::env::var("TERM").map_or(true, |t| t != "dumb")
 }
 
-/// `--color`: `Some(true)` always, `Some(false)` never, `None` decide (auto).
-static COLOUR: OnceLock<Option<bool>> = OnceLock::new();
-
-pub fn set_colour(choice: Option<bool>) {
-    let _ = COLOUR.set(choice);
-}
-
-/// Colour as `--color` says; on `auto`, only on a terminal and never with NO_COLOR set
-/// (no-color.org).
-pub fn colour_enabled() -> bool {
-    if let Some(Some(c)) = COLOUR.get() {
-        return *c;
+/// Whether to paint: `choice` is `--color` (`Some(true)` always, `Some(false)` never); on
+/// `None` (auto), only on a terminal and never with NO_COLOR set (no-color.org).
+pub fn colour(choice: Option<bool>) -> bool {
+    if let Some(c) = choice {
+        return c;
     }
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         && std::io::stdout().is_terminal()
@@ -61,9 +54,9 @@ pub fn bytes(total: u64, message: String) -> ProgressBar {
     )
 }
 
-/// Wraps `text` in an ANSI colour when colour is on.
-pub fn paint(text: &str, code: &str) -> String {
-    if colour_enabled() {
+/// Wraps `text` in an ANSI colour when `on`.
+pub fn paint(text: &str, code: &str, on: bool) -> String {
+    if on {
         format!("\x1b[{code}m{text}\x1b[0m")
     } else {
         text.to_string()

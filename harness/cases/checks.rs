@@ -41,7 +41,7 @@ fn broken_entries() -> Vec<E> {
 
 fn run_spec(spec_path: &std::path::Path, image: &str) -> Result<tdg::check::SpecRun> {
     let w = world::world()?;
-    let spec = tdg::spec::load_file(spec_path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let spec = tdg::spec::load_file(spec_path, None).map_err(|e| anyhow::anyhow!("{e}"))?;
     let plan = plan::plan(spec, Some(image.parse()?), None);
     Ok(tokio::runtime::Runtime::new()?.block_on(tdg::run::pipeline::run(&w.env, &plan)))
 }

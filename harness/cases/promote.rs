@@ -270,7 +270,8 @@ fn push_referrer(
 ) -> Result<tdg::digest::Digest> {
     use tdg::digest::Digest;
     use tdg::oci::manifest::{OCI_INDEX, OCI_MANIFEST};
-    let src = tdg::oci::registry::RegistrySource::new(registry, repository, true)?;
+    let src =
+        tdg::oci::registry::RegistrySource::new(registry, repository, true, Default::default())?;
     let rt = tokio::runtime::Runtime::new()?;
     let subject_bytes = raw(&format!("{registry}/{repository}@{subject}"))?.stdout;
     let empty = b"{}".to_vec();

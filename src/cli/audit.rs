@@ -44,7 +44,7 @@ pub struct AuditArgs {
 }
 
 pub fn audit(g: &Global, a: &AuditArgs) -> Result<Exit> {
-    let (fleet, tag) = fleet::load_file(&a.fleet).map_err(Error::from)?;
+    let (fleet, tag) = fleet::load_file(&a.fleet, g.repo.as_deref()).map_err(Error::from)?;
     let jobs = a
         .jobs
         .unwrap_or_else(|| 4 * std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -88,5 +88,5 @@ pub fn audit(g: &Global, a: &AuditArgs) -> Result<Exit> {
             total: fleet.components.len(),
         }),
     };
-    outcomes::present(&v, a.format, a.output.as_deref())
+    outcomes::present(&v, a.format, a.output.as_deref(), g.style())
 }

@@ -106,7 +106,7 @@ pub fn build(g: &Global, a: &BuildArgs) -> Result<Exit> {
     let mut plans = Vec::new();
     let mut notes = Vec::new();
     for path in &a.specs {
-        let mut spec = tdg::spec::load_file(path).map_err(Error::from)?;
+        let mut spec = tdg::spec::load_file(path, g.repo.as_deref()).map_err(Error::from)?;
         if let Some(b) = spec.build.as_mut() {
             b.labels.extend(labels.iter().cloned());
             b.report.extend(facts.iter().cloned());
@@ -164,7 +164,7 @@ pub fn build(g: &Global, a: &BuildArgs) -> Result<Exit> {
             for b in built.iter().filter_map(|b| b.pushed.as_ref()) {
                 eprintln!("tdg: pushed {b}");
             }
-            outcomes::present(v, None, None)
+            outcomes::present(v, None, None, g.style())
         }
         (BuildFormat::Human, None) => {
             for b in built.iter().filter_map(|b| b.pushed.as_ref()) {

@@ -22,7 +22,11 @@ pub fn demo(g: &Global, a: &DemoArgs) -> Result<Exit> {
         "wrote {} and an OCI layout beside it; verifying:",
         spec_path.display()
     );
-    let plans = [plan::plan(tdg::spec::load_file(&spec_path)?, None, None)];
+    let plans = [plan::plan(
+        tdg::spec::load_file(&spec_path, None)?,
+        None,
+        None,
+    )];
     let v = runtime()?.block_on(tdg::run::run(&g.env()?, &plans, Mode::from_env(), None))?;
-    outcomes::present(&v, None, None)
+    outcomes::present(&v, None, None, g.style())
 }

@@ -223,16 +223,6 @@ impl Cli {
     /// Runs the command; returns its exit code.
     pub fn run(self) -> tdg::error::Result<Exit> {
         let g = &self.global;
-        tdg::report::set_quiet(g.quiet);
-        tdg::progress::set_colour(match g.color {
-            ColorChoice::Auto => None,
-            ColorChoice::Always => Some(true),
-            ColorChoice::Never => Some(false),
-        });
-        if let Some(r) = &g.repo {
-            // Spec loading reads TDG_REPO (`located::repo_root`); set before any thread starts.
-            std::env::set_var("TDG_REPO", r);
-        }
         Ok(match &self.command {
             Command::Verify(a) => verify::verify(g, a)?,
             Command::Bless(a) => verify::bless(g, a)?,
@@ -257,7 +247,7 @@ impl Cli {
             Command::Boot(a) => boot::boot(g, a)?,
             Command::Promote(a) => promote::promote(g, a)?,
             Command::Audit(a) => audit::audit(g, a)?,
-            Command::Report { what } => report::report(what)?,
+            Command::Report { what } => report::report(g, what)?,
             Command::Completions { shell } => {
                 let mut out = Vec::new();
                 clap_complete::generate(
@@ -282,11 +272,28 @@ impl Cli {
 }
 
 impl Global {
+    /// How reports look, from `-q` and `--color`.
+    pub fn style(&self) -> tdg::report::Style {
+        tdg::report::Style {
+            quiet: self.quiet,
+            colour: tdg::progress::colour(match self.color {
+                ColorChoice::Auto => None,
+                ColorChoice::Always => Some(true),
+                ColorChoice::Never => Some(false),
+            }),
+        }
+    }
+
     pub fn env(&self) -> Result<Env> {
-        let secs = |s: Option<u64>| s.map(std::time::Duration::from_secs);
-        tdg::oci::distribution::set_timeouts(secs(self.read_timeout), secs(self.request_timeout));
         let from_env = std::env::var("TDG_MIRROR").ok();
-        let mirrors = Mirrors::parse(from_env.as_deref(), self.mirror.iter().map(String::as_str))?;
+        let mut mirrors =
+            Mirrors::parse(from_env.as_deref(), self.mirror.iter().map(String::as_str))?;
+        let defaults = tdg::oci::distribution::Timeouts::default();
+        let secs = std::time::Duration::from_secs;
+        mirrors.timeouts = tdg::oci::distribution::Timeouts {
+            read: self.read_timeout.map_or(defaults.read, secs),
+            request: self.request_timeout.map_or(defaults.request, secs),
+        };
         let root = self.cache.clone().unwrap_or_else(BlobCache::default_root);
         let mut env = Env::new(mirrors, BlobCache::open(root)?);
         env.boot = !self.no_boot;

@@ -8,22 +8,27 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use tdg::exit::Exit;
-use tdg::report::{self, github, Format};
+use tdg::report::{self, github, Format, Style};
 use tdg::run::Verification;
 
 /// `format: None` is the default for where tdg runs ([`Format::default_here`]).
-pub fn present(v: &Verification, format: Option<Format>, output: Option<&Path>) -> Result<Exit> {
+pub fn present(
+    v: &Verification,
+    format: Option<Format>,
+    output: Option<&Path>,
+    style: Style,
+) -> Result<Exit> {
     let format = format.unwrap_or_else(Format::default_here);
     let github = format == Format::Github || report::in_github_actions();
     for note in &v.notes {
         eprintln!("tdg: {note}");
     }
-    let text = report::render(format, &v.runs, v.partition.as_ref())?;
+    let text = report::render(format, &v.runs, v.partition.as_ref(), style)?;
     match output {
         Some(path) => {
             std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
             // The file is for machines; the person running tdg still sees the verdict.
-            eprint!("{}", report::human(&v.runs));
+            eprint!("{}", report::human(&v.runs, style));
             // GitHub reads workflow commands from stdout only, whatever went into the file.
             if github {
                 super::stdout::print(&github::annotations(&v.runs))?;

@@ -44,7 +44,7 @@ pub fn promote(g: &Global, a: &PromoteArgs) -> Result<Exit> {
     let spec = a
         .spec
         .as_deref()
-        .map(tdg::spec::load_file)
+        .map(|p| tdg::spec::load_file(p, g.repo.as_deref()))
         .transpose()
         .map_err(Error::from)?;
     let immutable = match (
@@ -75,7 +75,7 @@ pub fn promote(g: &Global, a: &PromoteArgs) -> Result<Exit> {
             pinned.digest = Some(resolved.digest.clone());
             let plans = [plan::plan(spec, Some(pinned), None)];
             let v = tdg::run::run(&env, &plans, Mode::ReadOnly, None).await?;
-            let code = outcomes::present(&v, None, None)?;
+            let code = outcomes::present(&v, None, None, g.style())?;
             if code != Exit::Passed {
                 eprintln!(
                     "tdg: not promoted: {} fails its spec; {} is unchanged",

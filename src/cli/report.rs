@@ -31,7 +31,7 @@ pub struct MergeArgs {
     output: Option<PathBuf>,
 }
 
-pub fn report(what: &ReportCommand) -> Result<Exit> {
+pub fn report(g: &super::Global, what: &ReportCommand) -> Result<Exit> {
     let ReportCommand::Merge(a) = what;
     let mut parts = Vec::new();
     for path in &a.reports {
@@ -48,5 +48,5 @@ pub fn report(what: &ReportCommand) -> Result<Exit> {
         verdict_differs: false,
         partition: None,
     };
-    outcomes::present(&v, a.format, a.output.as_deref())
+    outcomes::present(&v, a.format, a.output.as_deref(), g.style())
 }

@@ -1,6 +1,6 @@
 //! `tdg verify` and `tdg bless`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
@@ -61,7 +61,7 @@ struct TargetArgs {
 }
 
 impl TargetArgs {
-    fn plans(&self, specs: &[PathBuf]) -> Result<Vec<Plan>> {
+    fn plans(&self, specs: &[PathBuf], repo: Option<&Path>) -> Result<Vec<Plan>> {
         if specs.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
             return Err(Error::usage("`-` (a spec on standard input) can be given once").into());
         }
@@ -70,7 +70,7 @@ impl TargetArgs {
         specs
             .iter()
             .map(|p| {
-                let spec = tdg::spec::load_file(p).map_err(Error::from)?;
+                let spec = tdg::spec::load_file(p, repo).map_err(Error::from)?;
                 Ok(plan::plan(spec, image.clone(), platform.clone()))
             })
             .collect()
@@ -83,7 +83,7 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Exit> {
         None => {
             // Every spec is read before anything is fetched: a typo fails at once, in every
             // partition.
-            let plans = a.target.plans(&a.specs)?;
+            let plans = a.target.plans(&a.specs, g.repo.as_deref())?;
             let total = plans.len();
             let (positions, plans): (Vec<usize>, Vec<Plan>) = plans
                 .into_iter()
@@ -109,7 +109,7 @@ pub fn verify(g: &Global, a: &VerifyArgs) -> Result<Exit> {
             v
         }
     };
-    outcomes::present(&v, a.format, a.output.as_deref())
+    outcomes::present(&v, a.format, a.output.as_deref(), g.style())
 }
 
 pub fn bless(g: &Global, a: &BlessArgs) -> Result<Exit> {
@@ -119,8 +119,8 @@ pub fn bless(g: &Global, a: &BlessArgs) -> Result<Exit> {
         )
         .into());
     }
-    let plans = a.target.plans(&a.specs)?;
+    let plans = a.target.plans(&a.specs, g.repo.as_deref())?;
     let env = g.env()?;
     let v = runtime()?.block_on(tdg::run::run(&env, &plans, Mode::Bless, None))?;
-    outcomes::present(&v, None, None)
+    outcomes::present(&v, None, None, g.style())
 }

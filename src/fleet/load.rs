@@ -67,8 +67,12 @@ impl Fleet {
 }
 
 /// Reads a fleet file; component specs are loaded too (relative to the fleet file), so a typo
-/// in any of them fails before anything is fetched.
-pub fn load_file(path: &Path) -> Result<(Fleet, Option<String>), LocatedError> {
+/// in any of them fails before anything is fetched. Their files must lie inside `repo` when
+/// given (`--repo`), else inside the fleet file's repository.
+pub fn load_file(
+    path: &Path,
+    repo: Option<&Path>,
+) -> Result<(Fleet, Option<String>), LocatedError> {
     let text = read_text(path, "fleet")?;
     let at = |l: &serde_saphyr::Location, m: String| LocatedError {
         file: path.to_path_buf(),
@@ -103,7 +107,7 @@ pub fn load_file(path: &Path) -> Result<(Fleet, Option<String>), LocatedError> {
         return Err(at(&raw.components.referenced, "components is empty".into()));
     }
     let dir = path.parent().unwrap_or(Path::new("."));
-    let repo = crate::located::repo_root(path);
+    let repo = crate::located::repo_root(path, repo);
     let mut components = Vec::new();
     for c in raw.components.value {
         let image: ImageRef = c

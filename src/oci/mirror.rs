@@ -1,9 +1,11 @@
 //! Mirrors: a rewrite of a registry host to another registry (`http://` means plain HTTP) or to
 //! a root of OCI layouts, where `host/org/name:tag` is looked up as `oci:<root>/org/name:tag`.
-//! Given as `--mirror HOST=URL` (repeatable) and `TDG_MIRROR` (comma-separated).
+//! Given as `--mirror HOST=URL` (repeatable) and `TDG_MIRROR` (comma-separated). A registry
+//! endpoint also carries how long the registry may take (`--read-timeout`, `--request-timeout`).
 
 use std::path::PathBuf;
 
+use super::distribution::Timeouts;
 use crate::reference::{ImageRef, Location};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +23,8 @@ pub enum MirrorTarget {
 #[derive(Clone, Debug, Default)]
 pub struct Mirrors {
     rules: Vec<(String, MirrorTarget)>,
+    /// How long any registry reached through these may take.
+    pub timeouts: Timeouts,
 }
 
 /// Where the bytes of one image are actually read from.
@@ -30,6 +34,7 @@ pub enum Endpoint {
         host: String,
         repository: String,
         plain_http: bool,
+        timeouts: Timeouts,
     },
     Layout {
         dir: PathBuf,
@@ -97,6 +102,7 @@ impl Mirrors {
                         format!("{prefix}/{repository}")
                     },
                     plain_http: *plain_http,
+                    timeouts: self.timeouts,
                 },
                 Some((_, MirrorTarget::Layouts { root })) => Endpoint::Layout {
                     dir: root.join(repository),
@@ -105,6 +111,7 @@ impl Mirrors {
                     host: registry.clone(),
                     repository: repository.clone(),
                     plain_http: is_loopback(registry),
+                    timeouts: self.timeouts,
                 },
             },
         }
@@ -174,7 +181,8 @@ mod tests {
             Endpoint::Registry {
                 host: "127.0.0.1:5000".into(),
                 repository: "siderolabs/spin".into(),
-                plain_http: true
+                plain_http: true,
+                timeouts: Timeouts::default(),
             }
         );
         let q: ImageRef = "quay.io/a/b:c".parse().unwrap();
@@ -190,7 +198,8 @@ mod tests {
             Endpoint::Registry {
                 host: "mirror.example".into(),
                 repository: "cache/siderolabs/spin".into(),
-                plain_http: false
+                plain_http: false,
+                timeouts: Timeouts::default(),
             }
         );
     }

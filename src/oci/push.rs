@@ -17,7 +17,13 @@ pub(crate) fn registry(target: &ImageRef, mirrors: &Mirrors) -> Result<RegistryS
             host,
             repository,
             plain_http,
-        } => Ok(RegistrySource::new(&host, &repository, plain_http)?),
+            timeouts,
+        } => Ok(RegistrySource::new(
+            &host,
+            &repository,
+            plain_http,
+            timeouts,
+        )?),
         Endpoint::Layout { dir } => bail!(
             "cannot push {target}: it maps to the OCI layout {}; push to a registry",
             dir.display()

@@ -41,10 +41,15 @@ pub struct Referrer {
 }
 
 impl RegistrySource {
-    pub fn new(host: &str, repository: &str, plain_http: bool) -> Result<Self> {
+    pub fn new(
+        host: &str,
+        repository: &str,
+        plain_http: bool,
+        timeouts: super::distribution::Timeouts,
+    ) -> Result<Self> {
         let auth = super::auth::for_host(host)?;
         Ok(RegistrySource {
-            api: Distribution::new(host, repository, plain_http, auth)?,
+            api: Distribution::new(host, repository, plain_http, auth, timeouts)?,
             host: host.to_string(),
             repository: repository.to_string(),
         })

@@ -36,10 +36,12 @@ impl Source {
                 host,
                 repository,
                 plain_http,
+                timeouts,
             } => Source::Registry(Box::new(RegistrySource::new(
                 host,
                 repository,
                 *plain_http,
+                *timeouts,
             )?)),
             Endpoint::Layout { dir } => Source::Layout(LayoutSource::open(dir)?),
             Endpoint::Archive { kind, file } => {

@@ -38,26 +38,33 @@ pub fn in_github_actions() -> bool {
     std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true")
 }
 
+/// How the human report looks: `-q/--quiet` lists only what did not pass (and the summary);
+/// `colour` paints the statuses (`--color`, [`crate::progress::colour`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Style {
+    pub quiet: bool,
+    pub colour: bool,
+}
+
 /// `partition`: the runs are one part of a larger whole, recorded in the JSON report for
 /// `tdg report merge`.
-pub fn render(format: Format, runs: &[SpecRun], partition: Option<&Partitioned>) -> Result<String> {
+pub fn render(
+    format: Format,
+    runs: &[SpecRun],
+    partition: Option<&Partitioned>,
+    style: Style,
+) -> Result<String> {
     match format {
-        Format::Human => Ok(human(runs)),
+        Format::Human => Ok(human(runs, style)),
         Format::Json => json(runs, partition),
         Format::Junit => junit(runs),
-        Format::Github => Ok(human(runs) + &github::annotations(runs)),
+        Format::Github => Ok(human(runs, style) + &github::annotations(runs)),
     }
 }
 
-/// `-q/--quiet`: the human report lists only what did not pass, and the summary.
-static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-pub fn set_quiet(q: bool) {
-    QUIET.store(q, std::sync::atomic::Ordering::Relaxed);
-}
-
-pub fn human(runs: &[SpecRun]) -> String {
-    let quiet = QUIET.load(std::sync::atomic::Ordering::Relaxed);
+pub fn human(runs: &[SpecRun], style: Style) -> String {
+    let quiet = style.quiet;
+    let paint = |text: &str, code: &str| crate::progress::paint(text, code, style.colour);
     let mut out = String::new();
     let (mut pass, mut fail, mut error, mut skipped) = (0, 0, 0, 0);
     for r in runs {
@@ -92,10 +99,10 @@ pub fn human(runs: &[SpecRun]) -> String {
         }
         for o in &r.outcomes {
             let word = match o.status {
-                Status::Pass => crate::progress::paint("ok  ", "32"),
-                Status::Fail => crate::progress::paint("FAIL", "31;1"),
-                Status::Error => crate::progress::paint("ERR ", "35;1"),
-                Status::Skipped => crate::progress::paint("skip", "33"),
+                Status::Pass => paint("ok  ", "32"),
+                Status::Fail => paint("FAIL", "31;1"),
+                Status::Error => paint("ERR ", "35;1"),
+                Status::Skipped => paint("skip", "33"),
             };
             let counted = |s: Status| matches!(s, Status::Pass | Status::Skipped);
             if quiet && counted(o.status) {

@@ -20,26 +20,30 @@ use crate::talos::extensions::Requirement;
 pub use crate::located::{read_text, LocatedError};
 
 /// A spec file; `-` reads the spec from standard input, named `<stdin>` in errors, with its
-/// relative paths (goldens, keys) taken from the working directory.
-pub fn load_file(path: &Path) -> Result<Spec, LocatedError> {
-    if path == Path::new("-") {
+/// relative paths (goldens, keys) taken from the working directory. Its files must lie inside
+/// `repo` when given (`--repo`), else inside the repository it sits in
+/// ([`crate::located::repo_root`]).
+pub fn load_file(path: &Path, repo: Option<&Path>) -> Result<Spec, LocatedError> {
+    let (path, text) = if path == Path::new("-") {
         let stdin = Path::new(STDIN);
-        return load_str(stdin, &crate::located::read_stdin(stdin, "spec")?);
-    }
-    load_str(path, &read_text(path, "spec")?)
+        (stdin, crate::located::read_stdin(stdin, "spec")?)
+    } else {
+        (path, read_text(path, "spec")?)
+    };
+    load_str_within(path, &text, &crate::located::repo_root(path, repo))
 }
 
 /// What a spec read from standard input is called.
 pub const STDIN: &str = "<stdin>";
 
-/// A spec whose files (goldens, schematic, key) must lie inside `repo`, whatever `TDG_REPO`
-/// says: a fleet's specs inside the fleet's repository, a bundled spec inside its bundle.
+/// A spec whose files (goldens, schematic, key) must lie inside `repo`: a fleet's specs inside
+/// the fleet's repository, a bundled spec inside its bundle.
 pub fn load_file_within(path: &Path, repo: &Path) -> Result<Spec, LocatedError> {
     load_str_within(path, &read_text(path, "spec")?, repo)
 }
 
 pub fn load_str(path: &Path, text: &str) -> Result<Spec, LocatedError> {
-    load_str_within(path, text, &crate::located::repo_root(path))
+    load_str_within(path, text, &crate::located::repo_root(path, None))
 }
 
 fn load_str_within(path: &Path, text: &str, repo: &Path) -> Result<Spec, LocatedError> {

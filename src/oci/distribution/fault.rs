@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use reqwest::{Response, StatusCode};
 
-use super::read_timeout;
 use crate::error::ErrorKind;
 
 const ATTEMPTS: u32 = 3;
@@ -64,7 +63,8 @@ impl Fault {
         }
     }
 
-    pub(super) fn describe(&self) -> String {
+    /// The fault as the user reads it; `read` is the idle timeout a stalled transfer ran into.
+    pub(super) fn describe(&self, read: Duration) -> String {
         match self {
             Fault::Request(r, deadline) => {
                 let mut cause = r.to_string();
@@ -98,7 +98,7 @@ impl Fault {
                 } else if r.is_timeout() {
                     format!(
                         "timed out: nothing arrived for {}s (TDG_READ_TIMEOUT), {ATTEMPTS} attempts; raise it with --read-timeout",
-                        read_timeout().as_secs()
+                        read.as_secs()
                     )
                 } else {
                     cause

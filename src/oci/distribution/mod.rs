@@ -32,33 +32,31 @@ pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// `--request-timeout`); a blob gets this plus its size at [`MIN_BLOB_RATE`].
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Timeouts the CLI set from its flags; unset, the environment and the defaults apply.
-static SET: std::sync::OnceLock<(Option<Duration>, Option<Duration>)> = std::sync::OnceLock::new();
-
-/// Sets the idle-read and overall request timeouts for this process (once).
-pub fn set_timeouts(read: Option<Duration>, request: Option<Duration>) {
-    let _ = SET.set((read, request));
+/// How long a registry may take: set by the CLI from `--read-timeout`/`--request-timeout`
+/// (or their environment variables) and carried by [`crate::pull::Env`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// How long a registry may send nothing.
+    pub read: Duration,
+    /// How long one request for a document or token may take in all; a blob gets this plus
+    /// its size at [`MIN_BLOB_RATE`].
+    pub request: Duration,
 }
 
-fn seconds(var: &str, default: Duration) -> Duration {
-    std::env::var(var)
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .filter(|s| *s > 0)
-        .map(Duration::from_secs)
-        .unwrap_or(default)
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            read: DEFAULT_READ_TIMEOUT,
+            request: DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
 }
 
-pub fn read_timeout() -> Duration {
-    SET.get()
-        .and_then(|s| s.0)
-        .unwrap_or_else(|| seconds("TDG_READ_TIMEOUT", DEFAULT_READ_TIMEOUT))
-}
-
-pub fn request_timeout() -> Duration {
-    SET.get()
-        .and_then(|s| s.1)
-        .unwrap_or_else(|| seconds("TDG_REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT))
+impl Timeouts {
+    /// The deadline of a blob of `size` bytes.
+    pub fn blob(&self, size: u64) -> Duration {
+        self.request + Duration::from_secs(size / MIN_BLOB_RATE)
+    }
 }
 
 /// One repository of one registry, read over HTTP(S).
@@ -68,6 +66,7 @@ pub struct Distribution {
     pub host: String,
     repository: String,
     auth: RegistryAuth,
+    timeouts: Timeouts,
     /// The `Authorization` the registry last asked for (a token, or Basic), sent first.
     authorization: tokio::sync::Mutex<Option<String>>,
 }
@@ -83,10 +82,16 @@ enum Access {
 }
 
 impl Distribution {
-    pub fn new(host: &str, repository: &str, plain_http: bool, auth: RegistryAuth) -> Result<Self> {
+    pub fn new(
+        host: &str,
+        repository: &str,
+        plain_http: bool,
+        auth: RegistryAuth,
+        timeouts: Timeouts,
+    ) -> Result<Self> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(30))
-            .read_timeout(read_timeout())
+            .read_timeout(timeouts.read)
             .user_agent(concat!("tdg/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::usage(format!("cannot set up HTTP: {e}")))?;
@@ -102,6 +107,7 @@ impl Distribution {
             host: host.to_string(),
             repository: repository.to_string(),
             auth,
+            timeouts,
             authorization: tokio::sync::Mutex::new(None),
         })
     }
@@ -110,7 +116,11 @@ impl Distribution {
     pub fn error(&self, doing: &str, f: &Fault) -> Error {
         Error::new(
             f.kind(&self.host),
-            format!("registry {}: {doing}: {}", self.host, f.describe()),
+            format!(
+                "registry {}: {doing}: {}",
+                self.host,
+                f.describe(self.timeouts.read)
+            ),
         )
     }
 
@@ -122,7 +132,7 @@ impl Distribution {
         cap: u64,
         what: &str,
     ) -> Result<Vec<u8>, Fault> {
-        let deadline = request_timeout();
+        let deadline = self.timeouts.request;
         let accept = accept.join(", ");
         retry(|| async {
             let start = Instant::now();
@@ -139,12 +149,13 @@ impl Distribution {
         digest: &str,
         size: u64,
     ) -> Result<impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>>, Fault> {
-        let deadline = request_timeout() + Duration::from_secs(size / MIN_BLOB_RATE);
+        let deadline = self.timeouts.blob(size);
+        let read = self.timeouts.read;
         let path = format!("blobs/{digest}");
         let start = Instant::now();
         let resp = retry(|| self.get(&path, None, (Instant::now(), deadline))).await?;
         Ok(resp.bytes_stream().map(move |chunk| {
-            chunk.map_err(|e| std::io::Error::other(failed(e, start, deadline).describe()))
+            chunk.map_err(|e| std::io::Error::other(failed(e, start, deadline).describe(read)))
         }))
     }
 
@@ -156,7 +167,7 @@ impl Distribution {
         path: &str,
         cap: u64,
     ) -> Result<(Vec<u8>, Option<String>), Fault> {
-        let deadline = request_timeout();
+        let deadline = self.timeouts.request;
         retry(|| async {
             let start = Instant::now();
             let resp = self
@@ -293,13 +304,20 @@ impl Distribution {
 
 #[cfg(test)]
 mod tests {
-    use super::Distribution;
+    use super::{Distribution, Timeouts, DEFAULT_READ_TIMEOUT};
     use crate::oci::auth::RegistryAuth;
 
     #[test]
     fn a_next_page_of_tags_is_followed_only_on_the_same_repository() {
-        let d = Distribution::new("r.example:5000", "a/b", false, RegistryAuth::Anonymous).unwrap();
-        let next = |l: &str| d.next_page(l).map_err(|f| f.describe());
+        let d = Distribution::new(
+            "r.example:5000",
+            "a/b",
+            false,
+            RegistryAuth::Anonymous,
+            Timeouts::default(),
+        )
+        .unwrap();
+        let next = |l: &str| d.next_page(l).map_err(|f| f.describe(DEFAULT_READ_TIMEOUT));
         // distribution's own form: a path on the same registry.
         assert_eq!(
             next("</v2/a/b/tags/list?last=x&n=1000>; rel=\"next\"").unwrap(),

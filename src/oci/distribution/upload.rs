@@ -3,12 +3,12 @@
 //! `PUT` by tag or digest. Pushes fetch push-scoped tokens as the registry's challenge asks.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 
 use super::fault::{retry, Fault};
-use super::{request_timeout, Access, Distribution, MIN_BLOB_RATE};
+use super::{Access, Distribution};
 use crate::digest::Digest;
 
 impl Distribution {
@@ -16,7 +16,7 @@ impl Distribution {
     pub async fn has_blob(&self, digest: &Digest) -> Result<bool, Fault> {
         let url = self.url(&format!("blobs/{digest}"));
         let build = |c: &reqwest::Client| Ok(c.head(&url));
-        let clock = (Instant::now(), request_timeout());
+        let clock = (Instant::now(), self.timeouts.request);
         match retry(|| self.send(&build, Access::Push, clock)).await {
             Ok(_) => Ok(true),
             Err(f) if f.is_not_found() => Ok(false),
@@ -31,7 +31,7 @@ impl Distribution {
         let size = std::fs::metadata(path)
             .map_err(|e| Fault::Local(format!("{}: {e}", path.display())))?
             .len();
-        let deadline = request_timeout() + Duration::from_secs(size / MIN_BLOB_RATE);
+        let deadline = self.timeouts.blob(size);
         retry(|| async {
             let start = Instant::now();
             let session = self.url("blobs/uploads/");
@@ -76,7 +76,7 @@ impl Distribution {
                 .header(CONTENT_TYPE, media_type)
                 .body(bytes.to_vec()))
         };
-        let clock = (Instant::now(), request_timeout());
+        let clock = (Instant::now(), self.timeouts.request);
         retry(|| self.send(&build, Access::Push, clock)).await?;
         Ok(())
     }
