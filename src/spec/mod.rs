@@ -1,6 +1,7 @@
 //! Specs: the YAML model ([`model`]), strict loading with file:line:col errors ([`load`]), and
 //! the validated form the rest of tdg reads ([`Spec`]).
 
+pub mod expect;
 pub mod load;
 pub mod model;
 pub mod positions;
@@ -8,12 +9,16 @@ pub mod size;
 
 use std::path::PathBuf;
 
+pub use expect::{
+    BootExpectation, ChecksumsExpectation, Expectations, ExtensionImageExpectation,
+    FileExpectation, GoldenFile, InitramfsExpectation, LayerServicesExpectation,
+    ProvenanceExpectation, Redaction, ReportExpectation, ReportGolden, ServicesExpectation,
+    SignatureExpectation, SizeBounds, TreeExpectation, UkiExpectation, DEFAULT_TIMEOUT,
+    DEFAULT_UNTIL, GITHUB_ACTIONS_ISSUER, SIDEROLABS_IDENTITY, SIDEROLABS_ISSUER,
+};
 pub use load::{load_file, load_file_within, load_str, LocatedError};
 pub use model::{Arch, FileType};
 pub use positions::{Positions, SpecPos};
-
-use crate::talos::extensions::Requirement;
-use crate::talos::initramfs::Compression;
 
 use crate::digest::Digest;
 use crate::oci::platform::Platform;
@@ -94,224 +99,11 @@ impl Build {
     }
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct Expectations {
-    pub platforms: Option<Vec<Platform>>,
-    pub labels: Vec<KeyMatch>,
-    pub files: Vec<FileExpectation>,
-    pub absent: Vec<String>,
-    pub extension: Option<ExtensionImageExpectation>,
-    pub tree: Option<TreeExpectation>,
-    pub boot: Option<BootExpectation>,
-    pub signature: Option<SignatureExpectation>,
-    pub provenance: Option<ProvenanceExpectation>,
-}
-
-impl Expectations {
-    /// Each `expect` section by its key, and whether the spec gives it: the one list "the spec
-    /// checks nothing" is judged and said from (a unit test keeps it equal to the schema's).
-    pub fn sections(&self) -> [(&'static str, bool); 9] {
-        [
-            ("platforms", self.platforms.is_some()),
-            ("labels", !self.labels.is_empty()),
-            ("files", !self.files.is_empty()),
-            ("absent", !self.absent.is_empty()),
-            ("extension", self.extension.is_some()),
-            ("tree", self.tree.is_some()),
-            ("boot", self.boot.is_some()),
-            ("signature", self.signature.is_some()),
-            ("provenance", self.provenance.is_some()),
-        ]
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.sections().iter().all(|(_, given)| !given)
-    }
-}
-
-/// The validated `expect.provenance`.
-#[derive(Debug, Clone)]
-pub struct ProvenanceExpectation {
-    /// Who signed the attestation: a key, or a keyless identity (issuer default: GitHub
-    /// Actions').
-    pub signer: SignatureExpectation,
-    /// (what, JSON pointer into the predicate, expected value).
-    pub fields: Vec<(&'static str, &'static str, ValueMatch)>,
-}
-
-/// `signature: siderolabs`: the identities the Image Factory accepts on Sidero Labs' images
-/// (siderolabs/image-factory `cmd/image-factory/cmd/options.go`, `DefaultOptions.ContainerSignature`:
-/// `SubjectRegExp` `(@siderolabs\.com$|^releasemgr-svc@talos-production\.iam\.gserviceaccount\.com$)`,
-/// searched unanchored as Go's `regexp.MatchString` does), anchored here as `ValueMatch` reads
-/// a regex, and `(?s)` so `.` crosses a line break as that search would.
-pub const SIDEROLABS_IDENTITY: &str =
-    r"^((?s:.*)@siderolabs\.com|releasemgr-svc@talos-production\.iam\.gserviceaccount\.com)$";
-pub const SIDEROLABS_ISSUER: &str = "https://accounts.google.com";
-
-/// GitHub Actions' OIDC issuer, the default for `expect.provenance`.
-pub const GITHUB_ACTIONS_ISSUER: &str = "https://token.actions.githubusercontent.com";
-
-/// The validated `expect.signature`: a cosign public key, or a keyless signer.
-#[derive(Debug, Clone)]
-pub enum SignatureExpectation {
-    Key {
-        /// Resolved against the spec file's directory.
-        key: PathBuf,
-        /// As the spec writes it.
-        written: String,
-        /// Whether a transparency-log entry is required (`tlog: false` says it is not).
-        tlog: bool,
-    },
-    Keyless {
-        /// Matched against the certificate's SAN emails and URIs.
-        identity: ValueMatch,
-        /// The OIDC issuer, exactly.
-        issuer: String,
-    },
-}
-
-/// `expect.boot.until` when a spec leaves it out: Talos's line once machined runs unconfigured.
-pub const DEFAULT_UNTIL: &str = "entering maintenance service";
-/// `expect.boot.timeout` when a spec leaves it out.
-pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
-
-/// The validated `expect.boot`.
-#[derive(Debug, Clone)]
-pub struct BootExpectation {
-    pub timeout: std::time::Duration,
-    pub until: regex::Regex,
-    pub append: Option<String>,
-    /// Paths in the image; `{arch}` still in them.
-    pub kernel: String,
-    pub initrd: String,
-    pub extensions: Option<InitramfsExpectation>,
-    pub console_contains: Vec<String>,
-    pub console_lacks: Vec<String>,
-    pub services: Option<ServicesExpectation>,
-}
-
-/// The validated `expect.boot.services`: the last state of each named service.
-#[derive(Debug, Clone, Default)]
-pub struct ServicesExpectation {
-    pub running: Vec<String>,
-    pub waiting: Vec<String>,
-    pub failed: Vec<String>,
-    pub absent: Vec<String>,
-}
-
-impl BootExpectation {
-    pub fn kernel_for(&self, arch: Arch) -> String {
-        self.kernel.replace("{arch}", arch.as_str())
-    }
-    pub fn initrd_for(&self, arch: Arch) -> String {
-        self.initrd.replace("{arch}", arch.as_str())
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct TreeExpectation {
-    /// Resolved against the spec file's directory.
-    pub golden: PathBuf,
-    /// As the spec writes it, for messages that read the same wherever the spec is run.
-    pub written: String,
-    /// The directory the golden must stay inside ([`crate::located::repo_root`]).
-    pub repo: PathBuf,
-    pub redactions: Vec<Redaction>,
-}
-
-/// A named mask: in paths matching `paths`, the `fields` of the listing read `[name]`.
-#[derive(Debug, Clone)]
-pub struct Redaction {
-    pub name: String,
-    pub paths: globset::GlobSet,
-    pub fields: Vec<model::TreeField>,
-}
-
 /// A key whose value must match: a label, a report field.
 #[derive(Debug, Clone)]
 pub struct KeyMatch {
     pub key: String,
     pub want: ValueMatch,
-}
-
-/// Inclusive size bounds; at least one is set.
-#[derive(Debug, Clone, Copy)]
-pub struct SizeBounds {
-    pub min: Option<u64>,
-    pub max: Option<u64>,
-}
-
-/// A `sha256sum` listing's expectation.
-#[derive(Debug, Clone)]
-pub struct ChecksumsExpectation {
-    /// The directory the listed paths are relative to, normalised.
-    pub root: String,
-    /// Every regular file under `root` but the listing itself must be listed.
-    pub complete: bool,
-}
-
-/// A golden file of the repository: where it is, and how the spec writes it (for messages
-/// that read the same wherever the spec is run).
-#[derive(Debug, Clone)]
-pub struct GoldenFile {
-    pub path: PathBuf,
-    pub written: String,
-    /// The directory the golden must stay inside ([`crate::located::repo_root`]).
-    pub repo: PathBuf,
-}
-
-/// A build report's golden, compared once the values of `redact` keys read `[redacted]`.
-#[derive(Debug, Clone)]
-pub struct ReportGolden {
-    pub file: GoldenFile,
-    pub redact: Vec<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct ExtensionImageExpectation {
-    pub name: String,
-    pub version: Option<String>,
-    pub talos: Option<String>,
-    /// The extensions validator's rules (`strict: true`), not only the imager's.
-    pub strict: bool,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct InitramfsExpectation {
-    pub present: Vec<Requirement>,
-    pub absent: Vec<Requirement>,
-    pub exact: Option<Vec<Requirement>>,
-    pub compression: Option<Compression>,
-    pub services: Option<LayerServicesExpectation>,
-    /// Nothing in it may serve another architecture (`arch:`).
-    pub arch: Option<crate::talos::foreign::Arch>,
-}
-
-/// The extension services an initramfs's layers carry, by name without `ext-`.
-#[derive(Debug, Clone, Default)]
-pub struct LayerServicesExpectation {
-    pub present: Vec<String>,
-    pub absent: Vec<String>,
-    pub wait_for_config: Option<Vec<String>>,
-}
-
-impl InitramfsExpectation {
-    pub fn checks_extensions(&self) -> bool {
-        !self.present.is_empty() || !self.absent.is_empty() || self.exact.is_some()
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct UkiExpectation {
-    pub cmdline_contains: Vec<String>,
-    pub initramfs: Option<InitramfsExpectation>,
-}
-
-#[derive(Debug, Clone)]
-pub struct ReportExpectation {
-    pub fields: Vec<KeyMatch>,
-    pub revision: Option<String>,
-    pub golden: Option<ReportGolden>,
 }
 
 /// An expected string: exact, or a regex when the spec writes it `^...$`.
@@ -346,28 +138,6 @@ impl std::fmt::Display for ValueMatch {
             ValueMatch::Regex(r) => write!(f, "/{}/", r.as_str()),
         }
     }
-}
-
-#[derive(Debug, Clone)]
-pub struct FileExpectation {
-    pub path: String,
-    pub kind: Option<FileType>,
-    pub mode: Option<u32>,
-    pub size: Option<SizeBounds>,
-    pub sha256: Option<Digest>,
-    pub contains: Vec<String>,
-    pub matches: Vec<regex::bytes::Regex>,
-    pub lacks: Vec<String>,
-    pub lacks_matching: Vec<regex::bytes::Regex>,
-    /// `(uid, gid)`.
-    pub owner: Option<(u64, u64)>,
-    pub executable: Option<bool>,
-    pub description: Option<String>,
-    pub kernel: Option<Arch>,
-    pub uki: Option<UkiExpectation>,
-    pub initramfs: Option<InitramfsExpectation>,
-    pub checksums: Option<ChecksumsExpectation>,
-    pub report: Option<ReportExpectation>,
 }
 
 /// The last non-empty line of a multi-line error (regex puts the reason there).
