@@ -35,6 +35,39 @@ pub enum ErrorKind {
     ReaderGone,
 }
 
+/// Why a reader or a judge refused something, in words for the user: a signature bundle, a
+/// certificate, a checksum line, a version, a YAML value. Callers make it a check's message or
+/// wrap it in an [`Error`] with the kind they know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Reason(pub String);
+
+impl From<String> for Reason {
+    fn from(s: String) -> Self {
+        Reason(s)
+    }
+}
+
+impl From<&str> for Reason {
+    fn from(s: &str) -> Self {
+        Reason(s.to_string())
+    }
+}
+
+/// Read as the text it is.
+impl std::ops::Deref for Reason {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<Reason> for String {
+    fn from(r: Reason) -> Self {
+        r.0
+    }
+}
+
 pub struct Error {
     kind: ErrorKind,
     inner: anyhow::Error,

@@ -46,7 +46,9 @@ impl Planned for Check {
         let e = &self.0;
         let policy = super::signature::Policy::of(&e.signer)?;
         let mut why = Vec::new();
-        let judged = |at: String, st: Result<bundle::Statement, String>, why: &mut Vec<String>| {
+        let judged = |at: String,
+                      st: Result<bundle::Statement, crate::error::Reason>,
+                      why: &mut Vec<String>| {
             match st {
                 Ok(st) if st.predicate_type == bundle::SLSA_PROVENANCE_V1 => {
                     let wrong = wrong_fields(&e.fields, &st.predicate);

@@ -15,6 +15,7 @@ use super::fulcio::{self, Cert};
 use super::rekor::{self, RekorBundle, RekorPayload};
 use super::trusted_root::TrustedRoot;
 use crate::digest::Digest;
+use crate::error::Reason;
 
 pub const BUNDLE_MEDIA_TYPE_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
 /// cosign 3's predicate for an image signature (`pkg/types` `CosignSignPredicateType`).
@@ -124,9 +125,11 @@ impl StringInt {
         StringInt::N(0)
     }
 
-    fn get(&self) -> Result<i64, String> {
+    fn get(&self) -> Result<i64, Reason> {
         match self {
-            StringInt::S(s) => s.parse().map_err(|_| format!("{s:?} is not an integer")),
+            StringInt::S(s) => s
+                .parse()
+                .map_err(|_| Reason(format!("{s:?} is not an integer"))),
             StringInt::N(n) => Ok(*n),
         }
     }
@@ -174,7 +177,7 @@ pub fn verify(
     subject: &Digest,
     signer: &Signer<'_>,
     root: &TrustedRoot,
-) -> Result<Statement, String> {
+) -> Result<Statement, Reason> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let bundle: BundleJson =
         serde_json::from_slice(bytes).map_err(|e| format!("it is not a Sigstore bundle: {e}"))?;
@@ -227,7 +230,7 @@ pub fn verify(
     }
     let logged_at = times.last().copied();
     if logged_at.is_none() && read_log {
-        return Err(format!("it has {} and no timestamp", super::cosign::NO_LOG));
+        return Err(format!("it has {} and no timestamp", super::cosign::NO_LOG).into());
     }
 
     // 2. Keyless: the certificate, at every verified time, for whom the policy asks.
@@ -264,7 +267,7 @@ struct Signed<'a> {
 }
 
 /// The times the bundle's RFC 3161 timestamps vouch for, each verified.
-fn timestamps(m: &Material, sig: &[u8], root: &TrustedRoot) -> Result<Vec<i64>, String> {
+fn timestamps(m: &Material, sig: &[u8], root: &TrustedRoot) -> Result<Vec<i64>, Reason> {
     let b64 = base64::engine::general_purpose::STANDARD;
     m.timestamp_verification_data
         .iter()
@@ -284,7 +287,7 @@ fn logged(
     signed: &Signed<'_>,
     stamped: &[i64],
     root: &TrustedRoot,
-) -> Result<Option<i64>, String> {
+) -> Result<Option<i64>, Reason> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let log_id = hex::encode(
         b64.decode(&entry.log_id.key_id)
@@ -352,7 +355,8 @@ fn logged(
                 return Err(format!(
                     "the key of {} was not valid when the bundle was timestamped",
                     log.base_url
-                ));
+                )
+                .into());
             }
             v2_body(
                 &body,
@@ -367,13 +371,14 @@ fn logged(
 }
 
 /// An envelope's payload, its one signature as written (base64) and decoded.
-fn opened(env: &Envelope) -> Result<(Vec<u8>, &EnvelopeSignature, Vec<u8>), String> {
+fn opened(env: &Envelope) -> Result<(Vec<u8>, &EnvelopeSignature, Vec<u8>), Reason> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let [sig] = env.signatures.as_slice() else {
         return Err(format!(
             "its envelope has {} signatures, not one",
             env.signatures.len()
-        ));
+        )
+        .into());
     };
     let payload = b64
         .decode(&env.payload)
@@ -393,11 +398,9 @@ pub fn dsse_statement(
     sig: &[u8],
     key: &[u8],
     subject: &Digest,
-) -> Result<(String, serde_json::Value), String> {
+) -> Result<(String, serde_json::Value), Reason> {
     if payload_type != IN_TOTO_PAYLOAD {
-        return Err(format!(
-            "its payload is {payload_type:?}, not an in-toto statement"
-        ));
+        return Err(format!("its payload is {payload_type:?}, not an in-toto statement").into());
     }
     let hash = <sha2::Sha256 as sha2::Digest>::digest(pae(payload_type, payload));
     fulcio::verify_prehash(key, &hash, sig)
@@ -427,7 +430,8 @@ pub fn dsse_statement(
             } else {
                 named.join(", ")
             }
-        ));
+        )
+        .into());
     }
     Ok((
         st["predicateType"].as_str().unwrap_or_default().to_string(),
@@ -444,10 +448,10 @@ pub fn verify_attestation(
     found: &super::cosign::Found,
     subject: &Digest,
     signer: &Signer<'_>,
-) -> Result<Statement, String> {
+) -> Result<Statement, Reason> {
     let Signer::Key { spki, tlog: false } = signer else {
         return Err(match signer {
-            Signer::Key { .. } => "it is a legacy .att attestation, which tdg verifies only for a key without a log; add `tlog: false` beside `key:` if this key attests without one, or attest in the bundle format".into(),
+            Signer::Key { .. } => Reason::from("it is a legacy .att attestation, which tdg verifies only for a key without a log; add `tlog: false` beside `key:` if this key attests without one, or attest in the bundle format"),
             Signer::Keyless { .. } => "it is a legacy .att attestation; tdg verifies keyless attestations in the bundle format".into(),
         });
     };
@@ -466,7 +470,7 @@ pub fn verify_attestation(
 /// A bundle's version from its media type: `application/vnd.dev.sigstore.bundle+json;version=0.1`
 /// or `application/vnd.dev.sigstore.bundle.v0.3+json` (sigstore-go `pkg/bundle/bundle.go`
 /// `getBundleVersion`). Versions 0.1 to 0.3 are read.
-fn bundle_version(media_type: &str) -> Result<(u32, u32), String> {
+fn bundle_version(media_type: &str) -> Result<(u32, u32), Reason> {
     let v = media_type
         .strip_prefix("application/vnd.dev.sigstore.bundle+json;version=")
         .or_else(|| {
@@ -480,9 +484,7 @@ fn bundle_version(media_type: &str) -> Result<(u32, u32), String> {
         .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
         .ok_or_else(|| format!("its media type {media_type:?} has no version tdg reads"))?;
     if (major, minor) < (0, 1) || (major, minor) >= (0, 4) {
-        return Err(format!(
-            "it is a v{major}.{minor} bundle; tdg reads v0.1 to v0.3"
-        ));
+        return Err(format!("it is a v{major}.{minor} bundle; tdg reads v0.1 to v0.3").into());
     }
     Ok((major, minor))
 }
@@ -490,7 +492,7 @@ fn bundle_version(media_type: &str) -> Result<(u32, u32), String> {
 /// What each bundle version requires of its material (sigstore-go `ProtobufBundle.validate`):
 /// v0.1 log entries carry an inclusion promise, v0.2 and later an inclusion proof (with its
 /// checkpoint); v0.3 names one certificate, never a chain.
-fn structure(version: (u32, u32), m: &Material) -> Result<(), String> {
+fn structure(version: (u32, u32), m: &Material) -> Result<(), Reason> {
     let entries = &m.tlog_entries;
     if version == (0, 1) {
         if !entries.is_empty() && !entries.iter().any(|e| e.inclusion_promise.is_some()) {
@@ -502,7 +504,8 @@ fn structure(version: (u32, u32), m: &Material) -> Result<(), String> {
         return Err(format!(
             "its log entry has no inclusion proof, which a v0.{} bundle requires",
             version.1
-        ));
+        )
+        .into());
     }
     if version >= (0, 3) && m.x509_certificate_chain.is_some() {
         return Err("a v0.3 bundle names one certificate, not a chain".into());
@@ -519,7 +522,7 @@ fn v2_body(
     payload: &[u8],
     sig: &[u8],
     recorded: &[u8],
-) -> Result<(), String> {
+) -> Result<(), Reason> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let body: serde_json::Value =
         serde_json::from_slice(body).map_err(|_| "its log entry's body is not JSON")?;
@@ -527,7 +530,8 @@ fn v2_body(
         return Err(format!(
             "its log entry is version {}, neither Rekor v1's promise nor v2's 0.0.2",
             body["apiVersion"]
-        ));
+        )
+        .into());
     }
     let bytes = |v: &serde_json::Value| v.as_str().and_then(|s| b64.decode(s).ok());
     let (hash, want, signature) = match body["kind"].as_str() {
@@ -549,7 +553,8 @@ fn v2_body(
             return Err(format!(
                 "its log entry is a {}, not a hashedrekord or dsse entry",
                 other.unwrap_or("?")
-            ))
+            )
+            .into())
         }
     };
     if hash["algorithm"] != "SHA2_256" || bytes(&hash["digest"]).as_deref() != Some(&want[..]) {
@@ -569,7 +574,7 @@ fn v2_body(
 
 /// The Rekor `dsse` v0.0.1 body must record this payload's hash, this signature and this
 /// certificate (rekor `pkg/types/dsse/v0.0.1`).
-fn dsse_body(body_b64: &str, payload: &[u8], sig_b64: &str, recorded: &[u8]) -> Result<(), String> {
+fn dsse_body(body_b64: &str, payload: &[u8], sig_b64: &str, recorded: &[u8]) -> Result<(), Reason> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let body: serde_json::Value = b64
         .decode(body_b64)
@@ -577,10 +582,7 @@ fn dsse_body(body_b64: &str, payload: &[u8], sig_b64: &str, recorded: &[u8]) -> 
         .and_then(|b| serde_json::from_slice(&b).ok())
         .ok_or("its log entry's body is not base64 JSON")?;
     if body["kind"] != "dsse" {
-        return Err(format!(
-            "its log entry is a {}, not a dsse entry",
-            body["kind"]
-        ));
+        return Err(format!("its log entry is a {}, not a dsse entry", body["kind"]).into());
     }
     let spec = &body["spec"];
     if spec["payloadHash"]["algorithm"] != "sha256"

@@ -13,6 +13,7 @@ use super::fulcio;
 use super::rekor::{self, RekorBundle, Signed};
 use super::trusted_root::TrustedRoot;
 use crate::digest::Digest;
+use crate::error::Reason;
 use crate::oci::manifest::Descriptor;
 
 pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -67,7 +68,7 @@ struct ImageClaim {
 
 /// A public key as cosign writes it (`cosign.pub`): PEM `PUBLIC KEY`, ECDSA P-256. Returns the
 /// DER SubjectPublicKeyInfo.
-pub fn public_key(pem: &str) -> Result<Vec<u8>, String> {
+pub fn public_key(pem: &str) -> Result<Vec<u8>, Reason> {
     if !pem.contains("-----BEGIN PUBLIC KEY-----") {
         return Err("not a PEM public key (-----BEGIN PUBLIC KEY-----)".into());
     }
@@ -107,7 +108,7 @@ pub fn verify(
     signer: &Signer<'_>,
     subject: &Digest,
     root: &TrustedRoot,
-) -> Result<Option<i64>, String> {
+) -> Result<Option<i64>, Reason> {
     let sig_b64 = found
         .annotation(SIGNATURE_ANNOTATION)
         .ok_or("it has no signature annotation")?;
@@ -167,13 +168,15 @@ pub fn verify(
         return Err(format!(
             "its payload is a {:?}, not a cosign container image signature",
             claim.critical.kind
-        ));
+        )
+        .into());
     }
     if claim.critical.image.digest != subject.to_string() {
         return Err(format!(
             "it signs {}, not this image's {subject}",
             claim.critical.image.digest
-        ));
+        )
+        .into());
     }
     Ok(time)
 }

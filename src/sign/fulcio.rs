@@ -3,6 +3,7 @@
 //! identity and OIDC issuer it was issued to (sigstore/fulcio `docs/oid-info.md`; cosign
 //! `pkg/cosign/verify.go` `TrustedCert`, `CheckExpiry`, `CheckCertificatePolicy`).
 
+use crate::error::Reason;
 use sha2::Digest as _;
 use x509_cert::der::{Decode, Encode};
 use x509_cert::ext::pkix::name::GeneralName;
@@ -29,14 +30,14 @@ pub struct Cert {
 }
 
 impl Cert {
-    pub fn from_der(der: Vec<u8>) -> Result<Self, String> {
+    pub fn from_der(der: Vec<u8>) -> Result<Self, Reason> {
         let cert =
             Certificate::from_der(&der).map_err(|e| format!("not an X.509 certificate ({e})"))?;
         Ok(Cert { der, cert })
     }
 
     /// The first certificate of a PEM text.
-    pub fn from_pem(pem: &str) -> Result<Self, String> {
+    pub fn from_pem(pem: &str) -> Result<Self, Reason> {
         let der = super::rekor::pem_der(pem.as_bytes()).ok_or("not a PEM certificate")?;
         Self::from_der(der)
     }
@@ -110,7 +111,7 @@ impl Cert {
     }
 
     /// Whether `issuer`'s key signed this certificate.
-    fn signed_by(&self, issuer: &Cert) -> Result<(), String> {
+    fn signed_by(&self, issuer: &Cert) -> Result<(), Reason> {
         let tbs = self
             .cert
             .tbs_certificate
@@ -123,9 +124,7 @@ impl Cert {
         } else if oid == ECDSA_SHA384 {
             sha2::Sha384::digest(&tbs).to_vec()
         } else {
-            return Err(format!(
-                "signature algorithm {oid} is not ECDSA with SHA-256/384"
-            ));
+            return Err(format!("signature algorithm {oid} is not ECDSA with SHA-256/384").into());
         };
         verify_prehash(&issuer.spki(), &hash, sig)
     }
@@ -140,7 +139,7 @@ pub fn check_signer(
     identity: &dyn Fn(&str) -> bool,
     shown: &str,
     issuer: &str,
-) -> Result<(), String> {
+) -> Result<(), Reason> {
     let mut ca = None;
     for &t in times {
         ca = Some(verify_chain(cert, root, t)?);
@@ -155,13 +154,11 @@ pub fn check_signer(
         } else {
             ids.join(", ")
         };
-        return Err(format!("its certificate is for {named}, not {shown}"));
+        return Err(format!("its certificate is for {named}, not {shown}").into());
     }
     match cert.issuer() {
         Some(i) if i == issuer => Ok(()),
-        Some(i) => Err(format!(
-            "its certificate was issued through {i}, not {issuer}"
-        )),
+        Some(i) => Err(format!("its certificate was issued through {i}, not {issuer}").into()),
         None => Err(
             "its certificate names no OIDC issuer (Fulcio extension 1.3.6.1.4.1.57264.1.8)".into(),
         ),
@@ -169,7 +166,7 @@ pub fn check_signer(
 }
 
 /// An ECDSA signature (DER) over a digest, by a P-256 or P-384 key.
-pub fn verify_prehash(spki: &[u8], hash: &[u8], der_sig: &[u8]) -> Result<(), String> {
+pub fn verify_prehash(spki: &[u8], hash: &[u8], der_sig: &[u8]) -> Result<(), Reason> {
     use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
     use p256::pkcs8::DecodePublicKey as _;
     if let Ok(k) = p256::ecdsa::VerifyingKey::from_public_key_der(spki) {
@@ -189,17 +186,14 @@ pub fn verify_prehash(spki: &[u8], hash: &[u8], der_sig: &[u8]) -> Result<(), St
 
 /// A chain, issuer after issued, up to a self-signed root: each signed by the next, each
 /// issuer a CA, every one valid at `t`.
-pub fn verify_issued(chain: &[Cert], t: i64) -> Result<(), String> {
+pub fn verify_issued(chain: &[Cert], t: i64) -> Result<(), Reason> {
     for (i, c) in chain.iter().enumerate() {
         if !c.valid_at(t) {
-            return Err(format!(
-                "certificate {} of its chain is not valid then",
-                i + 1
-            ));
+            return Err(format!("certificate {} of its chain is not valid then", i + 1).into());
         }
         let issuer = chain.get(i + 1).unwrap_or(c);
         if i > 0 && !c.is_ca() {
-            return Err(format!("certificate {} of its chain is not a CA", i + 1));
+            return Err(format!("certificate {} of its chain is not a CA", i + 1).into());
         }
         c.signed_by(issuer)?;
     }
@@ -208,12 +202,13 @@ pub fn verify_issued(chain: &[Cert], t: i64) -> Result<(), String> {
 
 /// Chains `leaf` to a certificate authority of `root` whose period and certificates cover `t`
 /// (the Rekor entry's time): `Ok` with the certificate that issued it, or why none does.
-pub fn verify_chain(leaf: &Cert, root: &TrustedRoot, t: i64) -> Result<Cert, String> {
+pub fn verify_chain(leaf: &Cert, root: &TrustedRoot, t: i64) -> Result<Cert, Reason> {
     if !leaf.valid_at(t) {
         return Err(format!(
             "its certificate was not valid at the signature's log time {}",
             crate::epoch::rfc3339(t)
-        ));
+        )
+        .into());
     }
     if !leaf.for_code_signing() {
         return Err("its certificate is not for code signing (extended key usage)".into());
@@ -240,11 +235,11 @@ pub fn verify_chain(leaf: &Cert, root: &TrustedRoot, t: i64) -> Result<Cert, Str
 pub fn authority(
     authorities: &[super::trusted_root::Authority],
     t: i64,
-    accepts: impl Fn(&[Cert]) -> Result<(), String>,
-) -> Result<(String, Vec<Cert>), String> {
+    accepts: impl Fn(&[Cert]) -> Result<(), Reason>,
+) -> Result<(String, Vec<Cert>), Reason> {
     let mut why = Vec::new();
     for a in authorities.iter().filter(|a| a.valid_at(t)) {
-        let chain: Result<Vec<Cert>, String> =
+        let chain: Result<Vec<Cert>, Reason> =
             a.chain.iter().map(|d| Cert::from_der(d.clone())).collect();
         match chain.and_then(|c| {
             if c.is_empty() {
@@ -261,5 +256,6 @@ pub fn authority(
         String::new()
     } else {
         format!(" ({})", why.join("; "))
-    })
+    }
+    .into())
 }

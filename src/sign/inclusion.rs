@@ -5,6 +5,7 @@
 //! line names the checkpoint's origin. What sigstore-go's `VerifyInclusion` and
 //! `VerifyCheckpoint` check.
 
+use crate::error::Reason;
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 
@@ -36,11 +37,9 @@ pub fn leaf_hash(body: &[u8]) -> Vec<u8> {
 }
 
 /// The root the audit path leads to from `leaf` at `index` in a tree of `size` (RFC 9162).
-fn root_from(index: u64, size: u64, leaf: Vec<u8>, path: &[Vec<u8>]) -> Result<Vec<u8>, String> {
+fn root_from(index: u64, size: u64, leaf: Vec<u8>, path: &[Vec<u8>]) -> Result<Vec<u8>, Reason> {
     if index >= size {
-        return Err(format!(
-            "its inclusion proof puts entry {index} in a tree of {size}"
-        ));
+        return Err(format!("its inclusion proof puts entry {index} in a tree of {size}").into());
     }
     let (mut fnode, mut snode, mut r) = (index, size - 1, leaf);
     for p in path {
@@ -68,7 +67,7 @@ fn root_from(index: u64, size: u64, leaf: Vec<u8>, path: &[Vec<u8>]) -> Result<V
 }
 
 /// Verifies that `body` is in the log at the proof's index, and that the log signed that tree.
-pub fn verify(body: &[u8], proof: &Proof<'_>, log: &LogKey) -> Result<(), String> {
+pub fn verify(body: &[u8], proof: &Proof<'_>, log: &LogKey) -> Result<(), Reason> {
     let root = root_from(
         proof.log_index,
         proof.tree_size,
@@ -83,13 +82,14 @@ pub fn verify(body: &[u8], proof: &Proof<'_>, log: &LogKey) -> Result<(), String
         return Err(format!(
             "its checkpoint is of a tree of {size} with another root than the proof's ({})",
             proof.tree_size
-        ));
+        )
+        .into());
     }
     Ok(())
 }
 
 /// A checkpoint's tree size and root hash, once its signature by `log` verifies.
-fn checkpoint(text: &str, log: &LogKey) -> Result<(u64, Vec<u8>), String> {
+fn checkpoint(text: &str, log: &LogKey) -> Result<(u64, Vec<u8>), Reason> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let (body, sigs) = text
         .split_once("\n\n")
@@ -122,7 +122,8 @@ fn checkpoint(text: &str, log: &LogKey) -> Result<(u64, Vec<u8>), String> {
                     return Err(format!(
                         "its checkpoint is signed as {name}, not as its origin {}",
                         origin.unwrap_or("")
-                    ));
+                    )
+                    .into());
                 }
                 ed25519_verify(&log.spki, signed.as_bytes(), &sig[4..])
             } else {
@@ -140,18 +141,19 @@ fn checkpoint(text: &str, log: &LogKey) -> Result<(u64, Vec<u8>), String> {
     Err(format!(
         "its checkpoint carries no signature by the log {}",
         log.base_url
-    ))
+    )
+    .into())
 }
 
 /// An Ed25519 signature by the key of DER SPKI `spki` over `data`.
-fn ed25519_verify(spki: &[u8], data: &[u8], sig: &[u8]) -> Result<(), String> {
+fn ed25519_verify(spki: &[u8], data: &[u8], sig: &[u8]) -> Result<(), Reason> {
     use ed25519_dalek::pkcs8::DecodePublicKey as _;
     let key = ed25519_dalek::VerifyingKey::from_public_key_der(spki)
         .map_err(|e| format!("not an Ed25519 key ({e})"))?;
     let sig = ed25519_dalek::Signature::from_slice(sig).map_err(|e| e.to_string())?;
     // Cofactorless, canonical S: what Go's `crypto/ed25519.Verify` checks (`verify_strict`
     // would also refuse weak keys Go accepts).
-    ed25519_dalek::Verifier::verify(&key, data, &sig).map_err(|e| e.to_string())
+    ed25519_dalek::Verifier::verify(&key, data, &sig).map_err(|e| Reason(e.to_string()))
 }
 
 #[cfg(test)]

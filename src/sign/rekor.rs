@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::trusted_root::TrustedRoot;
 use crate::digest::Digest;
+use crate::error::Reason;
 
 /// The annotation's JSON (cosign `pkg/cosign/bundle/rekor.go`).
 #[derive(Debug, Deserialize)]
@@ -46,7 +47,7 @@ pub fn verify(
     bundle: &RekorBundle,
     signed: &Signed<'_>,
     root: &TrustedRoot,
-) -> Result<i64, String> {
+) -> Result<i64, Reason> {
     let time = verify_set(bundle, root)?;
     hashedrekord_body(&bundle.payload.body, signed)?;
     Ok(time)
@@ -54,7 +55,7 @@ pub fn verify(
 
 /// The SET: the log is in the trusted root, valid at the entry's time, and its key signed the
 /// entry. Returns the integrated time.
-pub fn verify_set(bundle: &RekorBundle, root: &TrustedRoot) -> Result<i64, String> {
+pub fn verify_set(bundle: &RekorBundle, root: &TrustedRoot) -> Result<i64, Reason> {
     let p = &bundle.payload;
     let log = root.log(&p.log_id).ok_or_else(|| {
         format!(
@@ -67,13 +68,15 @@ pub fn verify_set(bundle: &RekorBundle, root: &TrustedRoot) -> Result<i64, Strin
         return Err(format!(
             "its Rekor entry's time {} is outside the validity of the log key of {}",
             p.integrated_time, log.base_url
-        ));
+        )
+        .into());
     }
     if log.details != "PKIX_ECDSA_P256_SHA_256" {
         return Err(format!(
             "the log key of {} is {}; tdg checks Rekor v1 SETs of ECDSA P-256 keys",
             log.base_url, log.details
-        ));
+        )
+        .into());
     }
     // The SET signs the RFC 8785 canonical JSON of the payload: keys sorted, no spaces. Every
     // value here is an integer or a base64/hex string, for which serde_json's compact output
@@ -99,7 +102,7 @@ pub fn verify_set(bundle: &RekorBundle, root: &TrustedRoot) -> Result<i64, Strin
 }
 
 /// A `hashedrekord` body must be this signature over this payload by this key.
-fn hashedrekord_body(body: &str, signed: &Signed<'_>) -> Result<(), String> {
+fn hashedrekord_body(body: &str, signed: &Signed<'_>) -> Result<(), Reason> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let body = b64
         .decode(body)
@@ -110,7 +113,8 @@ fn hashedrekord_body(body: &str, signed: &Signed<'_>) -> Result<(), String> {
     if kind != "hashedrekord" {
         return Err(format!(
             "its Rekor entry is a {kind:?}; tdg reads hashedrekord entries for image signatures"
-        ));
+        )
+        .into());
     }
     let spec = &entry["spec"];
     let hash = &spec["data"]["hash"];
@@ -120,7 +124,8 @@ fn hashedrekord_body(body: &str, signed: &Signed<'_>) -> Result<(), String> {
             "its Rekor entry records the payload hash {}, not {}",
             hash["value"].as_str().unwrap_or("(none)"),
             want.hex()
-        ));
+        )
+        .into());
     }
     if spec["signature"]["content"] != signed.signature_b64 {
         return Err("its Rekor entry records another signature".into());
@@ -137,14 +142,14 @@ fn hashedrekord_body(body: &str, signed: &Signed<'_>) -> Result<(), String> {
 }
 
 /// Verifies an ASN.1 DER ECDSA P-256 signature over SHA-256 of `message`.
-pub fn ecdsa_verify(spki: &[u8], message: &[u8], der_sig: &[u8]) -> Result<(), String> {
+pub fn ecdsa_verify(spki: &[u8], message: &[u8], der_sig: &[u8]) -> Result<(), Reason> {
     use p256::pkcs8::DecodePublicKey as _;
     let key = p256::ecdsa::VerifyingKey::from_public_key_der(spki)
         .map_err(|e| format!("not an ECDSA P-256 key ({e})"))?;
     let sig = p256::ecdsa::DerSignature::from_bytes(der_sig)
         .map_err(|e| format!("not a DER ECDSA signature ({e})"))?;
     key.verify(message, &sig)
-        .map_err(|_| "the signature does not match".to_string())
+        .map_err(|_| Reason::from("the signature does not match"))
 }
 
 /// The DER of the one PEM block in `pem` (a certificate or public key).

@@ -3,6 +3,7 @@
 //! require of every Fulcio certificate. An SCT signs the precertificate's TBS (the leaf's TBS
 //! without the SCT list) with the issuer's key hash (RFC 6962 §3.2, `precert_entry`).
 
+use crate::error::Reason;
 use sha2::Digest as _;
 use x509_cert::der::asn1::OctetString;
 use x509_cert::der::{Decode, Encode};
@@ -24,7 +25,7 @@ struct Sct<'a> {
 struct Tls<'a>(&'a [u8]);
 
 impl<'a> Tls<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Reason> {
         if self.0.len() < n {
             return Err("its SCT list is cut short".into());
         }
@@ -32,19 +33,19 @@ impl<'a> Tls<'a> {
         self.0 = b;
         Ok(a)
     }
-    fn uint(&mut self, n: usize) -> Result<u64, String> {
+    fn uint(&mut self, n: usize) -> Result<u64, Reason> {
         Ok(self
             .take(n)?
             .iter()
             .fold(0, |v, b| (v << 8) | u64::from(*b)))
     }
-    fn vector(&mut self, len_bytes: usize) -> Result<&'a [u8], String> {
+    fn vector(&mut self, len_bytes: usize) -> Result<&'a [u8], Reason> {
         let n = self.uint(len_bytes)? as usize;
         self.take(n)
     }
 }
 
-fn parse(list: &[u8]) -> Result<Vec<Sct<'_>>, String> {
+fn parse(list: &[u8]) -> Result<Vec<Sct<'_>>, Reason> {
     let mut outer = Tls(list);
     let mut all = Tls(outer.vector(2)?);
     let mut out = Vec::new();
@@ -60,7 +61,8 @@ fn parse(list: &[u8]) -> Result<Vec<Sct<'_>>, String> {
         if (hash, sig) != (4, 3) {
             return Err(format!(
                 "an SCT signed with hash {hash}, signature {sig}; tdg reads SHA-256 ECDSA"
-            ));
+            )
+            .into());
         }
         let signature = s.vector(2)?;
         out.push(Sct {
@@ -79,7 +81,7 @@ pub fn verify(
     leaf: &x509_cert::Certificate,
     issuer_spki: &[u8],
     root: &TrustedRoot,
-) -> Result<(), String> {
+) -> Result<(), Reason> {
     if root.ctlogs.is_empty() {
         return Ok(());
     }
@@ -139,5 +141,6 @@ pub fn verify(
         } else {
             why.join("; ")
         }
-    ))
+    )
+    .into())
 }

@@ -8,6 +8,7 @@
 //! signature, the signer's signed attributes carry the TSTInfo's digest and are signed by the
 //! authority's leaf, and the authority's chain is valid at `genTime`.
 
+use crate::error::Reason;
 use sha2::Digest as _;
 use x509_cert::der::asn1::{OctetString, SetOfVec};
 use x509_cert::der::{Decode, Encode};
@@ -23,13 +24,13 @@ const SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.
 const SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.2");
 const TIME_STAMPING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8");
 
-fn hash(alg: &ObjectIdentifier, data: &[u8]) -> Result<Vec<u8>, String> {
+fn hash(alg: &ObjectIdentifier, data: &[u8]) -> Result<Vec<u8>, Reason> {
     if *alg == SHA256 {
         Ok(sha2::Sha256::digest(data).to_vec())
     } else if *alg == SHA384 {
         Ok(sha2::Sha384::digest(data).to_vec())
     } else {
-        Err(format!("digest algorithm {alg} is not SHA-256/384"))
+        Err(format!("digest algorithm {alg} is not SHA-256/384").into())
     }
 }
 
@@ -39,14 +40,12 @@ pub fn verify(
     response: &[u8],
     signature: &[u8],
     root: &TrustedRoot,
-) -> Result<(i64, String), String> {
+) -> Result<(i64, String), Reason> {
     let resp = x509_tsp::TimeStampResp::from_der(response)
         .map_err(|e| format!("its timestamp is not an RFC 3161 TimeStampResp ({e})"))?;
     let status = resp.status.status as u8;
     if status != 0 {
-        return Err(format!(
-            "its timestamp response has status {status}, not granted (0)"
-        ));
+        return Err(format!("its timestamp response has status {status}, not granted (0)").into());
     }
     let info = resp
         .time_stamp_token
@@ -59,7 +58,7 @@ fn verify_token(
     info: &cms::content_info::ContentInfo,
     signature: &[u8],
     root: &TrustedRoot,
-) -> Result<(i64, String), String> {
+) -> Result<(i64, String), Reason> {
     if info.content_type != SIGNED_DATA {
         return Err("its timestamp is not CMS SignedData".into());
     }

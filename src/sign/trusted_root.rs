@@ -9,6 +9,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use crate::digest::Digest;
+use crate::error::Reason;
 
 /// sigstore/root-signing `targets/trusted_root.json` at c9bda74 (2025-09-22), as published.
 const PRODUCTION: &str = include_str!("production_trusted_root.json");
@@ -159,19 +160,16 @@ impl TrustedRoot {
         }
     }
 
-    pub fn parse(bytes: &[u8], origin: &str) -> Result<Self, String> {
+    pub fn parse(bytes: &[u8], origin: &str) -> Result<Self, Reason> {
         let root: RootJson = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
         if !root
             .media_type
             .starts_with("application/vnd.dev.sigstore.trustedroot")
         {
-            return Err(format!(
-                "media type {:?} is not a trusted root",
-                root.media_type
-            ));
+            return Err(format!("media type {:?} is not a trusted root", root.media_type).into());
         }
         let b64 = base64::engine::general_purpose::STANDARD;
-        let logs = |list: Vec<TlogJson>| -> Result<Vec<LogKey>, String> {
+        let logs = |list: Vec<TlogJson>| -> Result<Vec<LogKey>, Reason> {
             list.into_iter()
                 .map(|t| {
                     let spki = b64
@@ -197,11 +195,11 @@ impl TrustedRoot {
                         end,
                     })
                 })
-                .collect::<Result<_, String>>()
+                .collect::<Result<_, Reason>>()
         };
         let tlogs = logs(root.tlogs)?;
         let ctlogs = logs(root.ctlogs)?;
-        let authorities = |list: Vec<AuthorityJson>| -> Result<Vec<Authority>, String> {
+        let authorities = |list: Vec<AuthorityJson>| -> Result<Vec<Authority>, Reason> {
             list.into_iter()
                 .map(|c| {
                     let chain = c
@@ -222,7 +220,7 @@ impl TrustedRoot {
                         end,
                     })
                 })
-                .collect::<Result<_, String>>()
+                .collect::<Result<_, Reason>>()
         };
         let cas = authorities(root.certificate_authorities)?;
         let tsas = authorities(root.timestamp_authorities)?;
@@ -244,11 +242,11 @@ impl TrustedRoot {
 }
 
 /// An RFC 3339 time as Unix seconds.
-fn time(t: &Option<String>) -> Result<Option<i64>, String> {
+fn time(t: &Option<String>) -> Result<Option<i64>, Reason> {
     t.as_deref()
         .map(|s| {
             humantime::parse_rfc3339_weak(s)
-                .map_err(|e| format!("time {s:?}: {e}"))
+                .map_err(|e| Reason(format!("time {s:?}: {e}")))
                 .map(|t| {
                     t.duration_since(std::time::UNIX_EPOCH)
                         .map_or(0, |d| d.as_secs() as i64)
