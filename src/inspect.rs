@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
+use crate::error::Reason;
 use crate::layers::flatten::{ContentError, Wanted};
 use crate::limits::MAX_MANIFEST;
 use crate::located::read_capped;
@@ -137,7 +138,7 @@ pub async fn extension(
     let manifest = match manifest_of(&pulled)? {
         Ok(m) => Some(m),
         Err(e) => {
-            problems.push(e);
+            problems.push(e.into());
             None
         }
     };
@@ -159,7 +160,9 @@ pub async fn extension(
         // The extensions validator's own checks.
         if let Some(m) = &manifest {
             problems.extend(
-                crate::talos::validator::version(&m.metadata.name, &m.metadata.version).err(),
+                crate::talos::validator::version(&m.metadata.name, &m.metadata.version)
+                    .err()
+                    .map(String::from),
             );
         }
         let files: Vec<(String, Vec<u8>)> = read
@@ -216,7 +219,7 @@ fn service_specs(pulled: &Pulled) -> Result<Vec<(String, String, Vec<u8>)>> {
 }
 
 /// The extension's manifest, or what is wrong with it.
-fn manifest_of(pulled: &Pulled) -> Result<std::result::Result<extensions::Manifest, String>> {
+fn manifest_of(pulled: &Pulled) -> Result<std::result::Result<extensions::Manifest, Reason>> {
     // Through a symlink within the image, as Talos's `os.Open` follows it.
     let at = pulled
         .flat
@@ -226,7 +229,10 @@ fn manifest_of(pulled: &Pulled) -> Result<std::result::Result<extensions::Manife
     let Ok(path) = pulled.flat.spooled(&pulled.spool, &at) else {
         return Ok(Err("no /manifest.yaml".into()));
     };
-    Ok(extensions::parse_manifest(&read_capped(&path, MAX_MANIFEST)?).map_err(|e| e.to_string()))
+    Ok(
+        extensions::parse_manifest(&read_capped(&path, MAX_MANIFEST)?)
+            .map_err(|e| Reason(e.to_string())),
+    )
 }
 
 pub fn human_kernel(k: &KernelInfo) -> String {

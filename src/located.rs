@@ -1,6 +1,7 @@
 //! Reading the text files a user names, and the located error they give: `file:line:col:
 //! message`, with the source line when there is one. Specs and schematics share it.
 
+use crate::error::Reason;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
@@ -260,10 +261,10 @@ pub fn absolute(path: &Path) -> PathBuf {
 /// `Ok` when `path` lies inside `root` once symlinks are resolved (as far as the path exists)
 /// and, if it exists, is a regular file: a golden may not read `/proc/self/environ` or write
 /// beside `/etc/passwd`.
-pub fn confine(path: &Path, root: &Path) -> Result<(), String> {
+pub fn confine(path: &Path, root: &Path) -> Result<(), Reason> {
     let root_c = root
         .canonicalize()
-        .map_err(|e| format!("the spec's repository {}: {e}", root.display()))?;
+        .map_err(|e| Reason(format!("the spec's repository {}: {e}", root.display())))?;
     let outside = || {
         format!(
             "{} is outside the spec's repository {} (set TDG_REPO or --repo for another)",
@@ -273,7 +274,7 @@ pub fn confine(path: &Path, root: &Path) -> Result<(), String> {
     };
     if let Ok(m) = std::fs::symlink_metadata(path) {
         if !m.is_file() {
-            return Err(format!("{} is not a regular file", path.display()));
+            return Err(format!("{} is not a regular file", path.display()).into());
         }
     }
     // The deepest part of the path that exists, resolved; the rest must not climb.
@@ -285,18 +286,18 @@ pub fn confine(path: &Path, root: &Path) -> Result<(), String> {
                 rest.push(n.to_os_string());
                 existing = p.to_path_buf();
             }
-            _ => return Err(outside()),
+            _ => return Err(outside().into()),
         }
         if existing.as_os_str().is_empty() {
             existing = PathBuf::from(".");
         }
     }
     if rest.iter().any(|c| c == "..") {
-        return Err(outside());
+        return Err(outside().into());
     }
     let resolved = existing.canonicalize().map_err(|_| outside())?;
     if !resolved.starts_with(&root_c) {
-        return Err(outside());
+        return Err(outside().into());
     }
     Ok(())
 }

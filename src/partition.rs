@@ -4,6 +4,7 @@
 //! carry where each run stood in the whole, so `tdg report merge` puts them back in order and
 //! notices a missing or doubled partition.
 
+use crate::error::Reason;
 use std::fmt;
 use std::str::FromStr;
 
@@ -29,20 +30,20 @@ impl Partition {
 }
 
 impl FromStr for Partition {
-    type Err = String;
+    type Err = Reason;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, Reason> {
         let bad = || format!("'{s}' is not a partition: use slice:K/N or hash:K/N, 1 <= K <= N");
         let (how, kn) = s.split_once(':').ok_or_else(bad)?;
         let (k, n) = kn.split_once('/').ok_or_else(bad)?;
         let (k, n): (usize, usize) = (k.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
         if k == 0 || k > n {
-            return Err(bad());
+            return Err(bad().into());
         }
         match how {
             "slice" => Ok(Partition::Slice { k, n }),
             "hash" => Ok(Partition::Hash { k, n }),
-            _ => Err(bad()),
+            _ => Err(bad().into()),
         }
     }
 }

@@ -320,6 +320,7 @@ fn validator_problems(pulled: &Pulled, metadata: &Metadata) -> Result<Vec<String
         crate::talos::validator::version(&metadata.name, &metadata.version)
             .err()
             .into_iter()
+            .map(String::from)
             .collect();
     let mut files = Vec::new();
     for p in crate::talos::validator::service_files(tree) {

@@ -4,12 +4,13 @@
 
 use anyhow::{Context, Result};
 
+use crate::error::Reason;
 use crate::exit::Exit;
 use crate::http::{self, FetchError};
 use crate::talos::checksums;
 
 pub struct Served {
-    pub lines: Vec<(String, Result<(), String>)>,
+    pub lines: Vec<(String, Result<(), Reason>)>,
     /// A transport failure: the server could not be asked at all.
     pub error: Option<String>,
 }
@@ -59,15 +60,17 @@ pub async fn verify(base: &str, checksums_text: &str) -> Result<Served> {
                 out.error = Some(m);
                 break;
             }
-            Err(FetchError::Status { status, .. }) => Err(format!("{url} answered {status}")),
-            Err(e) => Err(e.to_string()),
+            Err(FetchError::Status { status, .. }) => {
+                Err(Reason(format!("{url} answered {status}")))
+            }
+            Err(e) => Err(Reason(e.to_string())),
             Ok(f) if f.digest == l.digest => Ok(()),
-            Ok(f) => Err(format!(
+            Ok(f) => Err(Reason(format!(
                 "expected {}, served {} ({} bytes)",
                 l.digest.short(),
                 f.digest.short(),
                 f.size
-            )),
+            ))),
         };
         out.lines.push((l.written.clone(), result));
     }

@@ -108,6 +108,7 @@ impl Planned for Check {
                     validator::version(&m.metadata.name, &m.metadata.version)
                         .err()
                         .into_iter()
+                        .map(String::from)
                         .collect();
                 let mut files = Vec::new();
                 for p in validator::service_files(&s.flat.tree) {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use similar::TextDiff;
 
+use crate::error::Reason;
 use crate::layers::tree::{self, Tree};
 use crate::limits::MAX_REPORT_TEXT;
 use crate::spec::model::TreeField;
@@ -66,11 +67,11 @@ pub fn compare(
     name: &str,
     actual: &str,
     max_lines: usize,
-) -> Result<(), String> {
+) -> Result<(), Reason> {
     let Some(expected) = expected else {
-        return Err(format!(
-            "golden {name} is missing; bless it with TDG_BLESS=1 or `tdg bless`"
-        ));
+        return Err(
+            format!("golden {name} is missing; bless it with TDG_BLESS=1 or `tdg bless`").into(),
+        );
     };
     if expected == actual {
         return Ok(());
@@ -100,7 +101,8 @@ pub fn compare(
     Err(format!(
         "differs from {name}: {removed} line(s) removed, {added} added\n{}{tail}",
         lines.join("\n")
-    ))
+    )
+    .into())
 }
 
 /// A build report with the values of `keys` replaced by `[redacted]`.
@@ -157,9 +159,9 @@ impl Pending {
         self.refused.is_none() && self.expected.as_deref() == Some(self.actual.as_str())
     }
 
-    pub fn compare(&self) -> Result<(), String> {
+    pub fn compare(&self) -> Result<(), Reason> {
         if let Some(r) = &self.refused {
-            return Err(r.clone());
+            return Err(r.clone().into());
         }
         compare(self.expected.as_deref(), &self.name, &self.actual, 24)
     }
@@ -233,7 +235,7 @@ pub fn new_path(golden: &Path) -> PathBuf {
 }
 
 /// Writes what the mode allows; returns what it did, one line each, for the user.
-pub fn settle(pending: &[Pending], mode: Mode) -> Result<Vec<String>, String> {
+pub fn settle(pending: &[Pending], mode: Mode) -> Result<Vec<String>, Reason> {
     let mut notes = Vec::new();
     for p in pending.iter().filter(|p| p.refused.is_none()) {
         let new = new_path(&p.golden);
@@ -242,7 +244,7 @@ pub fn settle(pending: &[Pending], mode: Mode) -> Result<Vec<String>, String> {
             (Mode::Bless, false) => {
                 if let Some(dir) = p.golden.parent() {
                     std::fs::create_dir_all(dir)
-                        .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+                        .map_err(|e| Reason(format!("creating {}: {e}", dir.display())))?;
                 }
                 replace(&p.golden, &p.actual)?;
                 let _ = std::fs::remove_file(&new);
@@ -251,7 +253,7 @@ pub fn settle(pending: &[Pending], mode: Mode) -> Result<Vec<String>, String> {
             (Mode::Review, false) => {
                 if let Some(dir) = p.golden.parent() {
                     std::fs::create_dir_all(dir)
-                        .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+                        .map_err(|e| Reason(format!("creating {}: {e}", dir.display())))?;
                 }
                 replace(&new, &p.actual)?;
                 notes.push(format!(
@@ -269,7 +271,7 @@ pub fn settle(pending: &[Pending], mode: Mode) -> Result<Vec<String>, String> {
     Ok(notes)
 }
 
-fn replace(path: &Path, text: &str) -> Result<(), String> {
+fn replace(path: &Path, text: &str) -> Result<(), Reason> {
     crate::located::write_replacing(path, text.as_bytes())
-        .map_err(|e| format!("writing {}: {e}", path.display()))
+        .map_err(|e| Reason(format!("writing {}: {e}", path.display())))
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::files::file_check_name;
 use super::subject::{fail, Judged, Subject, Verdict};
 use super::{Needs, Planned};
+use crate::error::Reason;
 use crate::spec::{FileExpectation, InitramfsExpectation, LayerServicesExpectation};
 use crate::talos::extensions::{self, Metadata, Requirement};
 use crate::talos::foreign;
@@ -114,7 +115,7 @@ impl Planned for Check {
             s.walks.0.borrow_mut().insert(key.clone(), walked);
         }
         let walks = s.walks.0.borrow();
-        let i = walks[&key].as_ref().map_err(|m| Verdict::Fail(m.clone()))?;
+        let i = walks[&key].as_ref().map_err(Verdict::failed)?;
         // What the node gets is what the kernel unpacked; an unpack it stops is a defect
         // whatever the expectation.
         if let Some(s) = &i.stopped {
@@ -122,11 +123,11 @@ impl Planned for Check {
         }
         match &self.what {
             What::Services(want) => {
-                let scan = scan(s, &key, self.arch, i).map_err(Verdict::Error)?;
+                let scan = scan(s, &key, self.arch, i).map_err(|e| Verdict::Error(e.into()))?;
                 services_listed(&scan.services, want)
             }
             What::Arch(a) => {
-                let scan = scan(s, &key, Some(*a), i).map_err(Verdict::Error)?;
+                let scan = scan(s, &key, Some(*a), i).map_err(|e| Verdict::Error(e.into()))?;
                 if scan.foreign.is_empty() {
                     Ok(())
                 } else {
@@ -153,31 +154,31 @@ fn scan(
     key: &(String, bool),
     arch: Option<foreign::Arch>,
     walked: &Initramfs,
-) -> Result<std::rc::Rc<LayerScan>, String> {
+) -> Result<std::rc::Rc<LayerScan>, Reason> {
     if let Some(done) = s.walks.1.borrow().get(key) {
         return done.clone();
     }
     let result = (|| {
         let (f, offset, len) = source(s, &key.0, key.1)?;
         let work = crate::temps::Dir::new(s.spool.scratch(), "layers-")
-            .map_err(|e| format!("creating a scratch directory: {e}"))?;
+            .map_err(|e| Reason(format!("creating a scratch directory: {e}")))?;
         initramfs::scan_file(&f, offset, len, walked, s.limits, work.path(), arch)
             .map(std::rc::Rc::new)
-            .map_err(|e| format!("{e:#}"))
+            .map_err(|e| Reason(format!("{e:#}")))
     })();
     s.walks.1.borrow_mut().insert(key.clone(), result.clone());
     result
 }
 
 /// The file and the byte range the initramfs takes in it: the whole file, or a UKI's `.initrd`.
-fn source(s: &Subject<'_>, path: &str, in_uki: bool) -> Result<(std::fs::File, u64, u64), String> {
+fn source(s: &Subject<'_>, path: &str, in_uki: bool) -> Result<(std::fs::File, u64, u64), Reason> {
     let mut f = s.open(path).map_err(|v| match v {
         Verdict::Fail(m) | Verdict::Error(m) | Verdict::Warn(m) | Verdict::Skip(m) => m,
     })?;
     if !in_uki {
         return Ok((f, 0, u64::MAX));
     }
-    let k = kernel::sniff(&mut f).map_err(|e| format!("{e:#}"))?;
+    let k = kernel::sniff(&mut f).map_err(|e| Reason(format!("{e:#}")))?;
     let section = k
         .uki
         .as_ref()
@@ -186,10 +187,10 @@ fn source(s: &Subject<'_>, path: &str, in_uki: bool) -> Result<(std::fs::File, u
     Ok((f, section.offset, section.size))
 }
 
-fn walk(s: &Subject<'_>, path: &str, in_uki: bool) -> Result<Initramfs, String> {
+fn walk(s: &Subject<'_>, path: &str, in_uki: bool) -> Result<Initramfs, Reason> {
     let (f, offset, len) = source(s, path, in_uki)?;
     let what = if in_uki { ".initrd: " } else { "" };
-    initramfs::walk_file(&f, offset, len, s.limits).map_err(|e| format!("{what}{e:#}"))
+    initramfs::walk_file(&f, offset, len, s.limits).map_err(|e| Reason(format!("{what}{e:#}")))
 }
 
 /// The services the layers carry against `present`, `absent` and `waitForConfig`; a service
@@ -312,7 +313,7 @@ pub(super) fn extensions_listed(
     let mut problems = Vec::new();
     for r in present {
         if let Err(m) = satisfied(r, layers) {
-            problems.push(m);
+            problems.push(m.0);
         }
     }
     for r in absent {
@@ -335,7 +336,7 @@ pub(super) fn extensions_listed(
         }
         for r in exact {
             if let Err(m) = satisfied(r, layers) {
-                problems.push(m);
+                problems.push(m.0);
             }
         }
     }
@@ -370,7 +371,7 @@ fn listed(layers: &[&Metadata]) -> String {
     s
 }
 
-fn satisfied(r: &Requirement, layers: &[&Metadata]) -> Result<(), String> {
+fn satisfied(r: &Requirement, layers: &[&Metadata]) -> Result<(), Reason> {
     let mut why = None;
     for m in layers {
         match r.check(m) {
@@ -379,5 +380,7 @@ fn satisfied(r: &Requirement, layers: &[&Metadata]) -> Result<(), String> {
             Err(e) => why = Some(e.to_string()),
         }
     }
-    Err(why.unwrap_or_else(|| format!("{} is missing", r.name)))
+    Err(why
+        .unwrap_or_else(|| format!("{} is missing", r.name))
+        .into())
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::golden::{self, Mode, Pending};
 use super::outcome::{Outcome, Status};
+use crate::error::Reason;
 use crate::exit::Exit;
 use crate::oci::cache::FetchStats;
 
@@ -91,7 +92,7 @@ pub fn exit(runs: &[SpecRun]) -> Exit {
 /// failure of each check whose golden it wrote into a pass. A refused golden (outside the
 /// repository) is not written, and a golden never rendered (its report unreadable) is not
 /// pending: their checks stay failed. Returns notes for the user.
-pub fn settle_goldens(runs: &mut [SpecRun], mode: Mode) -> Result<Vec<String>, String> {
+pub fn settle_goldens(runs: &mut [SpecRun], mode: Mode) -> Result<Vec<String>, Reason> {
     let mut notes = Vec::new();
     for run in runs.iter_mut() {
         notes.extend(golden::settle(&run.goldens, mode)?);

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
 
+use crate::error::Reason;
 use crate::layers::flatten::{ContentError, Flattened, Spool};
 use crate::layers::tree::{Entry, Kind};
 use crate::oci::resolve::Resolved;
@@ -31,8 +32,8 @@ pub struct Subject<'a> {
 /// of their layers (services, foreign content), done once for the checks that need them.
 #[derive(Default)]
 pub struct Walks(
-    pub(super) RefCell<HashMap<WalkKey, Result<Initramfs, String>>>,
-    pub(super) RefCell<HashMap<WalkKey, Result<std::rc::Rc<LayerScan>, String>>>,
+    pub(super) RefCell<HashMap<WalkKey, Result<Initramfs, Reason>>>,
+    pub(super) RefCell<HashMap<WalkKey, Result<std::rc::Rc<LayerScan>, Reason>>>,
 );
 
 /// An initramfs file's tree key, and whether the walk is of its UKI `.initrd`.

@@ -39,6 +39,6 @@ impl Planned for Check {
         let g = s
             .golden(&self.golden)
             .ok_or_else(|| Verdict::Error("the tree was not rendered".into()))?;
-        g.compare().map_err(Verdict::Fail)
+        g.compare().map_err(Verdict::failed)
     }
 }

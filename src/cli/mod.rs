@@ -307,7 +307,7 @@ impl Global {
     }
 }
 
-pub fn size_arg(s: &str) -> Result<u64, String> {
+pub fn size_arg(s: &str) -> Result<u64, tdg::error::Reason> {
     tdg::spec::size::parse(s)
 }
 

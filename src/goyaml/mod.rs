@@ -16,14 +16,15 @@ pub mod resolve;
 
 use self::node::{Kind, Node};
 use self::resolve::{resolve, Resolved};
+use crate::error::Reason;
 
-pub type Result<T> = std::result::Result<T, String>;
+pub type Result<T> = std::result::Result<T, crate::error::Reason>;
 
 /// The first document's root.
 pub fn document(text: &str) -> Result<Node> {
     node::read(text)
-        .map_err(|e| format!("line {}: {}", e.at.line, e.message))?
-        .ok_or_else(|| "EOF: no YAML document".to_string())
+        .map_err(|e| Reason(format!("line {}: {}", e.at.line, e.message)))?
+        .ok_or_else(|| Reason::from("EOF: no YAML document"))
 }
 
 /// A mapping's entries (none for null); a key written twice is an error (`UniqueKeys`).
@@ -37,7 +38,8 @@ pub fn entries<'a>(n: &'a Node, into: &str) -> Result<&'a [(Node, Node)]> {
                         later.at.line,
                         key(k).unwrap_or_default(),
                         k.at.line
-                    ));
+                    )
+                    .into());
                 }
             }
             Ok(e)
@@ -63,7 +65,7 @@ fn same(a: &Node, b: &Node) -> bool {
 pub fn key(k: &Node) -> Result<String> {
     match &k.kind {
         Kind::Scalar { text, .. } => Ok(text.clone()),
-        _ => Err(format!("line {}: a {} as a key", k.at.line, k.kind_name())),
+        _ => Err(format!("line {}: a {} as a key", k.at.line, k.kind_name()).into()),
     }
 }
 
@@ -77,19 +79,22 @@ pub fn scalar(n: &Node) -> Result<Option<Resolved>> {
         Some(t) if !t.starts_with("!!") => Resolved::Local,
         Some("!!str") => Resolved::Str,
         None if *quoted => Resolved::Str,
-        t => resolve(t, text).map_err(|m| format!("line {}: {m}", n.at.line))?,
+        t => resolve(t, text).map_err(|m| Reason(format!("line {}: {m}", n.at.line)))?,
     }))
 }
 
 /// The decoder's complaint: `line N: cannot construct !!seq into string`.
-pub fn mismatch(n: &Node, into: &str) -> String {
+pub fn mismatch(n: &Node, into: &str) -> Reason {
     let what = match (&n.kind, scalar(n)) {
         (Kind::Scalar { text, .. }, Ok(Some(r))) => format!("{} `{text}`", r.tag()),
         (Kind::Scalar { text, .. }, _) => format!("`{text}`"),
         (Kind::Seq(_), _) => "!!seq".into(),
         _ => "!!map".into(),
     };
-    format!("line {}: cannot construct {what} into {into}", n.at.line)
+    Reason(format!(
+        "line {}: cannot construct {what} into {into}",
+        n.at.line
+    ))
 }
 
 /// A string field: a scalar's text, "" for null; not a timestamp, list or map.
@@ -138,10 +143,10 @@ pub fn enumer(n: &Node, names: &[&str], type_name: &str) -> Result<u32> {
             .position(|name| *name == text || name.to_lowercase() == text.to_lowercase())
             .map(|i| i as u32 + 1)
             .ok_or_else(|| {
-                format!(
+                Reason(format!(
                     "line {}: {text} does not belong to {type_name} values",
                     n.at.line
-                )
+                ))
             }),
         _ => Err(mismatch(n, type_name)),
     }

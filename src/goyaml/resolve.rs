@@ -3,6 +3,8 @@
 //! quoted to read back as a string. Go's number syntax applies: `0x1F`, `0o17`, `017` (octal),
 //! `0b101`, underscores anywhere, and a float fallback that makes `08` the float 8.
 
+use crate::error::Reason;
+
 /// A scalar's resolved value. Strings carry no text: the text is the scalar's own.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Resolved {
@@ -33,7 +35,7 @@ impl Resolved {
 
 /// Resolves `s` as a plain scalar (`tag` None) or under an explicit core-schema tag.
 /// Errors are go-yaml v4's "cannot decode !!str `x` as a !!int".
-pub fn resolve(tag: Option<&str>, s: &str) -> Result<Resolved, String> {
+pub fn resolve(tag: Option<&str>, s: &str) -> Result<Resolved, Reason> {
     let r = if tag == Some("!!str") {
         Resolved::Str
     } else {
@@ -44,9 +46,9 @@ pub fn resolve(tag: Option<&str>, s: &str) -> Result<Resolved, String> {
         Some(t) if t == r.tag() => Ok(r),
         Some("!!float") => match r {
             Resolved::Int(i) => Ok(Resolved::Float(i as f64)),
-            _ => Err(format!("cannot decode {} `{s}` as a !!float", r.tag())),
+            _ => Err(format!("cannot decode {} `{s}` as a !!float", r.tag()).into()),
         },
-        Some(t) => Err(format!("cannot decode {} `{s}` as a {t}", r.tag())),
+        Some(t) => Err(format!("cannot decode {} `{s}` as a {t}", r.tag()).into()),
     }
 }
 

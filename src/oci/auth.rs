@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::docker_config::{DockerConfig, Lookup};
+use crate::error::Reason;
 use crate::error::{Error, ErrorKind, Result};
 
 /// How long a credential helper may take (`TDG_CREDENTIAL_HELPER_TIMEOUT`, seconds).
@@ -96,14 +97,14 @@ fn run_helper(
     name: &str,
     key: &str,
     timeout: Duration,
-) -> std::result::Result<Option<(String, String)>, String> {
+) -> std::result::Result<Option<(String, String)>, Reason> {
     let mut child = Command::new(format!("docker-credential-{name}"))
         .arg("get")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| format!("could not be started: {e}"))?;
+        .map_err(|e| Reason(format!("could not be started: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A helper that exits without reading stdin is judged by its answer, not by EPIPE.
         let _ = stdin.write_all(key.as_bytes());
@@ -135,21 +136,20 @@ fn run_helper(
                     "did not answer within {}s (TDG_CREDENTIAL_HELPER_TIMEOUT)",
                     timeout.as_secs()
                 )
-            });
+            }
+            .into());
         }
         match child.try_wait() {
             Ok(Some(s)) => break s,
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => return Err(format!("could not be waited for: {e}")),
+            Err(e) => return Err(format!("could not be waited for: {e}").into()),
         }
     };
     // The helper has exited; a grandchild holding its stdout open must not hang tdg.
     let out = match out.map_or_else(|| rx.recv_timeout(Duration::from_secs(2)).ok(), Some) {
         Some(Ok(o)) if o.len() as u64 <= MAX_HELPER_OUTPUT => o,
         Some(Ok(_)) => {
-            return Err(format!(
-                "printed more than {MAX_HELPER_OUTPUT} bytes (the limit)"
-            ))
+            return Err(format!("printed more than {MAX_HELPER_OUTPUT} bytes (the limit)").into())
         }
         _ => return Err("left its output open after exiting".into()),
     };
@@ -158,7 +158,7 @@ fn run_helper(
         if text.contains("credentials not found") {
             return Ok(None);
         }
-        return Err(format!("failed ({status})"));
+        return Err(format!("failed ({status})").into());
     }
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "PascalCase")]

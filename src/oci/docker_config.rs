@@ -3,6 +3,7 @@
 //! `credHelpers` entry first, then `credsStore`, then the inline `auths` entry. Keys match by
 //! host, with or without a scheme and path (`https://ghcr.io/v1/` is `ghcr.io`).
 
+use crate::error::Reason;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -41,12 +42,12 @@ pub enum Lookup {
 }
 
 impl DockerConfig {
-    pub fn parse(text: &str) -> Result<Self, String> {
-        serde_json::from_str(text).map_err(|e| format!("malformed Docker config: {e}"))
+    pub fn parse(text: &str) -> Result<Self, Reason> {
+        serde_json::from_str(text).map_err(|e| Reason(format!("malformed Docker config: {e}")))
     }
 
     /// What the config says for `key` (a host, or Docker Hub's legacy index URL).
-    pub fn lookup(&self, key: &str) -> Result<Lookup, String> {
+    pub fn lookup(&self, key: &str) -> Result<Lookup, Reason> {
         let host = hostname(key);
         let matching = |m: &BTreeMap<String, String>| {
             m.get(key)
@@ -82,7 +83,7 @@ impl DockerConfig {
 }
 
 /// A helper name becomes part of a program name; it must not be a path.
-fn helper(name: String) -> Result<Lookup, String> {
+fn helper(name: String) -> Result<Lookup, Reason> {
     if name.len() > 64
         || !name
             .bytes()
@@ -91,13 +92,14 @@ fn helper(name: String) -> Result<Lookup, String> {
         return Err(format!(
             "credential helper name {:?} is not a plain name",
             name.chars().take(64).collect::<String>()
-        ));
+        )
+        .into());
     }
     Ok(Lookup::Helper(name))
 }
 
 /// `auth` is base64 of `user:password` (`configfile.decodeAuth`).
-fn decode_auth(auth: &str) -> Result<Lookup, String> {
+fn decode_auth(auth: &str) -> Result<Lookup, Reason> {
     use base64::Engine as _;
     let engine = base64::engine::GeneralPurpose::new(
         &base64::alphabet::STANDARD,
@@ -106,9 +108,9 @@ fn decode_auth(auth: &str) -> Result<Lookup, String> {
     );
     let raw = engine
         .decode(auth.trim())
-        .map_err(|_| "the Docker config's auth field is not base64".to_string())?;
+        .map_err(|_| Reason::from("the Docker config's auth field is not base64"))?;
     let text = String::from_utf8(raw)
-        .map_err(|_| "the Docker config's auth field is not UTF-8".to_string())?;
+        .map_err(|_| Reason::from("the Docker config's auth field is not UTF-8"))?;
     match text.split_once(':') {
         Some((u, p)) => Ok(Lookup::Basic(u.to_string(), p.to_string())),
         None => Err("the Docker config's auth field is not user:password".into()),

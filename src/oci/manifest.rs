@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::platform::Platform;
 use crate::digest::Digest;
+use crate::error::Reason;
 
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -133,30 +134,30 @@ struct Probe {
 
 /// Parses a manifest or index. The `mediaType` field wins over the transport's content type;
 /// OCI documents may omit it, in which case the shape (`manifests` or `layers`) decides.
-pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Manifest, String> {
-    let probe: Probe =
-        serde_json::from_slice(bytes).map_err(|e| format!("manifest is not valid JSON: {e}"))?;
+pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Manifest, Reason> {
+    let probe: Probe = serde_json::from_slice(bytes)
+        .map_err(|e| Reason(format!("manifest is not valid JSON: {e}")))?;
     if probe.schema_version != Some(2) {
         return Err(format!(
             "unsupported manifest schemaVersion {:?} (Docker schema 1 is not supported; only schema 2 and OCI)",
             probe.schema_version
-        ));
+        ).into());
     }
     let media_type = probe.media_type.as_deref().or(content_type).unwrap_or("");
     let is_index = match media_type {
         OCI_INDEX | DOCKER_LIST => true,
         OCI_MANIFEST | DOCKER_MANIFEST => false,
         "" | "application/json" | "application/octet-stream" => probe.manifests.is_some(),
-        other => return Err(format!("unsupported manifest media type '{other}'")),
+        other => return Err(format!("unsupported manifest media type '{other}'").into()),
     };
     if is_index {
         serde_json::from_slice(bytes)
             .map(Manifest::Index)
-            .map_err(|e| format!("malformed image index: {e}"))
+            .map_err(|e| Reason(format!("malformed image index: {e}")))
     } else {
         serde_json::from_slice(bytes)
             .map(Manifest::Image)
-            .map_err(|e| format!("malformed image manifest: {e}"))
+            .map_err(|e| Reason(format!("malformed image manifest: {e}")))
     }
 }
 
@@ -168,7 +169,7 @@ pub enum Compression {
     Zstd,
 }
 
-pub fn layer_compression(media_type: &str) -> Result<Compression, String> {
+pub fn layer_compression(media_type: &str) -> Result<Compression, Reason> {
     let base = media_type.replace(".nondistributable", "");
     match base.as_str() {
         OCI_LAYER_TAR | DOCKER_LAYER_TAR => Ok(Compression::None),
@@ -176,7 +177,7 @@ pub fn layer_compression(media_type: &str) -> Result<Compression, String> {
         | DOCKER_LAYER_GZIP
         | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => Ok(Compression::Gzip),
         OCI_LAYER_ZSTD | DOCKER_LAYER_ZSTD => Ok(Compression::Zstd),
-        other => Err(format!("unsupported layer media type '{other}'")),
+        other => Err(format!("unsupported layer media type '{other}'").into()),
     }
 }
 

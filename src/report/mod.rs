@@ -10,6 +10,7 @@ use anyhow::Result;
 
 use crate::check::SpecRun;
 use crate::check::Status;
+use crate::error::Reason;
 use crate::partition::Partitioned;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -174,10 +175,10 @@ pub struct ReadReport {
 }
 
 impl ReadReport {
-    pub fn parse(text: &str) -> std::result::Result<ReadReport, String> {
+    pub fn parse(text: &str) -> std::result::Result<ReadReport, Reason> {
         let r: ReadReport = serde_json::from_str(text).map_err(|e| e.to_string())?;
         if r.schema != SCHEMA {
-            return Err(format!("schema is '{}', not {SCHEMA}", r.schema));
+            return Err(format!("schema is '{}', not {SCHEMA}", r.schema).into());
         }
         Ok(r)
     }
@@ -185,7 +186,7 @@ impl ReadReport {
 
 /// Partial reports as one: runs in the whole's order. Partitions of one whole must cover it
 /// exactly once each (a missing job is never a smaller pass); whole reports are appended.
-pub fn merge(parts: Vec<(String, ReadReport)>) -> std::result::Result<Vec<SpecRun>, String> {
+pub fn merge(parts: Vec<(String, ReadReport)>) -> std::result::Result<Vec<SpecRun>, Reason> {
     let totals: std::collections::BTreeSet<usize> = parts
         .iter()
         .filter_map(|(_, r)| r.partition.as_ref().map(|p| p.total))
@@ -198,7 +199,8 @@ pub fn merge(parts: Vec<(String, ReadReport)>) -> std::result::Result<Vec<SpecRu
                 .map(|t| t.to_string())
                 .collect::<Vec<_>>()
                 .join(" vs ")
-        ));
+        )
+        .into());
     }
     let mut seen: std::collections::BTreeMap<usize, String> = Default::default();
     let mut partial = Vec::new();
@@ -211,13 +213,15 @@ pub fn merge(parts: Vec<(String, ReadReport)>) -> std::result::Result<Vec<SpecRu
                         return Err(format!(
                             "{name}: run {} is at position {}, past the whole's {}",
                             run.spec, run.position, p.total
-                        ));
+                        )
+                        .into());
                     }
                     if let Some(other) = seen.insert(run.position, name.clone()) {
                         return Err(format!(
                             "{name} and {other} both hold run {} ({}): a partition given twice",
                             run.position, run.spec
-                        ));
+                        )
+                        .into());
                     }
                     partial.push(run);
                 }
@@ -234,7 +238,8 @@ pub fn merge(parts: Vec<(String, ReadReport)>) -> std::result::Result<Vec<SpecRu
             return Err(format!(
                 "runs {} of {total} are in no report: a partition is missing",
                 missing.join(", ")
-            ));
+            )
+            .into());
         }
     }
     partial.sort_by_key(|r| r.position);

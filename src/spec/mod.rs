@@ -21,6 +21,7 @@ pub use model::{Arch, FileType};
 pub use positions::{Positions, SpecPos};
 
 use crate::digest::Digest;
+use crate::error::Reason;
 use crate::oci::platform::Platform;
 use crate::reference::ImageRef;
 
@@ -114,11 +115,11 @@ pub enum ValueMatch {
 }
 
 impl ValueMatch {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, Reason> {
         if s.len() >= 2 && s.starts_with('^') && s.ends_with('$') {
             regex::Regex::new(s)
                 .map(ValueMatch::Regex)
-                .map_err(|e| format!("invalid regex: {}", last_line(&e.to_string())))
+                .map_err(|e| Reason(format!("invalid regex: {}", last_line(&e.to_string()))))
         } else {
             Ok(ValueMatch::Exact(s.to_string()))
         }

@@ -1,5 +1,6 @@
 //! Byte sizes in specs: an integer, or a number with a unit (`512`, `1.5MiB`, `200MB`, `4k`).
 
+use crate::error::Reason;
 use std::fmt;
 
 use schemars::JsonSchema;
@@ -7,7 +8,7 @@ use schemars::JsonSchema;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ByteSize(pub u64);
 
-pub fn parse(s: &str) -> Result<u64, String> {
+pub fn parse(s: &str) -> Result<u64, Reason> {
     let t = s.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -24,20 +25,21 @@ pub fn parse(s: &str) -> Result<u64, String> {
         _ => {
             return Err(format!(
                 "invalid size '{s}': unknown unit '{unit}' (use B, KB, KiB, MB, MiB, GB, GiB)"
-            ))
+            )
+            .into())
         }
     };
     if num.is_empty() {
-        return Err(format!("invalid size '{s}': no number"));
+        return Err(format!("invalid size '{s}': no number").into());
     }
-    let bad = || format!("invalid size '{s}'");
+    let bad = || Reason(format!("invalid size '{s}'"));
     if let Ok(n) = num.parse::<u64>() {
         return n.checked_mul(mult).ok_or_else(bad);
     }
     let f: f64 = num.parse().map_err(|_| bad())?;
     let v = f * mult as f64;
     if !(0.0..1.8e19).contains(&v) || v.fract() != 0.0 {
-        return Err(format!("invalid size '{s}': not a whole number of bytes"));
+        return Err(format!("invalid size '{s}': not a whole number of bytes").into());
     }
     Ok(v as u64)
 }

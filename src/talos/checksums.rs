@@ -2,6 +2,7 @@
 //! for binary mode, and `\`-prefixed lines with escaped names), checked against the tree.
 
 use crate::digest::Digest;
+use crate::error::Reason;
 use crate::layers::tree::Tree;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,7 +55,7 @@ pub fn parse(text: &str) -> Result<Vec<Line>, ChecksumsError> {
         };
         let path = normalise(&name).map_err(|reason| ChecksumsError::BadPath {
             line: n + 1,
-            reason,
+            reason: reason.into(),
         })?;
         out.push(Line {
             digest,
@@ -65,26 +66,26 @@ pub fn parse(text: &str) -> Result<Vec<Line>, ChecksumsError> {
     Ok(out)
 }
 
-fn normalise(name: &str) -> Result<String, String> {
+fn normalise(name: &str) -> Result<String, Reason> {
     let mut parts: Vec<&str> = Vec::new();
     if name.starts_with('/') {
-        return Err(format!(
-            "'{name}' is absolute; checksums paths are relative to their root"
-        ));
+        return Err(
+            format!("'{name}' is absolute; checksums paths are relative to their root").into(),
+        );
     }
     for c in name.split('/') {
         match c {
             "" | "." => {}
             ".." => {
                 if parts.pop().is_none() {
-                    return Err(format!("'{name}' escapes the checksums root"));
+                    return Err(format!("'{name}' escapes the checksums root").into());
                 }
             }
             c => parts.push(c),
         }
     }
     if parts.is_empty() {
-        return Err(format!("'{name}' names no file"));
+        return Err(format!("'{name}' names no file").into());
     }
     Ok(parts.join("/"))
 }

@@ -179,7 +179,7 @@ fn plain(m: &str) -> String {
 pub fn parse_manifest(text: &str) -> Result<Manifest, ExtensionError> {
     let m = manifest_v4::decode(text).map_err(|detail| ExtensionError::Malformed {
         file: "manifest.yaml",
-        detail,
+        detail: detail.into(),
     })?;
     // Talos's loader requires only the manifest version (`loadManifest`).
     if m.version != "v1alpha1" {

@@ -259,7 +259,7 @@ pub fn judge(specs: &[(String, String, Vec<u8>)], exists: impl Fn(&str) -> bool)
             problems: Vec::new(),
         };
         let spec = std::str::from_utf8(bytes)
-            .map_err(|_| "not UTF-8 text".to_string())
+            .map_err(|_| crate::error::Reason::from("not UTF-8 text"))
             .and_then(parse);
         match spec {
             Err(e) => svc.problems.push(format!("cannot be read: {e}")),

@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 use regex::Regex;
 
 use super::services::{self, CONFIG_DIR};
+use crate::error::Reason;
 use crate::layers::tree::Tree;
 
 /// The validator's version shapes, in its order: semver (`v1.2.3[-pre]`), `yyyymmdd[.N]`,
@@ -33,13 +34,11 @@ fn shapes() -> &'static [Regex; 5] {
 }
 
 /// The validator's version check, with its message.
-pub fn version(name: &str, version: &str) -> Result<(), String> {
+pub fn version(name: &str, version: &str) -> Result<(), Reason> {
     if shapes().iter().any(|r| r.is_match(version)) {
         Ok(())
     } else {
-        Err(format!(
-            "invalid version format {version} for extension: {name}"
-        ))
+        Err(format!("invalid version format {version} for extension: {name}").into())
     }
 }
 
@@ -62,7 +61,7 @@ pub fn service_specs(files: &[(String, Vec<u8>)]) -> Vec<String> {
     for (path, bytes) in files {
         let name = path.rsplit('/').next().unwrap_or(path);
         let spec = std::str::from_utf8(bytes)
-            .map_err(|_| "not UTF-8 text".to_string())
+            .map_err(|_| crate::error::Reason::from("not UTF-8 text"))
             .and_then(services::parse);
         match spec {
             Err(e) => out.push(format!("error unmarshalling service spec file {name}: {e}")),
@@ -110,7 +109,7 @@ mod tests {
             "abcdefg",
         ] {
             assert_eq!(
-                version("x", bad).unwrap_err(),
+                version("x", bad).unwrap_err().0,
                 format!("invalid version format {bad} for extension: x")
             );
         }

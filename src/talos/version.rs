@@ -5,6 +5,7 @@
 //! wildcards (`1.2.x`); every version is a full `MAJOR.MINOR.PATCH`. A comma is not a separator:
 //! `>= 1.11.0, < 1.12.0` is an error, as it is in Talos.
 
+use crate::error::Reason;
 use std::cmp::Ordering;
 use std::fmt;
 
@@ -55,17 +56,15 @@ fn has_leading_zeroes(s: &str) -> bool {
     s.len() > 1 && s.starts_with('0')
 }
 
-fn number(part: &str, what: &str) -> Result<u64, String> {
+fn number(part: &str, what: &str) -> Result<u64, Reason> {
     if !contains_only(part, NUMBERS) {
-        return Err(format!("invalid character(s) in {what} number {part:?}"));
+        return Err(format!("invalid character(s) in {what} number {part:?}").into());
     }
     if has_leading_zeroes(part) {
-        return Err(format!(
-            "{what} number must not have leading zeroes {part:?}"
-        ));
+        return Err(format!("{what} number must not have leading zeroes {part:?}").into());
     }
     part.parse()
-        .map_err(|_| format!("{what} number {part:?} is not a number"))
+        .map_err(|_| Reason(format!("{what} number {part:?} is not a number")))
 }
 
 impl SemVer {
@@ -83,11 +82,11 @@ impl SemVer {
     pub fn parse(s: &str) -> Result<Self, VersionError> {
         Self::parse_inner(s).map_err(|detail| VersionError::Invalid {
             text: s.to_string(),
-            detail,
+            detail: detail.into(),
         })
     }
 
-    fn parse_inner(s: &str) -> Result<Self, String> {
+    fn parse_inner(s: &str) -> Result<Self, Reason> {
         if s.is_empty() {
             return Err("empty".into());
         }
@@ -116,20 +115,21 @@ impl SemVer {
             }
             if contains_only(p, NUMBERS) {
                 if has_leading_zeroes(p) {
-                    return Err(format!("numeric pre-release {p:?} has leading zeroes"));
+                    return Err(format!("numeric pre-release {p:?} has leading zeroes").into());
                 }
                 pre.push(Pre::Num(
-                    p.parse().map_err(|_| format!("pre-release {p:?}"))?,
+                    p.parse()
+                        .map_err(|_| Reason(format!("pre-release {p:?}")))?,
                 ));
             } else if contains_only(p, ALPHANUM) {
                 pre.push(Pre::Alpha(p.to_string()));
             } else {
-                return Err(format!("invalid character(s) in pre-release {p:?}"));
+                return Err(format!("invalid character(s) in pre-release {p:?}").into());
             }
         }
         for b in &build {
             if b.is_empty() || !contains_only(b, ALPHANUM) {
-                return Err(format!("invalid build metadata {b:?}"));
+                return Err(format!("invalid build metadata {b:?}").into());
             }
         }
         Ok(SemVer {
@@ -169,7 +169,7 @@ impl SemVer {
         }
         Self::parse_inner(&parts.join(".")).map_err(|detail| VersionError::Invalid {
             text: s.to_string(),
-            detail,
+            detail: detail.into(),
         })
     }
 
@@ -278,7 +278,7 @@ impl Range {
             })
             .map_err(|detail| VersionError::InvalidRange {
                 text: s.to_string(),
-                detail,
+                detail: detail.into(),
             })
     }
 
@@ -331,14 +331,14 @@ fn split_and_trim(s: &str) -> Vec<String> {
 }
 
 /// `splitComparatorVersion`: the operator is everything before the first digit.
-fn split_comparator(s: &str) -> Result<(&str, &str), String> {
+fn split_comparator(s: &str) -> Result<(&str, &str), Reason> {
     let i = s
         .find(|c: char| c.is_ascii_digit())
-        .ok_or_else(|| format!("no version in {s:?}"))?;
+        .ok_or_else(|| Reason(format!("no version in {s:?}")))?;
     Ok((s[..i].trim(), &s[i..]))
 }
 
-fn parse_range(s: &str) -> Result<Vec<Vec<(Cmp, SemVer)>>, String> {
+fn parse_range(s: &str) -> Result<Vec<Vec<(Cmp, SemVer)>>, Reason> {
     let parts = split_and_trim(s);
     let mut or_parts: Vec<Vec<String>> = Vec::new();
     let mut last = 0;
@@ -360,9 +360,10 @@ fn parse_range(s: &str) -> Result<Vec<Vec<(Cmp, SemVer)>>, String> {
         let mut all = Vec::new();
         for ap in expand_wildcards(&p)? {
             let (op, v) = split_comparator(&ap)?;
-            let cmp =
-                Cmp::parse(op).ok_or_else(|| format!("unknown comparator {op:?} in {ap:?}"))?;
-            let v = SemVer::parse_inner(v).map_err(|e| format!("version {v:?} in {ap:?}: {e}"))?;
+            let cmp = Cmp::parse(op)
+                .ok_or_else(|| Reason(format!("unknown comparator {op:?} in {ap:?}")))?;
+            let v = SemVer::parse_inner(v)
+                .map_err(|e| Reason(format!("version {v:?} in {ap:?}: {e}")))?;
             all.push((cmp, v));
         }
         any_of.push(all);
@@ -371,7 +372,7 @@ fn parse_range(s: &str) -> Result<Vec<Vec<(Cmp, SemVer)>>, String> {
 }
 
 /// `expandWildcardVersion`: `1.2.x` and `1.x` forms into plain comparisons.
-fn expand_wildcards(parts: &[String]) -> Result<Vec<String>, String> {
+fn expand_wildcards(parts: &[String]) -> Result<Vec<String>, Reason> {
     let mut out = Vec::new();
     for ap in parts {
         if !ap.contains('x') {
