@@ -8,7 +8,10 @@ use std::path::Path;
 
 use crate::digest::Digest;
 use crate::exit::Exit;
+
 use crate::located::LocatedError;
+/// Why a reader or a judge refused something ([`crate::reason`]).
+pub use crate::reason::Reason;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -33,39 +36,6 @@ pub enum ErrorKind {
     /// The reader of standard output went away (`tdg tree … | head`): not a fault of the run,
     /// so tdg stops quietly with 0, as ripgrep does.
     ReaderGone,
-}
-
-/// Why a reader or a judge refused something, in words for the user: a signature bundle, a
-/// certificate, a checksum line, a version, a YAML value. Callers make it a check's message or
-/// wrap it in an [`Error`] with the kind they know.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Reason(pub String);
-
-impl From<String> for Reason {
-    fn from(s: String) -> Self {
-        Reason(s)
-    }
-}
-
-impl From<&str> for Reason {
-    fn from(s: &str) -> Self {
-        Reason(s.to_string())
-    }
-}
-
-/// Read as the text it is.
-impl std::ops::Deref for Reason {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<Reason> for String {
-    fn from(r: Reason) -> Self {
-        r.0
-    }
 }
 
 pub struct Error {

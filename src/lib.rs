@@ -27,6 +27,7 @@ pub mod partition;
 pub mod progress;
 pub mod promote;
 pub mod pull;
+pub mod reason;
 pub mod reference;
 pub mod report;
 pub mod run;

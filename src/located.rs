@@ -1,7 +1,7 @@
 //! Reading the text files a user names, and the located error they give: `file:line:col:
 //! message`, with the source line when there is one. Specs and schematics share it.
 
-use crate::error::Reason;
+use crate::reason::Reason;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;

@@ -9,6 +9,20 @@ use crate::digest::Digest;
 
 pub const DOCKER_HUB: &str = "docker.io";
 
+/// Whether a registry host is this machine: a registry there is spoken to in plain HTTP, as
+/// Docker does.
+pub fn is_loopback(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name == "localhost"
+        || name == "::1"
+        || name
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The two image archive formats, by their reference prefix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ArchiveKind {

@@ -21,12 +21,16 @@
 //!
 //! # Adding a check
 //!
-//! 1. The spec key: `spec/model.rs` (YAML and JSON Schema) and its validated form in
-//!    `spec/mod.rs` / `spec/load.rs`; `tdg schema > schema/spec-v1.schema.json`.
+//! 1. The spec key, beside this family's check: `spec/expect/<family>.rs` holds the section as
+//!    written (YAML and JSON Schema), its validated form and its validation;
+//!    `tdg schema > schema/spec-v1.schema.json`.
 //! 2. The family module: a variant of its `Check` with the expectation it needs, its `NAME`
-//!    constant, and its arm in `name`, `content` and `judge`; planned from the spec in the
+//!    constant, and its arm in `name`, `needs` and `judge`; planned from the spec in the
 //!    family's `plan`. A new family also gets a line in [`plan()`] and the table above.
 //! 3. A harness trial on an image that breaks it, and the key's entry in docs/spec.md.
+//!
+//! The pipeline reads what checks need ([`Needs`]: content to spool, a boot, referrers), never
+//! the spec.
 
 pub mod boot;
 pub mod checksums;

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use super::distribution::Timeouts;
-use crate::reference::{ImageRef, Location};
+use crate::reference::{is_loopback, ImageRef, Location};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MirrorTarget {
@@ -117,19 +117,6 @@ impl Mirrors {
         }
     }
 }
-
-pub fn is_loopback(host: &str) -> bool {
-    let name = match host.strip_prefix('[') {
-        Some(rest) => rest.split(']').next().unwrap_or(""),
-        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
-    };
-    name == "localhost"
-        || name == "::1"
-        || name
-            .parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
 fn parse_rule(rule: &str) -> Result<(String, MirrorTarget), MirrorError> {
     let bad = || MirrorError(rule.to_string());
     let (host, url) = rule.split_once('=').ok_or_else(bad)?;

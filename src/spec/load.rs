@@ -1,14 +1,14 @@
 //! Strict loading: unknown keys, duplicate keys, wrong types, invalid values and specs that
 //! check nothing are errors naming `file:line:col`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde_saphyr::{Location, Spanned};
+use serde_saphyr::Spanned;
 
 use super::model::{self};
+use super::validator::Validator;
 use super::{BaseSource, Build, Spec};
 use crate::digest::Digest;
-use crate::oci::platform::Platform;
 use crate::reference::ImageRef;
 
 pub use crate::located::{read_text, LocatedError};
@@ -68,25 +68,7 @@ fn load_str_within(path: &Path, text: &str, repo: &Path) -> Result<Spec, Located
     Ok(spec)
 }
 
-/// Turns the spec as written into its validated form; each family's part of it lives with the
-/// family (`spec/expect/`).
-pub(crate) struct Validator<'a> {
-    pub(in crate::spec) file: &'a Path,
-    /// Every file the spec names must stay inside this directory.
-    pub(in crate::spec) repo: PathBuf,
-}
-
 impl Validator<'_> {
-    pub(in crate::spec) fn err(&self, at: &Location, message: impl Into<String>) -> LocatedError {
-        LocatedError {
-            file: self.file.to_path_buf(),
-            line: at.line(),
-            column: at.column(),
-            message: message.into(),
-            snippet: None,
-        }
-    }
-
     pub(in crate::spec) fn spec(
         &self,
         raw: model::Spec,
@@ -294,46 +276,6 @@ impl Validator<'_> {
             schematic_id: s.id(),
             schematic_text: text,
         })
-    }
-
-    pub(in crate::spec) fn talos_version(
-        &self,
-        t: &Spanned<String>,
-    ) -> Result<String, LocatedError> {
-        crate::talos::version::SemVer::parse_tolerant(&t.value)
-            .map_err(|m| self.err(&t.referenced, format!("invalid Talos version: {m}")))?;
-        Ok(t.value.clone())
-    }
-
-    pub(in crate::spec) fn platform(&self, p: &Spanned<String>) -> Result<Platform, LocatedError> {
-        p.value
-            .parse()
-            .map_err(|e: crate::oci::platform::PlatformError| {
-                self.err(&p.referenced, e.to_string())
-            })
-    }
-
-    pub(in crate::spec) fn path(&self, p: &str, at: &Location) -> Result<String, LocatedError> {
-        if p.contains('\0') {
-            return Err(self.err(
-                at,
-                format!("path {p:?} holds a NUL byte, which no file name can"),
-            ));
-        }
-        if p.len() > 1 && p.ends_with('/') {
-            return Err(self.err(
-                at,
-                format!("path '{p}' ends with '/': write it without (a directory is `type: dir`)"),
-            ));
-        }
-        let norm = crate::image_path::normalize(p).map_err(|e| self.err(at, e.to_string()))?;
-        if norm.is_empty() {
-            return Err(self.err(
-                at,
-                format!("path '{p}' names the image root; name a path inside it"),
-            ));
-        }
-        Ok(norm)
     }
 }
 

@@ -1,11 +1,13 @@
 //! Specs: the YAML model ([`model`]), strict loading with file:line:col errors ([`load`]), and
 //! the validated form the rest of tdg reads ([`Spec`]).
 
+pub mod arch;
 pub mod expect;
 pub mod load;
 pub mod model;
 pub mod positions;
 pub mod size;
+pub mod validator;
 
 use std::path::PathBuf;
 

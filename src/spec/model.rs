@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+pub use super::arch::Arch;
 pub use super::expect::{
     BootExpect, ChecksumsExpect, ConsoleExpect, Expect, ExtensionImageExpect, ExtensionsExpect,
     FileExpect, FileType, InitramfsExpect, InitramfsServicesExpect, KernelExpect, ProvenanceExpect,
@@ -178,30 +179,4 @@ impl<'de> Deserialize<'de> for ArchList {
 pub enum ApiVersion {
     #[serde(rename = "tdg/v1")]
     V1,
-}
-
-#[derive(Debug, Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Arch {
-    Arm64,
-    Amd64,
-}
-
-impl Arch {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Arch::Arm64 => "arm64",
-            Arch::Amd64 => "amd64",
-        }
-    }
-}
-
-/// The architecture content must serve (`initramfs.arch`, a build's arch).
-impl From<Arch> for crate::talos::foreign::Arch {
-    fn from(a: Arch) -> Self {
-        match a {
-            Arch::Arm64 => crate::talos::foreign::Arch::Arm64,
-            Arch::Amd64 => crate::talos::foreign::Arch::Amd64,
-        }
-    }
 }

@@ -33,7 +33,7 @@ pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// How long a registry may take: set by the CLI from `--read-timeout`/`--request-timeout`
-/// (or their environment variables) and carried by [`crate::pull::Env`].
+/// (or their environment variables) and stamped on each registry endpoint by the mirrors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timeouts {
     /// How long a registry may send nothing.

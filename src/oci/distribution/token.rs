@@ -126,7 +126,7 @@ pub fn realm_refusal(registry: &str, realm: &reqwest::Url) -> Option<String> {
     let registry_host = registry.rsplit_once(':').map_or(registry, |(h, _)| h);
     let safe = realm.scheme() == "https"
         || realm_host == registry_host
-        || crate::oci::mirror::is_loopback(realm_host);
+        || crate::reference::is_loopback(realm_host);
     (!safe).then(|| {
         format!(
             "refusing to send its credentials to the token realm {realm}, another host over plain HTTP; tdg sends credentials to a realm only over TLS, on the registry's own host or on loopback"

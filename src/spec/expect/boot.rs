@@ -6,11 +6,11 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::{Location, Spanned};
 
+use super::initramfs::InitramfsExpect;
 use super::initramfs::{ExtensionsExpect, InitramfsExpectation};
 use crate::located::LocatedError;
-use crate::spec::load::Validator;
-use crate::spec::model;
-use crate::spec::model::Arch;
+use crate::spec::arch::Arch;
+use crate::spec::validator::Validator;
 
 // As written.
 
@@ -116,7 +116,7 @@ impl BootExpectation {
 impl Validator<'_> {
     pub(in crate::spec) fn boot(
         &self,
-        b: &Spanned<model::BootExpect>,
+        b: &Spanned<BootExpect>,
     ) -> Result<BootExpectation, LocatedError> {
         let (v, at) = (&b.value, &b.referenced);
         let timeout = match &v.timeout {
@@ -136,8 +136,8 @@ impl Validator<'_> {
         })?;
         let extensions = match &v.extensions {
             Some(x) => {
-                let i = model::InitramfsExpect {
-                    extensions: Some(model::ExtensionsExpect {
+                let i = InitramfsExpect {
+                    extensions: Some(ExtensionsExpect {
                         present: x.present.clone(),
                         absent: x.absent.clone(),
                         exact: x.exact.clone(),
@@ -177,7 +177,7 @@ impl Validator<'_> {
 
     pub(in crate::spec) fn services(
         &self,
-        x: &model::ServicesExpect,
+        x: &ServicesExpect,
         at: &Location,
     ) -> Result<super::ServicesExpectation, LocatedError> {
         let all = x

@@ -7,8 +7,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::located::LocatedError;
-use crate::spec::load::Validator;
-use crate::spec::model;
+use crate::spec::validator::Validator;
 
 // As written.
 
@@ -44,7 +43,7 @@ pub struct ExtensionImageExpectation {
 impl Validator<'_> {
     pub(in crate::spec) fn extension(
         &self,
-        x: &Spanned<model::ExtensionImageExpect>,
+        x: &Spanned<ExtensionImageExpect>,
     ) -> Result<ExtensionImageExpectation, LocatedError> {
         let talos = x
             .value

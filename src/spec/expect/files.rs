@@ -13,10 +13,9 @@ use super::kernel::{KernelExpect, UkiExpect, UkiExpectation};
 use super::report::{ReportExpect, ReportExpectation};
 use crate::digest::Digest;
 use crate::located::LocatedError;
-use crate::spec::load::Validator;
-use crate::spec::model;
-use crate::spec::model::Arch;
+use crate::spec::arch::Arch;
 use crate::spec::size::ByteSize;
+use crate::spec::validator::Validator;
 
 // As written.
 
@@ -192,7 +191,7 @@ impl FileExpectation {
 impl Validator<'_> {
     pub(in crate::spec) fn file(
         &self,
-        f: &Spanned<model::FileExpect>,
+        f: &Spanned<FileExpect>,
     ) -> Result<FileExpectation, LocatedError> {
         let v = &f.value;
         let at = &f.referenced;
@@ -309,13 +308,10 @@ impl Validator<'_> {
             })
     }
 
-    pub(in crate::spec) fn size(
-        &self,
-        s: &Spanned<model::SizeSpec>,
-    ) -> Result<SizeBounds, LocatedError> {
+    pub(in crate::spec) fn size(&self, s: &Spanned<SizeSpec>) -> Result<SizeBounds, LocatedError> {
         let (min, max) = match s.value {
-            model::SizeSpec::Exact(b) => (Some(b.0), Some(b.0)),
-            model::SizeSpec::Range(r) => (r.min.map(|b| b.0), r.max.map(|b| b.0)),
+            SizeSpec::Exact(b) => (Some(b.0), Some(b.0)),
+            SizeSpec::Range(r) => (r.min.map(|b| b.0), r.max.map(|b| b.0)),
         };
         match (min, max) {
             (None, None) => Err(self.err(&s.referenced, "size needs min, max or both")),

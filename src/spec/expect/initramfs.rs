@@ -8,9 +8,8 @@ use serde::Deserialize;
 use serde_saphyr::{Location, Spanned};
 
 use crate::located::LocatedError;
-use crate::spec::load::Validator;
-use crate::spec::model;
-use crate::spec::model::Arch;
+use crate::spec::arch::Arch;
+use crate::spec::validator::Validator;
 use crate::talos::extensions::Requirement;
 use crate::talos::initramfs::Compression;
 
@@ -97,7 +96,7 @@ impl InitramfsExpectation {
 impl Validator<'_> {
     pub(in crate::spec) fn initramfs(
         &self,
-        i: &model::InitramfsExpect,
+        i: &InitramfsExpect,
         at: &Location,
     ) -> Result<InitramfsExpectation, LocatedError> {
         let bare = |n: &String| n.strip_prefix("ext-").unwrap_or(n).to_string();

@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::initramfs::{InitramfsExpect, InitramfsExpectation};
-use crate::spec::model::Arch;
+use crate::spec::arch::Arch;
 
 // As written.
 

@@ -44,8 +44,8 @@ use serde_saphyr::Spanned;
 
 use crate::located::LocatedError;
 use crate::oci::platform::Platform;
-use crate::spec::load::Validator;
-use crate::spec::{model, KeyMatch, ValueMatch};
+use crate::spec::validator::Validator;
+use crate::spec::{KeyMatch, ValueMatch};
 
 // As written.
 
@@ -132,7 +132,7 @@ impl Expectations {
 impl Validator<'_> {
     pub(in crate::spec) fn expect(
         &self,
-        raw: &Spanned<model::Expect>,
+        raw: &Spanned<Expect>,
     ) -> Result<Expectations, LocatedError> {
         let e = &raw.value;
         let platforms = match &e.platforms {
@@ -190,7 +190,7 @@ impl Validator<'_> {
     /// `files` (each path once) and `absent` (none of them expected present).
     pub(in crate::spec) fn files_and_absent(
         &self,
-        raw_files: &[Spanned<model::FileExpect>],
+        raw_files: &[Spanned<FileExpect>],
         raw_absent: &[Spanned<String>],
     ) -> Result<(Vec<FileExpectation>, Vec<String>), LocatedError> {
         let mut files: Vec<FileExpectation> = Vec::new();

@@ -8,8 +8,8 @@ use serde_saphyr::Spanned;
 
 use super::signature::SignatureExpectation;
 use crate::located::LocatedError;
-use crate::spec::load::Validator;
-use crate::spec::{model, ValueMatch};
+use crate::spec::validator::Validator;
+use crate::spec::ValueMatch;
 
 // As written.
 
@@ -64,7 +64,7 @@ pub struct ProvenanceExpectation {
 impl Validator<'_> {
     pub(in crate::spec) fn provenance(
         &self,
-        p: &Spanned<model::ProvenanceExpect>,
+        p: &Spanned<ProvenanceExpect>,
     ) -> Result<ProvenanceExpectation, LocatedError> {
         let (v, at) = (&p.value, &p.referenced);
         let m = |what: &str, s: &str| {

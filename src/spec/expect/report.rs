@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_saphyr::{Location, Spanned};
 
 use crate::located::LocatedError;
-use crate::spec::load::Validator;
-use crate::spec::{model, KeyMatch, ValueMatch};
+use crate::spec::validator::Validator;
+use crate::spec::{KeyMatch, ValueMatch};
 
 // As written.
 
@@ -65,7 +65,7 @@ pub struct ReportExpectation {
 impl Validator<'_> {
     pub(in crate::spec) fn report(
         &self,
-        r: &model::ReportExpect,
+        r: &ReportExpect,
         at: &Location,
     ) -> Result<ReportExpectation, LocatedError> {
         let mut fields = Vec::new();

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_saphyr::{Location, Spanned};
 
 use crate::located::LocatedError;
-use crate::spec::load::Validator;
-use crate::spec::{model, ValueMatch};
+use crate::spec::validator::Validator;
+use crate::spec::ValueMatch;
 
 // As written.
 
@@ -136,18 +136,18 @@ impl Validator<'_> {
 
     pub(in crate::spec) fn signature(
         &self,
-        s: &Spanned<model::SignatureSpec>,
+        s: &Spanned<SignatureSpec>,
     ) -> Result<SignatureExpectation, LocatedError> {
         let at = &s.referenced;
         let v = match &s.value {
-            model::SignatureSpec::Preset(model::SignerPreset::Siderolabs) => {
+            SignatureSpec::Preset(SignerPreset::Siderolabs) => {
                 return Ok(SignatureExpectation::Keyless {
                     identity: ValueMatch::parse(super::SIDEROLABS_IDENTITY)
                         .map_err(|m| self.err(at, m))?,
                     issuer: super::SIDEROLABS_ISSUER.to_string(),
                 })
             }
-            model::SignatureSpec::Signer(v) => v,
+            SignatureSpec::Signer(v) => v,
         };
         match (&v.key, &v.identity, &v.issuer) {
             (Some(key), None, None) if !key.trim().is_empty() => {

@@ -10,8 +10,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::located::LocatedError;
-use crate::spec::load::Validator;
-use crate::spec::model;
+use crate::spec::validator::Validator;
 
 // As written.
 
@@ -63,13 +62,13 @@ pub struct TreeExpectation {
 pub struct Redaction {
     pub name: String,
     pub paths: globset::GlobSet,
-    pub fields: Vec<model::TreeField>,
+    pub fields: Vec<TreeField>,
 }
 
 impl Validator<'_> {
     pub(in crate::spec) fn tree(
         &self,
-        t: &Spanned<model::TreeExpect>,
+        t: &Spanned<TreeExpect>,
     ) -> Result<TreeExpectation, LocatedError> {
         let v = &t.value;
         if v.golden.trim().is_empty() {
