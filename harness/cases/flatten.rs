@@ -325,17 +325,21 @@ pub fn diff_id_mismatch_and_dot_whiteouts_are_refused_like_umoci() -> Result<()>
             .arg(format!("oci:{}:t", layout.display()))
             .output()
     };
-    // Zeroed diff_ids, written the way the fixtures write images.
-    let layout = tmp.path().join("diff");
-    let mut layer = Layer::new(&[E::file("a", "x", 0o644)], Compression::Gzip, Flavor::Oci)?;
+    // Zeroed diff_ids, written the way the fixtures write images; a plain tar layer too, whose
+    // diff_id tdg reads as its (verified) blob digest rather than hashing it again.
     let zero: Digest = format!("sha256:{}", "0".repeat(64)).parse()?;
-    layer.diff_id = zero.clone();
-    fixtures::one_layer_layout(&layout, "t", layer)?;
-    let err = super::cli::expect_exit(&tdg_tree_of(&layout)?, 2)?;
-    ensure!(
-        err.contains("is not the config's diff_id") && err.contains(&zero.to_string()),
-        "{err}"
-    );
+    for (name, c) in [("plain", Compression::None), ("diff", Compression::Gzip)] {
+        let layout = tmp.path().join(name);
+        let mut layer = Layer::new(&[E::file("a", "x", 0o644)], c, Flavor::Oci)?;
+        layer.diff_id = zero.clone();
+        fixtures::one_layer_layout(&layout, "t", layer)?;
+        let err = super::cli::expect_exit(&tdg_tree_of(&layout)?, 2)?;
+        ensure!(
+            err.contains("is not the config's diff_id") && err.contains(&zero.to_string()),
+            "{name}: {err}"
+        );
+    }
+    let layout = tmp.path().join("diff");
     let bundle = tmp.path().join("bundle");
     let umoci = Command::new("umoci")
         .args(["unpack", "--rootless", "--image"])

@@ -750,6 +750,9 @@ fn decompress(
     }
     let shared = SharedReader(verifying.clone());
     let mut hasher = Hasher::default();
+    // A plain tar layer is its own uncompressed stream: its diff_id is the blob's digest, which
+    // the blob's verification (now, or on its way into the cache) already answers for.
+    let plain = matches!(compression, Compression::None);
     let decoded: io::Result<Box<dyn Read>> = match compression {
         Compression::None => Ok(Box::new(shared)),
         Compression::Gzip => Ok(Box::new(flate2::read::MultiGzDecoder::new(shared))),
@@ -772,7 +775,9 @@ fn decompress(
                 return Ok(());
             }
             chunk.truncate(n);
-            hasher.update(&chunk);
+            if !plain {
+                hasher.update(&chunk);
+            }
             receiver = receiver && tx.send(Ok(chunk)).is_ok();
         }
     });
@@ -782,7 +787,12 @@ fn decompress(
         .expect("reader released")
         .into_inner()
         .finish();
-    (verified, drained, hasher.finish().0)
+    let uncompressed = if plain {
+        desc.digest.clone()
+    } else {
+        hasher.finish().0
+    };
+    (verified, drained, uncompressed)
 }
 
 /// Fills `buf` as far as the stream goes; the count is short only at its end.
