@@ -8,8 +8,8 @@ use std::path::Path;
 
 use crate::digest::Digest;
 use crate::exit::Exit;
-
 use crate::located::LocatedError;
+
 /// Why a reader or a judge refused something ([`crate::reason`]).
 pub use crate::reason::Reason;
 
