@@ -173,7 +173,13 @@ fn metadata(what: &What, e: &Entry) -> Judged {
                 format!("{not}executable (mode {:04o})", e.mode)
             })
         }
-        _ => Ok(()),
+        // Judged by `judge` or `text`; listed so a new variant cannot pass unjudged.
+        What::Exists
+        | What::Absent
+        | What::Contains(_)
+        | What::Matches(_)
+        | What::Lacks(_)
+        | What::LacksMatching(_) => unreachable!("not a metadata check"),
     }
 }
 
@@ -241,7 +247,14 @@ fn text(what: &What, text: &[u8]) -> Judged {
                 })
                 .collect(),
         ),
-        _ => return Ok(()),
+        What::Exists
+        | What::Absent
+        | What::Type(_)
+        | What::Mode(_)
+        | What::Size(_)
+        | What::Sha256(_)
+        | What::Owner(_)
+        | What::Executable(_) => unreachable!("not a text check"),
     };
     lacking(verb, &listed, text.len())
 }
