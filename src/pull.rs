@@ -11,10 +11,11 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use futures_util::StreamExt as _;
 
 use crate::digest::Digest;
 use crate::error::Result;
-use crate::layers::flatten::{Flattened, Flattener, Spool, Wanted};
+use crate::layers::flatten::{Flattened, Flattener, LayerBlob, Spool, Wanted};
 use crate::layers::index_cache::TreeCache;
 use crate::layers::tree::Kind;
 use crate::oci::cache::BlobCache;
@@ -114,7 +115,6 @@ pub async fn pull(
             });
         }
     }
-    let layers = resolve::fetch_layers(&source, &resolved, &ctx.cache).await?;
     let (spool, spool_dir) = if store {
         (ctx.content_store()?, None)
     } else {
@@ -127,7 +127,7 @@ pub async fn pull(
         _ => None,
     };
     let diff_ids = diff_ids(&resolved)?;
-    let mut flat = flatten(ctx, &layers, &diff_ids, wanted, &spool)?;
+    let (layers, mut flat) = fetch_and_flatten(ctx, &source, &resolved, &diff_ids, wanted, &spool)?;
     // A wanted hardlink or symlink whose target was not spooled (a manifest.yaml linked into
     // rootfs/, which Talos's os.Open follows): read again, keeping the targets too.
     if let Some(paths) = wanted_paths {
@@ -139,13 +139,8 @@ pub async fn pull(
             .filter(|t| !flat.tree.captured(t))
             .collect();
         if !targets.is_empty() {
-            flat = flatten(
-                ctx,
-                &layers,
-                &diff_ids,
-                Wanted::Paths(paths.union(&targets).cloned().collect()),
-                &spool,
-            )?;
+            let paths = Wanted::Paths(paths.union(&targets).cloned().collect());
+            flat = flatten(ctx, &layers, &diff_ids, paths, &spool)?;
         }
     }
     // Every layer was read and verified just now: the tree may serve the next run.
@@ -231,6 +226,80 @@ fn diff_ids(r: &Resolved) -> Result<Vec<Digest>> {
         .collect()
 }
 
+/// A fetched layer as the flattener reads it.
+fn blob(l: &BlobFile, diff_id: &Digest) -> LayerBlob {
+    LayerBlob {
+        path: l.path.clone(),
+        desc: l.descriptor.clone(),
+        verified: l.verified,
+        diff_id: Some(diff_id.clone()),
+    }
+}
+
+/// Bad bytes never stay in the cache: the next run fetches them again.
+fn evicting(ctx: &Env, l: &BlobFile, e: crate::error::Error) -> crate::error::Error {
+    if l.cached && e.is_integrity() {
+        ctx.cache.evict(&l.descriptor.digest);
+    }
+    e
+}
+
+fn limits(ctx: &Env) -> crate::layers::flatten::Limits {
+    crate::layers::flatten::Limits {
+        max_spooled: ctx.max_spooled,
+        ..Default::default()
+    }
+}
+
+/// Fetches the layers into the cache and flattens them as they arrive: a layer is read as soon
+/// as it is in the cache, beside the downloads of the layers above it, and applied in order.
+fn fetch_and_flatten(
+    ctx: &Env,
+    source: &Source,
+    resolved: &Resolved,
+    diff_ids: &[Digest],
+    wanted: Wanted,
+    spool: &Spool,
+) -> Result<(Vec<BlobFile>, Flattened)> {
+    tokio::task::block_in_place(|| {
+        let runtime = tokio::runtime::Handle::current();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (fetched, flattened) = std::thread::scope(|scope| {
+            let flattening = scope.spawn(|| {
+                let mut f = Flattener::new(wanted.clone(), Some(spool)).with_limits(limits(ctx));
+                let done = f.apply_blobs(rx);
+                (f, done)
+            });
+            let fetched = runtime.block_on(async {
+                let mut layers = Vec::new();
+                let mut stream =
+                    std::pin::pin!(resolve::fetch_layers(source, resolved, &ctx.cache)?);
+                while let Some(l) = stream.next().await {
+                    let l = l?;
+                    let sent = tx.send(blob(&l, &diff_ids[layers.len()]));
+                    layers.push(l);
+                    // The flattener stopped at a bad layer: the rest is not needed.
+                    if sent.is_err() {
+                        break;
+                    }
+                }
+                Ok::<_, crate::error::Error>(layers)
+            });
+            drop(tx);
+            let flattened = flattening.join().expect("flattening does not panic");
+            (fetched, flattened)
+        });
+        let (f, done) = flattened;
+        // A download that failed is the fault, as when every layer was fetched first.
+        let layers = fetched?;
+        done.map_err(|(i, e)| evicting(ctx, &layers[i], e))?;
+        let flat = settle(ctx, &layers, diff_ids, f, wanted, spool)?;
+        Ok((layers, flat))
+    })
+}
+
+/// The layers flattened, read side by side; read again one by one when that missed a wanted
+/// file (one reached only through a lower layer's symlink), which only the tree below shows.
 fn flatten(
     ctx: &Env,
     layers: &[BlobFile],
@@ -238,18 +307,30 @@ fn flatten(
     wanted: Wanted,
     spool: &Spool,
 ) -> Result<Flattened> {
-    let mut f = Flattener::new(wanted, Some(spool)).with_limits(crate::layers::flatten::Limits {
-        max_spooled: ctx.max_spooled,
-        ..Default::default()
-    });
+    let mut f = Flattener::new(wanted.clone(), Some(spool)).with_limits(limits(ctx));
+    f.apply_blobs(layers.iter().zip(diff_ids).map(|(l, id)| blob(l, id)))
+        .map_err(|(i, e)| evicting(ctx, &layers[i], e))?;
+    settle(ctx, layers, diff_ids, f, wanted, spool)
+}
+
+/// The flattened image, once no wanted file was missed by reading the layers side by side: a
+/// file reached through a lower layer's symlink shows only in the tree below it, so then the
+/// layers are read again one by one, each after those below it are applied.
+fn settle(
+    ctx: &Env,
+    layers: &[BlobFile],
+    diff_ids: &[Digest],
+    f: Flattener<'_>,
+    wanted: Wanted,
+    spool: &Spool,
+) -> Result<Flattened> {
+    if !f.missed() {
+        return Ok(f.finish());
+    }
+    let mut f = Flattener::new(wanted, Some(spool)).with_limits(limits(ctx));
     for (l, id) in layers.iter().zip(diff_ids) {
-        if let Err(e) = f.apply_blob(&l.path, &l.descriptor, l.verified, Some(id)) {
-            // Bad bytes never stay in the cache: the next run fetches them again.
-            if l.cached && e.is_integrity() {
-                ctx.cache.evict(&l.descriptor.digest);
-            }
-            return Err(e);
-        }
+        f.apply_blob(&l.path, &l.descriptor, l.verified, Some(id))
+            .map_err(|e| evicting(ctx, l, e))?;
     }
     Ok(f.finish())
 }

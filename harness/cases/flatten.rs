@@ -597,3 +597,57 @@ pub fn a_deep_tree_is_listed_in_linear_time() -> Result<()> {
     );
     Ok(())
 }
+
+/// Layers are read side by side, each judging what to keep by its paths as the tar writes
+/// them. The whiteout fixture's second layer writes `lib/libx.so`, which lands on
+/// `usr/lib/libx.so` through the first layer's `lib -> usr/lib`: `tdg verify` of a spec that
+/// checks `usr/lib/libx.so`'s text passes (the pull reads the layers again one by one to keep
+/// it), cold and then warm, and a wrong text fails.
+pub fn a_file_reached_through_a_lower_layers_symlink_is_checked() -> Result<()> {
+    let w = world::world()?;
+    let tmp = tempfile::tempdir()?;
+    let layout = tmp.path().join("src");
+    fixtures::layout_image(
+        &layout,
+        "t",
+        &fixtures::whiteout_layers(),
+        "linux/amd64",
+        &Default::default(),
+        Flavor::Oci,
+    )?;
+    let image = format!("{}/fixtures/through-symlink:t", w.registry.addr);
+    fixtures::push_with_tdg(&layout, "t", &image)?;
+    let verify = |text: &str| -> Result<std::process::Output> {
+        let spec = tmp.path().join("spec.yaml");
+        std::fs::write(
+            &spec,
+            format!("apiVersion: tdg/v1\nname: through-symlink\nimage: {image}\nexpect:\n  files:\n    - path: usr/lib/libx.so\n      contains: [\"{text}\"]\n"),
+        )?;
+        Ok(Command::new(env!("CARGO_BIN_EXE_tdg"))
+            .env("TDG_CACHE", tmp.path().join("cache"))
+            .env("DOCKER_CONFIG", tmp.path())
+            .env_remove("TDG_MIRROR")
+            .arg("verify")
+            .arg(&spec)
+            .output()?)
+    };
+    for run in ["cold", "warm"] {
+        let out = verify("through the lib symlink")?;
+        ensure!(
+            out.status.code() == Some(0),
+            "{run}: exit {:?}\n{}{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = verify("something else")?;
+    ensure!(
+        out.status.code() == Some(1),
+        "a wrong text: exit {:?}\n{}{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}

@@ -112,6 +112,7 @@ pub fn all() -> Vec<Trial> {
         versions::version_ranges_match_blang_semver,
         flatten::diff_id_mismatch_and_dot_whiteouts_are_refused_like_umoci,
         flatten::a_deep_tree_is_listed_in_linear_time,
+        flatten::a_file_reached_through_a_lower_layers_symlink_is_checked,
         flatten::exports_keep_hard_links_as_umoci_does,
         flatten::export_matches_tree_and_stays_inside_the_directory,
         flatten::tdg_pushed_image_reads_back_in_skopeo_and_umoci,

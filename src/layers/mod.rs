@@ -2,7 +2,10 @@
 
 pub mod export;
 pub mod flatten;
+mod held;
 pub mod index_cache;
+mod read;
+mod spool;
 pub mod tree;
 
 #[cfg(test)]

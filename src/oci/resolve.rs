@@ -4,7 +4,7 @@
 use anyhow::Context;
 
 use crate::error::{Error, ErrorKind, Result};
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 
 use super::cache::BlobCache;
 use super::manifest::{self, Descriptor, ImageConfig, ImageManifest, Manifest};
@@ -147,24 +147,24 @@ pub async fn resolve(
     })
 }
 
-/// Brings every layer of a resolved image onto disk, a few at a time.
-pub async fn fetch_layers(
-    source: &Source,
-    resolved: &Resolved,
-    cache: &BlobCache,
-) -> Result<Vec<BlobFile>> {
+/// Brings every layer of a resolved image onto disk, a few at a time, each yielded in the
+/// manifest's order as soon as it and the layers before it are there. Refuses a layer media
+/// type tdg cannot read before fetching anything.
+pub fn fetch_layers<'s>(
+    source: &'s Source,
+    resolved: &'s Resolved,
+    cache: &'s BlobCache,
+) -> Result<impl futures_util::Stream<Item = Result<BlobFile>> + 's> {
     for l in &resolved.manifest.layers {
         manifest::layer_compression(&l.media_type)
             .map_err(|e| anyhow::anyhow!("{}: layer {}: {e}", source.describe(), l.digest))?;
     }
-    futures_util::stream::iter(
+    Ok(futures_util::stream::iter(
         resolved
             .manifest
             .layers
             .iter()
             .map(|d| source.layer(d, cache)),
     )
-    .buffered(4)
-    .try_collect()
-    .await
+    .buffered(4))
 }
