@@ -148,10 +148,14 @@ impl<'a> Reading<'a> {
         // decompresses and hashes the tar stream for the diff_id; this one parses the tar and
         // hashes each file. At most CHUNKS_IN_FLIGHT chunks sit between.
         let (tx, rx) = std::sync::mpsc::sync_channel(CHUNKS_IN_FLIGHT);
+        // Read chunks go back to be filled again: no allocation or zeroing per chunk.
+        let (used, reuse) = std::sync::mpsc::channel();
         let (parsed, (verified, drained, uncompressed)) = std::thread::scope(|scope| {
-            let producer = scope.spawn(|| decompress(file, desc, verified, compression, &what, tx));
+            let producer =
+                scope.spawn(|| decompress(file, desc, verified, compression, &what, (tx, reuse)));
             let mut reader = ChannelReader {
                 rx,
+                used,
                 chunk: Vec::new(),
                 at: 0,
             };
@@ -411,7 +415,7 @@ fn numeric(parsed: io::Result<u64>, raw: &[u8]) -> io::Result<u64> {
 }
 
 /// Chunks of a layer's tar stream between the decompressing thread and the tar reader.
-const CHUNK: usize = 256 << 10;
+const CHUNK: usize = 128 << 10;
 const CHUNKS_IN_FLIGHT: usize = 4;
 
 type Chunk = io::Result<Vec<u8>>;
@@ -426,14 +430,17 @@ fn decompress(
     trusted: bool,
     compression: Compression,
     what: &str,
-    tx: std::sync::mpsc::SyncSender<Chunk>,
+    (tx, reuse): (
+        std::sync::mpsc::SyncSender<Chunk>,
+        std::sync::mpsc::Receiver<Vec<u8>>,
+    ),
 ) -> (
     std::result::Result<(), crate::digest::VerifyError>,
     io::Result<()>,
     Digest,
 ) {
     let verifying = Rc::new(RefCell::new(VerifyingReader::new(
-        BufReader::with_capacity(1 << 20, file),
+        BufReader::with_capacity(128 << 10, file),
         desc.digest.clone(),
         desc.size,
         what.to_string(),
@@ -456,7 +463,8 @@ fn decompress(
     let drained = decoded.and_then(|mut decoded| {
         let mut receiver = true;
         loop {
-            let mut chunk = vec![0u8; CHUNK];
+            let mut chunk = reuse.try_recv().unwrap_or_default();
+            chunk.resize(CHUNK, 0);
             let n = match read_chunk(&mut decoded, &mut chunk) {
                 Ok(n) => n,
                 Err(e) => {
@@ -505,6 +513,8 @@ fn read_chunk(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 /// The tar reader's end of the channel.
 struct ChannelReader {
     rx: std::sync::mpsc::Receiver<Chunk>,
+    /// Where a chunk read to its end goes back to the producer.
+    used: std::sync::mpsc::Sender<Vec<u8>>,
     chunk: Vec<u8>,
     at: usize,
 }
@@ -514,7 +524,9 @@ impl Read for ChannelReader {
         while self.at == self.chunk.len() {
             match self.rx.recv() {
                 Ok(Ok(chunk)) => {
-                    self.chunk = chunk;
+                    let done = std::mem::replace(&mut self.chunk, chunk);
+                    // The producer may be gone (the stream ended); the chunk is then freed.
+                    let _ = self.used.send(done);
                     self.at = 0;
                 }
                 Ok(Err(e)) => return Err(e),
