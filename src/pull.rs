@@ -92,7 +92,7 @@ pub async fn pull(
     platform: Option<&Platform>,
     wanted: Wanted,
 ) -> Result<Pulled> {
-    let source = Source::open(&ctx.mirrors.endpoint(image))?;
+    let source = Arc::new(Source::open(&ctx.mirrors.endpoint(image))?);
     let resolved = resolve::resolve(&source, image, platform, &ctx.cache).await?;
     // Everything (an export, a build's extension) would copy the whole image into the content
     // store; those pulls spool to a temporary directory, as before.
@@ -100,7 +100,7 @@ pub async fn pull(
     // Only a registry serves the warm cache: what it holds is addressed by digest on the
     // server. A local layout or archive can change under its digests, so it is read and
     // hashed again on every run (a byte flipped in a layer blob fails, warm or cold).
-    let warm_allowed = matches!(source, Source::Registry(_));
+    let warm_allowed = matches!(*source, Source::Registry(_));
     if store && warm_allowed && !ctx.verify_cache {
         let spool = ctx.content_store()?;
         if let Some(flat) = warm(ctx, &resolved, &wanted, &spool) {
@@ -255,7 +255,7 @@ fn limits(ctx: &Env) -> crate::layers::flatten::Limits {
 /// as it is in the cache, beside the downloads of the layers above it, and applied in order.
 fn fetch_and_flatten(
     ctx: &Env,
-    source: &Source,
+    source: &Arc<Source>,
     resolved: &Resolved,
     diff_ids: &[Digest],
     wanted: Wanted,

@@ -148,23 +148,47 @@ pub async fn resolve(
 }
 
 /// Brings every layer of a resolved image onto disk, a few at a time, each yielded in the
-/// manifest's order as soon as it and the layers before it are there. Refuses a layer media
-/// type tdg cannot read before fetching anything.
-pub fn fetch_layers<'s>(
-    source: &'s Source,
-    resolved: &'s Resolved,
-    cache: &'s BlobCache,
-) -> Result<impl futures_util::Stream<Item = Result<BlobFile>> + 's> {
+/// manifest's order as soon as it and the layers before it are there. Each download is a task
+/// of its own, so the blobs' SHA-256 runs on every worker thread. Refuses a layer media type
+/// tdg cannot read before fetching anything.
+pub fn fetch_layers(
+    source: &std::sync::Arc<Source>,
+    resolved: &Resolved,
+    cache: &std::sync::Arc<BlobCache>,
+) -> Result<impl futures_util::Stream<Item = Result<BlobFile>> + 'static> {
     for l in &resolved.manifest.layers {
         manifest::layer_compression(&l.media_type)
             .map_err(|e| anyhow::anyhow!("{}: layer {}: {e}", source.describe(), l.digest))?;
     }
-    Ok(futures_util::stream::iter(
-        resolved
-            .manifest
-            .layers
-            .iter()
-            .map(|d| source.layer(d, cache)),
-    )
-    .buffered(4))
+    let (source, cache) = (source.clone(), cache.clone());
+    let layers = resolved.manifest.layers.clone();
+    Ok(futures_util::stream::iter(layers)
+        .map(move |d| {
+            let (source, cache) = (source.clone(), cache.clone());
+            Task(tokio::spawn(async move { source.layer(&d, &cache).await }))
+        })
+        .buffered(4))
+}
+
+/// A spawned download, aborted when the stream it belongs to is dropped (a failure elsewhere
+/// ends the pull): nothing goes on downloading in the background.
+struct Task<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for Task<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> std::future::Future for Task<Result<T>> {
+    type Output = Result<T>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx).map(|joined| {
+            joined.unwrap_or_else(|e| Err(anyhow::anyhow!("a layer download stopped: {e}").into()))
+        })
+    }
 }
