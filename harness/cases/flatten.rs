@@ -149,19 +149,25 @@ fn compare(ours: &BTreeMap<String, String>, theirs: &BTreeMap<String, String>) -
     Ok(())
 }
 
-/// The whiteout fixture, pushed by skopeo, listed identically by tdg and umoci.
-pub fn tree_matches_umoci_unpack_of_skopeo_pushed_image() -> Result<()> {
-    let w = world::world()?;
-    let tmp = tempfile::tempdir()?;
-    let layout = tmp.path().join("src");
+/// The whiteout fixture as an OCI layout (tag `t`) under `dir`.
+fn whiteout_layout(dir: &Path, platform: &str) -> Result<std::path::PathBuf> {
+    let layout = dir.join("src");
     fixtures::layout_image(
         &layout,
         "t",
         &fixtures::whiteout_layers(),
-        "linux/amd64",
+        platform,
         &Default::default(),
         Flavor::Oci,
     )?;
+    Ok(layout)
+}
+
+/// The whiteout fixture, pushed by skopeo, listed identically by tdg and umoci.
+pub fn tree_matches_umoci_unpack_of_skopeo_pushed_image() -> Result<()> {
+    let w = world::world()?;
+    let tmp = tempfile::tempdir()?;
+    let layout = whiteout_layout(tmp.path(), "linux/amd64")?;
     fixtures::push_with_skopeo(
         &layout,
         "t",
@@ -606,15 +612,7 @@ pub fn a_deep_tree_is_listed_in_linear_time() -> Result<()> {
 pub fn a_file_reached_through_a_lower_layers_symlink_is_checked() -> Result<()> {
     let w = world::world()?;
     let tmp = tempfile::tempdir()?;
-    let layout = tmp.path().join("src");
-    fixtures::layout_image(
-        &layout,
-        "t",
-        &fixtures::whiteout_layers(),
-        "linux/amd64",
-        &Default::default(),
-        Flavor::Oci,
-    )?;
+    let layout = whiteout_layout(tmp.path(), "linux/amd64")?;
     let image = format!("{}/fixtures/through-symlink:t", w.registry.addr);
     fixtures::push_with_tdg(&layout, "t", &image)?;
     let verify = |text: &str| -> Result<std::process::Output> {
