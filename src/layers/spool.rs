@@ -64,17 +64,21 @@ impl Spool {
         sound
     }
 
-    /// Stores a small content read whole, once per run for each digest.
+    /// Stores a small content read whole, once per run for each digest. The lock is not held
+    /// while writing, so layers read side by side do not queue on it; two that write the same
+    /// content at once rename identical bytes into place.
     pub(super) fn put_small(&self, bytes: &[u8]) -> Result<Digest> {
         let d = Digest::of(bytes);
-        let mut written = self.written.lock().expect("no panic while holding it");
-        if !written.contains(&d.raw()) {
-            let mut tmp = tempfile::NamedTempFile::new_in(&self.tmp)?;
-            tmp.write_all(bytes)?;
-            tmp.persist(self.path(&d)).map_err(|e| e.error)?;
-            if written.len() < WRITTEN_CAP {
-                written.insert(d.raw());
-            }
+        let lock = || self.written.lock().expect("no panic while holding it");
+        if lock().contains(&d.raw()) {
+            return Ok(d);
+        }
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.tmp)?;
+        tmp.write_all(bytes)?;
+        tmp.persist(self.path(&d)).map_err(|e| e.error)?;
+        let mut w = lock();
+        if w.len() < WRITTEN_CAP {
+            w.insert(d.raw());
         }
         Ok(d)
     }
