@@ -90,7 +90,7 @@ fn write_layer(
     hashing.flush()?;
     let (diff_id, _) = hashing.hasher.clone().finish();
     drop(hashing);
-    let (digest, size) = out.write_blob_from(std::fs::File::open(&tmp)?)?;
+    let (digest, size) = out.write_blob_from(std::fs::File::open(tmp.path())?)?;
     let media_type = if gzip {
         manifest::OCI_LAYER_GZIP
     } else {
@@ -131,21 +131,6 @@ fn build_image(dir: &Path, layers: usize, mib: usize) -> Result<u64> {
     )?;
     out.add_manifest(manifest::OCI_MANIFEST, &m, Some("1"))?;
     Ok(total)
-}
-
-struct Addr {
-    addr: String,
-}
-
-/// Removes the work directory unless the user asked to keep it.
-struct CleanUp(Option<std::path::PathBuf>);
-
-impl Drop for CleanUp {
-    fn drop(&mut self) {
-        if let Some(d) = &self.0 {
-            let _ = std::fs::remove_dir_all(d);
-        }
-    }
 }
 
 fn timed(cmd: &mut Command) -> Result<Duration> {
@@ -438,30 +423,28 @@ fn main() -> Result<()> {
     let wanted = |part: &str| only.is_empty() || only.split(',').any(|p| p.trim() == part);
     // For profiling by hand: `TDG_BENCH_DIR` keeps the work directory (spec, cache, layout) and
     // `TDG_BENCH_REGISTRY` names a registry already running, which outlives the bench.
+    let removed;
     let tmp = match std::env::var_os("TDG_BENCH_DIR") {
         Some(d) => tempfile::Builder::new()
             .prefix("bench")
             .tempdir_in(d)?
             .keep(),
-        None => tempfile::tempdir()?.keep(),
+        None => {
+            removed = tempfile::tempdir()?;
+            removed.path().to_path_buf()
+        }
     };
-    let _cleanup = CleanUp(
-        std::env::var_os("TDG_BENCH_DIR")
-            .is_none()
-            .then(|| tmp.clone()),
-    );
     let tdg = env!("CARGO_BIN_EXE_tdg");
     let started;
-    let addr = match std::env::var("TDG_BENCH_REGISTRY") {
+    let registry = match std::env::var("TDG_BENCH_REGISTRY") {
         Ok(a) => a,
         Err(_) => {
             started = registry::Registry::start(None)?;
             started.addr.clone()
         }
     };
-    let reg = Addr { addr };
     if wanted("verify") {
-        verify_bench(&tmp, &reg.addr, tdg)?;
+        verify_bench(&tmp, &registry, tdg)?;
     }
     if wanted("inspect") {
         inspect_bench(&tmp, tdg)?;
@@ -470,7 +453,7 @@ fn main() -> Result<()> {
         many_entries_bench(&tmp, tdg)?;
     }
     if wanted("build") {
-        build_bench(&tmp, &reg.addr, tdg)?;
+        build_bench(&tmp, &registry, tdg)?;
     }
     if wanted("boot") {
         boot_bench(&tmp, tdg)?;
@@ -479,7 +462,7 @@ fn main() -> Result<()> {
         release_bench(&tmp, tdg)?;
     }
     if wanted("fleet") {
-        fleet_bench(&tmp, &reg.addr, tdg)?;
+        fleet_bench(&tmp, &registry, tdg)?;
     }
     Ok(())
 }
