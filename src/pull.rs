@@ -85,7 +85,9 @@ pub struct Pulled {
     _spool_dir: Option<crate::temps::Dir>,
 }
 
-/// Resolves, fetches and flattens an image, keeping the content of `wanted` paths.
+/// Resolves, fetches and flattens an image, keeping the content of `wanted` paths. Runs on a
+/// multi-thread tokio runtime: the layers are read on threads of their own beside the downloads
+/// (`tokio::task::block_in_place`).
 pub async fn pull(
     ctx: &Env,
     image: &ImageRef,

@@ -131,7 +131,7 @@ impl<'a> Flattener<'a> {
     }
 
     /// Applies layer blobs bottom to top as they come (a download still under way blocks
-    /// the iterator), reading up to one a core at once. On a failure, the index of the layer
+    /// the iterator), reading up to two a core at once. On a failure, the index of the layer
     /// that failed first, bottom up.
     pub fn apply_blobs(
         &mut self,
@@ -146,7 +146,8 @@ impl<'a> Flattener<'a> {
         let mut blobs = blobs.into_iter().fuse();
         std::thread::scope(|scope| {
             let mut reads = VecDeque::new();
-            for i in 0.. {
+            let mut i = 0;
+            loop {
                 while reads.len() < at_once {
                     let Some(b) = blobs.next() else { break };
                     let what = format!("layer {}", b.desc.digest);
@@ -164,8 +165,8 @@ impl<'a> Flattener<'a> {
                     reading.cancelled.store(true, Ordering::Relaxed);
                     return Err((i, e));
                 }
+                i += 1;
             }
-            unreachable!("the loop returns")
         })
     }
 
